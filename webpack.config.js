@@ -1,0 +1,148 @@
+// @ts-check
+'use strict';
+
+/**
+ * Bundles for GPT Lab. Exports an array of configs:
+ *   extension  ./extension/extension.ts   -> dist/extension.js        (node, commonjs2, vscode external)
+ *   worker     ./engine/worker.ts         -> dist/engine-worker.js    (node)
+ *   cli        ./engine/cli.ts            -> dist/cli.js              (node)
+ *   lossChart  ./webviews/lossChart/main.ts -> dist/webviews/lossChart.js (web)
+ * Entries whose source file does not exist yet are skipped (with a note on stderr).
+ */
+
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = __dirname;
+const dist = path.join(root, 'dist');
+
+/** @typedef {import('webpack').Configuration} Configuration */
+
+/**
+ * Copies the tfjs wasm backend's .wasm binaries next to the bundles. Emscripten's
+ * loader looks for them in `__dirname` at run time, which (with `node.__dirname: false`)
+ * is the directory of the bundle, i.e. dist/.
+ * @type {import('webpack').WebpackPluginInstance}
+ */
+const copyWasmPlugin = {
+  apply(compiler) {
+    compiler.hooks.afterEmit.tap('CopyTfjsWasm', () => {
+      const from = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
+      const wasmDir = path.join(from, 'dist');
+      const to = compiler.outputPath;
+      fs.mkdirSync(to, { recursive: true });
+      for (const file of fs.readdirSync(wasmDir)) {
+        if (file.endsWith('.wasm')) fs.copyFileSync(path.join(wasmDir, file), path.join(to, file));
+      }
+    });
+  },
+};
+
+/**
+ * Externals for node bundles: optional tfjs-node packages are required at run time only
+ * (and only if installed); native addons (`*.node`, anything under native/build) are never
+ * bundled but required at run time by a path rewritten relative to dist/.
+ * @type {NonNullable<Configuration['externals']>}
+ */
+const nodeExternals = [
+  {
+    '@tensorflow/tfjs-node': 'commonjs @tensorflow/tfjs-node',
+    '@tensorflow/tfjs-node-gpu': 'commonjs @tensorflow/tfjs-node-gpu',
+  },
+  ({ context, request }, callback) => {
+    if (!request) return callback();
+    const isNative = /\.node$/.test(request) || /(^|[\\/])native[\\/]build([\\/]|$)/.test(request);
+    if (!isNative) return callback();
+    if (request.startsWith('.') && context) {
+      // Relative to the source file -> relative to the bundle in dist/.
+      let rel = path.relative(dist, path.resolve(context, request)).split(path.sep).join('/');
+      if (!rel.startsWith('.')) rel = `./${rel}`;
+      return callback(undefined, `commonjs ${rel}`);
+    }
+    return callback(undefined, `commonjs ${request}`);
+  },
+];
+
+/**
+ * @param {string} tsconfig path of the tsconfig for this part
+ * @returns {NonNullable<Configuration['module']>}
+ */
+const tsModule = (tsconfig) => ({
+  rules: [
+    {
+      test: /\.ts$/,
+      exclude: /node_modules/,
+      use: [
+        {
+          loader: 'ts-loader',
+          options: { transpileOnly: true, configFile: path.join(root, tsconfig) },
+        },
+      ],
+    },
+  ],
+});
+
+/** @type {Configuration} */
+const common = {
+  devtool: 'source-map',
+  performance: { hints: false },
+  stats: 'errors-warnings',
+  resolve: { extensions: ['.ts', '.js'] },
+};
+
+/**
+ * @param {string} name
+ * @param {string} entry
+ * @param {string} filename
+ * @param {string} tsconfig
+ * @param {Configuration} [extra]
+ * @returns {Configuration}
+ */
+const nodeConfig = (name, entry, filename, tsconfig, extra = {}) => ({
+  ...common,
+  name,
+  target: 'node',
+  entry,
+  output: {
+    path: dist,
+    filename,
+    libraryTarget: 'commonjs2',
+    devtoolModuleFilenameTemplate: '../[resource-path]',
+  },
+  node: { __dirname: false, __filename: false },
+  externals: nodeExternals,
+  module: tsModule(tsconfig),
+  ...extra,
+});
+
+/** @type {Configuration[]} */
+const configs = [
+  nodeConfig('extension', './extension/extension.ts', 'extension.js', 'extension/tsconfig.json', {
+    externals: [{ vscode: 'commonjs vscode' }, ...nodeExternals],
+  }),
+  nodeConfig('worker', './engine/worker.ts', 'engine-worker.js', 'engine/tsconfig.json', {
+    plugins: [copyWasmPlugin],
+  }),
+  nodeConfig('cli', './engine/cli.ts', 'cli.js', 'engine/tsconfig.json', {
+    plugins: [copyWasmPlugin],
+  }),
+  {
+    ...common,
+    name: 'lossChart',
+    target: 'web',
+    entry: './webviews/lossChart/main.ts',
+    output: {
+      path: path.join(dist, 'webviews'),
+      filename: 'lossChart.js',
+      devtoolModuleFilenameTemplate: '../../[resource-path]',
+    },
+    module: tsModule('webviews/tsconfig.json'),
+  },
+];
+
+module.exports = configs.filter((config) => {
+  const entry = /** @type {string} */ (config.entry);
+  if (fs.existsSync(path.join(root, entry))) return true;
+  process.stderr.write(`webpack.config.js: skipping "${config.name}" (${entry} does not exist yet)\n`);
+  return false;
+});
