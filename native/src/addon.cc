@@ -1,0 +1,615 @@
+// gptlab_native: N-API addon exposing a multi-threaded, runtime-dispatched
+// SGEMM (AVX-512F / AVX2+FMA / portable) for the GPT Lab tfjs kernels.
+#include <node_api.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gemm.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define GPTLAB_PAUSE() _mm_pause()
+#else
+#define GPTLAB_PAUSE() std::this_thread::yield()
+#endif
+
+namespace gptlab {
+namespace {
+
+// ---------------------------------------------------------------- dispatch
+
+GemmKernel g_kernel;
+
+GemmKernel pick_kernel() {
+  const char* force = std::getenv("GPTLAB_ISA");
+  std::string f = force ? force : "";
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  const bool has512 = __builtin_cpu_supports("avx512f");
+  const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (f == "generic") return gemm_kernel_generic();
+  if (f == "avx2" && has2) return gemm_kernel_avx2();
+  if (has512 && f != "avx2") return gemm_kernel_avx512();
+  if (has2) return gemm_kernel_avx2();
+#endif
+  (void)f;
+  return gemm_kernel_generic();
+}
+
+// ---------------------------------------------------------------- workspace
+
+struct Workspace {
+  float* packA = nullptr;
+  float* packB = nullptr;
+  Workspace() {
+    packA = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kPackAFloats));
+    packB = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kPackBFloats));
+  }
+  ~Workspace() {
+    std::free(packA);
+    std::free(packB);
+  }
+};
+
+Workspace& local_workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+// ---------------------------------------------------------------- jobs
+
+struct Job {
+  GemmTask base;
+  long batch = 1;
+  long strideA = 0, strideB = 0, strideC = 0;
+  int split = 0;  // 0 none, 1 along M, 2 along N
+  long chunk = 0;
+  long nchunks = 1;
+  long units() const { return batch * nchunks; }
+};
+
+void run_unit(const Job& job, long u, Workspace& ws) {
+  const long b = u / job.nchunks;
+  const long c = u % job.nchunks;
+  GemmTask t = job.base;
+  t.A += b * job.strideA;
+  t.B += b * job.strideB;
+  t.C += b * job.strideC;
+  if (job.split == 1) {
+    const long r0 = c * job.chunk;
+    const long r1 = r0 + job.chunk < t.M ? r0 + job.chunk : t.M;
+    t.A += t.transA ? r0 : r0 * t.lda;
+    t.C += r0 * t.ldc;
+    t.M = r1 - r0;
+  } else if (job.split == 2) {
+    const long c0 = c * job.chunk;
+    const long c1 = c0 + job.chunk < t.N ? c0 + job.chunk : t.N;
+    t.B += t.transB ? c0 * t.ldb : c0;
+    t.C += c0;
+    t.N = c1 - c0;
+  }
+  if (t.M > 0 && t.N > 0) g_kernel.run(t, ws.packA, ws.packB);
+}
+
+// ---------------------------------------------------------------- thread pool
+
+class Pool {
+ public:
+  explicit Pool(int workers) {
+    for (int i = 0; i < workers; i++) threads_.emplace_back([this] { loop(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+      gen_.fetch_add(1);
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  int workers() const { return static_cast<int>(threads_.size()); }
+
+  // Runs all units of job on the calling thread plus up to `helpers` workers.
+  void run(const Job& job, int helpers) {
+    if (helpers > workers()) helpers = workers();
+    job_ = &job;
+    next_.store(0, std::memory_order_relaxed);
+    active_.store(helpers, std::memory_order_relaxed);
+    remaining_.store(helpers, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      gen_.fetch_add(1, std::memory_order_release);
+    }
+    if (sleeping_.load(std::memory_order_acquire) > 0) cv_.notify_all();
+    Workspace& ws = local_workspace();
+    const long n = job.units();
+    for (;;) {
+      const long u = next_.fetch_add(1, std::memory_order_relaxed);
+      if (u >= n) break;
+      run_unit(job, u, ws);
+    }
+    // Wait for helpers still finishing a unit.
+    int spins = 0;
+    while (remaining_.load(std::memory_order_acquire) > 0) {
+      if (++spins < 4000) {
+        GPTLAB_PAUSE();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+    job_ = nullptr;
+  }
+
+ private:
+  void loop() {
+    uint64_t seen = gen_.load(std::memory_order_acquire);
+    for (;;) {
+      // Spin briefly (training issues matmuls back to back), then sleep.
+      int spins = 0;
+      uint64_t g;
+      while ((g = gen_.load(std::memory_order_acquire)) == seen && spins < 40000) {
+        GPTLAB_PAUSE();
+        spins++;
+      }
+      if (g == seen) {
+        std::unique_lock<std::mutex> lk(mu_);
+        sleeping_.fetch_add(1);
+        cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+        sleeping_.fetch_sub(1);
+        g = gen_.load(std::memory_order_acquire);
+      }
+      seen = g;
+      if (stop_) return;
+      // Claim a helper slot; surplus workers skip this job.
+      int slot = active_.fetch_sub(1, std::memory_order_acq_rel);
+      if (slot <= 0) continue;
+      const Job* job = job_;
+      Workspace& ws = local_workspace();
+      const long n = job->units();
+      for (;;) {
+        const long u = next_.fetch_add(1, std::memory_order_relaxed);
+        if (u >= n) break;
+        run_unit(*job, u, ws);
+      }
+      remaining_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<uint64_t> gen_{0};
+  std::atomic<int> sleeping_{0};
+  std::atomic<int> active_{0};
+  std::atomic<int> remaining_{0};
+  std::atomic<long> next_{0};
+  const Job* volatile job_ = nullptr;
+  bool stop_ = false;
+};
+
+Pool* g_pool = nullptr;
+int g_max_threads = 1;     // threads we may use (env override or cores)
+bool g_env_threads = false;  // GPTLAB_THREADS given: never adapt
+bool g_adaptive = true;
+double g_min_parallel_flops = 2.0e6;
+
+// ------------------------------------------------------ adaptive thread count
+// Alternates measurement windows of parallel-eligible calls between "all
+// threads" and "one thread", compares achieved FLOP/s, and exploits the
+// winner for a while before probing again. A busy neighbour process makes the
+// multi-threaded window lose, and we fall back to one thread.
+
+struct Tuner {
+  static constexpr int kWindow = 48;       // calls per measurement window
+  static constexpr int kExploit = 24;      // windows to exploit before re-probing
+  int phase = 0;       // 0: measure multi, 1: measure single, 2: exploit
+  int calls = 0;
+  double flops = 0, secs = 0;
+  double rate_multi = 0, rate_single = 0;
+  int exploit_windows = 0;
+  int chosen = 0;      // threads while exploiting (0 = not yet decided)
+
+  int threads_for_next() const {
+    if (phase == 0) return g_max_threads;
+    if (phase == 1) return 1;
+    return chosen;
+  }
+  void record(double f, double s) {
+    flops += f;
+    secs += s;
+    if (++calls < kWindow) return;
+    const double rate = secs > 0 ? flops / secs : 0;
+    calls = 0;
+    flops = secs = 0;
+    if (phase == 0) {
+      rate_multi = rate;
+      phase = 1;
+    } else if (phase == 1) {
+      rate_single = rate;
+      // Multi-threading must win clearly to be worth its cost.
+      chosen = rate_multi > rate_single * 1.15 ? g_max_threads : 1;
+      phase = 2;
+      exploit_windows = 0;
+    } else if (++exploit_windows >= kExploit) {
+      phase = 0;
+    }
+  }
+};
+Tuner g_tuner;
+int g_last_threads = 1;
+
+void init_threads() {
+  unsigned hw = std::thread::hardware_concurrency();
+  if (hw == 0) hw = 1;
+  int n = static_cast<int>(hw);
+  if (const char* e = std::getenv("GPTLAB_THREADS")) {
+    const int v = std::atoi(e);
+    if (v > 0) {
+      n = v;
+      g_env_threads = true;
+    }
+  }
+  if (n > 64) n = 64;
+  g_max_threads = n;
+  g_adaptive = !g_env_threads && n > 1;
+  if (const char* e = std::getenv("GPTLAB_ADAPTIVE")) g_adaptive = g_adaptive && std::atoi(e) != 0;
+  if (n > 1) g_pool = new Pool(n - 1);
+  g_last_threads = n;
+}
+
+// Decide how to split a (possibly batched) GEMM and run it.
+void execute(Job& job) {
+  const GemmTask& t = job.base;
+  const double flops = 2.0 * static_cast<double>(t.M) * t.N * t.K * job.batch;
+  int threads = 1;
+  bool measured = false;
+  if (g_pool && flops >= g_min_parallel_flops) {
+    threads = g_adaptive ? g_tuner.threads_for_next() : g_max_threads;
+    measured = g_adaptive;
+  }
+  g_last_threads = threads;
+  job.split = 0;
+  job.nchunks = 1;
+  job.chunk = 0;
+  if (threads > 1 && job.batch < 2L * threads) {
+    // Split the larger output dimension into ~2 chunks per thread, aligned to
+    // the register tile, so a descheduled thread delays at most one chunk.
+    const long want = 2L * threads;
+    const int mr = g_kernel.mr, nr = g_kernel.nr;
+    const long perBatch = (want + job.batch - 1) / job.batch;
+    if (t.M >= t.N) {
+      long chunk = (t.M + perBatch - 1) / perBatch;
+      chunk = ((chunk + mr - 1) / mr) * mr;
+      if (chunk < 2L * mr) chunk = 2L * mr;
+      job.split = 1;
+      job.chunk = chunk;
+      job.nchunks = (t.M + chunk - 1) / chunk;
+    } else {
+      long chunk = (t.N + perBatch - 1) / perBatch;
+      chunk = ((chunk + nr - 1) / nr) * nr;
+      if (chunk < nr) chunk = nr;
+      job.split = 2;
+      job.chunk = chunk;
+      job.nchunks = (t.N + chunk - 1) / chunk;
+    }
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  if (threads > 1 && job.units() > 1) {
+    g_pool->run(job, threads - 1);
+  } else {
+    Workspace& ws = local_workspace();
+    const long n = job.units();
+    for (long u = 0; u < n; u++) run_unit(job, u, ws);
+  }
+  if (measured) {
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    g_tuner.record(flops, s);
+  }
+}
+
+// ---------------------------------------------------------------- N-API glue
+
+#define NAPI_OK(call)                                       \
+  do {                                                      \
+    if ((call) != napi_ok) {                                \
+      napi_throw_error(env, nullptr, "N-API call failed");  \
+      return nullptr;                                       \
+    }                                                       \
+  } while (0)
+
+bool get_bool(napi_env env, napi_value v, bool* out) {
+  napi_valuetype type;
+  if (napi_typeof(env, v, &type) != napi_ok) return false;
+  if (type == napi_boolean) return napi_get_value_bool(env, v, out) == napi_ok;
+  if (type == napi_number) {
+    double d;
+    if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+    *out = d != 0;
+    return true;
+  }
+  return false;
+}
+
+bool get_long(napi_env env, napi_value v, long* out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+  if (!(d >= 0 && d <= 9.0e15) || d != static_cast<double>(static_cast<long>(d))) return false;
+  *out = static_cast<long>(d);
+  return true;
+}
+
+bool get_float(napi_env env, napi_value v, float* out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+  *out = static_cast<float>(d);
+  return true;
+}
+
+bool get_f32(napi_env env, napi_value v, float** data, long* length) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return false;
+  napi_typedarray_type type;
+  size_t len;
+  void* ptr;
+  if (napi_get_typedarray_info(env, v, &type, &len, &ptr, nullptr, nullptr) != napi_ok)
+    return false;
+  if (type != napi_float32_array) return false;
+  *data = static_cast<float*>(ptr);
+  *length = static_cast<long>(len);
+  return true;
+}
+
+// Number of floats a rows x cols matrix with leading dimension ld spans.
+bool span_ok(long rows, long cols, long ld, long offset, long stride, long batch, long length) {
+  if (rows == 0 || cols == 0) return offset <= length;
+  if (ld < cols) return false;
+  const long last = offset + (batch - 1) * stride + (rows - 1) * ld + cols;
+  return offset >= 0 && last <= length;
+}
+
+napi_value throw_type(napi_env env, const char* msg) {
+  napi_throw_type_error(env, nullptr, msg);
+  return nullptr;
+}
+napi_value throw_range(napi_env env, const char* msg) {
+  napi_throw_range_error(env, nullptr, msg);
+  return nullptr;
+}
+
+// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+napi_value Sgemm(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value argv[13];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc < 13) return throw_type(env, "sgemm expects 13 arguments");
+  bool ta, tb;
+  long M, N, K, lda, ldb, ldc, la, lb, lc;
+  float alpha, beta;
+  float *A, *B, *C;
+  if (!get_bool(env, argv[0], &ta) || !get_bool(env, argv[1], &tb))
+    return throw_type(env, "sgemm: transA/transB must be booleans");
+  if (!get_long(env, argv[2], &M) || !get_long(env, argv[3], &N) || !get_long(env, argv[4], &K) ||
+      !get_long(env, argv[7], &lda) || !get_long(env, argv[9], &ldb) ||
+      !get_long(env, argv[12], &ldc))
+    return throw_type(env, "sgemm: sizes must be non-negative integers");
+  if (!get_float(env, argv[5], &alpha) || !get_float(env, argv[10], &beta))
+    return throw_type(env, "sgemm: alpha/beta must be numbers");
+  if (!get_f32(env, argv[6], &A, &la) || !get_f32(env, argv[8], &B, &lb) ||
+      !get_f32(env, argv[11], &C, &lc))
+    return throw_type(env, "sgemm: A, B, C must be Float32Arrays");
+  if (K > 0 && (!span_ok(ta ? K : M, ta ? M : K, lda, 0, 0, 1, la) ||
+                !span_ok(tb ? N : K, tb ? K : N, ldb, 0, 0, 1, lb)))
+    return throw_range(env, "sgemm: A or B too small for the given sizes/leading dimensions");
+  if (!span_ok(M, N, ldc, 0, 0, 1, lc))
+    return throw_range(env, "sgemm: C too small for the given sizes/leading dimension");
+  Job job;
+  job.base = GemmTask{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+  execute(job);
+  return nullptr;
+}
+
+// sgemmBatched(transA, transB, batch, M, N, K, alpha,
+//              A, offA, strideA, lda, B, offB, strideB, ldb,
+//              beta, C, offC, strideC, ldc)
+// Offsets and strides are in floats; a stride of 0 broadcasts that operand.
+napi_value SgemmBatched(napi_env env, napi_callback_info info) {
+  size_t argc = 20;
+  napi_value argv[20];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc < 20) return throw_type(env, "sgemmBatched expects 20 arguments");
+  bool ta, tb;
+  long batch, M, N, K, offA, sA, lda, offB, sB, ldb, offC, sC, ldc, la, lb, lc;
+  float alpha, beta;
+  float *A, *B, *C;
+  if (!get_bool(env, argv[0], &ta) || !get_bool(env, argv[1], &tb))
+    return throw_type(env, "sgemmBatched: transA/transB must be booleans");
+  if (!get_long(env, argv[2], &batch) || !get_long(env, argv[3], &M) ||
+      !get_long(env, argv[4], &N) || !get_long(env, argv[5], &K) ||
+      !get_long(env, argv[8], &offA) || !get_long(env, argv[9], &sA) ||
+      !get_long(env, argv[10], &lda) || !get_long(env, argv[12], &offB) ||
+      !get_long(env, argv[13], &sB) || !get_long(env, argv[14], &ldb) ||
+      !get_long(env, argv[17], &offC) || !get_long(env, argv[18], &sC) ||
+      !get_long(env, argv[19], &ldc))
+    return throw_type(env, "sgemmBatched: sizes must be non-negative integers");
+  if (!get_float(env, argv[6], &alpha) || !get_float(env, argv[15], &beta))
+    return throw_type(env, "sgemmBatched: alpha/beta must be numbers");
+  if (!get_f32(env, argv[7], &A, &la) || !get_f32(env, argv[11], &B, &lb) ||
+      !get_f32(env, argv[16], &C, &lc))
+    return throw_type(env, "sgemmBatched: A, B, C must be Float32Arrays");
+  if (batch == 0) return nullptr;
+  if (K > 0 && (!span_ok(ta ? K : M, ta ? M : K, lda, offA, sA, batch, la) ||
+                !span_ok(tb ? N : K, tb ? K : N, ldb, offB, sB, batch, lb)))
+    return throw_range(env, "sgemmBatched: A or B too small for the given sizes");
+  if (!span_ok(M, N, ldc, offC, sC, batch, lc))
+    return throw_range(env, "sgemmBatched: C too small for the given sizes");
+  if (batch > 1 && sC < M * ldc && M > 0 && N > 0)
+    return throw_range(env, "sgemmBatched: output batches overlap (strideC too small)");
+  Job job;
+  job.base = GemmTask{ta, tb, M, N, K, alpha, A + offA, lda, B + offB, ldb, beta, C + offC, ldc};
+  job.batch = batch;
+  job.strideA = sA;
+  job.strideB = sB;
+  job.strideC = sC;
+  execute(job);
+  return nullptr;
+}
+
+// biasAct(C, offC, rows, N, bias | null, offBias, biasLen, act, alpha)
+// In place over rows x N contiguous floats: add bias (biasLen == N: per
+// column; biasLen == 1: scalar), then activation: 0 linear, 1 relu, 2 relu6,
+// 3 leakyrelu(alpha), 4 sigmoid, 5 elu.
+napi_value BiasAct(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc < 9) return throw_type(env, "biasAct expects 9 arguments");
+  float* C;
+  float* bias = nullptr;
+  long lc, lbias = 0, offC, rows, N, offBias, biasLen, act;
+  float alpha;
+  if (!get_f32(env, argv[0], &C, &lc)) return throw_type(env, "biasAct: C must be a Float32Array");
+  if (!get_long(env, argv[1], &offC) || !get_long(env, argv[2], &rows) ||
+      !get_long(env, argv[3], &N) || !get_long(env, argv[5], &offBias) ||
+      !get_long(env, argv[6], &biasLen) || !get_long(env, argv[7], &act) ||
+      !get_float(env, argv[8], &alpha))
+    return throw_type(env, "biasAct: bad numeric argument");
+  napi_valuetype bt;
+  NAPI_OK(napi_typeof(env, argv[4], &bt));
+  if (bt != napi_null && bt != napi_undefined) {
+    if (!get_f32(env, argv[4], &bias, &lbias))
+      return throw_type(env, "biasAct: bias must be a Float32Array or null");
+    if (!(biasLen == 1 || biasLen == N) || offBias + biasLen > lbias)
+      return throw_range(env, "biasAct: bad bias length");
+  }
+  if (offC + rows * N > lc) return throw_range(env, "biasAct: C too small");
+  float* c = C + offC;
+  const float* bp = bias ? bias + offBias : nullptr;
+  for (long i = 0; i < rows; i++) {
+    float* r = c + i * N;
+    if (bp) {
+      if (biasLen == 1) {
+        const float s = bp[0];
+        for (long j = 0; j < N; j++) r[j] += s;
+      } else {
+        for (long j = 0; j < N; j++) r[j] += bp[j];
+      }
+    }
+    switch (act) {
+      case 1:
+        for (long j = 0; j < N; j++) r[j] = r[j] > 0.0f ? r[j] : 0.0f;
+        break;
+      case 2:
+        for (long j = 0; j < N; j++) r[j] = r[j] < 0.0f ? 0.0f : (r[j] > 6.0f ? 6.0f : r[j]);
+        break;
+      case 3:
+        for (long j = 0; j < N; j++) r[j] = r[j] < 0.0f ? alpha * r[j] : r[j];
+        break;
+      case 4:
+        for (long j = 0; j < N; j++) r[j] = 1.0f / (1.0f + __builtin_expf(-r[j]));
+        break;
+      case 5:
+        for (long j = 0; j < N; j++) r[j] = r[j] > 0.0f ? r[j] : __builtin_expm1f(r[j]);
+        break;
+      default:
+        break;
+    }
+  }
+  return nullptr;
+}
+
+napi_value set_prop(napi_env env, napi_value obj, const char* key, napi_value v) {
+  napi_set_named_property(env, obj, key, v);
+  return obj;
+}
+
+// info() -> {isa, threads, maxThreads, adaptive, mr, nr, lastThreads}
+napi_value Info(napi_env env, napi_callback_info) {
+  napi_value obj, v;
+  NAPI_OK(napi_create_object(env, &obj));
+  NAPI_OK(napi_create_string_utf8(env, g_kernel.isa, NAPI_AUTO_LENGTH, &v));
+  set_prop(env, obj, "isa", v);
+  const int current = g_adaptive && g_tuner.phase == 2 ? g_tuner.chosen : g_max_threads;
+  NAPI_OK(napi_create_int32(env, current, &v));
+  set_prop(env, obj, "threads", v);
+  NAPI_OK(napi_create_int32(env, g_max_threads, &v));
+  set_prop(env, obj, "maxThreads", v);
+  NAPI_OK(napi_get_boolean(env, g_adaptive, &v));
+  set_prop(env, obj, "adaptive", v);
+  NAPI_OK(napi_create_int32(env, g_kernel.mr, &v));
+  set_prop(env, obj, "mr", v);
+  NAPI_OK(napi_create_int32(env, g_kernel.nr, &v));
+  set_prop(env, obj, "nr", v);
+  NAPI_OK(napi_create_int32(env, g_last_threads, &v));
+  set_prop(env, obj, "lastThreads", v);
+  NAPI_OK(napi_create_double(env, g_min_parallel_flops, &v));
+  set_prop(env, obj, "minParallelFlops", v);
+  return obj;
+}
+
+// setThreads(n, adaptive?) -> number of threads now allowed (clamped to pool).
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  long n = 0;
+  if (argc < 1 || !get_long(env, argv[0], &n) || n < 1)
+    return throw_type(env, "setThreads: n must be a positive integer");
+  const long cap = g_pool ? g_pool->workers() + 1 : 1;
+  g_max_threads = static_cast<int>(n < cap ? n : cap);
+  bool adaptive = false;
+  if (argc >= 2) get_bool(env, argv[1], &adaptive);
+  g_adaptive = adaptive && g_max_threads > 1;
+  g_tuner = Tuner();
+  napi_value v;
+  NAPI_OK(napi_create_int32(env, g_max_threads, &v));
+  return v;
+}
+
+// setMinParallelFlops(f)
+napi_value SetMinParallelFlops(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  double d;
+  if (argc < 1 || napi_get_value_double(env, argv[0], &d) != napi_ok || !(d >= 0))
+    return throw_type(env, "setMinParallelFlops: expects a non-negative number");
+  g_min_parallel_flops = d;
+  return nullptr;
+}
+
+bool g_initialized = false;
+
+napi_value Init(napi_env env, napi_value exports) {
+  if (!g_initialized) {
+    g_kernel = pick_kernel();
+    init_threads();
+    g_initialized = true;
+  }
+  napi_property_descriptor props[] = {
+      {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sgemmBatched", nullptr, SgemmBatched, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"biasAct", nullptr, BiasAct, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setMinParallelFlops", nullptr, SetMinParallelFlops, nullptr, nullptr, nullptr,
+       napi_default, nullptr},
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
+    return nullptr;
+  return exports;
+}
+
+}  // namespace
+}  // namespace gptlab
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, gptlab::Init)

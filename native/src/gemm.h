@@ -1,0 +1,51 @@
+// Shared declarations between the N-API glue (addon.cc) and the per-ISA
+// GEMM translation units. Plain C types only: the ISA TUs are compiled with
+// different target options and must not share inline C++ library code.
+#ifndef GPTLAB_GEMM_H
+#define GPTLAB_GEMM_H
+
+#include <stddef.h>
+
+namespace gptlab {
+
+// Row-major single-precision GEMM: C = alpha * op(A) * op(B) + beta * C.
+// op(A) is M x K, op(B) is K x N, C is M x N.
+struct GemmTask {
+  int transA;
+  int transB;
+  long M, N, K;
+  float alpha;
+  const float* A;
+  long lda;
+  const float* B;
+  long ldb;
+  float beta;
+  float* C;
+  long ldc;
+};
+
+// Blocking limits shared by all kernels; workspace sizes derive from them.
+constexpr long kKC = 256;          // depth of a packed block
+constexpr long kMCMax = 16 * 16;   // rows of a packed A block (upper bound)
+constexpr long kNC = 2048;         // columns of a packed B block
+constexpr long kNRMax = 32;
+constexpr long kPackAFloats = kMCMax * kKC;
+constexpr long kPackBFloats = (kNC + kNRMax) * kKC;
+
+struct GemmKernel {
+  const char* isa;
+  int mr;
+  int nr;
+  // packA / packB: 64-byte aligned scratch of kPackAFloats / kPackBFloats.
+  void (*run)(const GemmTask& t, float* packA, float* packB);
+};
+
+GemmKernel gemm_kernel_generic();
+#if defined(__x86_64__) || defined(__i386__)
+GemmKernel gemm_kernel_avx2();
+GemmKernel gemm_kernel_avx512();
+#endif
+
+}  // namespace gptlab
+
+#endif

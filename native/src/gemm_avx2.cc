@@ -1,0 +1,15 @@
+#include "gemm.h"
+#if defined(__x86_64__) || defined(__i386__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace {
+#define GEMM_VL 8
+#define GEMM_MR 6
+#define GEMM_NV 2
+#include "gemm_impl.h"
+}  // namespace
+#pragma GCC pop_options
+namespace gptlab {
+GemmKernel gemm_kernel_avx2() { return GemmKernel{"avx2+fma", MR, NR, &gemm_run}; }
+}  // namespace gptlab
+#endif

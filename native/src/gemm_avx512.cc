@@ -1,0 +1,15 @@
+#include "gemm.h"
+#if defined(__x86_64__) || defined(__i386__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
+namespace {
+#define GEMM_VL 16
+#define GEMM_MR 12
+#define GEMM_NV 2
+#include "gemm_impl.h"
+}  // namespace
+#pragma GCC pop_options
+namespace gptlab {
+GemmKernel gemm_kernel_avx512() { return GemmKernel{"avx512f", MR, NR, &gemm_run}; }
+}  // namespace gptlab
+#endif

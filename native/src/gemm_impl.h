@@ -1,0 +1,207 @@
+// Blocked, packed GEMM driver + register-tiled micro-kernel written with GCC
+// vector extensions. Included (inside an anonymous namespace) by each ISA
+// translation unit after defining GEMM_VL (floats per vector), GEMM_MR (rows of
+// the register tile) and GEMM_NV (vectors per row of the register tile).
+// Everything here has internal linkage, so code generated for one ISA can never
+// be picked by the linker for another.
+
+typedef float vf __attribute__((vector_size(GEMM_VL * 4)));
+typedef float vfu __attribute__((vector_size(GEMM_VL * 4), aligned(4)));
+
+constexpr int VL = GEMM_VL;
+constexpr int MR = GEMM_MR;
+constexpr int NV = GEMM_NV;
+constexpr int NR = NV * GEMM_VL;
+constexpr long MC = (gptlab::kMCMax / MR) * MR;
+constexpr long KC = gptlab::kKC;
+constexpr long NC = gptlab::kNC;
+
+static_assert(NR <= gptlab::kNRMax, "NR too large");
+
+// C tile (mr x nr valid) = alpha * acc + beta * C
+__attribute__((always_inline)) inline void micro_kernel(long kc, const float* __restrict a,
+                                                        const float* __restrict b,
+                                                        float* __restrict c, long ldc,
+                                                        float alpha, float beta, int mr,
+                                                        int nr) {
+  vf acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) acc[i][j] = (vf){};
+
+  for (long k = 0; k < kc; k++) {
+    vf bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) bv[j] = *(const vf*)(b + j * VL);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; i++) {
+      const float av = a[i];
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; j++) acc[i][j] += bv[j] * av;
+    }
+    a += MR;
+    b += NR;
+  }
+
+  if (mr == MR && nr == NR) {
+    if (beta == 0.0f) {
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) *(vfu*)(c + i * ldc + j * VL) = acc[i][j] * alpha;
+    } else if (beta == 1.0f) {
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) {
+          vfu* p = (vfu*)(c + i * ldc + j * VL);
+          *p = acc[i][j] * alpha + *p;
+        }
+    } else {
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) {
+          vfu* p = (vfu*)(c + i * ldc + j * VL);
+          *p = acc[i][j] * alpha + *p * beta;
+        }
+    }
+  } else {
+    alignas(64) float tmp[MR * NR];
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; j++) *(vf*)(tmp + i * NR + j * VL) = acc[i][j];
+    for (int i = 0; i < mr; i++) {
+      float* crow = c + i * ldc;
+      const float* trow = tmp + i * NR;
+      if (beta == 0.0f) {
+        for (int j = 0; j < nr; j++) crow[j] = alpha * trow[j];
+      } else {
+        for (int j = 0; j < nr; j++) crow[j] = alpha * trow[j] + beta * crow[j];
+      }
+    }
+  }
+}
+
+// Pack rows [0, mc) x depth [0, kc) of op(A) into MR-row panels: panel-major,
+// then k, then r. Rows past mc are zero-filled.
+inline void pack_a(long mc, long kc, const float* __restrict A, long lda, int transA,
+                   float* __restrict dst) {
+  for (long ir = 0; ir < mc; ir += MR) {
+    const int mr = (int)((mc - ir) < MR ? (mc - ir) : MR);
+    if (transA) {
+      // op(A)(i, k) = A[k * lda + i]: contiguous along i.
+      for (long k = 0; k < kc; k++) {
+        const float* src = A + k * lda + ir;
+        float* d = dst + k * MR;
+        if (mr == MR) {
+#pragma GCC unroll 32
+          for (int r = 0; r < MR; r++) d[r] = src[r];
+        } else {
+          int r = 0;
+          for (; r < mr; r++) d[r] = src[r];
+          for (; r < MR; r++) d[r] = 0.0f;
+        }
+      }
+    } else {
+      // op(A)(i, k) = A[i * lda + k]
+      if (mr == MR) {
+        const float* rows[MR];
+#pragma GCC unroll 32
+        for (int r = 0; r < MR; r++) rows[r] = A + (ir + r) * lda;
+        for (long k = 0; k < kc; k++) {
+          float* d = dst + k * MR;
+#pragma GCC unroll 32
+          for (int r = 0; r < MR; r++) d[r] = rows[r][k];
+        }
+      } else {
+        for (long k = 0; k < kc; k++) {
+          float* d = dst + k * MR;
+          int r = 0;
+          for (; r < mr; r++) d[r] = A[(ir + r) * lda + k];
+          for (; r < MR; r++) d[r] = 0.0f;
+        }
+      }
+    }
+    dst += MR * kc;
+  }
+}
+
+// Pack depth [0, kc) x columns [0, nc) of op(B) into NR-column panels:
+// panel-major, then k, then c. Columns past nc are zero-filled.
+inline void pack_b(long kc, long nc, const float* __restrict B, long ldb, int transB,
+                   float* __restrict dst) {
+  for (long jr = 0; jr < nc; jr += NR) {
+    const int nr = (int)((nc - jr) < NR ? (nc - jr) : NR);
+    if (!transB) {
+      // op(B)(k, j) = B[k * ldb + j]: contiguous along j.
+      for (long k = 0; k < kc; k++) {
+        const float* src = B + k * ldb + jr;
+        float* d = dst + k * NR;
+        if (nr == NR) {
+#pragma GCC unroll 4
+          for (int j = 0; j < NV; j++) *(vf*)(d + j * VL) = *(const vfu*)(src + j * VL);
+        } else {
+          int c = 0;
+          for (; c < nr; c++) d[c] = src[c];
+          for (; c < NR; c++) d[c] = 0.0f;
+        }
+      }
+    } else {
+      // op(B)(k, j) = B[j * ldb + k]: contiguous along k. Process VL-deep
+      // slabs: gather an NR x VL block with vector loads, transpose via tmp.
+      if (nr < NR) {
+        for (long k = 0; k < kc; k++)
+          for (int c = 0; c < NR; c++) dst[k * NR + c] = 0.0f;
+      }
+      long k = 0;
+      for (; k + VL <= kc; k += VL) {
+        for (int c = 0; c < nr; c++) {
+          vf v = *(const vfu*)(B + (jr + c) * ldb + k);
+#pragma GCC unroll 16
+          for (int q = 0; q < VL; q++) dst[(k + q) * NR + c] = v[q];
+        }
+      }
+      for (; k < kc; k++)
+        for (int c = 0; c < nr; c++) dst[k * NR + c] = B[(jr + c) * ldb + k];
+    }
+    dst += NR * kc;
+  }
+}
+
+void gemm_run(const gptlab::GemmTask& t, float* packA, float* packB) {
+  const long M = t.M, N = t.N, K = t.K;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || t.alpha == 0.0f) {
+    for (long i = 0; i < M; i++) {
+      float* c = t.C + i * t.ldc;
+      for (long j = 0; j < N; j++) c[j] = t.beta == 0.0f ? 0.0f : c[j] * t.beta;
+    }
+    return;
+  }
+  for (long jc = 0; jc < N; jc += NC) {
+    const long nc = (N - jc) < NC ? (N - jc) : NC;
+    for (long pc = 0; pc < K; pc += KC) {
+      const long kc = (K - pc) < KC ? (K - pc) : KC;
+      const float beta = pc == 0 ? t.beta : 1.0f;
+      const float* Bblk = t.transB ? t.B + jc * t.ldb + pc : t.B + pc * t.ldb + jc;
+      pack_b(kc, nc, Bblk, t.ldb, t.transB, packB);
+      for (long ic = 0; ic < M; ic += MC) {
+        const long mc = (M - ic) < MC ? (M - ic) : MC;
+        const float* Ablk = t.transA ? t.A + pc * t.lda + ic : t.A + ic * t.lda + pc;
+        pack_a(mc, kc, Ablk, t.lda, t.transA, packA);
+        for (long jr = 0; jr < nc; jr += NR) {
+          const int nr = (int)((nc - jr) < NR ? (nc - jr) : NR);
+          const float* bp = packB + (jr / NR) * NR * kc;
+          for (long ir = 0; ir < mc; ir += MR) {
+            const int mr = (int)((mc - ir) < MR ? (mc - ir) : MR);
+            micro_kernel(kc, packA + (ir / MR) * MR * kc, bp,
+                         t.C + (ic + ir) * t.ldc + jc + jr, t.ldc, t.alpha, beta, mr, nr);
+          }
+        }
+      }
+    }
+  }
+}
