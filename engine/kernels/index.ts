@@ -1,0 +1,426 @@
+/**
+ * Native (N-API, AVX-512/AVX2) matmul kernels for tfjs.
+ *
+ * `installNativeKernels('wasm' | 'cpu')` replaces that backend's `BatchMatMul`
+ * and `_FusedMatMul` kernels with ones that call the optional
+ * `native/build/Release/gptlab_native.node` addon, reading and writing tensor
+ * memory in place (the wasm heap, or the cpu backend's typed arrays). Cases
+ * the native path does not cover (non-float32, general batch broadcasting,
+ * exotic bias shapes, prelu, empty tensors) are delegated to the original
+ * kernel, which is kept and restored by `uninstallNativeKernels()`.
+ *
+ * No vscode import: used by the engine, CLI, tests and benchmarks alike.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface NativeInfo {
+  isa: string;
+  threads: number;
+  maxThreads: number;
+  adaptive: boolean;
+  mr: number;
+  nr: number;
+  lastThreads: number;
+  minParallelFlops: number;
+}
+
+/** The addon's exports (see native/src/addon.cc). */
+export interface NativeAddon {
+  sgemm(
+    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number,
+    C: Float32Array, ldc: number,
+  ): void;
+  /** Offsets/strides in floats; a stride of 0 broadcasts that operand. */
+  sgemmBatched(
+    transA: boolean, transB: boolean, batch: number, M: number, N: number, K: number,
+    alpha: number,
+    A: Float32Array, offA: number, strideA: number, lda: number,
+    B: Float32Array, offB: number, strideB: number, ldb: number,
+    beta: number,
+    C: Float32Array, offC: number, strideC: number, ldc: number,
+  ): void;
+  /** In place: rows x N floats at offC; bias per column (biasLen N) or scalar (1). */
+  biasAct(
+    C: Float32Array, offC: number, rows: number, N: number,
+    bias: Float32Array | null, offBias: number, biasLen: number, act: number, alpha: number,
+  ): void;
+  info(): NativeInfo;
+  /** Caps the thread count (clamped to the pool); adaptive re-enables the 1-vs-N tuner. */
+  setThreads(n: number, adaptive?: boolean): number;
+  setMinParallelFlops(flops: number): void;
+}
+
+export interface KernelReport {
+  native: boolean;
+  isa: string;
+  threads: number;
+  kernels: string[];
+}
+
+export interface NativeKernelStats {
+  /** Calls served by the native addon, per kernel name. */
+  native: Record<string, number>;
+  /** Calls delegated to the original tfjs kernel, per kernel name. */
+  delegated: Record<string, number>;
+}
+
+const ADDON_REL = path.join('native', 'build', 'Release', 'gptlab_native.node');
+
+let cachedAddon: NativeAddon | null | undefined;
+let loadError: string | undefined;
+
+function candidateDirs(): string[] {
+  const dirs: string[] = [];
+  // tsc output (out/engine/kernels) and webpack bundles (dist/) both sit below
+  // the package root; walk up from wherever this code lives.
+  if (typeof __dirname === 'string' && __dirname.length > 1) dirs.push(__dirname);
+  const main = require.main?.filename;
+  if (main) dirs.push(path.dirname(main));
+  if (process.argv[1]) dirs.push(path.dirname(path.resolve(process.argv[1])));
+  dirs.push(process.cwd());
+  return dirs;
+}
+
+/** Absolute path of the built addon, or null. GPTLAB_NATIVE_PATH overrides. */
+export function findNativeAddonPath(): string | null {
+  const override = process.env.GPTLAB_NATIVE_PATH;
+  if (override) return fs.existsSync(override) ? path.resolve(override) : null;
+  for (const start of candidateDirs()) {
+    let dir = path.resolve(start);
+    for (;;) {
+      const p = path.join(dir, ADDON_REL);
+      if (fs.existsSync(p)) return p;
+      const up = path.dirname(dir);
+      if (up === dir) break;
+      dir = up;
+    }
+  }
+  return null;
+}
+
+function isAddon(x: unknown): x is NativeAddon {
+  if (typeof x !== 'object' || x === null) return false;
+  const o = x as Record<string, unknown>;
+  return ['sgemm', 'sgemmBatched', 'biasAct', 'info', 'setThreads'].every((k) => typeof o[k] === 'function');
+}
+
+/**
+ * Loads the addon once; returns null (never throws) when it is absent, fails to
+ * load, or GPTLAB_NATIVE=0 disables it. `lastNativeLoadError()` says why.
+ */
+export function loadNative(): NativeAddon | null {
+  if (cachedAddon !== undefined) return cachedAddon;
+  cachedAddon = null;
+  try {
+    if (process.env.GPTLAB_NATIVE === '0') {
+      loadError = 'disabled by GPTLAB_NATIVE=0';
+      return null;
+    }
+    const file = findNativeAddonPath();
+    if (!file) {
+      loadError = `${ADDON_REL} not found (run npm run build:native)`;
+      return null;
+    }
+    // process.dlopen instead of require: bundlers leave it alone.
+    const mod: { exports: unknown } = { exports: {} };
+    process.dlopen(mod, file);
+    if (!isAddon(mod.exports)) {
+      loadError = `${file} does not export the expected functions`;
+      return null;
+    }
+    mod.exports.info();
+    cachedAddon = mod.exports;
+  } catch (e) {
+    loadError = e instanceof Error ? e.message : String(e);
+    cachedAddon = null;
+  }
+  return cachedAddon;
+}
+
+export function lastNativeLoadError(): string | undefined {
+  return loadError;
+}
+
+// ----------------------------------------------------------- backend access
+
+type DataId = object;
+
+interface WasmData {
+  memoryOffset: number;
+  shape: number[];
+  dtype: tf.DataType;
+}
+interface WasmBackendLike {
+  wasm: { HEAPF32: Float32Array };
+  dataIdMap: { get(dataId: DataId): WasmData | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+interface CpuBackendLike {
+  data: { get(dataId: DataId): { values?: unknown } | undefined };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
+}
+
+/** A float32 tensor as (array, offset in floats). */
+interface View {
+  arr: Float32Array;
+  off: number;
+}
+
+interface MemoryAccess {
+  input(t: tf.TensorInfo): View | null;
+  /** Allocates the output; `view()` must be called after all allocations. */
+  output(shape: number[]): { info: tf.TensorInfo; view: () => View };
+}
+
+function wasmAccess(backend: unknown): MemoryAccess | null {
+  const b = backend as Partial<WasmBackendLike>;
+  if (!b || !b.wasm || !b.dataIdMap || typeof b.makeOutput !== 'function') return null;
+  const wb = b as WasmBackendLike;
+  return {
+    input(t) {
+      const d = wb.dataIdMap.get(t.dataId as DataId);
+      if (!d || d.memoryOffset == null || (d.memoryOffset & 3) !== 0) return null;
+      return { arr: wb.wasm.HEAPF32, off: d.memoryOffset >>> 2 };
+    },
+    output(shape) {
+      const info = wb.makeOutput(shape, 'float32');
+      return {
+        info,
+        // Re-read HEAPF32: allocation may have grown (and replaced) the heap.
+        view: () => ({ arr: wb.wasm.HEAPF32, off: wb.dataIdMap.get(info.dataId as DataId)!.memoryOffset >>> 2 }),
+      };
+    },
+  };
+}
+
+function cpuAccess(backend: unknown): MemoryAccess | null {
+  const b = backend as Partial<CpuBackendLike>;
+  if (!b || !b.data || typeof b.makeTensorInfo !== 'function') return null;
+  const cb = b as CpuBackendLike;
+  return {
+    input(t) {
+      const values = cb.data.get(t.dataId as DataId)?.values;
+      return values instanceof Float32Array ? { arr: values, off: 0 } : null;
+    },
+    output(shape) {
+      const arr = new Float32Array(tf.util.sizeFromShape(shape));
+      const info = cb.makeTensorInfo(shape, 'float32', arr);
+      return { info, view: () => ({ arr, off: 0 }) };
+    },
+  };
+}
+
+// ----------------------------------------------------------- matmul planning
+
+interface MatMulPlan {
+  outShape: number[];
+  batch: number;
+  M: number;
+  N: number;
+  K: number;
+  strideA: number;
+  strideB: number;
+}
+
+function planMatMul(a: tf.TensorInfo, b: tf.TensorInfo, transA: boolean, transB: boolean): MatMulPlan | null {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (ra < 2 || rb < 2) return null;
+  const M = transA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const Ka = transA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const Kb = transB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const N = transB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (Ka !== Kb) return null; // let the original kernel produce its error
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  let outer: number[];
+  try {
+    outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+  } catch {
+    return null;
+  }
+  const batch = tf.util.sizeFromShape(outer);
+  const batchA = tf.util.sizeFromShape(outerA);
+  const batchB = tf.util.sizeFromShape(outerB);
+  // Only "same batch" or "one side has batch 1" is handled natively.
+  if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) return null;
+  if (batch === 0 || M === 0 || N === 0) return null;
+  return {
+    outShape: [...outer, M, N],
+    batch,
+    M,
+    N,
+    K: Ka,
+    strideA: batchA === 1 ? 0 : M * Ka,
+    strideB: batchB === 1 ? 0 : Ka * N,
+  };
+}
+
+function runMatMul(addon: NativeAddon, mem: MemoryAccess, a: tf.TensorInfo, b: tf.TensorInfo,
+  transA: boolean, transB: boolean, plan: MatMulPlan): { info: tf.TensorInfo; view: () => View } | null {
+  if (!mem.input(a) || !mem.input(b)) return null;
+  const out = mem.output(plan.outShape);
+  // Views are taken after the output allocation (the wasm heap may have moved).
+  const va = mem.input(a)!;
+  const vb = mem.input(b)!;
+  const vc = out.view();
+  const { batch, M, N, K } = plan;
+  addon.sgemmBatched(
+    transA, transB, batch, M, N, K, 1,
+    va.arr, va.off, plan.strideA, transA ? M : K,
+    vb.arr, vb.off, plan.strideB, transB ? K : N,
+    0,
+    vc.arr, vc.off, M * N, N,
+  );
+  return out;
+}
+
+const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, leakyrelu: 3, sigmoid: 4, elu: 5 };
+
+// ----------------------------------------------------------- install / uninstall
+
+interface Installed {
+  originals: tf.KernelConfig[];
+}
+
+const installed = new Map<string, Installed>();
+const stats: NativeKernelStats = { native: {}, delegated: {} };
+
+function bump(which: Record<string, number>, name: string): void {
+  which[name] = (which[name] ?? 0) + 1;
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+function makeBatchMatMul(addon: NativeAddon, original: tf.KernelConfig, backendName: string): tf.KernelFunc {
+  const access = backendName === 'wasm' ? wasmAccess : cpuAccess;
+  return (args: KernelArgs) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+    const transA = !!attrs.transposeA;
+    const transB = !!attrs.transposeB;
+    const mem = access(args.backend);
+    const plan = mem ? planMatMul(a, b, transA, transB) : null;
+    const out = mem && plan ? runMatMul(addon, mem, a, b, transA, transB, plan) : null;
+    if (!out) {
+      bump(stats.delegated, tf.BatchMatMul);
+      return original.kernelFunc(args);
+    }
+    bump(stats.native, tf.BatchMatMul);
+    return out.info;
+  };
+}
+
+function makeFusedMatMul(addon: NativeAddon, original: tf.KernelConfig, backendName: string): tf.KernelFunc {
+  const access = backendName === 'wasm' ? wasmAccess : cpuAccess;
+  return (args: KernelArgs) => {
+    const inputs = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo; bias?: tf.TensorInfo; preluActivationWeights?: tf.TensorInfo };
+    const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean; activation?: string; leakyreluAlpha?: number };
+    const transA = !!attrs.transposeA;
+    const transB = !!attrs.transposeB;
+    const act = ACTIVATIONS[attrs.activation ?? 'linear'];
+    const mem = access(args.backend);
+    let plan: MatMulPlan | null = null;
+    let biasMode = 0; // 0 none, 1 scalar, N per column
+    if (mem && act !== undefined && inputs.preluActivationWeights == null) {
+      plan = planMatMul(inputs.a, inputs.b, transA, transB);
+      if (plan && inputs.bias != null) {
+        const bias = inputs.bias;
+        const size = tf.util.sizeFromShape(bias.shape);
+        const leadingOnes = bias.shape.slice(0, -1).every((d) => d === 1);
+        if (bias.dtype !== 'float32' || bias.shape.length > plan.outShape.length || !mem.input(bias)) plan = null;
+        else if (size === 1) biasMode = 1;
+        else if (leadingOnes && bias.shape[bias.shape.length - 1] === plan.N) biasMode = plan.N;
+        else plan = null;
+      }
+    }
+    const out = mem && plan ? runMatMul(addon, mem, inputs.a, inputs.b, transA, transB, plan) : null;
+    if (!out || !plan || !mem) {
+      bump(stats.delegated, tf._FusedMatMul);
+      return original.kernelFunc(args);
+    }
+    if (biasMode !== 0 || act !== 0) {
+      const vc = out.view();
+      const vb = biasMode !== 0 && inputs.bias ? mem.input(inputs.bias) : null;
+      addon.biasAct(vc.arr, vc.off, plan.batch * plan.M, plan.N, vb ? vb.arr : null, vb ? vb.off : 0,
+        vb ? biasMode : 0, act, attrs.leakyreluAlpha ?? 0.2);
+    }
+    bump(stats.native, tf._FusedMatMul);
+    return out.info;
+  };
+}
+
+function report(addon: NativeAddon | null, kernels: string[]): KernelReport {
+  if (!addon) return { native: false, isa: 'none', threads: 0, kernels: [] };
+  const info = addon.info();
+  return { native: kernels.length > 0, isa: info.isa, threads: info.threads, kernels };
+}
+
+/**
+ * Replaces BatchMatMul and _FusedMatMul of `backendName` with native-backed
+ * kernels. Safe to call before or after the backend is initialised (the
+ * original setupFunc is kept), and idempotent. Returns what was installed;
+ * `native: false` when the addon is unavailable (nothing is changed then).
+ */
+export function installNativeKernels(backendName: 'wasm' | 'cpu'): KernelReport {
+  const addon = loadNative();
+  if (!addon) return report(null, []);
+  const existing = installed.get(backendName);
+  if (existing) return report(addon, existing.originals.map((k) => k.kernelName));
+  const originals: tf.KernelConfig[] = [];
+  const builders: Record<string, (a: NativeAddon, o: tf.KernelConfig, b: string) => tf.KernelFunc> = {
+    [tf.BatchMatMul]: makeBatchMatMul,
+    [tf._FusedMatMul]: makeFusedMatMul,
+  };
+  for (const name of [tf.BatchMatMul, tf._FusedMatMul]) {
+    const original = tf.getKernel(name, backendName);
+    if (!original) continue;
+    try {
+      tf.unregisterKernel(name, backendName);
+      tf.registerKernel({
+        kernelName: name,
+        backendName,
+        kernelFunc: builders[name](addon, original, backendName),
+        setupFunc: original.setupFunc,
+        disposeFunc: original.disposeFunc,
+      });
+      originals.push(original);
+    } catch {
+      // Put the original back if anything went wrong half-way.
+      if (!tf.getKernel(name, backendName)) tf.registerKernel(original);
+    }
+  }
+  if (originals.length > 0) installed.set(backendName, { originals });
+  return report(addon, originals.map((k) => k.kernelName));
+}
+
+/** Restores the original kernels (of one backend, or of all). */
+export function uninstallNativeKernels(backendName?: 'wasm' | 'cpu'): void {
+  for (const [name, entry] of [...installed.entries()]) {
+    if (backendName && name !== backendName) continue;
+    for (const original of entry.originals) {
+      if (tf.getKernel(original.kernelName, name)) tf.unregisterKernel(original.kernelName, name);
+      tf.registerKernel(original);
+    }
+    installed.delete(name);
+  }
+}
+
+/** Which backends currently have native kernels installed. */
+export function nativeKernelsInstalled(): string[] {
+  return [...installed.keys()];
+}
+
+/** Counters of native vs delegated calls since load (or since reset). */
+export function nativeKernelStats(reset = false): NativeKernelStats {
+  const copy: NativeKernelStats = { native: { ...stats.native }, delegated: { ...stats.delegated } };
+  if (reset) {
+    stats.native = {};
+    stats.delegated = {};
+  }
+  return copy;
+}
