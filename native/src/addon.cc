@@ -105,6 +105,7 @@ void run_unit(const Job& job, long u, Workspace& ws) {
 class Pool {
  public:
   explicit Pool(int workers) {
+    if (const char* e = std::getenv("GPTLAB_SPIN_US")) spin_us_ = std::atoi(e);
     for (int i = 0; i < workers; i++) threads_.emplace_back([this] { loop(); });
   }
   ~Pool() {
@@ -137,14 +138,20 @@ class Pool {
       if (u >= n) break;
       run_unit(job, u, ws);
     }
-    // Wait for helpers still finishing a unit.
+    // Wait for helpers still finishing a unit: spin ~20us, then yield the
+    // core (a preempted helper may need it).
+    const auto t0 = std::chrono::steady_clock::now();
     int spins = 0;
+    bool yielding = false;
     while (remaining_.load(std::memory_order_acquire) > 0) {
-      if (++spins < 4000) {
-        GPTLAB_PAUSE();
-      } else {
+      if (yielding) {
         std::this_thread::yield();
+        continue;
       }
+      GPTLAB_PAUSE();
+      if ((++spins & 31) == 0 &&
+          std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(20))
+        yielding = true;
     }
     job_ = nullptr;
   }
@@ -154,11 +161,13 @@ class Pool {
     uint64_t seen = gen_.load(std::memory_order_acquire);
     for (;;) {
       // Spin briefly (training issues matmuls back to back), then sleep.
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto spin_for = std::chrono::microseconds(spin_us_);
       int spins = 0;
       uint64_t g;
-      while ((g = gen_.load(std::memory_order_acquire)) == seen && spins < 40000) {
+      while ((g = gen_.load(std::memory_order_acquire)) == seen) {
         GPTLAB_PAUSE();
-        spins++;
+        if ((++spins & 31) == 0 && std::chrono::steady_clock::now() - t0 > spin_for) break;
       }
       if (g == seen) {
         std::unique_lock<std::mutex> lk(mu_);
@@ -194,6 +203,7 @@ class Pool {
   std::atomic<long> next_{0};
   const Job* volatile job_ = nullptr;
   bool stop_ = false;
+  int spin_us_ = 100;
 };
 
 Pool* g_pool = nullptr;
