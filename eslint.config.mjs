@@ -1,0 +1,88 @@
+// @ts-check
+import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
+import tseslint from 'typescript-eslint';
+
+/** Node's CommonJS globals, for the few plain .js files (bin/ launcher etc.). */
+const nodeGlobals = {
+  require: 'readonly',
+  module: 'writable',
+  exports: 'writable',
+  __dirname: 'readonly',
+  __filename: 'readonly',
+  process: 'readonly',
+  console: 'readonly',
+  Buffer: 'readonly',
+  setTimeout: 'readonly',
+  clearTimeout: 'readonly',
+};
+
+export default defineConfig(
+  {
+    ignores: [
+      'out/',
+      'dist/',
+      'node_modules/',
+      'bench/results/',
+      'native/build/',
+      'test/reference/',
+      '.gl/',
+      '.whl/',
+      // Tool config files at the root (webpack.config.js, this file, ...).
+      '*.js',
+      '*.mjs',
+      '*.cjs',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        // Each file is checked with its nearest tsconfig.json
+        // (engine/, extension/, webviews/, test/).
+        projectService: true,
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      // tfjs idiom: `tf.reshape(x, [B, T, D]) as tf.Tensor3D`. tfjs ops are generic in their
+      // result rank, so TS infers the rank from the assertion itself and this rule calls the
+      // cast "unnecessary" (asking for `tf.reshape<Rank.R3>(...)` instead). Exempt only the
+      // tfjs rank casts; the rule stays on for everything else.
+      '@typescript-eslint/no-unnecessary-type-assertion': [
+        'error',
+        {
+          typesToIgnore: ['tf.Scalar', 'tf.Tensor', 'tf.Tensor1D', 'tf.Tensor2D', 'tf.Tensor3D', 'tf.Tensor4D'],
+        },
+      ],
+      // node:test's test()/describe() return promises that the runner itself tracks.
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] },
+          ],
+        },
+      ],
+      // Allow deliberately unused parameters/variables when prefixed with `_`.
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_' },
+      ],
+    },
+  },
+  {
+    // Plain JavaScript (e.g. bin/gpt-lab.js, scripts/, bench/): no type information,
+    // CommonJS, Node globals.
+    files: ['**/*.js', '**/*.cjs'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { sourceType: 'commonjs', globals: nodeGlobals },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    files: ['**/*.mjs'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { sourceType: 'module', globals: nodeGlobals },
+  },
+);
