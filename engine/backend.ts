@@ -1,0 +1,91 @@
+// Picks the fastest TensorFlow.js backend that loads here, and always says which one it got.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+
+export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendRequest = (typeof BACKEND_NAMES)[number];
+
+export function isBackendRequest(name: string): name is BackendRequest {
+  return (BACKEND_NAMES as readonly string[]).includes(name);
+}
+
+export interface BackendReport {
+  name: 'tensorflow' | 'wasm' | 'cpu';
+  requested: BackendRequest;
+  detail: string; // e.g. "@tensorflow/tfjs-node-gpu (CUDA)" or "wasm SIMD"
+  tried: string[]; // what auto tried before, with the reason each failed
+}
+
+/** The native TensorFlow bindings: the GPU build first, then the CPU build. Both are optional dependencies. */
+function loadTensorflowBinding(): string {
+  const errors: string[] = [];
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require(pkg);
+      return pkg;
+    } catch (e) {
+      errors.push(`${pkg}: ${firstLine(e)}`);
+    }
+  }
+  throw new Error(`TensorFlow bindings are not installed (${errors.join('; ')})`);
+}
+
+function firstLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0];
+}
+
+/** In a webpack bundle the .wasm files sit next to the bundle; from tsc output tfjs finds its own. */
+function configureWasmPaths(): void {
+  const bundled = path.join(__dirname, 'tfjs-backend-wasm-simd.wasm');
+  if (fs.existsSync(bundled)) setWasmPaths(__dirname + path.sep);
+}
+
+/** PROD skips tfjs's debug checks and its console banner about tfjs-node. */
+tf.env().set('PROD', true);
+
+async function activate(name: BackendReport['name']): Promise<string> {
+  if (name === 'tensorflow') {
+    const pkg = loadTensorflowBinding();
+    if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but its backend failed to initialise`);
+    return pkg;
+  }
+  if (name === 'wasm') {
+    configureWasmPaths();
+    if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
+    return 'wasm';
+  }
+  if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend failed to initialise');
+  return 'cpu (plain JavaScript)';
+}
+
+let current: BackendReport | null = null;
+
+/**
+ * auto: tensorflow (GPU, then CPU bindings), then wasm, then cpu. An explicit request that cannot load is an error.
+ */
+export async function selectBackend(requested: BackendRequest = 'auto'): Promise<BackendReport> {
+  if (current && (current.requested === requested || current.name === requested)) return current;
+  const order: BackendReport['name'][] = requested === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [requested];
+  const tried: string[] = [];
+  for (const name of order) {
+    try {
+      const detail = await activate(name);
+      await tf.ready();
+      current = { name, requested, detail, tried };
+      return current;
+    } catch (e) {
+      if (requested !== 'auto') throw new Error(`backend "${requested}" is not available: ${firstLine(e)}`);
+      tried.push(`${name}: ${firstLine(e)}`);
+    }
+  }
+  throw new Error(`no TensorFlow.js backend could be loaded (${tried.join('; ')})`);
+}
+
+export function currentBackend(): BackendReport | null {
+  return current;
+}

@@ -1,0 +1,348 @@
+// The decoder-only GPT, written to read like the math. Shape legend in config.ts:
+//   B batch, T time, D width, H heads, hs = D/H, F = ffnMult*D, V vocabulary, N layers.
+// Parameters live as tf.Variables in the engine's layout: nn.Linear weights are kept [in, out] (the transpose of
+// PyTorch's [out, in]) so every forward matmul is untransposed; toTensors/fromTensors convert at the file boundary.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs'; // registers the gradients, which tfjs-core's CommonJS build does not include
+import { validateConfig, type GPTConfig } from './config';
+import { isLinearWeight, paramSpecs, type ParamSpec } from './params';
+import { Rng } from './rng';
+
+export const NORM_EPS = 1e-5;
+
+export interface ForwardOptions {
+  training?: boolean; // enables dropout
+  collect?: boolean; // also return attention probabilities and residual streams
+  reference?: boolean; // use the plain per-head attention instead of the batched one (tests compare the two)
+}
+
+export interface ForwardResult {
+  logits: tf.Tensor3D; // [B, T, V]
+  attention?: tf.Tensor4D[]; // N x [B, H, T, T]
+  residuals?: tf.Tensor3D[]; // N+1 x [B, T, D]: after the embeddings, then after each block
+}
+
+export interface NamedTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Transposes a row-major [rows, cols] matrix. */
+export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  }
+  return out;
+}
+
+/** P[i, 2j] = sin(i / 10000^(2j/D)), P[i, 2j+1] = cos(i / 10000^(2j/D)), computed in float64. */
+export function sinusoidalPositions(T: number, D: number): Float32Array {
+  const P = new Float32Array(T * D);
+  for (let i = 0; i < T; i++) {
+    for (let j = 0; 2 * j < D; j++) {
+      const angle = i / Math.pow(10000, (2 * j) / D);
+      P[i * D + 2 * j] = Math.sin(angle);
+      if (2 * j + 1 < D) P[i * D + 2 * j + 1] = Math.cos(angle);
+    }
+  }
+  return P;
+}
+
+/**
+ * Row lookup whose gradient is a scatter-add. tfjs's own gather gradient needs UnsortedSegmentSum, which the wasm
+ * backend lacks, so on such backends the scatter runs in plain JavaScript.
+ */
+function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  const rows = table.shape[0];
+  const lookup = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    (args[1] as tf.GradSaveFunc)([ids]); // the gradient runs after the forward scope has freed everything unsaved
+    return {
+      value: tf.gather(args[0] as tf.Tensor, ids), // [BT, D]
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const savedIds = saved[0];
+        if (tf.getKernel('UnsortedSegmentSum', tf.getBackend())) return tf.unsortedSegmentSum(dy, savedIds as tf.Tensor1D, rows);
+        const D = dy.shape[1] ?? 0;
+        const g = dy.dataSync(), idx = savedIds.dataSync();
+        const out = new Float32Array(rows * D);
+        for (let i = 0; i < idx.length; i++) {
+          const src = i * D, dst = idx[i] * D;
+          for (let d = 0; d < D; d++) out[dst + d] += g[src + d];
+        }
+        return tf.tensor2d(out, [rows, D]);
+      },
+    };
+  });
+  return lookup(table) as tf.Tensor2D;
+}
+
+/** Swaps the last two axes: [..., m, n] -> [..., n, m]. */
+function swapLast(t: tf.Tensor): tf.Tensor {
+  const perm = t.shape.map((_, i) => i);
+  [perm[perm.length - 2], perm[perm.length - 1]] = [perm[perm.length - 1], perm[perm.length - 2]];
+  return tf.transpose(t, perm);
+}
+
+// tfjs's wasm matmul runs transposed operands about 10x slower than plain ones, and its own matMul gradient asks for
+// transposed operands. Until native kernels replace it, every matmul goes through explicit transposes instead.
+let explicitTransposes = true;
+
+/** Chooses whether matMul materialises transposes (stock wasm/cpu kernels) or passes flags (native kernels). */
+export function useExplicitTransposes(on: boolean): void {
+  explicitTransposes = on;
+}
+
+/** op(a) @ op(b) over matching leading batch axes, with a gradient made only of untransposed matmuls. */
+export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
+  if (!explicitTransposes) return tf.matMul(a, b, transposeA, transposeB);
+  const product = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const a2 = transposeA ? swapLast(args[0] as tf.Tensor) : (args[0] as tf.Tensor); // [..., m, k]
+    const b2 = transposeB ? swapLast(args[1] as tf.Tensor) : (args[1] as tf.Tensor); // [..., k, n]
+    (args[2] as tf.GradSaveFunc)([a2, b2]);
+    return {
+      value: tf.matMul(a2, b2), // [..., m, n]
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const da = tf.matMul(dy, swapLast(saved[1])); // [..., m, k]
+        const db = tf.matMul(swapLast(saved[0]), dy); // [..., k, n]
+        return [transposeA ? swapLast(da) : da, transposeB ? swapLast(db) : db];
+      },
+    };
+  });
+  return product(a, b);
+}
+
+/**
+ * Mean cross-entropy with the fused gradient softmax(z) - onehot(y), as llm.c's classifier does.
+ * logits [M, V], targets [M] -> scalar.
+ */
+export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  const [M, V] = logits.shape;
+  const ce = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args[1] as tf.GradSaveFunc;
+    const logp = tf.logSoftmax(args[0] as tf.Tensor); // [M, V]
+    const onehot = tf.cast(tf.oneHot(targets, V), 'float32'); // [M, V]; wasm's OneHot ignores a float dtype
+    const value = tf.div(tf.neg(tf.sum(tf.mul(onehot, logp))), M) as tf.Scalar;
+    save([logp, onehot]); // tensors a gradient uses must be saved, or the forward scope frees them
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(tf.sub(tf.exp(saved[0]), saved[1]), tf.div(dy, M)),
+    };
+  });
+  return ce(logits) as tf.Scalar;
+}
+
+/** Cross-entropy of every position: logits [M, V], targets [M] -> [M]. */
+export function tokenLosses(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  const logp = tf.logSoftmax(logits);
+  return tf.neg(tf.sum(tf.mul(tf.cast(tf.oneHot(targets, logits.shape[1]), 'float32'), logp), -1)) as tf.Tensor1D;
+}
+
+export class GPT {
+  readonly config: GPTConfig;
+  readonly specs: ParamSpec[];
+  private readonly params = new Map<string, tf.Variable>();
+  private readonly causalMask: tf.Tensor2D; // [T, T]: 0 on and below the diagonal, -1e9 above
+  private readonly positionTable: tf.Tensor2D | null; // [T, D] sinusoidal table, or null with learned positions
+  private dropoutSeed = 1;
+
+  private constructor(config: GPTConfig, tensors: Map<string, Float32Array>) {
+    this.config = validateConfig({ ...config });
+    this.specs = paramSpecs(this.config);
+    for (const spec of this.specs) {
+      const data = tensors.get(spec.name);
+      if (!data) throw new Error(`missing tensor ${spec.name}`);
+      const size = spec.shape.reduce((a, b) => a * b, 1);
+      if (data.length !== size) throw new Error(`tensor ${spec.name} has ${data.length} values, expected ${size}`);
+      const internal = isLinearWeight(spec.name)
+        ? tf.tensor2d(transpose2d(data, spec.shape[0], spec.shape[1]), [spec.shape[1], spec.shape[0]])
+        : tf.tensor(data, spec.shape);
+      this.params.set(spec.name, tf.variable(internal, true, spec.name));
+      internal.dispose();
+    }
+    const T = this.config.contextLength, D = this.config.dim;
+    this.causalMask = tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9)) as tf.Tensor2D;
+    this.positionTable = this.config.positions === 'sinusoidal' ? tf.tensor2d(sinusoidalPositions(T, D), [T, D]) : null;
+  }
+
+  /** GPT-2 initialisation: N(0, 0.02), residual projections N(0, 0.02/sqrt(2N)), biases 0, norm gains 1. */
+  static init(config: GPTConfig, seed: number): GPT {
+    const rng = new Rng(seed);
+    const tensors = new Map<string, Float32Array>();
+    for (const spec of paramSpecs(validateConfig(config))) {
+      const data = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
+      const std = spec.init === 'residual' ? 0.02 / Math.sqrt(2 * config.layers) : 0.02;
+      if (spec.init === 'ones') data.fill(1);
+      else if (spec.init !== 'zeros') for (let i = 0; i < data.length; i++) data[i] = std * rng.normal();
+      tensors.set(spec.name, data);
+    }
+    return new GPT(config, tensors);
+  }
+
+  /** Builds a model from tensors in PyTorch layout, keyed by nanoGPT names. */
+  static fromTensors(config: GPTConfig, tensors: Map<string, Float32Array>): GPT {
+    return new GPT(config, tensors);
+  }
+
+  /** All parameters in PyTorch layout, in the canonical order of params.ts. */
+  toTensors(): Map<string, NamedTensor> {
+    const out = new Map<string, NamedTensor>();
+    for (const spec of this.specs) {
+      const v = this.param(spec.name);
+      const data = v.dataSync() as Float32Array;
+      out.set(spec.name, {
+        shape: spec.shape,
+        data: isLinearWeight(spec.name) ? transpose2d(data, spec.shape[1], spec.shape[0]) : Float32Array.from(data),
+      });
+    }
+    return out;
+  }
+
+  /** The trainable variables, in the canonical order. */
+  variables(): tf.Variable[] {
+    return this.specs.map((s) => this.param(s.name));
+  }
+
+  param(name: string): tf.Variable {
+    const v = this.params.get(name);
+    if (!v) throw new Error(`model has no parameter ${name}`);
+    return v;
+  }
+
+  private maybeParam(name: string): tf.Variable | null {
+    return this.params.get(name) ?? null;
+  }
+
+  get parameterCount(): number {
+    return this.specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+  }
+
+  /** The input embedding matrix [V, D] as plain data, for neighbour and projection probes. */
+  embeddingMatrix(): Float32Array {
+    return this.param('transformer.wte.weight').dataSync() as Float32Array;
+  }
+
+  private dropout(x: tf.Tensor, training: boolean): tf.Tensor {
+    const p = this.config.dropout;
+    if (!training || p === 0) return x;
+    return tf.dropout(x, p, undefined, this.dropoutSeed++);
+  }
+
+  /** x [M, D] -> [M, out]: x @ W + b with W kept [in, out]. */
+  private linear(x: tf.Tensor, prefix: string): tf.Tensor {
+    const y = matMul(x, this.param(`${prefix}.weight`));
+    const b = this.maybeParam(`${prefix}.bias`);
+    return b ? tf.add(y, b) : y;
+  }
+
+  /** LayerNorm or RMSNorm over the last axis, eps 1e-5. x [M, D] -> [M, D]. */
+  private norm(x: tf.Tensor, prefix: string): tf.Tensor {
+    const w = this.param(`${prefix}.weight`);
+    if (this.config.norm === 'rmsnorm') {
+      const ms = tf.mean(tf.square(x), -1, true); // [M, 1]
+      return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, NORM_EPS))), w);
+    }
+    const mean = tf.mean(x, -1, true); // [M, 1]
+    const xc = tf.sub(x, mean); // [M, D]
+    const variance = tf.mean(tf.square(xc), -1, true); // [M, 1], biased as in PyTorch
+    const y = tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, NORM_EPS))), w);
+    const b = this.maybeParam(`${prefix}.bias`);
+    return b ? tf.add(y, b) : y;
+  }
+
+  private activation(x: tf.Tensor): tf.Tensor {
+    if (this.config.activation === 'relu') return tf.relu(x);
+    return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))); // exact erf GELU
+  }
+
+  /** Causal self-attention. x [B*T, D] -> y [B*T, D], probabilities [B, H, T, T]. */
+  private attention(x: tf.Tensor, B: number, T: number, layer: number, opts: ForwardOptions): [tf.Tensor, tf.Tensor4D] {
+    const { dim: D, heads: H } = this.config;
+    const hs = D / H;
+    const prefix = `transformer.h.${layer}.attn`;
+    const qkv = this.linear(x, `${prefix}.c_attn`); // [BT, 3D]
+    const [q2, k2, v2] = tf.split(qkv, 3, 1); // 3 x [BT, D]
+    const heads = (t: tf.Tensor): tf.Tensor => tf.transpose(tf.reshape(t, [B, T, H, hs]), [0, 2, 1, 3]); // [B, H, T, hs]
+    const mask = tf.slice(this.causalMask, [0, 0], [T, T]); // [T, T]
+    let y: tf.Tensor, att: tf.Tensor;
+    if (!opts.reference) {
+      const q = heads(q2), k = heads(k2), v = heads(v2); // [B, H, T, hs]
+      const scores = tf.add(tf.mul(matMul(q, k, false, true), 1 / Math.sqrt(hs)), mask); // [B, H, T, T]
+      att = this.dropout(tf.softmax(scores), !!opts.training); // [B, H, T, T]
+      y = matMul(att, v); // [B, H, T, hs]
+    } else {
+      // Plain path: one 2-D attention per (batch, head), exactly the textbook formula.
+      const ys: tf.Tensor[] = [], atts: tf.Tensor[] = [];
+      const q3 = tf.reshape(q2, [B, T, D]), k3 = tf.reshape(k2, [B, T, D]), v3 = tf.reshape(v2, [B, T, D]);
+      for (let b = 0; b < B; b++) {
+        for (let h = 0; h < H; h++) {
+          const pick = (t: tf.Tensor): tf.Tensor => tf.reshape(tf.slice(t, [b, 0, h * hs], [1, T, hs]), [T, hs]);
+          const qh = pick(q3), kh = pick(k3), vh = pick(v3); // [T, hs]
+          const p = tf.softmax(tf.add(tf.div(matMul(qh, tf.transpose(kh)), Math.sqrt(hs)), mask)); // [T, T]
+          atts.push(p);
+          ys.push(matMul(p, vh)); // [T, hs]
+        }
+      }
+      att = tf.reshape(tf.stack(atts), [B, H, T, T]);
+      y = tf.reshape(tf.stack(ys), [B, H, T, hs]);
+    }
+    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, D]); // [BT, D]
+    const out = this.dropout(this.linear(merged, `${prefix}.c_proj`), !!opts.training); // [BT, D]
+    return [out, att as tf.Tensor4D];
+  }
+
+  private mlp(x: tf.Tensor, layer: number, training: boolean): tf.Tensor {
+    const prefix = `transformer.h.${layer}.mlp`;
+    const h = this.activation(this.linear(x, `${prefix}.c_fc`)); // [BT, F]
+    return this.dropout(this.linear(h, `${prefix}.c_proj`), training); // [BT, D]
+  }
+
+  /** Final norm and unembedding: residual [M, D] -> logits [M, V]. */
+  headLogits(x: tf.Tensor): tf.Tensor {
+    const xf = this.norm(x, 'transformer.ln_f'); // [M, D]
+    const lmHead = this.maybeParam('lm_head.weight'); // [D, V] when untied
+    const logits = lmHead ? matMul(xf, lmHead) : matMul(xf, this.param('transformer.wte.weight'), false, true);
+    const b = this.maybeParam('lm_head.bias');
+    return b ? tf.add(logits, b) : logits;
+  }
+
+  /** idx [B, T] int32 with T <= contextLength -> logits [B, T, V] (plus probes when collect is set). */
+  forward(idx: tf.Tensor2D, opts: ForwardOptions = {}): ForwardResult {
+    const [B, T] = idx.shape;
+    const { dim: D, vocabSize: V, contextLength } = this.config;
+    if (T > contextLength) throw new Error(`sequence length ${T} exceeds the context length ${contextLength}`);
+    const training = !!opts.training;
+    const tokens = embeddingLookup(this.param('transformer.wte.weight') as tf.Tensor2D, tf.reshape(idx, [B * T])); // [BT, D]
+    const table = this.positionTable ?? this.param('transformer.wpe.weight'); // [Tmax, D]
+    const pos = tf.slice(table, [0, 0], [T, D]); // [T, D]
+    let x: tf.Tensor = tf.reshape(tf.add(tf.reshape(tokens, [B, T, D]), pos), [B * T, D]); // [BT, D]
+    x = this.dropout(x, training);
+    const attention: tf.Tensor4D[] = [];
+    const residuals: tf.Tensor3D[] = [];
+    if (opts.collect) residuals.push(tf.reshape(x, [B, T, D]) as tf.Tensor3D);
+    for (let l = 0; l < this.config.layers; l++) {
+      const [a, att] = this.attention(this.norm(x, `transformer.h.${l}.ln_1`), B, T, l, opts);
+      x = tf.add(x, a); // [BT, D]
+      x = tf.add(x, this.mlp(this.norm(x, `transformer.h.${l}.ln_2`), l, training)); // [BT, D]
+      if (opts.collect) {
+        attention.push(att);
+        residuals.push(tf.reshape(x, [B, T, D]) as tf.Tensor3D);
+      }
+    }
+    const logits = tf.reshape(this.headLogits(x), [B, T, V]) as tf.Tensor3D; // [B, T, V]
+    return opts.collect ? { logits, attention, residuals } : { logits };
+  }
+
+  /** Mean next-token cross-entropy of a batch: inputs, targets [B, T] int32 -> scalar. */
+  loss(inputs: tf.Tensor2D, targets: tf.Tensor2D, training = false): tf.Scalar {
+    const [B, T] = inputs.shape;
+    const { logits } = this.forward(inputs, { training });
+    return crossEntropy(tf.reshape(logits, [B * T, this.config.vocabSize]) as tf.Tensor2D, tf.reshape(targets, [B * T]) as tf.Tensor1D);
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+    this.causalMask.dispose();
+    this.positionTable?.dispose();
+  }
+}

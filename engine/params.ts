@@ -1,0 +1,46 @@
+// The model's parameter list in nanoGPT / GPT-2 names and PyTorch layouts.
+// This is the single source of truth for the model file, the initialiser and the PyTorch reference scripts.
+import type { GPTConfig } from './config';
+
+export interface ParamSpec {
+  name: string; // nanoGPT name, e.g. transformer.h.0.attn.c_attn.weight
+  shape: number[]; // PyTorch layout: nn.Linear weights are [out, in]
+  init: 'normal' | 'residual' | 'zeros' | 'ones'; // residual = normal with std 0.02/sqrt(2N), GPT-2's scaled c_proj
+  decay: boolean; // nanoGPT's convention: matrices decay, vectors do not (used only when TrainSettings asks for it)
+}
+
+export function paramSpecs(c: GPTConfig): ParamSpec[] {
+  const D = c.dim, V = c.vocabSize, T = c.contextLength, F = c.ffnMult * c.dim;
+  const specs: ParamSpec[] = [];
+  const add = (name: string, shape: number[], init: ParamSpec['init']): void => {
+    specs.push({ name, shape, init, decay: shape.length >= 2 });
+  };
+  const norm = (prefix: string): void => {
+    add(`${prefix}.weight`, [D], 'ones');
+    if (c.norm === 'layernorm' && c.bias) add(`${prefix}.bias`, [D], 'zeros');
+  };
+  add('transformer.wte.weight', [V, D], 'normal');
+  if (c.positions === 'learned') add('transformer.wpe.weight', [T, D], 'normal');
+  for (let i = 0; i < c.layers; i++) {
+    const h = `transformer.h.${i}`;
+    norm(`${h}.ln_1`);
+    add(`${h}.attn.c_attn.weight`, [3 * D, D], 'normal'); // rows: q, k, v; heads contiguous within each
+    if (c.qkvBias) add(`${h}.attn.c_attn.bias`, [3 * D], 'zeros');
+    add(`${h}.attn.c_proj.weight`, [D, D], 'residual');
+    if (c.bias) add(`${h}.attn.c_proj.bias`, [D], 'zeros');
+    norm(`${h}.ln_2`);
+    add(`${h}.mlp.c_fc.weight`, [F, D], 'normal');
+    if (c.bias) add(`${h}.mlp.c_fc.bias`, [F], 'zeros');
+    add(`${h}.mlp.c_proj.weight`, [D, F], 'residual');
+    if (c.bias) add(`${h}.mlp.c_proj.bias`, [D], 'zeros');
+  }
+  norm('transformer.ln_f');
+  if (!c.tieEmbeddings) add('lm_head.weight', [V, D], 'normal');
+  if (c.bias) add('lm_head.bias', [V], 'zeros');
+  return specs;
+}
+
+/** nn.Linear weights are stored [out, in] in files; the engine keeps them [in, out] so matmuls need no transpose. */
+export function isLinearWeight(name: string): boolean {
+  return /\.(c_attn|c_proj|c_fc)\.weight$/.test(name) || name === 'lm_head.weight';
+}
