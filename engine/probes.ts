@@ -1,0 +1,236 @@
+// Probes: what the UI shows about a model, returned as plain data (numbers, strings, arrays) with no tensors.
+import * as tf from '@tensorflow/tfjs-core';
+import { tokenLosses, type GPT } from './model';
+import { samplingDistribution, type SamplingOptions } from './sample';
+import type { Tokenizer } from './tokenizers';
+import { UNKNOWN_ID, type Vocabulary } from './vocab';
+
+export interface ProbeContext {
+  model: GPT;
+  vocab: Vocabulary;
+  tokenizer: Tokenizer;
+}
+
+export interface ProbeToken {
+  id: number; // model id
+  tokenizerId: number | null; // null for the unknown token
+  text: string; // display form
+  unknown: boolean; // the model never saw this token in training
+}
+
+export interface TokenScore extends ProbeToken {
+  prob: number;
+  logit: number;
+}
+
+/** The model ids of a text, cropped to the last `limit` tokens, and how each looks. */
+export function encodeForProbe(ctx: ProbeContext, text: string, limit: number): { ids: Int32Array; tokens: ProbeToken[]; cropped: number } {
+  const all = ctx.vocab.encode(ctx.tokenizer.encode(text));
+  if (all.length === 0) throw new Error('the text has no tokens');
+  const cropped = Math.max(0, all.length - limit);
+  const ids = all.subarray(cropped);
+  return { ids, tokens: Array.from(ids, (id) => describe(ctx, id)), cropped };
+}
+
+export function describe(ctx: ProbeContext, id: number): ProbeToken {
+  const tokenizerId = ctx.vocab.toTokenizer[id] ?? null;
+  return { id, tokenizerId, text: ctx.vocab.display(ctx.tokenizer, id), unknown: id === UNKNOWN_ID };
+}
+
+function topOf(ctx: ProbeContext, logits: ArrayLike<number>, probs: ArrayLike<number>, k: number): TokenScore[] {
+  const order = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[b] - logits[a]);
+  return order.slice(0, k).map((id) => ({ ...describe(ctx, id), prob: probs[id], logit: logits[id] }));
+}
+
+export interface NextTokenProbe {
+  tokens: ProbeToken[]; // the context the model saw
+  cropped: number; // tokens dropped from the front to fit the context length
+  top: TokenScore[]; // by raw probability (temperature 1, no filtering)
+  sampled: TokenScore[]; // the distribution a sampler with these settings draws from, top entries
+}
+
+/** Next-token distribution after a text. */
+export function nextToken(ctx: ProbeContext, text: string, k: number, sampling: SamplingOptions = { temperature: 1, topK: 0, topP: 1 }): NextTokenProbe {
+  const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
+  const T = ids.length, V = ctx.model.config.vocabSize;
+  const logits = tf.tidy(() => {
+    const { logits } = ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32')); // [1, T, V]
+    return tf.slice(logits, [0, T - 1, 0], [1, 1, V]).dataSync() as Float32Array;
+  });
+  const probs = samplingDistribution(logits, { temperature: 1, topK: 0, topP: 1 });
+  const filtered = samplingDistribution(logits, sampling);
+  return { tokens, cropped, top: topOf(ctx, logits, probs, k), sampled: topOf(ctx, logits, filtered, k).filter((t) => filtered[t.id] > 0) };
+}
+
+export interface AttentionProbe {
+  tokens: ProbeToken[];
+  cropped: number;
+  layers: number[][][][]; // [N][H][T][T]: row = query position, column = key position
+}
+
+/** Every layer's and head's attention probabilities over a text (its last T tokens). */
+export function attentionMaps(ctx: ProbeContext, text: string): AttentionProbe {
+  const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
+  const T = ids.length;
+  const layers = tf.tidy(() => {
+    const { attention } = ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true });
+    return (attention ?? []).map((a) => (tf.squeeze(a, [0]).arraySync() as number[][][]));
+  });
+  return { tokens, cropped, layers };
+}
+
+export interface LensProbe {
+  tokens: ProbeToken[];
+  cropped: number;
+  /** [N+1][T]: layer 0 is the embeddings, layer l the residual after block l, each read through ln_f and lm_head. */
+  layers: { top: TokenScore[] }[][];
+}
+
+/** Logit lens: what each layer's residual stream would predict if the model stopped there. */
+export function logitLens(ctx: ProbeContext, text: string, k: number): LensProbe {
+  const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
+  const T = ids.length, D = ctx.model.config.dim;
+  const perLayer = tf.tidy(() => {
+    const { residuals } = ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true });
+    return (residuals ?? []).map((r) => {
+      const logits = ctx.model.headLogits(tf.reshape(r, [T, D])); // [T, V]
+      return { logits: logits.arraySync() as number[][], probs: tf.softmax(logits).arraySync() as number[][] };
+    });
+  });
+  return { tokens, cropped, layers: perLayer.map(({ logits, probs }) => logits.map((row, t) => ({ top: topOf(ctx, row, probs[t], k) }))) };
+}
+
+export interface Neighbour extends ProbeToken {
+  cosine: number;
+}
+
+/** Nearest tokens to a model id in the input embedding matrix, by cosine similarity. */
+export function neighbours(ctx: ProbeContext, id: number, k: number): Neighbour[] {
+  const { vocabSize: V, dim: D } = ctx.model.config;
+  if (!(id >= 0 && id < V)) throw new Error(`token id ${id} is outside the model's vocabulary of ${V}`);
+  const E = ctx.model.embeddingMatrix(); // [V, D]
+  const norms = new Float64Array(V);
+  for (let v = 0; v < V; v++) {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += E[v * D + d] * E[v * D + d];
+    norms[v] = Math.sqrt(s) || 1;
+  }
+  const scores: Neighbour[] = [];
+  for (let v = 0; v < V; v++) {
+    if (v === id) continue;
+    let dot = 0;
+    for (let d = 0; d < D; d++) dot += E[v * D + d] * E[id * D + d];
+    scores.push({ ...describe(ctx, v), cosine: dot / (norms[v] * norms[id]) });
+  }
+  return scores.sort((a, b) => b.cosine - a.cosine).slice(0, k);
+}
+
+/** The model id a piece of text stands for when it is exactly one token, else an error naming the count. */
+export function singleTokenId(ctx: ProbeContext, text: string): number {
+  const ids = ctx.tokenizer.encode(text);
+  if (ids.length !== 1) throw new Error(`"${text}" is ${ids.length} tokens in ${ctx.tokenizer.name}; give exactly one`);
+  const id = ctx.vocab.modelId(ids[0]);
+  if (id === UNKNOWN_ID) throw new Error(`"${text}" never occurred in the training text, so the model has no embedding for it`);
+  return id;
+}
+
+export interface ProjectedToken extends ProbeToken {
+  x: number;
+  y: number;
+}
+
+/** 2-D PCA of the input embeddings: the top two principal components by power iteration, in float64. */
+export function embeddingPca(ctx: ProbeContext, seed = 1): { points: ProjectedToken[]; explained: [number, number] } {
+  const { vocabSize: V, dim: D } = ctx.model.config;
+  const E = ctx.model.embeddingMatrix();
+  const mean = new Float64Array(D);
+  for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) mean[d] += E[v * D + d] / V;
+  const C = new Float64Array(D * D); // covariance [D, D]
+  for (let v = 0; v < V; v++) {
+    for (let i = 0; i < D; i++) {
+      const xi = E[v * D + i] - mean[i];
+      for (let j = 0; j < D; j++) C[i * D + j] += (xi * (E[v * D + j] - mean[j])) / Math.max(1, V - 1);
+    }
+  }
+  let total = 0;
+  for (let i = 0; i < D; i++) total += C[i * D + i];
+  const components: Float64Array[] = [], variances: number[] = [];
+  let state = seed;
+  for (let c = 0; c < 2; c++) {
+    let w: Float64Array = Float64Array.from({ length: D }, () => ((state = (state * 16807) % 2147483647) / 2147483647) - 0.5);
+    let lambda = 0;
+    for (let it = 0; it < 300; it++) {
+      const next = new Float64Array(D);
+      for (let i = 0; i < D; i++) for (let j = 0; j < D; j++) next[i] += C[i * D + j] * w[j];
+      for (const prev of components) { // deflate: stay orthogonal to earlier components
+        let dot = 0;
+        for (let i = 0; i < D; i++) dot += next[i] * prev[i];
+        for (let i = 0; i < D; i++) next[i] -= dot * prev[i];
+      }
+      const norm = Math.hypot(...next) || 1;
+      lambda = norm;
+      w = next.map((x) => x / norm);
+    }
+    components.push(w);
+    variances.push(lambda);
+  }
+  const points = Array.from({ length: V }, (_, v) => {
+    let x = 0, y = 0;
+    for (let d = 0; d < D; d++) {
+      const centred = E[v * D + d] - mean[d];
+      x += centred * components[0][d];
+      y += centred * components[1][d];
+    }
+    return { ...describe(ctx, v), x, y };
+  });
+  return { points, explained: [variances[0] / (total || 1), variances[1] / (total || 1)] };
+}
+
+export interface TokenLoss extends ProbeToken {
+  loss: number | null; // cross-entropy of predicting this token from the ones before; null for the first
+}
+
+/** Per-token loss over a text, in windows of the context length. */
+export function perTokenLoss(ctx: ProbeContext, text: string): TokenLoss[] {
+  const ids = ctx.vocab.encode(ctx.tokenizer.encode(text));
+  const losses = windowLosses(ctx.model, ids);
+  return Array.from(ids, (id, i) => ({ ...describe(ctx, id), loss: i === 0 ? null : losses[i - 1] }));
+}
+
+/**
+ * Cross-entropy of every next-token prediction in a token sequence: windows start at 0, T, 2T, ...; the window at s
+ * predicts ids[s+1 .. s+T] from ids[s .. s+T-1]. Returns n-1 losses, one per predicted token.
+ */
+export function windowLosses(model: GPT, ids: Int32Array): Float64Array {
+  const T = model.config.contextLength;
+  const out = new Float64Array(Math.max(0, ids.length - 1));
+  for (let s = 0; s + 1 < ids.length; s += T) {
+    const len = Math.min(T, ids.length - 1 - s);
+    const losses = tf.tidy(() => {
+      const { logits } = model.forward(tf.tensor2d(ids.subarray(s, s + len), [1, len], 'int32'));
+      return tokenLosses(tf.reshape(logits, [len, model.config.vocabSize]) as tf.Tensor2D, tf.tensor1d(ids.subarray(s + 1, s + 1 + len), 'int32')).dataSync();
+    });
+    out.set(losses, s);
+  }
+  return out;
+}
+
+export interface EvalResult {
+  loss: number; // mean cross-entropy per predicted token (nats)
+  perplexity: number;
+  bitsPerByte: number; // total bits over the text's UTF-8 bytes: comparable across tokenizers
+  tokens: number; // predicted tokens (n-1)
+  unknown: number; // tokens the model never saw in training
+}
+
+export function evaluateText(ctx: ProbeContext, text: string): EvalResult {
+  const ids = ctx.vocab.encode(ctx.tokenizer.encode(text));
+  if (ids.length < 2) throw new Error('the text needs at least two tokens to evaluate');
+  const losses = windowLosses(ctx.model, ids);
+  let sum = 0;
+  for (const l of losses) sum += l;
+  const loss = sum / losses.length;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  return { loss, perplexity: Math.exp(loss), bitsPerByte: sum / Math.LN2 / bytes, tokens: losses.length,
+    unknown: ids.reduce((n, id) => n + (id === UNKNOWN_ID ? 1 : 0), 0) };
+}
