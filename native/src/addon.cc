@@ -122,10 +122,11 @@ class Pool {
   // Runs all units of job on the calling thread plus up to `helpers` workers.
   void run(const Job& job, int helpers) {
     if (helpers > workers()) helpers = workers();
-    job_ = &job;
-    next_.store(0, std::memory_order_relaxed);
-    active_.store(helpers, std::memory_order_relaxed);
-    remaining_.store(helpers, std::memory_order_relaxed);
+    job_.store(&job, std::memory_order_release);
+    next_.store(0, std::memory_order_release);
+    remaining_.store(helpers, std::memory_order_release);
+    // Publishing the slots last: a helper that claims one sees job_ and next_.
+    active_.store(helpers, std::memory_order_release);
     {
       std::lock_guard<std::mutex> lk(mu_);
       gen_.fetch_add(1, std::memory_order_release);
@@ -138,6 +139,10 @@ class Pool {
       if (u >= n) break;
       run_unit(job, u, ws);
     }
+    // Helpers that have not woken up yet are not waited for: withdraw their
+    // slots (a late helper then finds none and goes back to waiting).
+    const int unclaimed = active_.exchange(0, std::memory_order_acq_rel);
+    if (unclaimed > 0) remaining_.fetch_sub(unclaimed, std::memory_order_acq_rel);
     // Wait for helpers still finishing a unit: spin ~20us, then yield the
     // core (a preempted helper may need it).
     const auto t0 = std::chrono::steady_clock::now();
@@ -153,7 +158,7 @@ class Pool {
           std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(20))
         yielding = true;
     }
-    job_ = nullptr;
+    job_.store(nullptr, std::memory_order_release);
   }
 
  private:
@@ -181,7 +186,7 @@ class Pool {
       // Claim a helper slot; surplus workers skip this job.
       int slot = active_.fetch_sub(1, std::memory_order_acq_rel);
       if (slot <= 0) continue;
-      const Job* job = job_;
+      const Job* job = job_.load(std::memory_order_acquire);
       Workspace& ws = local_workspace();
       const long n = job->units();
       for (;;) {
@@ -201,7 +206,7 @@ class Pool {
   std::atomic<int> active_{0};
   std::atomic<int> remaining_{0};
   std::atomic<long> next_{0};
-  const Job* volatile job_ = nullptr;
+  std::atomic<const Job*> job_{nullptr};
   bool stop_ = false;
   int spin_us_ = 100;
 };

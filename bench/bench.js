@@ -1,0 +1,304 @@
+#!/usr/bin/env node
+// GPT Lab training-step benchmark: engine vs PyTorch on identical weights and batches.
+//
+//   npm run bench [-- --steps 10 --warmup 3 --rounds 2 --configs A,B --backend auto --no-native --no-torch]
+//
+// For each config the engine writes its initial model file; both sides load it (PyTorch through
+// test/reference/gptlab_ref.py) and run AdamW steps on the same [B, T] batches, each in its own process so
+// peak RSS is per side. Rounds alternate A B A B. Prints a table and writes bench/results/latest.json.
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { spawnSync } = require('child_process');
+
+const ROOT = path.resolve(__dirname, '..');
+const OUT = path.join(ROOT, 'out', 'engine');
+const PY = '/usr/bin/python3';
+
+const CONFIGS = {
+  A: { label: 'A classic B=8 T=32 D=256 H=8 N=12', B: 8, T: 32, D: 256, H: 8, N: 12, V: 4744 },
+  B: { label: 'B B=16 T=128 D=128 H=4 N=4', B: 16, T: 128, D: 128, H: 4, N: 4, V: 4744 },
+};
+
+function parseArgs(argv) {
+  const o = { steps: 10, warmup: 3, rounds: 2, configs: ['A', 'B'], backend: 'auto', native: true, torch: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    if (a === '--steps') o.steps = parseInt(next(), 10);
+    else if (a === '--warmup') o.warmup = parseInt(next(), 10);
+    else if (a === '--rounds') o.rounds = parseInt(next(), 10);
+    else if (a === '--configs') o.configs = next().split(',').map((s) => s.trim().toUpperCase());
+    else if (a === '--backend') o.backend = next();
+    else if (a === '--no-native') o.native = false;
+    else if (a === '--no-torch') o.torch = false;
+    else if (a === '--help' || a === '-h') {
+      console.log('usage: node bench/bench.js [--steps N] [--warmup N] [--rounds N] [--configs A,B] [--backend auto|wasm|cpu] [--no-native] [--no-torch]');
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}`);
+  }
+  for (const c of o.configs) if (!CONFIGS[c]) throw new Error(`unknown config ${c}`);
+  return o;
+}
+
+function log(msg) {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+function ensureBuilt() {
+  const need = ['backend.js', 'train.js', 'checkpoint.js', 'model.js', path.join('kernels', 'index.js')];
+  if (need.every((f) => fs.existsSync(path.join(OUT, f)))) return;
+  log('compiling TypeScript (tsc -b) ...');
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '-b'], { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0 || !need.every((f) => fs.existsSync(path.join(OUT, f)))) {
+    throw new Error('out/engine is not built; run `npx tsc -b` first');
+  }
+}
+
+function torchAvailable() {
+  const r = spawnSync(PY, ['-c', 'import torch, numpy; print(torch.__version__)'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+function sleep(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** PyTorch from Debian: wait for a concurrent install, then install it ourselves. */
+function ensureTorch() {
+  let v = torchAvailable();
+  if (v) return { version: v, installedByBench: false };
+  log(`${PY} cannot import torch; waiting up to 2 minutes in case it is being installed ...`);
+  for (let i = 0; i < 12 && !v; i++) {
+    sleep(10000);
+    v = torchAvailable();
+  }
+  if (v) return { version: v, installedByBench: false };
+  log('torch still missing: running `apt-get install -y python3-torch` (Debian) ...');
+  const r = spawnSync('apt-get', ['install', '-y', 'python3-torch'], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (r.status !== 0) log(`apt-get install failed (exit ${r.status}); PyTorch side skipped`);
+  v = torchAvailable();
+  return v ? { version: v, installedByBench: true } : null;
+}
+
+function threadCount() {
+  const env = parseInt(process.env.GPTLAB_THREADS || '', 10);
+  if (env > 0) return env;
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+function modelConfig(c) {
+  return {
+    vocabSize: c.V, contextLength: c.T, dim: c.D, heads: c.H, layers: c.N, ffnMult: 4, norm: 'layernorm',
+    activation: 'relu', positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: false, dropout: 0,
+  };
+}
+
+/** 6 * params * tokens + attention (QK^T and AV, forward + backward, full T x T). */
+function stepFlops(c, params) {
+  const tokens = c.B * c.T;
+  return 6 * params * tokens + 12 * c.N * c.D * c.T * tokens;
+}
+
+function makeBatches(c, n, seed) {
+  const per = c.B * c.T;
+  const out = new Int32Array(n * 2 * per);
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let b = 0; b < n; b++) {
+    for (let r = 0; r < c.B; r++) {
+      const row = new Int32Array(c.T + 1);
+      for (let t = 0; t <= c.T; t++) row[t] = 1 + Math.floor(next() * (c.V - 1));
+      out.set(row.subarray(0, c.T), 2 * b * per + r * c.T);
+      out.set(row.subarray(1), 2 * b * per + per + r * c.T);
+    }
+  }
+  return out;
+}
+
+async function writeInitialModel(c, file) {
+  const tf = require('@tensorflow/tfjs-core');
+  require('@tensorflow/tfjs-backend-cpu');
+  await tf.setBackend('cpu');
+  const { GPT } = require(path.join(OUT, 'model.js'));
+  const { saveModel } = require(path.join(OUT, 'checkpoint.js'));
+  const { Vocabulary } = require(path.join(OUT, 'vocab.js'));
+  const model = GPT.init(modelConfig(c), 1234);
+  const vocab = new Vocabulary([null, ...Array.from({ length: c.V - 1 }, (_, i) => i + 1)]);
+  saveModel(file, model, vocab, 'char', null);
+  const params = model.parameterCount;
+  for (const v of model.variables()) v.dispose();
+  return params;
+}
+
+function runChild(cmd, args, env) {
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+  if (r.status !== 0) {
+    throw new Error(`${path.basename(args[0])} failed (exit ${r.status}): ${(r.stderr || '').trim().split('\n').slice(-5).join(' | ')}`);
+  }
+  const line = r.stdout.trim().split('\n').pop();
+  return JSON.parse(line);
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function sgemmCeiling() {
+  const { findAddon } = require('./sgemm.js');
+  const p = findAddon();
+  if (!p) return null;
+  const m = { exports: {} };
+  process.dlopen(m, p);
+  const addon = m.exports;
+  const info = addon.info();
+  const shapes = [[512, 512, 512], [2048, 128, 512]];
+  const rows = [];
+  for (const [M, N, K] of shapes) {
+    const A = new Float32Array(M * K).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+    const B = new Float32Array(K * N).map((_, i) => ((i * 104729) % 1000) / 1000 - 0.5);
+    const C = new Float32Array(M * N);
+    const row = { shape: `${M}x${N}x${K}` };
+    for (const t of [...new Set([1, info.maxThreads])]) {
+      addon.setThreads(t, false);
+      const fn = () => addon.sgemm(false, false, M, N, K, 1, A, K, B, N, 0, C, N);
+      for (let i = 0; i < 3; i++) fn();
+      const times = [];
+      const t0 = Date.now();
+      while (Date.now() - t0 < 400 || times.length < 5) {
+        const s = process.hrtime.bigint();
+        fn();
+        times.push(Number(process.hrtime.bigint() - s) / 1e9);
+      }
+      row[`gflops_${t}t`] = +((2 * M * N * K) / median(times) / 1e9).toFixed(1);
+    }
+    rows.push(row);
+  }
+  addon.setThreads(info.maxThreads, info.adaptive);
+  return { isa: info.isa, maxThreads: info.maxThreads, rows };
+}
+
+function fmt(n, d = 0) {
+  return Number.isFinite(n) ? n.toFixed(d) : '-';
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  ensureBuilt();
+  const started = Date.now();
+  const threads = threadCount();
+  const load0 = os.loadavg();
+  const torch = o.torch ? ensureTorch() : null;
+  if (o.torch && !torch) log('PyTorch unavailable: engine only');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-bench-'));
+  const prepared = {};
+  for (const name of o.configs) {
+    const c = CONFIGS[name];
+    const modelFile = path.join(tmp, `${name}.model.safetensors`);
+    const params = await writeInitialModel(c, modelFile);
+    const batchesFile = path.join(tmp, `${name}.batches.i32`);
+    fs.writeFileSync(batchesFile, Buffer.from(makeBatches(c, o.warmup + o.steps, 42).buffer));
+    prepared[name] = { c, modelFile, batchesFile, params, engine: [], torch: [] };
+  }
+  const preset = require(path.join(OUT, 'config.js')).PRESETS.classic.train;
+  const train = { ...preset, learningRate: 1e-3, warmupSteps: 0, steps: 1000 };
+  for (let round = 0; round < o.rounds; round++) {
+    for (const name of o.configs) {
+      const p = prepared[name];
+      const common = { B: p.c.B, T: p.c.T, warmup: o.warmup, steps: o.steps };
+      const runEngine = () => {
+        log(`round ${round + 1}/${o.rounds} config ${name}: engine ...`);
+        const settings = { ...common, backend: o.backend, native: o.native, train };
+        p.engine.push(runChild(process.execPath, [path.join(__dirname, 'engine_step.js'), p.modelFile, p.batchesFile, JSON.stringify(settings)], {}));
+      };
+      const runTorch = () => {
+        if (!torch) return;
+        log(`round ${round + 1}/${o.rounds} config ${name}: pytorch ...`);
+        const settings = { ...common, threads, lr: train.learningRate, beta1: train.beta1, beta2: train.beta2, eps: train.eps,
+          weightDecay: train.weightDecay, gradClip: train.gradClip };
+        p.torch.push(runChild(PY, [path.join(__dirname, 'torch_step.py'), p.modelFile, p.batchesFile, JSON.stringify(settings)],
+          { OPENBLAS_NUM_THREADS: '1' }));
+      };
+      // Alternate which side goes first so neither always gets the cooler machine.
+      if (round % 2 === 0) { runEngine(); runTorch(); } else { runTorch(); runEngine(); }
+    }
+  }
+  const ceiling = sgemmCeiling();
+  const results = [];
+  for (const name of o.configs) {
+    const p = prepared[name];
+    const flops = stepFlops(p.c, p.params);
+    const tokens = p.c.B * p.c.T;
+    const side = (runs) => {
+      if (runs.length === 0) return null;
+      const ms = median(runs.flatMap((r) => r.times_ms));
+      return {
+        median_ms: +ms.toFixed(1),
+        tokens_per_s: +(tokens / (ms / 1000)).toFixed(0),
+        gflops: +(flops / (ms / 1000) / 1e9).toFixed(1),
+        peak_rss_mb: +Math.max(...runs.map((r) => r.peak_rss_mb)).toFixed(0),
+        first_loss: runs[0].losses[0],
+        last_loss: runs[0].losses[runs[0].losses.length - 1],
+        runs_ms: runs.map((r) => r.times_ms.map((t) => +t.toFixed(1))),
+      };
+    };
+    const e = side(p.engine);
+    const t = side(p.torch);
+    const last = p.engine[p.engine.length - 1];
+    results.push({
+      config: name,
+      label: p.c.label,
+      shape: { B: p.c.B, T: p.c.T, D: p.c.D, H: p.c.H, N: p.c.N, V: p.c.V },
+      parameters: p.params,
+      flops_per_step: flops,
+      engine: e && { ...e, backend: last.backend, backendDetail: last.backendDetail, kernels: last.kernels, kernelCalls: last.kernelCalls, nativeInfo: last.nativeInfo },
+      pytorch: t && { ...t, threads: p.torch[0].threads, version: p.torch[0].torch },
+      ratio_engine_over_pytorch: e && t ? +(e.median_ms / t.median_ms).toFixed(2) : null,
+      first_loss_abs_diff: e && t ? +Math.abs(e.first_loss - t.first_loss).toExponential(2) : null,
+    });
+  }
+  const report = {
+    date: new Date().toISOString(),
+    host: { cpus: os.cpus().length, model: os.cpus()[0] && os.cpus()[0].model, loadavg_start: load0, loadavg_end: os.loadavg(), node: process.version },
+    threads,
+    options: o,
+    pytorch: torch,
+    sgemm_ceiling: ceiling,
+    results,
+    total_s: +((Date.now() - started) / 1000).toFixed(1),
+  };
+  fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
+  fs.writeFileSync(path.join(__dirname, 'results', 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+  fs.rmSync(tmp, { recursive: true, force: true });
+
+  // Compact table.
+  const lines = [];
+  lines.push(`GPT Lab bench  ${report.date}  threads=${threads}  load ${load0.map((x) => x.toFixed(1)).join('/')}  ${report.total_s}s`);
+  if (ceiling) lines.push(`sgemm ceiling (${ceiling.isa}): ` + ceiling.rows.map((r) => `${r.shape} ${Object.entries(r).filter(([k]) => k !== 'shape').map(([k, v]) => `${v} GF/s@${k.replace('gflops_', '')}`).join(' ')}`).join('; '));
+  lines.push('config  side     ms/step  tok/s   GFLOP/s  RSS MB  loss@1    backend / kernels');
+  for (const r of results) {
+    const row = (sideName, s, extra) => s && lines.push(
+      `${r.config.padEnd(7)} ${sideName.padEnd(8)} ${fmt(s.median_ms, 1).padStart(7)}  ${fmt(s.tokens_per_s).padStart(6)}  ${fmt(s.gflops, 1).padStart(7)}  ${fmt(s.peak_rss_mb).padStart(6)}  ${s.first_loss.toFixed(4).padStart(8)}  ${extra}`);
+    row('engine', r.engine, r.engine && `${r.engine.backend}${r.engine.kernels.native ? ` + native ${r.engine.kernels.isa} ${r.engine.kernels.kernels.join(',')}` : ''}`);
+    row('pytorch', r.pytorch, r.pytorch && `torch ${r.pytorch.version}, ${r.pytorch.threads} threads`);
+    if (r.ratio_engine_over_pytorch != null) lines.push(`${r.config.padEnd(7)} ratio engine/pytorch = ${r.ratio_engine_over_pytorch}  (|loss@1 diff| ${r.first_loss_abs_diff})`);
+  }
+  console.log(lines.join('\n'));
+  console.log('JSON: bench/results/latest.json');
+}
+
+main().catch((e) => {
+  console.error(`bench failed: ${e && e.message ? e.message : e}`);
+  process.exit(1);
+});

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// One side of the GPT Lab benchmark: engine AdamW steps on a model file, in its own process.
+// usage: node bench/engine_step.js MODEL.safetensors BATCHES.i32 JSON_SETTINGS
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+const ROOT = path.resolve(__dirname, '..');
+const OUT = path.join(ROOT, 'out', 'engine');
+
+async function main() {
+  const [modelPath, batchesPath, settingsJson] = process.argv.slice(2);
+  const s = JSON.parse(settingsJson);
+  const tf = require('@tensorflow/tfjs-core');
+  const { selectBackend } = require(path.join(OUT, 'backend.js'));
+  const kernels = require(path.join(OUT, 'kernels', 'index.js'));
+  const { loadModel } = require(path.join(OUT, 'checkpoint.js'));
+  const { Trainer } = require(path.join(OUT, 'train.js'));
+
+  const backend = await selectBackend(s.backend);
+  let kernelReport = { native: false, isa: 'none', threads: 0, kernels: [] };
+  if (s.native && (backend.name === 'wasm' || backend.name === 'cpu')) kernelReport = kernels.installNativeKernels(backend.name);
+
+  const { model } = loadModel(modelPath);
+  const settings = { ...s.train, batchSize: s.B, seed: 1 };
+  const trainer = new Trainer(model, settings);
+  const all = new Int32Array(fs.readFileSync(batchesPath).buffer.slice(0));
+  const per = s.B * s.T;
+  const nb = all.length / (2 * per);
+  const times = [], losses = [], norms = [];
+  const steps = s.warmup + s.steps;
+  kernels.nativeKernelStats(true);
+  for (let i = 0; i < steps; i++) {
+    const b = i % nb;
+    const x = all.subarray(2 * b * per, 2 * b * per + per);
+    const y = all.subarray(2 * b * per + per, 2 * b * per + 2 * per);
+    const t0 = process.hrtime.bigint();
+    const r = await trainer.step(x, y);
+    const dt = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (i >= s.warmup) times.push(dt);
+    losses.push(r.loss);
+    norms.push(r.gradNorm);
+  }
+  const stats = kernels.nativeKernelStats();
+  const addon = kernels.loadNative();
+  const result = {
+    times_ms: times,
+    losses,
+    grad_norms: norms,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    backend: backend.name,
+    backendDetail: backend.detail,
+    kernels: kernelReport,
+    kernelCalls: stats,
+    nativeInfo: addon ? addon.info() : null,
+    numTensors: tf.memory().numTensors,
+    parameters: model.parameterCount,
+  };
+  trainer.dispose();
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`engine_step failed: ${e && e.stack ? e.stack : e}\n`);
+  process.exit(1);
+});
