@@ -122,9 +122,15 @@ const configs = [
   }),
   nodeConfig('worker', './engine/worker.ts', 'engine-worker.js', 'engine/tsconfig.json', {
     plugins: [copyWasmPlugin],
+    // Node needs no minified code, and tfjs's source maps are 20 MB: readable bundles build in seconds.
+    devtool: false,
+    optimization: { minimize: false },
   }),
   nodeConfig('cli', './engine/cli.ts', 'cli.js', 'engine/tsconfig.json', {
     plugins: [copyWasmPlugin],
+    // Node needs no minified code, and tfjs's source maps are 20 MB: readable bundles build in seconds.
+    devtool: false,
+    optimization: { minimize: false },
   }),
   {
     ...common,

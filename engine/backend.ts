@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { installNativeKernels, uninstallNativeKernels, type KernelReport } from './kernels';
+import { useExplicitTransposes } from './model';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendRequest = (typeof BACKEND_NAMES)[number];
@@ -17,15 +19,27 @@ export interface BackendReport {
   requested: BackendRequest;
   detail: string; // e.g. "@tensorflow/tfjs-node-gpu (CUDA)" or "wasm SIMD"
   tried: string[]; // what auto tried before, with the reason each failed
+  kernels: KernelReport | null; // native matmul kernels under wasm/cpu; null on tensorflow
+}
+
+export interface BackendOptions {
+  /** Use the native N-API matmul kernels under wasm/cpu when the addon is built (default true; GPTLAB_NATIVE=0 turns off). */
+  native?: boolean;
 }
 
 /** The native TensorFlow bindings: the GPU build first, then the CPU build. Both are optional dependencies. */
 function loadTensorflowBinding(): string {
   const errors: string[] = [];
-  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+  // Literal requires, so that bundlers leave both as run-time externals.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const candidates: [string, () => unknown][] = [
+    ['@tensorflow/tfjs-node-gpu', () => require('@tensorflow/tfjs-node-gpu')],
+    ['@tensorflow/tfjs-node', () => require('@tensorflow/tfjs-node')],
+  ];
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  for (const [pkg, load] of candidates) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      require(pkg);
+      load();
       return pkg;
     } catch (e) {
       errors.push(`${pkg}: ${firstLine(e)}`);
@@ -68,15 +82,19 @@ let current: BackendReport | null = null;
 /**
  * auto: tensorflow (GPU, then CPU bindings), then wasm, then cpu. An explicit request that cannot load is an error.
  */
-export async function selectBackend(requested: BackendRequest = 'auto'): Promise<BackendReport> {
-  if (current && (current.requested === requested || current.name === requested)) return current;
+export async function selectBackend(requested: BackendRequest = 'auto', options: BackendOptions = {}): Promise<BackendReport> {
+  const wantNative = options.native ?? process.env.GPTLAB_NATIVE !== '0';
+  if (current && (current.requested === requested || current.name === requested) && (current.kernels?.native ?? false) === wantNative) return current;
   const order: BackendReport['name'][] = requested === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [requested];
   const tried: string[] = [];
   for (const name of order) {
     try {
       const detail = await activate(name);
       await tf.ready();
-      current = { name, requested, detail, tried };
+      const kernels = name === 'tensorflow' ? null : wantNative ? installNativeKernels(name) : (uninstallNativeKernels(name), null);
+      // Native kernels take transposed operands at full speed; the stock wasm/cpu ones need explicit transposes.
+      useExplicitTransposes(!(kernels?.native ?? false) && name !== 'tensorflow');
+      current = { name, requested, detail, tried, kernels };
       return current;
     } catch (e) {
       if (requested !== 'auto') throw new Error(`backend "${requested}" is not available: ${firstLine(e)}`);
@@ -88,4 +106,11 @@ export async function selectBackend(requested: BackendRequest = 'auto'): Promise
 
 export function currentBackend(): BackendReport | null {
   return current;
+}
+
+/** One line for people: "wasm (native AVX-512 matmul, 2 threads)". */
+export function describeBackend(r: BackendReport): string {
+  const k = r.kernels;
+  const native = k?.native ? ` + native ${k.isa} matmul, ${k.threads} thread${k.threads === 1 ? '' : 's'}` : r.name === 'tensorflow' ? '' : ' (no native kernels)';
+  return `${r.name}: ${r.detail}${native}`;
 }

@@ -153,13 +153,16 @@ const cache = new Map<TokenizerName, Tokenizer>();
 function loadRanks(name: Exclude<TokenizerName, 'char'>): TiktokenBPE {
   // Literal requires so that bundlers include each table; only the one asked for is parsed.
   /* eslint-disable @typescript-eslint/no-require-imports */
-  switch (name) {
-    case 'o200k_base': return (require('js-tiktoken/ranks/o200k_base') as { default: TiktokenBPE }).default;
-    case 'cl100k_base': return (require('js-tiktoken/ranks/cl100k_base') as { default: TiktokenBPE }).default;
-    case 'p50k_base': return (require('js-tiktoken/ranks/p50k_base') as { default: TiktokenBPE }).default;
-    case 'r50k_base': return (require('js-tiktoken/ranks/r50k_base') as { default: TiktokenBPE }).default;
-  }
+  const mod = ((): unknown => {
+    switch (name) {
+      case 'o200k_base': return require('js-tiktoken/ranks/o200k_base');
+      case 'cl100k_base': return require('js-tiktoken/ranks/cl100k_base');
+      case 'p50k_base': return require('js-tiktoken/ranks/p50k_base');
+      case 'r50k_base': return require('js-tiktoken/ranks/r50k_base');
+    }
+  })() as TiktokenBPE & { default?: TiktokenBPE };
   /* eslint-enable @typescript-eslint/no-require-imports */
+  return mod.default ?? mod; // Node's require gives the CommonJS build's default export; bundlers may unwrap it
 }
 
 export function getTokenizer(name: string): Tokenizer {
