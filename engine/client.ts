@@ -1,0 +1,98 @@
+// Drives an engine process: typed requests, streamed training events, cancellation, and crash reporting.
+import { fork, type ChildProcess } from 'node:child_process';
+import type { TrainEvent } from './train';
+import { isEngineReply, type Method, type ParamsOf, type ResultOf } from './protocol';
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  onEvent?: (e: TrainEvent) => void;
+}
+
+export interface EngineClientOptions {
+  /** Path of the engine process entry (dist/engine-worker.js, or out/engine/worker.js). */
+  workerPath: string;
+  /** Heap limit of the engine process in MB, so a runaway model fails there, not in the host. */
+  maxMemoryMb?: number;
+  /** Called once when the process dies unexpectedly, with a one-line reason. */
+  onCrash?: (reason: string) => void;
+}
+
+export class EngineCrashedError extends Error {
+  override name = 'EngineCrashedError';
+}
+
+export class EngineClient {
+  private child: ChildProcess | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private disposed = false;
+
+  constructor(private readonly options: EngineClientOptions) {}
+
+  private start(): ChildProcess {
+    if (this.child) return this.child;
+    const execArgv = this.options.maxMemoryMb ? [`--max-old-space-size=${this.options.maxMemoryMb}`] : [];
+    const child = fork(this.options.workerPath, [], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-2000);
+    });
+    child.on('message', (m: unknown) => {
+      if (!isEngineReply(m)) return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      if (m.kind === 'event') p.onEvent?.(m.event);
+      else {
+        this.pending.delete(m.id);
+        if (m.kind === 'result') p.resolve(m.result);
+        else p.reject(new Error(m.message));
+      }
+    });
+    child.on('exit', (code, signal) => {
+      this.child = null;
+      if (this.disposed) return;
+      const oom = /heap out of memory|Allocation failed/i.test(stderr);
+      const reason = oom ? 'the engine ran out of memory' : `the engine process stopped (${signal ?? `exit code ${String(code)}`})`;
+      for (const p of this.pending.values()) p.reject(new EngineCrashedError(`${reason}; the editor is unaffected and the next request starts a new engine`));
+      const hadWork = this.pending.size > 0;
+      this.pending.clear();
+      if (hadWork || code !== 0) this.options.onCrash?.(reason);
+    });
+    this.child = child;
+    return child;
+  }
+
+  /** Sends one request; training events arrive through onEvent before the result. */
+  request<M extends Method>(method: M, params: ParamsOf<M>, onEvent?: (e: TrainEvent) => void): { id: number; result: Promise<ResultOf<M>> } {
+    if (this.disposed) throw new Error('the engine client is disposed');
+    const child = this.start();
+    const id = this.nextId++;
+    const result = new Promise<ResultOf<M>>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onEvent });
+    });
+    child.send({ kind: 'request', id, method, params });
+    return { id, result };
+  }
+
+  call<M extends Method>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
+    return this.request(method, params).result;
+  }
+
+  /** Asks a running training request to stop after its current step; its result then reports cancelled. */
+  async cancel(requestId: number): Promise<void> {
+    if (this.child) await this.call('cancel', { requestId });
+  }
+
+  get running(): boolean {
+    return this.child !== null;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.child?.kill();
+    this.child = null;
+    for (const p of this.pending.values()) p.reject(new Error('the engine was shut down'));
+    this.pending.clear();
+  }
+}
