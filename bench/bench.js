@@ -76,11 +76,27 @@ function ensureTorch() {
     v = torchAvailable();
   }
   if (v) return { version: v, installedByBench: false };
-  log('torch still missing: running `apt-get install -y python3-torch` (Debian) ...');
-  const r = spawnSync('apt-get', ['install', '-y', 'python3-torch'], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  log('torch still missing: running `apt-get install -y python3-torch libopenblas0-pthread` (Debian) ...');
+  const r = spawnSync('apt-get', ['install', '-y', 'python3-torch', 'libopenblas0-pthread'], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (r.status !== 0) log(`apt-get install failed (exit ${r.status}); PyTorch side skipped`);
   v = torchAvailable();
   return v ? { version: v, installedByBench: true } : null;
+}
+
+/** Which BLAS Debian's torch (BLAS_INFO=generic, libblas.so.3) will load; prefer OpenBLAS when installed. */
+function blasSetup() {
+  let target = '';
+  try {
+    target = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libblas.so.3');
+  } catch {
+    /* not Debian x86-64 */
+  }
+  const openblasDirs = ['/usr/lib/x86_64-linux-gnu/openblas-pthread', '/usr/lib/x86_64-linux-gnu/openblas-openmp'];
+  if (/openblas/.test(target)) return { blas: target, env: {} };
+  const dir = openblasDirs.find((d) => fs.existsSync(path.join(d, 'libblas.so.3')));
+  if (dir) return { blas: path.join(dir, 'libblas.so.3'), env: { LD_LIBRARY_PATH: [dir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') } };
+  if (target) log(`warning: torch will use ${target} (reference BLAS, ~1-2 GFLOP/s); apt-get install -y libopenblas0-pthread for a fair comparison`);
+  return { blas: target || 'unknown', env: {} };
 }
 
 function threadCount() {
@@ -201,6 +217,8 @@ async function main() {
   const load0 = os.loadavg();
   const torch = o.torch ? ensureTorch() : null;
   if (o.torch && !torch) log('PyTorch unavailable: engine only');
+  const blas = torch ? blasSetup() : null;
+  if (torch) torch.blas = blas.blas;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-bench-'));
   const prepared = {};
   for (const name of o.configs) {
@@ -228,7 +246,7 @@ async function main() {
         const settings = { ...common, threads, lr: train.learningRate, beta1: train.beta1, beta2: train.beta2, eps: train.eps,
           weightDecay: train.weightDecay, gradClip: train.gradClip };
         p.torch.push(runChild(PY, [path.join(__dirname, 'torch_step.py'), p.modelFile, p.batchesFile, JSON.stringify(settings)],
-          { OPENBLAS_NUM_THREADS: '1' }));
+          { OPENBLAS_NUM_THREADS: '1', ...blas.env }));
       };
       // Alternate which side goes first so neither always gets the cooler machine.
       if (round % 2 === 0) { runEngine(); runTorch(); } else { runTorch(); runEngine(); }
@@ -243,11 +261,14 @@ async function main() {
     const side = (runs) => {
       if (runs.length === 0) return null;
       const ms = median(runs.flatMap((r) => r.times_ms));
+      const stepsRun = runs.reduce((n, r) => n + r.losses.length, 0);
+      const kms = runs.reduce((n, r) => n + Object.values((r.kernelCalls && r.kernelCalls.ms) || {}).reduce((a, b) => a + b, 0), 0);
       return {
         median_ms: +ms.toFixed(1),
         tokens_per_s: +(tokens / (ms / 1000)).toFixed(0),
         gflops: +(flops / (ms / 1000) / 1e9).toFixed(1),
         peak_rss_mb: +Math.max(...runs.map((r) => r.peak_rss_mb)).toFixed(0),
+        matmul_ms_per_step: runs[0].kernelCalls ? +(kms / stepsRun).toFixed(1) : undefined,
         first_loss: runs[0].losses[0],
         last_loss: runs[0].losses[runs[0].losses.length - 1],
         runs_ms: runs.map((r) => r.times_ms.map((t) => +t.toFixed(1))),
@@ -290,8 +311,8 @@ async function main() {
   for (const r of results) {
     const row = (sideName, s, extra) => s && lines.push(
       `${r.config.padEnd(7)} ${sideName.padEnd(8)} ${fmt(s.median_ms, 1).padStart(7)}  ${fmt(s.tokens_per_s).padStart(6)}  ${fmt(s.gflops, 1).padStart(7)}  ${fmt(s.peak_rss_mb).padStart(6)}  ${s.first_loss.toFixed(4).padStart(8)}  ${extra}`);
-    row('engine', r.engine, r.engine && `${r.engine.backend}${r.engine.kernels.native ? ` + native ${r.engine.kernels.isa} ${r.engine.kernels.kernels.join(',')}` : ''}`);
-    row('pytorch', r.pytorch, r.pytorch && `torch ${r.pytorch.version}, ${r.pytorch.threads} threads`);
+    row('engine', r.engine, r.engine && `${r.engine.backend}${r.engine.kernels.native ? ` + native ${r.engine.kernels.isa} ${r.engine.kernels.kernels.join(',')} (matmuls ~${fmt(r.engine.matmul_ms_per_step)} ms/step, ${r.engine.nativeInfo.threads} thr)` : ''}`);
+    row('pytorch', r.pytorch, r.pytorch && `torch ${r.pytorch.version}, ${r.pytorch.threads} threads, ${path.basename(path.dirname(torch.blas))}/${path.basename(torch.blas)}`);
     if (r.ratio_engine_over_pytorch != null) lines.push(`${r.config.padEnd(7)} ratio engine/pytorch = ${r.ratio_engine_over_pytorch}  (|loss@1 diff| ${r.first_loss_abs_diff})`);
   }
   console.log(lines.join('\n'));

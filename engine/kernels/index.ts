@@ -65,6 +65,8 @@ export interface NativeKernelStats {
   native: Record<string, number>;
   /** Calls delegated to the original tfjs kernel, per kernel name. */
   delegated: Record<string, number>;
+  /** Wall milliseconds spent inside the installed kernels (native and delegated), per kernel name. */
+  ms: Record<string, number>;
 }
 
 const ADDON_REL = path.join('native', 'build', 'Release', 'gptlab_native.node');
@@ -288,7 +290,7 @@ interface Installed {
 }
 
 const installed = new Map<string, Installed>();
-const stats: NativeKernelStats = { native: {}, delegated: {} };
+const stats: NativeKernelStats = { native: {}, delegated: {}, ms: {} };
 
 function bump(which: Record<string, number>, name: string): void {
   which[name] = (which[name] ?? 0) + 1;
@@ -354,6 +356,17 @@ function makeFusedMatMul(addon: NativeAddon, original: tf.KernelConfig, backendN
   };
 }
 
+function timed(name: string, f: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const t0 = performance.now();
+    try {
+      return f(args);
+    } finally {
+      stats.ms[name] = (stats.ms[name] ?? 0) + (performance.now() - t0);
+    }
+  };
+}
+
 function report(addon: NativeAddon | null, kernels: string[]): KernelReport {
   if (!addon) return { native: false, isa: 'none', threads: 0, kernels: [] };
   const info = addon.info();
@@ -384,7 +397,7 @@ export function installNativeKernels(backendName: 'wasm' | 'cpu'): KernelReport 
       tf.registerKernel({
         kernelName: name,
         backendName,
-        kernelFunc: builders[name](addon, original, backendName),
+        kernelFunc: timed(name, builders[name](addon, original, backendName)),
         setupFunc: original.setupFunc,
         disposeFunc: original.disposeFunc,
       });
@@ -417,10 +430,11 @@ export function nativeKernelsInstalled(): string[] {
 
 /** Counters of native vs delegated calls since load (or since reset). */
 export function nativeKernelStats(reset = false): NativeKernelStats {
-  const copy: NativeKernelStats = { native: { ...stats.native }, delegated: { ...stats.delegated } };
+  const copy: NativeKernelStats = { native: { ...stats.native }, delegated: { ...stats.delegated }, ms: { ...stats.ms } };
   if (reset) {
     stats.native = {};
     stats.delegated = {};
+    stats.ms = {};
   }
   return copy;
 }
