@@ -137,6 +137,14 @@ export function tokenLosses(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tenso
   return tf.neg(tf.sum(tf.mul(tf.cast(tf.oneHot(targets, logits.shape[1]), 'float32'), logp), -1)) as tf.Tensor1D;
 }
 
+/** tfjs variable names are global, so each model suffixes its parameters' names with its own instance number. */
+let instances = 0;
+
+/** The nanoGPT parameter name of one of a model's tf.Variables (as keyed in tf.variableGrads results). */
+export function paramNameOf(variableName: string): string {
+  return variableName.replace(/@\d+$/, '');
+}
+
 export class GPT {
   readonly config: GPTConfig;
   readonly specs: ParamSpec[];
@@ -148,6 +156,7 @@ export class GPT {
   private constructor(config: GPTConfig, tensors: Map<string, Float32Array>) {
     this.config = validateConfig({ ...config });
     this.specs = paramSpecs(this.config);
+    const instance = ++instances;
     for (const spec of this.specs) {
       const data = tensors.get(spec.name);
       if (!data) throw new Error(`missing tensor ${spec.name}`);
@@ -156,7 +165,7 @@ export class GPT {
       const internal = isLinearWeight(spec.name)
         ? tf.tensor2d(transpose2d(data, spec.shape[0], spec.shape[1]), [spec.shape[1], spec.shape[0]])
         : tf.tensor(data, spec.shape);
-      this.params.set(spec.name, tf.variable(internal, true, spec.name));
+      this.params.set(spec.name, tf.variable(internal, true, `${spec.name}@${instance}`));
       internal.dispose();
     }
     const T = this.config.contextLength, D = this.config.dim;

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs'; // registers the gradients
 import { decodeModel } from '../../engine/checkpoint';
 import type { GPTConfig } from '../../engine/config';
-import { transpose2d, type GPT } from '../../engine/model';
+import { paramNameOf, transpose2d, type GPT } from '../../engine/model';
 import { AdamW, learningRateAt, type OptimSettings } from '../../engine/optim';
 import { isLinearWeight } from '../../engine/params';
 import { samplingDistribution, type SamplingOptions } from '../../engine/sample';
@@ -125,7 +125,7 @@ for (const mode of engineModes()) {
           const vg = tf.variableGrads(() => model.loss(idx, targets), model.variables());
           const loss = vg.value.dataSync()[0];
           const grads = new Map<string, Float32Array>();
-          for (const [name, g] of Object.entries(vg.grads)) grads.set(name, torchLayoutGrad(model, name, g.dataSync() as Float32Array));
+          for (const [name, g] of Object.entries(vg.grads)) grads.set(paramNameOf(name), torchLayoutGrad(model, paramNameOf(name), g.dataSync() as Float32Array));
           tf.dispose([vg.value, ...Object.values(vg.grads)]);
           const lossRef = tensorOf(expected, 'loss').data[0];
           check(t, 'loss relative', variant, mode.label, Math.abs(loss - lossRef) / Math.abs(lossRef), TOL.loss);
