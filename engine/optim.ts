@@ -29,8 +29,9 @@ export class AdamW {
 
   constructor(private readonly model: GPT, private readonly s: OptimSettings) {
     this.params = model.variables();
-    this.m = this.params.map((p) => tf.variable(tf.zerosLike(p), false));
-    this.v = this.params.map((p) => tf.variable(tf.zerosLike(p), false));
+    // tidy frees the zero tensors once the variables hold their own copies; variables outlive tidy
+    this.m = tf.tidy(() => this.params.map((p) => tf.variable(tf.zerosLike(p), false)));
+    this.v = tf.tidy(() => this.params.map((p) => tf.variable(tf.zerosLike(p), false)));
   }
 
   get stepsDone(): number {

@@ -116,7 +116,8 @@ test('matMul with explicit transposes has the same values and gradients as tf.ma
   void selectBackend('wasm'); // restores the transpose mode that matches the active kernels
 });
 
-test('a training step leaks no tensors', async () => {
+test('a training step leaks no tensors, and neither do a model and its optimiser once disposed', async () => {
+  const atStart = tf.memory().numTensors;
   const model = GPT.init(base, 2);
   const opt = new AdamW(model, { steps: 10, learningRate: 1e-3, minLearningRate: 1e-4, warmupSteps: 2, weightDecay: 0.01,
     beta1: 0.9, beta2: 0.999, eps: 1e-8, gradClip: 1 });
@@ -130,6 +131,7 @@ test('a training step leaks no tensors', async () => {
   assert.equal(tf.memory().numTensors, probeBefore);
   opt.dispose();
   model.dispose();
+  assert.equal(tf.memory().numTensors, atStart);
 });
 
 test('corrupt or foreign model files get a one-line error naming the problem', () => {

@@ -1,0 +1,85 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../../engine/backend';
+import { PRESETS, type ModelShape, type TrainSettings } from '../../engine/config';
+import { learningRateAt } from '../../engine/optim';
+import { Dataset, trainOnText, type TrainEvent } from '../../engine/train';
+
+const shape: ModelShape = { ...PRESETS.tiny.model, contextLength: 16, dim: 32, heads: 2, layers: 2 };
+const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({
+  ...PRESETS.tiny.train, steps: 60, batchSize: 8, learningRate: 3e-3, minLearningRate: 3e-4, warmupSteps: 5, evalEvery: 30,
+  evalBatches: 2, sampleEvery: 0, seed: 42, ...over,
+});
+const REPETITIVE = 'the cat sat on the mat. '.repeat(200);
+
+before(async () => {
+  await selectBackend('wasm');
+});
+
+test('a short run drives the loss well below ln(V) on a repetitive text, with typed events in order', async () => {
+  const events: TrainEvent[] = [];
+  const r = await trainOnText({ text: REPETITIVE, tokenizer: 'char', model: shape, settings: settings(), onEvent: (e) => events.push(e) });
+  const V = r.vocab.size;
+  const first = r.history.steps[0].loss, last = r.history.steps.at(-1)!.loss;
+  assert.ok(Math.abs(first - Math.log(V)) < 0.3, `first loss ${first} vs ln V ${Math.log(V)}`);
+  assert.ok(last < 0.35 * Math.log(V), `final loss ${last} should be far below ln V = ${Math.log(V)}`);
+  assert.equal(events[0].event, 'start');
+  assert.equal(events.at(-1)!.event, 'done');
+  assert.equal(events.filter((e) => e.event === 'step').length, 60);
+  assert.deepEqual(events.filter((e) => e.event === 'eval').map((e) => (e as { step: number }).step), [30, 60]);
+  const done = events.at(-1) as Extract<TrainEvent, { event: 'done' }>;
+  assert.equal(done.cancelled, false);
+  assert.equal(done.error, null);
+  r.model.dispose();
+});
+
+test('the same seed gives the same losses; another seed does not', async () => {
+  const run = async (seed: number): Promise<number[]> => {
+    const r = await trainOnText({ text: REPETITIVE, tokenizer: 'char', model: shape, settings: settings({ steps: 8, seed }) });
+    r.model.dispose();
+    return r.history.steps.map((s) => s.loss);
+  };
+  const a = await run(7), b = await run(7), c = await run(8);
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a, c);
+});
+
+test('cancelling stops between steps, reports cancelled and leaks nothing', async () => {
+  const before = tf.memory().numTensors;
+  const controller = new AbortController();
+  const r = await trainOnText({ text: REPETITIVE, tokenizer: 'char', model: shape, settings: settings({ steps: 1000 }), signal: controller.signal,
+    onEvent: (e) => { if (e.event === 'step' && e.step === 3) controller.abort(); } });
+  assert.equal(r.cancelled, true);
+  assert.equal(r.history.steps.length, 3);
+  r.model.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('a learning rate that makes the loss NaN stops with a clear message and keeps the last good weights', async () => {
+  const r = await trainOnText({ text: REPETITIVE, tokenizer: 'char', model: shape, settings: settings({ learningRate: 1e30, minLearningRate: 1e30, warmupSteps: 0, gradClip: 0, steps: 50 }) });
+  assert.match(r.error ?? '', /the loss became (NaN|Infinity|-Infinity) at step \d+ .*learning rate 1e\+30 is probably too high/);
+  const weights = r.model.toTensors();
+  for (const [name, t] of weights) assert.ok(t.data.every(Number.isFinite), `${name} holds non-finite values`);
+  r.model.dispose();
+});
+
+test('text shorter than the context is refused with one actionable line', () => {
+  assert.throws(() => new Dataset(Int32Array.from([1, 2, 3]), 16), /the text has 3 tokens but the context is 16, so it needs at least 18; use a longer text or a smaller context/);
+});
+
+test('a short text trains on all of it and says validation is skipped', async () => {
+  const events: TrainEvent[] = [];
+  const r = await trainOnText({ text: 'abcdefghijklmnopqrstuvwxyz0123456789', tokenizer: 'char', model: shape, settings: settings({ steps: 2 }), onEvent: (e) => events.push(e) });
+  assert.ok(events.some((e) => e.event === 'warning' && /too short for a validation split/.test(e.message)));
+  r.model.dispose();
+});
+
+test('learning rate: linear warm-up, then cosine to the floor', () => {
+  const s = { steps: 100, learningRate: 1e-3, minLearningRate: 1e-4, warmupSteps: 10, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, gradClip: 1 };
+  assert.equal(learningRateAt(s, 0), 1e-4);
+  assert.equal(learningRateAt(s, 9), 1e-3);
+  assert.equal(learningRateAt(s, 10), 1e-3);
+  assert.ok(Math.abs(learningRateAt(s, 55) - 5.5e-4) < 1e-12);
+  assert.ok(Math.abs(learningRateAt(s, 100) - 1e-4) < 1e-12);
+});
