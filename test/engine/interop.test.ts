@@ -94,10 +94,7 @@ function torchEval(modelFile: string, ids: Int32Array, writeCheck = false): { lo
   return out;
 }
 
-/**
- * evaluateText on every engine mode against eval_model.py on the same file. Only one model is alive at a time: the
- * engine names its tf.Variables by the nanoGPT parameter names, so two live models would clash.
- */
+/** evaluateText on every engine mode against eval_model.py on the same file (one model alive at a time). */
 async function compareEval(t: { diagnostic(msg: string): void }, label: string, file: string, writeCheck: boolean): Promise<void> {
   const probe = loadModel(file);
   const ids = probe.vocab.encode(probe.tokenizer.encode(EVAL_TEXT));

@@ -167,7 +167,7 @@ for (const mode of engineModes()) {
           const before = model.toTensors();
           const engineGrads = new Map<string, Float32Array>();
           const vg = tf.variableGrads(() => model.loss(tf.tensor2d(ids, [B, T], 'int32'), tf.tensor2d(tg, [B, T], 'int32')), model.variables());
-          for (const [name, g] of Object.entries(vg.grads)) engineGrads.set(name, torchLayoutGrad(model, name, g.dataSync() as Float32Array));
+          for (const [name, g] of Object.entries(vg.grads)) engineGrads.set(paramNameOf(name), torchLayoutGrad(model, paramNameOf(name), g.dataSync() as Float32Array));
           tf.dispose([vg.value, ...Object.values(vg.grads)]);
 
           // The fixture's step is torch's first AdamW step at lr_t: a flat schedule at lr_t gives exactly that lr.

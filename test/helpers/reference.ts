@@ -11,8 +11,8 @@ import { decodeSafeTensors, type SafeTensor } from '../../engine/safetensors';
 /** The repository root, from out/test/helpers/ (compiled) or test/helpers/ (source). */
 export const ROOT = path.resolve(__dirname, '..', '..', path.basename(path.resolve(__dirname, '..', '..')) === 'out' ? '..' : '.');
 
-/** The committed fixtures, or GPTLAB_REFERENCE_FIXTURES (e.g. a freshly generated copy). */
-export const FIXTURE_DIR = process.env.GPTLAB_REFERENCE_FIXTURES ?? path.join(ROOT, 'test', 'fixtures', 'reference');
+/** The committed fixtures, or GPTLAB_REFERENCE_FIXTURES (a freshly generated copy; relative to the repo root). */
+export const FIXTURE_DIR = path.resolve(ROOT, process.env.GPTLAB_REFERENCE_FIXTURES ?? path.join('test', 'fixtures', 'reference'));
 
 export const PYTHON = process.env.GPTLAB_PYTHON ?? '/usr/bin/python3';
 export const REFERENCE_DIR = path.join(ROOT, 'test', 'reference');
