@@ -47,6 +47,14 @@ export interface NativeAddon {
     C: Float32Array, offC: number, rows: number, N: number,
     bias: Float32Array | null, offBias: number, biasLen: number, act: number, alpha: number,
   ): void;
+  /** Sum of squares of n floats at off (double accumulation). */
+  sumSquares(X: Float32Array, off: number, n: number): number;
+  /** In-place torch.optim.AdamW update of n floats (see native/src/addon.cc for the exact order). */
+  adamw(
+    P: Float32Array, offP: number, G: Float32Array, offG: number, M: Float32Array, offM: number,
+    V: Float32Array, offV: number, n: number,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, bc1: number, bc2Sqrt: number, clip: number,
+  ): void;
   info(): NativeInfo;
   /** Caps the thread count (clamped to the pool); adaptive re-enables the 1-vs-N tuner. */
   setThreads(n: number, adaptive?: boolean): number;

@@ -542,6 +542,77 @@ napi_value BiasAct(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// sumSquares(X, off, n) -> sum of x^2 (double accumulation)
+napi_value SumSquares(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  float* X;
+  long lx, off, n;
+  if (argc < 3 || !get_f32(env, argv[0], &X, &lx) || !get_long(env, argv[1], &off) ||
+      !get_long(env, argv[2], &n))
+    return throw_type(env, "sumSquares(X, off, n)");
+  if (off + n > lx) return throw_range(env, "sumSquares: out of range");
+  const float* x = X + off;
+  // 8 partial float sums per block of 4096, accumulated in double.
+  double total = 0;
+  for (long i0 = 0; i0 < n; i0 += 4096) {
+    const long i1 = i0 + 4096 < n ? i0 + 4096 : n;
+    float acc[16] = {0};
+    long i = i0;
+    for (; i + 16 <= i1; i += 16)
+      for (int q = 0; q < 16; q++) acc[q] += x[i + q] * x[i + q];
+    double part = 0;
+    for (int q = 0; q < 16; q++) part += acc[q];
+    for (; i < i1; i++) part += static_cast<double>(x[i]) * x[i];
+    total += part;
+  }
+  napi_value v;
+  NAPI_OK(napi_create_double(env, total, &v));
+  return v;
+}
+
+// adamw(P, offP, G, offG, M, offM, V, offV, n, lr, beta1, beta2, eps, weightDecay, bc1, bc2Sqrt, clip)
+// In place, torch.optim.AdamW (single-tensor) order of operations:
+//   g *= clip; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g; p *= 1 - lr*wd;
+//   p -= (lr/bc1) * m / (sqrt(v)/bc2Sqrt + eps)
+napi_value AdamW(napi_env env, napi_callback_info info) {
+  size_t argc = 17;
+  napi_value argv[17];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc < 17) return throw_type(env, "adamw expects 17 arguments");
+  float *P, *G, *M, *V;
+  long lp, lg, lm, lv, oP, oG, oM, oV, n;
+  float h[8];
+  if (!get_f32(env, argv[0], &P, &lp) || !get_f32(env, argv[2], &G, &lg) ||
+      !get_f32(env, argv[4], &M, &lm) || !get_f32(env, argv[6], &V, &lv))
+    return throw_type(env, "adamw: P, G, M, V must be Float32Arrays");
+  if (!get_long(env, argv[1], &oP) || !get_long(env, argv[3], &oG) || !get_long(env, argv[5], &oM) ||
+      !get_long(env, argv[7], &oV) || !get_long(env, argv[8], &n))
+    return throw_type(env, "adamw: offsets/n must be non-negative integers");
+  for (int i = 0; i < 8; i++)
+    if (!get_float(env, argv[9 + i], &h[i])) return throw_type(env, "adamw: hyper-parameters must be numbers");
+  if (oP + n > lp || oG + n > lg || oM + n > lm || oV + n > lv)
+    return throw_range(env, "adamw: out of range");
+  const float lr = h[0], b1 = h[1], b2 = h[2], eps = h[3], wd = h[4], bc1 = h[5], bc2s = h[6],
+              clip = h[7];
+  float* __restrict p = P + oP;
+  const float* __restrict g = G + oG;
+  float* __restrict m = M + oM;
+  float* __restrict v = V + oV;
+  const float omb1 = 1.0f - b1, omb2 = 1.0f - b2, decay = 1.0f - lr * wd, step = lr / bc1;
+  for (long i = 0; i < n; i++) {
+    const float gi = clip == 1.0f ? g[i] : g[i] * clip;
+    const float mi = m[i] * b1 + gi * omb1;
+    const float vi = v[i] * b2 + (gi * gi) * omb2;
+    m[i] = mi;
+    v[i] = vi;
+    const float denom = __builtin_sqrtf(vi) / bc2s + eps;
+    p[i] = p[i] * decay - (mi / denom) * step;
+  }
+  return nullptr;
+}
+
 napi_value set_prop(napi_env env, napi_value obj, const char* key, napi_value v) {
   napi_set_named_property(env, obj, key, v);
   return obj;
@@ -614,6 +685,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sgemmBatched", nullptr, SgemmBatched, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"biasAct", nullptr, BiasAct, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setMinParallelFlops", nullptr, SetMinParallelFlops, nullptr, nullptr, nullptr,

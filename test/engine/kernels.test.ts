@@ -7,6 +7,7 @@ import '@tensorflow/tfjs'; // registers the gradients (tfjs-core's CommonJS buil
 import {
   installNativeKernels, lastNativeLoadError, loadNative, nativeKernelStats, uninstallNativeKernels,
 } from '../../engine/kernels/index';
+import { nativeAdamWUpdate, nativeOptimizerAvailable, nativeSumSquares } from '../../engine/kernels/adamw';
 
 const addon = loadNative();
 const SKIP = addon ? false : `native addon unavailable: ${lastNativeLoadError() ?? 'unknown'}`;
@@ -226,3 +227,39 @@ test('native sgemm direct API', { skip: SKIP }, () => {
   assert.ok(['avx512f', 'avx2+fma', 'generic'].includes(info.isa));
   assert.ok(info.threads >= 1);
 });
+
+for (const backend of BACKENDS) {
+  test(`native AdamW and sum of squares on ${backend}`, { skip: SKIP }, async () => {
+    await useBackend(backend);
+    assert.equal(nativeOptimizerAvailable(), true);
+    const before = tf.memory().numTensors;
+    const n = 1037;
+    const pv = rand(n, 1), gv = rand(n, 2), mv = rand(n, 3).map((x) => x * 0.1), vv = rand(n, 4).map((x) => x * x * 0.01);
+    const h = { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, bc1: 1 - 0.9 ** 3, bc2Sqrt: Math.sqrt(1 - 0.95 ** 3), clip: 0.5 };
+    // Variables own their memory once the initial tensors are gone (as in the engine).
+    const [p, m, v] = tf.tidy(() => [tf.variable(tf.tensor1d(pv)), tf.variable(tf.tensor1d(mv), false), tf.variable(tf.tensor1d(vv), false)]);
+    const g = tf.tensor1d(gv);
+    // Reference in float64, PyTorch's order of operations.
+    const want = { p: new Float64Array(n), m: new Float64Array(n), v: new Float64Array(n) };
+    for (let i = 0; i < n; i++) {
+      const gi = gv[i] * h.clip;
+      const mi = mv[i] * h.beta1 + gi * (1 - h.beta1);
+      const vi = vv[i] * h.beta2 + gi * gi * (1 - h.beta2);
+      want.m[i] = mi; want.v[i] = vi;
+      want.p[i] = pv[i] * (1 - h.lr * h.weightDecay) - (h.lr / h.bc1) * mi / (Math.sqrt(vi) / h.bc2Sqrt + h.eps);
+    }
+    assert.equal(nativeAdamWUpdate(p, g, m, v, h), true);
+    assertClose(p.dataSync(), want.p, 'p', 1e-5);
+    assertClose(m.dataSync(), want.m, 'm', 1e-5);
+    assertClose(v.dataSync(), want.v, 'v', 1e-5);
+    // Shared memory is never written in place.
+    const alias = tf.variable(p, true, `alias_${backend}`); // shares p's data
+    assert.equal(nativeAdamWUpdate(alias, g, m, v, h), false);
+    let ss = 0;
+    for (const x of gv) ss += x * x;
+    const got = nativeSumSquares([g, g]);
+    assert.ok(got !== null && Math.abs(got - 2 * ss) < 1e-6 * ss, `sumSquares ${got} vs ${2 * ss}`);
+    tf.dispose([p, m, v, g, alias]);
+    assert.equal(tf.memory().numTensors, before, 'no tensor leak');
+  });
+}

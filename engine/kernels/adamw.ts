@@ -1,0 +1,103 @@
+/**
+ * Native fused optimizer helpers for the wasm and cpu backends: the global
+ * gradient norm and an in-place AdamW update, each one pass over memory
+ * instead of ~13 tfjs elementwise kernels per parameter.
+ *
+ * Parameters and moment buffers are updated in place in the backend's own
+ * memory (wasm heap / cpu typed arrays). That is only done when the tensor's
+ * data is not shared (refCount 1); otherwise, or without the addon, the
+ * functions return false / null and the caller uses its tfjs path.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { loadNative, type NativeAddon } from './index';
+
+interface Located {
+  arr: Float32Array;
+  off: number;
+  size: number;
+  refCount: number;
+}
+
+interface WasmLike {
+  wasm: { HEAPF32: Float32Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number; refCount: number } | undefined };
+}
+interface CpuLike {
+  data: { get(dataId: object): { values?: unknown; refCount: number } | undefined };
+}
+
+function locate(t: tf.Tensor): Located | null {
+  if (t.dtype !== 'float32' || t.isDisposed) return null;
+  const name = tf.getBackend();
+  const backend = tf.backend() as unknown;
+  const dataId = t.dataId as object;
+  if (name === 'wasm') {
+    const b = backend as Partial<WasmLike>;
+    const d = b.dataIdMap?.get(dataId);
+    if (!b.wasm || !d || d.memoryOffset == null || (d.memoryOffset & 3) !== 0) return null;
+    return { arr: b.wasm.HEAPF32, off: d.memoryOffset >>> 2, size: t.size, refCount: d.refCount };
+  }
+  if (name === 'cpu') {
+    const d = (backend as Partial<CpuLike>).data?.get(dataId);
+    if (!d || !(d.values instanceof Float32Array)) return null;
+    return { arr: d.values, off: 0, size: t.size, refCount: d.refCount };
+  }
+  return null;
+}
+
+function addon(): NativeAddon | null {
+  const a = loadNative();
+  return a && typeof a.adamw === 'function' && typeof a.sumSquares === 'function' ? a : null;
+}
+
+/** True when the native optimizer path can run on the current backend. */
+export function nativeOptimizerAvailable(): boolean {
+  const name = tf.getBackend();
+  return addon() !== null && (name === 'wasm' || name === 'cpu');
+}
+
+/** sum over tensors of sum(x^2), or null when any tensor cannot be read natively. */
+export function nativeSumSquares(tensors: readonly tf.Tensor[]): number | null {
+  const a = addon();
+  if (!a) return null;
+  let total = 0;
+  for (const t of tensors) {
+    const loc = locate(t);
+    if (!loc) return null;
+    total += a.sumSquares(loc.arr, loc.off, loc.size);
+  }
+  return total;
+}
+
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1 - beta1^t */
+  bc1: number;
+  /** sqrt(1 - beta2^t) */
+  bc2Sqrt: number;
+  /** gradient scale from clipping (1 = none) */
+  clip: number;
+}
+
+/**
+ * In-place AdamW on one parameter: p, m, v are updated in their backend memory.
+ * Returns false (and changes nothing) when it cannot run natively.
+ */
+export function nativeAdamWUpdate(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, h: AdamWHyper): boolean {
+  const a = addon();
+  if (!a) return false;
+  const lp = locate(p), lg = locate(g), lm = locate(m), lv = locate(v);
+  if (!lp || !lg || !lm || !lv) return false;
+  if (lp.size !== lg.size || lp.size !== lm.size || lp.size !== lv.size) return false;
+  // Writing in place is only safe when no other tensor shares the memory.
+  if (lp.refCount !== 1 || lm.refCount !== 1 || lv.refCount !== 1) return false;
+  if (p.dataId === m.dataId || p.dataId === v.dataId || m.dataId === v.dataId) return false;
+  // All four may live in the same wasm heap array; offsets keep them apart.
+  a.adamw(lp.arr, lp.off, lg.arr, lg.off, lm.arr, lm.off, lv.arr, lv.off, lp.size,
+    h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.bc1, h.bc2Sqrt, h.clip);
+  return true;
+}
