@@ -1,8 +1,9 @@
 /**
  * Native (N-API, AVX-512/AVX2) matmul kernels for tfjs.
  *
- * `installNativeKernels('wasm' | 'cpu')` replaces that backend's `BatchMatMul`
- * and `_FusedMatMul` kernels with ones that call the optional
+ * `installNativeKernels('wasm' | 'cpu')` replaces that backend's `BatchMatMul`,
+ * `_FusedMatMul` and `Sum` kernels (and wasm's copying `Identity` with a
+ * data-sharing one) with ones that call the optional
  * `native/build/Release/gptlab_native.node` addon, reading and writing tensor
  * memory in place (the wasm heap, or the cpu backend's typed arrays). Cases
  * the native path does not cover (non-float32, general batch broadcasting,
@@ -47,6 +48,8 @@ export interface NativeAddon {
     C: Float32Array, offC: number, rows: number, N: number,
     bias: Float32Array | null, offBias: number, biasLen: number, act: number, alpha: number,
   ): void;
+  /** X viewed as [outer, mid, inner]; Y[o, i] = sum over m of X[o, m, i]. */
+  sumAxis(X: Float32Array, offX: number, outer: number, mid: number, inner: number, Y: Float32Array, offY: number): void;
   /** Sum of squares of n floats at off (double accumulation). */
   sumSquares(X: Float32Array, off: number, n: number): number;
   /** In-place torch.optim.AdamW update of n floats (see native/src/addon.cc for the exact order). */
@@ -375,6 +378,61 @@ function timed(name: string, f: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
+/** Sum over one contiguous block of axes, natively; other cases go to the original kernel. */
+function makeSum(addon: NativeAddon, original: tf.KernelConfig, backendName: string): tf.KernelFunc {
+  const access = backendName === 'wasm' ? wasmAccess : cpuAccess;
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const attrs = (args.attrs ?? {}) as { axis?: number | number[]; keepDims?: boolean };
+    const mem = access(args.backend);
+    const rank = x.shape.length;
+    const size = tf.util.sizeFromShape(x.shape);
+    let axes: number[] | null = null;
+    if (mem && x.dtype === 'float32' && size > 0 && rank > 0) {
+      try {
+        const all = x.shape.map((_, i) => i);
+        axes = (attrs.axis == null ? all : tf.util.parseAxisParam(attrs.axis, x.shape)).sort((p, q) => p - q);
+      } catch {
+        axes = null;
+      }
+      // Only one contiguous block of reduced axes maps to [outer, mid, inner].
+      if (axes && (axes.length === 0 || axes[axes.length - 1] - axes[0] !== axes.length - 1)) axes = null;
+    }
+    if (!mem || !axes || !mem.input(x)) {
+      bump(stats.delegated, tf.Sum);
+      return original.kernelFunc(args);
+    }
+    const outer = tf.util.sizeFromShape(x.shape.slice(0, axes[0]));
+    const mid = tf.util.sizeFromShape(x.shape.slice(axes[0], axes[axes.length - 1] + 1));
+    const inner = tf.util.sizeFromShape(x.shape.slice(axes[axes.length - 1] + 1));
+    const reduced = new Set(axes);
+    const outShape = attrs.keepDims
+      ? x.shape.map((d, i) => (reduced.has(i) ? 1 : d))
+      : x.shape.filter((_, i) => !reduced.has(i));
+    const out = mem.output(outShape);
+    const vx = mem.input(x)!;
+    const vy = out.view();
+    addon.sumAxis(vx.arr, vx.off, outer, mid, inner, vy.arr, vy.off);
+    bump(stats.native, tf.Sum);
+    return out.info;
+  };
+}
+
+interface RefCountingBackend {
+  incRef(dataId: object): void;
+}
+
+/** wasm's Identity copies the tensor; share the data instead, as the cpu backend does. */
+function makeIdentity(_addon: NativeAddon, original: tf.KernelConfig): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const b = args.backend as Partial<RefCountingBackend>;
+    if (x.dtype === 'string' || typeof b.incRef !== 'function') return original.kernelFunc(args);
+    b.incRef(x.dataId as object);
+    return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+  };
+}
+
 function report(addon: NativeAddon | null, kernels: string[]): KernelReport {
   if (!addon) return { native: false, isa: 'none', threads: 0, kernels: [] };
   const info = addon.info();
@@ -382,8 +440,8 @@ function report(addon: NativeAddon | null, kernels: string[]): KernelReport {
 }
 
 /**
- * Replaces BatchMatMul and _FusedMatMul of `backendName` with native-backed
- * kernels. Safe to call before or after the backend is initialised (the
+ * Replaces BatchMatMul, _FusedMatMul and Sum of `backendName` with
+ * native-backed kernels (and, on wasm, Identity with a non-copying one). Safe to call before or after the backend is initialised (the
  * original setupFunc is kept), and idempotent. Returns what was installed;
  * `native: false` when the addon is unavailable (nothing is changed then).
  */
@@ -396,8 +454,14 @@ export function installNativeKernels(backendName: 'wasm' | 'cpu'): KernelReport 
   const builders: Record<string, (a: NativeAddon, o: tf.KernelConfig, b: string) => tf.KernelFunc> = {
     [tf.BatchMatMul]: makeBatchMatMul,
     [tf._FusedMatMul]: makeFusedMatMul,
+    [tf.Sum]: makeSum,
+    [tf.Identity]: makeIdentity,
   };
-  for (const name of [tf.BatchMatMul, tf._FusedMatMul]) {
+  const names = [tf.BatchMatMul, tf._FusedMatMul];
+  if (typeof addon.sumAxis === 'function') names.push(tf.Sum);
+  // cpu's Identity already shares data.
+  if (backendName === 'wasm') names.push(tf.Identity);
+  for (const name of names) {
     const original = tf.getKernel(name, backendName);
     if (!original) continue;
     try {

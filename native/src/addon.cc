@@ -542,6 +542,44 @@ napi_value BiasAct(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// sumAxis(X, offX, outer, mid, inner, Y, offY): X viewed as [outer, mid, inner],
+// Y[o, i] = sum_m X[o, m, i] (float32 accumulation, like tfjs).
+napi_value SumAxis(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  float *X, *Y;
+  long lx, ly, offX, outer, mid, inner, offY;
+  if (argc < 7 || !get_f32(env, argv[0], &X, &lx) || !get_long(env, argv[1], &offX) ||
+      !get_long(env, argv[2], &outer) || !get_long(env, argv[3], &mid) ||
+      !get_long(env, argv[4], &inner) || !get_f32(env, argv[5], &Y, &ly) ||
+      !get_long(env, argv[6], &offY))
+    return throw_type(env, "sumAxis(X, offX, outer, mid, inner, Y, offY)");
+  if (offX + outer * mid * inner > lx || offY + outer * inner > ly)
+    return throw_range(env, "sumAxis: out of range");
+  for (long o = 0; o < outer; o++) {
+    const float* x = X + offX + o * mid * inner;
+    float* y = Y + offY + o * inner;
+    if (inner == 1) {
+      float acc[16] = {0};
+      long m = 0;
+      for (; m + 16 <= mid; m += 16)
+        for (int q = 0; q < 16; q++) acc[q] += x[m + q];
+      float t = 0;
+      for (int q = 0; q < 16; q++) t += acc[q];
+      for (; m < mid; m++) t += x[m];
+      y[0] = t;
+    } else {
+      for (long i = 0; i < inner; i++) y[i] = 0.0f;
+      for (long m = 0; m < mid; m++) {
+        const float* xr = x + m * inner;
+        for (long i = 0; i < inner; i++) y[i] += xr[i];
+      }
+    }
+  }
+  return nullptr;
+}
+
 // sumSquares(X, off, n) -> sum of x^2 (double accumulation)
 napi_value SumSquares(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -686,6 +724,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"sgemmBatched", nullptr, SgemmBatched, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"biasAct", nullptr, BiasAct, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumAxis", nullptr, SumAxis, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -70,7 +70,7 @@ for (const backend of BACKENDS) {
     const originalBmm = tf.getKernel(tf.BatchMatMul, backend).kernelFunc;
     const rep = installNativeKernels(backend);
     assert.equal(rep.native, true);
-    assert.ok(rep.kernels.includes(tf.BatchMatMul) && rep.kernels.includes(tf._FusedMatMul));
+    assert.ok(rep.kernels.includes(tf.BatchMatMul) && rep.kernels.includes(tf._FusedMatMul) && rep.kernels.includes(tf.Sum));
     assert.ok(rep.threads >= 1 && rep.isa.length > 0);
     assert.deepEqual(installNativeKernels(backend), rep, 'idempotent');
 
@@ -201,6 +201,35 @@ for (const backend of BACKENDS) {
       installNativeKernels(backend);
       nativeGrads.forEach((g, i) => assertClose(g, refGrads[i], `grad ${i}`, 2e-4));
       tf.dispose([x, w1, w2, bias]);
+      assert.equal(tf.memory().numTensors, before, 'no tensor leak');
+    });
+
+    await t.test('sum over axis blocks', () => {
+      const before = tf.memory().numTensors;
+      nativeKernelStats(true);
+      const shape = [3, 5, 17, 33];
+      const xv = rand(tf.util.sizeFromShape(shape), 500);
+      const cases: Array<[number | number[] | undefined, boolean]> = [
+        [0, false], [[0, 1], true], [3, false], [-1, true], [[1, 2], false], [[0, 2], false], [undefined, false], [[0, 1, 2, 3], true],
+      ];
+      for (const [axis, keepDims] of cases) {
+        const x = tf.tensor(xv, shape);
+        const got = tf.tidy(() => tf.sum(x, axis, keepDims));
+        uninstallNativeKernels(backend);
+        const want = tf.tidy(() => tf.sum(x, axis, keepDims));
+        installNativeKernels(backend);
+        assert.deepEqual(got.shape, want.shape, `sum axis=${String(axis)} shape`);
+        assertClose(got.dataSync(), want.dataSync(), `sum axis=${String(axis)} keepDims=${keepDims}`, 1e-5);
+        tf.dispose([x, got, want]);
+      }
+      assert.ok((nativeKernelStats().native[tf.Sum] ?? 0) >= 6, 'native sum used');
+      assert.ok((nativeKernelStats().delegated[tf.Sum] ?? 0) >= 1, 'non-contiguous axes delegated');
+      // Identity / clone shares data but stays correct.
+      const a = tf.tensor(xv.slice(0, 10));
+      const b = tf.clone(a);
+      a.dispose();
+      assertClose(b.dataSync(), xv.slice(0, 10), 'clone survives dispose of the source');
+      b.dispose();
       assert.equal(tf.memory().numTensors, before, 'no tensor leak');
     });
 
