@@ -82,7 +82,7 @@ function readText(file: string): string {
   return decodeTextFile(bytes, file);
 }
 
-async function backendFrom(p: Parsed, quiet: boolean): Promise<BackendReport> {
+async function backendFrom(p: Parsed): Promise<BackendReport> {
   const name = p.flags.get('backend') ?? 'auto';
   if (!isBackendRequest(name)) throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got "${name}"`);
   let report: BackendReport;
@@ -91,7 +91,6 @@ async function backendFrom(p: Parsed, quiet: boolean): Promise<BackendReport> {
   } catch (e) {
     throw new InputError(e instanceof Error ? e.message : String(e));
   }
-  if (!quiet) process.stderr.write(`backend ${describeBackend(report)}\n`);
   return report;
 }
 
@@ -104,12 +103,12 @@ function duration(ms: number): string {
 }
 
 /** Progress for people: a redrawn bar on a terminal, a line every 10% otherwise. */
-function humanProgress(): (e: TrainEvent) => void {
+function humanProgress(backend: string): (e: TrainEvent) => void {
   const tty = process.stderr.isTTY;
   let lastDecile = -1;
   return (e) => {
     if (e.event === 'start') {
-      process.stderr.write(`model: ${(e.parameters / 1e6).toFixed(2)}M parameters, vocabulary ${e.vocabSize} of ${e.tokenizer}'s ${e.tokenizerVocab} ids; ` +
+      process.stderr.write(`backend ${backend}\nmodel: ${(e.parameters / 1e6).toFixed(2)}M parameters, vocabulary ${e.vocabSize} of ${e.tokenizer}'s ${e.tokenizerVocab} ids; ` +
         `${e.trainTokens} training and ${e.valTokens} validation tokens\n`);
     } else if (e.event === 'step') {
       const width = 24, filled = Math.round((e.step / e.steps) * width);
@@ -165,12 +164,12 @@ async function train(argv: string[]): Promise<number> {
   if (path.resolve(out) === path.resolve(file)) throw new UsageError('--out must not be the training file itself');
   const asJson = p.switches.has('json');
   const text = readText(file);
-  const backend = await backendFrom(p, asJson);
+  const backend = await backendFrom(p);
 
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();
   process.once('SIGINT', onSigint);
-  const progress = asJson ? null : humanProgress();
+  const progress = asJson ? null : humanProgress(describeBackend(backend));
   let finished: Extract<TrainEvent, { event: 'done' }> | null = null;
   const result = await trainOnText({
     text, tokenizer, model, settings, signal: controller.signal,
@@ -219,7 +218,7 @@ async function sample(argv: string[]): Promise<number> {
   });
   const count = numberFlag(p, 'tokens', { int: true, min: 1, max: 100000 }) ?? 200;
   const seed = numberFlag(p, 'seed', { int: true }) ?? 1337;
-  await backendFrom(p, true);
+  await backendFrom(p);
   const ctx = loadContext(file);
   const promptText = p.flags.get('prompt') ?? '\n';
   let prompt = ctx.vocab.encode(ctx.tokenizer.encode(promptText));
@@ -260,7 +259,7 @@ async function probe(argv: string[]): Promise<number> {
   const text = p.flags.get('text');
   if (text === undefined || text === '') throw new UsageError('probe needs --text');
   const k = numberFlag(p, 'topk', { int: true, min: 1, max: 1000 }) ?? 10;
-  await backendFrom(p, true);
+  await backendFrom(p);
   const ctx = loadContext(file);
   try {
     const result: Record<string, unknown> = { next: nextToken(ctx, text, k) };
@@ -319,7 +318,7 @@ async function evaluate(argv: string[]): Promise<number> {
   const file = p.flags.get('file');
   if (!file) throw new UsageError('eval needs --file');
   const text = readText(file);
-  await backendFrom(p, true);
+  await backendFrom(p);
   const ctx = loadContext(modelFile);
   let r: ReturnType<typeof evaluateText>;
   try {

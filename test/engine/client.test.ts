@@ -1,0 +1,57 @@
+// The engine in its own process, driven through the typed protocol as the extension drives it.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { PRESETS } from '../../engine/config';
+import { EngineClient, EngineCrashedError } from '../../engine/client';
+import type { TrainEvent } from '../../engine/train';
+
+const crashes: string[] = [];
+const client = new EngineClient({ workerPath: path.resolve(__dirname, '../../engine/worker.js'), maxMemoryMb: 2048, onCrash: (r) => crashes.push(r) });
+after(() => client.dispose());
+
+const job = (steps: number) => ({
+  text: 'to be or not to be, that is the question. '.repeat(60), label: 'hamlet.txt', tokenizer: 'char',
+  model: { ...PRESETS.tiny.model, contextLength: 16, dim: 32, heads: 2, layers: 1 },
+  settings: { ...PRESETS.tiny.train, steps, batchSize: 4, evalEvery: 5, evalBatches: 1, sampleEvery: 0, seed: 1 }, out: null,
+});
+
+test('trains in the engine process with streamed events, then answers probes', async () => {
+  const backend = await client.call('init', { backend: 'wasm' });
+  assert.equal(backend.name, 'wasm');
+  const events: TrainEvent[] = [];
+  const { result } = client.request('train', job(10), (e) => events.push(e));
+  const r = await result;
+  assert.equal(r.steps, 10);
+  assert.equal(r.cancelled, false);
+  assert.equal(r.summary.tokenizer, 'char');
+  assert.deepEqual(events.map((e) => e.event).filter((e) => e !== 'step'), ['start', 'eval', 'eval', 'done']);
+  const next = await client.call('nextToken', { text: 'to be or not', k: 3 });
+  assert.equal(next.top.length, 3);
+  const att = await client.call('attention', { text: 'to be' });
+  assert.equal(att.layers[0][0].length, 5);
+  const tokens = await client.call('tokenize', { encoding: 'o200k_base', text: 'Привіт' });
+  assert.equal(tokens.tokens.map((t) => t.text).join(''), 'Привіт');
+  await assert.rejects(client.call('neighbours', { token: 'zz', k: 3 }), /"zz" is 2 tokens in char/);
+});
+
+test('cancel stops a training request between steps', async () => {
+  let cancelled = false;
+  const { id, result } = client.request('train', job(100000), (e) => {
+    if (e.event === 'step' && e.step === 2 && !cancelled) {
+      cancelled = true;
+      void client.cancel(id);
+    }
+  });
+  const r = await result;
+  assert.equal(r.cancelled, true);
+  assert.ok(r.steps >= 2 && r.steps < 100);
+});
+
+test('a crash in the engine process rejects the request, reports it, and the next request starts a new engine', async () => {
+  await assert.rejects(client.call('crash', {}), (e: Error) => e instanceof EngineCrashedError && /engine process stopped/.test(e.message));
+  assert.equal(crashes.length, 1);
+  await assert.rejects(client.call('sample', { prompt: 'a', tokens: 1, sampling: { temperature: 1, topK: 0, topP: 1 }, seed: 1 }), /no model is loaded/);
+  const t = await client.call('tokenize', { encoding: 'char', text: 'ok' });
+  assert.equal(t.count, 2);
+});
