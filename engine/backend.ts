@@ -33,8 +33,8 @@ function loadTensorflowBinding(): string {
   // Literal requires, so that bundlers leave both as run-time externals.
   /* eslint-disable @typescript-eslint/no-require-imports */
   const candidates: [string, () => unknown][] = [
-    ['@tensorflow/tfjs-node-gpu', () => require('@tensorflow/tfjs-node-gpu')],
-    ['@tensorflow/tfjs-node', () => require('@tensorflow/tfjs-node')],
+    ['@tensorflow/tfjs-node-gpu', (): unknown => require('@tensorflow/tfjs-node-gpu')],
+    ['@tensorflow/tfjs-node', (): unknown => require('@tensorflow/tfjs-node')],
   ];
   /* eslint-enable @typescript-eslint/no-require-imports */
   for (const [pkg, load] of candidates) {
