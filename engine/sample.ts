@@ -1,5 +1,6 @@
 // Sampling: temperature, top-k, top-p on one logit vector, and autoregressive generation cropped to the context.
 import * as tf from '@tensorflow/tfjs-core';
+import { decodeWithCache, KVCacheSession } from './inference';
 import type { GPT } from './model';
 import type { Rng } from './rng';
 
@@ -67,7 +68,7 @@ export function drawFrom(probs: Float64Array, rng: Rng): number {
   return 0;
 }
 
-/** Logits of the next token after a context of model ids (cropped to the last T). */
+/** Logits of the next token after a context of model ids (cropped to the last T), by a full tfjs forward pass. */
 export function nextTokenLogits(model: GPT, context: ArrayLike<number>): Float32Array {
   const T = Math.min(context.length, model.config.contextLength);
   const window = Int32Array.from({ length: T }, (_, i) => context[context.length - T + i]);
@@ -77,17 +78,17 @@ export function nextTokenLogits(model: GPT, context: ArrayLike<number>): Float32
   });
 }
 
-/** Appends `count` sampled model ids to a prompt of model ids and returns only the new ones. */
+/**
+ * Appends `count` sampled model ids to a prompt of model ids and returns only the new ones. Uses the KV cache
+ * (inference.ts); onToken may return false to stop early.
+ */
 export function generate(model: GPT, prompt: ArrayLike<number>, count: number, o: SamplingOptions, rng: Rng,
   onToken?: (id: number) => boolean | void): Int32Array {
-  if (prompt.length === 0) throw new Error('generation needs a prompt of at least one token');
-  const seq = Array.from(prompt);
-  const out = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    const id = drawFrom(samplingDistribution(nextTokenLogits(model, seq), o), rng);
-    seq.push(id);
-    out[i] = id;
-    if (onToken?.(id) === false) return out.subarray(0, i + 1);
+  const out: number[] = [];
+  const draw = (logits: Float32Array): number => drawFrom(samplingDistribution(logits, o), rng);
+  for (const id of decodeWithCache(new KVCacheSession(model), prompt, draw, count)) {
+    out.push(id);
+    if (onToken?.(id) === false) break;
   }
-  return out;
+  return Int32Array.from(out);
 }

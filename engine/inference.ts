@@ -1,0 +1,233 @@
+// Generation with a KV cache, in plain typed-array math: one forward per new token instead of one per context.
+// Decoding a single token is a chain of small matrix-vector products, where tfjs's per-op overhead would dominate,
+// so this path reads the weights once and runs the same math as model.ts over Float32Arrays, using the native
+// sgemm for multi-token prefill when the addon is built. Tests hold it to the tfjs forward pass.
+import { loadNative, type NativeAddon } from './kernels';
+import { NORM_EPS, sinusoidalPositions, type GPT } from './model';
+
+interface LayerWeights {
+  ln1w: Float32Array; ln1b: Float32Array | null;
+  attnW: Float32Array; attnB: Float32Array | null; // [3D, D]
+  projW: Float32Array; projB: Float32Array | null; // [D, D]
+  ln2w: Float32Array; ln2b: Float32Array | null;
+  fcW: Float32Array; fcB: Float32Array | null; // [F, D]
+  fc2W: Float32Array; fc2B: Float32Array | null; // [D, F]
+}
+
+/** Y[n, out] = X[n, in] @ W[out, in]^T (+ b): nn.Linear on rows, PyTorch layout. */
+function linearRows(native: NativeAddon | null, X: Float32Array, n: number, W: Float32Array, b: Float32Array | null,
+  inDim: number, outDim: number): Float32Array {
+  const Y = new Float32Array(n * outDim);
+  if (native && n > 1) {
+    native.sgemm(false, true, n, outDim, inDim, 1, X, inDim, W, inDim, 0, Y, outDim);
+    if (b) for (let r = 0; r < n; r++) for (let o = 0; o < outDim; o++) Y[r * outDim + o] += b[o];
+    return Y;
+  }
+  for (let r = 0; r < n; r++) {
+    const x = r * inDim;
+    for (let o = 0; o < outDim; o++) {
+      const w = o * inDim;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = 0;
+      for (; i + 3 < inDim; i += 4) {
+        s0 += X[x + i] * W[w + i];
+        s1 += X[x + i + 1] * W[w + i + 1];
+        s2 += X[x + i + 2] * W[w + i + 2];
+        s3 += X[x + i + 3] * W[w + i + 3];
+      }
+      for (; i < inDim; i++) s0 += X[x + i] * W[w + i];
+      Y[r * outDim + o] = s0 + s1 + s2 + s3 + (b ? b[o] : 0);
+    }
+  }
+  return Y;
+}
+
+const erf = (x: number): number => {
+  // Abramowitz-Stegun 7.1.26 is only 1.5e-7 accurate; this series/continued-fraction pair is exact to float64 rounding.
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    let term = x, sum = x;
+    const x2 = x * x;
+    for (let n = 1; n < 60; n++) {
+      term *= -x2 / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc by Lentz's continued fraction for large |x|
+  let f = ax, C = ax, D = 0;
+  for (let n = 1; n < 200; n++) {
+    const a = n / 2;
+    D = ax + a * D;
+    D = 1 / D;
+    C = ax + a / C;
+    const delta = C * D;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  const erfc = Math.exp(-ax * ax) / (f * Math.sqrt(Math.PI));
+  return x > 0 ? 1 - erfc : erfc - 1;
+};
+
+export class KVCacheSession {
+  private readonly native = loadNative();
+  private readonly D: number;
+  private readonly T: number;
+  private readonly layers: LayerWeights[] = [];
+  private readonly wte: Float32Array;
+  private readonly positions: Float32Array; // [T, D]
+  private readonly lnfw: Float32Array;
+  private readonly lnfb: Float32Array | null;
+  private readonly head: Float32Array; // [V, D]
+  private readonly headB: Float32Array | null;
+  private readonly K: Float32Array[]; // per layer [T, D]
+  private readonly V: Float32Array[];
+  private filled = 0;
+
+  constructor(private readonly model: GPT) {
+    const c = model.config;
+    this.D = c.dim;
+    this.T = c.contextLength;
+    const w = model.toTensors();
+    const get = (name: string): Float32Array => {
+      const t = w.get(name);
+      if (!t) throw new Error(`missing ${name}`);
+      return t.data;
+    };
+    const opt = (name: string): Float32Array | null => w.get(name)?.data ?? null;
+    this.wte = get('transformer.wte.weight');
+    this.positions = c.positions === 'learned' ? get('transformer.wpe.weight') : sinusoidalPositions(c.contextLength, c.dim);
+    for (let l = 0; l < c.layers; l++) {
+      const h = `transformer.h.${l}`;
+      this.layers.push({
+        ln1w: get(`${h}.ln_1.weight`), ln1b: opt(`${h}.ln_1.bias`),
+        attnW: get(`${h}.attn.c_attn.weight`), attnB: opt(`${h}.attn.c_attn.bias`),
+        projW: get(`${h}.attn.c_proj.weight`), projB: opt(`${h}.attn.c_proj.bias`),
+        ln2w: get(`${h}.ln_2.weight`), ln2b: opt(`${h}.ln_2.bias`),
+        fcW: get(`${h}.mlp.c_fc.weight`), fcB: opt(`${h}.mlp.c_fc.bias`),
+        fc2W: get(`${h}.mlp.c_proj.weight`), fc2B: opt(`${h}.mlp.c_proj.bias`),
+      });
+    }
+    this.lnfw = get('transformer.ln_f.weight');
+    this.lnfb = opt('transformer.ln_f.bias');
+    this.head = opt('lm_head.weight') ?? this.wte;
+    this.headB = opt('lm_head.bias');
+    this.K = this.layers.map(() => new Float32Array(this.T * this.D));
+    this.V = this.layers.map(() => new Float32Array(this.T * this.D));
+  }
+
+  /** Tokens held in the cache. */
+  get length(): number {
+    return this.filled;
+  }
+
+  get capacity(): number {
+    return this.T;
+  }
+
+  reset(): void {
+    this.filled = 0;
+  }
+
+  /** In place over n rows of width D. */
+  private norm(X: Float32Array, n: number, w: Float32Array, b: Float32Array | null): Float32Array {
+    const D = this.D, out = new Float32Array(n * D);
+    for (let r = 0; r < n; r++) {
+      const o = r * D;
+      let mean = 0;
+      if (this.model.config.norm === 'layernorm') {
+        for (let i = 0; i < D; i++) mean += X[o + i];
+        mean /= D;
+      }
+      let sq = 0;
+      for (let i = 0; i < D; i++) sq += (X[o + i] - mean) * (X[o + i] - mean);
+      const inv = 1 / Math.sqrt(sq / D + NORM_EPS);
+      for (let i = 0; i < D; i++) out[o + i] = (X[o + i] - mean) * inv * w[i] + (b ? b[i] : 0);
+    }
+    return out;
+  }
+
+  /**
+   * Appends tokens to the cache and returns the logits [V] after the last one. The cache must have room:
+   * positions are absolute, so a full cache has to be reset and refilled (see generateWithCache).
+   */
+  feed(ids: ArrayLike<number>): Float32Array {
+    const n = ids.length, D = this.D, p0 = this.filled, c = this.model.config;
+    if (n === 0) throw new Error('feed needs at least one token');
+    if (p0 + n > this.T) throw new Error(`the cache holds ${this.T} tokens; ${p0} + ${n} do not fit`);
+    const H = c.heads, hs = D / H, F = c.ffnMult * D, scale = 1 / Math.sqrt(hs);
+    const X = new Float32Array(n * D); // [n, D] residual stream
+    for (let r = 0; r < n; r++) {
+      const id = ids[r];
+      for (let i = 0; i < D; i++) X[r * D + i] = this.wte[id * D + i] + this.positions[(p0 + r) * D + i];
+    }
+    const scores = new Float64Array(this.T);
+    for (let l = 0; l < this.layers.length; l++) {
+      const L = this.layers[l], K = this.K[l], Vc = this.V[l];
+      const qkv = linearRows(this.native, this.norm(X, n, L.ln1w, L.ln1b), n, L.attnW, L.attnB, D, 3 * D); // [n, 3D]
+      for (let r = 0; r < n; r++) {
+        K.set(qkv.subarray(r * 3 * D + D, r * 3 * D + 2 * D), (p0 + r) * D);
+        Vc.set(qkv.subarray(r * 3 * D + 2 * D, r * 3 * D + 3 * D), (p0 + r) * D);
+      }
+      const Y = new Float32Array(n * D); // [n, D] attention output, heads side by side
+      for (let r = 0; r < n; r++) {
+        const last = p0 + r; // causal: position p attends to 0..p
+        for (let h = 0; h < H; h++) {
+          const q = r * 3 * D + h * hs;
+          let max = -Infinity;
+          for (let j = 0; j <= last; j++) {
+            let s = 0;
+            for (let i = 0; i < hs; i++) s += qkv[q + i] * K[j * D + h * hs + i];
+            scores[j] = s * scale;
+            if (scores[j] > max) max = scores[j];
+          }
+          let sum = 0;
+          for (let j = 0; j <= last; j++) sum += scores[j] = Math.exp(scores[j] - max);
+          for (let i = 0; i < hs; i++) {
+            let acc = 0;
+            for (let j = 0; j <= last; j++) acc += scores[j] * Vc[j * D + h * hs + i];
+            Y[r * D + h * hs + i] = acc / sum;
+          }
+        }
+      }
+      const attnOut = linearRows(this.native, Y, n, L.projW, L.projB, D, D);
+      for (let i = 0; i < n * D; i++) X[i] += attnOut[i];
+      const A = linearRows(this.native, this.norm(X, n, L.ln2w, L.ln2b), n, L.fcW, L.fcB, D, F); // [n, F]
+      if (c.activation === 'relu') for (let i = 0; i < A.length; i++) A[i] = A[i] > 0 ? A[i] : 0;
+      else for (let i = 0; i < A.length; i++) A[i] = 0.5 * A[i] * (1 + erf(A[i] * Math.SQRT1_2));
+      const mlpOut = linearRows(this.native, A, n, L.fc2W, L.fc2B, F, D);
+      for (let i = 0; i < n * D; i++) X[i] += mlpOut[i];
+    }
+    this.filled += n;
+    const lastRow = this.norm(X.subarray((n - 1) * D, n * D), 1, this.lnfw, this.lnfb); // [1, D]
+    return linearRows(null, lastRow, 1, this.head, this.headB, D, c.vocabSize); // [V]
+  }
+}
+
+/**
+ * Autoregressive decoding with the cache. While prompt and continuation fit in the context, every token is
+ * conditioned on all previous ones, exactly as a full forward over them. When the cache is full it keeps the most
+ * recent half of the context, refills, and continues (absolute positions cannot be shifted in place).
+ */
+export function* decodeWithCache(session: KVCacheSession, prompt: ArrayLike<number>, next: (logits: Float32Array) => number,
+  count: number): Generator<number> {
+  const T = session.capacity;
+  let history = Array.from(prompt);
+  if (history.length === 0) throw new Error('generation needs a prompt of at least one token');
+  session.reset();
+  let logits = session.feed(history.slice(-T));
+  for (let i = 0; i < count; i++) {
+    const id = next(logits);
+    yield id;
+    history.push(id);
+    if (i + 1 === count) break;
+    if (session.length === T) {
+      history = history.slice(-Math.max(1, Math.floor(T / 2)));
+      session.reset();
+      logits = session.feed(history);
+    } else {
+      logits = session.feed([id]);
+    }
+  }
+}
