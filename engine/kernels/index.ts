@@ -2,7 +2,7 @@
  * Native (N-API, AVX-512/AVX2) matmul kernels for tfjs.
  *
  * `installNativeKernels('wasm' | 'cpu')` replaces that backend's `BatchMatMul`,
- * `_FusedMatMul` and `Sum` kernels (and wasm's copying `Identity` with a
+ * `_FusedMatMul`, `Sum` and `Exp` kernels (and wasm's copying `Identity` with a
  * data-sharing one) with ones that call the optional
  * `native/build/Release/gptlab_native.node` addon, reading and writing tensor
  * memory in place (the wasm heap, or the cpu backend's typed arrays). Cases
@@ -50,6 +50,8 @@ export interface NativeAddon {
   ): void;
   /** X viewed as [outer, mid, inner]; Y[o, i] = sum over m of X[o, m, i]. */
   sumAxis(X: Float32Array, offX: number, outer: number, mid: number, inner: number, Y: Float32Array, offY: number): void;
+  /** Y[offY..] = exp(X[offX..]) for n floats (vectorized, ~1 ulp). */
+  exp(X: Float32Array, offX: number, n: number, Y: Float32Array, offY: number): void;
   /** Sum of squares of n floats at off (double accumulation). */
   sumSquares(X: Float32Array, off: number, n: number): number;
   /** In-place torch.optim.AdamW update of n floats (see native/src/addon.cc for the exact order). */
@@ -418,6 +420,26 @@ function makeSum(addon: NativeAddon, original: tf.KernelConfig, backendName: str
   };
 }
 
+/** Elementwise exp on float32, vectorized natively (wasm's and cpu's are scalar). */
+function makeExp(addon: NativeAddon, original: tf.KernelConfig, backendName: string): tf.KernelFunc {
+  const access = backendName === 'wasm' ? wasmAccess : cpuAccess;
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const mem = access(args.backend);
+    const n = tf.util.sizeFromShape(x.shape);
+    if (!mem || x.dtype !== 'float32' || n === 0 || !mem.input(x)) {
+      bump(stats.delegated, tf.Exp);
+      return original.kernelFunc(args);
+    }
+    const out = mem.output(x.shape.slice());
+    const vx = mem.input(x)!;
+    const vy = out.view();
+    addon.exp(vx.arr, vx.off, n, vy.arr, vy.off);
+    bump(stats.native, tf.Exp);
+    return out.info;
+  };
+}
+
 interface RefCountingBackend {
   incRef(dataId: object): void;
 }
@@ -440,7 +462,7 @@ function report(addon: NativeAddon | null, kernels: string[]): KernelReport {
 }
 
 /**
- * Replaces BatchMatMul, _FusedMatMul and Sum of `backendName` with
+ * Replaces BatchMatMul, _FusedMatMul, Sum and Exp of `backendName` with
  * native-backed kernels (and, on wasm, Identity with a non-copying one). Safe to call before or after the backend is initialised (the
  * original setupFunc is kept), and idempotent. Returns what was installed;
  * `native: false` when the addon is unavailable (nothing is changed then).
@@ -456,9 +478,11 @@ export function installNativeKernels(backendName: 'wasm' | 'cpu'): KernelReport 
     [tf._FusedMatMul]: makeFusedMatMul,
     [tf.Sum]: makeSum,
     [tf.Identity]: makeIdentity,
+    [tf.Exp]: makeExp,
   };
   const names = [tf.BatchMatMul, tf._FusedMatMul];
   if (typeof addon.sumAxis === 'function') names.push(tf.Sum);
+  if (typeof addon.exp === 'function') names.push(tf.Exp);
   // cpu's Identity already shares data.
   if (backendName === 'wasm') names.push(tf.Identity);
   for (const name of names) {

@@ -580,6 +580,21 @@ napi_value SumAxis(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// exp(X, offX, n, Y, offY): Y = exp(X), vectorized (X and Y may be the same array).
+napi_value Exp(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  float *X, *Y;
+  long lx, ly, offX, n, offY;
+  if (argc < 5 || !get_f32(env, argv[0], &X, &lx) || !get_long(env, argv[1], &offX) ||
+      !get_long(env, argv[2], &n) || !get_f32(env, argv[3], &Y, &ly) || !get_long(env, argv[4], &offY))
+    return throw_type(env, "exp(X, offX, n, Y, offY)");
+  if (offX + n > lx || offY + n > ly) return throw_range(env, "exp: out of range");
+  g_kernel.exp(X + offX, Y + offY, n);
+  return nullptr;
+}
+
 // sumSquares(X, off, n) -> sum of x^2 (double accumulation)
 napi_value SumSquares(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -725,6 +740,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"biasAct", nullptr, BiasAct, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumAxis", nullptr, SumAxis, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"exp", nullptr, Exp, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},

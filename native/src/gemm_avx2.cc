@@ -10,6 +10,6 @@ namespace {
 }  // namespace
 #pragma GCC pop_options
 namespace gptlab {
-GemmKernel gemm_kernel_avx2() { return GemmKernel{"avx2+fma", MR, NR, &gemm_run}; }
+GemmKernel gemm_kernel_avx2() { return GemmKernel{"avx2+fma", MR, NR, &gemm_run, &exp_run}; }
 }  // namespace gptlab
 #endif

@@ -10,6 +10,6 @@ namespace {
 }  // namespace
 #pragma GCC pop_options
 namespace gptlab {
-GemmKernel gemm_kernel_avx512() { return GemmKernel{"avx512f", MR, NR, &gemm_run}; }
+GemmKernel gemm_kernel_avx512() { return GemmKernel{"avx512f", MR, NR, &gemm_run, &exp_run}; }
 }  // namespace gptlab
 #endif

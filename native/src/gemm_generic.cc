@@ -8,5 +8,5 @@ namespace {
 #include "gemm_impl.h"
 }  // namespace
 namespace gptlab {
-GemmKernel gemm_kernel_generic() { return GemmKernel{"generic", MR, NR, &gemm_run}; }
+GemmKernel gemm_kernel_generic() { return GemmKernel{"generic", MR, NR, &gemm_run, &exp_run}; }
 }  // namespace gptlab

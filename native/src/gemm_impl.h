@@ -205,3 +205,55 @@ void gemm_run(const gptlab::GemmTask& t, float* packA, float* packB) {
     }
   }
 }
+
+// ------------------------------------------------------------------ exp
+typedef int vi __attribute__((vector_size(GEMM_VL * 4)));
+
+__attribute__((always_inline)) inline vf vexp(vf x) {
+  const vf hi = (vf){} + 88.7228391f, lo = (vf){} - 103.972084f;
+  const vf xin = x;
+  x = x < hi ? x : hi;
+  x = x > lo ? x : lo;
+  vf fx = x * 1.44269504088896341f + 0.5f;
+  vf tf = __builtin_convertvector(__builtin_convertvector(fx, vi), vf);  // trunc
+  fx = tf > fx ? tf - 1.0f : tf;                                        // floor
+  x = x - fx * 0.693359375f - fx * -2.12194440e-4f;
+  const vf z = x * x;
+  vf y = x * 1.9875691500E-4f + 1.3981999507E-3f;
+  y = y * x + 8.3334519073E-3f;
+  y = y * x + 4.1665795894E-2f;
+  y = y * x + 1.6666665459E-1f;
+  y = y * x + 5.0000001201E-1f;
+  y = y * z + x + 1.0f;
+  // 2^n as two factors so n in [-150, 128] neither overflows nor underflows the exponent field.
+  const vi n = __builtin_convertvector(fx, vi);
+  const vi h = n >> 1;
+  const vi e1 = (h + 127) << 23, e2 = (n - h + 127) << 23;
+  vf s1, s2;
+  __builtin_memcpy(&s1, &e1, sizeof(s1));
+  __builtin_memcpy(&s2, &e2, sizeof(s2));
+  y = y * s1 * s2;
+  const vf inf = (vf){} + __builtin_inff();
+  y = xin > 88.7228391f ? inf : y;
+  y = xin < -103.972084f ? (vf){} : y;
+  return xin != xin ? xin : y;  // NaN stays NaN
+}
+
+void exp_run(const float* x, float* y, long n) {
+  long i = 0;
+  for (; i + VL <= n; i += VL) {
+    vf v;
+    __builtin_memcpy(&v, x + i, sizeof(v));
+    v = vexp(v);
+    __builtin_memcpy(y + i, &v, sizeof(v));
+  }
+  if (i < n) {
+    float tmp[VL] = {0};
+    for (long j = i; j < n; j++) tmp[j - i] = x[j];
+    vf v;
+    __builtin_memcpy(&v, tmp, sizeof(v));
+    v = vexp(v);
+    __builtin_memcpy(tmp, &v, sizeof(v));
+    for (long j = i; j < n; j++) y[j] = tmp[j - i];
+  }
+}

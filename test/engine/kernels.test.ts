@@ -224,6 +224,22 @@ for (const backend of BACKENDS) {
       }
       assert.ok((nativeKernelStats().native[tf.Sum] ?? 0) >= 6, 'native sum used');
       assert.ok((nativeKernelStats().delegated[tf.Sum] ?? 0) >= 1, 'non-contiguous axes delegated');
+      // Exp matches the original kernel to ~1 ulp, including inf/NaN/underflow.
+      const ev = Float32Array.from([...rand(1001, 501)].map((u) => u * 120), (v) => v);
+      ev.set([NaN, Infinity, -Infinity, 0, 88.7, 88.73, -87.3, -104], 0);
+      const ex = tf.tensor1d(ev);
+      const gotExp = tf.exp(ex);
+      uninstallNativeKernels(backend);
+      const wantExp = tf.exp(ex);
+      installNativeKernels(backend);
+      const ge = gotExp.dataSync(), we = wantExp.dataSync();
+      for (let i = 0; i < ev.length; i++) {
+        if (Number.isNaN(we[i])) assert.ok(Number.isNaN(ge[i]), `exp(${ev[i]}) NaN`);
+        else if (!Number.isFinite(we[i]) || we[i] < 1.2e-38) assert.ok(ge[i] === we[i] || Math.abs(ge[i] - we[i]) < 1.2e-38, `exp(${ev[i]}) = ${ge[i]} vs ${we[i]}`);
+        else assert.ok(Math.abs(ge[i] - we[i]) <= 4e-7 * we[i], `exp(${ev[i]}) = ${ge[i]} vs ${we[i]}`);
+      }
+      assert.ok((nativeKernelStats().native[tf.Exp] ?? 0) >= 1, 'native exp used');
+      tf.dispose([ex, gotExp, wantExp]);
       // Identity / clone shares data but stays correct.
       const a = tf.tensor(xv.slice(0, 10));
       const b = tf.clone(a);
