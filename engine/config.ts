@@ -59,8 +59,9 @@ export const PRESETS: Record<'tiny' | 'small' | 'classic', Preset> = {
       contextLength: 64, dim: 96, heads: 4, layers: 3, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
       positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0,
     },
-    train: { ...adamDefaults, steps: 1200, batchSize: 16, learningRate: 3e-3, minLearningRate: 3e-4, warmupSteps: 50,
-      evalEvery: 100, evalBatches: 4, sampleEvery: 300 },
+    // 450 steps take about two minutes on two cores and reach val loss about 2.1 on Shakespeare: names, line breaks, words
+    train: { ...adamDefaults, steps: 450, batchSize: 16, learningRate: 3e-3, minLearningRate: 3e-4, warmupSteps: 30,
+      evalEvery: 100, evalBatches: 4, sampleEvery: 250 },
   },
   small: {
     description: 'a step up from tiny: nanoGPT\'s CPU recipe shape (4 layers, 4 heads, 128 wide, context 64)',
