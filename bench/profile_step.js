@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Per-kernel time breakdown of one engine training step (tf.profile), for finding what to make native next.
-// usage: node bench/profile_step.js [A|B] [--no-native] [--native-adamw]
+// usage: node bench/profile_step.js [A|B] [--no-native] [--native-adamw] [--shapes]
 'use strict';
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
@@ -41,5 +41,19 @@ const OUT = path.join(__dirname, '..', 'out', 'engine');
   const rows = [...by.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const total = rows.reduce((s, [, e]) => s + e.ms, 0);
   console.log(`config ${which} backend ${backend.name}${backend.kernels && backend.kernels.native ? ' + native' : ''}: step ${wall.toFixed(0)} ms under profiling, kernels sum ${total.toFixed(0)} ms, ${info.kernels.length} kernel calls`);
+  if (process.argv.includes('--shapes')) {
+    const mm = new Map();
+    for (const k of info.kernels) {
+      if (k.name !== 'BatchMatMul' && k.name !== '_FusedMatMul') continue;
+      const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
+      const e = mm.get(key) || { ms: 0, calls: 0 };
+      e.ms += k.kernelTimeMs;
+      e.calls++;
+      mm.set(key, e);
+    }
+    for (const [key, e] of [...mm.entries()].sort((p, q) => q[1].ms - p[1].ms).slice(0, 20)) {
+      console.log(`${key.padEnd(60)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(4)} calls`);
+    }
+  }
   for (const [name, e] of rows.slice(0, 25)) console.log(`${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(5)} calls ${(100 * e.ms / total).toFixed(1).padStart(5)}%`);
 })();
