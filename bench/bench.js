@@ -5,7 +5,10 @@
 //
 // For each config the engine writes its initial model file; both sides load it (PyTorch through
 // test/reference/gptlab_ref.py) and run AdamW steps on the same [B, T] batches, each in its own process so
-// peak RSS is per side. Rounds alternate A B A B. Prints a table and writes bench/results/latest.json.
+// peak RSS is per side. Rounds alternate A B A B (and which side goes first). Medians over all timed steps; the
+// min is shown too because a shared machine makes single steps noisy. Prints a table and writes
+// bench/results/latest.json. PyTorch runs with OPENBLAS_NUM_THREADS=1 and torch.set_num_threads(GPTLAB_THREADS or
+// cores); Debian's torch calls the system libblas.so.3, so OpenBLAS is preferred when installed.
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -266,6 +269,7 @@ async function main() {
       const kms = runs.reduce((n, r) => n + Object.values((r.kernelCalls && r.kernelCalls.ms) || {}).reduce((a, b) => a + b, 0), 0);
       return {
         median_ms: +ms.toFixed(1),
+        min_ms: +Math.min(...runs.flatMap((r) => r.times_ms)).toFixed(1),
         tokens_per_s: +(tokens / (ms / 1000)).toFixed(0),
         gflops: +(flops / (ms / 1000) / 1e9).toFixed(1),
         peak_rss_mb: +Math.max(...runs.map((r) => r.peak_rss_mb)).toFixed(0),
@@ -308,10 +312,10 @@ async function main() {
   const lines = [];
   lines.push(`GPT Lab bench  ${report.date}  threads=${threads}  load ${load0.map((x) => x.toFixed(1)).join('/')}  ${report.total_s}s`);
   if (ceiling) lines.push(`sgemm ceiling (${ceiling.isa}): ` + ceiling.rows.map((r) => `${r.shape} ${Object.entries(r).filter(([k]) => k !== 'shape').map(([k, v]) => `${v} GF/s@${k.replace('gflops_', '')}`).join(' ')}`).join('; '));
-  lines.push('config  side     ms/step  tok/s   GFLOP/s  RSS MB  loss@1    backend / kernels');
+  lines.push('config  side     ms/step (min)     tok/s   GFLOP/s  RSS MB  loss@1    backend / kernels');
   for (const r of results) {
     const row = (sideName, s, extra) => s && lines.push(
-      `${r.config.padEnd(7)} ${sideName.padEnd(8)} ${fmt(s.median_ms, 1).padStart(7)}  ${fmt(s.tokens_per_s).padStart(6)}  ${fmt(s.gflops, 1).padStart(7)}  ${fmt(s.peak_rss_mb).padStart(6)}  ${s.first_loss.toFixed(4).padStart(8)}  ${extra}`);
+      `${r.config.padEnd(7)} ${sideName.padEnd(8)} ${fmt(s.median_ms, 1).padStart(7)} (${fmt(s.min_ms, 0).padStart(5)})  ${fmt(s.tokens_per_s).padStart(6)}  ${fmt(s.gflops, 1).padStart(7)}  ${fmt(s.peak_rss_mb).padStart(6)}  ${s.first_loss.toFixed(4).padStart(8)}  ${extra}`);
     row('engine', r.engine, r.engine && `${r.engine.backend}${r.engine.kernels.native ? ` + native ${r.engine.kernels.isa} ${r.engine.kernels.kernels.join(',')} (matmuls ~${fmt(r.engine.matmul_ms_per_step)} ms/step, ${r.engine.nativeInfo.threads} thr)` : ''}`);
     row('pytorch', r.pytorch, r.pytorch && `torch ${r.pytorch.version}, ${r.pytorch.threads} threads, ${path.basename(path.dirname(torch.blas))}/${path.basename(torch.blas)}`);
     if (r.ratio_engine_over_pytorch != null) lines.push(`${r.config.padEnd(7)} ratio engine/pytorch = ${r.ratio_engine_over_pytorch}  (|loss@1 diff| ${r.first_loss_abs_diff})`);
