@@ -8,7 +8,7 @@ import { loadModel, ModelFileError, saveModel } from './checkpoint';
 import { attentionMaps, evaluateText, logitLens, neighbours, nextToken, singleTokenId, type ProbeContext } from './probes';
 import { Rng } from './rng';
 import { generate, validateSampling, type SamplingOptions } from './sample';
-import { decodeTextFile, InputError } from './text';
+import { decodeTextFile, InputError, MAX_TEXT_BYTES } from './text';
 import { getTokenizer, isTokenizerName, tokenChunks, TOKENIZER_NAMES } from './tokenizers';
 import { trainOnText, type TrainEvent } from './train';
 import { UNKNOWN_ID } from './vocab';
@@ -74,8 +74,11 @@ function onePositional(p: Parsed, what: string): string {
 function readText(file: string): string {
   let bytes: Buffer;
   try {
+    const size = fs.statSync(file).size;
+    if (size > MAX_TEXT_BYTES) throw new InputError(`${file} is ${(size / 1048576).toFixed(1)} MB; the limit is ${MAX_TEXT_BYTES / 1048576} MB`);
     bytes = fs.readFileSync(file);
   } catch (e) {
+    if (e instanceof InputError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new InputError(code === 'ENOENT' ? `${file} does not exist` : code === 'EISDIR' ? `${file} is a folder, not a file` : `cannot read ${file}: ${code ?? String(e)}`);
   }
@@ -247,8 +250,9 @@ function tokens(argv: string[]): number {
   if (p.switches.has('json')) {
     json({ encoding, count: chunks.length, characters: [...text].length, bytes: Buffer.byteLength(text), tokens: chunks });
   } else {
-    print(`${chunks.length} tokens (${encoding}), ${[...text].length} characters, ${Buffer.byteLength(text)} bytes`);
-    for (const c of chunks) print(`${String(c.id).padStart(7)}  ${JSON.stringify(c.text)}`);
+    const lines = [`${chunks.length} tokens (${encoding}), ${[...text].length} characters, ${Buffer.byteLength(text)} bytes`];
+    for (const c of chunks) lines.push(`${String(c.id).padStart(7)}  ${JSON.stringify(c.text)}`);
+    print(lines.join('\n'));
   }
   return 0;
 }
@@ -335,6 +339,11 @@ async function evaluate(argv: string[]): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `gpt-lab tokens --file big.txt | head` closes the pipe early: that is not an error
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const [command, ...rest] = argv;
   try {
     switch (command) {

@@ -108,6 +108,11 @@ test('bad usage and bad input exit 2 with one line and no stack trace', () => {
   expectBadInput(['train', empty], /empty\.txt is empty: there is nothing to train on/);
   expectBadInput(['train', binary], /image\.bin looks binary/);
   expectBadInput(['train', path.join(dir, 'nope.txt')], /nope\.txt does not exist/);
+  const huge = path.join(dir, 'huge.txt');
+  fs.closeSync(fs.openSync(huge, 'w'));
+  fs.truncateSync(huge, 65 * 1024 * 1024); // sparse: no time spent writing it
+  expectBadInput(['train', huge], /huge\.txt is 65\.0 MB; the limit is 64 MB/);
+  expectBadInput(['train', dir], /is a folder, not a file/);
   expectBadInput(['train', short, '--context', '64', '--backend', 'wasm'], /the text has 9 tokens but the context is 64/);
   expectBadInput(['train', corpus, '--backend', 'tensorflow'], /backend "tensorflow" is not available/);
   expectBadInput(['train', corpus, '--steps', 'many'], /--steps must be a number/);
