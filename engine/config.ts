@@ -113,10 +113,3 @@ export function validateConfig(c: GPTConfig): GPTConfig {
   if (typeof c.dropout !== 'number' || !(c.dropout >= 0 && c.dropout < 1)) throw new Error(`dropout must be in [0, 1), got ${String(c.dropout)}`);
   return c;
 }
-
-/** Number of trainable parameters, counted from the tensor list so it always agrees with the model file. */
-export function countParameters(shapes: Iterable<readonly number[]>): number {
-  let n = 0;
-  for (const s of shapes) n += s.reduce((a, b) => a * b, 1);
-  return n;
-}

@@ -34,10 +34,6 @@ export class AdamW {
     this.v = tf.tidy(() => this.params.map((p) => tf.variable(tf.zerosLike(p), false)));
   }
 
-  get stepsDone(): number {
-    return this.t;
-  }
-
   /**
    * One optimisation step on a batch. The loss and gradient norm are read before the update, so a step whose loss
    * or gradient is NaN or infinite changes nothing.

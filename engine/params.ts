@@ -6,14 +6,13 @@ export interface ParamSpec {
   name: string; // nanoGPT name, e.g. transformer.h.0.attn.c_attn.weight
   shape: number[]; // PyTorch layout: nn.Linear weights are [out, in]
   init: 'normal' | 'residual' | 'zeros' | 'ones'; // residual = normal with std 0.02/sqrt(2N), GPT-2's scaled c_proj
-  decay: boolean; // nanoGPT's convention: matrices decay, vectors do not (used only when TrainSettings asks for it)
 }
 
 export function paramSpecs(c: GPTConfig): ParamSpec[] {
   const D = c.dim, V = c.vocabSize, T = c.contextLength, F = c.ffnMult * c.dim;
   const specs: ParamSpec[] = [];
   const add = (name: string, shape: number[], init: ParamSpec['init']): void => {
-    specs.push({ name, shape, init, decay: shape.length >= 2 });
+    specs.push({ name, shape, init });
   };
   const norm = (prefix: string): void => {
     add(`${prefix}.weight`, [D], 'ones');

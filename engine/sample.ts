@@ -10,8 +10,6 @@ export interface SamplingOptions {
   topP: number; // 1 = off
 }
 
-export const DEFAULT_SAMPLING: SamplingOptions = { temperature: 0.8, topK: 0, topP: 1 };
-
 export function validateSampling(o: SamplingOptions): SamplingOptions {
   if (!(o.temperature >= 0) || !Number.isFinite(o.temperature)) throw new Error(`temperature must be >= 0, got ${o.temperature}`);
   if (!Number.isInteger(o.topK) || o.topK < 0) throw new Error(`top-k must be a whole number >= 0, got ${o.topK}`);

@@ -43,10 +43,6 @@ export class Trainer {
     return this.optimizer.step(inputs, targets, this.settings.batchSize, T);
   }
 
-  get stepsDone(): number {
-    return this.optimizer.stepsDone;
-  }
-
   dispose(): void {
     this.optimizer.dispose();
   }
