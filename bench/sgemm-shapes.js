@@ -1,3 +1,4 @@
+// Engine-shaped sgemm timings: node bench/sgemm-shapes.js [A|B] [threads]  (ADDON=path to test another build)
 const { findAddon } = require('./sgemm.js');
 const m = { exports: {} }; process.dlopen(m, process.env.ADDON || findAddon()); const a = m.exports;
 const shapes = process.argv[2] === 'B' ? [
