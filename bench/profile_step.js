@@ -3,6 +3,7 @@
 // usage: node bench/profile_step.js [A|B] [--no-native] [--native-adamw] [--shapes]
 'use strict';
 const path = require('path');
+const { performance } = require('perf_hooks');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
 
 (async () => {

@@ -2,6 +2,7 @@
 // nanoGPT's schedule: linear warm-up, then cosine decay to a floor.
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainSettings } from './config';
+import { nativeAdamWUpdate, nativeSumSquares, type AdamWHyper } from './kernels/adamw';
 import type { GPT } from './model';
 
 export type OptimSettings = Pick<TrainSettings,
@@ -40,36 +41,45 @@ export class AdamW {
    */
   async step(inputs: Int32Array, targets: Int32Array, batch: number, context: number): Promise<StepResult> {
     const lr = learningRateAt(this.s, this.t);
-    const { value, grads, norm } = tf.tidy(() => {
+    const { value, grads } = tf.tidy(() => {
       const x = tf.tensor2d(inputs, [batch, context], 'int32');
       const y = tf.tensor2d(targets, [batch, context], 'int32');
-      const { value, grads } = tf.variableGrads(() => this.model.loss(x, y, true), this.params);
-      // torch.nn.utils.clip_grad_norm_: the 2-norm of the per-tensor 2-norms
-      const norm = tf.sqrt(tf.addN(this.params.map((p) => tf.sum(tf.square(grads[p.name])))));
-      return { value, grads, norm };
+      return tf.variableGrads(() => this.model.loss(x, y, true), this.params);
     });
-    const [loss, gradNorm] = [(await value.data())[0], (await norm.data())[0]];
+    const g = this.params.map((p) => grads[p.name]);
+    const loss = (await value.data())[0];
+    // torch.nn.utils.clip_grad_norm_: the 2-norm of all gradients together
+    const sumSquares = nativeSumSquares(g) ?? (await tf.tidy(() => tf.addN(g.map((gi) => tf.sum(tf.square(gi))))).data())[0];
+    const gradNorm = Math.sqrt(sumSquares);
     const applied = Number.isFinite(loss) && Number.isFinite(gradNorm);
     if (applied) {
       this.t += 1;
-      const clip = this.s.gradClip > 0 ? Math.min(1, this.s.gradClip / (gradNorm + 1e-6)) : 1;
-      const bc1 = 1 - Math.pow(this.s.beta1, this.t);
-      const bc2Sqrt = Math.sqrt(1 - Math.pow(this.s.beta2, this.t));
-      tf.tidy(() => {
-        this.params.forEach((p, i) => {
-          const g = clip === 1 ? grads[p.name] : tf.mul(grads[p.name], clip);
-          const m = tf.add(tf.mul(this.m[i], this.s.beta1), tf.mul(g, 1 - this.s.beta1));
-          const v = tf.add(tf.mul(this.v[i], this.s.beta2), tf.mul(tf.square(g), 1 - this.s.beta2));
-          const decayed = tf.mul(p, 1 - lr * this.s.weightDecay); // decoupled weight decay comes first
-          const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), this.s.eps);
-          p.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), lr / bc1)));
-          this.m[i].assign(m);
-          this.v[i].assign(v);
-        });
+      const h: AdamWHyper = {
+        lr, beta1: this.s.beta1, beta2: this.s.beta2, eps: this.s.eps, weightDecay: this.s.weightDecay,
+        bc1: 1 - Math.pow(this.s.beta1, this.t), bc2Sqrt: Math.sqrt(1 - Math.pow(this.s.beta2, this.t)),
+        clip: this.s.gradClip > 0 ? Math.min(1, this.s.gradClip / (gradNorm + 1e-6)) : 1,
+      };
+      this.params.forEach((p, i) => {
+        // One fused in-place pass when the native addon can reach the memory; the same formula in tfjs ops otherwise.
+        if (!nativeAdamWUpdate(p, g[i], this.m[i], this.v[i], h)) this.update(p, g[i], this.m[i], this.v[i], h);
       });
     }
-    tf.dispose([value, norm, ...Object.values(grads)]);
+    tf.dispose([value, ...g]);
     return { loss, gradNorm, lr, applied };
+  }
+
+  /** PyTorch's order: decoupled decay, moments, bias corrections, then p -= lr/bc1 * m / (sqrt(v)/bc2Sqrt + eps). */
+  private update(p: tf.Variable, grad: tf.Tensor, m: tf.Variable, v: tf.Variable, h: AdamWHyper): void {
+    tf.tidy(() => {
+      const gc = h.clip === 1 ? grad : tf.mul(grad, h.clip);
+      const m1 = tf.add(tf.mul(m, h.beta1), tf.mul(gc, 1 - h.beta1));
+      const v1 = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(gc), 1 - h.beta2));
+      const decayed = tf.mul(p, 1 - h.lr * h.weightDecay);
+      const denom = tf.add(tf.div(tf.sqrt(v1), h.bc2Sqrt), h.eps);
+      p.assign(tf.sub(decayed, tf.mul(tf.div(m1, denom), h.lr / h.bc1)));
+      m.assign(m1);
+      v.assign(v1);
+    });
   }
 
   dispose(): void {

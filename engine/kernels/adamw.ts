@@ -30,7 +30,7 @@ function locate(t: tf.Tensor): Located | null {
   if (t.dtype !== 'float32' || t.isDisposed) return null;
   const name = tf.getBackend();
   const backend = tf.backend() as unknown;
-  const dataId = t.dataId as object;
+  const dataId = t.dataId;
   if (name === 'wasm') {
     const b = backend as Partial<WasmLike>;
     const d = b.dataIdMap?.get(dataId);

@@ -196,7 +196,7 @@ function wasmAccess(backend: unknown): MemoryAccess | null {
   const wb = b as WasmBackendLike;
   return {
     input(t) {
-      const d = wb.dataIdMap.get(t.dataId as DataId);
+      const d = wb.dataIdMap.get(t.dataId);
       if (!d || d.memoryOffset == null || (d.memoryOffset & 3) !== 0) return null;
       return { arr: wb.wasm.HEAPF32, off: d.memoryOffset >>> 2 };
     },
@@ -205,7 +205,7 @@ function wasmAccess(backend: unknown): MemoryAccess | null {
       return {
         info,
         // Re-read HEAPF32: allocation may have grown (and replaced) the heap.
-        view: () => ({ arr: wb.wasm.HEAPF32, off: wb.dataIdMap.get(info.dataId as DataId)!.memoryOffset >>> 2 }),
+        view: () => ({ arr: wb.wasm.HEAPF32, off: wb.dataIdMap.get(info.dataId)!.memoryOffset >>> 2 }),
       };
     },
   };
@@ -217,7 +217,7 @@ function cpuAccess(backend: unknown): MemoryAccess | null {
   const cb = b as CpuBackendLike;
   return {
     input(t) {
-      const values = cb.data.get(t.dataId as DataId)?.values;
+      const values = cb.data.get(t.dataId)?.values;
       return values instanceof Float32Array ? { arr: values, off: 0 } : null;
     },
     output(shape) {
@@ -450,7 +450,7 @@ function makeIdentity(_addon: NativeAddon, original: tf.KernelConfig): tf.Kernel
     const { x } = args.inputs as { x: tf.TensorInfo };
     const b = args.backend as Partial<RefCountingBackend>;
     if (x.dtype === 'string' || typeof b.incRef !== 'function') return original.kernelFunc(args);
-    b.incRef(x.dataId as object);
+    b.incRef(x.dataId);
     return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
   };
 }

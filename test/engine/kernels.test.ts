@@ -111,7 +111,7 @@ for (const backend of BACKENDS) {
         const M = ta ? aShape[aShape.length - 1] : aShape[aShape.length - 2];
         const N = tb ? bShape[bShape.length - 2] : bShape[bShape.length - 1];
         assert.deepEqual(res.shape, [...aShape.slice(0, -2), M, N]);
-        assertClose(res.data, refMatMul(av, aShape, bv, bShape, ta, tb), `${aShape}x${bShape} ta=${ta} tb=${tb}`);
+        assertClose(res.data, refMatMul(av, aShape, bv, bShape, ta, tb), `${aShape.join(",")}x${bShape.join(",")} ta=${ta} tb=${tb}`);
       }
       assert.equal(tf.memory().numTensors, before, 'no tensor leak');
     });
@@ -135,7 +135,7 @@ for (const backend of BACKENDS) {
         const M = ta ? aShape[aShape.length - 1] : aShape[aShape.length - 2];
         const N = tb ? bShape[bShape.length - 2] : bShape[bShape.length - 1];
         assert.deepEqual(res.shape, [...outer, M, N]);
-        assertClose(res.data, refMatMul(av, aShape, bv, bShape, ta, tb), `${aShape}x${bShape}`);
+        assertClose(res.data, refMatMul(av, aShape, bv, bShape, ta, tb), `${aShape.join(",")}x${bShape.join(",")}`);
       }
       assert.equal(tf.memory().numTensors, before, 'no tensor leak');
     });
