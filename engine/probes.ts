@@ -37,9 +37,25 @@ export function describe(ctx: ProbeContext, id: number): ProbeToken {
   return { id, tokenizerId, text: ctx.vocab.display(ctx.tokenizer, id), unknown: id === UNKNOWN_ID };
 }
 
+/** Indices of the k largest values, largest first: one pass with a small sorted buffer instead of a full sort. */
+export function topIndices(values: ArrayLike<number>, k: number): number[] {
+  const n = Math.min(k, values.length);
+  const best: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (best.length === n && v <= values[best[n - 1]]) continue;
+    let at = best.length === n ? n - 1 : best.length;
+    while (at > 0 && values[best[at - 1]] < v) {
+      best[at] = best[at - 1];
+      at--;
+    }
+    best[at] = i;
+  }
+  return best.slice(0, n);
+}
+
 function topOf(ctx: ProbeContext, logits: ArrayLike<number>, probs: ArrayLike<number>, k: number): TokenScore[] {
-  const order = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[b] - logits[a]);
-  return order.slice(0, k).map((id) => ({ ...describe(ctx, id), prob: probs[id], logit: logits[id] }));
+  return topIndices(logits, k).map((id) => ({ ...describe(ctx, id), prob: probs[id], logit: logits[id] }));
 }
 
 export interface NextTokenProbe {
@@ -90,14 +106,20 @@ export interface LensProbe {
 export function logitLens(ctx: ProbeContext, text: string, k: number): LensProbe {
   const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
   const T = ids.length, D = ctx.model.config.dim;
+  const V = ctx.model.config.vocabSize;
   const perLayer = tf.tidy(() => {
     const { residuals } = ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true });
-    return (residuals ?? []).map((r) => {
-      const logits = ctx.model.headLogits(tf.reshape(r, [T, D])); // [T, V]
-      return { logits: logits.arraySync() as number[][], probs: tf.softmax(logits).arraySync() as number[][] };
-    });
+    return (residuals ?? []).map((r) => ctx.model.headLogits(tf.reshape(r, [T, D])).dataSync()); // [T, V] each
   });
-  return { tokens, cropped, layers: perLayer.map(({ logits, probs }) => logits.map((row, t) => ({ top: topOf(ctx, row, probs[t], k) }))) };
+  const layers = perLayer.map((logits) => Array.from({ length: T }, (_, t) => {
+    const row = logits.subarray(t * V, (t + 1) * V);
+    let max = -Infinity, sum = 0;
+    for (const z of row) if (z > max) max = z;
+    for (const z of row) sum += Math.exp(z - max);
+    const logZ = max + Math.log(sum); // probabilities of the top tokens only, from the row's log-sum-exp
+    return { top: topIndices(row, k).map((id) => ({ ...describe(ctx, id), prob: Math.exp(row[id] - logZ), logit: row[id] })) };
+  }));
+  return { tokens, cropped, layers };
 }
 
 export interface Neighbour extends ProbeToken {

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { selectBackend } from '../../engine/backend';
 import { PRESETS } from '../../engine/config';
-import { attentionMaps, embeddingPca, evaluateText, logitLens, neighbours, nextToken, perTokenLoss, singleTokenId,
+import { attentionMaps, embeddingPca, evaluateText, logitLens, neighbours, nextToken, perTokenLoss, singleTokenId, topIndices,
   type ProbeContext } from '../../engine/probes';
 import { trainOnText } from '../../engine/train';
 
@@ -77,4 +77,12 @@ test('per-token loss: none for the first token, and its mean is the eval loss', 
   assert.equal(ev.tokens, 49);
   assert.ok(Math.abs(losses.reduce((s, l) => s + l, 0) / losses.length - ev.loss) < 1e-9);
   assert.equal(perTokenLoss(ctx, 'aQ')[1].unknown, true);
+});
+
+test('topIndices returns the k largest, largest first, including ties and k beyond the length', () => {
+  assert.deepEqual(topIndices([3, 1, 4, 1, 5, 9, 2, 6], 3), [5, 7, 4]);
+  assert.deepEqual(topIndices([2, 2, 1], 2).sort(), [0, 1]);
+  assert.deepEqual(topIndices([1, 2], 5), [1, 0]);
+  const rng = Array.from({ length: 500 }, (_, i) => Math.sin(i * 12.9898) * 43758.5453 % 1);
+  assert.deepEqual(topIndices(rng, 20), Array.from(rng.keys()).sort((a, b) => rng[b] - rng[a]).slice(0, 20));
 });
