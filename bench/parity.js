@@ -21,7 +21,7 @@ const PY = process.env.GPTLAB_PYTHON || '/usr/bin/python3';
 
 function parseArgs(argv) {
   const o = { steps: 300, scheduleSteps: 300, backend: 'auto', seed: 1, text: null, threads: Math.min(2, os.cpus().length),
-    json: null, maxGap: 0.05, every: 25 };
+    json: null, maxGap: 0.05, every: 25, control: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -29,6 +29,7 @@ function parseArgs(argv) {
       return argv[++i];
     };
     if (a === '--steps') o.steps = parseInt(next(), 10);
+    else if (a === '--control') o.control = true;
     else if (a === '--schedule-steps') o.scheduleSteps = parseInt(next(), 10);
     else if (a === '--backend') o.backend = next();
     else if (a === '--seed') o.seed = parseInt(next(), 10);
@@ -38,7 +39,7 @@ function parseArgs(argv) {
     else if (a === '--max-gap') o.maxGap = parseFloat(next());
     else if (a === '--every') o.every = parseInt(next(), 10);
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/parity.js [--steps N] [--schedule-steps N] [--backend auto|wasm|cpu] [--seed N] [--text FILE] [--threads N] [--json FILE] [--max-gap X] [--every N]');
+      console.log('usage: node bench/parity.js [--control] [--steps N] [--schedule-steps N] [--backend auto|wasm|cpu] [--seed N] [--text FILE] [--threads N] [--json FILE] [--max-gap X] [--every N]');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -128,6 +129,8 @@ async function main() {
     console.log('PyTorch side ...');
     const torch = await runTorch(modelFile, batchesFile, torchSettings);
     console.log(`  ${(torch.ms / o.steps).toFixed(1)} ms/step`);
+    // Control: the same run in float64 shows how far float32 rounding alone moves a trajectory (PyTorch's and ours).
+    const exact = o.control ? await runTorch(modelFile, batchesFile, { ...torchSettings, dtype: 'float64' }) : null;
 
     console.log('engine side ...');
     const trainer = new Trainer(model, { ...settings, batchSize: B });
@@ -159,18 +162,31 @@ async function main() {
     }
     const rows = [];
     for (let t = 0; t < o.steps; t++) if (t === 0 || (t + 1) % o.every === 0 || t + 1 === o.steps) rows.push(t);
-    console.log('\n  step        lr   PyTorch    engine       gap   |grad| torch  |grad| engine');
+    console.log(`\n  step        lr   PyTorch    engine       gap   |grad| torch  |grad| engine${exact ? '   torch f64  |torch-f64|  |engine-f64|' : ''}`);
     for (const t of rows) {
-      console.log(`  ${String(t + 1).padStart(4)}  ${engine.lrs[t].toExponential(2)}  ${torch.losses[t].toFixed(4).padStart(8)}  ${engine.losses[t].toFixed(4).padStart(8)}  ${Math.abs(engine.losses[t] - torch.losses[t]).toFixed(4).padStart(8)}  ${torch.gradNorms[t].toFixed(4).padStart(12)}  ${engine.gradNorms[t].toFixed(4).padStart(13)}`);
+      const control = exact ? `  ${exact.losses[t].toFixed(4).padStart(10)}  ${Math.abs(torch.losses[t] - exact.losses[t]).toFixed(4).padStart(11)}  ${Math.abs(engine.losses[t] - exact.losses[t]).toFixed(4).padStart(12)}` : '';
+      console.log(`  ${String(t + 1).padStart(4)}  ${engine.lrs[t].toExponential(2)}  ${torch.losses[t].toFixed(4).padStart(8)}  ${engine.losses[t].toFixed(4).padStart(8)}  ${Math.abs(engine.losses[t] - torch.losses[t]).toFixed(4).padStart(8)}  ${torch.gradNorms[t].toFixed(4).padStart(12)}  ${engine.gradNorms[t].toFixed(4).padStart(13)}${control}`);
+    }
+    let drift = null;
+    if (exact) {
+      const worstOf = (a, b) => a.reduce((m, x, t) => Math.max(m, Math.abs(x - b[t])), 0);
+      drift = { torch: worstOf(torch.losses, exact.losses), engine: worstOf(engine.losses, exact.losses) };
+      console.log(`\n  float32 drift, largest per-step gap to the float64 run: PyTorch float32 ${drift.torch.toFixed(5)}, engine ${drift.engine.toFixed(5)}`);
     }
     const mean = (a, n) => a.slice(-n).reduce((x, y) => x + y, 0) / Math.min(n, a.length);
-    console.log(`\n  largest per-step loss gap ${worst.toFixed(5)} at step ${worstStep}; mean of the last 25 steps: PyTorch ${mean(torch.losses, 25).toFixed(4)}, engine ${mean(engine.losses, 25).toFixed(4)}; max lr difference ${worstLr.toExponential(1)}`);
-    const ok = worst < o.maxGap;
-    console.log(ok ? `  PASS: gap < ${o.maxGap}` : `  FAIL: gap ${worst.toFixed(5)} >= ${o.maxGap}`);
+    console.log(`\n  largest per-step loss gap ${worst.toFixed(5)} at step ${worstStep}; mean of the last 25 steps: PyTorch ${mean(torch.losses, 25).toFixed(4)}, engine ${mean(engine.losses, 25).toFixed(4)}${exact ? `, float64 ${mean(exact.losses, 25).toFixed(4)}` : ''}; max lr difference ${worstLr.toExponential(1)}`);
+    // Past the point where training turns chaotic, any two float32 runs part ways; the float64 control measures how far
+    // PyTorch's own float32 run strays, and the engine passes when it strays no further (25% margin).
+    const withinGap = worst < o.maxGap;
+    const withinDrift = drift !== null && drift.engine <= 1.25 * drift.torch;
+    const ok = withinGap || withinDrift;
+    console.log(withinGap ? `  PASS: gap < ${o.maxGap}`
+      : withinDrift ? `  PASS within float32 noise: gap ${worst.toFixed(5)} >= ${o.maxGap}, but the engine strays from the float64 run no further than PyTorch float32 does (${drift.engine.toFixed(5)} vs ${drift.torch.toFixed(5)})`
+        : `  FAIL: gap ${worst.toFixed(5)} >= ${o.maxGap}${drift ? ` and the engine strays further from float64 than PyTorch float32 (${drift.engine.toFixed(5)} vs ${drift.torch.toFixed(5)})` : ' (run with --control to separate float32 drift from a real difference)'}`);
     if (o.json) {
       fs.writeFileSync(o.json, JSON.stringify({ steps: o.steps, scheduleSteps: o.scheduleSteps, seed: o.seed, backend: describe,
         vocabSize: vocab.size, parameters: model.parameterCount, maxGap: worst, maxGapStep: worstStep,
-        torch: { ...torch, msPerStep: torch.ms / o.steps }, engine: { ...engine, msPerStep: engineMs / o.steps } }, null, 1));
+        torch: { ...torch, msPerStep: torch.ms / o.steps }, float64: exact, drift, engine: { ...engine, msPerStep: engineMs / o.steps } }, null, 1));
     }
     process.exitCode = ok ? 0 : 1;
   } finally {

@@ -7,7 +7,7 @@ BATCHES.i32: int32 little-endian, steps x 2 x B x T (inputs then targets for eac
 SETTINGS_JSON: {"B", "T", "steps", "lr", "minLr", "warmup", "scheduleSteps", "beta1", "beta2", "eps", "weightDecay",
 "gradClip", "threads"}. Step t (0-based) uses lr_at(t, lr, minLr, warmup, scheduleSteps) (test/reference/gptlab_ref.py,
 the engine's learningRateAt), clip_grad_norm_(gradClip) and torch.optim.AdamW over every parameter, in float32 as the
-engine. Prints one JSON line: {"losses": [...], "gradNorms": [...], "lrs": [...], "ms": total milliseconds}.
+engine (or float64 with "dtype": "float64"). Prints one JSON line: {"losses": [...], "gradNorms": [...], "lrs": [...], "ms": total milliseconds}.
 """
 import json
 import os
@@ -34,7 +34,8 @@ def main(argv):
     raw = np.fromfile(batches_path, dtype='<i4').reshape(-1, 2, B, T)
     if raw.shape[0] < steps:
         raise ValueError(f'{batches_path} holds {raw.shape[0]} batches, {steps} steps asked')
-    model, _ = load_model(model_path, dtype=torch.float32)
+    dtype = torch.float64 if s.get('dtype') == 'float64' else torch.float32  # float64: the control run, free of float32 rounding
+    model, _ = load_model(model_path, dtype=dtype)
     model.train()  # dropout is 0 in the parity config
     params = list(model.parameters())
     opt = torch.optim.AdamW(params, lr=s['lr'], betas=(s['beta1'], s['beta2']), eps=s['eps'], weight_decay=s['weightDecay'])
@@ -58,7 +59,7 @@ def main(argv):
         norms.append(gn)
         lrs.append(lr)
         if (t + 1) % 25 == 0 or t + 1 == steps:
-            print(f'torch step {t + 1}/{steps} loss {losses[-1]:.4f}', file=sys.stderr, flush=True)
+            print(f'torch ({dtype}) step {t + 1}/{steps} loss {losses[-1]:.4f}', file=sys.stderr, flush=True)
     ms = (time.perf_counter() - t0) * 1000.0
     print(json.dumps({'losses': losses, 'gradNorms': norms, 'lrs': lrs, 'ms': ms}))
     return 0
