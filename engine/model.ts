@@ -76,6 +76,19 @@ function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
   return lookup(table) as tf.Tensor2D;
 }
 
+/**
+ * Runs fn inside tf.tidy and copies the tensors it returns out as plain data, then frees them. (Returning typed
+ * arrays or nested arrays from tf.tidy itself makes tfjs walk every element looking for tensors.)
+ */
+export function tidyData(fn: () => tf.Tensor[]): Float32Array[] {
+  const tensors = tf.tidy(fn);
+  try {
+    return tensors.map((t) => t.dataSync() as Float32Array);
+  } finally {
+    tf.dispose(tensors);
+  }
+}
+
 /** Swaps the last two axes: [..., m, n] -> [..., n, m]. */
 function swapLast(t: tf.Tensor): tf.Tensor {
   const perm = t.shape.map((_, i) => i);

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainSettings } from './config';
 import { nativeAdamWUpdate, nativeSumSquares, type AdamWHyper } from './kernels/adamw';
-import type { GPT } from './model';
+import { tidyData, type GPT } from './model';
 
 export type OptimSettings = Pick<TrainSettings,
   'steps' | 'learningRate' | 'minLearningRate' | 'warmupSteps' | 'weightDecay' | 'beta1' | 'beta2' | 'eps' | 'gradClip'>;
@@ -49,7 +49,7 @@ export class AdamW {
     const g = this.params.map((p) => grads[p.name]);
     const loss = (await value.data())[0];
     // torch.nn.utils.clip_grad_norm_: the 2-norm of all gradients together
-    const sumSquares = nativeSumSquares(g) ?? (await tf.tidy(() => tf.addN(g.map((gi) => tf.sum(tf.square(gi))))).data())[0];
+    const sumSquares = nativeSumSquares(g) ?? tidyData(() => [tf.addN(g.map((gi) => tf.sum(tf.square(gi))))])[0][0];
     const gradNorm = Math.sqrt(sumSquares);
     const applied = Number.isFinite(loss) && Number.isFinite(gradNorm);
     if (applied) {

@@ -1,6 +1,6 @@
 // Probes: what the UI shows about a model, returned as plain data (numbers, strings, arrays) with no tensors.
 import * as tf from '@tensorflow/tfjs-core';
-import { tokenLosses, type GPT } from './model';
+import { tidyData, tokenLosses, type GPT } from './model';
 import { samplingDistribution, type SamplingOptions } from './sample';
 import type { Tokenizer } from './tokenizers';
 import { UNKNOWN_ID, type Vocabulary } from './vocab';
@@ -69,9 +69,9 @@ export interface NextTokenProbe {
 export function nextToken(ctx: ProbeContext, text: string, k: number, sampling: SamplingOptions = { temperature: 1, topK: 0, topP: 1 }): NextTokenProbe {
   const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
   const T = ids.length, V = ctx.model.config.vocabSize;
-  const logits = tf.tidy(() => {
+  const [logits] = tidyData(() => {
     const { logits } = ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32')); // [1, T, V]
-    return tf.slice(logits, [0, T - 1, 0], [1, 1, V]).dataSync() as Float32Array;
+    return [tf.slice(logits, [0, T - 1, 0], [1, 1, V])];
   });
   const probs = samplingDistribution(logits, { temperature: 1, topK: 0, topP: 1 });
   const filtered = samplingDistribution(logits, sampling);
@@ -88,10 +88,10 @@ export interface AttentionProbe {
 export function attentionMaps(ctx: ProbeContext, text: string): AttentionProbe {
   const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
   const T = ids.length;
-  const layers = tf.tidy(() => {
-    const { attention } = ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true });
-    return (attention ?? []).map((a) => (tf.squeeze(a, [0]).arraySync() as number[][][]));
-  });
+  const H = ctx.model.config.heads;
+  const flat = tidyData(() => ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true }).attention ?? []); // N x [1, H, T, T]
+  const layers = flat.map((a) => Array.from({ length: H }, (_, h) => Array.from({ length: T }, (_, q) =>
+    Array.from(a.subarray((h * T + q) * T, (h * T + q + 1) * T)))));
   return { tokens, cropped, layers };
 }
 
@@ -107,9 +107,9 @@ export function logitLens(ctx: ProbeContext, text: string, k: number): LensProbe
   const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
   const T = ids.length, D = ctx.model.config.dim;
   const V = ctx.model.config.vocabSize;
-  const perLayer = tf.tidy(() => {
+  const perLayer = tidyData(() => {
     const { residuals } = ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true });
-    return (residuals ?? []).map((r) => ctx.model.headLogits(tf.reshape(r, [T, D])).dataSync()); // [T, V] each
+    return (residuals ?? []).map((r) => ctx.model.headLogits(tf.reshape(r, [T, D]))); // N+1 x [T, V]
   });
   const layers = perLayer.map((logits) => Array.from({ length: T }, (_, t) => {
     const row = logits.subarray(t * V, (t + 1) * V);
@@ -228,9 +228,9 @@ export function windowLosses(model: GPT, ids: Int32Array): Float64Array {
   const out = new Float64Array(Math.max(0, ids.length - 1));
   for (let s = 0; s + 1 < ids.length; s += T) {
     const len = Math.min(T, ids.length - 1 - s);
-    const losses = tf.tidy(() => {
+    const [losses] = tidyData(() => {
       const { logits } = model.forward(tf.tensor2d(ids.subarray(s, s + len), [1, len], 'int32'));
-      return tokenLosses(tf.reshape(logits, [len, model.config.vocabSize]) as tf.Tensor2D, tf.tensor1d(ids.subarray(s + 1, s + 1 + len), 'int32')).dataSync();
+      return [tokenLosses(tf.reshape(logits, [len, model.config.vocabSize]) as tf.Tensor2D, tf.tensor1d(ids.subarray(s + 1, s + 1 + len), 'int32'))];
     });
     out.set(losses, s);
   }

@@ -1,7 +1,7 @@
 // Sampling: temperature, top-k, top-p on one logit vector, and autoregressive generation cropped to the context.
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeWithCache, KVCacheSession } from './inference';
-import type { GPT } from './model';
+import { tidyData, type GPT } from './model';
 import type { Rng } from './rng';
 
 export interface SamplingOptions {
@@ -70,10 +70,10 @@ export function drawFrom(probs: Float64Array, rng: Rng): number {
 export function nextTokenLogits(model: GPT, context: ArrayLike<number>): Float32Array {
   const T = Math.min(context.length, model.config.contextLength);
   const window = Int32Array.from({ length: T }, (_, i) => context[context.length - T + i]);
-  return tf.tidy(() => {
+  return tidyData(() => {
     const { logits } = model.forward(tf.tensor2d(window, [1, T], 'int32')); // [1, T, V]
-    return tf.slice(logits, [0, T - 1, 0], [1, 1, model.config.vocabSize]).dataSync() as Float32Array;
-  });
+    return [tf.slice(logits, [0, T - 1, 0], [1, 1, model.config.vocabSize])];
+  })[0];
 }
 
 /**

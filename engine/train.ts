@@ -2,7 +2,7 @@
 // fixed validation batches every K steps, and a typed event stream that a UI or the CLI can follow.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPTConfig, ModelShape, TrainSettings } from './config';
-import { GPT } from './model';
+import { GPT, tidyData } from './model';
 import { AdamW, type StepResult } from './optim';
 import { Rng } from './rng';
 import { generate } from './sample';
@@ -86,7 +86,7 @@ export class Dataset {
 export function batchLoss(model: GPT, batches: { inputs: Int32Array; targets: Int32Array }[], B: number, T: number): number {
   let sum = 0;
   for (const { inputs, targets } of batches) {
-    sum += tf.tidy(() => model.loss(tf.tensor2d(inputs, [B, T], 'int32'), tf.tensor2d(targets, [B, T], 'int32')).dataSync()[0]);
+    sum += tidyData(() => [model.loss(tf.tensor2d(inputs, [B, T], 'int32'), tf.tensor2d(targets, [B, T], 'int32'))])[0][0];
   }
   return sum / batches.length;
 }

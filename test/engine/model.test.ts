@@ -116,23 +116,27 @@ test('matMul with explicit transposes has the same values and gradients as tf.ma
   void selectBackend('wasm'); // restores the transpose mode that matches the active kernels
 });
 
-test('a training step leaks no tensors, and neither do a model and its optimiser once disposed', async () => {
-  const atStart = tf.memory().numTensors;
-  const model = GPT.init(base, 2);
-  const opt = new AdamW(model, { steps: 10, learningRate: 1e-3, minLearningRate: 1e-4, warmupSteps: 2, weightDecay: 0.01,
-    beta1: 0.9, beta2: 0.999, eps: 1e-8, gradClip: 1 });
-  const inputs = Int32Array.from({ length: 24 }, (_, i) => i % 50), targets = Int32Array.from({ length: 24 }, (_, i) => (i + 1) % 50);
-  await opt.step(inputs, targets, 2, 12); // the first step creates nothing lasting either, but warms caches
-  const before = tf.memory().numTensors;
-  for (let i = 0; i < 3; i++) await opt.step(inputs, targets, 2, 12);
-  assert.equal(tf.memory().numTensors, before);
-  const probeBefore = tf.memory().numTensors;
-  tf.tidy(() => { model.forward(tf.tensor2d(inputs, [2, 12], 'int32'), { collect: true }); });
-  assert.equal(tf.memory().numTensors, probeBefore);
-  opt.dispose();
-  model.dispose();
-  assert.equal(tf.memory().numTensors, atStart);
-});
+for (const native of [true, false]) {
+  test(`a training step leaks no tensors, and neither do a model and its optimiser once disposed (native kernels ${native ? 'on' : 'off'})`, async () => {
+    await selectBackend('wasm', { native });
+    const atStart = tf.memory().numTensors;
+    const model = GPT.init(base, 2);
+    const opt = new AdamW(model, { steps: 10, learningRate: 1e-3, minLearningRate: 1e-4, warmupSteps: 2, weightDecay: 0.01,
+      beta1: 0.9, beta2: 0.999, eps: 1e-8, gradClip: 1 });
+    const inputs = Int32Array.from({ length: 24 }, (_, i) => i % 50), targets = Int32Array.from({ length: 24 }, (_, i) => (i + 1) % 50);
+    await opt.step(inputs, targets, 2, 12);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) await opt.step(inputs, targets, 2, 12);
+    assert.equal(tf.memory().numTensors, before);
+    const probeBefore = tf.memory().numTensors;
+    tf.tidy(() => { model.forward(tf.tensor2d(inputs, [2, 12], 'int32'), { collect: true }); });
+    assert.equal(tf.memory().numTensors, probeBefore);
+    opt.dispose();
+    model.dispose();
+    assert.equal(tf.memory().numTensors, atStart);
+    await selectBackend('wasm');
+  });
+}
 
 test('corrupt or foreign model files get a one-line error naming the problem', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-'));
