@@ -25,7 +25,7 @@ const CONFIGS = {
 };
 
 function parseArgs(argv) {
-  const o = { steps: 10, warmup: 3, rounds: 2, configs: ['A', 'B'], backend: 'auto', native: true, torch: true, nativeAdamW: false };
+  const o = { steps: 10, warmup: 3, rounds: 2, configs: ['A', 'B'], backend: 'auto', native: true, torch: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -36,9 +36,8 @@ function parseArgs(argv) {
     else if (a === '--backend') o.backend = next();
     else if (a === '--no-native') o.native = false;
     else if (a === '--no-torch') o.torch = false;
-    else if (a === '--native-adamw') o.nativeAdamW = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/bench.js [--steps N] [--warmup N] [--rounds N] [--configs A,B] [--backend auto|wasm|cpu] [--no-native] [--no-torch] [--native-adamw]');
+      console.log('usage: node bench/bench.js [--steps N] [--warmup N] [--rounds N] [--configs A,B] [--backend auto|wasm|cpu] [--no-native] [--no-torch]');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -241,7 +240,7 @@ async function main() {
       const common = { B: p.c.B, T: p.c.T, warmup: o.warmup, steps: o.steps };
       const runEngine = () => {
         log(`round ${round + 1}/${o.rounds} config ${name}: engine ...`);
-        const settings = { ...common, backend: o.backend, native: o.native, nativeAdamW: o.nativeAdamW, train };
+        const settings = { ...common, backend: o.backend, native: o.native, train };
         p.engine.push(runChild(process.execPath, [path.join(__dirname, 'engine_step.js'), p.modelFile, p.batchesFile, JSON.stringify(settings)], {}));
       };
       const runTorch = () => {

@@ -17,7 +17,6 @@ async function main() {
   const { loadModel } = require(path.join(OUT, 'checkpoint.js'));
   const { Trainer } = require(path.join(OUT, 'train.js'));
 
-  if (s.nativeAdamW) require('./native_adamw_patch.js').patchAdamW();
   const backend = await selectBackend(s.backend);
   let kernelReport = { native: false, isa: 'none', threads: 0, kernels: [] };
   if (s.native && (backend.name === 'wasm' || backend.name === 'cpu')) kernelReport = kernels.installNativeKernels(backend.name);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Per-kernel time breakdown of one engine training step (tf.profile), for finding what to make native next.
-// usage: node bench/profile_step.js [A|B] [--no-native] [--native-adamw] [--shapes]
+// usage: node bench/profile_step.js [A|B] [--no-native] [--shapes]
 'use strict';
 const path = require('path');
 const { performance } = require('perf_hooks');
@@ -16,7 +16,6 @@ const OUT = path.join(__dirname, '..', 'out', 'engine');
   const { Trainer } = require(path.join(OUT, 'train.js'));
   const { PRESETS } = require(path.join(OUT, 'config.js'));
   const c = which === 'B' ? { B: 16, T: 128, D: 128, H: 4, N: 4 } : { B: 8, T: 32, D: 256, H: 8, N: 12 };
-  if (process.argv.includes('--native-adamw')) require('./native_adamw_patch.js').patchAdamW();
   const backend = await selectBackend('auto');
   const cfg = { vocabSize: 4744, contextLength: c.T, dim: c.D, heads: c.H, layers: c.N, ffnMult: 4, norm: 'layernorm',
     activation: 'relu', positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: false, dropout: 0 };
