@@ -17,9 +17,9 @@ async function main() {
   const { loadModel } = require(path.join(OUT, 'checkpoint.js'));
   const { Trainer } = require(path.join(OUT, 'train.js'));
 
-  const backend = await selectBackend(s.backend);
-  let kernelReport = { native: false, isa: 'none', threads: 0, kernels: [] };
-  if (s.native && (backend.name === 'wasm' || backend.name === 'cpu')) kernelReport = kernels.installNativeKernels(backend.name);
+  // selectBackend installs (or, with native false, removes) the native kernels and sets the matching transpose mode
+  const backend = await selectBackend(s.backend, { native: s.native });
+  const kernelReport = backend.kernels ?? { native: false, isa: 'none', threads: 0, kernels: [] };
 
   const { model } = loadModel(modelPath);
   const settings = { ...s.train, batchSize: s.B, seed: 1 };

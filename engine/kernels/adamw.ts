@@ -9,7 +9,7 @@
  * functions return false / null and the caller uses its tfjs path.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNative, type NativeAddon } from './index';
+import { loadNative, nativeKernelsInstalled, type NativeAddon } from './index';
 
 interface Located {
   arr: Float32Array;
@@ -45,7 +45,9 @@ function locate(t: tf.Tensor): Located | null {
   return null;
 }
 
+/** The addon, only while native kernels are installed for the active backend: one switch turns all of them off. */
 function addon(): NativeAddon | null {
+  if (!nativeKernelsInstalled().includes(tf.getBackend())) return null;
   const a = loadNative();
   return a && typeof a.adamw === 'function' && typeof a.sumSquares === 'function' ? a : null;
 }

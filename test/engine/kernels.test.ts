@@ -276,6 +276,9 @@ test('native sgemm direct API', { skip: SKIP }, () => {
 for (const backend of BACKENDS) {
   test(`native AdamW and sum of squares on ${backend}`, { skip: SKIP }, async () => {
     await useBackend(backend);
+    uninstallNativeKernels(backend);
+    assert.equal(nativeOptimizerAvailable(), false, 'the optimiser follows the kernels switch');
+    installNativeKernels(backend);
     assert.equal(nativeOptimizerAvailable(), true);
     const before = tf.memory().numTensors;
     const n = 1037;
