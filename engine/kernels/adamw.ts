@@ -9,41 +9,7 @@
  * functions return false / null and the caller uses its tfjs path.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNative, nativeKernelsInstalled, type NativeAddon } from './index';
-
-interface Located {
-  arr: Float32Array;
-  off: number;
-  size: number;
-  refCount: number;
-}
-
-interface WasmLike {
-  wasm: { HEAPF32: Float32Array };
-  dataIdMap: { get(dataId: object): { memoryOffset: number; refCount: number } | undefined };
-}
-interface CpuLike {
-  data: { get(dataId: object): { values?: unknown; refCount: number } | undefined };
-}
-
-function locate(t: tf.Tensor): Located | null {
-  if (t.dtype !== 'float32' || t.isDisposed) return null;
-  const name = tf.getBackend();
-  const backend = tf.backend() as unknown;
-  const dataId = t.dataId;
-  if (name === 'wasm') {
-    const b = backend as Partial<WasmLike>;
-    const d = b.dataIdMap?.get(dataId);
-    if (!b.wasm || !d || d.memoryOffset == null || (d.memoryOffset & 3) !== 0) return null;
-    return { arr: b.wasm.HEAPF32, off: d.memoryOffset >>> 2, size: t.size, refCount: d.refCount };
-  }
-  if (name === 'cpu') {
-    const d = (backend as Partial<CpuLike>).data?.get(dataId);
-    if (!d || !(d.values instanceof Float32Array)) return null;
-    return { arr: d.values, off: 0, size: t.size, refCount: d.refCount };
-  }
-  return null;
-}
+import { loadNative, nativeKernelsInstalled, tensorMemory, type NativeAddon } from './index';
 
 /** The addon, only while native kernels are installed for the active backend: one switch turns all of them off. */
 function addon(): NativeAddon | null {
@@ -64,9 +30,9 @@ export function nativeSumSquares(tensors: readonly tf.Tensor[]): number | null {
   if (!a) return null;
   let total = 0;
   for (const t of tensors) {
-    const loc = locate(t);
+    const loc = tensorMemory(t);
     if (!loc) return null;
-    total += a.sumSquares(loc.arr, loc.off, loc.size);
+    total += a.sumSquares(loc.arr, loc.off, t.size);
   }
   return total;
 }
@@ -92,14 +58,14 @@ export interface AdamWHyper {
 export function nativeAdamWUpdate(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, h: AdamWHyper): boolean {
   const a = addon();
   if (!a) return false;
-  const lp = locate(p), lg = locate(g), lm = locate(m), lv = locate(v);
+  const lp = tensorMemory(p), lg = tensorMemory(g), lm = tensorMemory(m), lv = tensorMemory(v);
   if (!lp || !lg || !lm || !lv) return false;
-  if (lp.size !== lg.size || lp.size !== lm.size || lp.size !== lv.size) return false;
+  if (g.size !== p.size || m.size !== p.size || v.size !== p.size) return false;
   // Writing in place is only safe when no other tensor shares the memory.
   if (lp.refCount !== 1 || lm.refCount !== 1 || lv.refCount !== 1) return false;
   if (p.dataId === m.dataId || p.dataId === v.dataId || m.dataId === v.dataId) return false;
   // All four may live in the same wasm heap array; offsets keep them apart.
-  a.adamw(lp.arr, lp.off, lg.arr, lg.off, lm.arr, lm.off, lv.arr, lv.off, lp.size,
+  a.adamw(lp.arr, lp.off, lg.arr, lg.off, lm.arr, lm.off, lv.arr, lv.off, p.size,
     h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.bc1, h.bc2Sqrt, h.clip);
   return true;
 }

@@ -167,6 +167,7 @@ interface WasmData {
   memoryOffset: number;
   shape: number[];
   dtype: tf.DataType;
+  refCount: number;
 }
 interface WasmBackendLike {
   wasm: { HEAPF32: Float32Array };
@@ -174,7 +175,7 @@ interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 interface CpuBackendLike {
-  data: { get(dataId: DataId): { values?: unknown } | undefined };
+  data: { get(dataId: DataId): { values?: unknown; refCount: number } | undefined };
   makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
 }
 
@@ -226,6 +227,22 @@ function cpuAccess(backend: unknown): MemoryAccess | null {
       return { info, view: () => ({ arr, off: 0 }) };
     },
   };
+}
+
+/**
+ * Where a float32 tensor of the active backend lives (array, offset in floats) and how many tensors share that
+ * memory; null when the backend's memory cannot be reached.
+ */
+export function tensorMemory(t: tf.Tensor): (View & { refCount: number }) | null {
+  if (t.dtype !== 'float32' || t.isDisposed) return null;
+  const name = tf.getBackend(), backend: unknown = tf.backend();
+  const mem = name === 'wasm' ? wasmAccess(backend) : name === 'cpu' ? cpuAccess(backend) : null;
+  const view = mem?.input(t);
+  if (!view) return null;
+  const refCount = name === 'wasm'
+    ? (backend as WasmBackendLike).dataIdMap.get(t.dataId)?.refCount
+    : (backend as CpuBackendLike).data.get(t.dataId)?.refCount;
+  return refCount === undefined ? null : { ...view, refCount };
 }
 
 // ----------------------------------------------------------- matmul planning
