@@ -29,6 +29,7 @@ const status = root
   .style('color', themeColor('descriptionForeground', 'gray'))
   .style('font-family', 'var(--vscode-font-family, sans-serif)')
   .text('Waiting for training…');
+const legend = root.append('div').attr('class', 'legend-row').style('margin', '4px 0');
 const svg = root.append('svg').style('display', 'block');
 const plot = svg.append('g');
 const xAxisG = plot.append('g').attr('class', 'x-axis');
@@ -51,8 +52,10 @@ function series(): Series[] {
 }
 
 function render(): void {
-  const width = Math.max(200, window.innerWidth - 16);
-  const height = Math.max(150, window.innerHeight - 48);
+  // Fill what is left of the panel below the status line and legend, so nothing scrolls.
+  const top = (svg.node()?.getBoundingClientRect().top ?? 48) + window.scrollY;
+  const width = Math.max(200, document.documentElement.clientWidth - 16);
+  const height = Math.max(150, window.innerHeight - top - 8);
   svg.attr('width', width).attr('height', height);
   plot.attr('transform', `translate(${margin.left},${margin.top})`);
   const w = width - margin.left - margin.right;
@@ -92,7 +95,7 @@ function render(): void {
     .attr('d', (d) => line(d.values));
 
   // Keyed join for the legend.
-  root
+  legend
     .selectAll<HTMLSpanElement, Series>('span.legend')
     .data(all, (d) => d.key)
     .join('span')
@@ -115,9 +118,11 @@ function handle(msg: HostToWebview): void {
       render();
       break;
     }
-    case 'trainDone':
-      status.text(`Training done (${points.length} points).`);
+    case 'trainDone': {
+      const last = points.at(-1);
+      status.text(last ? `Training done at step ${last.step}: loss ${last.loss.toFixed(4)}` : 'Training done.');
       break;
+    }
     case 'error':
       status.style('color', themeColor('errorForeground', 'red')).text(`Error: ${msg.params.message}`);
       break;
