@@ -111,7 +111,7 @@ function humanProgress(backend: string): (e: TrainEvent) => void {
   let lastDecile = -1;
   return (e) => {
     if (e.event === 'start') {
-      process.stderr.write(`backend ${backend}\nmodel: ${(e.parameters / 1e6).toFixed(2)}M parameters, vocabulary ${e.vocabSize} of ${e.tokenizer}'s ${e.tokenizerVocab} ids; ` +
+      process.stderr.write(`backend ${backend}\ntraining: ${e.trainer}\nmodel: ${(e.parameters / 1e6).toFixed(2)}M parameters, vocabulary ${e.vocabSize} of ${e.tokenizer}'s ${e.tokenizerVocab} ids; ` +
         `${e.trainTokens} training and ${e.valTokens} validation tokens\n`);
     } else if (e.event === 'step') {
       const width = 24, filled = Math.round((e.step / e.steps) * width);

@@ -150,6 +150,16 @@ export function tokenLosses(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tenso
   return tf.neg(tf.sum(tf.mul(tf.cast(tf.oneHot(targets, logits.shape[1]), 'float32'), logp), -1)) as tf.Tensor1D;
 }
 
+/** A parameter in the engine's layout from its PyTorch-layout data (linear weights transposed to [in, out]). */
+function internalTensor(spec: ParamSpec, data: Float32Array | undefined): tf.Tensor {
+  if (!data) throw new Error(`missing tensor ${spec.name}`);
+  const size = spec.shape.reduce((a, b) => a * b, 1);
+  if (data.length !== size) throw new Error(`tensor ${spec.name} has ${data.length} values, expected ${size}`);
+  return isLinearWeight(spec.name)
+    ? tf.tensor2d(transpose2d(data, spec.shape[0], spec.shape[1]), [spec.shape[1], spec.shape[0]])
+    : tf.tensor(data, spec.shape);
+}
+
 /** tfjs variable names are global, so each model suffixes its parameters' names with its own instance number. */
 let instances = 0;
 
@@ -171,13 +181,7 @@ export class GPT {
     this.specs = paramSpecs(this.config);
     const instance = ++instances;
     for (const spec of this.specs) {
-      const data = tensors.get(spec.name);
-      if (!data) throw new Error(`missing tensor ${spec.name}`);
-      const size = spec.shape.reduce((a, b) => a * b, 1);
-      if (data.length !== size) throw new Error(`tensor ${spec.name} has ${data.length} values, expected ${size}`);
-      const internal = isLinearWeight(spec.name)
-        ? tf.tensor2d(transpose2d(data, spec.shape[0], spec.shape[1]), [spec.shape[1], spec.shape[0]])
-        : tf.tensor(data, spec.shape);
+      const internal = internalTensor(spec, tensors.get(spec.name));
       this.params.set(spec.name, tf.variable(internal, true, `${spec.name}@${instance}`));
       internal.dispose();
     }
@@ -217,6 +221,15 @@ export class GPT {
       });
     }
     return out;
+  }
+
+  /** Replaces every weight with tensors in PyTorch layout keyed by nanoGPT names, as toTensors gives them. */
+  setWeights(tensors: Map<string, Float32Array>): void {
+    for (const spec of this.specs) {
+      const internal = internalTensor(spec, tensors.get(spec.name));
+      this.param(spec.name).assign(internal);
+      internal.dispose();
+    }
   }
 
   /** The trainable variables, in the canonical order. */

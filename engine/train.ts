@@ -10,9 +10,11 @@ import { InputError } from './text';
 import { getTokenizer, type Tokenizer } from './tokenizers';
 import { Vocabulary } from './vocab';
 import { currentBackend } from './backend';
+import { lastNativeLoadError, loadNative } from './kernels';
+import { NativeTrainer } from './nativeTrainer';
 
 export type TrainEvent =
-  | { event: 'start'; backend: string; parameters: number; vocabSize: number; tokenizerVocab: number; trainTokens: number;
+  | { event: 'start'; backend: string; trainer: string; parameters: number; vocabSize: number; tokenizerVocab: number; trainTokens: number;
       valTokens: number; config: GPTConfig; settings: TrainSettings; tokenizer: string }
   | { event: 'step'; step: number; steps: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number;
       elapsedMs: number; etaMs: number }
@@ -27,24 +29,64 @@ export interface History {
   evals: { step: number; trainLoss: number; valLoss: number | null }[];
 }
 
-/** One AdamW step on a [B, T] batch; the object the benchmarks and the training loop share. */
-export class Trainer {
-  private readonly optimizer: AdamW;
+/** Which implementation trains: the native whole-step path (fast on CPUs), or tfjs ops (the reference, and GPUs). */
+export type TrainingPath = 'native' | 'tfjs';
 
-  constructor(readonly model: GPT, readonly settings: TrainSettings) {
-    this.optimizer = new AdamW(model, settings);
+/**
+ * The native path unless tfjs runs on a GPU: there TensorFlow's kernels are the fast ones. GPTLAB_NATIVE=0 (or a
+ * missing addon) leaves tfjs.
+ */
+function nativePreferred(): boolean {
+  const b = currentBackend();
+  return !(b?.name === 'tensorflow' && /gpu/i.test(b.detail));
+}
+
+/** AdamW steps on [B, T] batches; the object the training loop and the benchmarks share. */
+export class Trainer {
+  private readonly optimizer: AdamW | null = null;
+  private readonly native: NativeTrainer | null = null;
+
+  constructor(readonly model: GPT, readonly settings: TrainSettings, path: TrainingPath | 'auto' = 'auto') {
+    if (path === 'native' || (path === 'auto' && nativePreferred())) this.native = NativeTrainer.create(model, settings);
+    if (path === 'native' && !this.native) {
+      throw new Error(`native training is not available (${lastNativeLoadError() ?? 'the addon has no NativeGPT'})`);
+    }
+    if (!this.native) this.optimizer = new AdamW(model, settings);
+  }
+
+  get path(): TrainingPath {
+    return this.native ? 'native' : 'tfjs';
+  }
+
+  /** For people: "native avx512f, 2 threads" or "tfjs wasm". */
+  describe(): string {
+    if (!this.native) return `tfjs ${tf.getBackend()}`;
+    const info = loadNative()?.info();
+    const threads = this.native.threads || info?.maxThreads || 1;
+    return `native ${info?.isa ?? ''}, ${threads} thread${threads === 1 ? '' : 's'}`;
   }
 
   async step(inputs: Int32Array, targets: Int32Array): Promise<StepResult> {
-    const T = inputs.length / this.settings.batchSize;
-    if (!Number.isInteger(T) || T > this.model.config.contextLength) {
-      throw new Error(`batch of ${inputs.length} tokens does not fit B=${this.settings.batchSize}, T<=${this.model.config.contextLength}`);
+    const B = this.settings.batchSize, T = inputs.length / B;
+    if (!Number.isInteger(T) || T > this.model.config.contextLength || targets.length !== inputs.length) {
+      throw new Error(`batch of ${inputs.length} tokens does not fit B=${B}, T<=${this.model.config.contextLength}`);
     }
-    return this.optimizer.step(inputs, targets, this.settings.batchSize, T);
+    return this.native ? this.native.step(inputs, targets, B, T) : this.optimizer!.step(inputs, targets, B, T);
+  }
+
+  /** Mean loss over fixed [B, T] batches, without gradients or dropout. */
+  loss(batches: { inputs: Int32Array; targets: Int32Array }[], B: number, T: number): number {
+    return this.native ? this.native.loss(batches, B, T) : batchLoss(this.model, batches, B, T);
+  }
+
+  /** Brings the model's weights up to date (the native path trains a copy of them). */
+  syncModel(): void {
+    this.native?.syncModel();
   }
 
   dispose(): void {
-    this.optimizer.dispose();
+    this.optimizer?.dispose();
+    this.native?.dispose();
   }
 }
 
@@ -128,7 +170,7 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   const evalBatches = Array.from({ length: s.evalBatches }, () => data.batch(data.train, B, evalRng));
   const valBatches = data.hasValidation ? Array.from({ length: s.evalBatches }, () => data.batch(data.val, B, evalRng)) : [];
   const history: History = { steps: [], evals: [] };
-  emit({ event: 'start', backend: currentBackend()?.name ?? tf.getBackend(), parameters: model.parameterCount,
+  emit({ event: 'start', backend: currentBackend()?.name ?? tf.getBackend(), trainer: trainer.describe(), parameters: model.parameterCount,
     vocabSize: vocab.size, tokenizerVocab: tokenizer.vocabSize, trainTokens: data.train.length, valTokens: data.val.length,
     config, settings: s, tokenizer: tokenizer.name });
   if (!data.hasValidation) emit({ event: 'warning', message: 'the text is too short for a validation split; training on all of it' });
@@ -137,8 +179,8 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   let lastLoss: number | null = null, lastVal: number | null = null, error: string | null = null;
   let step = 0;
   const evaluate = (): void => {
-    const trainLoss = batchLoss(model, evalBatches, B, T);
-    lastVal = valBatches.length ? batchLoss(model, valBatches, B, T) : null;
+    const trainLoss = trainer.loss(evalBatches, B, T);
+    lastVal = valBatches.length ? trainer.loss(valBatches, B, T) : null;
     history.evals.push({ step, trainLoss, valLoss: lastVal });
     emit({ event: 'eval', step, trainLoss, valLoss: lastVal });
   };
@@ -159,6 +201,7 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
         etaMs: (elapsedMs / step) * (s.steps - step) });
       if (s.evalEvery > 0 && step % s.evalEvery === 0) evaluate();
       if (s.sampleEvery > 0 && step % s.sampleEvery === 0) {
+        trainer.syncModel();
         const prompt = data.train.subarray(0, 1);
         const ids = generate(model, prompt, Math.min(160, 4 * T), { temperature: 0.8, topK: 0, topP: 1 }, new Rng(s.seed + step));
         emit({ event: 'sample', step, text: tokenizer.decode(vocab.decode(ids)) });
@@ -171,6 +214,7 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
     model.dispose();
     throw e;
   }
+  trainer.syncModel();
   trainer.dispose();
   const cancelled = !!req.signal?.aborted && step < s.steps && error === null;
   emit({ event: 'done', step, steps: s.steps, cancelled, error, loss: lastLoss, valLoss: lastVal, elapsedMs: Date.now() - started });

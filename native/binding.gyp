@@ -4,6 +4,9 @@
       "target_name": "gptlab_native",
       "sources": [
         "src/addon.cc",
+        "src/runtime.cc",
+        "src/gpt.cc",
+        "src/gpt_napi.cc",
         "src/gemm_generic.cc",
         "src/gemm_avx2.cc",
         "src/gemm_avx512.cc"

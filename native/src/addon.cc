@@ -1,336 +1,16 @@
 // gptlab_native: N-API addon exposing a multi-threaded, runtime-dispatched
-// SGEMM (AVX-512F / AVX2+FMA / portable) for the GPT Lab tfjs kernels.
+// SGEMM (AVX-512F / AVX2+FMA / portable) and fused optimiser helpers for the GPT Lab tfjs kernels, plus the
+// native GPT trainer class (gpt_napi.cc).
 #include <node_api.h>
 
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <mutex>
-#include <string>
-#include <thread>
-#include <vector>
 
-#include "gemm.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define GPTLAB_PAUSE() _mm_pause()
-#else
-#define GPTLAB_PAUSE() std::this_thread::yield()
-#endif
+#include "gpt_napi.h"
+#include "runtime.h"
 
 namespace gptlab {
 namespace {
-
-// ---------------------------------------------------------------- dispatch
-
-GemmKernel g_kernel;
-
-GemmKernel pick_kernel() {
-  const char* force = std::getenv("GPTLAB_ISA");
-  std::string f = force ? force : "";
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  const bool has512 = __builtin_cpu_supports("avx512f");
-  const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (f == "generic") return gemm_kernel_generic();
-  if (f == "avx2" && has2) return gemm_kernel_avx2();
-  if (has512 && f != "avx2") return gemm_kernel_avx512();
-  if (has2) return gemm_kernel_avx2();
-#endif
-  (void)f;
-  return gemm_kernel_generic();
-}
-
-// ---------------------------------------------------------------- workspace
-
-struct Workspace {
-  float* packA = nullptr;
-  float* packB = nullptr;
-  Workspace() {
-    packA = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kPackAFloats));
-    packB = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kPackBFloats));
-  }
-  ~Workspace() {
-    std::free(packA);
-    std::free(packB);
-  }
-};
-
-Workspace& local_workspace() {
-  thread_local Workspace ws;
-  return ws;
-}
-
-// ---------------------------------------------------------------- jobs
-
-struct Job {
-  GemmTask base;
-  long batch = 1;
-  long strideA = 0, strideB = 0, strideC = 0;
-  int split = 0;  // 0 none, 1 along M, 2 along N
-  long chunk = 0;
-  long nchunks = 1;
-  long units() const { return batch * nchunks; }
-};
-
-void run_unit(const Job& job, long u, Workspace& ws) {
-  const long b = u / job.nchunks;
-  const long c = u % job.nchunks;
-  GemmTask t = job.base;
-  t.A += b * job.strideA;
-  t.B += b * job.strideB;
-  t.C += b * job.strideC;
-  if (job.split == 1) {
-    const long r0 = c * job.chunk;
-    const long r1 = r0 + job.chunk < t.M ? r0 + job.chunk : t.M;
-    t.A += t.transA ? r0 : r0 * t.lda;
-    t.C += r0 * t.ldc;
-    t.M = r1 - r0;
-  } else if (job.split == 2) {
-    const long c0 = c * job.chunk;
-    const long c1 = c0 + job.chunk < t.N ? c0 + job.chunk : t.N;
-    t.B += t.transB ? c0 * t.ldb : c0;
-    t.C += c0;
-    t.N = c1 - c0;
-  }
-  if (t.M > 0 && t.N > 0) g_kernel.run(t, ws.packA, ws.packB);
-}
-
-// ---------------------------------------------------------------- thread pool
-
-class Pool {
- public:
-  explicit Pool(int workers) {
-    if (const char* e = std::getenv("GPTLAB_SPIN_US")) spin_us_ = std::atoi(e);
-    for (int i = 0; i < workers; i++) threads_.emplace_back([this] { loop(); });
-  }
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      stop_ = true;
-      gen_.fetch_add(1);
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  int workers() const { return static_cast<int>(threads_.size()); }
-
-  // Runs all units of job on the calling thread plus up to `helpers` workers.
-  void run(const Job& job, int helpers) {
-    if (helpers > workers()) helpers = workers();
-    job_.store(&job, std::memory_order_release);
-    next_.store(0, std::memory_order_release);
-    remaining_.store(helpers, std::memory_order_release);
-    // Publishing the slots last: a helper that claims one sees job_ and next_.
-    active_.store(helpers, std::memory_order_release);
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      gen_.fetch_add(1, std::memory_order_release);
-    }
-    if (sleeping_.load(std::memory_order_acquire) > 0) cv_.notify_all();
-    Workspace& ws = local_workspace();
-    const long n = job.units();
-    for (;;) {
-      const long u = next_.fetch_add(1, std::memory_order_relaxed);
-      if (u >= n) break;
-      run_unit(job, u, ws);
-    }
-    // Helpers that have not woken up yet are not waited for: withdraw their
-    // slots (a late helper then finds none and goes back to waiting).
-    const int unclaimed = active_.exchange(0, std::memory_order_acq_rel);
-    if (unclaimed > 0) remaining_.fetch_sub(unclaimed, std::memory_order_acq_rel);
-    // Wait for helpers still finishing a unit: spin ~20us, then yield the
-    // core (a preempted helper may need it).
-    const auto t0 = std::chrono::steady_clock::now();
-    int spins = 0;
-    bool yielding = false;
-    while (remaining_.load(std::memory_order_acquire) > 0) {
-      if (yielding) {
-        std::this_thread::yield();
-        continue;
-      }
-      GPTLAB_PAUSE();
-      if ((++spins & 31) == 0 &&
-          std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(20))
-        yielding = true;
-    }
-    job_.store(nullptr, std::memory_order_release);
-  }
-
- private:
-  void loop() {
-    uint64_t seen = gen_.load(std::memory_order_acquire);
-    for (;;) {
-      // Spin briefly (training issues matmuls back to back), then sleep.
-      const auto t0 = std::chrono::steady_clock::now();
-      const auto spin_for = std::chrono::microseconds(spin_us_);
-      int spins = 0;
-      uint64_t g;
-      while ((g = gen_.load(std::memory_order_acquire)) == seen) {
-        GPTLAB_PAUSE();
-        if ((++spins & 31) == 0 && std::chrono::steady_clock::now() - t0 > spin_for) break;
-      }
-      if (g == seen) {
-        std::unique_lock<std::mutex> lk(mu_);
-        sleeping_.fetch_add(1);
-        cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
-        sleeping_.fetch_sub(1);
-        g = gen_.load(std::memory_order_acquire);
-      }
-      seen = g;
-      if (stop_) return;
-      // Claim a helper slot; surplus workers skip this job.
-      int slot = active_.fetch_sub(1, std::memory_order_acq_rel);
-      if (slot <= 0) continue;
-      const Job* job = job_.load(std::memory_order_acquire);
-      Workspace& ws = local_workspace();
-      const long n = job->units();
-      for (;;) {
-        const long u = next_.fetch_add(1, std::memory_order_relaxed);
-        if (u >= n) break;
-        run_unit(*job, u, ws);
-      }
-      remaining_.fetch_sub(1, std::memory_order_acq_rel);
-    }
-  }
-
-  std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::atomic<uint64_t> gen_{0};
-  std::atomic<int> sleeping_{0};
-  std::atomic<int> active_{0};
-  std::atomic<int> remaining_{0};
-  std::atomic<long> next_{0};
-  std::atomic<const Job*> job_{nullptr};
-  bool stop_ = false;
-  int spin_us_ = 100;
-};
-
-Pool* g_pool = nullptr;
-int g_max_threads = 1;     // threads we may use (env override or cores)
-bool g_env_threads = false;  // GPTLAB_THREADS given: never adapt
-bool g_adaptive = true;
-double g_min_parallel_flops = 2.0e6;
-
-// ------------------------------------------------------ adaptive thread count
-// Alternates measurement windows of parallel-eligible calls between "all
-// threads" and "one thread", compares achieved FLOP/s, and exploits the
-// winner for a while before probing again. A busy neighbour process makes the
-// multi-threaded window lose, and we fall back to one thread.
-
-struct Tuner {
-  static constexpr int kWindow = 48;       // calls per measurement window
-  static constexpr int kExploit = 24;      // windows to exploit before re-probing
-  int phase = 0;       // 0: measure multi, 1: measure single, 2: exploit
-  int calls = 0;
-  double flops = 0, secs = 0;
-  double rate_multi = 0, rate_single = 0;
-  int exploit_windows = 0;
-  int chosen = 0;      // threads while exploiting (0 = not yet decided)
-
-  int threads_for_next() const {
-    if (phase == 0) return g_max_threads;
-    if (phase == 1) return 1;
-    return chosen;
-  }
-  void record(double f, double s) {
-    flops += f;
-    secs += s;
-    if (++calls < kWindow) return;
-    const double rate = secs > 0 ? flops / secs : 0;
-    calls = 0;
-    flops = secs = 0;
-    if (phase == 0) {
-      rate_multi = rate;
-      phase = 1;
-    } else if (phase == 1) {
-      rate_single = rate;
-      // Multi-threading must win clearly to be worth its cost.
-      chosen = rate_multi > rate_single * 1.15 ? g_max_threads : 1;
-      phase = 2;
-      exploit_windows = 0;
-    } else if (++exploit_windows >= kExploit) {
-      phase = 0;
-    }
-  }
-};
-Tuner g_tuner;
-int g_last_threads = 1;
-
-void init_threads() {
-  unsigned hw = std::thread::hardware_concurrency();
-  if (hw == 0) hw = 1;
-  int n = static_cast<int>(hw);
-  if (const char* e = std::getenv("GPTLAB_THREADS")) {
-    const int v = std::atoi(e);
-    if (v > 0) {
-      n = v;
-      g_env_threads = true;
-    }
-  }
-  if (n > 64) n = 64;
-  g_max_threads = n;
-  g_adaptive = !g_env_threads && n > 1;
-  if (const char* e = std::getenv("GPTLAB_ADAPTIVE")) g_adaptive = g_adaptive && std::atoi(e) != 0;
-  if (n > 1) g_pool = new Pool(n - 1);
-  g_last_threads = n;
-}
-
-// Decide how to split a (possibly batched) GEMM and run it.
-void execute(Job& job) {
-  const GemmTask& t = job.base;
-  const double flops = 2.0 * static_cast<double>(t.M) * t.N * t.K * job.batch;
-  int threads = 1;
-  bool measured = false;
-  if (g_pool && flops >= g_min_parallel_flops) {
-    threads = g_adaptive ? g_tuner.threads_for_next() : g_max_threads;
-    measured = g_adaptive;
-  }
-  g_last_threads = threads;
-  job.split = 0;
-  job.nchunks = 1;
-  job.chunk = 0;
-  if (threads > 1 && job.batch < 2L * threads) {
-    // Split the larger output dimension into ~2 chunks per thread, aligned to
-    // the register tile, so a descheduled thread delays at most one chunk.
-    const long want = 2L * threads;
-    const int mr = g_kernel.mr, nr = g_kernel.nr;
-    const long perBatch = (want + job.batch - 1) / job.batch;
-    if (t.M >= t.N) {
-      long chunk = (t.M + perBatch - 1) / perBatch;
-      chunk = ((chunk + mr - 1) / mr) * mr;
-      if (chunk < 2L * mr) chunk = 2L * mr;
-      job.split = 1;
-      job.chunk = chunk;
-      job.nchunks = (t.M + chunk - 1) / chunk;
-    } else {
-      long chunk = (t.N + perBatch - 1) / perBatch;
-      chunk = ((chunk + nr - 1) / nr) * nr;
-      if (chunk < nr) chunk = nr;
-      job.split = 2;
-      job.chunk = chunk;
-      job.nchunks = (t.N + chunk - 1) / chunk;
-    }
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  if (threads > 1 && job.units() > 1) {
-    g_pool->run(job, threads - 1);
-  } else {
-    Workspace& ws = local_workspace();
-    const long n = job.units();
-    for (long u = 0; u < n; u++) run_unit(job, u, ws);
-  }
-  if (measured) {
-    const double s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    g_tuner.record(flops, s);
-  }
-}
 
 // ---------------------------------------------------------------- N-API glue
 
@@ -427,9 +107,7 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
     return throw_range(env, "sgemm: A or B too small for the given sizes/leading dimensions");
   if (!span_ok(M, N, ldc, 0, 0, 1, lc))
     return throw_range(env, "sgemm: C too small for the given sizes/leading dimension");
-  Job job;
-  job.base = GemmTask{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
-  execute(job);
+  gemm(GemmTask{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
   return nullptr;
 }
 
@@ -469,13 +147,7 @@ napi_value SgemmBatched(napi_env env, napi_callback_info info) {
     return throw_range(env, "sgemmBatched: C too small for the given sizes");
   if (batch > 1 && sC < M * ldc && M > 0 && N > 0)
     return throw_range(env, "sgemmBatched: output batches overlap (strideC too small)");
-  Job job;
-  job.base = GemmTask{ta, tb, M, N, K, alpha, A + offA, lda, B + offB, ldb, beta, C + offC, ldc};
-  job.batch = batch;
-  job.strideA = sA;
-  job.strideB = sB;
-  job.strideC = sC;
-  execute(job);
+  gemm(GemmTask{ta, tb, M, N, K, alpha, A + offA, lda, B + offB, ldb, beta, C + offC, ldc}, batch, sA, sB, sC);
   return nullptr;
 }
 
@@ -591,7 +263,7 @@ napi_value Exp(napi_env env, napi_callback_info info) {
       !get_long(env, argv[2], &n) || !get_f32(env, argv[3], &Y, &ly) || !get_long(env, argv[4], &offY))
     return throw_type(env, "exp(X, offX, n, Y, offY)");
   if (offX + n > lx || offY + n > ly) return throw_range(env, "exp: out of range");
-  g_kernel.exp(X + offX, Y + offY, n);
+  kernels().exp(X + offX, Y + offY, n);
   return nullptr;
 }
 
@@ -675,22 +347,21 @@ napi_value set_prop(napi_env env, napi_value obj, const char* key, napi_value v)
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value obj, v;
   NAPI_OK(napi_create_object(env, &obj));
-  NAPI_OK(napi_create_string_utf8(env, g_kernel.isa, NAPI_AUTO_LENGTH, &v));
+  NAPI_OK(napi_create_string_utf8(env, kernels().isa, NAPI_AUTO_LENGTH, &v));
   set_prop(env, obj, "isa", v);
-  const int current = g_adaptive && g_tuner.phase == 2 ? g_tuner.chosen : g_max_threads;
-  NAPI_OK(napi_create_int32(env, current, &v));
+  NAPI_OK(napi_create_int32(env, current_threads(), &v));
   set_prop(env, obj, "threads", v);
-  NAPI_OK(napi_create_int32(env, g_max_threads, &v));
+  NAPI_OK(napi_create_int32(env, max_threads(), &v));
   set_prop(env, obj, "maxThreads", v);
-  NAPI_OK(napi_get_boolean(env, g_adaptive, &v));
+  NAPI_OK(napi_get_boolean(env, adaptive(), &v));
   set_prop(env, obj, "adaptive", v);
-  NAPI_OK(napi_create_int32(env, g_kernel.mr, &v));
+  NAPI_OK(napi_create_int32(env, kernels().mr, &v));
   set_prop(env, obj, "mr", v);
-  NAPI_OK(napi_create_int32(env, g_kernel.nr, &v));
+  NAPI_OK(napi_create_int32(env, kernels().nr, &v));
   set_prop(env, obj, "nr", v);
-  NAPI_OK(napi_create_int32(env, g_last_threads, &v));
+  NAPI_OK(napi_create_int32(env, last_threads(), &v));
   set_prop(env, obj, "lastThreads", v);
-  NAPI_OK(napi_create_double(env, g_min_parallel_flops, &v));
+  NAPI_OK(napi_create_double(env, min_parallel_flops(), &v));
   set_prop(env, obj, "minParallelFlops", v);
   return obj;
 }
@@ -703,14 +374,11 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   long n = 0;
   if (argc < 1 || !get_long(env, argv[0], &n) || n < 1)
     return throw_type(env, "setThreads: n must be a positive integer");
-  const long cap = g_pool ? g_pool->workers() + 1 : 1;
-  g_max_threads = static_cast<int>(n < cap ? n : cap);
-  bool adaptive = false;
-  if (argc >= 2) get_bool(env, argv[1], &adaptive);
-  g_adaptive = adaptive && g_max_threads > 1;
-  g_tuner = Tuner();
+  bool want_adaptive = false;
+  if (argc >= 2) get_bool(env, argv[1], &want_adaptive);
+  set_threads(static_cast<int>(n < 1024 ? n : 1024), want_adaptive);
   napi_value v;
-  NAPI_OK(napi_create_int32(env, g_max_threads, &v));
+  NAPI_OK(napi_create_int32(env, max_threads(), &v));
   return v;
 }
 
@@ -722,18 +390,12 @@ napi_value SetMinParallelFlops(napi_env env, napi_callback_info info) {
   double d;
   if (argc < 1 || napi_get_value_double(env, argv[0], &d) != napi_ok || !(d >= 0))
     return throw_type(env, "setMinParallelFlops: expects a non-negative number");
-  g_min_parallel_flops = d;
+  set_min_parallel_flops(d);
   return nullptr;
 }
 
-bool g_initialized = false;
-
 napi_value Init(napi_env env, napi_value exports) {
-  if (!g_initialized) {
-    g_kernel = pick_kernel();
-    init_threads();
-    g_initialized = true;
-  }
+  init_runtime();
   napi_property_descriptor props[] = {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sgemmBatched", nullptr, SgemmBatched, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -749,6 +411,7 @@ napi_value Init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
     return nullptr;
+  if (!define_native_gpt(env, exports)) return nullptr;
   return exports;
 }
 

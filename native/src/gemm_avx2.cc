@@ -1,4 +1,5 @@
 #include "gemm.h"
+#include "ops.h"
 #if defined(__x86_64__) || defined(__i386__)
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
@@ -7,9 +8,11 @@ namespace {
 #define GEMM_MR 6
 #define GEMM_NV 2
 #include "gemm_impl.h"
+#include "ops_impl.h"
 }  // namespace
 #pragma GCC pop_options
 namespace gptlab {
 GemmKernel gemm_kernel_avx2() { return GemmKernel{"avx2+fma", MR, NR, &gemm_run, &exp_run}; }
+OpsKernel ops_kernel_avx2() { return ops_table(); }
 }  // namespace gptlab
 #endif

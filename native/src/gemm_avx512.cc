@@ -1,4 +1,5 @@
 #include "gemm.h"
+#include "ops.h"
 #if defined(__x86_64__) || defined(__i386__)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
@@ -7,9 +8,11 @@ namespace {
 #define GEMM_MR 12
 #define GEMM_NV 2
 #include "gemm_impl.h"
+#include "ops_impl.h"
 }  // namespace
 #pragma GCC pop_options
 namespace gptlab {
 GemmKernel gemm_kernel_avx512() { return GemmKernel{"avx512f", MR, NR, &gemm_run, &exp_run}; }
+OpsKernel ops_kernel_avx512() { return ops_table(); }
 }  // namespace gptlab
 #endif

@@ -1,0 +1,583 @@
+// The native GPT's forward and backward passes (llm.c style: one forward/backward pair per layer kind), AdamW, and
+// the step-level thread tuner. The math is engine/model.ts's; tests hold the two to PyTorch and to each other.
+// Legend: B batch, T time, D width, H heads, hs = D/H, F = ffnMult*D, V vocabulary, N layers, M = B*T rows.
+#include "gpt.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "runtime.h"
+
+namespace gptlab {
+
+namespace {
+
+constexpr long kMaxChunks = 64;        // row chunks of an element-wise parallel region (and norm partial sums)
+constexpr long kFlatChunk = 1L << 16;  // elements per unit when sweeping the flat parameter/gradient buffers
+constexpr long kProbeEvery = 100;      // steps between one-step probes of the other thread count
+
+long round16(long n) { return (n + 15) & ~15L; }
+
+float* alloc_floats(long n) {
+  const size_t bytes = ((static_cast<size_t>(n < 1 ? 1 : n) * sizeof(float) + 63) / 64) * 64;
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (p) std::memset(p, 0, bytes);
+  return p;
+}
+
+// splitmix64: a counter-based hash, so dropout masks are recomputed in the backward pass instead of stored.
+inline uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Element i survives dropout when the top 24 bits of its hash are at least p * 2^24.
+inline bool keeps(uint64_t seed, uint64_t i, uint32_t threshold) {
+  return static_cast<uint32_t>(mix64(seed ^ (i * 0xd1342543de82ef95ULL)) >> 40) >= threshold;
+}
+
+// Dropout sites: 0 the embeddings; per layer l: 3l+1 attention probabilities, 3l+2 c_proj, 3l+3 the MLP.
+inline uint64_t site_seed(uint64_t stepSeed, long site) { return mix64(stepSeed * 0x9e3779b97f4a7c15ULL + site); }
+
+// Splits rows into chunks of at least minRows, about four per thread; at most kMaxChunks.
+void plan_rows(long rows, long minRows, long* chunks, long* per) {
+  const int threads = current_threads();
+  long c = threads > 1 ? 4L * threads : 1;
+  if (c > kMaxChunks) c = kMaxChunks;
+  const long most = rows / (minRows < 1 ? 1 : minRows);
+  if (c > most) c = most < 1 ? 1 : most;
+  *per = (rows + c - 1) / c;
+  *chunks = (rows + *per - 1) / *per;
+}
+
+// f(chunk, firstRow, endRow) over row chunks, in parallel.
+template <class F>
+void for_rows(long rows, long minRows, const F& f) {
+  long chunks, per;
+  plan_rows(rows, minRows, &chunks, &per);
+  parallel_for(chunks, [&](long c, Workspace&) {
+    const long r0 = c * per, r1 = r0 + per < rows ? r0 + per : rows;
+    f(c, r0, r1);
+  });
+}
+
+// f(firstColumn, columnCount) over column slices of 64, in parallel: for reductions over rows without conflicts.
+template <class F>
+void for_cols(long cols, const F& f) {
+  const long slice = 64;
+  parallel_for((cols + slice - 1) / slice, [&](long u, Workspace&) {
+    const long c0 = u * slice;
+    f(c0, c0 + slice < cols ? slice : cols - c0);
+  });
+}
+
+void col_sum(const float* X, long rows, long cols, float* out) {
+  for_cols(cols, [&](long c0, long n) { ops().col_sum(X + c0, rows, n, cols, out + c0); });
+}
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- construction
+
+NativeGPT* NativeGPT::create(const GPTShape& s, const std::vector<long>& offsets, float* params, long nparams,
+                             std::string* error) {
+  auto fail = [&](const std::string& why) -> NativeGPT* {
+    *error = why;
+    return nullptr;
+  };
+  if (s.V < 1 || s.T < 1 || s.D < 1 || s.H < 1 || s.N < 1 || s.F < 1) return fail("every dimension must be positive");
+  if (s.D % s.H != 0) return fail("dim must be divisible by heads");
+  if (!(s.dropout >= 0.0f && s.dropout < 1.0f)) return fail("dropout must be in [0, 1)");
+  if (static_cast<long>(offsets.size()) != kGlobalTensors + s.N * kLayerTensors)
+    return fail("the tensor layout has the wrong number of entries");
+  const bool normBias = !s.rmsnorm && s.bias;
+  // Every tensor the config has must fit in the buffer; every tensor it lacks must be absent.
+  auto check = [&](long off, long size, bool present, const char* name) -> bool {
+    if (!present) {
+      if (off >= 0) *error = std::string("the layout has a ") + name + " this config does not";
+      return off < 0;
+    }
+    if (off < 0 || off + size > nparams) {
+      *error = std::string("tensor ") + name + " does not fit in the parameter buffer";
+      return false;
+    }
+    return true;
+  };
+  const long D = s.D, F = s.F;
+  if (!check(offsets[kWte], s.V * D, true, "wte") || !check(offsets[kWpe], s.T * D, s.learnedPositions, "wpe") ||
+      !check(offsets[kLnfW], D, true, "ln_f.weight") || !check(offsets[kLnfB], D, normBias, "ln_f.bias") ||
+      !check(offsets[kLmW], s.V * D, !s.tied, "lm_head.weight") || !check(offsets[kLmB], s.V, s.bias, "lm_head.bias"))
+    return nullptr;
+  for (long l = 0; l < s.N; l++) {
+    const long* o = offsets.data() + kGlobalTensors + l * kLayerTensors;
+    if (!check(o[kLn1W], D, true, "ln_1.weight") || !check(o[kLn1B], D, normBias, "ln_1.bias") ||
+        !check(o[kAttnW], 3 * D * D, true, "c_attn.weight") || !check(o[kAttnB], 3 * D, s.qkvBias, "c_attn.bias") ||
+        !check(o[kProjW], D * D, true, "attn.c_proj.weight") || !check(o[kProjB], D, s.bias, "attn.c_proj.bias") ||
+        !check(o[kLn2W], D, true, "ln_2.weight") || !check(o[kLn2B], D, normBias, "ln_2.bias") ||
+        !check(o[kFcW], F * D, true, "c_fc.weight") || !check(o[kFcB], F, s.bias, "c_fc.bias") ||
+        !check(o[kFc2W], D * F, true, "mlp.c_proj.weight") || !check(o[kFc2B], D, s.bias, "mlp.c_proj.bias"))
+      return nullptr;
+  }
+  NativeGPT* g = new NativeGPT(s, offsets, params, nparams);
+  if (!g->grads_ || !g->m_ || !g->v_) {
+    delete g;
+    return fail("out of memory for gradients and optimiser state");
+  }
+  return g;
+}
+
+NativeGPT::NativeGPT(const GPTShape& s, const std::vector<long>& offsets, float* params, long nparams)
+    : s_(s), offsets_(offsets), params_(params), nparams_(nparams) {
+  init_runtime();
+  grads_ = alloc_floats(nparams);
+  m_ = alloc_floats(nparams);
+  v_ = alloc_floats(nparams);
+  if (!s.learnedPositions) {
+    // P[i, 2j] = sin(i / 10000^(2j/D)), P[i, 2j+1] = cos(...), in double like model.ts
+    sinusoid_.assign(s.T * s.D, 0.0f);
+    for (long i = 0; i < s.T; i++)
+      for (long j = 0; 2 * j < s.D; j++) {
+        const double angle = static_cast<double>(i) / std::pow(10000.0, static_cast<double>(2 * j) / s.D);
+        sinusoid_[i * s.D + 2 * j] = static_cast<float>(std::sin(angle));
+        if (2 * j + 1 < s.D) sinusoid_[i * s.D + 2 * j + 1] = static_cast<float>(std::cos(angle));
+      }
+  }
+}
+
+NativeGPT::~NativeGPT() {
+  std::free(grads_);
+  std::free(m_);
+  std::free(v_);
+  std::free(arena_);
+}
+
+// Lays out the activations of a [B, T] batch, growing the arena when it is larger than any before.
+void NativeGPT::reserve(long B, long T) {
+  const long D = s_.D, F = s_.F, V = s_.V, N = s_.N, H = s_.H;
+  const bool drop = s_.dropout > 0;
+  // The pieces, in the order they are carved; the sizes grow with B and T, so the largest batch's arena fits all.
+  auto pieces = [&](long b, long t, float** out) -> long {
+    const long M = b * t, att = b * H * t * t;
+    const long sizes[] = {(N + 1) * M * D, N * M * D, N * M, N * M, N * M * 3 * D, N * att, drop ? N * att : 0,
+                          N * M * D, N * M * D, N * M * D, N * M, N * M, N * M * F, N * M * F, M * D, M, M,
+                          M * V, M * D, M * D, M * D, M * 3 * D, M * F, kMaxChunks * 2 * D};
+    long total = 0;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+      if (out) out[i] = arena_ + total;
+      total += round16(sizes[i]);
+    }
+    return total;
+  };
+  if (B > capB_ || T > capT_) {
+    const long b = B > capB_ ? B : capB_, t = T > capT_ ? T : capT_;
+    std::free(arena_);
+    arena_ = alloc_floats(pieces(b, t, nullptr));
+    if (!arena_) {
+      capB_ = capT_ = 0;
+      throw std::bad_alloc();
+    }
+    capB_ = b;
+    capT_ = t;
+  }
+  float* p[24];
+  pieces(B, T, p);
+  resid_ = p[0];
+  ln1_ = p[1];
+  ln1Mean_ = p[2];
+  ln1Rstd_ = p[3];
+  qkv_ = p[4];
+  att_ = p[5];
+  attDrop_ = drop ? p[6] : nullptr;
+  atty_ = p[7];
+  mid_ = p[8];
+  ln2_ = p[9];
+  ln2Mean_ = p[10];
+  ln2Rstd_ = p[11];
+  fch_ = p[12];
+  fca_ = p[13];
+  lnf_ = p[14];
+  lnfMean_ = p[15];
+  lnfRstd_ = p[16];
+  logits_ = p[17];
+  branch_ = p[18];
+  dresid_ = p[19];
+  dln_ = p[20];
+  dqkv_ = p[21];
+  dff_ = p[22];
+  partials_ = p[23];
+  B_ = B;
+  T_ = T;
+  M_ = B * T;
+  rowsD_ = M_ * D;
+  attStride_ = B * H * T * T;
+}
+
+// ---------------------------------------------------------------- layers
+
+// y [M, out] = x [M, in] @ W[out, in]^T (+ b)
+void NativeGPT::linear(const float* x, long inDim, long wOff, long bOff, float* y, long outDim) {
+  const float* b = P(bOff);
+  if (b) for_rows(M_, 4, [&](long, long r0, long r1) {
+      for (long r = r0; r < r1; r++) std::memcpy(y + r * outDim, b, sizeof(float) * outDim);
+    });
+  gemm(GemmTask{0, 1, M_, outDim, inDim, 1.0f, x, inDim, P(wOff), inDim, b ? 1.0f : 0.0f, y, outDim});
+}
+
+// From dy [M, out]: dW = dy^T @ x and db = column sums (both overwritten), and dx [M, in] = dy @ W when dx is set.
+void NativeGPT::linearBackward(const float* dy, long outDim, const float* x, long inDim, long wOff, long bOff,
+                               float* dx) {
+  gemm(GemmTask{1, 0, outDim, inDim, M_, 1.0f, dy, outDim, x, inDim, 0.0f, G(wOff), inDim});
+  if (bOff >= 0) col_sum(dy, M_, outDim, G(bOff));
+  if (dx) gemm(GemmTask{0, 0, M_, inDim, outDim, 1.0f, dy, outDim, P(wOff), inDim, 0.0f, dx, inDim});
+}
+
+void NativeGPT::norm(const float* x, long wOff, long bOff, float* y, float* mean, float* rstd) {
+  const long D = s_.D;
+  for_rows(M_, 8, [&](long, long r0, long r1) {
+    ops().norm_forward(x + r0 * D, P(wOff), P(bOff), y + r0 * D, mean + r0, rstd + r0, r1 - r0, D, s_.rmsnorm);
+  });
+}
+
+// dx += the norm's input gradient; the weight (and bias) gradients are overwritten.
+void NativeGPT::normBackward(const float* dy, const float* x, const float* mean, const float* rstd, long wOff,
+                             long bOff, float* dx) {
+  const long D = s_.D;
+  long chunks, per;
+  plan_rows(M_, 8, &chunks, &per);
+  parallel_for(chunks, [&](long c, Workspace&) {
+    const long r0 = c * per, r1 = r0 + per < M_ ? r0 + per : M_;
+    float* dw = partials_ + c * 2 * D;
+    float* db = dw + D;
+    std::memset(dw, 0, sizeof(float) * 2 * D);
+    ops().norm_backward(dy + r0 * D, x + r0 * D, mean + r0, rstd + r0, P(wOff), dx + r0 * D, dw,
+                        bOff >= 0 ? db : nullptr, r1 - r0, D, s_.rmsnorm);
+  });
+  float* gw = G(wOff);
+  float* gb = G(bOff);
+  for (long j = 0; j < D; j++) {
+    float w = 0.0f, b = 0.0f;
+    for (long c = 0; c < chunks; c++) {
+      w += partials_[c * 2 * D + j];
+      b += partials_[c * 2 * D + D + j];
+    }
+    gw[j] = w;
+    if (gb) gb[j] = b;
+  }
+}
+
+// Rows of queries handled together: a multiple of the GEMM's register tile near 32. Later blocks only look at keys
+// up to their last row, which skips most of the masked upper triangle.
+static long attention_row_block() {
+  const long mr = kernels().mr;
+  return ((32 + mr - 1) / mr) * mr;
+}
+
+// qkv [M, 3D] -> att [B, H, T, T] (probabilities), y [M, D] (heads side by side), one (b, h) per unit.
+void NativeGPT::attentionForward(const float* qkv, float* att, float* y, bool training, uint64_t seed) {
+  const long T = T_, D = s_.D, H = s_.H, hs = D / H, RB = attention_row_block();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  const bool drop = training && s_.dropout > 0;
+  const uint32_t threshold = static_cast<uint32_t>(s_.dropout * 16777216.0f);
+  const float keepScale = 1.0f / (1.0f - s_.dropout);
+  float* attDrop = drop ? attDrop_ + (att - att_) : nullptr;
+  parallel_for(B_ * H, [&](long u, Workspace& ws) {
+    const long b = u / H, h = u % H;
+    const float* q = qkv + b * T * 3 * D + h * hs;  // [T, hs], row stride 3D
+    const float* k = q + D;
+    const float* v = q + 2 * D;
+    float* P = att + u * T * T;                     // [T, T]
+    float* Pd = drop ? attDrop + u * T * T : P;     // what multiplies v
+    float* yo = y + b * T * D + h * hs;             // [T, hs], row stride D
+    for (long i0 = 0; i0 < T; i0 += RB) {
+      const long i1 = i0 + RB < T ? i0 + RB : T, rows = i1 - i0;
+      // S = q k^T / sqrt(hs) for queries [i0, i1) against keys [0, i1); then the causal softmax
+      gemm_local(GemmTask{0, 1, rows, i1, hs, scale, q + i0 * 3 * D, 3 * D, k, 3 * D, 0.0f, P + i0 * T, T}, ws);
+      ops().causal_softmax(P + i0 * T, T, rows, i0, T);
+      if (drop) {
+        for (long i = i0; i < i1; i++)
+          for (long j = 0; j < T; j++) {
+            const uint64_t idx = static_cast<uint64_t>(u * T + i) * T + j;
+            Pd[i * T + j] = keeps(seed, idx, threshold) ? P[i * T + j] * keepScale : 0.0f;
+          }
+      }
+      // y = P v
+      gemm_local(GemmTask{0, 0, rows, hs, i1, 1.0f, Pd + i0 * T, T, v, 3 * D, 0.0f, yo + i0 * D, D}, ws);
+    }
+  });
+}
+
+// dy [M, D] -> dqkv [M, 3D], from the saved probabilities.
+void NativeGPT::attentionBackward(const float* qkv, const float* att, const float* dy, float* dqkv, uint64_t seed) {
+  const long T = T_, D = s_.D, H = s_.H, hs = D / H, RB = attention_row_block();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  const bool drop = attDrop_ != nullptr && dropoutSeed_ != 0;
+  const uint32_t threshold = static_cast<uint32_t>(s_.dropout * 16777216.0f);
+  const float keepScale = 1.0f / (1.0f - s_.dropout);
+  const float* attDrop = drop ? attDrop_ + (att - att_) : nullptr;
+  parallel_for(B_ * H, [&](long u, Workspace& ws) {
+    const long b = u / H, h = u % H;
+    const float* q = qkv + b * T * 3 * D + h * hs;
+    const float* k = q + D;
+    const float* v = q + 2 * D;
+    float* dq = dqkv + b * T * 3 * D + h * hs;
+    float* dk = dq + D;
+    float* dv = dq + 2 * D;
+    const float* P = att + u * T * T;
+    const float* Pd = drop ? attDrop + u * T * T : P;
+    const float* dyo = dy + b * T * D + h * hs;
+    for (long t = 0; t < T; t++) {
+      std::memset(dk + t * 3 * D, 0, sizeof(float) * hs);
+      std::memset(dv + t * 3 * D, 0, sizeof(float) * hs);
+    }
+    float* dP = ws.scratchFor(RB * T);  // [RB, T]
+    for (long i0 = 0; i0 < T; i0 += RB) {
+      const long i1 = i0 + RB < T ? i0 + RB : T, rows = i1 - i0;
+      // dP = dy v^T (through the dropout mask), then dS = softmax backward, scaled by 1/sqrt(hs)
+      gemm_local(GemmTask{0, 1, rows, i1, hs, 1.0f, dyo + i0 * D, D, v, 3 * D, 0.0f, dP, T}, ws);
+      if (drop) {
+        for (long i = i0; i < i1; i++)
+          for (long j = 0; j < i1; j++) {
+            const uint64_t idx = static_cast<uint64_t>(u * T + i) * T + j;
+            dP[(i - i0) * T + j] = keeps(seed, idx, threshold) ? dP[(i - i0) * T + j] * keepScale : 0.0f;
+          }
+      }
+      ops().softmax_backward(P + i0 * T, T, dP, T, rows, i0, i1, scale);
+      // dq = dS k;  dk += dS^T q;  dv += P^T dy
+      gemm_local(GemmTask{0, 0, rows, hs, i1, 1.0f, dP, T, k, 3 * D, 0.0f, dq + i0 * 3 * D, 3 * D}, ws);
+      gemm_local(GemmTask{1, 0, i1, hs, rows, 1.0f, dP, T, q + i0 * 3 * D, 3 * D, 1.0f, dk, 3 * D}, ws);
+      gemm_local(GemmTask{1, 0, i1, hs, rows, 1.0f, Pd + i0 * T, T, dyo + i0 * D, D, 1.0f, dv, 3 * D}, ws);
+    }
+  });
+}
+
+// x *= mask / (1 - p), the mask drawn from seed.
+void NativeGPT::dropout(float* x, long n, uint64_t seed) const {
+  const uint32_t threshold = static_cast<uint32_t>(s_.dropout * 16777216.0f);
+  const float keepScale = 1.0f / (1.0f - s_.dropout);
+  parallel_for((n + kFlatChunk - 1) / kFlatChunk, [&](long u, Workspace&) {
+    const long i1 = (u + 1) * kFlatChunk < n ? (u + 1) * kFlatChunk : n;
+    for (long i = u * kFlatChunk; i < i1; i++) x[i] = keeps(seed, i, threshold) ? x[i] * keepScale : 0.0f;
+  });
+}
+
+// ---------------------------------------------------------------- forward and backward
+
+void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, uint64_t seed) {
+  reserve(B, T);
+  const long D = s_.D, F = s_.F, V = s_.V, M = M_;
+  const bool drop = training && s_.dropout > 0;
+  dropoutSeed_ = drop ? (seed | 1) : 0;  // 0 marks "no dropout in this forward" for the backward pass
+  const float* wte = P(offsets_[kWte]);
+  const float* pos = s_.learnedPositions ? P(offsets_[kWpe]) : sinusoid_.data();
+  // x = wte[idx] + pos[t]
+  for_rows(M, 8, [&](long, long r0, long r1) {
+    for (long r = r0; r < r1; r++) ops().add(wte + static_cast<long>(idx[r]) * D, pos + (r % T) * D, resid_ + r * D, D);
+  });
+  if (drop) dropout(resid_, M * D, site_seed(dropoutSeed_, 0));
+  for (long l = 0; l < s_.N; l++) {
+    const float* x = resid_ + l * rowsD_;
+    float* ln1 = ln1_ + l * rowsD_;
+    float* qkv = qkv_ + l * M * 3 * D;
+    float* atty = atty_ + l * rowsD_;
+    float* mid = mid_ + l * rowsD_;
+    float* ln2 = ln2_ + l * rowsD_;
+    float* fch = fch_ + l * M * F;
+    float* fca = fca_ + l * M * F;
+    // mid = x + c_proj(attention(ln_1(x)))
+    norm(x, layerOffset(l, kLn1W), layerOffset(l, kLn1B), ln1, ln1Mean_ + l * M, ln1Rstd_ + l * M);
+    linear(ln1, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), qkv, 3 * D);     // [M, 3D]
+    attentionForward(qkv, att_ + l * attStride_, atty, drop, site_seed(dropoutSeed_, 3 * l + 1));  // [M, D]
+    linear(atty, D, layerOffset(l, kProjW), layerOffset(l, kProjB), branch_, D);   // [M, D]
+    if (drop) dropout(branch_, M * D, site_seed(dropoutSeed_, 3 * l + 2));
+    for_rows(M, 8, [&](long, long r0, long r1) { ops().add(x + r0 * D, branch_ + r0 * D, mid + r0 * D, (r1 - r0) * D); });
+    // x' = mid + c_proj(act(c_fc(ln_2(mid))))
+    norm(mid, layerOffset(l, kLn2W), layerOffset(l, kLn2B), ln2, ln2Mean_ + l * M, ln2Rstd_ + l * M);
+    linear(ln2, D, layerOffset(l, kFcW), layerOffset(l, kFcB), fch, F);            // [M, F]
+    for_rows(M, 4, [&](long, long r0, long r1) { ops().act_forward(fch + r0 * F, fca + r0 * F, (r1 - r0) * F, s_.gelu); });
+    linear(fca, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), branch_, D);      // [M, D]
+    if (drop) dropout(branch_, M * D, site_seed(dropoutSeed_, 3 * l + 3));
+    float* next = resid_ + (l + 1) * rowsD_;
+    for_rows(M, 8, [&](long, long r0, long r1) { ops().add(mid + r0 * D, branch_ + r0 * D, next + r0 * D, (r1 - r0) * D); });
+  }
+  // logits = lm_head(ln_f(x)), lm_head being wte when tied
+  norm(resid_ + s_.N * rowsD_, offsets_[kLnfW], offsets_[kLnfB], lnf_, lnfMean_, lnfRstd_);
+  linear(lnf_, D, s_.tied ? offsets_[kWte] : offsets_[kLmW], offsets_[kLmB], logits_, V);  // [M, V]
+}
+
+double NativeGPT::forwardLoss(const int32_t* idx, const int32_t* targets, long B, long T, bool training, bool grad,
+                              uint64_t seed) {
+  forwardPass(idx, B, T, training, seed);
+  const long V = s_.V;
+  long chunks, per;
+  plan_rows(M_, 1, &chunks, &per);
+  sums_.assign(chunks, 0.0);
+  // With grad, logits become dL/dlogits for L = mean loss: (softmax - onehot) / M
+  parallel_for(chunks, [&](long c, Workspace&) {
+    const long r0 = c * per, r1 = r0 + per < M_ ? r0 + per : M_;
+    sums_[c] = ops().softmax_xent(logits_ + r0 * V, targets + r0, nullptr, r1 - r0, V, 1.0f / M_, grad);
+  });
+  double total = 0.0;
+  for (double v : sums_) total += v;
+  return total / M_;
+}
+
+// The gradient of the mean loss of the last training forward, whose logits now hold dL/dlogits.
+void NativeGPT::backward(const int32_t* idx) {
+  const long D = s_.D, F = s_.F, V = s_.V, M = M_, T = T_;
+  const bool drop = dropoutSeed_ != 0;
+  const long wteOff = offsets_[kWte];
+  // lm_head and ln_f
+  linearBackward(logits_, V, lnf_, D, s_.tied ? wteOff : offsets_[kLmW], offsets_[kLmB], dln_);
+  std::memset(dresid_, 0, sizeof(float) * M * D);
+  normBackward(dln_, resid_ + s_.N * rowsD_, lnfMean_, lnfRstd_, offsets_[kLnfW], offsets_[kLnfB], dresid_);
+  // Through a residual branch that had dropout, its gradient is dresid times the same mask.
+  auto branchGradient = [&](uint64_t site) -> const float* {
+    if (!drop) return dresid_;
+    std::memcpy(branch_, dresid_, sizeof(float) * M * D);
+    dropout(branch_, M * D, site_seed(dropoutSeed_, site));
+    return branch_;
+  };
+  for (long l = s_.N - 1; l >= 0; l--) {
+    const float* x = resid_ + l * rowsD_;
+    const float* ln1 = ln1_ + l * rowsD_;
+    const float* qkv = qkv_ + l * M * 3 * D;
+    const float* atty = atty_ + l * rowsD_;
+    const float* mid = mid_ + l * rowsD_;
+    const float* ln2 = ln2_ + l * rowsD_;
+    const float* fch = fch_ + l * M * F;
+    const float* fca = fca_ + l * M * F;
+    // MLP branch: dresid holds dL/dx'; afterwards dL/dmid
+    linearBackward(branchGradient(3 * l + 3), D, fca, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), dff_);  // d fca
+    for_rows(M, 4, [&](long, long r0, long r1) { ops().act_backward(fch + r0 * F, dff_ + r0 * F, dff_ + r0 * F, (r1 - r0) * F, s_.gelu); });
+    linearBackward(dff_, F, ln2, D, layerOffset(l, kFcW), layerOffset(l, kFcB), dln_);  // d ln2
+    normBackward(dln_, mid, ln2Mean_ + l * M, ln2Rstd_ + l * M, layerOffset(l, kLn2W), layerOffset(l, kLn2B), dresid_);
+    // attention branch: afterwards dresid holds dL/dx
+    linearBackward(branchGradient(3 * l + 2), D, atty, D, layerOffset(l, kProjW), layerOffset(l, kProjB), dln_);  // d atty
+    attentionBackward(qkv, att_ + l * attStride_, dln_, dqkv_, site_seed(dropoutSeed_, 3 * l + 1));
+    linearBackward(dqkv_, 3 * D, ln1, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), dln_);  // d ln1
+    normBackward(dln_, x, ln1Mean_ + l * M, ln1Rstd_ + l * M, layerOffset(l, kLn1W), layerOffset(l, kLn1B), dresid_);
+  }
+  // embeddings: scatter-add into wte (after lm_head's share when tied) and sum over the batch into wpe
+  if (drop) dropout(dresid_, M * D, site_seed(dropoutSeed_, 0));
+  float* dwte = G(wteOff);
+  if (!s_.tied) std::memset(dwte, 0, sizeof(float) * s_.V * D);
+  float* dwpe = G(offsets_[kWpe]);
+  if (dwpe) std::memset(dwpe, 0, sizeof(float) * s_.T * D);
+  for_cols(D, [&](long c0, long n) {
+    for (long r = 0; r < M; r++) {
+      const float* g = dresid_ + r * D + c0;
+      float* w = dwte + static_cast<long>(idx[r]) * D + c0;
+      for (long j = 0; j < n; j++) w[j] += g[j];
+      if (dwpe) {
+        float* p = dwpe + (r % T) * D + c0;
+        for (long j = 0; j < n; j++) p[j] += g[j];
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------- public entry points
+
+void NativeGPT::forward(const int32_t* idx, long B, long T) {
+  set_thread_override(evalThreads());
+  forwardPass(idx, B, T, false, 0);
+  set_thread_override(0);
+}
+
+double NativeGPT::loss(const int32_t* idx, const int32_t* targets, long B, long T) {
+  set_thread_override(evalThreads());
+  const double l = forwardLoss(idx, targets, B, T, false, false, 0);
+  set_thread_override(0);
+  return l;
+}
+
+double NativeGPT::lossAndGradients(const int32_t* idx, const int32_t* targets, long B, long T) {
+  set_thread_override(evalThreads());
+  const double l = forwardLoss(idx, targets, B, T, false, true, 0);
+  backward(idx);
+  set_thread_override(0);
+  return l;
+}
+
+StepResult NativeGPT::step(const int32_t* idx, const int32_t* targets, long B, long T, const AdamWSettings& s,
+                           uint64_t seed) {
+  const int threads = chooseThreads();
+  set_thread_override(threads);
+  const double t0 = now_seconds();
+  StepResult r;
+  r.loss = forwardLoss(idx, targets, B, T, true, true, seed);
+  backward(idx);
+  // clip_grad_norm_: the 2-norm of all gradients together
+  const long units = (nparams_ + kFlatChunk - 1) / kFlatChunk;
+  sums_.assign(units, 0.0);
+  parallel_for(units, [&](long u, Workspace&) {
+    const long i0 = u * kFlatChunk;
+    sums_[u] = ops().sum_squares(grads_ + i0, i0 + kFlatChunk < nparams_ ? kFlatChunk : nparams_ - i0);
+  });
+  double sumSquares = 0.0;
+  for (double v : sums_) sumSquares += v;
+  r.gradNorm = std::sqrt(sumSquares);
+  r.applied = std::isfinite(r.loss) && std::isfinite(r.gradNorm);
+  if (r.applied) {
+    const double clip = s.gradClip > 0 ? std::fmin(1.0, s.gradClip / (r.gradNorm + 1e-6)) : 1.0;
+    const float h[8] = {static_cast<float>(s.lr), static_cast<float>(s.beta1), static_cast<float>(s.beta2),
+                        static_cast<float>(s.eps), static_cast<float>(s.weightDecay),
+                        static_cast<float>(1.0 - std::pow(s.beta1, static_cast<double>(s.t))),
+                        static_cast<float>(std::sqrt(1.0 - std::pow(s.beta2, static_cast<double>(s.t)))),
+                        static_cast<float>(clip)};
+    parallel_for(units, [&](long u, Workspace&) {
+      const long i0 = u * kFlatChunk;
+      ops().adamw(params_ + i0, grads_ + i0, m_ + i0, v_ + i0,
+                  i0 + kFlatChunk < nparams_ ? kFlatChunk : nparams_ - i0, h);
+    });
+  }
+  recordStep(threads, now_seconds() - t0);
+  set_thread_override(0);
+  return r;
+}
+
+// ---------------------------------------------------------------- thread tuning
+// Whole steps are timed, not single GEMMs: mostly all threads, and every kProbeEvery steps one step with the other
+// count. When another process competes for the cores, one thread can win; the tuner then stays there until a
+// probe says otherwise.
+
+int NativeGPT::evalThreads() const {
+  return fixedThreads_ > 0 ? fixedThreads_ : tunedThreads_ > 0 ? tunedThreads_ : max_threads();
+}
+
+int NativeGPT::chooseThreads() {
+  if (fixedThreads_ > 0) return lastThreads_ = fixedThreads_;
+  const int all = max_threads();
+  if (all <= 1 || !adaptive()) return lastThreads_ = all;
+  if (tunedThreads_ == 0) tunedThreads_ = all;
+  stepsTimed_++;
+  const bool probe = stepsTimed_ % kProbeEvery == 0;
+  return lastThreads_ = probe ? (tunedThreads_ == 1 ? all : 1) : tunedThreads_;
+}
+
+void NativeGPT::recordStep(int threads, double seconds) {
+  if (fixedThreads_ > 0 || tunedThreads_ == 0 || stepsTimed_ < 2) return;  // the first step pays for allocations
+  const int slot = threads == 1 ? 1 : 0;
+  if (threads == tunedThreads_) {
+    bestSeconds_[slot] = bestSeconds_[slot] == 0 ? seconds : 0.8 * bestSeconds_[slot] + 0.2 * seconds;
+    return;
+  }
+  // A probe: switch when the other count is clearly faster than the recent average.
+  const int current = tunedThreads_ == 1 ? 1 : 0;
+  bestSeconds_[slot] = seconds;
+  if (bestSeconds_[current] > 0 && seconds < 0.85 * bestSeconds_[current]) {
+    tunedThreads_ = threads;
+    bestSeconds_[slot] = seconds;
+  }
+}
+
+}  // namespace gptlab

@@ -1,0 +1,142 @@
+// The native GPT: forward, backward and AdamW for engine/model.ts's architecture, over one flat parameter buffer
+// in the model file's order and PyTorch layouts (nn.Linear weights [out, in]). The fast CPU training path; the
+// tfjs model stays the reference the tests hold it to.
+// Legend: B batch, T time, D width, H heads, hs = D/H, F = ffnMult*D, V vocabulary, N layers, M = B*T rows.
+#ifndef GPTLAB_GPT_H
+#define GPTLAB_GPT_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gptlab {
+
+struct GPTShape {
+  long V, T, D, H, N, F;  // T is the context length (the longest sequence)
+  bool rmsnorm;           // else LayerNorm
+  bool gelu;              // else ReLU
+  bool learnedPositions;  // else sinusoidal
+  bool tied;              // lm_head reuses wte
+  bool bias;              // biases in c_proj, the MLP, LayerNorm and lm_head
+  bool qkvBias;           // bias on c_attn
+  float dropout;          // on the embeddings, attention probabilities and both residual branches while training
+};
+
+// Where each tensor starts in the flat buffer (in floats); -1 where the config has no such tensor.
+enum GlobalTensor { kWte, kWpe, kLnfW, kLnfB, kLmW, kLmB, kGlobalTensors };
+enum LayerTensor { kLn1W, kLn1B, kAttnW, kAttnB, kProjW, kProjB, kLn2W, kLn2B, kFcW, kFcB, kFc2W, kFc2B, kLayerTensors };
+
+struct AdamWSettings {
+  double lr, beta1, beta2, eps, weightDecay;
+  double gradClip;  // max global L2 norm; 0 disables
+  long t;           // 1-based number of this update (for the bias corrections)
+};
+
+struct StepResult {
+  double loss;      // mean cross-entropy before the update
+  double gradNorm;  // global L2 norm before clipping
+  bool applied;     // false when either was not finite: the parameters and moments are unchanged
+};
+
+class NativeGPT {
+ public:
+  // offsets: kGlobalTensors entries, then kLayerTensors per layer. params is the caller's buffer of nparams floats
+  // and must outlive this object. Returns null with a one-line reason when the layout does not fit the shape.
+  static NativeGPT* create(const GPTShape& shape, const std::vector<long>& offsets, float* params, long nparams,
+                           std::string* error);
+  ~NativeGPT();
+  NativeGPT(const NativeGPT&) = delete;
+  NativeGPT& operator=(const NativeGPT&) = delete;
+
+  // Mean cross-entropy of idx -> targets, both [B, T] (T <= context), without gradients. Ids must be < V.
+  double loss(const int32_t* idx, const int32_t* targets, long B, long T);
+  // The same, leaving every parameter's gradient in gradients() (no update).
+  double lossAndGradients(const int32_t* idx, const int32_t* targets, long B, long T);
+  // One AdamW step (forward, backward, global-norm clipping, update) on a [B, T] batch; the caller owns t.
+  // seed draws the dropout masks (unused without dropout).
+  StepResult step(const int32_t* idx, const int32_t* targets, long B, long T, const AdamWSettings& s, uint64_t seed);
+  // Forward only (no dropout), keeping the activations for the probe accessors below.
+  void forward(const int32_t* idx, long B, long T);
+
+  const GPTShape& shape() const { return s_; }
+  const float* gradients() const { return grads_; }
+  long parameterCount() const { return nparams_; }
+  // After forward(): logits [B, T, V]; attention probabilities of layer l [B, H, T, T]; the residual stream
+  // entering layer l (l = N: after the last block) [B, T, D].
+  const float* logits() const { return logits_; }
+  const float* attention(long l) const { return att_ + l * attStride_; }
+  const float* residual(long l) const { return resid_ + l * rowsD_; }
+  long rows() const { return M_; }
+  long batch() const { return B_; }
+  long time() const { return T_; }
+
+  // Threads the next steps use: 0 tunes whole steps between all threads and one (the default).
+  void setThreads(int n) { fixedThreads_ = n; }
+  int lastThreads() const { return lastThreads_; }
+
+ private:
+  NativeGPT(const GPTShape& shape, const std::vector<long>& offsets, float* params, long nparams);
+  float* P(long off) const { return off < 0 ? nullptr : params_ + off; }
+  float* G(long off) const { return off < 0 ? nullptr : grads_ + off; }
+  long layerOffset(long l, LayerTensor t) const { return offsets_[kGlobalTensors + l * kLayerTensors + t]; }
+  void reserve(long B, long T);
+  void forwardPass(const int32_t* idx, long B, long T, bool training, uint64_t seed);
+  double forwardLoss(const int32_t* idx, const int32_t* targets, long B, long T, bool training, bool grad,
+                     uint64_t seed);
+  void backward(const int32_t* idx);
+  void linear(const float* x, long inDim, long wOff, long bOff, float* y, long outDim);
+  void linearBackward(const float* dy, long outDim, const float* x, long inDim, long wOff, long bOff, float* dx);
+  void norm(const float* x, long wOff, long bOff, float* y, float* mean, float* rstd);
+  void normBackward(const float* dy, const float* x, const float* mean, const float* rstd, long wOff, long bOff,
+                    float* dx);
+  void attentionForward(const float* qkv, float* att, float* y, bool training, uint64_t seed);
+  void attentionBackward(const float* qkv, const float* att, const float* dy, float* dqkv, uint64_t seed);
+  void dropout(float* x, long n, uint64_t seed) const;
+  int chooseThreads();
+  int evalThreads() const;
+  void recordStep(int threads, double seconds);
+
+  GPTShape s_;
+  std::vector<long> offsets_;
+  float* params_;
+  long nparams_;
+  float* grads_ = nullptr;
+  float* m_ = nullptr;
+  float* v_ = nullptr;
+  std::vector<float> sinusoid_;  // [T, D] when positions are sinusoidal
+
+  // Activations for up to capRows_ rows (capB_ sequences), carved from one allocation.
+  float* arena_ = nullptr;
+  long capB_ = 0, capT_ = 0;
+  long B_ = 0, T_ = 0, M_ = 0, rowsD_ = 0, attStride_ = 0;
+  float *resid_ = nullptr;                            // (N+1) x [M, D]: input of each block, then the final stream
+  float *ln1_ = nullptr, *ln1Mean_ = nullptr, *ln1Rstd_ = nullptr;  // N x [M, D], N x [M], N x [M]
+  float *qkv_ = nullptr;                              // N x [M, 3D]
+  float *att_ = nullptr;                              // N x [B, H, T, T] probabilities (before dropout)
+  float *attDrop_ = nullptr;                          // N x [B, H, T, T] after dropout (dropout > 0 only)
+  float *atty_ = nullptr;                             // N x [M, D] heads merged, before c_proj
+  float *mid_ = nullptr;                              // N x [M, D] residual after attention
+  float *ln2_ = nullptr, *ln2Mean_ = nullptr, *ln2Rstd_ = nullptr;
+  float *fch_ = nullptr, *fca_ = nullptr;             // N x [M, F] before and after the activation
+  float *lnf_ = nullptr, *lnfMean_ = nullptr, *lnfRstd_ = nullptr;  // [M, D], [M], [M]
+  float *logits_ = nullptr;                           // [M, V]; the gradient in place after a training forward
+  float *branch_ = nullptr;                           // [M, D] scratch: a block's branch output / its gradient
+  float *dresid_ = nullptr, *dln_ = nullptr;          // [M, D] gradient scratch
+  float *dqkv_ = nullptr;                             // [M, 3D]
+  float *dff_ = nullptr;                              // [M, F]
+  float *partials_ = nullptr;                         // per-chunk partial sums for norm weight gradients
+  long partialChunks_ = 0;
+  std::vector<double> sums_;                          // per-chunk partial sums (losses, squares)
+  const int32_t* targets_ = nullptr;
+  uint64_t dropoutSeed_ = 0;
+
+  int fixedThreads_ = 0;
+  int lastThreads_ = 1;
+  long stepsTimed_ = 0;
+  int tunedThreads_ = 0;     // what the step tuner currently uses (0: not started)
+  double bestSeconds_[2] = {0, 0};  // recent step time with [0] all threads, [1] one thread
+};
+
+}  // namespace gptlab
+
+#endif

@@ -1,0 +1,360 @@
+// new NativeGPT(shape, offsets, params): the native trainer as a JavaScript class.
+//   shape   {vocabSize, contextLength, dim, heads, layers, ffnMult, norm, activation, positions, tieEmbeddings,
+//            bias, qkvBias, dropout} (engine/config.ts's GPTConfig)
+//   offsets Float64Array: where each tensor starts in params (gpt.h's GlobalTensor, then LayerTensor per layer), -1
+//           for tensors the config lacks
+//   params  Float32Array of every parameter in the model file's order and layouts. The object keeps a reference
+//           and trains it in place, so JavaScript always sees the current weights.
+// Methods: loss, lossAndGradients, gradients, step, forward, logits, attention, residual, setThreads, dispose.
+// Batches are Int32Array [B*T] of model ids in [0, V); T may be shorter than the context length.
+#include "gpt_napi.h"
+
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "gpt.h"
+#include "runtime.h"
+
+namespace gptlab {
+namespace {
+
+struct Wrapped {
+  NativeGPT* model = nullptr;
+  napi_ref params = nullptr;
+};
+
+void release(napi_env env, Wrapped* w) {
+  delete w->model;
+  w->model = nullptr;
+  if (w->params) napi_delete_reference(env, w->params);
+  w->params = nullptr;
+}
+
+void finalize(napi_env env, void* data, void*) {
+  Wrapped* w = static_cast<Wrapped*>(data);
+  release(env, w);
+  delete w;
+}
+
+napi_value fail(napi_env env, const std::string& msg, bool range = false) {
+  if (range) napi_throw_range_error(env, nullptr, msg.c_str());
+  else napi_throw_type_error(env, nullptr, msg.c_str());
+  return nullptr;
+}
+
+bool prop(napi_env env, napi_value obj, const char* key, napi_value* out) {
+  bool has = false;
+  return napi_has_named_property(env, obj, key, &has) == napi_ok && has &&
+         napi_get_named_property(env, obj, key, out) == napi_ok;
+}
+
+bool prop_double(napi_env env, napi_value obj, const char* key, double* out) {
+  napi_value v;
+  return prop(env, obj, key, &v) && napi_get_value_double(env, v, out) == napi_ok;
+}
+
+bool prop_long(napi_env env, napi_value obj, const char* key, long* out) {
+  double d;
+  if (!prop_double(env, obj, key, &d) || d != static_cast<double>(static_cast<long>(d))) return false;
+  *out = static_cast<long>(d);
+  return true;
+}
+
+bool prop_bool(napi_env env, napi_value obj, const char* key, bool* out) {
+  napi_value v;
+  return prop(env, obj, key, &v) && napi_get_value_bool(env, v, out) == napi_ok;
+}
+
+bool prop_string(napi_env env, napi_value obj, const char* key, std::string* out) {
+  napi_value v;
+  char buf[64];
+  size_t len = 0;
+  if (!prop(env, obj, key, &v) || napi_get_value_string_utf8(env, v, buf, sizeof(buf), &len) != napi_ok) return false;
+  out->assign(buf, len);
+  return true;
+}
+
+template <class T>
+bool typed(napi_env env, napi_value v, napi_typedarray_type want, T** data, long* length) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
+  napi_typedarray_type type;
+  size_t len;
+  void* ptr;
+  if (napi_get_typedarray_info(env, v, &type, &len, &ptr, nullptr, nullptr) != napi_ok || type != want) return false;
+  *data = static_cast<T*>(ptr);
+  *length = static_cast<long>(len);
+  return true;
+}
+
+bool number_arg(napi_env env, napi_value v, long* out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 9.0e15) ||
+      d != static_cast<double>(static_cast<long>(d)))
+    return false;
+  *out = static_cast<long>(d);
+  return true;
+}
+
+napi_value make_number(napi_env env, double x) {
+  napi_value v;
+  napi_create_double(env, x, &v);
+  return v;
+}
+
+// A new Float32Array holding a copy of n floats.
+napi_value copy_out(napi_env env, const float* src, long n) {
+  void* data = nullptr;
+  napi_value buffer, array;
+  if (napi_create_arraybuffer(env, sizeof(float) * n, &data, &buffer) != napi_ok) return nullptr;
+  if (n > 0) std::memcpy(data, src, sizeof(float) * n);
+  if (napi_create_typedarray(env, napi_float32_array, n, buffer, 0, &array) != napi_ok) return nullptr;
+  return array;
+}
+
+// The model behind `this` (or null, with a JavaScript error thrown, when disposed), and up to *argc arguments.
+NativeGPT* unwrap(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
+  napi_value self;
+  if (napi_get_cb_info(env, info, argc, argv, &self, nullptr) != napi_ok) return nullptr;
+  void* data = nullptr;
+  if (napi_unwrap(env, self, &data) != napi_ok || !data) {
+    fail(env, "NativeGPT: not a NativeGPT object");
+    return nullptr;
+  }
+  Wrapped* w = static_cast<Wrapped*>(data);
+  if (!w->model) fail(env, "NativeGPT: the model was disposed");
+  return w->model;
+}
+
+struct Batch {
+  const int32_t* idx = nullptr;
+  const int32_t* targets = nullptr;
+  long B = 0, T = 0;
+};
+
+// inputs [B*T] (and targets, unless null), B and T: sizes checked, and every id checked to be in the vocabulary.
+bool read_batch(napi_env env, const GPTShape& s, napi_value inputs, napi_value targets, napi_value Bv, napi_value Tv,
+                Batch* b) {
+  long ni = 0, nt = 0;
+  int32_t* idx = nullptr;
+  int32_t* tg = nullptr;
+  if (!typed(env, inputs, napi_int32_array, &idx, &ni)) return fail(env, "inputs must be an Int32Array"), false;
+  if (targets && !typed(env, targets, napi_int32_array, &tg, &nt))
+    return fail(env, "targets must be an Int32Array"), false;
+  if (!number_arg(env, Bv, &b->B) || !number_arg(env, Tv, &b->T) || b->B < 1 || b->T < 1)
+    return fail(env, "B and T must be positive integers"), false;
+  if (b->T > s.T) return fail(env, "T exceeds the context length", true), false;
+  if (ni != b->B * b->T || (targets && nt != ni)) return fail(env, "inputs/targets must hold B*T ids", true), false;
+  for (long i = 0; i < ni; i++)
+    if (idx[i] < 0 || idx[i] >= s.V || (tg && (tg[i] < 0 || tg[i] >= s.V)))
+      return fail(env, "token id out of the model's vocabulary", true), false;
+  b->idx = idx;
+  b->targets = tg;
+  return true;
+}
+
+// Runs f, turning a C++ exception (allocation failure) into a JavaScript error.
+template <class F>
+napi_value guarded(napi_env env, const F& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    set_thread_override(0);
+    napi_throw_error(env, nullptr, "NativeGPT: out of memory for this batch");
+  } catch (const std::exception& e) {
+    set_thread_override(0);
+    napi_throw_error(env, nullptr, e.what());
+  }
+  return nullptr;
+}
+
+napi_value Construct(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], self;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, nullptr) != napi_ok) return nullptr;
+  if (argc < 3) return fail(env, "new NativeGPT(shape, offsets, params)");
+  GPTShape s{};
+  long ffnMult = 0;
+  std::string norm, activation, positions;
+  double dropout = 0;
+  if (!prop_long(env, argv[0], "vocabSize", &s.V) || !prop_long(env, argv[0], "contextLength", &s.T) ||
+      !prop_long(env, argv[0], "dim", &s.D) || !prop_long(env, argv[0], "heads", &s.H) ||
+      !prop_long(env, argv[0], "layers", &s.N) || !prop_long(env, argv[0], "ffnMult", &ffnMult) ||
+      !prop_string(env, argv[0], "norm", &norm) || !prop_string(env, argv[0], "activation", &activation) ||
+      !prop_string(env, argv[0], "positions", &positions) || !prop_bool(env, argv[0], "tieEmbeddings", &s.tied) ||
+      !prop_bool(env, argv[0], "bias", &s.bias) || !prop_bool(env, argv[0], "qkvBias", &s.qkvBias) ||
+      !prop_double(env, argv[0], "dropout", &dropout))
+    return fail(env, "NativeGPT: the shape is missing a field or has a wrongly typed one");
+  if ((norm != "layernorm" && norm != "rmsnorm") || (activation != "relu" && activation != "gelu") ||
+      (positions != "learned" && positions != "sinusoidal"))
+    return fail(env, "NativeGPT: unknown norm, activation or positions");
+  s.F = ffnMult * s.D;
+  s.rmsnorm = norm == "rmsnorm";
+  s.gelu = activation == "gelu";
+  s.learnedPositions = positions == "learned";
+  s.dropout = static_cast<float>(dropout);
+  double* off = nullptr;
+  long noff = 0;
+  float* params = nullptr;
+  long nparams = 0;
+  if (!typed(env, argv[1], napi_float64_array, &off, &noff)) return fail(env, "NativeGPT: offsets must be a Float64Array");
+  if (!typed(env, argv[2], napi_float32_array, &params, &nparams)) return fail(env, "NativeGPT: params must be a Float32Array");
+  std::vector<long> offsets(off, off + noff);
+  std::string error;
+  NativeGPT* model = NativeGPT::create(s, offsets, params, nparams, &error);
+  if (!model) return fail(env, "NativeGPT: " + error, true);
+  Wrapped* w = new Wrapped{model, nullptr};
+  if (napi_create_reference(env, argv[2], 1, &w->params) != napi_ok ||
+      napi_wrap(env, self, w, finalize, nullptr, nullptr) != napi_ok) {
+    release(env, w);
+    delete w;
+    return fail(env, "NativeGPT: could not wrap the model");
+  }
+  return self;
+}
+
+napi_value Loss(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  NativeGPT* m = unwrap(env, info, &argc, argv);
+  Batch b;
+  if (!m) return nullptr;
+  if (argc < 4) return fail(env, "expects (inputs, targets, B, T)");
+  if (!read_batch(env, m->shape(), argv[0], argv[1], argv[2], argv[3], &b)) return nullptr;
+  return guarded(env, [&] { return make_number(env, m->loss(b.idx, b.targets, b.B, b.T)); });
+}
+
+napi_value LossAndGradients(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  NativeGPT* m = unwrap(env, info, &argc, argv);
+  Batch b;
+  if (!m) return nullptr;
+  if (argc < 4) return fail(env, "expects (inputs, targets, B, T)");
+  if (!read_batch(env, m->shape(), argv[0], argv[1], argv[2], argv[3], &b)) return nullptr;
+  return guarded(env, [&] { return make_number(env, m->lossAndGradients(b.idx, b.targets, b.B, b.T)); });
+}
+
+napi_value Gradients(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  NativeGPT* m = unwrap(env, info, &argc, nullptr);
+  if (!m) return nullptr;
+  return copy_out(env, m->gradients(), m->parameterCount());
+}
+
+// step(inputs, targets, B, T, {lr, beta1, beta2, eps, weightDecay, gradClip, t, seed}) -> {loss, gradNorm, applied, threads}
+napi_value Step(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  NativeGPT* m = unwrap(env, info, &argc, argv);
+  Batch b;
+  if (!m) return nullptr;
+  if (argc < 5) return fail(env, "step(inputs, targets, B, T, settings)");
+  if (!read_batch(env, m->shape(), argv[0], argv[1], argv[2], argv[3], &b)) return nullptr;
+  AdamWSettings a{};
+  double seed = 0;
+  if (!prop_double(env, argv[4], "lr", &a.lr) || !prop_double(env, argv[4], "beta1", &a.beta1) ||
+      !prop_double(env, argv[4], "beta2", &a.beta2) || !prop_double(env, argv[4], "eps", &a.eps) ||
+      !prop_double(env, argv[4], "weightDecay", &a.weightDecay) ||
+      !prop_double(env, argv[4], "gradClip", &a.gradClip) || !prop_long(env, argv[4], "t", &a.t) ||
+      !prop_double(env, argv[4], "seed", &seed) || a.t < 1)
+    return fail(env, "step: settings need lr, beta1, beta2, eps, weightDecay, gradClip, t >= 1 and seed");
+  return guarded(env, [&]() -> napi_value {
+    const StepResult r = m->step(b.idx, b.targets, b.B, b.T, a, static_cast<uint64_t>(seed));
+    napi_value out, applied;
+    napi_create_object(env, &out);
+    napi_set_named_property(env, out, "loss", make_number(env, r.loss));
+    napi_set_named_property(env, out, "gradNorm", make_number(env, r.gradNorm));
+    napi_get_boolean(env, r.applied, &applied);
+    napi_set_named_property(env, out, "applied", applied);
+    napi_set_named_property(env, out, "threads", make_number(env, m->lastThreads()));
+    return out;
+  });
+}
+
+napi_value Forward(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NativeGPT* m = unwrap(env, info, &argc, argv);
+  Batch b;
+  if (!m) return nullptr;
+  if (argc < 3) return fail(env, "forward(inputs, B, T)");
+  if (!read_batch(env, m->shape(), argv[0], nullptr, argv[1], argv[2], &b)) return nullptr;
+  return guarded(env, [&]() -> napi_value {
+    m->forward(b.idx, b.B, b.T);
+    return nullptr;
+  });
+}
+
+napi_value Logits(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  NativeGPT* m = unwrap(env, info, &argc, nullptr);
+  if (!m) return nullptr;
+  if (m->rows() == 0) return fail(env, "logits: call forward first");
+  return copy_out(env, m->logits(), m->rows() * m->shape().V);
+}
+
+// attention(l) -> [B, H, T, T] and residual(l) -> [B, T, D] (l = N: the stream after the last block), of the last
+// forward
+napi_value LayerProbe(napi_env env, napi_callback_info info, bool attention) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NativeGPT* m = unwrap(env, info, &argc, argv);
+  if (!m) return nullptr;
+  const GPTShape& s = m->shape();
+  long l = 0;
+  if (argc < 1 || !number_arg(env, argv[0], &l) || l >= s.N + (attention ? 0 : 1))
+    return fail(env, "layer index out of range", true);
+  if (m->rows() == 0) return fail(env, "call forward first");
+  if (attention) return copy_out(env, m->attention(l), m->batch() * s.H * m->time() * m->time());
+  return copy_out(env, m->residual(l), m->rows() * s.D);
+}
+
+napi_value Attention(napi_env env, napi_callback_info info) { return LayerProbe(env, info, true); }
+napi_value Residual(napi_env env, napi_callback_info info) { return LayerProbe(env, info, false); }
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NativeGPT* m = unwrap(env, info, &argc, argv);
+  if (!m) return nullptr;
+  long n = 0;
+  if (argc < 1 || !number_arg(env, argv[0], &n)) return fail(env, "setThreads(n): n >= 0 (0 tunes)");
+  m->setThreads(static_cast<int>(n < 1024 ? n : 1024));
+  return nullptr;
+}
+
+napi_value Dispose(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value self;
+  if (napi_get_cb_info(env, info, &argc, nullptr, &self, nullptr) != napi_ok) return nullptr;
+  void* data = nullptr;
+  if (napi_unwrap(env, self, &data) == napi_ok && data) release(env, static_cast<Wrapped*>(data));
+  return nullptr;
+}
+
+}  // namespace
+
+bool define_native_gpt(napi_env env, napi_value exports) {
+  napi_property_descriptor methods[] = {
+      {"loss", nullptr, Loss, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"lossAndGradients", nullptr, LossAndGradients, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gradients", nullptr, Gradients, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"step", nullptr, Step, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"forward", nullptr, Forward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"logits", nullptr, Logits, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"residual", nullptr, Residual, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"dispose", nullptr, Dispose, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_value cls;
+  if (napi_define_class(env, "NativeGPT", NAPI_AUTO_LENGTH, Construct, nullptr, sizeof(methods) / sizeof(methods[0]),
+                        methods, &cls) != napi_ok)
+    return false;
+  return napi_set_named_property(env, exports, "NativeGPT", cls) == napi_ok;
+}
+
+}  // namespace gptlab

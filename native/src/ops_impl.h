@@ -1,0 +1,351 @@
+// The native GPT's element-wise kernels (contracts in ops.h). Included by each ISA translation unit after
+// gemm_impl.h, whose vector types (vf, vfu, vi: GEMM_VL floats) and vexp it uses. Builtins only, no library code.
+
+__attribute__((always_inline)) inline vf vld(const float* p) { return *(const vfu*)p; }
+__attribute__((always_inline)) inline void vst(float* p, vf v) { *(vfu*)p = v; }
+__attribute__((always_inline)) inline vf vset(float x) { return (vf){} + x; }
+__attribute__((always_inline)) inline float vsum(vf v) {
+  float s = 0.0f;
+#pragma GCC unroll 16
+  for (int i = 0; i < VL; i++) s += v[i];
+  return s;
+}
+__attribute__((always_inline)) inline float vmaxall(vf v) {
+  float s = v[0];
+#pragma GCC unroll 16
+  for (int i = 1; i < VL; i++) s = v[i] > s ? v[i] : s;
+  return s;
+}
+
+// The first n (< VL) lanes of p, the rest filled with `fill`.
+__attribute__((always_inline)) inline vf vld_part(const float* p, long n, float fill) {
+  vf v = vset(fill);
+  for (long i = 0; i < n; i++) v[i] = p[i];
+  return v;
+}
+__attribute__((always_inline)) inline void vst_part(float* p, vf v, long n) {
+  for (long i = 0; i < n; i++) p[i] = v[i];
+}
+
+inline float row_sum(const float* x, long n) {
+  vf a0 = {}, a1 = {};
+  long i = 0;
+  for (; i + 2 * VL <= n; i += 2 * VL) {
+    a0 += vld(x + i);
+    a1 += vld(x + i + VL);
+  }
+  for (; i + VL <= n; i += VL) a0 += vld(x + i);
+  float s = vsum(a0 + a1);
+  for (; i < n; i++) s += x[i];
+  return s;
+}
+
+inline float row_max(const float* x, long n) {
+  long i = 0;
+  float m = -__builtin_inff();
+  if (n >= VL) {
+    vf a = vld(x);
+    for (i = VL; i + VL <= n; i += VL) {
+      const vf b = vld(x + i);
+      a = b > a ? b : a;
+    }
+    m = vmaxall(a);
+  }
+  for (; i < n; i++) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+// ------------------------------------------------------------------ norms
+
+void norm_forward(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd, long rows,
+                  long D, int rms) {
+  for (long r = 0; r < rows; r++) {
+    const float* xr = x + r * D;
+    float* yr = y + r * D;
+    const float mu = rms ? 0.0f : row_sum(xr, D) / (float)D;
+    const vf vmu = vset(mu);
+    vf acc = {};
+    long i = 0;
+    for (; i + VL <= D; i += VL) {
+      const vf d = vld(xr + i) - vmu;
+      acc += d * d;
+    }
+    float ss = vsum(acc);
+    for (; i < D; i++) ss += (xr[i] - mu) * (xr[i] - mu);
+    const float rs = 1.0f / __builtin_sqrtf(ss / (float)D + gptlab::kNormEps);
+    const vf vrs = vset(rs);
+    i = 0;
+    if (b) {
+      for (; i + VL <= D; i += VL) vst(yr + i, (vld(xr + i) - vmu) * vrs * vld(w + i) + vld(b + i));
+      for (; i < D; i++) yr[i] = (xr[i] - mu) * rs * w[i] + b[i];
+    } else {
+      for (; i + VL <= D; i += VL) vst(yr + i, (vld(xr + i) - vmu) * vrs * vld(w + i));
+      for (; i < D; i++) yr[i] = (xr[i] - mu) * rs * w[i];
+    }
+    mean[r] = mu;
+    rstd[r] = rs;
+  }
+}
+
+void norm_backward(const float* dy, const float* x, const float* mean, const float* rstd, const float* w, float* dx,
+                   float* dw, float* db, long rows, long D, int rms) {
+  for (long r = 0; r < rows; r++) {
+    const float* dyr = dy + r * D;
+    const float* xr = x + r * D;
+    float* dxr = dx + r * D;
+    const float mu = mean[r], rs = rstd[r];
+    const vf vmu = vset(mu), vrs = vset(rs);
+    // dxhat = dy * w;  s1 = sum(dxhat), s2 = sum(dxhat * xhat); dw += dy * xhat; db += dy
+    vf s1v = {}, s2v = {};
+    long i = 0;
+    for (; i + VL <= D; i += VL) {
+      const vf g = vld(dyr + i);
+      const vf xhat = (vld(xr + i) - vmu) * vrs;
+      const vf dxhat = g * vld(w + i);
+      s1v += dxhat;
+      s2v += dxhat * xhat;
+      vst(dw + i, vld(dw + i) + g * xhat);
+      if (db) vst(db + i, vld(db + i) + g);
+    }
+    float s1 = vsum(s1v), s2 = vsum(s2v);
+    for (; i < D; i++) {
+      const float xhat = (xr[i] - mu) * rs;
+      const float dxhat = dyr[i] * w[i];
+      s1 += dxhat;
+      s2 += dxhat * xhat;
+      dw[i] += dyr[i] * xhat;
+      if (db) db[i] += dyr[i];
+    }
+    // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)); RMSNorm has no mean term.
+    const float m1 = rms ? 0.0f : s1 / (float)D, m2 = s2 / (float)D;
+    const vf vm1 = vset(m1), vm2 = vset(m2);
+    i = 0;
+    for (; i + VL <= D; i += VL) {
+      const vf xhat = (vld(xr + i) - vmu) * vrs;
+      const vf dxhat = vld(dyr + i) * vld(w + i);
+      vst(dxr + i, vld(dxr + i) + vrs * (dxhat - vm1 - xhat * vm2));
+    }
+    for (; i < D; i++) {
+      const float xhat = (xr[i] - mu) * rs;
+      dxr[i] += rs * (dyr[i] * w[i] - m1 - xhat * m2);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ activations
+
+// Phi(x) = 0.5 * erfc(-x / sqrt 2), the standard normal CDF, so gelu(x) = x * Phi(x). erfc is Numerical Recipes'
+// Chebyshev fit (relative error < 1.2e-7), with -z^2 split into two floats so that exp's argument keeps full
+// precision; gelu's relative error is then a few 1e-7 wherever |gelu| > 1e-8.
+__attribute__((always_inline)) inline vf vphi(vf x) {
+  const vf u = x * -0.70710678118654752f;
+  const vf z = u < 0.0f ? -u : u;
+  const vf t = 1.0f / (z * 0.5f + 1.0f);
+  const vf hi = z * z;
+  const vf lo = z * z - hi;  // the rounding error of hi where FMA contraction is available, else 0
+  vf p = t * (t * 0.17087277f - 0.82215223f);
+  p = t * (p + 1.48851587f);
+  p = t * (p - 1.13520398f);
+  p = t * (p + 0.27886807f);
+  p = t * (p - 0.18628806f);
+  p = t * (p + 0.09678418f);
+  p = t * (p + 0.37409196f);
+  p = t * (p + 1.00002368f);
+  const vf e = t * vexp(p - hi - lo - 1.26551223f);
+  const vf erfc = u >= 0.0f ? e : 2.0f - e;
+  return erfc * 0.5f;
+}
+
+void act_forward(const float* h, float* a, long n, int gelu) {
+  long i = 0;
+  if (!gelu) {
+    for (; i + VL <= n; i += VL) {
+      const vf x = vld(h + i);
+      vst(a + i, x > 0.0f ? x : (vf){});
+    }
+    for (; i < n; i++) a[i] = h[i] > 0.0f ? h[i] : 0.0f;
+    return;
+  }
+  for (; i + VL <= n; i += VL) {
+    const vf x = vld(h + i);
+    vst(a + i, x * vphi(x));
+  }
+  if (i < n) {
+    const vf x = vld_part(h + i, n - i, 0.0f);
+    vst_part(a + i, x * vphi(x), n - i);
+  }
+}
+
+void act_backward(const float* h, const float* da, float* dh, long n, int gelu) {
+  long i = 0;
+  if (!gelu) {
+    for (; i + VL <= n; i += VL) {
+      const vf x = vld(h + i), g = vld(da + i);
+      vst(dh + i, x > 0.0f ? g : (vf){});
+    }
+    for (; i < n; i++) dh[i] = h[i] > 0.0f ? da[i] : 0.0f;
+    return;
+  }
+  // d/dx [x Phi(x)] = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
+  for (; i + VL <= n; i += VL) {
+    const vf x = vld(h + i);
+    const vf pdf = vexp(x * x * -0.5f) * 0.3989422804014327f;
+    vst(dh + i, vld(da + i) * (vphi(x) + x * pdf));
+  }
+  if (i < n) {
+    const vf x = vld_part(h + i, n - i, 0.0f);
+    const vf g = vld_part(da + i, n - i, 0.0f);
+    const vf pdf = vexp(x * x * -0.5f) * 0.3989422804014327f;
+    vst_part(dh + i, g * (vphi(x) + x * pdf), n - i);
+  }
+}
+
+// ------------------------------------------------------------------ softmax and cross-entropy
+
+// sum over [0, n) of exp(x - m); with store, x is overwritten by those exponentials.
+inline float exp_shifted(float* x, long n, float m, int store) {
+  const vf vm = vset(m);
+  vf acc = {};
+  long i = 0;
+  for (; i + VL <= n; i += VL) {
+    const vf e = vexp(vld(x + i) - vm);
+    acc += e;
+    if (store) vst(x + i, e);
+  }
+  if (i < n) {
+    const vf e = vexp(vld_part(x + i, n - i, -__builtin_inff()) - vm);  // padding lanes give exp(-inf) = 0
+    acc += e;
+    if (store) vst_part(x + i, e, n - i);
+  }
+  return vsum(acc);
+}
+
+inline void scale_row(float* x, long n, float s) {
+  const vf vs = vset(s);
+  long i = 0;
+  for (; i + VL <= n; i += VL) vst(x + i, vld(x + i) * vs);
+  for (; i < n; i++) x[i] *= s;
+}
+
+double softmax_xent(float* z, const int* y, float* losses, long rows, long V, float scale, int grad) {
+  double total = 0.0;
+  for (long r = 0; r < rows; r++) {
+    float* zr = z + r * V;
+    const float m = row_max(zr, V);
+    const float zy = zr[y[r]];
+    const float sum = exp_shifted(zr, V, m, grad);
+    const double loss = (double)m + __builtin_log((double)sum) - (double)zy;
+    total += loss;
+    if (losses) losses[r] = (float)loss;
+    if (grad) {
+      scale_row(zr, V, scale / sum);
+      zr[y[r]] -= scale;
+    }
+  }
+  return total;
+}
+
+void causal_softmax(float* S, long ld, long rows, long q0, long ncols) {
+  for (long r = 0; r < rows; r++) {
+    float* s = S + r * ld;
+    long n = q0 + r + 1;
+    if (n > ncols) n = ncols;
+    const float m = row_max(s, n);
+    const float sum = exp_shifted(s, n, m, 1);
+    scale_row(s, n, 1.0f / sum);
+    for (long j = n; j < ncols; j++) s[j] = 0.0f;
+  }
+}
+
+void softmax_backward(const float* P, long ldp, float* dP, long ldd, long rows, long q0, long ncols, float scale) {
+  for (long r = 0; r < rows; r++) {
+    const float* p = P + r * ldp;
+    float* d = dP + r * ldd;
+    long n = q0 + r + 1;
+    if (n > ncols) n = ncols;
+    vf acc = {};
+    long i = 0;
+    for (; i + VL <= n; i += VL) acc += vld(p + i) * vld(d + i);
+    float dot = vsum(acc);
+    for (; i < n; i++) dot += p[i] * d[i];
+    const vf vdot = vset(dot), vs = vset(scale);
+    i = 0;
+    for (; i + VL <= n; i += VL) vst(d + i, vld(p + i) * (vld(d + i) - vdot) * vs);
+    for (; i < n; i++) d[i] = p[i] * (d[i] - dot) * scale;
+    for (long j = n; j < ncols; j++) d[j] = 0.0f;
+  }
+}
+
+// ------------------------------------------------------------------ optimiser
+
+// Plain loops: the compiler vectorises them for this translation unit's ISA (sqrt included, with -fno-math-errno).
+void adamw(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v, long n,
+           const float* h) {
+  const float lr = h[0], b1 = h[1], b2 = h[2], eps = h[3], wd = h[4], bc1 = h[5], bc2s = h[6], clip = h[7];
+  const float omb1 = 1.0f - b1, omb2 = 1.0f - b2, decay = 1.0f - lr * wd, step = lr / bc1;
+  // torch's order: p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= step * m / (sqrt(v)/bc2s + eps)
+  if (clip == 1.0f) {
+    for (long i = 0; i < n; i++) {
+      const float gi = g[i];
+      const float mi = m[i] * b1 + gi * omb1;
+      const float vi = v[i] * b2 + (gi * gi) * omb2;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = p[i] * decay - (mi / (__builtin_sqrtf(vi) / bc2s + eps)) * step;
+    }
+  } else {
+    for (long i = 0; i < n; i++) {
+      const float gi = g[i] * clip;
+      const float mi = m[i] * b1 + gi * omb1;
+      const float vi = v[i] * b2 + (gi * gi) * omb2;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = p[i] * decay - (mi / (__builtin_sqrtf(vi) / bc2s + eps)) * step;
+    }
+  }
+}
+
+double sum_squares(const float* x, long n) {
+  // float partial sums per block of 4096, accumulated in double
+  double total = 0.0;
+  for (long i0 = 0; i0 < n; i0 += 4096) {
+    const long i1 = i0 + 4096 < n ? i0 + 4096 : n;
+    vf a0 = {}, a1 = {};
+    long i = i0;
+    for (; i + 2 * VL <= i1; i += 2 * VL) {
+      const vf u = vld(x + i), w = vld(x + i + VL);
+      a0 += u * u;
+      a1 += w * w;
+    }
+    for (; i + VL <= i1; i += VL) {
+      const vf u = vld(x + i);
+      a0 += u * u;
+    }
+    double part = (double)vsum(a0 + a1);
+    for (; i < i1; i++) part += (double)x[i] * x[i];
+    total += part;
+  }
+  return total;
+}
+
+void col_sum(const float* X, long rows, long cols, long ld, float* out) {
+  for (long c = 0; c < cols; c++) out[c] = 0.0f;
+  for (long r = 0; r < rows; r++) {
+    const float* x = X + r * ld;
+    long c = 0;
+    for (; c + VL <= cols; c += VL) vst(out + c, vld(out + c) + vld(x + c));
+    for (; c < cols; c++) out[c] += x[c];
+  }
+}
+
+void add(const float* a, const float* b, float* out, long n) {
+  long i = 0;
+  for (; i + VL <= n; i += VL) vst(out + i, vld(a + i) + vld(b + i));
+  for (; i < n; i++) out[i] = a[i] + b[i];
+}
+
+gptlab::OpsKernel ops_table() {
+  return gptlab::OpsKernel{&norm_forward,   &norm_backward, &act_forward, &act_backward, &softmax_xent,
+                           &causal_softmax, &softmax_backward, &adamw,     &sum_squares,  &col_sum,
+                           &add};
+}

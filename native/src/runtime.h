@@ -1,0 +1,72 @@
+// The addon's shared runtime: the ISA-dispatched kernels, a persistent thread pool, multi-threaded SGEMM and a
+// parallel_for for element-wise work. Used by the tfjs kernel glue (addon.cc) and the native GPT (gpt.cc).
+#ifndef GPTLAB_RUNTIME_H
+#define GPTLAB_RUNTIME_H
+
+#include "gemm.h"
+#include "ops.h"
+
+namespace gptlab {
+
+// Per-thread scratch: GEMM packing buffers plus a growable float area for kernels that need one.
+struct Workspace {
+  float* packA = nullptr;
+  float* packB = nullptr;
+  float* scratch = nullptr;
+  long scratchFloats = 0;
+  Workspace();
+  ~Workspace();
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  // At least n floats of 64-byte aligned scratch (contents not preserved across growth).
+  float* scratchFor(long n);
+};
+
+Workspace& local_workspace();
+
+// One parallel job: fn(ctx, unit, ws) for every unit in [0, units), units claimed dynamically.
+struct Task {
+  void (*fn)(const void* ctx, long unit, Workspace& ws);
+  const void* ctx;
+  long units;
+};
+
+// Picks the kernels and starts the pool; idempotent.
+void init_runtime();
+const GemmKernel& kernels();
+const OpsKernel& ops();
+
+// Threads a parallel region uses right now (the override, else the adaptive tuner's choice, else the maximum).
+int current_threads();
+int max_threads();
+int pool_capacity();  // workers + the caller
+bool adaptive();
+int last_threads();
+double min_parallel_flops();
+void set_threads(int n, bool adaptive);
+void set_min_parallel_flops(double f);
+// While > 0, every parallel region and GEMM uses exactly this many threads (clamped to the pool) and the
+// per-call tuner is bypassed; the native trainer tunes at the granularity of whole steps instead.
+void set_thread_override(int n);
+
+void run_task(const Task& task, int threads);
+
+template <class F>
+void parallel_for(long units, const F& f) {
+  if (units <= 0) return;
+  const Task task{[](const void* ctx, long unit, Workspace& ws) { (*static_cast<const F*>(ctx))(unit, ws); }, &f,
+                  units};
+  run_task(task, current_threads());
+}
+
+// C = alpha op(A) op(B) + beta C, `batch` times with the given strides (in floats; 0 broadcasts), on the pool.
+void gemm(const GemmTask& t, long batch = 1, long strideA = 0, long strideB = 0, long strideC = 0);
+
+// The same on the calling thread only, with its workspace: for GEMMs inside a parallel_for unit.
+inline void gemm_local(const GemmTask& t, Workspace& ws) {
+  if (t.M > 0 && t.N > 0) kernels().run(t, ws.packA, ws.packB);
+}
+
+}  // namespace gptlab
+
+#endif
