@@ -11,7 +11,8 @@ import { paramSpecs } from './params';
 /** The addon's NativeGPT class (native/src/gpt_napi.cc). Ids are model ids; batches are [B, T] row-major. */
 export interface NativeGPTHandle {
   loss(inputs: Int32Array, targets: Int32Array, B: number, T: number): number;
-  lossAndGradients(inputs: Int32Array, targets: Int32Array, B: number, T: number): number;
+  /** With a nonzero seed, a training forward: dropout on, its masks drawn from the seed. */
+  lossAndGradients(inputs: Int32Array, targets: Int32Array, B: number, T: number, seed?: number): number;
   /** A copy of the gradients of the last lossAndGradients or step, laid out like the parameters. */
   gradients(): Float32Array;
   step(inputs: Int32Array, targets: Int32Array, B: number, T: number, settings: NativeStepSettings):

@@ -15,7 +15,7 @@ namespace gptlab {
 
 namespace {
 
-constexpr long kMaxChunks = 64;        // row chunks of an element-wise parallel region (and norm partial sums)
+constexpr long kMaxChunks = 32;        // row chunks of an element-wise parallel region (and norm partial sums)
 constexpr long kFlatChunk = 1L << 16;  // elements per unit when sweeping the flat parameter/gradient buffers
 constexpr long kProbeEvery = 100;      // steps between one-step probes of the other thread count
 
@@ -44,13 +44,13 @@ inline bool keeps(uint64_t seed, uint64_t i, uint32_t threshold) {
 // Dropout sites: 0 the embeddings; per layer l: 3l+1 attention probabilities, 3l+2 c_proj, 3l+3 the MLP.
 inline uint64_t site_seed(uint64_t stepSeed, long site) { return mix64(stepSeed * 0x9e3779b97f4a7c15ULL + site); }
 
-// Splits rows into chunks of at least minRows, about four per thread; at most kMaxChunks.
+// Splits rows into chunks of at least minRows, at most kMaxChunks. The split depends on the rows alone, never on
+// the thread count, so that partial sums (losses, norm weight gradients) add up in the same order whatever the
+// step tuner picks: a seed gives the same run on one thread or many.
 void plan_rows(long rows, long minRows, long* chunks, long* per) {
-  const int threads = current_threads();
-  long c = threads > 1 ? 4L * threads : 1;
+  long c = rows / (minRows < 1 ? 1 : minRows);
   if (c > kMaxChunks) c = kMaxChunks;
-  const long most = rows / (minRows < 1 ? 1 : minRows);
-  if (c > most) c = most < 1 ? 1 : most;
+  if (c < 1) c = 1;
   *per = (rows + c - 1) / c;
   *chunks = (rows + *per - 1) / *per;
 }
@@ -500,9 +500,9 @@ double NativeGPT::loss(const int32_t* idx, const int32_t* targets, long B, long 
   return l;
 }
 
-double NativeGPT::lossAndGradients(const int32_t* idx, const int32_t* targets, long B, long T) {
+double NativeGPT::lossAndGradients(const int32_t* idx, const int32_t* targets, long B, long T, uint64_t seed) {
   set_thread_override(evalThreads());
-  const double l = forwardLoss(idx, targets, B, T, false, true, 0);
+  const double l = forwardLoss(idx, targets, B, T, seed != 0, true, seed);
   backward(idx);
   set_thread_override(0);
   return l;

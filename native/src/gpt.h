@@ -50,8 +50,9 @@ class NativeGPT {
 
   // Mean cross-entropy of idx -> targets, both [B, T] (T <= context), without gradients. Ids must be < V.
   double loss(const int32_t* idx, const int32_t* targets, long B, long T);
-  // The same, leaving every parameter's gradient in gradients() (no update).
-  double lossAndGradients(const int32_t* idx, const int32_t* targets, long B, long T);
+  // The same, leaving every parameter's gradient in gradients() (no update). A nonzero seed makes it a training
+  // forward, with the dropout masks that seed draws.
+  double lossAndGradients(const int32_t* idx, const int32_t* targets, long B, long T, uint64_t seed = 0);
   // One AdamW step (forward, backward, global-norm clipping, update) on a [B, T] batch; the caller owns t.
   // seed draws the dropout masks (unused without dropout).
   StepResult step(const int32_t* idx, const int32_t* targets, long B, long T, const AdamWSettings& s, uint64_t seed);

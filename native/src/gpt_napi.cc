@@ -226,15 +226,20 @@ napi_value Loss(napi_env env, napi_callback_info info) {
   return guarded(env, [&] { return make_number(env, m->loss(b.idx, b.targets, b.B, b.T)); });
 }
 
+// lossAndGradients(inputs, targets, B, T, seed?): a nonzero seed trains (dropout on, masks from the seed)
 napi_value LossAndGradients(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   NativeGPT* m = unwrap(env, info, &argc, argv);
   Batch b;
   if (!m) return nullptr;
-  if (argc < 4) return fail(env, "expects (inputs, targets, B, T)");
+  if (argc < 4) return fail(env, "expects (inputs, targets, B, T, seed?)");
   if (!read_batch(env, m->shape(), argv[0], argv[1], argv[2], argv[3], &b)) return nullptr;
-  return guarded(env, [&] { return make_number(env, m->lossAndGradients(b.idx, b.targets, b.B, b.T)); });
+  long seed = 0;
+  if (argc >= 5 && !number_arg(env, argv[4], &seed)) return fail(env, "seed must be a non-negative integer");
+  return guarded(env, [&] {
+    return make_number(env, m->lossAndGradients(b.idx, b.targets, b.B, b.T, static_cast<uint64_t>(seed)));
+  });
 }
 
 napi_value Gradients(napi_env env, napi_callback_info info) {
@@ -259,7 +264,7 @@ napi_value Step(napi_env env, napi_callback_info info) {
       !prop_double(env, argv[4], "beta2", &a.beta2) || !prop_double(env, argv[4], "eps", &a.eps) ||
       !prop_double(env, argv[4], "weightDecay", &a.weightDecay) ||
       !prop_double(env, argv[4], "gradClip", &a.gradClip) || !prop_long(env, argv[4], "t", &a.t) ||
-      !prop_double(env, argv[4], "seed", &seed) || a.t < 1)
+      !prop_double(env, argv[4], "seed", &seed) || a.t < 1 || !(seed >= 0 && seed <= 9.0e15))
     return fail(env, "step: settings need lr, beta1, beta2, eps, weightDecay, gradClip, t >= 1 and seed");
   return guarded(env, [&]() -> napi_value {
     const StepResult r = m->step(b.idx, b.targets, b.B, b.T, a, static_cast<uint64_t>(seed));

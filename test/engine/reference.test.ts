@@ -1,6 +1,7 @@
 // The engine against the PyTorch reference fixtures (test/fixtures/reference/, made by test/reference/make_fixtures.py):
 // logits, loss, every gradient, one clipped AdamW step, attention probabilities, the logit lens and the sampling
-// distributions, on the cpu and wasm backends (and with the native matmul kernels when the addon is built).
+// distributions, on the cpu and wasm backends (and with the native matmul kernels when the addon is built), and the
+// native trainer's own forward, backward and AdamW step.
 import { after, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,6 +11,8 @@ import type { GPTConfig } from '../../engine/config';
 import { paramNameOf, transpose2d, type GPT } from '../../engine/model';
 import { AdamW, learningRateAt, type OptimSettings } from '../../engine/optim';
 import { isLinearWeight } from '../../engine/params';
+import { lastNativeLoadError } from '../../engine/kernels';
+import { flatLayout, flattenWeights, nativeGPTClass, NativeTrainer, unflatten } from '../../engine/nativeTrainer';
 import { samplingDistribution, type SamplingOptions } from '../../engine/sample';
 import {
   engineModes, fixtureBytes, formatMeasurements, idsOf, l2, maxAbsDiff, readFixture, relMaxErr, tensorOf, useMode,
@@ -55,6 +58,50 @@ after(() => {
   }
   console.log(`\nreference comparison: worst measured errors\n${formatMeasurements([...worst.values()])}\n`);
 });
+
+/**
+ * Parameters after the fixture's one clipped AdamW step, given the engine's parameters before, its own gradients
+ * and the parameters after its step (all in PyTorch layout), and the gradient norm it measured.
+ *
+ * On the first step Adam moves each weight by lr * g / (|g| + eps) (g clipped): where |g| is near eps = 1e-8 the
+ * update's slope is lr/eps = 7.5e4, so float32 rounding noise in such a gradient (~1e-10; the float64 reference has
+ * ~1e-19 where the true gradient is exactly 0, e.g. c_attn's key bias) moves the weight by ~1e-5. PyTorch itself in
+ * float32 misses this fixture by 1.9e-5 (gpt2, c_attn.bias). So:
+ *  - elements whose reference clipped gradient is >= 10 eps must match the fixture to 1e-5;
+ *  - every element must match torch's update formula (float64) applied to the engine's own gradient;
+ *  - the remaining ill-conditioned elements are reported, and bounded by one step of size lr.
+ */
+function checkAdamWStep(t: { diagnostic(msg: string): void }, variant: string, mode: string, hp: FixtureHyper, expected: Fixture,
+  before: Map<string, { data: Float32Array }>, grads: Map<string, Float32Array>, after: Map<string, { shape: number[]; data: Float32Array }>,
+  gradNorm: number): void {
+  const refClip = Math.min(1, hp.gradClip / (hp.gradNorm + 1e-6));
+  const clip = Math.min(1, hp.gradClip / (gradNorm + 1e-6));
+  let worst = 0, worstName = '', worstIll = 0, ill = 0, total = 0, worstRule = 0, worstRuleName = '';
+  for (const [name, p] of after) {
+    const ref = tensorOf(expected, `step.${name}`), gRef = tensorOf(expected, `grad.${name}`).data;
+    assert.deepEqual(ref.shape, p.shape);
+    const p0 = before.get(name)!.data, g = grads.get(name)!;
+    for (let i = 0; i < p.data.length; i++) {
+      total++;
+      const e = Math.abs(p.data[i] - ref.data[i]);
+      if (Math.abs(refClip * gRef[i]) >= 10 * hp.eps) {
+        if (e >= worst) [worst, worstName] = [e, name];
+      } else {
+        ill++;
+        worstIll = Math.max(worstIll, e);
+      }
+      const gc = clip * g[i];
+      const rule = p0[i] * (1 - hp.lrT * hp.weightDecay) - (hp.lrT * gc) / (Math.abs(gc) + hp.eps);
+      const er = Math.abs(p.data[i] - rule);
+      if (er >= worstRule) [worstRule, worstRuleName] = [er, name];
+    }
+  }
+  check(t, 'params after AdamW step max abs (|g| >= 10 eps)', variant, mode, worst, TOL.step, `worst: ${worstName}`);
+  check(t, 'AdamW update rule on engine grads max abs', variant, mode, worstRule, TOL.step, `worst: ${worstRuleName}`);
+  t.diagnostic(`${variant} ${mode}: ${ill} of ${total} elements have |clipped reference gradient| < 10 eps; their worst step difference is ${worstIll.toExponential(3)}`);
+  measured.push({ check: 'params after step, |g| < 10 eps (info)', variant, mode, value: worstIll, limit: hp.lrT });
+  assert.ok(worstIll <= hp.lrT, `ill-conditioned elements moved by more than one step (${worstIll})`);
+}
 
 function loadVariant(variant: string): { model: GPT; expected: Fixture; hp: FixtureHyper; cfg: GPTConfig } {
   const { model } = decodeModel(fixtureBytes(`${variant}.model.safetensors`));
@@ -180,40 +227,7 @@ for (const mode of engineModes()) {
           check(t, 'step loss relative', variant, mode.label, Math.abs(r.loss - lossRef) / lossRef, TOL.loss);
           check(t, 'step gradNorm relative', variant, mode.label, Math.abs(r.gradNorm - hp.gradNorm) / hp.gradNorm, TOL.gradNorm);
 
-          // On the first step Adam moves each weight by lr * g / (|g| + eps) (g clipped): where |g| is near eps = 1e-8
-          // the update's slope is lr/eps = 7.5e4, so float32 rounding noise in such a gradient (~1e-10; the float64
-          // reference has ~1e-19 where the true gradient is exactly 0, e.g. c_attn's key bias) moves the weight by
-          // ~1e-5. PyTorch itself in float32 misses this fixture by 1.9e-5 (gpt2, c_attn.bias). So:
-          //  - elements whose reference clipped gradient is >= 10 eps must match the fixture to 1e-5;
-          //  - every element must match torch's update formula (float64) applied to the engine's own gradient;
-          //  - the remaining ill-conditioned elements are reported, and bounded by one step of size lr.
-          const refClip = Math.min(1, hp.gradClip / (hp.gradNorm + 1e-6));
-          const clip = Math.min(1, hp.gradClip / (r.gradNorm + 1e-6));
-          let worst = 0, worstName = '', worstIll = 0, ill = 0, total = 0, worstRule = 0, worstRuleName = '';
-          for (const [name, p] of model.toTensors()) {
-            const ref = tensorOf(expected, `step.${name}`), gRef = tensorOf(expected, `grad.${name}`).data;
-            assert.deepEqual(ref.shape, p.shape);
-            const p0 = before.get(name)!.data, g = engineGrads.get(name)!;
-            for (let i = 0; i < p.data.length; i++) {
-              total++;
-              const e = Math.abs(p.data[i] - ref.data[i]);
-              if (Math.abs(refClip * gRef[i]) >= 10 * hp.eps) {
-                if (e >= worst) [worst, worstName] = [e, name];
-              } else {
-                ill++;
-                worstIll = Math.max(worstIll, e);
-              }
-              const gc = clip * g[i];
-              const rule = p0[i] * (1 - hp.lrT * hp.weightDecay) - (hp.lrT * gc) / (Math.abs(gc) + hp.eps);
-              const er = Math.abs(p.data[i] - rule);
-              if (er >= worstRule) [worstRule, worstRuleName] = [er, name];
-            }
-          }
-          check(t, 'params after AdamW step max abs (|g| >= 10 eps)', variant, mode.label, worst, TOL.step, `worst: ${worstName}`);
-          check(t, 'AdamW update rule on engine grads max abs', variant, mode.label, worstRule, TOL.step, `worst: ${worstRuleName}`);
-          t.diagnostic(`${variant} ${mode.label}: ${ill} of ${total} elements have |clipped reference gradient| < 10 eps; their worst step difference is ${worstIll.toExponential(3)}`);
-          measured.push({ check: 'params after step, |g| < 10 eps (info)', variant, mode: mode.label, value: worstIll, limit: hp.lrT });
-          assert.ok(worstIll <= hp.lrT, `ill-conditioned elements moved by more than one step (${worstIll})`);
+          checkAdamWStep(t, variant, mode.label, hp, expected, before, engineGrads, model.toTensors(), r.gradNorm);
         } finally {
           model.dispose();
         }
@@ -247,6 +261,71 @@ for (const mode of engineModes()) {
     });
   });
 }
+
+// The native trainer (native/src/gpt.cc) against the same fixtures: its own forward, backward and AdamW step.
+describe('reference fixtures on the native trainer', { skip: nativeGPTClass() ? false : `native addon not built (${lastNativeLoadError() ?? 'no NativeGPT'})` }, () => {
+  const label = 'native';
+  for (const variant of VARIANTS) {
+    test(`${variant}: forward, loss, gradients, attention`, (t) => {
+      const { model, expected } = loadVariant(variant);
+      const layout = flatLayout(model.config);
+      const native = new (nativeGPTClass()!)(model.config, layout.slots, flattenWeights(model, layout));
+      try {
+        const idxT = tensorOf(expected, 'idx');
+        const [B, T] = idxT.shape;
+        const ids = idsOf(idxT), tg = idsOf(tensorOf(expected, 'targets'));
+        native.forward(ids, B, T);
+        check(t, 'logits max abs', variant, label, maxAbsDiff(native.logits(), tensorOf(expected, 'logits').data), TOL.logits);
+        let attErr = 0;
+        for (let l = 0; l < model.config.layers; l++) attErr = Math.max(attErr, maxAbsDiff(native.attention(l), tensorOf(expected, `attn.${l}`).data));
+        check(t, 'attention max abs', variant, label, attErr, TOL.attention);
+        const loss = native.lossAndGradients(ids, tg, B, T);
+        const lossRef = tensorOf(expected, 'loss').data[0];
+        check(t, 'loss relative', variant, label, Math.abs(loss - lossRef) / lossRef, TOL.loss);
+        const grads = unflatten(native.gradients(), layout);
+        let worstGrad = 0, worstName = '';
+        for (const spec of model.specs) {
+          const e = relMaxErr(grads.get(spec.name)!, tensorOf(expected, `grad.${spec.name}`).data);
+          if (e >= worstGrad) [worstGrad, worstName] = [e, spec.name];
+        }
+        check(t, 'gradient relative (max norm)', variant, label, worstGrad, TOL.grad, `worst: ${worstName}`);
+        const hp = JSON.parse(expected.metadata['gptlab.fixture']) as FixtureHyper;
+        check(t, 'gradient norm relative', variant, label, Math.abs(l2(native.gradients()) - hp.gradNorm) / hp.gradNorm, TOL.gradNorm);
+      } finally {
+        native.dispose();
+        model.dispose();
+      }
+    });
+
+    test(`${variant}: one clipped AdamW step`, (t) => {
+      const { model, expected, hp } = loadVariant(variant);
+      const idxT = tensorOf(expected, 'idx');
+      const [B, T] = idxT.shape;
+      const ids = idsOf(idxT), tg = idsOf(tensorOf(expected, 'targets'));
+      const layout = flatLayout(model.config);
+      const probe = new (nativeGPTClass()!)(model.config, layout.slots, flattenWeights(model, layout));
+      probe.lossAndGradients(ids, tg, B, T);
+      const grads = unflatten(probe.gradients(), layout);
+      probe.dispose();
+      const before = model.toTensors();
+      // The fixture's step is torch's first AdamW step at lr_t: a flat schedule at lr_t gives exactly that lr.
+      const trainer = NativeTrainer.create(model, { steps: hp.steps, learningRate: hp.lrT, minLearningRate: hp.lrT, warmupSteps: 0,
+        weightDecay: hp.weightDecay, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, gradClip: hp.gradClip, seed: 1 })!;
+      try {
+        const r = trainer.step(ids, tg, B, T);
+        assert.ok(r.applied);
+        const lossRef = tensorOf(expected, 'loss').data[0];
+        check(t, 'step loss relative', variant, label, Math.abs(r.loss - lossRef) / lossRef, TOL.loss);
+        check(t, 'step gradNorm relative', variant, label, Math.abs(r.gradNorm - hp.gradNorm) / hp.gradNorm, TOL.gradNorm);
+        trainer.syncModel();
+        checkAdamWStep(t, variant, label, hp, expected, before, grads, model.toTensors(), r.gradNorm);
+      } finally {
+        trainer.dispose();
+        model.dispose();
+      }
+    });
+  }
+});
 
 test('sampling distributions (temperature, top-k, top-p) match the reference', (t) => {
   const f = readFixture('sampling.expected.safetensors');

@@ -1,0 +1,199 @@
+// The native trainer (native/src/gpt.cc) beside the tfjs reference path: the same training run step by step, results
+// independent of the thread count, dropout's backward pass against finite differences, and bad input.
+// (Its agreement with PyTorch is in reference.test.ts.)
+import { before, describe, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { selectBackend } from '../../engine/backend';
+import type { GPTConfig, TrainSettings } from '../../engine/config';
+import { lastNativeLoadError } from '../../engine/kernels';
+import { GPT } from '../../engine/model';
+import { flatLayout, flattenWeights, nativeGPTClass, type NativeGPTHandle } from '../../engine/nativeTrainer';
+import { Rng } from '../../engine/rng';
+import { batchLoss, Trainer } from '../../engine/train';
+import { maxAbsDiff } from '../helpers/reference';
+
+const BASE: GPTConfig = {
+  vocabSize: 37, contextLength: 12, dim: 32, heads: 4, layers: 2, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
+  positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: true, dropout: 0,
+};
+
+const SETTINGS: TrainSettings = {
+  steps: 20, batchSize: 4, learningRate: 1e-2, minLearningRate: 1e-3, warmupSteps: 3, weightDecay: 0.01, beta1: 0.9,
+  beta2: 0.999, eps: 1e-8, gradClip: 1, evalEvery: 0, evalBatches: 1, sampleEvery: 0, seed: 7,
+};
+
+/** B random [T+1] windows of ids from a fixed stream with some structure (so the loss can fall). */
+function batches(config: GPTConfig, B: number, count: number, seed: number): { inputs: Int32Array; targets: Int32Array }[] {
+  const rng = new Rng(seed);
+  const T = config.contextLength, V = config.vocabSize;
+  const stream = Int32Array.from({ length: 400 }, (_, i) => (i * 7 + (i % 5)) % V);
+  return Array.from({ length: count }, () => {
+    const inputs = new Int32Array(B * T), targets = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      const s = rng.int(stream.length - T - 1);
+      inputs.set(stream.subarray(s, s + T), b * T);
+      targets.set(stream.subarray(s + 1, s + T + 1), b * T);
+    }
+    return { inputs, targets };
+  });
+}
+
+function nativeModel(model: GPT): { native: NativeGPTHandle; params: Float32Array } {
+  const layout = flatLayout(model.config);
+  const params = flattenWeights(model, layout);
+  return { native: new (nativeGPTClass()!)(model.config, layout.slots, params), params };
+}
+
+describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not built (${lastNativeLoadError() ?? 'no NativeGPT'})` }, () => {
+  before(async () => {
+    await selectBackend('cpu');
+  });
+
+  for (const variant of [
+    { name: 'LayerNorm, GELU, learned, untied', config: BASE },
+    { name: 'RMSNorm, ReLU, sinusoidal, tied, no biases', config: { ...BASE, norm: 'rmsnorm', activation: 'relu', positions: 'sinusoidal', tieEmbeddings: true, bias: false, qkvBias: false } as GPTConfig },
+  ]) {
+    test(`trains like the tfjs path, step by step (${variant.name})`, async (t) => {
+      const data = batches(variant.config, SETTINGS.batchSize, 12, 3);
+      const runs = [];
+      for (const path of ['tfjs', 'native'] as const) {
+        const model = GPT.init(variant.config, 11);
+        const trainer = new Trainer(model, SETTINGS, path);
+        assert.equal(trainer.path, path);
+        const losses: number[] = [], norms: number[] = [];
+        for (const { inputs, targets } of data) {
+          const r = await trainer.step(inputs, targets);
+          assert.ok(r.applied);
+          losses.push(r.loss);
+          norms.push(r.gradNorm);
+        }
+        trainer.syncModel();
+        const evalLoss = trainer.loss(data.slice(0, 2), SETTINGS.batchSize, variant.config.contextLength);
+        const weights = model.toTensors();
+        trainer.dispose();
+        runs.push({ losses, norms, evalLoss, weights, model });
+      }
+      const [ref, fast] = runs;
+      const lossErr = Math.max(...ref.losses.map((l, i) => Math.abs(l - fast.losses[i])));
+      const normErr = Math.max(...ref.norms.map((n, i) => Math.abs(n - fast.norms[i]) / n));
+      let weightErr = 0;
+      for (const [name, w] of ref.weights) weightErr = Math.max(weightErr, maxAbsDiff(w.data, fast.weights.get(name)!.data));
+      t.diagnostic(`12 steps: loss ${ref.losses[0].toFixed(4)} -> ${ref.losses[11].toFixed(4)}; max |loss diff| ${lossErr.toExponential(2)}, ` +
+        `grad norm rel ${normErr.toExponential(2)}, weights ${weightErr.toExponential(2)}`);
+      assert.ok(ref.losses[11] < ref.losses[0] - 0.05, 'the run learns something');
+      assert.ok(lossErr < 2e-5, `losses differ by ${lossErr}`);
+      assert.ok(normErr < 1e-4, `gradient norms differ by ${normErr}`);
+      assert.ok(weightErr < 2e-4, `weights differ by ${weightErr}`);
+      // After syncModel the tfjs model holds the native weights: its own loss agrees with the native one.
+      const tfjsLoss = batchLoss(fast.model, data.slice(0, 2), SETTINGS.batchSize, variant.config.contextLength);
+      assert.ok(Math.abs(tfjsLoss - fast.evalLoss) < 1e-5, `tfjs ${tfjsLoss} vs native ${fast.evalLoss} on the synced model`);
+      for (const r of runs) r.model.dispose();
+    });
+  }
+
+  test('results do not depend on the thread count', () => {
+    const model = GPT.init(BASE, 5);
+    const data = batches(BASE, 8, 4, 9);
+    const finals = [1, 2].map((threads) => {
+      const { native, params } = nativeModel(model);
+      native.setThreads(threads);
+      data.forEach(({ inputs, targets }, i) => {
+        native.step(inputs, targets, 8, BASE.contextLength, { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1, t: i + 1, seed: 1 });
+      });
+      native.dispose();
+      return params;
+    });
+    assert.deepEqual(finals[0], finals[1], 'parameters after 4 steps on 1 and 2 threads are not bit-identical');
+    model.dispose();
+  });
+
+  test('dropout: masks follow the seed, eval is deterministic, and the backward pass matches finite differences', () => {
+    const config: GPTConfig = { ...BASE, dropout: 0.25, layers: 1 };
+    const model = GPT.init(config, 21);
+    const { native, params } = nativeModel(model);
+    const [{ inputs, targets }] = batches(config, 2, 1, 4);
+    const T = config.contextLength;
+    const evalLoss = native.loss(inputs, targets, 2, T);
+    assert.equal(native.loss(inputs, targets, 2, T), evalLoss, 'eval has no dropout');
+    const a = native.lossAndGradients(inputs, targets, 2, T, 99);
+    const grads = native.gradients();
+    assert.equal(native.lossAndGradients(inputs, targets, 2, T, 99), a, 'the same seed draws the same masks');
+    assert.notEqual(native.lossAndGradients(inputs, targets, 2, T, 100), a, 'another seed draws other masks');
+    assert.notEqual(a, evalLoss, 'training applies dropout');
+    // Central differences at the largest gradients of every tensor kind, with the masks of seed 99 held fixed.
+    const layout = flatLayout(config);
+    let worst = 0;
+    for (const [name, { offset, size }] of layout.offsets) {
+      let i = offset;
+      for (let j = offset; j < offset + size; j++) if (Math.abs(grads[j]) > Math.abs(grads[i])) i = j;
+      if (Math.abs(grads[i]) < 1e-3) continue;
+      const h = 1e-2, saved = params[i];
+      params[i] = saved + h;
+      const up = native.lossAndGradients(inputs, targets, 2, T, 99);
+      params[i] = saved - h;
+      const down = native.lossAndGradients(inputs, targets, 2, T, 99);
+      params[i] = saved;
+      const numeric = (up - down) / (2 * h);
+      const err = Math.abs(numeric - grads[i]) / Math.abs(grads[i]);
+      worst = Math.max(worst, err);
+      assert.ok(err < 0.03, `${name}[${i - offset}]: analytic ${grads[i]} vs numeric ${numeric}`);
+    }
+    assert.ok(worst > 0, 'no gradient was checked');
+    native.dispose();
+    model.dispose();
+  });
+
+  test('dropout training lowers the loss', async () => {
+    const config: GPTConfig = { ...BASE, dropout: 0.1 };
+    const model = GPT.init(config, 2);
+    const trainer = new Trainer(model, { ...SETTINGS, steps: 40 }, 'native');
+    const data = batches(config, SETTINGS.batchSize, 40, 8);
+    const before = trainer.loss(data.slice(0, 4), SETTINGS.batchSize, config.contextLength);
+    for (const { inputs, targets } of data) await trainer.step(inputs, targets);
+    const after = trainer.loss(data.slice(0, 4), SETTINGS.batchSize, config.contextLength);
+    assert.ok(after < before - 0.5, `loss ${before} -> ${after}`);
+    trainer.dispose();
+    model.dispose();
+  });
+
+  test('bad input is refused with a clear error, and a disposed model says so', () => {
+    const model = GPT.init(BASE, 1);
+    const { native } = nativeModel(model);
+    const T = BASE.contextLength;
+    const ids = new Int32Array(2 * T);
+    assert.throws(() => native.loss(Int32Array.from(ids, () => BASE.vocabSize), ids, 2, T), /out of the model's vocabulary/);
+    assert.throws(() => native.loss(Int32Array.from(ids, () => -1), ids, 2, T), /out of the model's vocabulary/);
+    assert.throws(() => native.loss(new Int32Array(2 * (T + 1)), new Int32Array(2 * (T + 1)), 2, T + 1), /exceeds the context length/);
+    assert.throws(() => native.loss(ids, ids.subarray(1), 2, T), /B\*T ids/);
+    assert.throws(() => native.loss(new Float32Array(2 * T) as unknown as Int32Array, ids, 2, T), /Int32Array/);
+    assert.throws(() => native.step(ids, ids, 2, T, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1, t: 0, seed: 1 }), /t >= 1/);
+    assert.throws(() => native.attention(BASE.layers), /out of range/);
+    // a layout that does not match the config
+    const layout = flatLayout(BASE);
+    assert.throws(() => new (nativeGPTClass()!)({ ...BASE, bias: false }, layout.slots, new Float32Array(layout.size)), /this config does not/);
+    assert.throws(() => new (nativeGPTClass()!)(BASE, layout.slots, new Float32Array(layout.size - 1)), /does not fit/);
+    native.dispose();
+    native.dispose(); // twice is harmless
+    assert.throws(() => native.loss(ids, ids, 2, T), /disposed/);
+    model.dispose();
+  });
+
+  test('a shorter sequence than the context, and probes of the last forward', () => {
+    const model = GPT.init(BASE, 3);
+    const { native } = nativeModel(model);
+    const ids = Int32Array.from({ length: 5 }, (_, i) => i + 1);
+    native.forward(ids, 1, 5);
+    assert.equal(native.logits().length, 5 * BASE.vocabSize);
+    const att = native.attention(0); // [1, H, 5, 5], causal rows summing to 1
+    assert.equal(att.length, BASE.heads * 25);
+    for (let r = 0; r < BASE.heads * 5; r++) {
+      const row = att.subarray(r * 5, r * 5 + 5);
+      const q = r % 5;
+      assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-6);
+      for (let k = q + 1; k < 5; k++) assert.equal(row[k], 0, 'no attention to later positions');
+    }
+    assert.equal(native.residual(BASE.layers).length, 5 * BASE.dim);
+    native.dispose();
+    model.dispose();
+  });
+});
