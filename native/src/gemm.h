@@ -8,7 +8,7 @@
 
 namespace gptlab {
 
-// Row-major single-precision GEMM: C = alpha * op(A) * op(B) + beta * C.
+// Row-major single-precision GEMM: C = alpha * op(A) * op(B) + beta * C (+ bias[j] on every row when bias is set).
 // op(A) is M x K, op(B) is K x N, C is M x N.
 struct GemmTask {
   int transA;
@@ -22,6 +22,7 @@ struct GemmTask {
   float beta;
   float* C;
   long ldc;
+  const float* bias = nullptr;  // N floats added to every row of C, or null
 };
 
 // Blocking limits shared by all kernels; workspace sizes derive from them.

@@ -225,11 +225,9 @@ void NativeGPT::reserve(long B, long T) {
 
 // y [M, out] = x [M, in] @ W[out, in]^T (+ b)
 void NativeGPT::linear(const float* x, long inDim, long wOff, long bOff, float* y, long outDim) {
-  const float* b = P(bOff);
-  if (b) for_rows(M_, 4, [&](long, long r0, long r1) {
-      for (long r = r0; r < r1; r++) std::memcpy(y + r * outDim, b, sizeof(float) * outDim);
-    });
-  gemm(GemmTask{0, 1, M_, outDim, inDim, 1.0f, x, inDim, P(wOff), inDim, b ? 1.0f : 0.0f, y, outDim});
+  GemmTask t{0, 1, M_, outDim, inDim, 1.0f, x, inDim, P(wOff), inDim, 0.0f, y, outDim};
+  t.bias = P(bOff);
+  gemm(t);
 }
 
 // From dy [M, out]: dW = dy^T @ x and db = column sums (both overwritten), and dx [M, in] = dy @ W when dx is set.

@@ -341,6 +341,7 @@ void run_gemm_unit(const void* ctx, long u, Workspace& ws) {
     const long c1 = c0 + job.chunk < t.N ? c0 + job.chunk : t.N;
     t.B += t.transB ? c0 * t.ldb : c0;
     t.C += c0;
+    if (t.bias) t.bias += c0;
     t.N = c1 - c0;
   }
   gemm_local(t, ws);
@@ -367,6 +368,7 @@ void gemm(const GemmTask& t, long batch, long strideA, long strideB, long stride
     }
   }
   g_last_threads = threads;
+  const auto t0 = std::chrono::steady_clock::now();
   if (threads > 1 && batch < 2L * threads) {
     // Split the larger output dimension into ~2 chunks per thread, aligned to
     // the register tile, so a descheduled thread delays at most one chunk.
@@ -389,7 +391,6 @@ void gemm(const GemmTask& t, long batch, long strideA, long strideB, long stride
       job.nchunks = (t.N + chunk - 1) / chunk;
     }
   }
-  const auto t0 = std::chrono::steady_clock::now();
   run_task(Task{&run_gemm_unit, &job, job.units()}, threads);
   if (measured) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
