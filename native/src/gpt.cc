@@ -17,7 +17,8 @@ namespace {
 
 constexpr long kMaxChunks = 32;        // row chunks of an element-wise parallel region (and norm partial sums)
 constexpr long kFlatChunk = 1L << 16;  // elements per unit when sweeping the flat parameter/gradient buffers
-constexpr long kProbeEvery = 100;      // steps between one-step probes of the other thread count
+constexpr long kFirstProbe = 8;        // the first one-step probe of the other thread count (a busy machine shows early)
+constexpr long kProbeEvery = 100;      // steps between later probes
 
 long round16(long n) { return (n + 15) & ~15L; }
 
@@ -544,8 +545,8 @@ StepResult NativeGPT::step(const int32_t* idx, const int32_t* targets, long B, l
 }
 
 // ---------------------------------------------------------------- thread tuning
-// Whole steps are timed, not single GEMMs: mostly all threads, and every kProbeEvery steps one step with the other
-// count. When another process competes for the cores, one thread can win; the tuner then stays there until a
+// Whole steps are timed, not single GEMMs: mostly all threads, and at step kFirstProbe and every kProbeEvery steps one
+// step with the other count. When another process competes for the cores, one thread can win; the tuner then stays there until a
 // probe says otherwise.
 
 int NativeGPT::evalThreads() const {
@@ -558,7 +559,7 @@ int NativeGPT::chooseThreads() {
   if (all <= 1 || !adaptive()) return lastThreads_ = all;
   if (tunedThreads_ == 0) tunedThreads_ = all;
   stepsTimed_++;
-  const bool probe = stepsTimed_ % kProbeEvery == 0;
+  const bool probe = stepsTimed_ == kFirstProbe || stepsTimed_ % kProbeEvery == 0;
   return lastThreads_ = probe ? (tunedThreads_ == 1 ? all : 1) : tunedThreads_;
 }
 
@@ -572,7 +573,7 @@ void NativeGPT::recordStep(int threads, double seconds) {
   // A probe: switch when the other count is clearly faster than the recent average.
   const int current = tunedThreads_ == 1 ? 1 : 0;
   bestSeconds_[slot] = seconds;
-  if (bestSeconds_[current] > 0 && seconds < 0.85 * bestSeconds_[current]) {
+  if (bestSeconds_[current] > 0 && seconds < 0.92 * bestSeconds_[current]) {
     tunedThreads_ = threads;
     bestSeconds_[slot] = seconds;
   }
