@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// One side of the GPT Lab benchmark: engine AdamW steps on a model file, in its own process.
+// One side of the GPT Lab benchmark: engine AdamW steps on a model file, in its own process, on the training path the
+// settings name (native: the addon's whole-step trainer; tfjs: tfjs ops, with the native matmul kernels unless
+// native is false).
 // usage: node bench/engine_step.js MODEL.safetensors BATCHES.i32 JSON_SETTINGS
 'use strict';
 const fs = require('fs');
@@ -23,7 +25,7 @@ async function main() {
 
   const { model } = loadModel(modelPath);
   const settings = { ...s.train, batchSize: s.B, seed: 1 };
-  const trainer = new Trainer(model, settings);
+  const trainer = new Trainer(model, settings, s.path ?? 'auto');
   const all = new Int32Array(fs.readFileSync(batchesPath).buffer.slice(0));
   const per = s.B * s.T;
   const nb = all.length / (2 * per);
@@ -51,6 +53,8 @@ async function main() {
     backend: backend.name,
     backendDetail: backend.detail,
     kernels: kernelReport,
+    trainingPath: trainer.path,
+    trainer: trainer.describe(),
     kernelCalls: stats,
     nativeInfo: addon ? addon.info() : null,
     numTensors: tf.memory().numTensors,

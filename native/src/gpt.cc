@@ -232,17 +232,29 @@ void NativeGPT::linear(const float* x, long inDim, long wOff, long bOff, float* 
 }
 
 // From dy [M, out]: dW = dy^T @ x and db = column sums (both overwritten), and dx [M, in] = dy @ W when dx is set.
+// dW and dx need the same work and neither needs the other, so they run side by side.
 void NativeGPT::linearBackward(const float* dy, long outDim, const float* x, long inDim, long wOff, long bOff,
                                float* dx) {
-  gemm(GemmTask{1, 0, outDim, inDim, M_, 1.0f, dy, outDim, x, inDim, 0.0f, G(wOff), inDim});
+  const GemmTask dW{1, 0, outDim, inDim, M_, 1.0f, dy, outDim, x, inDim, 0.0f, G(wOff), inDim};
+  if (dx) gemm_pair(dW, GemmTask{0, 0, M_, inDim, outDim, 1.0f, dy, outDim, P(wOff), inDim, 0.0f, dx, inDim});
+  else gemm(dW);
   if (bOff >= 0) col_sum(dy, M_, outDim, G(bOff));
-  if (dx) gemm(GemmTask{0, 0, M_, inDim, outDim, 1.0f, dy, outDim, P(wOff), inDim, 0.0f, dx, inDim});
 }
 
 void NativeGPT::norm(const float* x, long wOff, long bOff, float* y, float* mean, float* rstd) {
   const long D = s_.D;
   for_rows(M_, 8, [&](long, long r0, long r1) {
     ops().norm_forward(x + r0 * D, P(wOff), P(bOff), y + r0 * D, mean + r0, rstd + r0, r1 - r0, D, s_.rmsnorm);
+  });
+}
+
+// sum = a + b, then y = norm(sum): a residual connection and the norm that reads it, in one pass over the rows.
+void NativeGPT::addNorm(const float* a, const float* b, float* sum, long wOff, long bOff, float* y, float* mean,
+                        float* rstd) {
+  const long D = s_.D;
+  for_rows(M_, 8, [&](long, long r0, long r1) {
+    ops().add(a + r0 * D, b + r0 * D, sum + r0 * D, (r1 - r0) * D);
+    ops().norm_forward(sum + r0 * D, P(wOff), P(bOff), y + r0 * D, mean + r0, rstd + r0, r1 - r0, D, s_.rmsnorm);
   });
 }
 
@@ -372,7 +384,7 @@ void NativeGPT::dropout(float* x, long n, uint64_t seed) const {
 
 void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, uint64_t seed) {
   reserve(B, T);
-  const long D = s_.D, F = s_.F, V = s_.V, M = M_;
+  const long D = s_.D, F = s_.F, V = s_.V, M = M_, N = s_.N;
   const bool drop = training && s_.dropout > 0;
   dropoutSeed_ = drop ? (seed | 1) : 0;  // 0 marks "no dropout in this forward" for the backward pass
   const float* wte = P(offsets_[kWte]);
@@ -382,9 +394,10 @@ void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, u
     for (long r = r0; r < r1; r++) ops().add(wte + static_cast<long>(idx[r]) * D, pos + (r % T) * D, resid_ + r * D, D);
   });
   if (drop) dropout(resid_, M * D, site_seed(dropoutSeed_, 0));
-  for (long l = 0; l < s_.N; l++) {
+  norm(resid_, layerOffset(0, kLn1W), layerOffset(0, kLn1B), ln1_, ln1Mean_, ln1Rstd_);
+  for (long l = 0; l < N; l++) {
     const float* x = resid_ + l * rowsD_;
-    float* ln1 = ln1_ + l * rowsD_;
+    const float* ln1 = ln1_ + l * rowsD_;  // ln_1(x), computed with x
     float* qkv = qkv_ + l * M * 3 * D;
     float* atty = atty_ + l * rowsD_;
     float* mid = mid_ + l * rowsD_;
@@ -392,23 +405,25 @@ void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, u
     float* fch = fch_ + l * M * F;
     float* fca = fca_ + l * M * F;
     // mid = x + c_proj(attention(ln_1(x)))
-    norm(x, layerOffset(l, kLn1W), layerOffset(l, kLn1B), ln1, ln1Mean_ + l * M, ln1Rstd_ + l * M);
     linear(ln1, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), qkv, 3 * D);     // [M, 3D]
     attentionForward(qkv, att_ + l * attStride_, atty, drop, site_seed(dropoutSeed_, 3 * l + 1));  // [M, D]
     linear(atty, D, layerOffset(l, kProjW), layerOffset(l, kProjB), branch_, D);   // [M, D]
     if (drop) dropout(branch_, M * D, site_seed(dropoutSeed_, 3 * l + 2));
-    for_rows(M, 8, [&](long, long r0, long r1) { ops().add(x + r0 * D, branch_ + r0 * D, mid + r0 * D, (r1 - r0) * D); });
-    // x' = mid + c_proj(act(c_fc(ln_2(mid))))
-    norm(mid, layerOffset(l, kLn2W), layerOffset(l, kLn2B), ln2, ln2Mean_ + l * M, ln2Rstd_ + l * M);
+    addNorm(x, branch_, mid, layerOffset(l, kLn2W), layerOffset(l, kLn2B), ln2, ln2Mean_ + l * M, ln2Rstd_ + l * M);
+    // x' = mid + c_proj(act(c_fc(ln_2(mid)))), normed by the next block's ln_1 (or ln_f after the last block)
     linear(ln2, D, layerOffset(l, kFcW), layerOffset(l, kFcB), fch, F);            // [M, F]
     for_rows(M, 4, [&](long, long r0, long r1) { ops().act_forward(fch + r0 * F, fca + r0 * F, (r1 - r0) * F, s_.gelu); });
     linear(fca, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), branch_, D);      // [M, D]
     if (drop) dropout(branch_, M * D, site_seed(dropoutSeed_, 3 * l + 3));
     float* next = resid_ + (l + 1) * rowsD_;
-    for_rows(M, 8, [&](long, long r0, long r1) { ops().add(mid + r0 * D, branch_ + r0 * D, next + r0 * D, (r1 - r0) * D); });
+    if (l + 1 < N) {
+      addNorm(mid, branch_, next, layerOffset(l + 1, kLn1W), layerOffset(l + 1, kLn1B), ln1_ + (l + 1) * rowsD_,
+              ln1Mean_ + (l + 1) * M, ln1Rstd_ + (l + 1) * M);
+    } else {
+      addNorm(mid, branch_, next, offsets_[kLnfW], offsets_[kLnfB], lnf_, lnfMean_, lnfRstd_);
+    }
   }
   // logits = lm_head(ln_f(x)), lm_head being wte when tied
-  norm(resid_ + s_.N * rowsD_, offsets_[kLnfW], offsets_[kLnfB], lnf_, lnfMean_, lnfRstd_);
   linear(lnf_, D, s_.tied ? offsets_[kWte] : offsets_[kLmW], offsets_[kLmB], logits_, V);  // [M, V]
 }
 

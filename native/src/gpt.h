@@ -88,6 +88,7 @@ class NativeGPT {
   void linear(const float* x, long inDim, long wOff, long bOff, float* y, long outDim);
   void linearBackward(const float* dy, long outDim, const float* x, long inDim, long wOff, long bOff, float* dx);
   void norm(const float* x, long wOff, long bOff, float* y, float* mean, float* rstd);
+  void addNorm(const float* a, const float* b, float* sum, long wOff, long bOff, float* y, float* mean, float* rstd);
   void normBackward(const float* dy, const float* x, const float* mean, const float* rstd, long wOff, long bOff,
                     float* dx);
   void attentionForward(const float* qkv, float* att, float* y, bool training, uint64_t seed);

@@ -245,34 +245,73 @@ double softmax_xent(float* z, const int* y, float* losses, long rows, long V, fl
   return total;
 }
 
+// Lane i of a vector holds i: with it, lanes past a row's end are masked without scalar tail loops.
+__attribute__((always_inline)) inline vf lane_index() {
+  vf v;
+#pragma GCC unroll 16
+  for (int i = 0; i < VL; i++) v[i] = (float)i;
+  return v;
+}
+
+// Loads x[j .. j+VL) where those floats lie inside the row's ld, else only the first `avail` of them.
+__attribute__((always_inline)) inline vf vld_row(const float* x, long avail) {
+  return avail >= VL ? vld(x) : vld_part(x, avail, 0.0f);
+}
+
 void causal_softmax(float* S, long ld, long rows, long q0, long ncols) {
+  const vf lanes = lane_index();
+  const vf ninf = vset(-__builtin_inff());
   for (long r = 0; r < rows; r++) {
     float* s = S + r * ld;
     long n = q0 + r + 1;
     if (n > ncols) n = ncols;
-    const float m = row_max(s, n);
-    const float sum = exp_shifted(s, n, m, 1);
-    scale_row(s, n, 1.0f / sum);
-    for (long j = n; j < ncols; j++) s[j] = 0.0f;
+    const long span = ((n + VL - 1) / VL) * VL;  // whole vectors covering [0, n); lanes >= n are masked
+    vf mx = ninf;
+    for (long j = 0; j < span; j += VL) {
+      const vf v = vld_row(s + j, ncols - j);
+      mx = (lanes + (float)j) < (float)n ? (v > mx ? v : mx) : mx;
+    }
+    const vf m = vset(vmaxall(mx));
+    vf acc = {};
+    for (long j = 0; j < span; j += VL) {
+      const vf v = (lanes + (float)j) < (float)n ? vld_row(s + j, ncols - j) : ninf;
+      const vf e = vexp(v - m);  // masked lanes: exp(-inf) = 0, exactly what lies beyond the diagonal
+      acc += e;
+      if (ncols - j >= VL) vst(s + j, e);
+      else vst_part(s + j, e, ncols - j);
+    }
+    const vf inv = vset(1.0f / vsum(acc));
+    for (long j = 0; j < span; j += VL) {
+      if (ncols - j >= VL) vst(s + j, vld(s + j) * inv);
+      else vst_part(s + j, vld_part(s + j, ncols - j, 0.0f) * inv, ncols - j);
+    }
+    for (long j = span; j < ncols; j++) s[j] = 0.0f;
   }
 }
 
 void softmax_backward(const float* P, long ldp, float* dP, long ldd, long rows, long q0, long ncols, float scale) {
+  const vf lanes = lane_index();
   for (long r = 0; r < rows; r++) {
     const float* p = P + r * ldp;
     float* d = dP + r * ldd;
     long n = q0 + r + 1;
     if (n > ncols) n = ncols;
+    const long span = ((n + VL - 1) / VL) * VL;
+    // P is 0 beyond the diagonal, so whole vectors over [0, span) give the same dot product.
     vf acc = {};
-    long i = 0;
-    for (; i + VL <= n; i += VL) acc += vld(p + i) * vld(d + i);
-    float dot = vsum(acc);
-    for (; i < n; i++) dot += p[i] * d[i];
-    const vf vdot = vset(dot), vs = vset(scale);
-    i = 0;
-    for (; i + VL <= n; i += VL) vst(d + i, vld(p + i) * (vld(d + i) - vdot) * vs);
-    for (; i < n; i++) d[i] = p[i] * (d[i] - dot) * scale;
-    for (long j = n; j < ncols; j++) d[j] = 0.0f;
+    for (long j = 0; j < span; j += VL) {
+      const vf pv = vld_row(p + j, ncols - j);
+      const vf dv = (lanes + (float)j) < (float)n ? vld_row(d + j, ncols - j) : (vf){};
+      acc += pv * dv;
+    }
+    const vf vdot = vset(vsum(acc)), vs = vset(scale);
+    for (long j = 0; j < span; j += VL) {
+      const vf out = vld_row(p + j, ncols - j) * (vld_row(d + j, ncols - j) - vdot) * vs;
+      const vf masked = (lanes + (float)j) < (float)n ? out : (vf){};
+      if (ncols - j >= VL) vst(d + j, masked);
+      else vst_part(d + j, masked, ncols - j);
+    }
+    for (long j = span; j < ncols; j++) d[j] = 0.0f;
   }
 }
 

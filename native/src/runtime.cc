@@ -347,7 +347,49 @@ void run_gemm_unit(const void* ctx, long u, Workspace& ws) {
   gemm_local(t, ws);
 }
 
+// Two GEMMs, each cut into `chunks` pieces along its larger output dimension; units [0, n0) are the first's.
+struct PairJob {
+  GemmJob a, b;
+};
+
+void run_pair_unit(const void* ctx, long u, Workspace& ws) {
+  const PairJob& p = *static_cast<const PairJob*>(ctx);
+  if (u < p.a.units()) run_gemm_unit(&p.a, u, ws);
+  else run_gemm_unit(&p.b, u - p.a.units(), ws);
+}
+
+// Cuts job into n pieces along the larger of M and N (whole register tiles).
+void split_job(GemmJob& job, long n) {
+  const GemmTask& t = job.base;
+  if (n <= 1) return;
+  const bool rows = t.M >= t.N;
+  const long tile = rows ? g_kernel.mr : g_kernel.nr;
+  const long extent = rows ? t.M : t.N;
+  long chunk = (extent + n - 1) / n;
+  chunk = ((chunk + tile - 1) / tile) * tile;
+  job.split = rows ? 1 : 2;
+  job.chunk = chunk;
+  job.nchunks = (extent + chunk - 1) / chunk;
+}
+
 }  // namespace
+
+void gemm_pair(const GemmTask& a, const GemmTask& b) {
+  const int threads = g_pool ? current_threads() : 1;
+  if (threads < 2) {
+    gemm(a);
+    gemm(b);
+    return;
+  }
+  g_last_threads = threads;
+  PairJob p;
+  p.a.base = a;
+  p.b.base = b;
+  // With two threads each GEMM stays whole; with more, each is cut so that every thread gets a piece.
+  split_job(p.a, threads / 2);
+  split_job(p.b, threads - threads / 2);
+  run_task(Task{&run_pair_unit, &p, p.a.units() + p.b.units()}, threads);
+}
 
 void gemm(const GemmTask& t, long batch, long strideA, long strideB, long strideC) {
   GemmJob job;
@@ -370,9 +412,10 @@ void gemm(const GemmTask& t, long batch, long strideA, long strideB, long stride
   g_last_threads = threads;
   const auto t0 = std::chrono::steady_clock::now();
   if (threads > 1 && batch < 2L * threads) {
-    // Split the larger output dimension into ~2 chunks per thread, aligned to
-    // the register tile, so a descheduled thread delays at most one chunk.
-    const long want = 2L * threads;
+    // Split the larger output dimension into one chunk per thread, aligned to the register tile. Finer chunks
+    // balance better when a thread is descheduled, but each chunk packs its own copy of the other operand, which
+    // cost the training step's small GEMMs 10%; contention is the step tuner's job.
+    const long want = threads;
     const int mr = g_kernel.mr, nr = g_kernel.nr;
     const long perBatch = (want + batch - 1) / batch;
     if (t.M >= t.N) {

@@ -62,6 +62,10 @@ void parallel_for(long units, const F& f) {
 // C = alpha op(A) op(B) + beta C, `batch` times with the given strides (in floats; 0 broadcasts), on the pool.
 void gemm(const GemmTask& t, long batch = 1, long strideA = 0, long strideB = 0, long strideC = 0);
 
+// Two independent GEMMs at once (a layer's weight and input gradients): each thread takes whole chunks of either, so
+// small problems are not cut finer than they need to be.
+void gemm_pair(const GemmTask& a, const GemmTask& b);
+
 // The same on the calling thread only, with its workspace: for GEMMs inside a parallel_for unit.
 inline void gemm_local(const GemmTask& t, Workspace& ws) {
   if (t.M > 0 && t.N > 0) kernels().run(t, ws.packA, ws.packB);
