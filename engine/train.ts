@@ -33,12 +33,14 @@ export interface History {
 export type TrainingPath = 'native' | 'tfjs';
 
 /**
- * The native path unless tfjs runs on a GPU: there TensorFlow's kernels are the fast ones. GPTLAB_NATIVE=0 (or a
- * missing addon) leaves tfjs.
+ * The native path unless tfjs runs on a GPU, where TensorFlow's kernels are the fast ones, or the backend was chosen
+ * without native code (selectBackend's native: false, GPTLAB_NATIVE=0, or no addon).
  */
 function nativePreferred(): boolean {
   const b = currentBackend();
-  return !(b?.name === 'tensorflow' && /gpu/i.test(b.detail));
+  if (!b) return true;
+  if (b.name === 'tensorflow') return !/gpu/i.test(b.detail);
+  return b.kernels?.native === true;
 }
 
 /** AdamW steps on [B, T] batches; the object the training loop and the benchmarks share. */
