@@ -1,6 +1,9 @@
 // The native trainer (native/src/gpt.cc) beside the tfjs reference path: the same training run step by step, results
 // independent of the thread count, dropout's backward pass against finite differences, and bad input.
 // (Its agreement with PyTorch is in reference.test.ts.)
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { selectBackend } from '../../engine/backend';
@@ -10,7 +13,7 @@ import { GPT } from '../../engine/model';
 import { flatLayout, flattenWeights, nativeGPTClass, type NativeGPTHandle } from '../../engine/nativeTrainer';
 import { Rng } from '../../engine/rng';
 import { batchLoss, Trainer } from '../../engine/train';
-import { maxAbsDiff } from '../helpers/reference';
+import { FIXTURE_DIR, maxAbsDiff } from '../helpers/reference';
 
 const BASE: GPTConfig = {
   vocabSize: 37, contextLength: 12, dim: 32, heads: 4, layers: 2, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
@@ -36,6 +39,16 @@ function batches(config: GPTConfig, B: number, count: number, seed: number): { i
     }
     return { inputs, targets };
   });
+}
+
+/** Whether this CPU runs AVX2 with FMA, from /proc/cpuinfo (false where there is none: then only generic is forced). */
+function cpuHasAvx2(): boolean {
+  try {
+    const flags = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    return /\bavx2\b/.test(flags) && /\bfma\b/.test(flags);
+  } catch {
+    return false;
+  }
 }
 
 function nativeModel(model: GPT): { native: NativeGPTHandle; params: Float32Array } {
@@ -154,6 +167,46 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
     assert.ok(after < before - 0.5, `loss ${before} -> ${after}`);
     trainer.dispose();
     model.dispose();
+  });
+
+  // The element-wise kernels are compiled once per ISA; the machine runs the widest, so force each narrower one in a
+  // child process and hold its gradients to the PyTorch fixture.
+  test('every ISA build matches the PyTorch fixture', (t) => {
+    const engine = path.resolve(__dirname, '..', '..', 'engine');
+    const child = `
+      const { decodeModel } = require(${JSON.stringify(path.join(engine, 'checkpoint.js'))});
+      const { decodeSafeTensors } = require(${JSON.stringify(path.join(engine, 'safetensors.js'))});
+      const { loadNative } = require(${JSON.stringify(path.join(engine, 'kernels', 'index.js'))});
+      const { flatLayout, flattenWeights, nativeGPTClass, unflatten } = require(${JSON.stringify(path.join(engine, 'nativeTrainer.js'))});
+      const fs = require('fs');
+      const dir = ${JSON.stringify(FIXTURE_DIR)};
+      let worst = 0;
+      for (const v of ['classic', 'gpt2', 'rms_sin']) {
+        const { model } = decodeModel(fs.readFileSync(dir + '/' + v + '.model.safetensors'));
+        const ex = decodeSafeTensors(fs.readFileSync(dir + '/' + v + '.expected.safetensors')).tensors;
+        const ids = Int32Array.from(ex.get('idx').data), tg = Int32Array.from(ex.get('targets').data);
+        const [B, T] = ex.get('idx').shape;
+        const layout = flatLayout(model.config);
+        const n = new (nativeGPTClass())(model.config, layout.slots, flattenWeights(model, layout));
+        const loss = n.lossAndGradients(ids, tg, B, T);
+        worst = Math.max(worst, Math.abs(loss - ex.get('loss').data[0]) / ex.get('loss').data[0]);
+        for (const [name, g] of unflatten(n.gradients(), layout)) {
+          const ref = ex.get('grad.' + name).data;
+          let d = 0, s = 0;
+          for (let i = 0; i < g.length; i++) { d = Math.max(d, Math.abs(g[i] - ref[i])); s = Math.max(s, Math.abs(ref[i])); }
+          worst = Math.max(worst, s === 0 ? d : d / s);
+        }
+        n.dispose();
+      }
+      process.stdout.write(JSON.stringify({ isa: loadNative().info().isa, worst }));`;
+    for (const isa of cpuHasAvx2() ? ['avx2', 'generic'] : ['generic']) {
+      const r = spawnSync(process.execPath, ['-e', child], { encoding: 'utf8', env: { ...process.env, GPTLAB_ISA: isa }, timeout: 120_000 });
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { isa: string; worst: number };
+      t.diagnostic(`${out.isa}: worst relative error of loss and gradients ${out.worst.toExponential(2)}`);
+      assert.ok(out.isa.startsWith(isa), `asked for ${isa}, ran ${out.isa}`);
+      assert.ok(out.worst < 1e-5, `${isa}: error ${out.worst}`);
+    }
   });
 
   test('bad input is refused with a clear error, and a disposed model says so', () => {
