@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { PRESETS } from '../../engine/config';
 import { EngineClient, EngineCrashedError } from '../../engine/client';
+import { loadNative } from '../../engine/kernels';
 import type { TrainEvent } from '../../engine/train';
 
 const crashes: string[] = [];
@@ -26,6 +27,10 @@ test('trains in the engine process with streamed events, then answers probes', a
   assert.equal(r.cancelled, false);
   assert.equal(r.summary.tokenizer, 'char');
   assert.deepEqual(events.map((e) => e.event).filter((e) => e !== 'step'), ['start', 'eval', 'eval', 'done']);
+  const start = events[0];
+  assert.ok(start.event === 'start');
+  // The engine process trains on the native path whenever the addon is built (it is what the extension runs).
+  assert.match(start.trainer, loadNative() ? /^native / : /^tfjs /);
   const next = await client.call('nextToken', { text: 'to be or not', k: 3 });
   assert.equal(next.top.length, 3);
   const att = await client.call('attention', { text: 'to be' });
