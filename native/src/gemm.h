@@ -39,7 +39,7 @@ struct GemmKernel {
   int nr;
   // packA / packB: 64-byte aligned scratch of kPackAFloats / kPackBFloats.
   void (*run)(const GemmTask& t, float* packA, float* packB);
-  // y[i] = exp(x[i]) (Cephes expf polynomial, ~1 ulp; x and y may alias).
+  // y[i] = exp(x[i]) (Cephes expf polynomial, ~1 ulp; 0 where the result would be below FLT_MIN; x and y may alias).
   void (*exp)(const float* x, float* y, long n);
 };
 

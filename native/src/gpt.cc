@@ -285,16 +285,9 @@ void NativeGPT::normBackward(const float* dy, const float* x, const float* mean,
   }
 }
 
-// Rows of queries handled together: a multiple of the GEMM's register tile near 32. Later blocks only look at keys
-// up to their last row, which skips most of the masked upper triangle.
-static long attention_row_block() {
-  const long mr = kernels().mr;
-  return ((32 + mr - 1) / mr) * mr;
-}
-
 // qkv [M, 3D] -> att [B, H, T, T] (probabilities), y [M, D] (heads side by side), one (b, h) per unit.
 void NativeGPT::attentionForward(const float* qkv, float* att, float* y, bool training, uint64_t seed) {
-  const long T = T_, D = s_.D, H = s_.H, hs = D / H, RB = attention_row_block();
+  const long T = T_, D = s_.D, H = s_.H, hs = D / H;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const bool drop = training && s_.dropout > 0;
   const uint32_t threshold = static_cast<uint32_t>(s_.dropout * 16777216.0f);
@@ -307,28 +300,23 @@ void NativeGPT::attentionForward(const float* qkv, float* att, float* y, bool tr
     const float* v = q + 2 * D;
     float* P = att + u * T * T;                     // [T, T]
     float* Pd = drop ? attDrop + u * T * T : P;     // what multiplies v
-    float* yo = y + b * T * D + h * hs;             // [T, hs], row stride D
-    for (long i0 = 0; i0 < T; i0 += RB) {
-      const long i1 = i0 + RB < T ? i0 + RB : T, rows = i1 - i0;
-      // S = q k^T / sqrt(hs) for queries [i0, i1) against keys [0, i1); then the causal softmax
-      gemm_local(GemmTask{0, 1, rows, i1, hs, scale, q + i0 * 3 * D, 3 * D, k, 3 * D, 0.0f, P + i0 * T, T}, ws);
-      ops().causal_softmax(P + i0 * T, T, rows, i0, T);
-      if (drop) {
-        for (long i = i0; i < i1; i++)
-          for (long j = 0; j < T; j++) {
-            const uint64_t idx = static_cast<uint64_t>(u * T + i) * T + j;
-            Pd[i * T + j] = keeps(seed, idx, threshold) ? P[i * T + j] * keepScale : 0.0f;
-          }
-      }
-      // y = P v
-      gemm_local(GemmTask{0, 0, rows, hs, i1, 1.0f, Pd + i0 * T, T, v, 3 * D, 0.0f, yo + i0 * D, D}, ws);
+    // P = causal softmax(q k^T / sqrt(hs)); y = P v
+    ops().attn_scores(q, 3 * D, k, 3 * D, T, hs, scale, P, T, ws.scratchFor(hs * (T + 64)));
+    ops().causal_softmax(P, T, T, 0, T);
+    if (drop) {
+      for (long i = 0; i < T; i++)
+        for (long j = 0; j < T; j++) {
+          const uint64_t idx = static_cast<uint64_t>(u * T + i) * T + j;
+          Pd[i * T + j] = keeps(seed, idx, threshold) ? P[i * T + j] * keepScale : 0.0f;
+        }
     }
+    ops().attn_apply(Pd, T, v, 3 * D, T, hs, y + b * T * D + h * hs, D);
   });
 }
 
 // dy [M, D] -> dqkv [M, 3D], from the saved probabilities.
 void NativeGPT::attentionBackward(const float* qkv, const float* att, const float* dy, float* dqkv, uint64_t seed) {
-  const long T = T_, D = s_.D, H = s_.H, hs = D / H, RB = attention_row_block();
+  const long T = T_, D = s_.D, H = s_.H, hs = D / H;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const bool drop = attDrop_ != nullptr && dropoutSeed_ != 0;
   const uint32_t threshold = static_cast<uint32_t>(s_.dropout * 16777216.0f);
@@ -345,28 +333,27 @@ void NativeGPT::attentionBackward(const float* qkv, const float* att, const floa
     const float* P = att + u * T * T;
     const float* Pd = drop ? attDrop + u * T * T : P;
     const float* dyo = dy + b * T * D + h * hs;
+    float* dP = ws.scratchFor(T * T + hs * (T + 64));  // [T, T], then the transposed-operand scratch
+    float* scratch = dP + T * T;
+    // dP = dy v^T (through the dropout mask), then dS = the softmax backward, scaled by 1/sqrt(hs)
+    ops().attn_scores(dyo, D, v, 3 * D, T, hs, 1.0f, dP, T, scratch);
+    if (drop) {
+      for (long i = 0; i < T; i++)
+        for (long j = 0; j <= i; j++) {
+          const uint64_t idx = static_cast<uint64_t>(u * T + i) * T + j;
+          if (!keeps(seed, idx, threshold)) dP[i * T + j] = 0.0f;
+          else dP[i * T + j] *= keepScale;
+        }
+    }
+    ops().softmax_backward(P, T, dP, T, T, 0, T, scale);
+    // dq = dS k;  dk = dS^T q;  dv = Pd^T dy
+    ops().attn_apply(dP, T, k, 3 * D, T, hs, dq, 3 * D);
     for (long t = 0; t < T; t++) {
       std::memset(dk + t * 3 * D, 0, sizeof(float) * hs);
       std::memset(dv + t * 3 * D, 0, sizeof(float) * hs);
     }
-    float* dP = ws.scratchFor(RB * T);  // [RB, T]
-    for (long i0 = 0; i0 < T; i0 += RB) {
-      const long i1 = i0 + RB < T ? i0 + RB : T, rows = i1 - i0;
-      // dP = dy v^T (through the dropout mask), then dS = softmax backward, scaled by 1/sqrt(hs)
-      gemm_local(GemmTask{0, 1, rows, i1, hs, 1.0f, dyo + i0 * D, D, v, 3 * D, 0.0f, dP, T}, ws);
-      if (drop) {
-        for (long i = i0; i < i1; i++)
-          for (long j = 0; j < i1; j++) {
-            const uint64_t idx = static_cast<uint64_t>(u * T + i) * T + j;
-            dP[(i - i0) * T + j] = keeps(seed, idx, threshold) ? dP[(i - i0) * T + j] * keepScale : 0.0f;
-          }
-      }
-      ops().softmax_backward(P + i0 * T, T, dP, T, rows, i0, i1, scale);
-      // dq = dS k;  dk += dS^T q;  dv += P^T dy
-      gemm_local(GemmTask{0, 0, rows, hs, i1, 1.0f, dP, T, k, 3 * D, 0.0f, dq + i0 * 3 * D, 3 * D}, ws);
-      gemm_local(GemmTask{1, 0, i1, hs, rows, 1.0f, dP, T, q + i0 * 3 * D, 3 * D, 1.0f, dk, 3 * D}, ws);
-      gemm_local(GemmTask{1, 0, i1, hs, rows, 1.0f, Pd + i0 * T, T, dyo + i0 * D, D, 1.0f, dv, 3 * D}, ws);
-    }
+    ops().attn_apply_t(dP, T, q, 3 * D, T, hs, dk, 3 * D);
+    ops().attn_apply_t(Pd, T, dyo, D, T, hs, dv, 3 * D);
   });
 }
 

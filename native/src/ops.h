@@ -31,6 +31,13 @@ struct OpsKernel {
   void (*causal_softmax)(float* S, long ld, long rows, long q0, long ncols);
   // Softmax backward on the same causal rows: dP := P * (dP - sum_j P dP) * scale, zero beyond the diagonal.
   void (*softmax_backward)(const float* P, long ldp, float* dP, long ldd, long rows, long q0, long ncols, float scale);
+  // One attention head, causal, matrices [T, hs] with leading dimensions: S[i, j] = scale * q[i] . k[j] for j <= i
+  // (kT: scratch of hs * (T + 64) floats); y[i] = sum_{j <= i} P[i, j] v[j]; and the transposed
+  // out[j] += sum_{i >= j} W[i, j] x[i]. P and W must be zero beyond the diagonal.
+  void (*attn_scores)(const float* q, long ldq, const float* k, long ldk, long T, long hs, float scale, float* S,
+                      long lds, float* kT);
+  void (*attn_apply)(const float* P, long ldp, const float* v, long ldv, long T, long hs, float* y, long ldy);
+  void (*attn_apply_t)(const float* W, long ldw, const float* x, long ldx, long T, long hs, float* out, long ldo);
   // torch.optim.AdamW's single-tensor update of n elements in place; h = {lr, beta1, beta2, eps, weightDecay,
   // bc1 = 1 - beta1^t, bc2Sqrt = sqrt(1 - beta2^t), clip (gradient scale)}.
   void (*adamw)(float* p, const float* g, float* m, float* v, long n, const float* h);

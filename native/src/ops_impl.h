@@ -4,17 +4,38 @@
 __attribute__((always_inline)) inline vf vld(const float* p) { return *(const vfu*)p; }
 __attribute__((always_inline)) inline void vst(float* p, vf v) { *(vfu*)p = v; }
 __attribute__((always_inline)) inline vf vset(float x) { return (vf){} + x; }
-__attribute__((always_inline)) inline float vsum(vf v) {
-  float s = 0.0f;
+// Lane i of the result is lane i + H of v (wrapping): a register shuffle, with a constant mask.
+template <int H>
+__attribute__((always_inline)) inline vf rotate_lanes(vf v) {
+  vi m;
 #pragma GCC unroll 16
-  for (int i = 0; i < VL; i++) s += v[i];
-  return s;
+  for (int i = 0; i < VL; i++) m[i] = (i + H) % VL;
+  return __builtin_shuffle(v, m);
+}
+
+// Horizontal sum and max as shuffle trees: log2(VL) steps in registers.
+__attribute__((always_inline)) inline float vsum(vf v) {
+  if (VL >= 16) v += rotate_lanes<8 % VL>(v);
+  if (VL >= 8) v += rotate_lanes<4 % VL>(v);
+  if (VL >= 4) v += rotate_lanes<2 % VL>(v);
+  v += rotate_lanes<1 % VL>(v);
+  return v[0];
 }
 __attribute__((always_inline)) inline float vmaxall(vf v) {
-  float s = v[0];
-#pragma GCC unroll 16
-  for (int i = 1; i < VL; i++) s = v[i] > s ? v[i] : s;
-  return s;
+  vf w;
+  if (VL >= 16) {
+    w = rotate_lanes<8 % VL>(v);
+    v = w > v ? w : v;
+  }
+  if (VL >= 8) {
+    w = rotate_lanes<4 % VL>(v);
+    v = w > v ? w : v;
+  }
+  w = rotate_lanes<2 % VL>(v);
+  v = w > v ? w : v;
+  w = rotate_lanes<1 % VL>(v);
+  v = w > v ? w : v;
+  return v[0];
 }
 
 // The first n (< VL) lanes of p, the rest filled with `fill`.
@@ -285,7 +306,7 @@ void causal_softmax(float* S, long ld, long rows, long q0, long ncols) {
       if (ncols - j >= VL) vst(s + j, vld(s + j) * inv);
       else vst_part(s + j, vld_part(s + j, ncols - j, 0.0f) * inv, ncols - j);
     }
-    for (long j = span; j < ncols; j++) s[j] = 0.0f;
+    if (span < ncols) __builtin_memset(s + span, 0, sizeof(float) * (ncols - span));
   }
 }
 
@@ -311,8 +332,159 @@ void softmax_backward(const float* P, long ldp, float* dP, long ldd, long rows, 
       if (ncols - j >= VL) vst(d + j, masked);
       else vst_part(d + j, masked, ncols - j);
     }
-    for (long j = span; j < ncols; j++) d[j] = 0.0f;
+    if (span < ncols) __builtin_memset(d + span, 0, sizeof(float) * (ncols - span));
   }
+}
+
+// ------------------------------------------------------------------ attention, one head
+// Register-tiled loops for one (batch, head), reading the operands in place: the matrices are [T, hs] with hs a few
+// dozen, where a packed GEMM spends as long packing as multiplying. All are causal: row i involves columns j <= i.
+// Tiles are compile-time sized so the accumulators stay in registers.
+
+// Loads n <= VL floats (n == VL: one vector load).
+__attribute__((always_inline)) inline vf vld_n(const float* p, long n) { return n >= VL ? vld(p) : vld_part(p, n, 0.0f); }
+__attribute__((always_inline)) inline void vst_n(float* p, vf v, long n) {
+  if (n >= VL) vst(p, v);
+  else vst_part(p, v, n);
+}
+
+// S rows [i0, i0+rows) x columns [j0, j0 + NJ*VL) (clipped to T) = scale * q . kT
+template <int R, int NJ>
+__attribute__((always_inline)) inline void scores_tile(const float* q, long ldq, const float* kT, long Tp, long hs,
+                                                       float scale, float* S, long lds, long T, long i0, long rows,
+                                                       long j0) {
+  vf acc[R][NJ];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int c = 0; c < NJ; c++) acc[r][c] = (vf){};
+  const float* qr[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++) qr[r] = q + (i0 + (r < rows ? r : rows - 1)) * ldq;
+  for (long d = 0; d < hs; d++) {
+    vf kv[NJ];
+#pragma GCC unroll 4
+    for (int c = 0; c < NJ; c++) kv[c] = vld(kT + d * Tp + j0 + c * VL);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+      const float a = qr[r][d];
+#pragma GCC unroll 4
+      for (int c = 0; c < NJ; c++) acc[r][c] += kv[c] * a;
+    }
+  }
+  for (int r = 0; r < R && r < rows; r++)
+#pragma GCC unroll 4
+    for (int c = 0; c < NJ; c++) {
+      const long j = j0 + c * VL;
+      if (j < T) vst_n(S + (i0 + r) * lds + j, acc[r][c] * scale, T - j);
+    }
+}
+
+// S[i, j] = scale * q[i] . k[j] for j <= i (entries a little past the diagonal may be written too; causal_softmax
+// masks them). kT: scratch of hs * roundup(T, 2 VL) floats.
+void attn_scores(const float* q, long ldq, const float* k, long ldk, long T, long hs, float scale, float* S, long lds,
+                 float* kT) {
+  constexpr int R = 6, NJ = 2;
+  const long Tp = ((T + NJ * VL - 1) / (NJ * VL)) * (NJ * VL);
+  for (long d = 0; d < hs; d++) {
+    float* row = kT + d * Tp;
+    for (long j = 0; j < T; j++) row[j] = k[j * ldk + d];
+    for (long j = T; j < Tp; j++) row[j] = 0.0f;
+  }
+  for (long i0 = 0; i0 < T; i0 += R) {
+    const long rows = T - i0 < R ? T - i0 : R;
+    for (long j0 = 0; j0 < i0 + rows; j0 += NJ * VL)
+      scores_tile<R, NJ>(q, ldq, kT, Tp, hs, scale, S, lds, T, i0, rows, j0);
+  }
+}
+
+// Rows [i0, i0+rows) of y[:, d0 : d0 + ND*VL (clipped to dn)] = sum over j < jEnd of P[i, j] x[j]
+template <int R, int ND>
+__attribute__((always_inline)) inline void apply_tile(const float* P, long ldp, const float* x, long ldx, long d0,
+                                                      long dn, float* y, long ldy, long i0, long rows, long jEnd,
+                                                      bool accumulate) {
+  vf acc[R][ND];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int c = 0; c < ND; c++) acc[r][c] = (vf){};
+  const float* pr[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++) pr[r] = P + (i0 + (r < rows ? r : rows - 1)) * ldp;
+  const bool full = dn - d0 >= ND * VL;
+  for (long j = 0; j < jEnd; j++) {
+    vf xv[ND];
+    const float* xj = x + j * ldx + d0;
+#pragma GCC unroll 4
+    for (int c = 0; c < ND; c++) xv[c] = full ? vld(xj + c * VL) : vld_n(xj + c * VL, dn - d0 - c * VL);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+      const float a = pr[r][j];
+#pragma GCC unroll 4
+      for (int c = 0; c < ND; c++) acc[r][c] += xv[c] * a;
+    }
+  }
+  for (int r = 0; r < R && r < rows; r++)
+#pragma GCC unroll 4
+    for (int c = 0; c < ND; c++) {
+      const long off = d0 + c * VL;
+      if (off >= dn) break;
+      float* dst = y + (i0 + r) * ldy + off;
+      vst_n(dst, accumulate ? vld_n(dst, dn - off) + acc[r][c] : acc[r][c], dn - off);
+    }
+}
+
+// y[i] = sum over j <= i of P[i, j] v[j] (P zero beyond the diagonal), tiles of rows x the head dimension.
+void attn_apply(const float* P, long ldp, const float* v, long ldv, long T, long hs, float* y, long ldy) {
+  constexpr int R = 6, ND = 2;
+  for (long d0 = 0; d0 < hs; d0 += ND * VL)
+    for (long i0 = 0; i0 < T; i0 += R) {
+      const long rows = T - i0 < R ? T - i0 : R;
+      apply_tile<R, ND>(P, ldp, v, ldv, d0, hs, y, ldy, i0, rows, i0 + rows, false);
+    }
+}
+
+// Rows [j0, j0+cols) of out[:, d0 : d0 + ND*VL] += sum over i in [j0, T) of W[i, j] x[i] (W read along its rows)
+template <int R, int ND>
+__attribute__((always_inline)) inline void apply_t_tile(const float* W, long ldw, const float* x, long ldx, long d0,
+                                                        long dn, float* out, long ldo, long T, long j0, long cols) {
+  vf acc[R][ND];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int c = 0; c < ND; c++) acc[r][c] = (vf){};
+  const bool full = dn - d0 >= ND * VL;
+  for (long i = j0; i < T; i++) {
+    vf xv[ND];
+    const float* xi = x + i * ldx + d0;
+#pragma GCC unroll 4
+    for (int c = 0; c < ND; c++) xv[c] = full ? vld(xi + c * VL) : vld_n(xi + c * VL, dn - d0 - c * VL);
+    const float* w = W + i * ldw + j0;
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+      const float a = r < cols ? w[r] : 0.0f;
+#pragma GCC unroll 4
+      for (int c = 0; c < ND; c++) acc[r][c] += xv[c] * a;
+    }
+  }
+  for (int r = 0; r < R && r < cols; r++)
+#pragma GCC unroll 4
+    for (int c = 0; c < ND; c++) {
+      const long off = d0 + c * VL;
+      if (off >= dn) break;
+      float* dst = out + (j0 + r) * ldo + off;
+      vst_n(dst, vld_n(dst, dn - off) + acc[r][c], dn - off);
+    }
+}
+
+// out[j] += sum over i >= j of W[i, j] x[i] (W zero beyond the diagonal): the transposed product, for dk and dv.
+void attn_apply_t(const float* W, long ldw, const float* x, long ldx, long T, long hs, float* out, long ldo) {
+  constexpr int R = 6, ND = 2;
+  for (long d0 = 0; d0 < hs; d0 += ND * VL)
+    for (long j0 = 0; j0 < T; j0 += R) {
+      const long cols = T - j0 < R ? T - j0 : R;
+      apply_t_tile<R, ND>(W, ldw, x, ldx, d0, hs, out, ldo, T, j0, cols);
+    }
 }
 
 // ------------------------------------------------------------------ optimiser
@@ -384,7 +556,7 @@ void add(const float* a, const float* b, float* out, long n) {
 }
 
 gptlab::OpsKernel ops_table() {
-  return gptlab::OpsKernel{&norm_forward,   &norm_backward, &act_forward, &act_backward, &softmax_xent,
-                           &causal_softmax, &softmax_backward, &adamw,     &sum_squares,  &col_sum,
-                           &add};
+  return gptlab::OpsKernel{&norm_forward,     &norm_backward, &act_forward, &act_backward, &softmax_xent,
+                           &causal_softmax,   &softmax_backward, &attn_scores, &attn_apply, &attn_apply_t,
+                           &adamw,            &sum_squares,   &col_sum,     &add};
 }
