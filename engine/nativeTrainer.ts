@@ -54,7 +54,7 @@ const LAYER_SLOTS = ['ln_1.weight', 'ln_1.bias', 'attn.c_attn.weight', 'attn.c_a
 
 export interface FlatLayout {
   /** Where each tensor starts in the flat buffer, by nanoGPT name, in paramSpecs order. */
-  offsets: Map<string, { offset: number; size: number; shape: number[] }>;
+  offsets: Map<string, { offset: number; size: number }>;
   /** The native slot table: GLOBAL_SLOTS then LAYER_SLOTS per layer, -1 for absent tensors. */
   slots: Float64Array;
   size: number;
@@ -62,11 +62,11 @@ export interface FlatLayout {
 
 /** The flat layout of a config's parameters: paramSpecs order, PyTorch shapes, back to back. */
 export function flatLayout(config: GPTConfig): FlatLayout {
-  const offsets = new Map<string, { offset: number; size: number; shape: number[] }>();
+  const offsets = new Map<string, { offset: number; size: number }>();
   let size = 0;
   for (const spec of paramSpecs(config)) {
     const n = spec.shape.reduce((a, b) => a * b, 1);
-    offsets.set(spec.name, { offset: size, size: n, shape: spec.shape });
+    offsets.set(spec.name, { offset: size, size: n });
     size += n;
   }
   const names = [...GLOBAL_SLOTS];
