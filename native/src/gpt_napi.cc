@@ -155,6 +155,23 @@ bool read_batch(napi_env env, const GPTShape& s, napi_value inputs, napi_value t
   return true;
 }
 
+// The model and the batch of a call (inputs, targets, B, T, ...) or, without targets, (inputs, B, T, ...); null,
+// with an error thrown, when the object was disposed or the arguments are wrong. argv holds *argc <= maxArgs values.
+NativeGPT* batch_call(napi_env env, napi_callback_info info, bool withTargets, size_t maxArgs, const char* usage,
+                      napi_value* argv, size_t* argc, Batch* b) {
+  *argc = maxArgs;
+  NativeGPT* m = unwrap(env, info, argc, argv);
+  if (!m) return nullptr;
+  const size_t shift = withTargets ? 1 : 0;
+  if (*argc < 3 + shift) {
+    fail(env, usage);
+    return nullptr;
+  }
+  if (!read_batch(env, m->shape(), argv[0], withTargets ? argv[1] : nullptr, argv[1 + shift], argv[2 + shift], b))
+    return nullptr;
+  return m;
+}
+
 // Runs f, turning a C++ exception (allocation failure) into a JavaScript error.
 template <class F>
 napi_value guarded(napi_env env, const F& f) {
@@ -216,25 +233,21 @@ napi_value Construct(napi_env env, napi_callback_info info) {
 }
 
 napi_value Loss(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  NativeGPT* m = unwrap(env, info, &argc, argv);
+  size_t argc;
   Batch b;
+  NativeGPT* m = batch_call(env, info, true, 4, "loss(inputs, targets, B, T)", argv, &argc, &b);
   if (!m) return nullptr;
-  if (argc < 4) return fail(env, "expects (inputs, targets, B, T)");
-  if (!read_batch(env, m->shape(), argv[0], argv[1], argv[2], argv[3], &b)) return nullptr;
   return guarded(env, [&] { return make_number(env, m->loss(b.idx, b.targets, b.B, b.T)); });
 }
 
 // lossAndGradients(inputs, targets, B, T, seed?): a nonzero seed trains (dropout on, masks from the seed)
 napi_value LossAndGradients(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  NativeGPT* m = unwrap(env, info, &argc, argv);
+  size_t argc;
   Batch b;
+  NativeGPT* m = batch_call(env, info, true, 5, "lossAndGradients(inputs, targets, B, T, seed?)", argv, &argc, &b);
   if (!m) return nullptr;
-  if (argc < 4) return fail(env, "expects (inputs, targets, B, T, seed?)");
-  if (!read_batch(env, m->shape(), argv[0], argv[1], argv[2], argv[3], &b)) return nullptr;
   long seed = 0;
   if (argc >= 5 && !number_arg(env, argv[4], &seed)) return fail(env, "seed must be a non-negative integer");
   return guarded(env, [&] {
@@ -251,13 +264,12 @@ napi_value Gradients(napi_env env, napi_callback_info info) {
 
 // step(inputs, targets, B, T, {lr, beta1, beta2, eps, weightDecay, gradClip, t, seed}) -> {loss, gradNorm, applied, threads}
 napi_value Step(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  NativeGPT* m = unwrap(env, info, &argc, argv);
+  size_t argc;
   Batch b;
+  NativeGPT* m = batch_call(env, info, true, 5, "step(inputs, targets, B, T, settings)", argv, &argc, &b);
   if (!m) return nullptr;
   if (argc < 5) return fail(env, "step(inputs, targets, B, T, settings)");
-  if (!read_batch(env, m->shape(), argv[0], argv[1], argv[2], argv[3], &b)) return nullptr;
   AdamWSettings a{};
   double seed = 0;
   if (!prop_double(env, argv[4], "lr", &a.lr) || !prop_double(env, argv[4], "beta1", &a.beta1) ||
@@ -280,13 +292,11 @@ napi_value Step(napi_env env, napi_callback_info info) {
 }
 
 napi_value Forward(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  NativeGPT* m = unwrap(env, info, &argc, argv);
+  size_t argc;
   Batch b;
+  NativeGPT* m = batch_call(env, info, false, 3, "forward(inputs, B, T)", argv, &argc, &b);
   if (!m) return nullptr;
-  if (argc < 3) return fail(env, "forward(inputs, B, T)");
-  if (!read_batch(env, m->shape(), argv[0], nullptr, argv[1], argv[2], &b)) return nullptr;
   return guarded(env, [&]() -> napi_value {
     m->forward(b.idx, b.B, b.T);
     return nullptr;
