@@ -148,9 +148,7 @@ function makeBatches(c, n, seed) {
 }
 
 async function writeInitialModel(c, file) {
-  const tf = require('@tensorflow/tfjs-core');
-  require('@tensorflow/tfjs-backend-cpu');
-  await tf.setBackend('cpu');
+  await require(path.join(OUT, 'backend.js')).selectBackend('cpu', { native: false });
   const { GPT } = require(path.join(OUT, 'model.js'));
   const { saveModel } = require(path.join(OUT, 'checkpoint.js'));
   const { Vocabulary } = require(path.join(OUT, 'vocab.js'));

@@ -1,26 +1,55 @@
 #!/usr/bin/env node
-// Per-kernel time breakdown of one engine training step (tf.profile), for finding what to make native next.
-// usage: node bench/profile_step.js [A|B] [--no-native] [--shapes]
+// Where a training step's time goes, for finding what to speed up next.
+//   node bench/profile_step.js [A|B] [--repeats N]          the native trainer: forward + loss, backward, optimiser
+//   node bench/profile_step.js [A|B] --tfjs [--no-native] [--shapes]
+//                                                           the tfjs path, per kernel (tf.profile)
 'use strict';
 const path = require('path');
 const { performance } = require('perf_hooks');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
 
-(async () => {
-  const which = (process.argv[2] || 'A').toUpperCase();
-  const native = !process.argv.includes('--no-native');
-  if (!native) process.env.GPTLAB_NATIVE = '0';
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/** Medians of forward + loss (loss()), + backward (lossAndGradients()), + clipping and AdamW (step()). */
+function nativePhases(model, c, repeats) {
+  const { flatLayout, flattenWeights, nativeGPTClass } = require(path.join(OUT, 'nativeTrainer.js'));
+  const { loadNative } = require(path.join(OUT, 'kernels', 'index.js'));
+  const cls = nativeGPTClass();
+  if (!cls) throw new Error('the native addon is not built (npm run build:native)');
+  const layout = flatLayout(model.config);
+  const native = new cls(model.config, layout.slots, flattenWeights(model, layout));
+  native.setThreads(loadNative().info().maxThreads);
+  const n = c.B * c.T;
+  const x = new Int32Array(n).map((_, i) => 1 + ((i * 7919) % 4743));
+  const y = new Int32Array(n).map((_, i) => 1 + ((i * 104729) % 4743));
+  const time = (f) => {
+    const t0 = performance.now();
+    f();
+    return performance.now() - t0;
+  };
+  const fwd = [], fb = [], step = [];
+  let t = 0;
+  // Interleaved, so that a noisy moment hits all three alike.
+  for (let i = 0; i < repeats + 2; i++) {
+    const a = time(() => native.loss(x, y, c.B, c.T));
+    const b = time(() => native.lossAndGradients(x, y, c.B, c.T));
+    const s = time(() => native.step(x, y, c.B, c.T, { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1, t: ++t, seed: 1 }));
+    if (i >= 2) {
+      fwd.push(a);
+      fb.push(b);
+      step.push(s);
+    }
+  }
+  native.dispose();
+  const f = median(fwd), b = median(fb), s = median(step);
+  return { forwardMs: f, backwardMs: b - f, optimiserMs: s - b, stepMs: s, threads: loadNative().info().maxThreads };
+}
+
+async function tfjsKernels(model, c, shapes) {
   const tf = require('@tensorflow/tfjs-core');
-  const { selectBackend } = require(path.join(OUT, 'backend.js'));
-  const { GPT } = require(path.join(OUT, 'model.js'));
   const { Trainer } = require(path.join(OUT, 'train.js'));
   const { PRESETS } = require(path.join(OUT, 'config.js'));
-  const c = which === 'B' ? { B: 16, T: 128, D: 128, H: 4, N: 4 } : { B: 8, T: 32, D: 256, H: 8, N: 12 };
-  const backend = await selectBackend('auto');
-  const cfg = { vocabSize: 4744, contextLength: c.T, dim: c.D, heads: c.H, layers: c.N, ffnMult: 4, norm: 'layernorm',
-    activation: 'relu', positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: false, dropout: 0 };
-  const model = GPT.init(cfg, 1);
-  const trainer = new Trainer(model, { ...PRESETS.classic.train, batchSize: c.B, seed: 1 });
+  const trainer = new Trainer(model, { ...PRESETS.classic.train, batchSize: c.B, seed: 1 }, 'tfjs');
   const n = c.B * c.T;
   const x = new Int32Array(n).map((_, i) => 1 + ((i * 7919) % 4743));
   const y = new Int32Array(n).map((_, i) => 1 + ((i * 104729) % 4743));
@@ -31,6 +60,7 @@ const OUT = path.join(__dirname, '..', 'out', 'engine');
     await trainer.step(x, y);
     wall = performance.now() - t0;
   });
+  trainer.dispose();
   const by = new Map();
   for (const k of info.kernels) {
     const e = by.get(k.name) || { ms: 0, calls: 0 };
@@ -38,10 +68,10 @@ const OUT = path.join(__dirname, '..', 'out', 'engine');
     e.calls++;
     by.set(k.name, e);
   }
-  const rows = [...by.entries()].sort((a, b) => b[1].ms - a[1].ms);
-  const total = rows.reduce((s, [, e]) => s + e.ms, 0);
-  console.log(`config ${which} backend ${backend.name}${backend.kernels && backend.kernels.native ? ' + native' : ''}: step ${wall.toFixed(0)} ms under profiling, kernels sum ${total.toFixed(0)} ms, ${info.kernels.length} kernel calls`);
-  if (process.argv.includes('--shapes')) {
+  const rows = [...by.entries()].sort((p, q) => q[1].ms - p[1].ms);
+  const total = rows.reduce((sum, [, e]) => sum + e.ms, 0);
+  console.log(`step ${wall.toFixed(0)} ms under profiling, kernels sum ${total.toFixed(0)} ms, ${info.kernels.length} kernel calls`);
+  if (shapes) {
     const mm = new Map();
     for (const k of info.kernels) {
       if (k.name !== 'BatchMatMul' && k.name !== '_FusedMatMul') continue;
@@ -56,4 +86,33 @@ const OUT = path.join(__dirname, '..', 'out', 'engine');
     }
   }
   for (const [name, e] of rows.slice(0, 25)) console.log(`${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(5)} calls ${(100 * e.ms / total).toFixed(1).padStart(5)}%`);
-})();
+}
+
+(async () => {
+  const args = process.argv.slice(2);
+  const which = (args.find((a) => /^[AB]$/i.test(a)) || 'A').toUpperCase();
+  const tfjs = args.includes('--tfjs');
+  if (args.includes('--no-native')) process.env.GPTLAB_NATIVE = '0';
+  const repeatsAt = args.indexOf('--repeats');
+  const repeats = repeatsAt >= 0 ? parseInt(args[repeatsAt + 1], 10) : 20;
+  const { selectBackend } = require(path.join(OUT, 'backend.js'));
+  const { GPT } = require(path.join(OUT, 'model.js'));
+  const c = which === 'B' ? { B: 16, T: 128, D: 128, H: 4, N: 4 } : { B: 8, T: 32, D: 256, H: 8, N: 12 };
+  const backend = await selectBackend('auto');
+  const model = GPT.init({ vocabSize: 4744, contextLength: c.T, dim: c.D, heads: c.H, layers: c.N, ffnMult: 4, norm: 'layernorm',
+    activation: 'relu', positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: false, dropout: 0 }, 1);
+  if (tfjs) {
+    console.log(`config ${which}, tfjs path on ${backend.name}${backend.kernels && backend.kernels.native ? ' + native kernels' : ''}:`);
+    await tfjsKernels(model, c, args.includes('--shapes'));
+  } else {
+    const p = nativePhases(model, c, repeats);
+    const pct = (ms) => `${((100 * ms) / p.stepMs).toFixed(0)}%`;
+    console.log(`config ${which}, native trainer, ${p.threads} threads, medians of ${repeats}: step ${p.stepMs.toFixed(1)} ms = ` +
+      `forward + loss ${p.forwardMs.toFixed(1)} ms (${pct(p.forwardMs)}), backward ${p.backwardMs.toFixed(1)} ms (${pct(p.backwardMs)}), ` +
+      `gradient norm + AdamW ${p.optimiserMs.toFixed(1)} ms (${pct(p.optimiserMs)})`);
+  }
+  model.dispose();
+})().catch((e) => {
+  console.error(e && e.message ? e.message : e);
+  process.exit(1);
+});
