@@ -127,9 +127,7 @@ class NativeGPT {
   float *dqkv_ = nullptr;                             // [M, 3D]
   float *dff_ = nullptr;                              // [M, F]
   float *partials_ = nullptr;                         // per-chunk partial sums for norm weight gradients
-  long partialChunks_ = 0;
   std::vector<double> sums_;                          // per-chunk partial sums (losses, squares)
-  const int32_t* targets_ = nullptr;
   uint64_t dropoutSeed_ = 0;
 
   int fixedThreads_ = 0;

@@ -4,38 +4,25 @@
 __attribute__((always_inline)) inline vf vld(const float* p) { return *(const vfu*)p; }
 __attribute__((always_inline)) inline void vst(float* p, vf v) { *(vfu*)p = v; }
 __attribute__((always_inline)) inline vf vset(float x) { return (vf){} + x; }
-// Lane i of the result is lane i + H of v (wrapping): a register shuffle, with a constant mask.
-template <int H>
-__attribute__((always_inline)) inline vf rotate_lanes(vf v) {
-  vi m;
-#pragma GCC unroll 16
-  for (int i = 0; i < VL; i++) m[i] = (i + H) % VL;
-  return __builtin_shuffle(v, m);
-}
-
-// Horizontal sum and max as shuffle trees: log2(VL) steps in registers.
+// Horizontal sum and max as pairwise trees: log2(VL) dependent steps instead of a chain of VL (plain C++ for every
+// compiler; GCC's __builtin_shuffle is not portable and measured no faster here).
 __attribute__((always_inline)) inline float vsum(vf v) {
-  if (VL >= 16) v += rotate_lanes<8 % VL>(v);
-  if (VL >= 8) v += rotate_lanes<4 % VL>(v);
-  if (VL >= 4) v += rotate_lanes<2 % VL>(v);
-  v += rotate_lanes<1 % VL>(v);
-  return v[0];
+  float t[VL];
+  __builtin_memcpy(t, &v, sizeof(t));
+#pragma GCC unroll 8
+  for (int w = VL / 2; w >= 1; w /= 2)
+#pragma GCC unroll 8
+    for (int i = 0; i < w; i++) t[i] += t[i + w];
+  return t[0];
 }
 __attribute__((always_inline)) inline float vmaxall(vf v) {
-  vf w;
-  if (VL >= 16) {
-    w = rotate_lanes<8 % VL>(v);
-    v = w > v ? w : v;
-  }
-  if (VL >= 8) {
-    w = rotate_lanes<4 % VL>(v);
-    v = w > v ? w : v;
-  }
-  w = rotate_lanes<2 % VL>(v);
-  v = w > v ? w : v;
-  w = rotate_lanes<1 % VL>(v);
-  v = w > v ? w : v;
-  return v[0];
+  float t[VL];
+  __builtin_memcpy(t, &v, sizeof(t));
+#pragma GCC unroll 8
+  for (int w = VL / 2; w >= 1; w /= 2)
+#pragma GCC unroll 8
+    for (int i = 0; i < w; i++) t[i] = t[i + w] > t[i] ? t[i + w] : t[i];
+  return t[0];
 }
 
 // The first n (< VL) lanes of p, the rest filled with `fill`.
