@@ -17,7 +17,7 @@ namespace {
 
 constexpr long kMaxChunks = 32;        // row chunks of an element-wise parallel region (and norm partial sums)
 constexpr long kFlatChunk = 1L << 16;  // elements per unit when sweeping the flat parameter/gradient buffers
-constexpr long kFirstProbe = 8;        // the first one-step probe of the other thread count (a busy machine shows early)
+constexpr long kFirstProbe = 8;        // first one-step probe of the other thread count (a busy machine shows early)
 constexpr long kProbeEvery = 100;      // steps between later probes
 
 long round16(long n) { return (n + 15) & ~15L; }
@@ -399,7 +399,9 @@ void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, u
     addNorm(x, branch_, mid, layerOffset(l, kLn2W), layerOffset(l, kLn2B), ln2, ln2Mean_ + l * M, ln2Rstd_ + l * M);
     // x' = mid + c_proj(act(c_fc(ln_2(mid)))), normed by the next block's ln_1 (or ln_f after the last block)
     linear(ln2, D, layerOffset(l, kFcW), layerOffset(l, kFcB), fch, F);            // [M, F]
-    for_rows(M, 4, [&](long, long r0, long r1) { ops().act_forward(fch + r0 * F, fca + r0 * F, (r1 - r0) * F, s_.gelu); });
+    for_rows(M, 4, [&](long, long r0, long r1) {
+      ops().act_forward(fch + r0 * F, fca + r0 * F, (r1 - r0) * F, s_.gelu);
+    });
     linear(fca, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), branch_, D);      // [M, D]
     if (drop) dropout(branch_, M * D, site_seed(dropoutSeed_, 3 * l + 3));
     float* next = resid_ + (l + 1) * rowsD_;
@@ -457,12 +459,16 @@ void NativeGPT::backward(const int32_t* idx) {
     const float* fch = fch_ + l * M * F;
     const float* fca = fca_ + l * M * F;
     // MLP branch: dresid holds dL/dx'; afterwards dL/dmid
-    linearBackward(branchGradient(3 * l + 3), D, fca, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), dff_);  // d fca
-    for_rows(M, 4, [&](long, long r0, long r1) { ops().act_backward(fch + r0 * F, dff_ + r0 * F, dff_ + r0 * F, (r1 - r0) * F, s_.gelu); });
+    linearBackward(branchGradient(3 * l + 3), D, fca, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), dff_);  // dfca
+    for_rows(M, 4, [&](long, long r0, long r1) {
+      ops().act_backward(fch + r0 * F, dff_ + r0 * F, dff_ + r0 * F, (r1 - r0) * F, s_.gelu);
+    });
     linearBackward(dff_, F, ln2, D, layerOffset(l, kFcW), layerOffset(l, kFcB), dln_);  // d ln2
-    normBackward(dln_, mid, ln2Mean_ + l * M, ln2Rstd_ + l * M, layerOffset(l, kLn2W), layerOffset(l, kLn2B), dresid_);
+    normBackward(dln_, mid, ln2Mean_ + l * M, ln2Rstd_ + l * M, layerOffset(l, kLn2W), layerOffset(l, kLn2B),
+                 dresid_);
     // attention branch: afterwards dresid holds dL/dx
-    linearBackward(branchGradient(3 * l + 2), D, atty, D, layerOffset(l, kProjW), layerOffset(l, kProjB), dln_);  // d atty
+    linearBackward(branchGradient(3 * l + 2), D, atty, D, layerOffset(l, kProjW), layerOffset(l, kProjB),
+                   dln_);  // d atty
     attentionBackward(qkv, att_ + l * attStride_, dln_, dqkv_, site_seed(dropoutSeed_, 3 * l + 1));
     linearBackward(dqkv_, 3 * D, ln1, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), dln_);  // d ln1
     normBackward(dln_, x, ln1Mean_ + l * M, ln1Rstd_ + l * M, layerOffset(l, kLn1W), layerOffset(l, kLn1B), dresid_);
@@ -547,9 +553,9 @@ StepResult NativeGPT::step(const int32_t* idx, const int32_t* targets, long B, l
 }
 
 // ---------------------------------------------------------------- thread tuning
-// Whole steps are timed, not single GEMMs: mostly all threads, and at step kFirstProbe and every kProbeEvery steps one
-// step with the other count. When another process competes for the cores, one thread can win; the tuner then stays there until a
-// probe says otherwise.
+// Whole steps are timed, not single GEMMs: mostly all threads, and at step kFirstProbe and every kProbeEvery steps
+// one step with the other count. When another process competes for the cores, one thread can win; the tuner then
+// stays there until a probe says otherwise.
 
 int NativeGPT::evalThreads() const {
   return fixedThreads_ > 0 ? fixedThreads_ : tunedThreads_ > 0 ? tunedThreads_ : max_threads();

@@ -24,7 +24,9 @@ struct GPTShape {
 
 // Where each tensor starts in the flat buffer (in floats); -1 where the config has no such tensor.
 enum GlobalTensor { kWte, kWpe, kLnfW, kLnfB, kLmW, kLmB, kGlobalTensors };
-enum LayerTensor { kLn1W, kLn1B, kAttnW, kAttnB, kProjW, kProjB, kLn2W, kLn2B, kFcW, kFcB, kFc2W, kFc2B, kLayerTensors };
+enum LayerTensor {
+  kLn1W, kLn1B, kAttnW, kAttnB, kProjW, kProjB, kLn2W, kLn2B, kFcW, kFcB, kFc2W, kFc2B, kLayerTensors
+};
 
 struct AdamWSettings {
   double lr, beta1, beta2, eps, weightDecay;

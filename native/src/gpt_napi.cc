@@ -216,8 +216,10 @@ napi_value Construct(napi_env env, napi_callback_info info) {
   long noff = 0;
   float* params = nullptr;
   long nparams = 0;
-  if (!typed(env, argv[1], napi_float64_array, &off, &noff)) return fail(env, "NativeGPT: offsets must be a Float64Array");
-  if (!typed(env, argv[2], napi_float32_array, &params, &nparams)) return fail(env, "NativeGPT: params must be a Float32Array");
+  if (!typed(env, argv[1], napi_float64_array, &off, &noff))
+    return fail(env, "NativeGPT: offsets must be a Float64Array");
+  if (!typed(env, argv[2], napi_float32_array, &params, &nparams))
+    return fail(env, "NativeGPT: params must be a Float32Array");
   std::vector<long> offsets(off, off + noff);
   std::string error;
   NativeGPT* model = NativeGPT::create(s, offsets, params, nparams, &error);
@@ -262,7 +264,8 @@ napi_value Gradients(napi_env env, napi_callback_info info) {
   return copy_out(env, m->gradients(), m->parameterCount());
 }
 
-// step(inputs, targets, B, T, {lr, beta1, beta2, eps, weightDecay, gradClip, t, seed}) -> {loss, gradNorm, applied, threads}
+// step(inputs, targets, B, T, {lr, beta1, beta2, eps, weightDecay, gradClip, t, seed})
+//   -> {loss, gradNorm, applied, threads}
 napi_value Step(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   size_t argc;

@@ -34,6 +34,14 @@ __attribute__((always_inline)) inline vf vld_part(const float* p, long n, float 
 __attribute__((always_inline)) inline void vst_part(float* p, vf v, long n) {
   for (long i = 0; i < n; i++) p[i] = v[i];
 }
+// n floats, a whole vector when n >= VL (the rest of a row, say), else the first n lanes (the others 0 when loading).
+__attribute__((always_inline)) inline vf vld_n(const float* p, long n) {
+  return n >= VL ? vld(p) : vld_part(p, n, 0.0f);
+}
+__attribute__((always_inline)) inline void vst_n(float* p, vf v, long n) {
+  if (n >= VL) vst(p, v);
+  else vst_part(p, v, n);
+}
 
 inline float row_sum(const float* x, long n) {
   vf a0 = {}, a1 = {};
@@ -261,11 +269,6 @@ __attribute__((always_inline)) inline vf lane_index() {
   return v;
 }
 
-// Loads x[j .. j+VL) where those floats lie inside the row's ld, else only the first `avail` of them.
-__attribute__((always_inline)) inline vf vld_row(const float* x, long avail) {
-  return avail >= VL ? vld(x) : vld_part(x, avail, 0.0f);
-}
-
 void causal_softmax(float* S, long ld, long rows, long q0, long ncols) {
   const vf lanes = lane_index();
   const vf ninf = vset(-__builtin_inff());
@@ -276,23 +279,19 @@ void causal_softmax(float* S, long ld, long rows, long q0, long ncols) {
     const long span = ((n + VL - 1) / VL) * VL;  // whole vectors covering [0, n); lanes >= n are masked
     vf mx = ninf;
     for (long j = 0; j < span; j += VL) {
-      const vf v = vld_row(s + j, ncols - j);
+      const vf v = vld_n(s + j, ncols - j);
       mx = (lanes + (float)j) < (float)n ? (v > mx ? v : mx) : mx;
     }
     const vf m = vset(vmaxall(mx));
     vf acc = {};
     for (long j = 0; j < span; j += VL) {
-      const vf v = (lanes + (float)j) < (float)n ? vld_row(s + j, ncols - j) : ninf;
+      const vf v = (lanes + (float)j) < (float)n ? vld_n(s + j, ncols - j) : ninf;
       const vf e = vexp(v - m);  // masked lanes: exp(-inf) = 0, exactly what lies beyond the diagonal
       acc += e;
-      if (ncols - j >= VL) vst(s + j, e);
-      else vst_part(s + j, e, ncols - j);
+      vst_n(s + j, e, ncols - j);
     }
     const vf inv = vset(1.0f / vsum(acc));
-    for (long j = 0; j < span; j += VL) {
-      if (ncols - j >= VL) vst(s + j, vld(s + j) * inv);
-      else vst_part(s + j, vld_part(s + j, ncols - j, 0.0f) * inv, ncols - j);
-    }
+    for (long j = 0; j < span; j += VL) vst_n(s + j, vld_n(s + j, ncols - j) * inv, ncols - j);
     if (span < ncols) __builtin_memset(s + span, 0, sizeof(float) * (ncols - span));
   }
 }
@@ -308,16 +307,14 @@ void softmax_backward(const float* P, long ldp, float* dP, long ldd, long rows, 
     // P is 0 beyond the diagonal, so whole vectors over [0, span) give the same dot product.
     vf acc = {};
     for (long j = 0; j < span; j += VL) {
-      const vf pv = vld_row(p + j, ncols - j);
-      const vf dv = (lanes + (float)j) < (float)n ? vld_row(d + j, ncols - j) : (vf){};
+      const vf pv = vld_n(p + j, ncols - j);
+      const vf dv = (lanes + (float)j) < (float)n ? vld_n(d + j, ncols - j) : (vf){};
       acc += pv * dv;
     }
     const vf vdot = vset(vsum(acc)), vs = vset(scale);
     for (long j = 0; j < span; j += VL) {
-      const vf out = vld_row(p + j, ncols - j) * (vld_row(d + j, ncols - j) - vdot) * vs;
-      const vf masked = (lanes + (float)j) < (float)n ? out : (vf){};
-      if (ncols - j >= VL) vst(d + j, masked);
-      else vst_part(d + j, masked, ncols - j);
+      const vf out = vld_n(p + j, ncols - j) * (vld_n(d + j, ncols - j) - vdot) * vs;
+      vst_n(d + j, (lanes + (float)j) < (float)n ? out : (vf){}, ncols - j);
     }
     if (span < ncols) __builtin_memset(d + span, 0, sizeof(float) * (ncols - span));
   }
@@ -327,13 +324,6 @@ void softmax_backward(const float* P, long ldp, float* dP, long ldd, long rows, 
 // Register-tiled loops for one (batch, head), reading the operands in place: the matrices are [T, hs] with hs a few
 // dozen, where a packed GEMM spends as long packing as multiplying. All are causal: row i involves columns j <= i.
 // Tiles are compile-time sized so the accumulators stay in registers.
-
-// Loads n <= VL floats (n == VL: one vector load).
-__attribute__((always_inline)) inline vf vld_n(const float* p, long n) { return n >= VL ? vld(p) : vld_part(p, n, 0.0f); }
-__attribute__((always_inline)) inline void vst_n(float* p, vf v, long n) {
-  if (n >= VL) vst(p, v);
-  else vst_part(p, v, n);
-}
 
 // S rows [i0, i0+rows) x columns [j0, j0 + NJ*VL) (clipped to T) = scale * q . kT
 template <int R, int NJ>
@@ -388,8 +378,7 @@ void attn_scores(const float* q, long ldq, const float* k, long ldk, long T, lon
 // Rows [i0, i0+rows) of y[:, d0 : d0 + ND*VL (clipped to dn)] = sum over j < jEnd of P[i, j] x[j]
 template <int R, int ND>
 __attribute__((always_inline)) inline void apply_tile(const float* P, long ldp, const float* x, long ldx, long d0,
-                                                      long dn, float* y, long ldy, long i0, long rows, long jEnd,
-                                                      bool accumulate) {
+                                                      long dn, float* y, long ldy, long i0, long rows, long jEnd) {
   vf acc[R][ND];
 #pragma GCC unroll 16
   for (int r = 0; r < R; r++)
@@ -417,7 +406,7 @@ __attribute__((always_inline)) inline void apply_tile(const float* P, long ldp, 
       const long off = d0 + c * VL;
       if (off >= dn) break;
       float* dst = y + (i0 + r) * ldy + off;
-      vst_n(dst, accumulate ? vld_n(dst, dn - off) + acc[r][c] : acc[r][c], dn - off);
+      vst_n(dst, acc[r][c], dn - off);
     }
 }
 
@@ -427,7 +416,7 @@ void attn_apply(const float* P, long ldp, const float* v, long ldv, long T, long
   for (long d0 = 0; d0 < hs; d0 += ND * VL)
     for (long i0 = 0; i0 < T; i0 += R) {
       const long rows = T - i0 < R ? T - i0 : R;
-      apply_tile<R, ND>(P, ldp, v, ldv, d0, hs, y, ldy, i0, rows, i0 + rows, false);
+      apply_tile<R, ND>(P, ldp, v, ldv, d0, hs, y, ldy, i0, rows, i0 + rows);
     }
 }
 
