@@ -278,20 +278,7 @@ napi_value SumSquares(napi_env env, napi_callback_info info) {
       !get_long(env, argv[2], &n))
     return throw_type(env, "sumSquares(X, off, n)");
   if (off + n > lx) return throw_range(env, "sumSquares: out of range");
-  const float* x = X + off;
-  // 8 partial float sums per block of 4096, accumulated in double.
-  double total = 0;
-  for (long i0 = 0; i0 < n; i0 += 4096) {
-    const long i1 = i0 + 4096 < n ? i0 + 4096 : n;
-    float acc[16] = {0};
-    long i = i0;
-    for (; i + 16 <= i1; i += 16)
-      for (int q = 0; q < 16; q++) acc[q] += x[i + q] * x[i + q];
-    double part = 0;
-    for (int q = 0; q < 16; q++) part += acc[q];
-    for (; i < i1; i++) part += static_cast<double>(x[i]) * x[i];
-    total += part;
-  }
+  const double total = ops().sum_squares(X + off, n);
   napi_value v;
   NAPI_OK(napi_create_double(env, total, &v));
   return v;
@@ -319,22 +306,7 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
     if (!get_float(env, argv[9 + i], &h[i])) return throw_type(env, "adamw: hyper-parameters must be numbers");
   if (oP + n > lp || oG + n > lg || oM + n > lm || oV + n > lv)
     return throw_range(env, "adamw: out of range");
-  const float lr = h[0], b1 = h[1], b2 = h[2], eps = h[3], wd = h[4], bc1 = h[5], bc2s = h[6],
-              clip = h[7];
-  float* __restrict p = P + oP;
-  const float* __restrict g = G + oG;
-  float* __restrict m = M + oM;
-  float* __restrict v = V + oV;
-  const float omb1 = 1.0f - b1, omb2 = 1.0f - b2, decay = 1.0f - lr * wd, step = lr / bc1;
-  for (long i = 0; i < n; i++) {
-    const float gi = clip == 1.0f ? g[i] : g[i] * clip;
-    const float mi = m[i] * b1 + gi * omb1;
-    const float vi = v[i] * b2 + (gi * gi) * omb2;
-    m[i] = mi;
-    v[i] = vi;
-    const float denom = __builtin_sqrtf(vi) / bc2s + eps;
-    p[i] = p[i] * decay - (mi / denom) * step;
-  }
+  ops().adamw(P + oP, G + oG, M + oM, V + oV, n, h);
   return nullptr;
 }
 
