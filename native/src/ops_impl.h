@@ -375,27 +375,30 @@ void attn_scores(const float* q, long ldq, const float* k, long ldk, long T, lon
   }
 }
 
-// Rows [i0, i0+rows) of y[:, d0 : d0 + ND*VL (clipped to dn)] = sum over j < jEnd of P[i, j] x[j]
+// Rows r < rows of out (stride ldo), columns [d0, d0 + ND*VL) clipped to dn:
+//   out[r] = (or +=) sum over k in [k0, k1) of w[r*wr + k*wk] * x[k]   (x: rows of stride ldx)
+// One tile serves both directions of the attention products: weights read along a row (P v) or down a column (P^T x).
 template <int R, int ND>
-__attribute__((always_inline)) inline void apply_tile(const float* P, long ldp, const float* x, long ldx, long d0,
-                                                      long dn, float* y, long ldy, long i0, long rows, long jEnd) {
+__attribute__((always_inline)) inline void weighted_rows_tile(const float* w, long wr, long wk, const float* x,
+                                                              long ldx, long k0, long k1, long d0, long dn, float* out,
+                                                              long ldo, long rows, bool accumulate) {
   vf acc[R][ND];
 #pragma GCC unroll 16
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
     for (int c = 0; c < ND; c++) acc[r][c] = (vf){};
-  const float* pr[R];
+  const float* wrow[R];
 #pragma GCC unroll 16
-  for (int r = 0; r < R; r++) pr[r] = P + (i0 + (r < rows ? r : rows - 1)) * ldp;
+  for (int r = 0; r < R; r++) wrow[r] = w + (r < rows ? r : rows - 1) * wr;  // padding rows repeat the last one
   const bool full = dn - d0 >= ND * VL;
-  for (long j = 0; j < jEnd; j++) {
+  for (long k = k0; k < k1; k++) {
     vf xv[ND];
-    const float* xj = x + j * ldx + d0;
+    const float* xk = x + k * ldx + d0;
 #pragma GCC unroll 4
-    for (int c = 0; c < ND; c++) xv[c] = full ? vld(xj + c * VL) : vld_n(xj + c * VL, dn - d0 - c * VL);
+    for (int c = 0; c < ND; c++) xv[c] = full ? vld(xk + c * VL) : vld_n(xk + c * VL, dn - d0 - c * VL);
 #pragma GCC unroll 16
     for (int r = 0; r < R; r++) {
-      const float a = pr[r][j];
+      const float a = wrow[r][k * wk];
 #pragma GCC unroll 4
       for (int c = 0; c < ND; c++) acc[r][c] += xv[c] * a;
     }
@@ -405,8 +408,8 @@ __attribute__((always_inline)) inline void apply_tile(const float* P, long ldp, 
     for (int c = 0; c < ND; c++) {
       const long off = d0 + c * VL;
       if (off >= dn) break;
-      float* dst = y + (i0 + r) * ldy + off;
-      vst_n(dst, acc[r][c], dn - off);
+      float* dst = out + r * ldo + off;
+      vst_n(dst, accumulate ? vld_n(dst, dn - off) + acc[r][c] : acc[r][c], dn - off);
     }
 }
 
@@ -416,40 +419,7 @@ void attn_apply(const float* P, long ldp, const float* v, long ldv, long T, long
   for (long d0 = 0; d0 < hs; d0 += ND * VL)
     for (long i0 = 0; i0 < T; i0 += R) {
       const long rows = T - i0 < R ? T - i0 : R;
-      apply_tile<R, ND>(P, ldp, v, ldv, d0, hs, y, ldy, i0, rows, i0 + rows);
-    }
-}
-
-// Rows [j0, j0+cols) of out[:, d0 : d0 + ND*VL] += sum over i in [j0, T) of W[i, j] x[i] (W read along its rows)
-template <int R, int ND>
-__attribute__((always_inline)) inline void apply_t_tile(const float* W, long ldw, const float* x, long ldx, long d0,
-                                                        long dn, float* out, long ldo, long T, long j0, long cols) {
-  vf acc[R][ND];
-#pragma GCC unroll 16
-  for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-    for (int c = 0; c < ND; c++) acc[r][c] = (vf){};
-  const bool full = dn - d0 >= ND * VL;
-  for (long i = j0; i < T; i++) {
-    vf xv[ND];
-    const float* xi = x + i * ldx + d0;
-#pragma GCC unroll 4
-    for (int c = 0; c < ND; c++) xv[c] = full ? vld(xi + c * VL) : vld_n(xi + c * VL, dn - d0 - c * VL);
-    const float* w = W + i * ldw + j0;
-#pragma GCC unroll 16
-    for (int r = 0; r < R; r++) {
-      const float a = r < cols ? w[r] : 0.0f;
-#pragma GCC unroll 4
-      for (int c = 0; c < ND; c++) acc[r][c] += xv[c] * a;
-    }
-  }
-  for (int r = 0; r < R && r < cols; r++)
-#pragma GCC unroll 4
-    for (int c = 0; c < ND; c++) {
-      const long off = d0 + c * VL;
-      if (off >= dn) break;
-      float* dst = out + (j0 + r) * ldo + off;
-      vst_n(dst, vld_n(dst, dn - off) + acc[r][c], dn - off);
+      weighted_rows_tile<R, ND>(P + i0 * ldp, ldp, 1, v, ldv, 0, i0 + rows, d0, hs, y + i0 * ldy, ldy, rows, false);
     }
 }
 
@@ -459,7 +429,7 @@ void attn_apply_t(const float* W, long ldw, const float* x, long ldx, long T, lo
   for (long d0 = 0; d0 < hs; d0 += ND * VL)
     for (long j0 = 0; j0 < T; j0 += R) {
       const long cols = T - j0 < R ? T - j0 : R;
-      apply_t_tile<R, ND>(W, ldw, x, ldx, d0, hs, out, ldo, T, j0, cols);
+      weighted_rows_tile<R, ND>(W + j0, 1, ldw, x, ldx, j0, T, d0, hs, out + j0 * ldo, ldo, cols, true);
     }
 }
 
