@@ -325,63 +325,14 @@ void softmax_backward(const float* P, long ldp, float* dP, long ldd, long rows, 
 // dozen, where a packed GEMM spends as long packing as multiplying. All are causal: row i involves columns j <= i.
 // Tiles are compile-time sized so the accumulators stay in registers.
 
-// S rows [i0, i0+rows) x columns [j0, j0 + NJ*VL) (clipped to T) = scale * q . kT
-template <int R, int NJ>
-__attribute__((always_inline)) inline void scores_tile(const float* q, long ldq, const float* kT, long Tp, long hs,
-                                                       float scale, float* S, long lds, long T, long i0, long rows,
-                                                       long j0) {
-  vf acc[R][NJ];
-#pragma GCC unroll 16
-  for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-    for (int c = 0; c < NJ; c++) acc[r][c] = (vf){};
-  const float* qr[R];
-#pragma GCC unroll 16
-  for (int r = 0; r < R; r++) qr[r] = q + (i0 + (r < rows ? r : rows - 1)) * ldq;
-  for (long d = 0; d < hs; d++) {
-    vf kv[NJ];
-#pragma GCC unroll 4
-    for (int c = 0; c < NJ; c++) kv[c] = vld(kT + d * Tp + j0 + c * VL);
-#pragma GCC unroll 16
-    for (int r = 0; r < R; r++) {
-      const float a = qr[r][d];
-#pragma GCC unroll 4
-      for (int c = 0; c < NJ; c++) acc[r][c] += kv[c] * a;
-    }
-  }
-  for (int r = 0; r < R && r < rows; r++)
-#pragma GCC unroll 4
-    for (int c = 0; c < NJ; c++) {
-      const long j = j0 + c * VL;
-      if (j < T) vst_n(S + (i0 + r) * lds + j, acc[r][c] * scale, T - j);
-    }
-}
-
-// S[i, j] = scale * q[i] . k[j] for j <= i (entries a little past the diagonal may be written too; causal_softmax
-// masks them). kT: scratch of hs * roundup(T, 2 VL) floats.
-void attn_scores(const float* q, long ldq, const float* k, long ldk, long T, long hs, float scale, float* S, long lds,
-                 float* kT) {
-  constexpr int R = 6, NJ = 2;
-  const long Tp = ((T + NJ * VL - 1) / (NJ * VL)) * (NJ * VL);
-  for (long d = 0; d < hs; d++) {
-    float* row = kT + d * Tp;
-    for (long j = 0; j < T; j++) row[j] = k[j * ldk + d];
-    for (long j = T; j < Tp; j++) row[j] = 0.0f;
-  }
-  for (long i0 = 0; i0 < T; i0 += R) {
-    const long rows = T - i0 < R ? T - i0 : R;
-    for (long j0 = 0; j0 < i0 + rows; j0 += NJ * VL)
-      scores_tile<R, NJ>(q, ldq, kT, Tp, hs, scale, S, lds, T, i0, rows, j0);
-  }
-}
-
 // Rows r < rows of out (stride ldo), columns [d0, d0 + ND*VL) clipped to dn:
-//   out[r] = (or +=) sum over k in [k0, k1) of w[r*wr + k*wk] * x[k]   (x: rows of stride ldx)
-// One tile serves both directions of the attention products: weights read along a row (P v) or down a column (P^T x).
+//   out[r] = (or +=) scale * sum over k in [k0, k1) of w[r*wr + k*wk] * x[k]   (x: rows of stride ldx)
+// One tile serves every attention product: q k^T (x = k transposed), P v (weights along a row) and P^T x (weights
+// down a column).
 template <int R, int ND>
 __attribute__((always_inline)) inline void weighted_rows_tile(const float* w, long wr, long wk, const float* x,
                                                               long ldx, long k0, long k1, long d0, long dn, float* out,
-                                                              long ldo, long rows, bool accumulate) {
+                                                              long ldo, long rows, bool accumulate, float scale) {
   vf acc[R][ND];
 #pragma GCC unroll 16
   for (int r = 0; r < R; r++)
@@ -409,8 +360,27 @@ __attribute__((always_inline)) inline void weighted_rows_tile(const float* w, lo
       const long off = d0 + c * VL;
       if (off >= dn) break;
       float* dst = out + r * ldo + off;
-      vst_n(dst, accumulate ? vld_n(dst, dn - off) + acc[r][c] : acc[r][c], dn - off);
+      const vf v = acc[r][c] * scale;
+      vst_n(dst, accumulate ? vld_n(dst, dn - off) + v : v, dn - off);
     }
+}
+
+// S[i, j] = scale * q[i] . k[j] for j <= i (entries a little past the diagonal may be written too; causal_softmax
+// masks them). kT: scratch of hs * roundup(T, 2 VL) floats.
+void attn_scores(const float* q, long ldq, const float* k, long ldk, long T, long hs, float scale, float* S, long lds,
+                 float* kT) {
+  constexpr int R = 6, NJ = 2;
+  const long Tp = ((T + NJ * VL - 1) / (NJ * VL)) * (NJ * VL);
+  for (long d = 0; d < hs; d++) {
+    float* row = kT + d * Tp;
+    for (long j = 0; j < T; j++) row[j] = k[j * ldk + d];
+    for (long j = T; j < Tp; j++) row[j] = 0.0f;
+  }
+  for (long i0 = 0; i0 < T; i0 += R) {
+    const long rows = T - i0 < R ? T - i0 : R;
+    for (long j0 = 0; j0 < i0 + rows; j0 += NJ * VL)
+      weighted_rows_tile<R, NJ>(q + i0 * ldq, ldq, 1, kT, Tp, 0, hs, j0, T, S + i0 * lds, lds, rows, false, scale);
+  }
 }
 
 // y[i] = sum over j <= i of P[i, j] v[j] (P zero beyond the diagonal), tiles of rows x the head dimension.
@@ -419,7 +389,8 @@ void attn_apply(const float* P, long ldp, const float* v, long ldv, long T, long
   for (long d0 = 0; d0 < hs; d0 += ND * VL)
     for (long i0 = 0; i0 < T; i0 += R) {
       const long rows = T - i0 < R ? T - i0 : R;
-      weighted_rows_tile<R, ND>(P + i0 * ldp, ldp, 1, v, ldv, 0, i0 + rows, d0, hs, y + i0 * ldy, ldy, rows, false);
+      weighted_rows_tile<R, ND>(P + i0 * ldp, ldp, 1, v, ldv, 0, i0 + rows, d0, hs, y + i0 * ldy, ldy, rows, false,
+                                1.0f);
     }
 }
 
@@ -429,7 +400,7 @@ void attn_apply_t(const float* W, long ldw, const float* x, long ldx, long T, lo
   for (long d0 = 0; d0 < hs; d0 += ND * VL)
     for (long j0 = 0; j0 < T; j0 += R) {
       const long cols = T - j0 < R ? T - j0 : R;
-      weighted_rows_tile<R, ND>(W + j0, 1, ldw, x, ldx, j0, T, d0, hs, out + j0 * ldo, ldo, cols, true);
+      weighted_rows_tile<R, ND>(W + j0, 1, ldw, x, ldx, j0, T, d0, hs, out + j0 * ldo, ldo, cols, true, 1.0f);
     }
 }
 
