@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "gpt_napi.h"
+#include "napi_args.h"
 #include "runtime.h"
 
 namespace gptlab {
@@ -21,48 +22,6 @@ namespace {
       return nullptr;                                       \
     }                                                       \
   } while (0)
-
-bool get_bool(napi_env env, napi_value v, bool* out) {
-  napi_valuetype type;
-  if (napi_typeof(env, v, &type) != napi_ok) return false;
-  if (type == napi_boolean) return napi_get_value_bool(env, v, out) == napi_ok;
-  if (type == napi_number) {
-    double d;
-    if (napi_get_value_double(env, v, &d) != napi_ok) return false;
-    *out = d != 0;
-    return true;
-  }
-  return false;
-}
-
-bool get_long(napi_env env, napi_value v, long* out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
-  if (!(d >= 0 && d <= 9.0e15) || d != static_cast<double>(static_cast<long>(d))) return false;
-  *out = static_cast<long>(d);
-  return true;
-}
-
-bool get_float(napi_env env, napi_value v, float* out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
-  *out = static_cast<float>(d);
-  return true;
-}
-
-bool get_f32(napi_env env, napi_value v, float** data, long* length) {
-  bool is_ta = false;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return false;
-  napi_typedarray_type type;
-  size_t len;
-  void* ptr;
-  if (napi_get_typedarray_info(env, v, &type, &len, &ptr, nullptr, nullptr) != napi_ok)
-    return false;
-  if (type != napi_float32_array) return false;
-  *data = static_cast<float*>(ptr);
-  *length = static_cast<long>(len);
-  return true;
-}
 
 // Number of floats a rows x cols matrix with leading dimension ld spans.
 bool span_ok(long rows, long cols, long ld, long offset, long stride, long batch, long length) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gpt.h"
+#include "napi_args.h"
 #include "runtime.h"
 
 namespace gptlab {
@@ -76,28 +77,6 @@ bool prop_string(napi_env env, napi_value obj, const char* key, std::string* out
   return true;
 }
 
-template <class T>
-bool typed(napi_env env, napi_value v, napi_typedarray_type want, T** data, long* length) {
-  bool is = false;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
-  napi_typedarray_type type;
-  size_t len;
-  void* ptr;
-  if (napi_get_typedarray_info(env, v, &type, &len, &ptr, nullptr, nullptr) != napi_ok || type != want) return false;
-  *data = static_cast<T*>(ptr);
-  *length = static_cast<long>(len);
-  return true;
-}
-
-bool number_arg(napi_env env, napi_value v, long* out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 9.0e15) ||
-      d != static_cast<double>(static_cast<long>(d)))
-    return false;
-  *out = static_cast<long>(d);
-  return true;
-}
-
 napi_value make_number(napi_env env, double x) {
   napi_value v;
   napi_create_double(env, x, &v);
@@ -140,10 +119,10 @@ bool read_batch(napi_env env, const GPTShape& s, napi_value inputs, napi_value t
   long ni = 0, nt = 0;
   int32_t* idx = nullptr;
   int32_t* tg = nullptr;
-  if (!typed(env, inputs, napi_int32_array, &idx, &ni)) return fail(env, "inputs must be an Int32Array"), false;
-  if (targets && !typed(env, targets, napi_int32_array, &tg, &nt))
+  if (!get_typed(env, inputs, napi_int32_array, &idx, &ni)) return fail(env, "inputs must be an Int32Array"), false;
+  if (targets && !get_typed(env, targets, napi_int32_array, &tg, &nt))
     return fail(env, "targets must be an Int32Array"), false;
-  if (!number_arg(env, Bv, &b->B) || !number_arg(env, Tv, &b->T) || b->B < 1 || b->T < 1)
+  if (!get_long(env, Bv, &b->B) || !get_long(env, Tv, &b->T) || b->B < 1 || b->T < 1)
     return fail(env, "B and T must be positive integers"), false;
   if (b->T > s.T) return fail(env, "T exceeds the context length", true), false;
   if (ni != b->B * b->T || (targets && nt != ni)) return fail(env, "inputs/targets must hold B*T ids", true), false;
@@ -216,9 +195,9 @@ napi_value Construct(napi_env env, napi_callback_info info) {
   long noff = 0;
   float* params = nullptr;
   long nparams = 0;
-  if (!typed(env, argv[1], napi_float64_array, &off, &noff))
+  if (!get_typed(env, argv[1], napi_float64_array, &off, &noff))
     return fail(env, "NativeGPT: offsets must be a Float64Array");
-  if (!typed(env, argv[2], napi_float32_array, &params, &nparams))
+  if (!get_typed(env, argv[2], napi_float32_array, &params, &nparams))
     return fail(env, "NativeGPT: params must be a Float32Array");
   std::vector<long> offsets(off, off + noff);
   std::string error;
@@ -251,7 +230,7 @@ napi_value LossAndGradients(napi_env env, napi_callback_info info) {
   NativeGPT* m = batch_call(env, info, true, 5, "lossAndGradients(inputs, targets, B, T, seed?)", argv, &argc, &b);
   if (!m) return nullptr;
   long seed = 0;
-  if (argc >= 5 && !number_arg(env, argv[4], &seed)) return fail(env, "seed must be a non-negative integer");
+  if (argc >= 5 && !get_long(env, argv[4], &seed)) return fail(env, "seed must be a non-negative integer");
   return guarded(env, [&] {
     return make_number(env, m->lossAndGradients(b.idx, b.targets, b.B, b.T, static_cast<uint64_t>(seed)));
   });
@@ -323,7 +302,7 @@ napi_value LayerProbe(napi_env env, napi_callback_info info, bool attention) {
   if (!m) return nullptr;
   const GPTShape& s = m->shape();
   long l = 0;
-  if (argc < 1 || !number_arg(env, argv[0], &l) || l >= s.N + (attention ? 0 : 1))
+  if (argc < 1 || !get_long(env, argv[0], &l) || l >= s.N + (attention ? 0 : 1))
     return fail(env, "layer index out of range", true);
   if (m->rows() == 0) return fail(env, "call forward first");
   if (attention) return copy_out(env, m->attention(l), m->batch() * s.H * m->time() * m->time());
@@ -339,7 +318,7 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   NativeGPT* m = unwrap(env, info, &argc, argv);
   if (!m) return nullptr;
   long n = 0;
-  if (argc < 1 || !number_arg(env, argv[0], &n)) return fail(env, "setThreads(n): n >= 0 (0 tunes)");
+  if (argc < 1 || !get_long(env, argv[0], &n)) return fail(env, "setThreads(n): n >= 0 (0 tunes)");
   m->setThreads(static_cast<int>(n < 1024 ? n : 1024));
   return nullptr;
 }
