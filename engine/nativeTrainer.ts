@@ -7,6 +7,7 @@ import { loadNative, type NativeAddon } from './kernels';
 import type { GPT } from './model';
 import { learningRateAt, type OptimSettings, type StepResult } from './optim';
 import { paramSpecs } from './params';
+import { InputError } from './text';
 
 /** The addon's NativeGPT class (native/src/gpt_napi.cc). Ids are model ids; batches are [B, T] row-major. */
 export interface NativeGPTHandle {
@@ -89,6 +90,21 @@ export function unflatten(flat: Float32Array, layout: FlatLayout): Map<string, F
   return out;
 }
 
+/** The addon's error.code for "needs more memory than this machine has". */
+const OUT_OF_MEMORY = 'ERR_GPTLAB_OUT_OF_MEMORY';
+
+/** Runs a native call; a model or batch too large for the machine becomes a one-line InputError that says how much. */
+function native<R>(call: () => R): R {
+  try {
+    return call();
+  } catch (e) {
+    if ((e as { code?: unknown }).code === OUT_OF_MEMORY) {
+      throw new InputError(`${(e as Error).message}; use a smaller model, batch or context`);
+    }
+    throw e;
+  }
+}
+
 /**
  * Trains a GPT natively: AdamW exactly as optim.ts's (the same schedule, clipping and update order), with the
  * parameters, gradients and moments in native memory. The tfjs model is stale while training runs; syncModel()
@@ -106,7 +122,7 @@ export class NativeTrainer {
     cls: NativeGPTConstructor) {
     this.layout = flatLayout(model.config);
     this.params = flattenWeights(model, this.layout);
-    this.native = new cls(model.config, this.layout.slots, this.params);
+    this.native = native(() => new cls(model.config, this.layout.slots, this.params));
   }
 
   /** A native trainer for the model, or null when the addon is not available. */
@@ -118,10 +134,10 @@ export class NativeTrainer {
   /** One AdamW step; a step whose loss or gradient norm is not finite changes nothing. */
   step(inputs: Int32Array, targets: Int32Array, B: number, T: number): StepResult {
     const lr = learningRateAt(this.s, this.t);
-    const r = this.native.step(inputs, targets, B, T, {
+    const r = native(() => this.native.step(inputs, targets, B, T, {
       lr, beta1: this.s.beta1, beta2: this.s.beta2, eps: this.s.eps, weightDecay: this.s.weightDecay,
       gradClip: this.s.gradClip, t: this.t + 1, seed: (this.s.seed >>> 0) * 2 ** 20 + ((this.t + 1) % 2 ** 20),
-    });
+    }));
     this.lastThreads = r.threads;
     if (r.applied) {
       this.t += 1;
@@ -133,7 +149,7 @@ export class NativeTrainer {
   /** Mean loss over batches of [B, T] ids, without gradients or dropout. */
   loss(batches: { inputs: Int32Array; targets: Int32Array }[], B: number, T: number): number {
     let sum = 0;
-    for (const { inputs, targets } of batches) sum += this.native.loss(inputs, targets, B, T);
+    for (const { inputs, targets } of batches) sum += native(() => this.native.loss(inputs, targets, B, T));
     return sum / batches.length;
   }
 

@@ -5,9 +5,15 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <string>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 
 #include "runtime.h"
 
@@ -22,11 +28,35 @@ constexpr long kProbeEvery = 100;      // steps between later probes
 
 long round16(long n) { return (n + 15) & ~15L; }
 
-float* alloc_floats(long n) {
+float* alloc_floats(long n, bool zero) {
   const size_t bytes = ((static_cast<size_t>(n < 1 ? 1 : n) * sizeof(float) + 63) / 64) * 64;
   float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (p) std::memset(p, 0, bytes);
+  if (p && zero) std::memset(p, 0, bytes);
   return p;
+}
+
+// The machine's physical memory in bytes, or 0 where it cannot be told.
+double physical_memory() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && size > 0) return static_cast<double>(pages) * static_cast<double>(size);
+#endif
+  return 0;
+}
+
+std::string gigabytes(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f GB", bytes / 1e9);
+  return buf;
+}
+
+// Refuses (with OutOfMemory) to allocate more than three quarters of the machine's memory: on Linux such an
+// allocation can succeed and then get the process killed when the pages are touched, with no message at all.
+void check_fits(double bytes, const std::string& what) {
+  const double physical = physical_memory();
+  if (physical > 0 && bytes > 0.75 * physical)
+    throw OutOfMemory(what + " needs " + gigabytes(bytes) + " but this machine has " + gigabytes(physical) +
+                      " of memory");
 }
 
 // splitmix64: a counter-based hash, so dropout masks are recomputed in the backward pass instead of stored.
@@ -128,10 +158,12 @@ NativeGPT* NativeGPT::create(const GPTShape& s, const std::vector<long>& offsets
         !check(o[kFc2W], D * F, true, "mlp.c_proj.weight") || !check(o[kFc2B], D, s.bias, "mlp.c_proj.bias"))
       return nullptr;
   }
+  check_fits(3.0 * sizeof(float) * nparams, "the model's gradients and optimiser state");
   NativeGPT* g = new NativeGPT(s, offsets, params, nparams);
   if (!g->grads_ || !g->m_ || !g->v_) {
     delete g;
-    return fail("out of memory for gradients and optimiser state");
+    throw OutOfMemory("the model's gradients and optimiser state (" + gigabytes(3.0 * sizeof(float) * nparams) +
+                      ") could not be allocated");
   }
   return g;
 }
@@ -139,9 +171,9 @@ NativeGPT* NativeGPT::create(const GPTShape& s, const std::vector<long>& offsets
 NativeGPT::NativeGPT(const GPTShape& s, const std::vector<long>& offsets, float* params, long nparams)
     : s_(s), offsets_(offsets), params_(params), nparams_(nparams) {
   init_runtime();
-  grads_ = alloc_floats(nparams);
-  m_ = alloc_floats(nparams);
-  v_ = alloc_floats(nparams);
+  grads_ = alloc_floats(nparams, true);
+  m_ = alloc_floats(nparams, true);
+  v_ = alloc_floats(nparams, true);
   if (!s.learnedPositions) {
     // P[i, 2j] = sin(i / 10000^(2j/D)), P[i, 2j+1] = cos(...), in double like model.ts
     sinusoid_.assign(s.T * s.D, 0.0f);
@@ -180,12 +212,15 @@ void NativeGPT::reserve(long B, long T) {
   };
   if (B > capB_ || T > capT_) {
     const long b = B > capB_ ? B : capB_, t = T > capT_ ? T : capT_;
+    const double bytes = sizeof(float) * static_cast<double>(pieces(b, t, nullptr));
+    const std::string what = "a batch of " + std::to_string(b) + " x " + std::to_string(t) + " tokens";
+    check_fits(bytes, what);
     std::free(arena_);
-    arena_ = alloc_floats(pieces(b, t, nullptr));
-    if (!arena_) {
-      capB_ = capT_ = 0;
-      throw std::bad_alloc();
-    }
+    arena_ = nullptr;
+    capB_ = capT_ = 0;
+    // Not zeroed: every activation is written before it is read, and untouched pages cost nothing.
+    arena_ = alloc_floats(pieces(b, t, nullptr), false);
+    if (!arena_) throw OutOfMemory(what + " needs " + gigabytes(bytes) + ", which could not be allocated");
     capB_ = b;
     capT_ = t;
   }

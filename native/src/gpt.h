@@ -6,10 +6,16 @@
 #define GPTLAB_GPT_H
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace gptlab {
+
+// Thrown when a model or a batch would need more memory than the machine has; the message says how much, for people.
+struct OutOfMemory : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct GPTShape {
   long V, T, D, H, N, F;  // T is the context length (the longest sequence)

@@ -21,6 +21,9 @@
 namespace gptlab {
 namespace {
 
+// error.code of a JavaScript error for "needs more memory than the machine has" (engine/nativeTrainer.ts reads it).
+constexpr const char* kOutOfMemoryCode = "ERR_GPTLAB_OUT_OF_MEMORY";
+
 struct Wrapped {
   NativeGPT* model = nullptr;
   napi_ref params = nullptr;
@@ -156,9 +159,12 @@ template <class F>
 napi_value guarded(napi_env env, const F& f) {
   try {
     return f();
+  } catch (const OutOfMemory& e) {
+    set_thread_override(0);
+    napi_throw_error(env, kOutOfMemoryCode, e.what());
   } catch (const std::bad_alloc&) {
     set_thread_override(0);
-    napi_throw_error(env, nullptr, "NativeGPT: out of memory for this batch");
+    napi_throw_error(env, kOutOfMemoryCode, "out of memory");
   } catch (const std::exception& e) {
     set_thread_override(0);
     napi_throw_error(env, nullptr, e.what());
@@ -201,7 +207,13 @@ napi_value Construct(napi_env env, napi_callback_info info) {
     return fail(env, "NativeGPT: params must be a Float32Array");
   std::vector<long> offsets(off, off + noff);
   std::string error;
-  NativeGPT* model = NativeGPT::create(s, offsets, params, nparams, &error);
+  NativeGPT* model = nullptr;
+  try {
+    model = NativeGPT::create(s, offsets, params, nparams, &error);
+  } catch (const OutOfMemory& e) {
+    napi_throw_error(env, kOutOfMemoryCode, e.what());
+    return nullptr;
+  }
   if (!model) return fail(env, "NativeGPT: " + error, true);
   Wrapped* w = new Wrapped{model, nullptr};
   if (napi_create_reference(env, argv[2], 1, &w->params) != napi_ok ||

@@ -12,6 +12,7 @@ import { lastNativeLoadError } from '../../engine/kernels';
 import { GPT } from '../../engine/model';
 import { flatLayout, flattenWeights, nativeGPTClass, type NativeGPTHandle } from '../../engine/nativeTrainer';
 import { Rng } from '../../engine/rng';
+import { InputError } from '../../engine/text';
 import { batchLoss, Trainer } from '../../engine/train';
 import { FIXTURE_DIR, maxAbsDiff } from '../helpers/reference';
 
@@ -228,6 +229,24 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
     native.dispose();
     native.dispose(); // twice is harmless
     assert.throws(() => native.loss(ids, ids, 2, T), /disposed/);
+    model.dispose();
+  });
+
+  test('a batch too large for the machine is refused with how much it needs, before anything is allocated', async () => {
+    // 2048 sequences of 4096 tokens need over a terabyte of attention probabilities
+    const config: GPTConfig = { ...BASE, contextLength: 4096 };
+    const model = GPT.init(config, 1);
+    const B = 2048, T = 4096;
+    const ids = new Int32Array(B * T);
+    const { native } = nativeModel(model);
+    assert.throws(() => native.loss(ids, ids, B, T), (e: Error & { code?: string }) =>
+      e.code === 'ERR_GPTLAB_OUT_OF_MEMORY' && /a batch of 2048 x 4096 tokens needs [\d.]+ GB but this machine has [\d.]+ GB/.test(e.message));
+    native.loss(ids.subarray(0, 2 * 8), ids.subarray(0, 2 * 8), 2, 8); // still usable afterwards
+    native.dispose();
+    // Through the trainer it is bad input (one line, exit status 2 in the CLI), not an internal error.
+    const trainer = new Trainer(model, { ...SETTINGS, batchSize: B }, 'native');
+    await assert.rejects(trainer.step(ids, ids), (e: Error) => e instanceof InputError && /use a smaller model, batch or context/.test(e.message));
+    trainer.dispose();
     model.dispose();
   });
 
