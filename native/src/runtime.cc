@@ -285,7 +285,6 @@ int current_threads() {
   return g_max_threads;
 }
 int max_threads() { return g_max_threads; }
-int pool_capacity() { return g_pool ? g_pool->workers() + 1 : 1; }
 bool adaptive() { return g_adaptive; }
 int last_threads() { return g_last_threads; }
 double min_parallel_flops() { return g_min_parallel_flops; }
@@ -344,7 +343,7 @@ void run_gemm_unit(const void* ctx, long u, Workspace& ws) {
     if (t.bias) t.bias += c0;
     t.N = c1 - c0;
   }
-  gemm_local(t, ws);
+  if (t.M > 0 && t.N > 0) g_kernel.run(t, ws.packA, ws.packB);
 }
 
 // Two GEMMs, each cut into `chunks` pieces along its larger output dimension; units [0, n0) are the first's.

@@ -39,7 +39,6 @@ const OpsKernel& ops();
 // Threads a parallel region uses right now (the override, else the adaptive tuner's choice, else the maximum).
 int current_threads();
 int max_threads();
-int pool_capacity();  // workers + the caller
 bool adaptive();
 int last_threads();
 double min_parallel_flops();
@@ -65,11 +64,6 @@ void gemm(const GemmTask& t, long batch = 1, long strideA = 0, long strideB = 0,
 // Two independent GEMMs at once (a layer's weight and input gradients): each thread takes whole chunks of either, so
 // small problems are not cut finer than they need to be.
 void gemm_pair(const GemmTask& a, const GemmTask& b);
-
-// The same on the calling thread only, with its workspace: for GEMMs inside a parallel_for unit.
-inline void gemm_local(const GemmTask& t, Workspace& ws) {
-  if (t.M > 0 && t.N > 0) kernels().run(t, ws.packA, ws.packB);
-}
 
 }  // namespace gptlab
 
