@@ -3,18 +3,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeBackend, isBackendRequest, selectBackend, type BackendReport } from './backend';
-import { isPresetName, PRESETS, type ModelShape, type TrainSettings } from './config';
+import { isPresetName, resolveTrainSettings, type TrainChoices } from './config';
 import { loadModel, ModelFileError, saveModel } from './checkpoint';
 import { attentionMaps, evaluateText, logitLens, neighbours, nextToken, singleTokenId, type ProbeContext } from './probes';
 import { Rng } from './rng';
 import { generate, validateSampling, type SamplingOptions } from './sample';
 import { decodeTextFile, InputError, MAX_TEXT_BYTES } from './text';
-import { getTokenizer, isTokenizerName, tokenChunks, TOKENIZER_NAMES } from './tokenizers';
+import { getTokenizer, isTokenizerName, textSize, tokenChunks, TOKENIZER_NAMES } from './tokenizers';
 import { trainOnText, type TrainEvent } from './train';
 import { UNKNOWN_ID } from './vocab';
 
 const USAGE = `usage:
-  gpt-lab train <file> [--preset tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}]
+  gpt-lab train <file> [--preset auto|tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}]
           [--steps N] [--batch B] [--context T] [--dim D] [--heads H] [--layers L] [--lr X] [--seed S]
           [--eval-every K] [--out model.safetensors] [--backend auto|tensorflow|wasm|cpu] [--json]
   gpt-lab sample <model> [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--top-p P] [--seed S] [--json]
@@ -139,34 +139,30 @@ async function train(argv: string[]): Promise<number> {
     'eval-every', 'out', 'backend', 'json']);
   const file = onePositional(p, 'text file');
   const presetName = p.flags.get('preset') ?? 'tiny';
-  if (!isPresetName(presetName)) throw new UsageError(`--preset must be tiny, small or classic, got "${presetName}"`);
-  const preset = PRESETS[presetName];
-  const tokenizer = p.flags.get('tokenizer') ?? preset.tokenizer;
-  if (!isTokenizerName(tokenizer)) throw new UsageError(`--tokenizer must be one of ${TOKENIZER_NAMES.join(', ')}, got "${tokenizer}"`);
-  const model: ModelShape = {
-    ...preset.model,
-    contextLength: numberFlag(p, 'context', { int: true, min: 1, max: 4096 }) ?? preset.model.contextLength,
-    dim: numberFlag(p, 'dim', { int: true, min: 1, max: 8192 }) ?? preset.model.dim,
-    heads: numberFlag(p, 'heads', { int: true, min: 1 }) ?? preset.model.heads,
-    layers: numberFlag(p, 'layers', { int: true, min: 1, max: 256 }) ?? preset.model.layers,
-  };
-  if (model.dim % model.heads !== 0) throw new UsageError(`--dim ${model.dim} must be divisible by --heads ${model.heads}`);
-  const steps = numberFlag(p, 'steps', { int: true, min: 1 }) ?? preset.train.steps;
-  const lr = numberFlag(p, 'lr', { min: 0 }) ?? preset.train.learningRate;
-  const settings: TrainSettings = {
-    ...preset.train,
-    steps,
-    batchSize: numberFlag(p, 'batch', { int: true, min: 1, max: 65536 }) ?? preset.train.batchSize,
-    learningRate: lr,
-    minLearningRate: lr * (preset.train.minLearningRate / preset.train.learningRate),
-    warmupSteps: Math.min(preset.train.warmupSteps, Math.max(1, Math.floor(steps / 10))),
-    evalEvery: numberFlag(p, 'eval-every', { int: true, min: 0 }) ?? preset.train.evalEvery,
-    seed: numberFlag(p, 'seed', { int: true }) ?? 1337,
+  if (presetName !== 'auto' && !isPresetName(presetName)) throw new UsageError(`--preset must be auto, tiny, small or classic, got "${presetName}"`);
+  const tokenizerFlag = p.flags.get('tokenizer');
+  if (tokenizerFlag !== undefined && !isTokenizerName(tokenizerFlag)) {
+    throw new UsageError(`--tokenizer must be one of ${TOKENIZER_NAMES.join(', ')}, got "${tokenizerFlag}"`);
+  }
+  const choices: TrainChoices = {
+    preset: presetName,
+    tokenizer: tokenizerFlag,
+    contextLength: numberFlag(p, 'context', { int: true, min: 1, max: 4096 }),
+    dim: numberFlag(p, 'dim', { int: true, min: 1, max: 8192 }),
+    heads: numberFlag(p, 'heads', { int: true, min: 1 }),
+    layers: numberFlag(p, 'layers', { int: true, min: 1, max: 256 }),
+    steps: numberFlag(p, 'steps', { int: true, min: 1 }),
+    batchSize: numberFlag(p, 'batch', { int: true, min: 1, max: 65536 }),
+    learningRate: numberFlag(p, 'lr', { min: 0 }),
+    evalEvery: numberFlag(p, 'eval-every', { int: true, min: 0 }),
+    seed: numberFlag(p, 'seed', { int: true }),
   };
   const out = p.flags.get('out') ?? `${path.basename(file).replace(/\.[^.]*$/, '') || 'model'}.safetensors`;
   if (path.resolve(out) === path.resolve(file)) throw new UsageError('--out must not be the training file itself');
   const asJson = p.switches.has('json');
   const text = readText(file);
+  const { preset: resolvedPreset, tokenizer, model, settings } = resolveTrainSettings(choices, textSize(text));
+  if (model.dim % model.heads !== 0) throw new UsageError(`--dim ${model.dim} must be divisible by --heads ${model.heads}`);
   const backend = await backendFrom(p);
 
   const controller = new AbortController();
@@ -183,7 +179,7 @@ async function train(argv: string[]): Promise<number> {
     },
   });
   process.removeListener('SIGINT', onSigint);
-  const history = { ...result.history, preset: presetName, tokenizer, settings, backend: describeBackend(backend), finished: new Date().toISOString() };
+  const history = { ...result.history, preset: resolvedPreset, tokenizer, settings, backend: describeBackend(backend), finished: new Date().toISOString() };
   saveModel(out, result.model, result.vocab, tokenizer, history);
   if (finished === null) throw new Error('training ended without a done event');
   if (asJson) {

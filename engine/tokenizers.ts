@@ -1,5 +1,6 @@
 // Tokenizers: the four tiktoken encodings, loaded offline from js-tiktoken, and a character-level one.
 // Every tokenizer id can be shown as text; bytes that are only part of a UTF-8 character show as \xNN.
+import type { TextSize } from './config';
 
 // js-tiktoken ships ESM types that a CommonJS project cannot import, so its small surface is declared here.
 interface TiktokenBPE {
@@ -173,4 +174,17 @@ export function getTokenizer(name: string): Tokenizer {
     cache.set(name, tok);
   }
   return tok;
+}
+
+/** A text's size for sizing a run to it (config.ts's resolveTrainSettings); counts are memoised per tokenizer. */
+export function textSize(text: string): TextSize {
+  const counts = new Map<string, number>();
+  return {
+    bytes: Buffer.byteLength(text),
+    countTokens: (name) => {
+      let n = counts.get(name);
+      if (n === undefined) counts.set(name, (n = getTokenizer(name).encode(text).length));
+      return n;
+    },
+  };
 }
