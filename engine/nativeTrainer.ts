@@ -1,80 +1,16 @@
-// The fast CPU training path: the whole step (forward, backward, clipped AdamW) in the native addon's NativeGPT, on
-// one flat Float32Array of the parameters in the model file's order and PyTorch layouts. The tfjs GPT (model.ts)
+// The fast CPU training path: the whole step (forward, backward, clipped AdamW) in a compiled NativeGPT (the native
+// addon's, or the wasm build's WasmGPT with the same interface), on one flat Float32Array of the parameters in the model file's order and PyTorch layouts. The tfjs GPT (model.ts)
 // stays the reference path and the model that probes, sampling and saving read; syncModel() copies the trained
 // weights into it.
-import type { GPTConfig, TrainSettings } from './config';
-import { loadNative, type NativeAddon } from './kernels';
+import type { TrainSettings } from './config';
+import { flatLayout, nativeGPTClass, type FlatLayout, type NativeGPTConstructor, type NativeGPTHandle } from './nativeAddon';
 import type { GPT } from './model';
 import { learningRateAt, type OptimSettings, type StepResult } from './optim';
-import { paramSpecs } from './params';
 import { InputError } from './text';
 
-/** The addon's NativeGPT class (native/src/gpt_napi.cc). Ids are model ids; batches are [B, T] row-major. */
-export interface NativeGPTHandle {
-  loss(inputs: Int32Array, targets: Int32Array, B: number, T: number): number;
-  /** With a nonzero seed, a training forward: dropout on, its masks drawn from the seed. */
-  lossAndGradients(inputs: Int32Array, targets: Int32Array, B: number, T: number, seed?: number): number;
-  /** A copy of the gradients of the last lossAndGradients or step, laid out like the parameters. */
-  gradients(): Float32Array;
-  step(inputs: Int32Array, targets: Int32Array, B: number, T: number, settings: NativeStepSettings):
-    { loss: number; gradNorm: number; applied: boolean; threads: number };
-  forward(inputs: Int32Array, B: number, T: number): void;
-  /** Of the last forward: logits [B, T, V], attention of layer l [B, H, T, T], residual stream entering layer l [B, T, D]. */
-  logits(): Float32Array;
-  attention(layer: number): Float32Array;
-  residual(layer: number): Float32Array;
-  /** Threads per step; 0 (the default) times whole steps and picks between all threads and one. */
-  setThreads(n: number): void;
-  dispose(): void;
-}
-
-export interface NativeStepSettings {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  gradClip: number;
-  t: number; // 1-based update number, for the bias corrections
-  seed: number; // draws the dropout masks
-}
-
-export type NativeGPTConstructor = new (shape: GPTConfig, offsets: Float64Array, params: Float32Array) => NativeGPTHandle;
-
-/** The addon's NativeGPT class, or null when the addon is missing, disabled (GPTLAB_NATIVE=0) or too old. */
-export function nativeGPTClass(addon: NativeAddon | null = loadNative()): NativeGPTConstructor | null {
-  const cls = (addon as { NativeGPT?: unknown } | null)?.NativeGPT;
-  return typeof cls === 'function' ? (cls as NativeGPTConstructor) : null;
-}
-
-// Slot order of native/src/gpt.h: GlobalTensor, then LayerTensor per layer.
-const GLOBAL_SLOTS = ['transformer.wte.weight', 'transformer.wpe.weight', 'transformer.ln_f.weight', 'transformer.ln_f.bias',
-  'lm_head.weight', 'lm_head.bias'];
-const LAYER_SLOTS = ['ln_1.weight', 'ln_1.bias', 'attn.c_attn.weight', 'attn.c_attn.bias', 'attn.c_proj.weight',
-  'attn.c_proj.bias', 'ln_2.weight', 'ln_2.bias', 'mlp.c_fc.weight', 'mlp.c_fc.bias', 'mlp.c_proj.weight', 'mlp.c_proj.bias'];
-
-export interface FlatLayout {
-  /** Where each tensor starts in the flat buffer, by nanoGPT name, in paramSpecs order. */
-  offsets: Map<string, { offset: number; size: number }>;
-  /** The native slot table: GLOBAL_SLOTS then LAYER_SLOTS per layer, -1 for absent tensors. */
-  slots: Float64Array;
-  size: number;
-}
-
-/** The flat layout of a config's parameters: paramSpecs order, PyTorch shapes, back to back. */
-export function flatLayout(config: GPTConfig): FlatLayout {
-  const offsets = new Map<string, { offset: number; size: number }>();
-  let size = 0;
-  for (const spec of paramSpecs(config)) {
-    const n = spec.shape.reduce((a, b) => a * b, 1);
-    offsets.set(spec.name, { offset: size, size: n });
-    size += n;
-  }
-  const names = [...GLOBAL_SLOTS];
-  for (let l = 0; l < config.layers; l++) for (const s of LAYER_SLOTS) names.push(`transformer.h.${l}.${s}`);
-  const slots = Float64Array.from(names, (name) => offsets.get(name)?.offset ?? -1);
-  return { offsets, slots, size };
-}
+// The addon's types and the layout live with the addon door; re-exported for older imports.
+export { flatLayout, nativeGPTClass, type FlatLayout, type NativeGPTConstructor, type NativeGPTHandle,
+  type NativeStepSettings } from './nativeAddon';
 
 /** Copies a model's weights into one flat buffer (PyTorch layouts). */
 export function flattenWeights(model: GPT, layout: FlatLayout): Float32Array {
@@ -117,17 +53,20 @@ export class NativeTrainer {
   private t = 0; // completed updates
   private dirty = false; // the tfjs model lags behind params
   private lastThreads = 0;
+  /** The wasm build: it trains a copy of the parameters, which syncParams() brings back (NativeTrainer.params). */
+  readonly wasm: boolean;
 
   private constructor(private readonly model: GPT, private readonly s: OptimSettings & Pick<TrainSettings, 'seed'>,
     cls: NativeGPTConstructor) {
     this.layout = flatLayout(model.config);
     this.params = flattenWeights(model, this.layout);
     this.native = native(() => new cls(model.config, this.layout.slots, this.params));
+    this.wasm = !!this.native.syncParams;
   }
 
-  /** A native trainer for the model, or null when the addon is not available. */
-  static create(model: GPT, settings: OptimSettings & Pick<TrainSettings, 'seed'>): NativeTrainer | null {
-    const cls = nativeGPTClass();
+  /** A trainer for the model on a NativeGPT class (the addon's, or wasmTrainer.ts's), or null without one. */
+  static create(model: GPT, settings: OptimSettings & Pick<TrainSettings, 'seed'>,
+    cls: NativeGPTConstructor | null = nativeGPTClass()): NativeTrainer | null {
     return cls ? new NativeTrainer(model, settings, cls) : null;
   }
 
@@ -161,6 +100,7 @@ export class NativeTrainer {
   /** Makes the tfjs model's weights the trained ones. */
   syncModel(): void {
     if (!this.dirty) return;
+    this.native.syncParams?.();
     this.model.setWeights(unflatten(this.params, this.layout));
     this.dirty = false;
   }

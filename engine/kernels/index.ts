@@ -4,7 +4,7 @@
  * `installNativeKernels('wasm' | 'cpu')` replaces that backend's `BatchMatMul`,
  * `_FusedMatMul`, `Sum` and `Exp` kernels (and wasm's copying `Identity` with a
  * data-sharing one) with ones that call the optional
- * `native/build/Release/gptlab_native.node` addon, reading and writing tensor
+ * `native/build/Release/gptlab_native.node` addon (loaded by ../nativeAddon.ts), reading and writing tensor
  * memory in place (the wasm heap, or the cpu backend's typed arrays). Cases
  * the native path does not cover (non-float32, general batch broadcasting,
  * exotic bias shapes, prelu, empty tensors) are delegated to the original
@@ -12,59 +12,11 @@
  *
  * No vscode import: used by the engine, CLI, tests and benchmarks alike.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadNative, type NativeAddon } from '../nativeAddon';
 
-export interface NativeInfo {
-  isa: string;
-  threads: number;
-  maxThreads: number;
-  adaptive: boolean;
-  mr: number;
-  nr: number;
-  lastThreads: number;
-  minParallelFlops: number;
-}
-
-/** The addon's exports (see native/src/addon.cc). */
-export interface NativeAddon {
-  sgemm(
-    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-    A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number,
-    C: Float32Array, ldc: number,
-  ): void;
-  /** Offsets/strides in floats; a stride of 0 broadcasts that operand. */
-  sgemmBatched(
-    transA: boolean, transB: boolean, batch: number, M: number, N: number, K: number,
-    alpha: number,
-    A: Float32Array, offA: number, strideA: number, lda: number,
-    B: Float32Array, offB: number, strideB: number, ldb: number,
-    beta: number,
-    C: Float32Array, offC: number, strideC: number, ldc: number,
-  ): void;
-  /** In place: rows x N floats at offC; bias per column (biasLen N) or scalar (1). */
-  biasAct(
-    C: Float32Array, offC: number, rows: number, N: number,
-    bias: Float32Array | null, offBias: number, biasLen: number, act: number, alpha: number,
-  ): void;
-  /** X viewed as [outer, mid, inner]; Y[o, i] = sum over m of X[o, m, i]. */
-  sumAxis(X: Float32Array, offX: number, outer: number, mid: number, inner: number, Y: Float32Array, offY: number): void;
-  /** Y[offY..] = exp(X[offX..]) for n floats (vectorized, ~1 ulp). */
-  exp(X: Float32Array, offX: number, n: number, Y: Float32Array, offY: number): void;
-  /** Sum of squares of n floats at off (double accumulation). */
-  sumSquares(X: Float32Array, off: number, n: number): number;
-  /** In-place torch.optim.AdamW update of n floats (see native/src/addon.cc for the exact order). */
-  adamw(
-    P: Float32Array, offP: number, G: Float32Array, offG: number, M: Float32Array, offM: number,
-    V: Float32Array, offV: number, n: number,
-    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, bc1: number, bc2Sqrt: number, clip: number,
-  ): void;
-  info(): NativeInfo;
-  /** Caps the thread count (clamped to the pool); adaptive re-enables the 1-vs-N tuner. */
-  setThreads(n: number, adaptive?: boolean): number;
-  setMinParallelFlops(flops: number): void;
-}
+// The addon door lives in ../nativeAddon; these re-exports keep older imports working.
+export { findNativeAddonPath, lastNativeLoadError, loadNative, type NativeAddon, type NativeInfo } from '../nativeAddon';
 
 export interface KernelReport {
   native: boolean;
@@ -80,83 +32,6 @@ export interface NativeKernelStats {
   delegated: Record<string, number>;
   /** Wall milliseconds spent inside the installed kernels (native and delegated), per kernel name. */
   ms: Record<string, number>;
-}
-
-const ADDON_REL = path.join('native', 'build', 'Release', 'gptlab_native.node');
-
-let cachedAddon: NativeAddon | null | undefined;
-let loadError: string | undefined;
-
-function candidateDirs(): string[] {
-  const dirs: string[] = [];
-  // tsc output (out/engine/kernels) and webpack bundles (dist/) both sit below
-  // the package root; walk up from wherever this code lives.
-  if (typeof __dirname === 'string' && __dirname.length > 1) dirs.push(__dirname);
-  const main = require.main?.filename;
-  if (main) dirs.push(path.dirname(main));
-  if (process.argv[1]) dirs.push(path.dirname(path.resolve(process.argv[1])));
-  dirs.push(process.cwd());
-  return dirs;
-}
-
-/** Absolute path of the built addon, or null. GPTLAB_NATIVE_PATH overrides. */
-export function findNativeAddonPath(): string | null {
-  const override = process.env.GPTLAB_NATIVE_PATH;
-  if (override) return fs.existsSync(override) ? path.resolve(override) : null;
-  for (const start of candidateDirs()) {
-    let dir = path.resolve(start);
-    for (;;) {
-      const p = path.join(dir, ADDON_REL);
-      if (fs.existsSync(p)) return p;
-      const up = path.dirname(dir);
-      if (up === dir) break;
-      dir = up;
-    }
-  }
-  return null;
-}
-
-function isAddon(x: unknown): x is NativeAddon {
-  if (typeof x !== 'object' || x === null) return false;
-  const o = x as Record<string, unknown>;
-  return ['sgemm', 'sgemmBatched', 'biasAct', 'info', 'setThreads'].every((k) => typeof o[k] === 'function');
-}
-
-/**
- * Loads the addon once; returns null (never throws) when it is absent, fails to
- * load, or GPTLAB_NATIVE=0 disables it. `lastNativeLoadError()` says why.
- */
-export function loadNative(): NativeAddon | null {
-  if (cachedAddon !== undefined) return cachedAddon;
-  cachedAddon = null;
-  try {
-    if (process.env.GPTLAB_NATIVE === '0') {
-      loadError = 'disabled by GPTLAB_NATIVE=0';
-      return null;
-    }
-    const file = findNativeAddonPath();
-    if (!file) {
-      loadError = `${ADDON_REL} not found (run npm run build:native)`;
-      return null;
-    }
-    // process.dlopen instead of require: bundlers leave it alone.
-    const mod: { exports: unknown } = { exports: {} };
-    process.dlopen(mod, file);
-    if (!isAddon(mod.exports)) {
-      loadError = `${file} does not export the expected functions`;
-      return null;
-    }
-    mod.exports.info();
-    cachedAddon = mod.exports;
-  } catch (e) {
-    loadError = e instanceof Error ? e.message : String(e);
-    cachedAddon = null;
-  }
-  return cachedAddon;
-}
-
-export function lastNativeLoadError(): string | undefined {
-  return loadError;
 }
 
 // ----------------------------------------------------------- backend access

@@ -4,8 +4,14 @@
 #include "ops.h"
 namespace {
 #define GEMM_VL 4
+#if defined(__wasm_simd128__) && !defined(GEMM_MR)
+// WebAssembly SIMD128 (the wasm trainer): V8 gives it 16 vector registers, so a taller tile pays.
+#define GEMM_MR GPTLAB_WASM_MR
+#define GEMM_NV GPTLAB_WASM_NV
+#else
 #define GEMM_MR 4
 #define GEMM_NV 2
+#endif
 #include "gemm_impl.h"
 #include "ops_impl.h"
 }  // namespace

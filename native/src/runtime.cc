@@ -255,12 +255,18 @@ int clamp_threads(int n) {
 
 }  // namespace
 
+namespace {
+int g_pool_size_hint = 0;
+}  // namespace
+
+void set_pool_size_hint(int n) { g_pool_size_hint = n; }
+
 void init_runtime() {
   static bool done = false;
   if (done) return;
   done = true;
   pick_kernels();
-  unsigned hw = std::thread::hardware_concurrency();
+  unsigned hw = g_pool_size_hint > 0 ? static_cast<unsigned>(g_pool_size_hint) : std::thread::hardware_concurrency();
   if (hw == 0) hw = 1;
   int n = static_cast<int>(hw);
   bool env_threads = false;

@@ -33,6 +33,9 @@ struct Task {
 
 // Picks the kernels and starts the pool; idempotent.
 void init_runtime();
+// Threads (the caller included) the pool starts with, instead of the core count; before init_runtime (the wasm
+// build, where the host passes the count). 0: the default.
+void set_pool_size_hint(int n);
 const GemmKernel& kernels();
 const OpsKernel& ops();
 

@@ -12,7 +12,8 @@ import { paramNameOf, transpose2d, type GPT } from '../../engine/model';
 import { AdamW, learningRateAt, type OptimSettings } from '../../engine/optim';
 import { isLinearWeight } from '../../engine/params';
 import { lastNativeLoadError } from '../../engine/kernels';
-import { flatLayout, flattenWeights, nativeGPTClass, NativeTrainer, unflatten } from '../../engine/nativeTrainer';
+import { flatLayout, flattenWeights, nativeGPTClass, NativeTrainer, unflatten, type NativeGPTConstructor } from '../../engine/nativeTrainer';
+import { findWasmTrainerPath, lastWasmLoadError, loadWasmTrainer, wasmGPTClass } from '../../engine/wasmTrainer';
 import { samplingDistribution, type SamplingOptions } from '../../engine/sample';
 import {
   engineModes, fixtureBytes, formatMeasurements, idsOf, l2, maxAbsDiff, readFixture, relMaxErr, tensorOf, useMode,
@@ -262,14 +263,17 @@ for (const mode of engineModes()) {
   });
 }
 
-// The native trainer (native/src/gpt.cc) against the same fixtures: its own forward, backward and AdamW step.
-describe('reference fixtures on the native trainer', { skip: nativeGPTClass() ? false : `native addon not built (${lastNativeLoadError() ?? 'no NativeGPT'})` }, () => {
-  const label = 'native';
+// The compiled trainers (native/src/gpt.cc) against the same fixtures: their own forward, backward and AdamW step.
+// The addon on this CPU's ISA (GPTLAB_ISA=avx2|generic runs the lower ones), and the WebAssembly build, whose
+// tolerances are the same.
+function compiledTrainerFixtures(label: string, load: () => Promise<NativeGPTConstructor | null>): void {
   for (const variant of VARIANTS) {
-    test(`${variant}: forward, loss, gradients, attention`, (t) => {
+    test(`${variant}: forward, loss, gradients, attention`, async (t) => {
+      const cls = await load();
+      assert.ok(cls, `${label} did not load`);
       const { model, expected } = loadVariant(variant);
       const layout = flatLayout(model.config);
-      const native = new (nativeGPTClass()!)(model.config, layout.slots, flattenWeights(model, layout));
+      const native = new cls(model.config, layout.slots, flattenWeights(model, layout));
       try {
         const idxT = tensorOf(expected, 'idx');
         const [B, T] = idxT.shape;
@@ -297,20 +301,22 @@ describe('reference fixtures on the native trainer', { skip: nativeGPTClass() ? 
       }
     });
 
-    test(`${variant}: one clipped AdamW step`, (t) => {
+    test(`${variant}: one clipped AdamW step`, async (t) => {
+      const cls = await load();
+      assert.ok(cls, `${label} did not load`);
       const { model, expected, hp } = loadVariant(variant);
       const idxT = tensorOf(expected, 'idx');
       const [B, T] = idxT.shape;
       const ids = idsOf(idxT), tg = idsOf(tensorOf(expected, 'targets'));
       const layout = flatLayout(model.config);
-      const probe = new (nativeGPTClass()!)(model.config, layout.slots, flattenWeights(model, layout));
+      const probe = new cls(model.config, layout.slots, flattenWeights(model, layout));
       probe.lossAndGradients(ids, tg, B, T);
       const grads = unflatten(probe.gradients(), layout);
       probe.dispose();
       const before = model.toTensors();
       // The fixture's step is torch's first AdamW step at lr_t: a flat schedule at lr_t gives exactly that lr.
       const trainer = NativeTrainer.create(model, { steps: hp.steps, learningRate: hp.lrT, minLearningRate: hp.lrT, warmupSteps: 0,
-        weightDecay: hp.weightDecay, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, gradClip: hp.gradClip, seed: 1 })!;
+        weightDecay: hp.weightDecay, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, gradClip: hp.gradClip, seed: 1 }, cls)!;
       try {
         const r = trainer.step(ids, tg, B, T);
         assert.ok(r.applied);
@@ -325,6 +331,19 @@ describe('reference fixtures on the native trainer', { skip: nativeGPTClass() ? 
       }
     });
   }
+}
+
+describe('reference fixtures on the native trainer', { skip: nativeGPTClass() ? false : `native addon not built (${lastNativeLoadError() ?? 'no NativeGPT'})` }, () => {
+  compiledTrainerFixtures('native', () => Promise.resolve(nativeGPTClass()));
+});
+
+// The wasm build is committed, so it is always tested; it must load (SIMD128 and threads are in every Node >= 20).
+describe('reference fixtures on the wasm trainer', { skip: findWasmTrainerPath() ? false : 'native/wasm/gptlab_trainer.js missing' }, () => {
+  compiledTrainerFixtures('wasm-trainer', async () => {
+    await loadWasmTrainer();
+    assert.equal(lastWasmLoadError(), undefined);
+    return wasmGPTClass({ liveParams: false });
+  });
 });
 
 test('sampling distributions (temperature, top-k, top-p) match the reference', (t) => {

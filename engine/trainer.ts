@@ -1,0 +1,113 @@
+// The object that runs AdamW steps on [B, T] batches, on one of three paths that the caller names:
+//   native  the addon's NativeGPT (nativeAddon.ts), the whole step in C++ with AVX-512/AVX2/NEON/generic kernels
+//   wasm    the same C++ compiled to WebAssembly SIMD128 with threads (wasmTrainer.ts): every platform
+//   tfjs    engine/model.ts's GPT in TensorFlow.js ops: the reference path, and the fast one on a GPU
+// The choice is an argument (TrainerChoice), never a global: 'auto' takes native, then wasm, then tfjs (tfjs first
+// when the backend passed in runs TensorFlow on a GPU). An explicit choice that cannot load is an InputError.
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendReport } from './backend';
+import type { TrainSettings } from './config';
+import { tidyData, type GPT } from './model';
+import { lastNativeLoadError, loadNative, nativeGPTClass, nativePathName } from './nativeAddon';
+import { NativeTrainer } from './nativeTrainer';
+import { AdamW, type StepResult } from './optim';
+import { InputError } from './text';
+import { lastWasmLoadError, loadWasmTrainer, wasmGPTClass, wasmTrainerInfo } from './wasmTrainer';
+
+export const TRAINER_CHOICES = ['auto', 'native', 'wasm', 'tfjs'] as const;
+export type TrainerChoice = (typeof TRAINER_CHOICES)[number];
+/** Which implementation trains. */
+export type TrainingPath = Exclude<TrainerChoice, 'auto'>;
+
+export function isTrainerChoice(name: string): name is TrainerChoice {
+  return (TRAINER_CHOICES as readonly string[]).includes(name);
+}
+
+/** TensorFlow's own kernels on a GPU beat the CPU trainers; auto then trains on tfjs. */
+function onGpu(backend: BackendReport | null): boolean {
+  return backend?.name === 'tensorflow' && /gpu|cuda/i.test(backend.detail);
+}
+
+/** Mean loss over fixed [B, T] batches on the tfjs model, without gradients or dropout. */
+function tfjsLoss(model: GPT, batches: { inputs: Int32Array; targets: Int32Array }[], B: number, T: number): number {
+  let sum = 0;
+  for (const { inputs, targets } of batches) {
+    sum += tidyData(() => [model.loss(tf.tensor2d(inputs, [B, T], 'int32'), tf.tensor2d(targets, [B, T], 'int32'))])[0][0];
+  }
+  return sum / batches.length;
+}
+
+/** AdamW steps on [B, T] batches; the object the training loop and the benchmarks share. */
+export class Trainer {
+  private readonly optimizer: AdamW | null = null;
+  private readonly native: NativeTrainer | null = null;
+  readonly path: TrainingPath;
+
+  /**
+   * Loads what the choice needs (the wasm build compiles and starts its workers asynchronously), then constructs.
+   * `backend` is the tfjs backend in use, for auto's GPU rule.
+   */
+  static async create(model: GPT, settings: TrainSettings, choice: TrainerChoice = 'auto',
+    backend: BackendReport | null = null): Promise<Trainer> {
+    if (choice === 'wasm' || (choice === 'auto' && !onGpu(backend) && !nativeGPTClass())) await loadWasmTrainer();
+    return new Trainer(model, settings, choice, backend);
+  }
+
+  /** Synchronous: the wasm path is available here only once loadWasmTrainer() has resolved (Trainer.create does it). */
+  constructor(readonly model: GPT, readonly settings: TrainSettings, choice: TrainerChoice = 'auto',
+    backend: BackendReport | null = null) {
+    const auto = choice === 'auto' && !onGpu(backend);
+    if (choice === 'native' || auto) {
+      this.native = NativeTrainer.create(model, settings, nativeGPTClass());
+      if (!this.native && choice === 'native') {
+        throw new InputError(`trainer "native" is not available: ${lastNativeLoadError() ?? 'the addon has no NativeGPT'}`);
+      }
+    }
+    if (!this.native && (choice === 'wasm' || auto)) {
+      this.native = NativeTrainer.create(model, settings, wasmGPTClass({ liveParams: false }));
+      if (!this.native && choice === 'wasm') {
+        throw new InputError(`trainer "wasm" is not available: ${lastWasmLoadError() ?? 'call loadWasmTrainer() first (Trainer.create does)'}`);
+      }
+    }
+    if (!this.native) this.optimizer = new AdamW(model, settings);
+    this.path = this.native ? (this.native.wasm ? 'wasm' : 'native') : 'tfjs';
+  }
+
+  /** The path's name for people and the start event: native-avx512, native-avx2, native-neon, wasm-simd, tfjs-wasm, ... */
+  get name(): string {
+    if (this.path === 'native') return nativePathName(loadNative()?.info().isa ?? 'generic');
+    if (this.path === 'wasm') return wasmTrainerInfo()?.name ?? 'wasm-simd';
+    return `tfjs-${tf.getBackend()}`;
+  }
+
+  /** For people: "native-avx512, 2 threads", "wasm-simd, 2 threads" or "tfjs-wasm". */
+  describe(): string {
+    if (!this.native) return this.name;
+    const max = this.path === 'native' ? loadNative()?.info().maxThreads : wasmTrainerInfo()?.maxThreads;
+    const threads = this.native.threads || max || 1;
+    return `${this.name}, ${threads} thread${threads === 1 ? '' : 's'}`;
+  }
+
+  async step(inputs: Int32Array, targets: Int32Array): Promise<StepResult> {
+    const B = this.settings.batchSize, T = inputs.length / B;
+    if (!Number.isInteger(T) || T > this.model.config.contextLength || targets.length !== inputs.length) {
+      throw new Error(`batch of ${inputs.length} tokens does not fit B=${B}, T<=${this.model.config.contextLength}`);
+    }
+    return this.native ? this.native.step(inputs, targets, B, T) : this.optimizer!.step(inputs, targets, B, T);
+  }
+
+  /** Mean loss over fixed [B, T] batches, without gradients or dropout. */
+  loss(batches: { inputs: Int32Array; targets: Int32Array }[], B: number, T: number): number {
+    return this.native ? this.native.loss(batches, B, T) : tfjsLoss(this.model, batches, B, T);
+  }
+
+  /** Brings the model's weights up to date (the native and wasm paths train a copy of them). */
+  syncModel(): void {
+    this.native?.syncModel();
+  }
+
+  dispose(): void {
+    this.optimizer?.dispose();
+    this.native?.dispose();
+  }
+}

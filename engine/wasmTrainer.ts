@@ -1,0 +1,339 @@
+// The wasm training path: native/src's NativeGPT compiled to WebAssembly (SIMD128, pthreads; scripts/build-wasm.js),
+// wrapped in a class with the addon NativeGPT's interface (nativeAddon.ts's NativeGPTHandle). The universal fast path
+// where no prebuilt addon matches the platform (macOS, or an addon that failed its self-check).
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { GPTConfig } from './config';
+import { findUp, runSelfCheck, type NativeGPTConstructor, type NativeGPTHandle, type NativeStepSettings } from './nativeAddon';
+
+const WASM_REL = path.join('native', 'wasm', 'gptlab_trainer.js');
+
+// The engine's TypeScript lib has no WebAssembly declarations (they come with the DOM lib); the little used here.
+interface WasmMemory { readonly buffer: ArrayBuffer }
+type WasmCompiled = object;
+interface WasmInstance { readonly exports: object }
+const WA = (globalThis as unknown as { WebAssembly: {
+  Module: new (bytes: Uint8Array) => WasmCompiled;
+  Instance: new (module: WasmCompiled, imports: object) => WasmInstance;
+} }).WebAssembly;
+
+/** The Emscripten module's parts that this file uses (native/src/gpt_wasm.cc's exports). */
+interface WasmModule {
+  wasmMemory: WasmMemory;
+  PThread: { unusedWorkers: { unref(): void }[]; runningWorkers: { unref(): void }[] };
+  UTF8ToString(ptr: number): string;
+  _gptlab_init(threads: number): void;
+  _gptlab_info(out: number): number;
+  _gptlab_create(shape: number, offsets: number, noffsets: number, params: number, nparams: number, out: number,
+    error: number, errorLen: number): number;
+  _gptlab_destroy(m: number): void;
+  _gptlab_loss(m: number, idx: number, targets: number, B: number, T: number, out: number, error: number, errorLen: number): number;
+  _gptlab_loss_and_gradients(m: number, idx: number, targets: number, B: number, T: number, seed: number, out: number,
+    error: number, errorLen: number): number;
+  _gptlab_step(m: number, idx: number, targets: number, B: number, T: number, settings: number, out: number, error: number,
+    errorLen: number): number;
+  _gptlab_forward(m: number, idx: number, B: number, T: number, error: number, errorLen: number): number;
+  _gptlab_gradients(m: number): number;
+  _gptlab_logits(m: number): number;
+  _gptlab_attention(m: number, l: number): number;
+  _gptlab_residual(m: number, l: number): number;
+  _gptlab_rows(m: number): number;
+  _gptlab_batch(m: number): number;
+  _gptlab_time(m: number): number;
+  _gptlab_set_threads(m: number, n: number): void;
+  _gptlab_malloc(bytes: number): number;
+  _gptlab_free(p: number): void;
+}
+
+export interface WasmInfo {
+  /** "wasm-simd" */
+  name: string;
+  isa: string;
+  maxThreads: number;
+  file: string;
+}
+
+let loading: Promise<WasmModule | null> | null = null;
+let loaded: WasmModule | null = null;
+let info: WasmInfo | null = null;
+let loadError: string | undefined;
+
+/** The glue file (native/wasm/gptlab_trainer.js), or null. GPTLAB_WASM_PATH (the .js or its folder) overrides. */
+export function findWasmTrainerPath(): string | null {
+  const override = process.env.GPTLAB_WASM_PATH;
+  if (override) {
+    const f = fs.existsSync(override) && fs.statSync(override).isDirectory() ? path.join(override, 'gptlab_trainer.js') : override;
+    return fs.existsSync(f) ? path.resolve(f) : null;
+  }
+  return findUp(WASM_REL);
+}
+
+/** Threads the wasm pool uses: GPTLAB_THREADS, else the cores. */
+function wasmThreads(): number {
+  const env = Number(process.env.GPTLAB_THREADS);
+  if (Number.isInteger(env) && env > 0) return Math.min(env, 64);
+  return Math.max(1, Math.min(64, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length));
+}
+
+async function instantiate(file: string): Promise<WasmModule> {
+  const wasmFile = file.replace(/\.js$/, '.wasm');
+  // Compiled here, synchronously, and handed to the glue: Emscripten 3.1.6 would fetch() a path, which Node refuses.
+  const module = new WA.Module(fs.readFileSync(wasmFile));
+  const factory = createRequire(file)(file) as (m: object) => Promise<WasmModule>;
+  const threads = wasmThreads();
+  const m = await factory({
+    // At least one: with none, Emscripten 3.1.6 never finishes loading (it counts loaded workers down to zero).
+    gptlabWorkers: Math.max(1, threads - 1),
+    instantiateWasm(imports: object, receive: (i: WasmInstance, m: WasmCompiled) => void) {
+      const instance = new WA.Instance(module, imports);
+      receive(instance, module);
+      return instance.exports;
+    },
+    print: () => undefined,
+    printErr: () => undefined,
+  });
+  m._gptlab_init(threads);
+  // The pool's workers must not keep the process alive.
+  for (const w of [...m.PThread.unusedWorkers, ...m.PThread.runningWorkers]) w.unref();
+  return m;
+}
+
+/**
+ * Loads the wasm trainer once and self-checks it; resolves to null (never rejects) when the build is missing, this
+ * runtime lacks wasm SIMD or threads, GPTLAB_WASM=0 disables it, or the self-check refuses it.
+ */
+export function loadWasmTrainer(): Promise<WasmModule | null> {
+  if (loading) return loading;
+  loading = (async () => {
+    try {
+      if (process.env.GPTLAB_WASM === '0') throw new Error('disabled by GPTLAB_WASM=0');
+      const file = findWasmTrainerPath();
+      if (!file) throw new Error(`${WASM_REL} not found (run npm run build:wasm)`);
+      const m = await instantiate(file);
+      const out = m._gptlab_malloc(24);
+      const isa = m.UTF8ToString(m._gptlab_info(out));
+      const maxThreads = new Float64Array(m.wasmMemory.buffer, out, 3)[0];
+      m._gptlab_free(out);
+      const failed = runSelfCheck(wasmClass(m, true), 'wasm');
+      if (failed) throw new Error(`wasm-simd refused: ${failed}`);
+      info = { name: 'wasm-simd', isa: `wasm-simd128 (${isa} kernels)`, maxThreads, file };
+      loaded = m;
+      return m;
+    } catch (e) {
+      loadError = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      return null;
+    }
+  })();
+  return loading;
+}
+
+export function lastWasmLoadError(): string | undefined {
+  return loadError;
+}
+
+/** Set once loadWasmTrainer() has resolved with a module. */
+export function wasmTrainerInfo(): WasmInfo | null {
+  return info;
+}
+
+/**
+ * The wasm NativeGPT class once loadWasmTrainer() has succeeded, else null. With liveParams (the default, the addon's
+ * contract) the caller's params array is updated after every step; without, only by syncParams() (the trainer's use:
+ * it saves a copy of every weight per step).
+ */
+export function wasmGPTClass(options: { liveParams?: boolean } = {}): NativeGPTConstructor | null {
+  return loaded ? wasmClass(loaded, options.liveParams ?? true) : null;
+}
+
+const ERROR_LEN = 512;
+const OUT_OF_MEMORY = 'ERR_GPTLAB_OUT_OF_MEMORY';
+
+function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
+  const f32 = (ptr: number, n: number): Float32Array => new Float32Array(m.wasmMemory.buffer, ptr, n);
+  const f64 = (ptr: number, n: number): Float64Array => new Float64Array(m.wasmMemory.buffer, ptr, n);
+  const i32 = (ptr: number, n: number): Int32Array => new Int32Array(m.wasmMemory.buffer, ptr, n);
+  const alloc = (bytes: number): number => {
+    const p = m._gptlab_malloc(Math.max(bytes, 8));
+    if (!p) {
+      const e = new Error(`the wasm trainer could not allocate ${(bytes / 1e9).toFixed(1)} GB (its memory is at most 4 GB)`);
+      (e as { code?: string }).code = OUT_OF_MEMORY;
+      throw e;
+    }
+    return p;
+  };
+
+  return class WasmGPT implements NativeGPTHandle {
+    private handle = 0;
+    private readonly V: number;
+    private readonly T: number;
+    private readonly H: number;
+    private readonly N: number;
+    private readonly D: number;
+    private readonly nparams: number;
+    private readonly paramsPtr: number;
+    private readonly scratch: number; // error text, then 16 doubles of settings/results
+    private batchPtr = 0;
+    private batchCap = 0;
+
+    constructor(shape: GPTConfig, offsets: Float64Array, private readonly params: Float32Array) {
+      if (!(offsets instanceof Float64Array)) throw new TypeError('NativeGPT: offsets must be a Float64Array');
+      if (!(params instanceof Float32Array)) throw new TypeError('NativeGPT: params must be a Float32Array');
+      const known = (x: string, ok: string[]): boolean => ok.includes(x);
+      if (!known(shape.norm, ['layernorm', 'rmsnorm']) || !known(shape.activation, ['relu', 'gelu']) ||
+        !known(shape.positions, ['learned', 'sinusoidal'])) throw new TypeError('NativeGPT: unknown norm, activation or positions');
+      this.V = shape.vocabSize;
+      this.T = shape.contextLength;
+      this.H = shape.heads;
+      this.N = shape.layers;
+      this.D = shape.dim;
+      this.nparams = params.length;
+      this.scratch = alloc(ERROR_LEN + 16 * 8 + offsets.length * 8 + 8);
+      this.paramsPtr = alloc(4 * params.length);
+      f32(this.paramsPtr, params.length).set(params);
+      const shapePtr = this.scratch + ERROR_LEN;
+      f64(shapePtr, 13).set([shape.vocabSize, shape.contextLength, shape.dim, shape.heads, shape.layers, shape.ffnMult,
+        shape.norm === 'rmsnorm' ? 1 : 0, shape.activation === 'gelu' ? 1 : 0, shape.positions === 'learned' ? 1 : 0,
+        shape.tieEmbeddings ? 1 : 0, shape.bias ? 1 : 0, shape.qkvBias ? 1 : 0, shape.dropout]);
+      const offPtr = shapePtr + 16 * 8;
+      f64(offPtr, offsets.length).set(offsets);
+      const outPtr = offPtr + offsets.length * 8;
+      const rc = m._gptlab_create(shapePtr, offPtr, offsets.length, this.paramsPtr, params.length, outPtr, this.scratch, ERROR_LEN);
+      if (rc !== 0) {
+        const msg = m.UTF8ToString(this.scratch);
+        this.free();
+        this.fail(rc, msg);
+      }
+      this.handle = i32(outPtr, 1)[0];
+    }
+
+    private free(): void {
+      if (this.batchPtr) m._gptlab_free(this.batchPtr);
+      m._gptlab_free(this.paramsPtr);
+      m._gptlab_free(this.scratch);
+      this.batchPtr = 0;
+    }
+
+    private fail(rc: number, msg: string): never {
+      if (rc === 1) throw new RangeError(msg);
+      const e = new Error(msg);
+      if (rc === 2) (e as { code?: string }).code = OUT_OF_MEMORY;
+      throw e;
+    }
+
+    private check(rc: number): void {
+      if (rc !== 0) this.fail(rc, m.UTF8ToString(this.scratch));
+    }
+
+    private live(): number {
+      if (!this.handle) throw new TypeError('NativeGPT: the model was disposed');
+      return this.handle;
+    }
+
+    /** Copies inputs (and targets) into wasm memory after the addon's checks; returns their pointers. */
+    private batch(inputs: Int32Array, targets: Int32Array | null, B: number, T: number): { idx: number; tg: number } {
+      if (!(inputs instanceof Int32Array)) throw new TypeError('inputs must be an Int32Array');
+      if (targets !== null && !(targets instanceof Int32Array)) throw new TypeError('targets must be an Int32Array');
+      if (!Number.isInteger(B) || !Number.isInteger(T) || B < 1 || T < 1) throw new TypeError('B and T must be positive integers');
+      if (T > this.T) throw new RangeError('T exceeds the context length');
+      if (inputs.length !== B * T || (targets && targets.length !== inputs.length)) throw new RangeError('inputs/targets must hold B*T ids');
+      for (let i = 0; i < inputs.length; i++) {
+        if (inputs[i] < 0 || inputs[i] >= this.V || (targets && (targets[i] < 0 || targets[i] >= this.V))) {
+          throw new RangeError("token id out of the model's vocabulary");
+        }
+      }
+      const n = inputs.length;
+      if (2 * n > this.batchCap) {
+        if (this.batchPtr) m._gptlab_free(this.batchPtr);
+        this.batchPtr = alloc(8 * n);
+        this.batchCap = 2 * n;
+      }
+      i32(this.batchPtr, n).set(inputs);
+      if (targets) i32(this.batchPtr + 4 * n, n).set(targets);
+      return { idx: this.batchPtr, tg: this.batchPtr + 4 * n };
+    }
+
+    loss(inputs: Int32Array, targets: Int32Array, B: number, T: number): number {
+      const h = this.live();
+      const b = this.batch(inputs, targets, B, T);
+      const out = this.scratch + ERROR_LEN;
+      this.check(m._gptlab_loss(h, b.idx, b.tg, B, T, out, this.scratch, ERROR_LEN));
+      return f64(out, 1)[0];
+    }
+
+    lossAndGradients(inputs: Int32Array, targets: Int32Array, B: number, T: number, seed = 0): number {
+      const h = this.live();
+      if (!Number.isInteger(seed) || seed < 0) throw new TypeError('seed must be a non-negative integer');
+      const b = this.batch(inputs, targets, B, T);
+      const out = this.scratch + ERROR_LEN;
+      this.check(m._gptlab_loss_and_gradients(h, b.idx, b.tg, B, T, seed, out, this.scratch, ERROR_LEN));
+      return f64(out, 1)[0];
+    }
+
+    gradients(): Float32Array {
+      return f32(m._gptlab_gradients(this.live()), this.nparams).slice();
+    }
+
+    step(inputs: Int32Array, targets: Int32Array, B: number, T: number, s: NativeStepSettings):
+      { loss: number; gradNorm: number; applied: boolean; threads: number } {
+      const h = this.live();
+      const settings = [s?.lr, s?.beta1, s?.beta2, s?.eps, s?.weightDecay, s?.gradClip, s?.t, s?.seed];
+      if (settings.some((x) => typeof x !== 'number') || !Number.isInteger(s.t) || s.t < 1 || !(s.seed >= 0 && s.seed <= 9.0e15)) {
+        throw new TypeError('step: settings need lr, beta1, beta2, eps, weightDecay, gradClip, t >= 1 and seed');
+      }
+      const b = this.batch(inputs, targets, B, T);
+      const sp = this.scratch + ERROR_LEN, out = sp + 8 * 8;
+      f64(sp, 8).set(settings);
+      this.check(m._gptlab_step(h, b.idx, b.tg, B, T, sp, out, this.scratch, ERROR_LEN));
+      const r = f64(out, 4);
+      const result = { loss: r[0], gradNorm: r[1], applied: r[2] !== 0, threads: r[3] };
+      if (liveParams && result.applied) this.syncParams();
+      return result;
+    }
+
+    syncParams(): void {
+      this.params.set(f32(this.paramsPtr, this.nparams));
+    }
+
+    forward(inputs: Int32Array, B: number, T: number): void {
+      const h = this.live();
+      const b = this.batch(inputs, null, B, T);
+      this.check(m._gptlab_forward(h, b.idx, B, T, this.scratch, ERROR_LEN));
+    }
+
+    private rows(): number {
+      const rows = m._gptlab_rows(this.live());
+      if (rows === 0) throw new TypeError('call forward first');
+      return rows;
+    }
+
+    logits(): Float32Array {
+      return f32(m._gptlab_logits(this.handle), this.rows() * this.V).slice();
+    }
+
+    attention(layer: number): Float32Array {
+      this.rows();
+      if (!Number.isInteger(layer) || layer < 0 || layer >= this.N) throw new RangeError('layer index out of range');
+      const Bn = m._gptlab_batch(this.handle), Tn = m._gptlab_time(this.handle);
+      return f32(m._gptlab_attention(this.handle, layer), Bn * this.H * Tn * Tn).slice();
+    }
+
+    residual(layer: number): Float32Array {
+      const rows = this.rows();
+      if (!Number.isInteger(layer) || layer < 0 || layer > this.N) throw new RangeError('layer index out of range');
+      return f32(m._gptlab_residual(this.handle, layer), rows * this.D).slice();
+    }
+
+    setThreads(n: number): void {
+      m._gptlab_set_threads(this.live(), Math.max(0, Math.min(1024, Math.floor(n))));
+    }
+
+    dispose(): void {
+      if (!this.handle) return;
+      m._gptlab_destroy(this.handle);
+      this.handle = 0;
+      this.free();
+    }
+  };
+}
