@@ -1,9 +1,13 @@
 // The model file: one self-contained .safetensors with nanoGPT names, PyTorch layouts and GPT Lab metadata.
-import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
 import { validateConfig, type GPTConfig } from './config';
-import { GPT } from './model';
+import { readBounded, shown } from './files';
+import { estimateInference, formatBytes, memoryProblem, parameterCount } from './memory';
+import { GPT, tidyData } from './model';
 import { paramSpecs } from './params';
 import { decodeSafeTensors, encodeSafeTensors, writeFileAtomic, type SafeTensor } from './safetensors';
+import { InputError } from './text';
 import { getTokenizer, isTokenizerName, type Tokenizer } from './tokenizers';
 import { Vocabulary } from './vocab';
 
@@ -18,6 +22,52 @@ export interface ModelFile {
 
 export class ModelFileError extends Error {
   override name = 'ModelFileError';
+}
+
+/** A model whose weights must not be written: some are NaN, infinite or far beyond any trained value. */
+export class BadWeightsError extends Error {
+  override name = 'BadWeightsError';
+}
+
+/** No weight of a working float32 GPT comes near this; larger values overflow its sums of squares and products. */
+export const MAX_ABS_WEIGHT = 1e6;
+
+/** Largest model file read: bounded by Node's buffers and by a share of this machine's memory. */
+export function maxModelBytes(): number {
+  return Math.min(4 * 1024 ** 3 - 1, Math.floor(os.totalmem() / 4));
+}
+
+/** Null when every weight is finite and within ±MAX_ABS_WEIGHT, else which tensor is not and how. */
+export function weightProblem(tensors: Iterable<[string, { data: Float32Array }]>): string | null {
+  for (const [name, t] of tensors) {
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      const v = d[i];
+      if (!(v <= MAX_ABS_WEIGHT && v >= -MAX_ABS_WEIGHT)) {
+        return `tensor ${name} holds ${Number.isNaN(v) ? 'NaN' : !Number.isFinite(v) ? String(v) : v.toExponential(2)} at index ${i}` +
+          (Number.isFinite(v) ? ` (weights beyond ±${MAX_ABS_WEIGHT.toExponential(0)} cannot be right)` : '');
+      }
+    }
+  }
+  return null;
+}
+
+/** Every entry of an id map must be an id the tokenizer has, or entry 0's unknown token. */
+export function vocabularyProblem(vocab: Vocabulary, tok: Tokenizer): string | null {
+  for (let i = 1; i < vocab.size; i++) {
+    const id = vocab.toTokenizer[i] as number;
+    if (!tok.hasToken(id)) return `vocabulary entry ${i} is ${id}, which is not a ${tok.name} token id`;
+  }
+  return null;
+}
+
+/** Limits on config values, before any arithmetic on them: far beyond any model this engine can build. */
+function checkConfigRanges(c: GPTConfig): void {
+  const caps: [keyof GPTConfig, number][] = [['vocabSize', 1 << 24], ['contextLength', 1 << 20], ['dim', 1 << 16], ['heads', 1 << 12],
+    ['layers', 1 << 12], ['ffnMult', 64]];
+  for (const [key, cap] of caps) {
+    if ((c[key] as number) > cap) throw new Error(`config ${key} is ${String(c[key])}, beyond this engine's limit of ${cap}`);
+  }
 }
 
 export function encodeModel(model: GPT, vocab: Vocabulary, tokenizerName: string, history: unknown): Buffer {
@@ -35,7 +85,10 @@ export function encodeModel(model: GPT, vocab: Vocabulary, tokenizerName: string
   });
 }
 
+/** Saves a model atomically; refuses (BadWeightsError) weights that are not finite or absurdly large. */
 export function saveModel(file: string, model: GPT, vocab: Vocabulary, tokenizerName: string, history: unknown): void {
+  const problem = weightProblem(model.toTensors());
+  if (problem) throw new BadWeightsError(`the model was not saved: its weights are broken (${problem})`);
   writeFileAtomic(file, encodeModel(model, vocab, tokenizerName, history));
 }
 
@@ -55,13 +108,28 @@ export function decodeModel(bytes: Uint8Array): ModelFile {
     }
   };
   const raw = parse('gptlab.config') as Partial<GPTConfig>;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('metadata gptlab.config is not a JSON object');
   const config = validateConfig({ qkvBias: raw.bias ?? true, dropout: 0, ...raw } as GPTConfig);
+  checkConfigRanges(config);
+  // What the config implies, checked against the file and the machine before anything is allocated for it.
+  let stored = 0;
+  for (const t of tensors.values()) stored += t.data.length;
+  const implied = parameterCount(config);
+  if (implied !== stored) {
+    throw new Error(`the config implies ${implied.toLocaleString('en-US')} weights (${formatBytes(4 * implied)}) but the file holds ` +
+      `${stored.toLocaleString('en-US')} (${formatBytes(4 * stored)})`);
+  }
+  const memory = memoryProblem(estimateInference(config), 'running this model');
+  if (memory) throw new InputError(memory);
   const tokenizerName = metadata['gptlab.tokenizer'] ?? '';
-  if (!isTokenizerName(tokenizerName)) throw new Error(`unknown tokenizer "${tokenizerName}"`);
+  if (!isTokenizerName(tokenizerName)) throw new Error(`unknown tokenizer "${tokenizerName.slice(0, 40)}"`);
   const vocabList = parse('gptlab.vocab');
   if (!Array.isArray(vocabList)) throw new Error('metadata gptlab.vocab is not an array');
   const vocab = new Vocabulary(vocabList as (number | null)[]);
   if (vocab.size !== config.vocabSize) throw new Error(`vocabulary has ${vocab.size} entries but the config says ${config.vocabSize}`);
+  const tokenizer = getTokenizer(tokenizerName);
+  const badId = vocabularyProblem(vocab, tokenizer);
+  if (badId) throw new Error(badId);
   const specs = paramSpecs(config);
   const expected = new Set(specs.map((s) => s.name));
   for (const name of tensors.keys()) if (!expected.has(name)) throw new Error(`unexpected tensor ${name} for this config`);
@@ -74,20 +142,34 @@ export function decodeModel(bytes: Uint8Array): ModelFile {
     }
     data.set(spec.name, t.data);
   }
-  return { model: GPT.fromTensors(config, data), vocab, tokenizer: getTokenizer(tokenizerName), history: parse('gptlab.history') };
+  const weights = weightProblem(tensors);
+  if (weights) throw new Error(`its weights are damaged: ${weights}`);
+  const history = parse('gptlab.history');
+  const model = GPT.fromTensors(config, data);
+  // A file can pass every check and still compute garbage (weights that overflow together): run one short input.
+  const T = Math.min(4, config.contextLength);
+  const logits = tidyData(() => [model.forward(tf.tensor2d(Int32Array.from({ length: T }, (_, i) => i % config.vocabSize), [1, T], 'int32')).logits])[0];
+  if (!logits.every(Number.isFinite)) {
+    model.dispose();
+    throw new Error('its weights are damaged: the model computes non-finite outputs');
+  }
+  return { model, vocab, tokenizer, history };
 }
 
 /** Loads a model file; any problem becomes one ModelFileError line naming the file. */
 export function loadModel(file: string): ModelFile {
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(file);
+    bytes = readBounded(file, maxModelBytes(), 'the limit for a model file');
   } catch (e) {
-    throw new ModelFileError(`cannot read model ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new ModelFileError(`model ${e instanceof Error ? e.message : String(e)}`);
   }
   try {
     return decodeModel(bytes);
   } catch (e) {
-    throw new ModelFileError(`${file} is not a valid GPT Lab model: ${e instanceof Error ? e.message : String(e)}`);
+    const message = e instanceof Error ? e.message : String(e);
+    if (e instanceof InputError) throw new ModelFileError(`${shown(file)} cannot be loaded: ${message}`);
+    if (e instanceof RangeError) throw new ModelFileError(`${shown(file)} cannot be loaded: not enough memory for it (${message})`);
+    throw new ModelFileError(`${shown(file)} is not a valid GPT Lab model: ${message}`);
   }
 }

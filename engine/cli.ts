@@ -3,20 +3,25 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeBackend, isBackendRequest, selectBackend, type BackendReport } from './backend';
-import { isPresetName, resolveTrainSettings, type TrainChoices } from './config';
-import { loadModel, ModelFileError, saveModel } from './checkpoint';
+import { isPresetName, resolveTrainSettings, type ModelShape, type TrainChoices } from './config';
+import { BadWeightsError, loadModel, ModelFileError, saveModel } from './checkpoint';
+import { besidePath, checkDestination, describeFsError, fallbackPath, readBounded, shown } from './files';
+import { estimateTraining, memoryProblem, type EstimatePath } from './memory';
+import { escapeControls, safeStderr, safeStdout } from './output';
 import { attentionMaps, evaluateText, logitLens, neighbours, nextToken, singleTokenId, type ProbeContext } from './probes';
 import { Rng } from './rng';
 import { generate, validateSampling, type SamplingOptions } from './sample';
 import { decodeTextFile, InputError, MAX_TEXT_BYTES } from './text';
-import { getTokenizer, isTokenizerName, textSize, tokenChunks, TOKENIZER_NAMES } from './tokenizers';
+import { getTokenizer, isTokenizerName, iterTokenChunks, textSize, TOKENIZER_NAMES } from './tokenizers';
 import { trainOnText, type TrainEvent } from './train';
+import { isTrainerChoice } from './trainer';
 import { UNKNOWN_ID } from './vocab';
 
 const USAGE = `usage:
   gpt-lab train <file> [--preset auto|tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}]
           [--steps N] [--batch B] [--context T] [--dim D] [--heads H] [--layers L] [--lr X] [--seed S]
-          [--eval-every K] [--out model.safetensors] [--backend auto|tensorflow|wasm|cpu] [--json]
+          [--eval-every K] [--out model.safetensors] [--backend auto|tensorflow|wasm|cpu]
+          [--trainer auto|native|wasm|tfjs] [--json]
   gpt-lab sample <model> [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--top-p P] [--seed S] [--json]
   gpt-lab tokens [--encoding NAME] (--text TEXT | --file F) [--json]
   gpt-lab probe <model> --text TEXT [--topk K] [--attention] [--lens] [--neighbours TOKEN] [--json]
@@ -71,18 +76,9 @@ function onePositional(p: Parsed, what: string): string {
   return p.positional[0];
 }
 
+/** Every text input goes through the one bounded reader (files.ts): pipes and devices are capped while reading. */
 function readText(file: string): string {
-  let bytes: Buffer;
-  try {
-    const size = fs.statSync(file).size;
-    if (size > MAX_TEXT_BYTES) throw new InputError(`${file} is ${(size / 1048576).toFixed(1)} MB; the limit is ${MAX_TEXT_BYTES / 1048576} MB`);
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    if (e instanceof InputError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(code === 'ENOENT' ? `${file} does not exist` : code === 'EISDIR' ? `${file} is a folder, not a file` : `cannot read ${file}: ${code ?? String(e)}`);
-  }
-  return decodeTextFile(bytes, file);
+  return decodeTextFile(readBounded(file, MAX_TEXT_BYTES, 'the limit'), shown(file));
 }
 
 async function backendFrom(p: Parsed): Promise<BackendReport> {
@@ -97,7 +93,9 @@ async function backendFrom(p: Parsed): Promise<BackendReport> {
   return report;
 }
 
-const print = (line: string): void => void process.stdout.write(line + '\n');
+// All output goes through safe streams (output.ts): a closed pipe or a full disk never stops training or a save.
+const print = (line: string): void => void safeStdout().write(line + '\n');
+const stderrWrite = (text: string): void => void safeStderr().write(text);
 const json = (obj: unknown): void => print(JSON.stringify(obj));
 
 function duration(ms: number): string {
@@ -107,36 +105,41 @@ function duration(ms: number): string {
 
 /** Progress for people: a redrawn bar on a terminal, a line every 10% otherwise. */
 function humanProgress(backend: string): (e: TrainEvent) => void {
-  const tty = process.stderr.isTTY;
+  const tty = safeStderr().isTTY;
   let lastDecile = -1;
   return (e) => {
     if (e.event === 'start') {
-      process.stderr.write(`backend ${backend}\ntraining: ${e.trainer}\nmodel: ${(e.parameters / 1e6).toFixed(2)}M parameters, vocabulary ${e.vocabSize} of ${e.tokenizer}'s ${e.tokenizerVocab} ids; ` +
+      stderrWrite(`backend ${backend}\ntraining: ${e.trainer}\nmodel: ${(e.parameters / 1e6).toFixed(2)}M parameters, vocabulary ${e.vocabSize} of ${e.tokenizer}'s ${e.tokenizerVocab} ids; ` +
         `${e.trainTokens} training and ${e.valTokens} validation tokens\n`);
     } else if (e.event === 'step') {
       const width = 24, filled = Math.round((e.step / e.steps) * width);
       const line = `step ${e.step}/${e.steps} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] loss ${e.loss.toFixed(4)} | ` +
         `${Math.round(e.tokensPerSec)} tok/s | ETA ${duration(e.etaMs)}`;
       const decile = Math.floor((e.step / e.steps) * 10);
-      if (tty) process.stderr.write(`\r${line}\x1b[K`);
-      else if (decile !== lastDecile) process.stderr.write(line + '\n');
+      if (tty) stderrWrite(`\r${line}\x1b[K`);
+      else if (decile !== lastDecile) stderrWrite(line + '\n');
       lastDecile = decile;
     } else if (e.event === 'eval') {
-      process.stderr.write(`${tty ? '\r\x1b[K' : ''}eval at step ${e.step}: train ${e.trainLoss.toFixed(4)}, val ${e.valLoss === null ? 'n/a' : e.valLoss.toFixed(4)}\n`);
+      stderrWrite(`${tty ? '\r\x1b[K' : ''}eval at step ${e.step}: train ${e.trainLoss.toFixed(4)}, val ${e.valLoss === null ? 'n/a' : e.valLoss.toFixed(4)}\n`);
     } else if (e.event === 'sample') {
-      process.stderr.write(`${tty ? '\r\x1b[K' : ''}sample at step ${e.step}:\n${e.text}\n---\n`);
+      stderrWrite(`${tty ? '\r\x1b[K' : ''}sample at step ${e.step}:\n${e.text}\n---\n`);
     } else if (e.event === 'warning') {
-      process.stderr.write(`${tty ? '\r\x1b[K' : ''}warning: ${e.message}\n`);
+      stderrWrite(`${tty ? '\r\x1b[K' : ''}warning: ${e.message}\n`);
+    } else if (e.event === 'checkpoint') {
+      // Quiet: the done line says which weights were kept.
     } else {
-      process.stderr.write(`${tty ? '\n' : ''}${e.cancelled ? 'cancelled' : e.error ? 'stopped' : 'done'} after ${e.step} steps in ${duration(e.elapsedMs)}` +
-        `${e.loss === null ? '' : `, loss ${e.loss.toFixed(4)}`}${e.valLoss === null ? '' : `, val ${e.valLoss.toFixed(4)}`}\n`);
+      stderrWrite(`${tty ? '\n' : ''}${e.cancelled ? 'cancelled' : e.error ? 'stopped' : 'done'} after ${e.step} steps in ${duration(e.elapsedMs)}` +
+        `${e.loss === null ? '' : `, loss ${e.loss.toFixed(4)}`}${e.valLoss === null ? '' : `, val ${e.valLoss.toFixed(4)}`}\n` +
+        (e.restoredBest && e.best ? `kept the best model, from step ${e.best.step} (val ${e.best.valLoss.toFixed(4)})\n` : ''));
     }
   };
 }
 
 async function train(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['preset', 'tokenizer', 'steps', 'batch', 'context', 'dim', 'heads', 'layers', 'lr', 'seed',
-    'eval-every', 'out', 'backend', 'json']);
+    'eval-every', 'out', 'backend', 'trainer', 'json']);
+  const trainerChoice = p.flags.get('trainer') ?? 'auto';
+  if (!isTrainerChoice(trainerChoice)) throw new UsageError(`--trainer must be auto, native, wasm or tfjs, got "${trainerChoice}"`);
   const file = onePositional(p, 'text file');
   const presetName = p.flags.get('preset') ?? 'tiny';
   if (presetName !== 'auto' && !isPresetName(presetName)) throw new UsageError(`--preset must be auto, tiny, small or classic, got "${presetName}"`);
@@ -158,37 +161,60 @@ async function train(argv: string[]): Promise<number> {
     seed: numberFlag(p, 'seed', { int: true }),
   };
   const out = p.flags.get('out') ?? `${path.basename(file).replace(/\.[^.]*$/, '') || 'model'}.safetensors`;
-  if (path.resolve(out) === path.resolve(file)) throw new UsageError('--out must not be the training file itself');
+  checkDestination(out, [file]); // before any work: a run is never lost to an --out that cannot be written
   const asJson = p.switches.has('json');
   const text = readText(file);
   const { preset: resolvedPreset, tokenizer, model, settings } = resolveTrainSettings(choices, textSize(text));
   if (model.dim % model.heads !== 0) throw new UsageError(`--dim ${model.dim} must be divisible by --heads ${model.heads}`);
   const backend = await backendFrom(p);
+  const modelBytes = checkTrainingMemory(text, tokenizer, model, settings.batchSize, trainingPathFor(p.flags.get('trainer') ?? 'auto', backend), backend);
+  checkDestination(out, [file], modelBytes);
 
+  // Ctrl-C: the first stops training and saves what was trained; a second, before the save starts, quits without
+  // saving. Until training starts (tokenizing, building the model) there is nothing to save and Ctrl-C quits at once.
   const controller = new AbortController();
-  const onSigint = (): void => controller.abort();
-  process.once('SIGINT', onSigint);
+  let saveStarted = false;
+  const onSigint = (): void => {
+    if (saveStarted) return; // the save always finishes
+    if (!controller.signal.aborted) {
+      controller.abort();
+      if (!asJson) stderrWrite(`${safeStderr().isTTY ? '\r\x1b[K' : ''}stopping; the model trained so far will be saved (Ctrl-C again to quit without saving)\n`);
+      return;
+    }
+    stderrWrite('gpt-lab: stopped without saving the model\n');
+    process.exit(130);
+  };
   const progress = asJson ? null : humanProgress(describeBackend(backend));
   let finished: Extract<TrainEvent, { event: 'done' }> | null = null;
   const result = await trainOnText({
-    text, tokenizer, model, settings, signal: controller.signal,
+    text, tokenizer, model, settings, signal: controller.signal, trainer: trainerChoice,
     onEvent: (e) => {
+      if (e.event === 'start') process.on('SIGINT', onSigint);
       if (e.event === 'done') finished = e; // reported below, once the model is saved
       else if (progress) progress(e);
       else json(e.event === 'start' ? { ...e, backend: backend.name, backendDetail: describeBackend(backend) } : e);
     },
   });
-  process.removeListener('SIGINT', onSigint);
+  saveStarted = true;
   const history = { ...result.history, preset: resolvedPreset, tokenizer, settings, backend: describeBackend(backend), finished: new Date().toISOString() };
-  saveModel(out, result.model, result.vocab, tokenizer, history);
+  // A failed run never replaces an existing model: it goes beside it.
+  const failedBeside = result.error !== null && fs.existsSync(out);
+  const target = failedBeside ? besidePath(out, 'failed') : out;
+  const saved = saveTrained(target, [file], (f) => saveModel(f, result.model, result.vocab, tokenizer, history));
+  process.removeListener('SIGINT', onSigint);
   if (finished === null) throw new Error('training ended without a done event');
+  const notes: string[] = [];
+  if (saved.message) notes.push(saved.message);
+  if (failedBeside && saved.path) notes.push(`${shown(out)} was left as it was; this failed run's model is in ${shown(saved.path)}`);
   if (asJson) {
-    json({ ...(finished as object), out });
+    json({ ...(finished as object), out: saved.path });
+    for (const n of notes) stderrWrite(`gpt-lab: ${escapeControls(n)}\n`);
   } else {
     progress?.(finished);
-    if (result.error) process.stderr.write(`error: ${result.error}\n`);
-    process.stderr.write(`saved ${out}\n`);
-    if (!result.cancelled && !result.error) {
+    if (result.error) stderrWrite(`error: ${result.error}\n`);
+    for (const n of notes) stderrWrite(`gpt-lab: ${escapeControls(n)}\n`);
+    if (saved.path) stderrWrite(`saved ${shown(saved.path)}\n`);
+    if (!result.cancelled && !result.error && !saved.message) {
       const ctx = { model: result.model, vocab: result.vocab, tokenizer: result.tokenizer };
       for (let i = 0; i < 2; i++) {
         const prompt = Int32Array.of(result.vocab.modelId(result.tokenizer.encode('\n')[0]) || 1);
@@ -198,8 +224,63 @@ async function train(argv: string[]): Promise<number> {
     }
   }
   result.model.dispose();
-  if (result.error) return 2;
+  if (result.error || saved.message) return 2;
   return result.cancelled ? 130 : 0;
+}
+
+/**
+ * Saves a trained model to `target`, checked again as before training. Weights that are not finite are never
+ * written. If the destination fails now (the disk filled, the folder went away), the model goes to a fallback file
+ * in the temp folder, and the message says where.
+ */
+function saveTrained(target: string, inputs: string[], save: (file: string) => void): { path: string | null; message: string | null } {
+  try {
+    checkDestination(target, inputs);
+    save(target);
+    return { path: target, message: null };
+  } catch (e) {
+    if (e instanceof BadWeightsError) return { path: null, message: e.message };
+    const why = e instanceof InputError ? e.message : describeFsError(e, target, 'write');
+    const fallback = fallbackPath(target);
+    try {
+      save(fallback);
+      return { path: fallback, message: `${why}; saved the model to ${shown(fallback)} instead` };
+    } catch (e2) {
+      return { path: null, message: `${why}; the model could not be saved anywhere (${describeFsError(e2, fallback, 'write')})` };
+    }
+  }
+}
+
+/** Which training path the memory estimate is for: the --trainer choice, or what auto picks on this backend. */
+function trainingPathFor(trainer: string, backend: BackendReport): EstimatePath {
+  if (trainer === 'native' || trainer === 'tfjs' || trainer === 'wasm') return trainer;
+  if (backend.name === 'tensorflow') return /gpu/i.test(backend.detail) ? 'tfjs' : 'native';
+  return backend.kernels?.native ? 'native' : 'tfjs';
+}
+
+/**
+ * Refuses, before anything is allocated, a model and batch that cannot fit this machine or the backend's memory,
+ * with the figure. The vocabulary is bounded cheaply first and counted exactly only when the bound does not fit.
+ * Returns the model file's size in bytes.
+ */
+function checkTrainingMemory(text: string, tokenizer: string, shape: ModelShape, batchSize: number, trainPath: EstimatePath,
+  backend: BackendReport): number {
+  const tok = getTokenizer(tokenizer);
+  const wasm = backend.name === 'wasm';
+  const estimate = (vocabSize: number): ReturnType<typeof estimateTraining> => estimateTraining({ ...shape, vocabSize }, batchSize, trainPath, wasm);
+  let vocabSize: number;
+  if (tok.name === 'char') {
+    const seen = new Set<number>();
+    for (const ch of text) seen.add(ch.codePointAt(0) ?? 0);
+    vocabSize = seen.size + 1;
+  } else {
+    vocabSize = Math.min(tok.vocabSize, Buffer.byteLength(text)) + 1;
+    if (memoryProblem(estimate(vocabSize), 'training this model')) vocabSize = new Set(tok.encode(text)).size + 1;
+  }
+  const e = estimate(vocabSize);
+  const problem = memoryProblem(e, `training this model (batch ${batchSize}, context ${shape.contextLength}, ${trainPath} path)`);
+  if (problem) throw new InputError(`${problem}; use a smaller --dim, --layers, --context or --batch`);
+  return 4 * e.parameters;
 }
 
 function loadContext(file: string): ProbeContext {
@@ -210,11 +291,17 @@ function loadContext(file: string): ProbeContext {
 async function sample(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['prompt', 'tokens', 'temperature', 'top-k', 'top-p', 'seed', 'json', 'backend']);
   const file = onePositional(p, 'model file');
-  const sampling: SamplingOptions = validateSampling({
-    temperature: numberFlag(p, 'temperature', { min: 0 }) ?? 0.8,
-    topK: numberFlag(p, 'top-k', { int: true, min: 0 }) ?? 0,
-    topP: numberFlag(p, 'top-p', { min: 0, max: 1 }) ?? 1,
-  });
+  let sampling: SamplingOptions;
+  try {
+    sampling = validateSampling({
+      temperature: numberFlag(p, 'temperature', { min: 0 }) ?? 0.8,
+      topK: numberFlag(p, 'top-k', { int: true, min: 0 }) ?? 0,
+      topP: numberFlag(p, 'top-p', { min: 0, max: 1 }) ?? 1,
+    });
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`--${e instanceof Error ? e.message : String(e)}`); // "top-p must be in (0, 1], got 0"
+  }
   const count = numberFlag(p, 'tokens', { int: true, min: 1, max: 100000 }) ?? 200;
   const seed = numberFlag(p, 'seed', { int: true }) ?? 1337;
   await backendFrom(p);
@@ -227,14 +314,14 @@ async function sample(argv: string[]): Promise<number> {
   const text = ctx.tokenizer.decode(ctx.vocab.decode(ids));
   if (p.switches.has('json')) json({ prompt: promptText, text, tokens: ids.length, unknownPromptTokens: unknown, sampling, seed });
   else {
-    if (unknown > 0) process.stderr.write(`note: ${unknown} prompt token(s) never occurred in training and read as <unk>\n`);
+    if (unknown > 0) stderrWrite(`note: ${unknown} prompt token(s) never occurred in training and read as <unk>\n`);
     print(promptText + text);
   }
   ctx.model.dispose();
   return 0;
 }
 
-function tokens(argv: string[]): number {
+async function tokens(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['encoding', 'text', 'file', 'json']);
   if (p.positional.length) throw new UsageError(`unexpected argument "${p.positional[0]}"`);
   const encoding = p.flags.get('encoding') ?? 'o200k_base';
@@ -242,14 +329,30 @@ function tokens(argv: string[]): number {
   const hasText = p.flags.has('text'), hasFile = p.flags.has('file');
   if (hasText === hasFile) throw new UsageError('give exactly one of --text or --file');
   const text = hasText ? p.flags.get('text')! : readText(p.flags.get('file')!);
-  const chunks = tokenChunks(getTokenizer(encoding), text);
-  if (p.switches.has('json')) {
-    json({ encoding, count: chunks.length, characters: [...text].length, bytes: Buffer.byteLength(text), tokens: chunks });
-  } else {
-    const lines = [`${chunks.length} tokens (${encoding}), ${[...text].length} characters, ${Buffer.byteLength(text)} bytes`];
-    for (const c of chunks) lines.push(`${String(c.id).padStart(7)}  ${JSON.stringify(c.text)}`);
-    print(lines.join('\n'));
+  // Streamed: a 60 MB file has millions of tokens, more than one string or one array of objects can hold.
+  const tok = getTokenizer(encoding);
+  const ids = tok.encode(text);
+  let characters = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff || i === 0 || text.charCodeAt(i - 1) < 0xd800 || text.charCodeAt(i - 1) > 0xdbff) characters++;
   }
+  const out = safeStdout();
+  const asJson = p.switches.has('json');
+  let buffer = asJson
+    ? `{"encoding":${JSON.stringify(encoding)},"count":${ids.length},"characters":${characters},"bytes":${Buffer.byteLength(text)},"tokens":[`
+    : `${ids.length} tokens (${encoding}), ${characters} characters, ${Buffer.byteLength(text)} bytes\n`;
+  let first = true;
+  for (const c of iterTokenChunks(tok, text, ids)) {
+    buffer += asJson ? `${first ? '' : ','}${JSON.stringify(c)}` : `${String(c.id).padStart(7)}  ${JSON.stringify(c.text)}\n`;
+    first = false;
+    if (buffer.length >= 1 << 16) {
+      await out.writeAsync(buffer);
+      buffer = '';
+      if (out.closed) return 0; // the reader has gone (`| head`): nothing more to say
+    }
+  }
+  await out.writeAsync(asJson ? `${buffer}]}\n` : buffer);
   return 0;
 }
 
@@ -263,7 +366,17 @@ async function probe(argv: string[]): Promise<number> {
   const ctx = loadContext(file);
   try {
     const result: Record<string, unknown> = { next: nextToken(ctx, text, k) };
-    if (p.switches.has('attention')) result.attention = attentionMaps(ctx, text);
+    if (p.switches.has('attention')) {
+      // N x H x T x T weights: bounded, so a long context cannot outgrow memory or a string; the output says what was cut.
+      const { heads, layers } = ctx.model.config;
+      const limit = Math.max(1, Math.floor(Math.sqrt(MAX_ATTENTION_WEIGHTS / (heads * layers))));
+      const tail = tailTokens(ctx, text, limit);
+      const maps = attentionMaps(ctx, tail.text);
+      result.attention = tail.dropped > 0 ? { ...maps, cropped: maps.cropped + tail.dropped, limitedTo: limit } : maps;
+      if (tail.dropped > 0 && !p.switches.has('json')) {
+        print(`(attention is shown for the last ${maps.tokens.length} tokens only: ${layers} layers x ${heads} heads x ${limit}^2 weights is the most this prints)`);
+      }
+    }
     if (p.switches.has('lens')) result.lens = logitLens(ctx, text, Math.min(k, 5));
     const word = p.flags.get('neighbours');
     if (word !== undefined) {
@@ -275,12 +388,49 @@ async function probe(argv: string[]): Promise<number> {
       }
       result.neighbours = { token: word, id, nearest: neighbours(ctx, id, k) };
     }
-    if (p.switches.has('json')) json(result);
+    if (p.switches.has('json')) await streamJson(result);
     else printProbe(result);
   } finally {
     ctx.model.dispose();
   }
   return 0;
+}
+
+/** Most attention weights `probe --attention` returns (N x H x T x T); longer texts keep their last tokens. */
+const MAX_ATTENTION_WEIGHTS = 1 << 22;
+
+/** The end of a text that holds at most `limit` of the model's tokens, and how many tokens were dropped. */
+function tailTokens(ctx: ProbeContext, text: string, limit: number): { text: string; dropped: number } {
+  const starts: number[] = [];
+  for (const c of iterTokenChunks(ctx.tokenizer, text)) starts.push(c.start);
+  if (starts.length <= limit) return { text, dropped: 0 };
+  for (let i = starts.length - limit; i < starts.length; i++) {
+    const tail = text.slice(starts[i]);
+    if (ctx.tokenizer.encode(tail).length <= limit) return { text: tail, dropped: starts.length - ctx.tokenizer.encode(tail).length };
+  }
+  return { text: text.slice(starts[starts.length - 1]), dropped: starts.length - 1 };
+}
+
+/** Writes one JSON object a member at a time (attention layer by layer), waiting for the reader between pieces. */
+async function streamJson(obj: Record<string, unknown>): Promise<void> {
+  const out = safeStdout();
+  let first = true;
+  await out.writeAsync('{');
+  for (const [key, value] of Object.entries(obj)) {
+    await out.writeAsync(`${first ? '' : ','}${JSON.stringify(key)}:`);
+    first = false;
+    const layers = key === 'attention' ? (value as { layers?: unknown[] }).layers : undefined;
+    if (Array.isArray(layers)) {
+      const rest = { ...(value as Record<string, unknown>) };
+      delete rest.layers;
+      await out.writeAsync(`${JSON.stringify(rest).slice(0, -1)}${Object.keys(rest).length ? ',' : ''}"layers":[`);
+      for (let i = 0; i < layers.length; i++) await out.writeAsync(`${i ? ',' : ''}${JSON.stringify(layers[i])}`);
+      await out.writeAsync(']}');
+    } else {
+      await out.writeAsync(JSON.stringify(value));
+    }
+  }
+  await out.writeAsync('}\n');
 }
 
 function printProbe(r: Record<string, unknown>): void {
@@ -328,24 +478,71 @@ async function evaluate(argv: string[]): Promise<number> {
   } finally {
     ctx.model.dispose();
   }
+  if (!Number.isFinite(r.loss)) throw new InputError(`${shown(modelFile)} gives a loss of ${String(r.loss)} on this text: the model's weights are broken`);
   if (p.switches.has('json')) json({ loss: r.loss, perplexity: r.perplexity, bitsPerByte: r.bitsPerByte, tokens: r.tokens, unknownTokens: r.unknown });
   else print(`loss ${r.loss.toFixed(4)} nats/token, perplexity ${r.perplexity.toFixed(2)}, ${r.bitsPerByte.toFixed(4)} bits/byte over ${r.tokens} tokens` +
     (r.unknown ? ` (${r.unknown} never seen in training)` : ''));
   return 0;
 }
 
+/** The usage lines of one command. */
+function commandUsage(command: string): string {
+  const lines = USAGE.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`  gpt-lab ${command} `) || l === `  gpt-lab ${command}`);
+  if (start < 0) return USAGE;
+  let end = start + 1;
+  while (end < lines.length && !lines[end].startsWith('  gpt-lab ')) end++;
+  return `usage:\n${lines.slice(start, end).join('\n')}`;
+}
+
+const COMMANDS = ['train', 'sample', 'tokens', 'probe', 'eval'];
+
+/**
+ * GPTLAB_* settings a person may set, and the values each takes. A value outside them is an error, not silently
+ * ignored (GPTLAB_NATIVE=no would otherwise leave native code on).
+ */
+const ENVIRONMENT: Record<string, { values: string; ok: (v: string) => boolean }> = {
+  GPTLAB_NATIVE: { values: '0 or 1', ok: (v) => v === '0' || v === '1' },
+  GPTLAB_THREADS: { values: 'a whole number from 1 to 1024', ok: (v) => /^[1-9]\d{0,3}$/.test(v) && Number(v) <= 1024 },
+  GPTLAB_ISA: { values: 'avx512, avx2 or generic', ok: (v) => v === 'avx512' || v === 'avx2' || v === 'generic' },
+  GPTLAB_ADAPTIVE: { values: '0 or 1', ok: (v) => v === '0' || v === '1' },
+  GPTLAB_NATIVE_PATH: { values: 'the path of an existing file', ok: (v) => v !== '' && fs.existsSync(v) },
+};
+
+function checkEnvironment(): void {
+  for (const [name, rule] of Object.entries(ENVIRONMENT)) {
+    const v = process.env[name];
+    if (v !== undefined && !rule.ok(v)) throw new InputError(`${name}=${escapeControls(v.slice(0, 80))} is not a valid value; it takes ${rule.values}`);
+  }
+}
+
+/** One line, control characters escaped, and no longer than a screen's worth. */
+function oneLine(message: string): string {
+  const s = escapeControls(message);
+  return s.length > 600 ? `${s.slice(0, 400)}…${s.slice(-150)}` : s;
+}
+
+/** Errors that mean "not enough memory" whatever part of the engine hit them. */
+function isOutOfMemory(e: unknown): boolean {
+  return e instanceof RangeError && /Array buffer allocation failed|Invalid typed array length|Invalid array length|Invalid string length|allocation|out of memory/i.test(e.message);
+}
+
 export async function main(argv: string[]): Promise<number> {
-  // `gpt-lab tokens --file big.txt | head` closes the pipe early: that is not an error
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
-    throw e;
-  });
+  // stdout and stderr are written only through safe streams (output.ts): a reader that goes away is not an error,
+  // and never ends a run before its model is saved.
+  safeStdout();
+  safeStderr();
   const [command, ...rest] = argv;
   try {
+    if (command !== undefined && COMMANDS.includes(command) && (rest.includes('--help') || rest.includes('-h'))) {
+      print(commandUsage(command));
+      return 0;
+    }
+    checkEnvironment();
     switch (command) {
       case 'train': return await train(rest);
       case 'sample': return await sample(rest);
-      case 'tokens': return tokens(rest);
+      case 'tokens': return await tokens(rest);
       case 'probe': return await probe(rest);
       case 'eval': return await evaluate(rest);
       case undefined: case '--help': case '-h': case 'help':
@@ -356,14 +553,20 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`gpt-lab: ${e.message}\n${USAGE.split('\n').find((l) => l.includes(`gpt-lab ${command ?? ''}`)) ?? ''}\n`);
+      const known = command !== undefined && COMMANDS.includes(command);
+      stderrWrite(`gpt-lab: ${oneLine(e.message)}\n(run "gpt-lab ${known ? `${command} ` : ''}--help" for usage)\n`);
       return 2;
     }
-    if (e instanceof InputError || e instanceof ModelFileError) {
-      process.stderr.write(`gpt-lab: ${e.message}\n`);
+    if (e instanceof InputError || e instanceof ModelFileError || e instanceof BadWeightsError) {
+      stderrWrite(`gpt-lab: ${oneLine(e.message)}\n`);
       return 2;
     }
-    process.stderr.write(`gpt-lab: internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    if (isOutOfMemory(e)) {
+      stderrWrite(`gpt-lab: not enough memory for this (${oneLine((e as Error).message)}); try a smaller model, batch, context or input\n`);
+      return 2;
+    }
+    // A bug: one line, never a stack trace.
+    stderrWrite(`gpt-lab: internal error: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
     return 1;
   }
 }

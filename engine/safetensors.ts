@@ -1,6 +1,5 @@
 // The safetensors container: u64 little-endian header length, a JSON header, then raw little-endian data.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { writeFileAtomic as atomicWrite } from './files';
 
 export interface SafeTensor {
   shape: number[];
@@ -56,15 +55,17 @@ export function decodeSafeTensors(buf: Uint8Array): SafeTensorsFile {
   const dataLength = bytes.length - dataStart;
   const tensors = new Map<string, SafeTensor>();
   let metadata: Record<string, string> = {};
+  const spans: [number, number, string][] = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof entry !== 'object' || entry === null) throw new Error('__metadata__ is not an object');
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new Error('__metadata__ is not an object');
       metadata = Object.fromEntries(Object.entries(entry).map(([k, v]) => {
         if (typeof v !== 'string') throw new Error(`metadata ${k} is not a string`);
         return [k, v];
       }));
       continue;
     }
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new Error(`tensor ${name} is not described by an object`);
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (e.dtype !== 'F32') throw new Error(`tensor ${name} has dtype ${String(e.dtype)}; only F32 is supported`);
     if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`tensor ${name} has a bad shape`);
@@ -73,23 +74,29 @@ export function decodeSafeTensors(buf: Uint8Array): SafeTensorsFile {
     const [begin, end] = offsets as [number, number];
     const shape = e.shape as number[];
     const size = shape.reduce((a, b) => a * b, 1);
+    if (!Number.isSafeInteger(4 * size)) throw new Error(`tensor ${name} has a bad shape`);
     if (begin < 0 || end > dataLength || end - begin !== 4 * size) throw new Error(`tensor ${name}: data_offsets [${begin}, ${end}] do not match shape ${JSON.stringify(shape)} within the file`);
-    const data = new Float32Array(size);
-    new Uint8Array(data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
-    tensors.set(name, { shape, data });
+    spans.push([begin, end, name]);
+    tensors.set(name, { shape, data: new Float32Array(0) });
+  }
+  // As the safetensors specification (and its Rust reader) requires: the tensors tile the data section exactly, with
+  // no gaps, overlaps or trailing bytes. A header that shifts the data by a byte fails here instead of loading noise.
+  spans.sort((a, b) => a[0] - b[0]);
+  let expected = 0;
+  for (const [begin, end, name] of spans) {
+    if (begin !== expected) throw new Error(`tensor ${name} starts at byte ${begin} of the data, expected ${expected}: the data is shifted or overlaps`);
+    expected = end;
+  }
+  if (expected !== dataLength) throw new Error(`the tensors cover ${expected} bytes of data but the file holds ${dataLength}`);
+  for (const [begin, end, name] of spans) {
+    const t = tensors.get(name)!;
+    t.data = new Float32Array((end - begin) / 4);
+    new Uint8Array(t.data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
   }
   return { tensors, metadata };
 }
 
-/** Writes a file atomically: a temporary file beside it, then a rename, so a crash never leaves half a file. */
+/** Writes a file atomically (files.ts): a temporary file beside it, then a rename. */
 export function writeFileAtomic(file: string, data: Uint8Array): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  atomicWrite(file, data);
 }

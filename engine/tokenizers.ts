@@ -38,8 +38,26 @@ export interface Tokenizer {
   readonly vocabSize: number;
   encode(text: string): number[];
   decode(ids: readonly number[]): string;
+  /** The UTF-8 bytes of one id; throws for an id the tokenizer does not have (hasToken says which do). */
   tokenBytes(id: number): Uint8Array;
+  /** Whether the id is one this tokenizer can produce and decode (model files are checked with it). */
+  hasToken(id: number): boolean;
+  /** The ids of a text in consecutive slices of bounded work, for callers that yield between them. */
+  encodeSlices(text: string): Iterable<number[]>;
 }
+
+/** Ids produced between two yields of encodeAsync: a few milliseconds of work. */
+const SLICE_IDS = 1 << 15;
+
+/**
+ * Longest regex piece, in UTF-8 bytes, that goes to byte-pair merging whole. BPE over one piece is quadratic in its
+ * length (js-tiktoken's merge rescans every pair after each merge; OpenAI's tiktoken is also quadratic per piece, see
+ * openai/tiktoken#195), and the split patterns leave runs of letters, punctuation or whitespace with no word boundary
+ * unbounded: 20,000 letters in a row took 25 s. Longer pieces are merged in blocks of this many bytes, the bounded
+ * split that production tokenizer services use. Ordinary text never has such pieces, so its ids are js-tiktoken's
+ * exactly; a pathological run gets a token boundary every 256 bytes; decoding stays byte-exact either way.
+ */
+export const MAX_PIECE_BYTES = 256;
 
 const utf8 = new TextEncoder();
 
@@ -76,30 +94,57 @@ export function tokenText(tok: Tokenizer, id: number): string {
   return displayBytes(tok.tokenBytes(id));
 }
 
-/** Splits a text into tokens with their positions, for hovers and per-token views. */
-export function tokenChunks(tok: Tokenizer, text: string): TokenChunk[] {
-  const ids = tok.encode(text);
-  // byteToChar[b] = UTF-16 offset of the character that contains byte b
-  const byteToChar: number[] = [];
-  for (let i = 0; i < text.length; ) {
+/**
+ * Tokens of a text with their positions, one at a time: memory stays proportional to one token, not to the text, so
+ * `gpt-lab tokens` can stream a 60 MB file. Linear in the text's length.
+ */
+export function* iterTokenChunks(tok: Tokenizer, text: string, ids: Iterable<number> = tok.encode(text)): Generator<TokenChunk> {
+  // cursor: the character at UTF-16 offset `at`, whose UTF-8 bytes are [atByte, atByte + atLen)
+  let at = 0, atByte = 0;
+  const charLen = (i: number): { units: number; bytes: number } => {
     const cp = text.codePointAt(i) ?? 0;
-    const units = cp > 0xffff ? 2 : 1;
-    const n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-    for (let k = 0; k < n; k++) byteToChar.push(i);
-    i += units;
-  }
-  const chunks: TokenChunk[] = [];
+    return { units: cp > 0xffff ? 2 : 1, bytes: cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4 };
+  };
+  /** Moves the cursor to the character holding byte b and returns its UTF-16 offset (text.length past the end). */
+  const charOf = (b: number): number => {
+    while (at < text.length) {
+      const { units, bytes } = charLen(at);
+      if (b < atByte + bytes) return at;
+      at += units;
+      atByte += bytes;
+    }
+    return text.length;
+  };
   let byte = 0;
   for (const id of ids) {
     const bytes = tok.tokenBytes(id);
     const byteStart = byte, byteEnd = byte + bytes.length;
     byte = byteEnd;
-    const start = byteToChar[byteStart] ?? text.length;
-    const lastChar = byteToChar[byteEnd - 1] ?? text.length;
-    const end = lastChar + ((text.codePointAt(lastChar) ?? 0) > 0xffff ? 2 : 1);
-    chunks.push({ id, text: displayBytes(bytes), start, end: Math.min(end, text.length), byteStart, byteEnd });
+    const start = charOf(byteStart);
+    const lastChar = charOf(byteEnd - 1);
+    const end = lastChar < text.length ? lastChar + charLen(lastChar).units : text.length;
+    yield { id, text: displayBytes(bytes), start, end: Math.min(end, text.length), byteStart, byteEnd };
   }
-  return chunks;
+}
+
+/** Splits a text into tokens with their positions, for hovers and per-token views. */
+export function tokenChunks(tok: Tokenizer, text: string): TokenChunk[] {
+  return [...iterTokenChunks(tok, text)];
+}
+
+/**
+ * Encodes a long text in slices, yielding to the event loop between them so that a cancel (Ctrl-C, the editor's
+ * Cancel) is seen while a large file is tokenized. The ids are exactly `tok.encode(text)`'s. Throws the signal's
+ * reason (an AbortError) when it fires.
+ */
+export async function encodeAsync(tok: Tokenizer, text: string, signal?: AbortSignal): Promise<number[]> {
+  const out: number[] = [];
+  for (const slice of tok.encodeSlices(text)) {
+    for (const id of slice) out.push(id);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    signal?.throwIfAborted();
+  }
+  return out;
 }
 
 /** Character-level: the id of a character is its Unicode code point. The model's vocabulary compacts them. */
@@ -117,7 +162,21 @@ class CharTokenizer implements Tokenizer {
     return s;
   }
   tokenBytes(id: number): Uint8Array {
+    if (!this.hasToken(id)) throw new Error(`char has no token ${id}: ids are Unicode code points (0 to 0x10FFFF)`);
     return utf8.encode(String.fromCodePoint(id));
+  }
+  hasToken(id: number): boolean {
+    return Number.isInteger(id) && id >= 0 && id <= 0x10ffff;
+  }
+  *encodeSlices(text: string): Iterable<number[]> {
+    let i = 0;
+    while (i < text.length) {
+      let end = Math.min(text.length, i + SLICE_IDS);
+      const last = text.charCodeAt(end - 1);
+      if (end < text.length && last >= 0xd800 && last <= 0xdbff) end += 1; // keep surrogate pairs whole
+      yield this.encode(text.slice(i, end));
+      i = end;
+    }
   }
 }
 
@@ -125,20 +184,73 @@ class TiktokenTokenizer implements Tokenizer {
   readonly vocabSize: number;
   private readonly enc: Tiktoken;
   private readonly bytesById: Map<number, Uint8Array>;
+  private readonly rankOf: Map<string, number>;
+  private readonly pattern: string;
 
   constructor(readonly name: Exclude<TokenizerName, 'char'>, ranks: TiktokenBPE) {
     this.enc = new Tiktoken(ranks);
-    // js-tiktoken keeps id -> bytes in an internal map; read it once instead of parsing the ranks a second time.
-    const internal = (this.enc as unknown as { textMap?: unknown }).textMap;
-    if (!(internal instanceof Map)) throw new Error('js-tiktoken changed its internals: textMap is missing');
-    this.bytesById = internal as Map<number, Uint8Array>;
+    // js-tiktoken keeps id -> bytes and bytes -> id in internal maps; read them once instead of parsing the ranks again.
+    const internal = this.enc as unknown as { textMap?: unknown; rankMap?: unknown };
+    if (!(internal.textMap instanceof Map) || !(internal.rankMap instanceof Map)) throw new Error('js-tiktoken changed its internals: textMap or rankMap is missing');
+    this.bytesById = internal.textMap as Map<number, Uint8Array>;
+    this.rankOf = internal.rankMap as Map<string, number>;
+    this.pattern = ranks.pat_str;
     const special = Object.values(ranks.special_tokens);
     this.vocabSize = Math.max(this.bytesById.size - 1, ...special) + 1;
   }
+
   encode(text: string): number[] {
-    // Special-token strings in user text are plain text, never control tokens.
-    return this.enc.encode(text, [], []);
+    const out: number[] = [];
+    for (const slice of this.encodeSlices(text)) for (const id of slice) out.push(id);
+    return out;
   }
+
+  /**
+   * js-tiktoken's encode with special-token strings read as plain text (never control tokens), done here so that
+   * pieces are bounded (MAX_PIECE_BYTES) and the work comes in slices.
+   */
+  *encodeSlices(text: string): Iterable<number[]> {
+    let out: number[] = [];
+    for (const match of text.matchAll(new RegExp(this.pattern, 'ug'))) {
+      const piece = utf8.encode(match[0]);
+      const whole = this.rankOf.get(piece.join(','));
+      if (whole !== undefined) out.push(whole);
+      else for (let i = 0; i < piece.length; i += MAX_PIECE_BYTES) this.mergeInto(piece.subarray(i, i + MAX_PIECE_BYTES), out);
+      if (out.length >= SLICE_IDS) {
+        yield out;
+        out = [];
+      }
+    }
+    if (out.length) yield out;
+  }
+
+  /**
+   * Byte-pair merging as tiktoken does it: repeatedly merge the adjacent pair with the lowest rank (leftmost on ties).
+   * Ranks of neighbouring pairs are cached, so each merge costs one scan, not a rebuild of every pair's key.
+   */
+  private mergeInto(piece: Uint8Array, out: number[]): void {
+    const rank = (a: number, b: number): number => this.rankOf.get(piece.subarray(a, b).join(',')) ?? Infinity;
+    if (piece.length === 1) {
+      out.push(this.rankOf.get(String(piece[0]))!);
+      return;
+    }
+    const starts: number[] = Array.from({ length: piece.length + 1 }, (_, i) => i); // part k is [starts[k], starts[k+1])
+    const ranks: number[] = Array.from({ length: piece.length - 1 }, (_, k) => rank(k, k + 2)); // rank of merging parts k and k+1
+    while (ranks.length > 0) {
+      let best = 0;
+      for (let k = 1; k < ranks.length; k++) if (ranks[k] < ranks[best]) best = k;
+      if (ranks[best] === Infinity) break;
+      starts.splice(best + 1, 1);
+      ranks.splice(best, 1);
+      if (best < ranks.length) ranks[best] = rank(starts[best], starts[best + 2]);
+      if (best > 0) ranks[best - 1] = rank(starts[best - 1], starts[best + 1]);
+    }
+    for (let k = 0; k + 1 < starts.length; k++) {
+      const id = this.rankOf.get(piece.subarray(starts[k], starts[k + 1]).join(','));
+      if (id !== undefined) out.push(id);
+    }
+  }
+
   decode(ids: readonly number[]): string {
     return this.enc.decode([...ids]);
   }
@@ -146,6 +258,9 @@ class TiktokenTokenizer implements Tokenizer {
     const bytes = this.bytesById.get(id);
     if (bytes === undefined) throw new Error(`${this.name} has no token ${id}`);
     return bytes;
+  }
+  hasToken(id: number): boolean {
+    return this.bytesById.has(id);
   }
 }
 

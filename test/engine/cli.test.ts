@@ -5,6 +5,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { saveModel } from '../../engine/checkpoint';
+import { GPT } from '../../engine/model';
+import { Vocabulary } from '../../engine/vocab';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const BIN = path.join(ROOT, 'bin', 'gpt-lab.js');
@@ -17,7 +20,7 @@ const SMALL = ['--steps', '25', '--context', '16', '--dim', '32', '--heads', '2'
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function run(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: dir, timeout: 180_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: dir, timeout: 180_000, maxBuffer: 1 << 30 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -116,9 +119,9 @@ test('bad usage and bad input exit 2 with one line and no stack trace', () => {
   expectBadInput(['train', short, '--context', '64', '--backend', 'wasm'], /the text has 9 tokens but the context is 64/);
   expectBadInput(['train', corpus, '--backend', 'tensorflow'], /backend "tensorflow" is not available/);
   expectBadInput(['train', corpus, '--steps', 'many'], /--steps must be a number/);
-  expectBadInput(['train', corpus, '--preset', 'huge'], /--preset must be tiny, small or classic/);
+  expectBadInput(['train', corpus, '--preset', 'huge'], /--preset must be auto, tiny, small or classic/);
   expectBadInput(['train', corpus, '--dim', '30', '--heads', '4'], /--dim 30 must be divisible by --heads 4/);
-  expectBadInput(['train', corpus, '--out', corpus], /--out must not be the training file itself/);
+  expectBadInput(['train', corpus, '--out', corpus], /corpus\.txt is the same file as .*corpus\.txt; the model would overwrite it/);
   expectBadInput(['train', corpus, '--bogus', '1'], /unknown option --bogus/);
   expectBadInput(['sample', corrupt], /corrupt\.safetensors is not a valid GPT Lab model/);
   expectBadInput(['sample', model, '--top-p', '1.5'], /--top-p must be at most 1/);
@@ -131,13 +134,24 @@ test('bad usage and bad input exit 2 with one line and no stack trace', () => {
   assert.equal(fs.readFileSync(short, 'utf8'), 'too short', 'input files are never modified');
 });
 
-test('a learning rate that makes the loss NaN stops training with a clear message and keeps a usable model', () => {
+test('a learning rate that makes the loss NaN stops training with a clear message, never saves broken weights and never replaces a good model', () => {
   const out = path.join(dir, 'nan.safetensors');
   const r = run(['train', corpus, ...SMALL, '--lr', '1e30', '--json', '--out', out]);
   assert.equal(r.code, 2);
-  const done = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { error: string };
+  const done = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { error: string; out: string | null };
   assert.match(done.error, /the loss became .* learning rate 1e\+30 is probably too high/);
-  assert.equal(run(['eval', out, '--file', corpus, '--json']).code, 0, 'the saved model holds the last good weights');
+  if (done.out === null) assert.match(r.stderr, /the model was not saved: its weights are broken/);
+  else assert.equal(run(['eval', done.out, '--file', corpus, '--json']).code, 0, 'a saved model holds finite, usable weights');
+  // an earlier good model at the same --out is never replaced by a failed run
+  const good = path.join(dir, 'good.safetensors');
+  fs.copyFileSync(model, good);
+  const before = fs.readFileSync(good);
+  const again = run(['train', corpus, ...SMALL, '--lr', '1e30', '--out', good]);
+  assert.equal(again.code, 2);
+  assert.deepEqual(fs.readFileSync(good), before, 'the good model is untouched');
+  for (const f of fs.readdirSync(dir).filter((n) => n.startsWith('good.failed'))) {
+    assert.equal(run(['eval', path.join(dir, f), '--file', corpus]).code, 0, 'a failed run saved beside holds finite weights');
+  }
 });
 
 test('Ctrl-C stops training cleanly, saves the model so far and exits 130', async () => {
@@ -158,4 +172,246 @@ test('Ctrl-C stops training cleanly, saves the model so far and exits 130', asyn
   assert.equal(done.cancelled, true);
   assert.ok(done.step >= 3 && done.step < 100000);
   assert.ok(fs.existsSync(out));
+});
+
+function lastLine(stderr: string): string {
+  return stderr.trim().split('\n').at(-1) ?? '';
+}
+
+test('the model never overwrites the training text: symlinks, hard links and other paths are compared as files', () => {
+  const text = path.join(dir, 'precious.txt');
+  fs.copyFileSync(corpus, text);
+  const before = fs.readFileSync(text);
+  const sym = path.join(dir, 'sym.safetensors'), hard = path.join(dir, 'hard.safetensors');
+  fs.symlinkSync(text, sym);
+  fs.linkSync(text, hard);
+  fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+  for (const out of [sym, hard, path.join(dir, 'sub', '..', 'precious.txt'), './precious.txt']) {
+    expectBadInput(['train', text, ...SMALL, '--out', out], /is the same file as .*precious\.txt; the model would overwrite it/);
+  }
+  assert.deepEqual(fs.readFileSync(text), before);
+});
+
+test('an unusable --out is refused before training, with one line', () => {
+  const cases: [string, RegExp][] = [
+    [path.join(dir, 'no-such-folder', 'm.safetensors'), /the folder .*no-such-folder for .* does not exist/],
+    [dir, /is a folder; give a file name/],
+    ['/dev/null', /exists and is not a regular file/],
+    ['', /--out is empty/],
+    [path.join(dir, 'x'.repeat(256)), /the file name is longer than 255 bytes/],
+  ];
+  for (const [out, pattern] of cases) {
+    const r = run(['train', corpus, ...SMALL, '--json', '--out', out]);
+    assert.equal(r.code, 2, `${out}: ${r.stderr}`);
+    assert.equal(r.stdout, '', 'refused before training started');
+    assert.match(r.stderr, pattern);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+  assert.ok(fs.statSync('/dev/null').isCharacterDevice(), '/dev/null is still a device');
+  // a read-only folder (root bypasses permissions, so an immutable one where chattr works)
+  const locked = path.join(dir, 'locked');
+  fs.mkdirSync(locked);
+  let lockedUp = false;
+  if (process.getuid?.() !== 0) {
+    fs.chmodSync(locked, 0o555);
+    lockedUp = true;
+  } else {
+    lockedUp = spawnSync('chattr', ['+i', locked]).status === 0;
+  }
+  if (lockedUp) {
+    const r = run(['train', corpus, ...SMALL, '--json', '--out', path.join(locked, 'm.safetensors')]);
+    spawnSync('chattr', ['-i', locked]);
+    fs.chmodSync(locked, 0o755);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /cannot write .*m\.safetensors: permission denied|read-only/);
+    assert.equal(r.stdout, '');
+  }
+  // a long name that is valid still saves: the temporary file's name is bounded
+  const long = path.join(dir, `${'y'.repeat(240)}.safetensors`);
+  const ok = run(['train', corpus, ...SMALL, '--steps', '2', '--json', '--out', long]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.ok(fs.statSync(long).size > 1000);
+});
+
+test('a closed or full stdout never stops training or the save (| head -1, 2>&1 | head, > /dev/full)', () => {
+  for (const [label, shell] of [
+    ['head', `"${process.execPath}" "${BIN}" train corpus.txt ${SMALL.join(' ')} --json --out piped.safetensors | head -1 > /dev/null; echo "\${PIPESTATUS[0]}"`],
+    ['both', `"${process.execPath}" "${BIN}" train corpus.txt ${SMALL.join(' ')} --out both.safetensors 2>&1 | head -1 > /dev/null; echo "\${PIPESTATUS[0]}"`],
+    ['full', `"${process.execPath}" "${BIN}" train corpus.txt ${SMALL.join(' ')} --out full.safetensors > /dev/full 2> /dev/full; echo $?`],
+  ]) {
+    const out = path.join(dir, `${label === 'head' ? 'piped' : label}.safetensors`);
+    const r = spawnSync('bash', ['-c', shell], { cwd: dir, encoding: 'utf8', timeout: 180_000 });
+    assert.equal(r.stdout.trim(), '0', `${label}: exit status ${r.stdout} ${r.stderr}`);
+    assert.ok(fs.statSync(out).size > 1000, `${label}: the model was saved`);
+    assert.equal(run(['eval', out, '--file', corpus]).code, 0);
+  }
+});
+
+test('if the destination fails at the last moment, the model is saved to a fallback file, the message says where, exit 2', async () => {
+  const vanishing = path.join(dir, 'vanishing');
+  fs.mkdirSync(vanishing);
+  const out = path.join(vanishing, 'm.safetensors');
+  const child = spawn(process.execPath, [BIN, 'train', corpus, ...SMALL, '--steps', '100000', '--json', '--out', out], { cwd: dir });
+  let stdout = '', stderr = '', interrupted = false;
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    if (!interrupted && /"event":"step","step":3,/.test(stdout)) {
+      interrupted = true;
+      fs.rmSync(vanishing, { recursive: true }); // the folder goes away during the run
+      child.kill('SIGINT');
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 2, stderr);
+  const fallback = /saved the model to (\S+\.safetensors) instead/.exec(stderr)?.[1];
+  assert.ok(fallback, stderr);
+  assert.equal(stderr.trim().split('\n').length, 1);
+  const done = JSON.parse(stdout.trim().split('\n').at(-1)!) as { out: string };
+  assert.equal(done.out, fallback);
+  assert.equal(run(['eval', fallback, '--file', corpus]).code, 0);
+  fs.rmSync(fallback);
+});
+
+test('temporary files left by a killed run are removed at the next save to that place', () => {
+  const out = path.join(dir, 'tidy.safetensors');
+  const stale = path.join(dir, '.tidy.safetensors.gptlab-999999999-1.tmp'); // no such process
+  fs.writeFileSync(stale, 'partial');
+  const r = run(['train', corpus, ...SMALL, '--steps', '2', '--json', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!fs.existsSync(stale), 'the stale temporary file is gone');
+  assert.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('.tidy')), []);
+});
+
+test('inputs whose size stat does not know (devices, pipes fed forever) are capped while reading', () => {
+  expectBadInput(['train', '/dev/zero'], /\/dev\/zero is larger than 64 MB/);
+  const r = spawnSync('bash', ['-c', `yes "to be or not to be" | "${process.execPath}" "${BIN}" train /dev/stdin ${SMALL.join(' ')}`],
+    { cwd: dir, encoding: 'utf8', timeout: 180_000 });
+  assert.match(r.stderr, /\/dev\/stdin is larger than 64 MB/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('models too large for the machine are refused up front with the figure', () => {
+  for (const args of [['--dim', '4096', '--layers', '64'], ['--dim', '2048', '--layers', '24'], ['--batch', '4096', '--context', '1024', '--trainer', 'tfjs']]) {
+    const r = run(['train', corpus, '--backend', 'wasm', ...args, '--json']);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(lastLine(r.stderr), /^gpt-lab: training this model .* needs about [\d.]+ [GM]B of (WebAssembly )?memory .* but (this machine has|the wasm backend is limited to)/);
+    assert.equal(r.stdout, '');
+  }
+});
+
+test('model files whose config implies enormous allocations are refused before allocating', () => {
+  const good = fs.readFileSync(model);
+  const headerLength = Number(good.readBigUInt64LE(0));
+  const header = JSON.parse(good.subarray(8, 8 + headerLength).toString('utf8')) as { __metadata__: Record<string, string> };
+  const rewrite = (name: string, change: (c: Record<string, unknown>) => void): string => {
+    const config = JSON.parse(header.__metadata__['gptlab.config']) as Record<string, unknown>;
+    change(config);
+    const h = Buffer.from(JSON.stringify({ ...header, __metadata__: { ...header.__metadata__, 'gptlab.config': JSON.stringify(config) } }));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(h.length));
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, Buffer.concat([len, h, good.subarray(8 + headerLength)]));
+    return file;
+  };
+  expectBadInput(['sample', rewrite('layers.safetensors', (c) => { c.layers = 10_000_000; })], /layers is 10000000, beyond this engine's limit|the config implies/);
+  expectBadInput(['sample', rewrite('layers2.safetensors', (c) => { c.layers = 4000; })], /the config implies [\d,]+ weights .* but the file holds/);
+  expectBadInput(['sample', rewrite('sinus.safetensors', (c) => { c.positions = 'sinusoidal'; c.contextLength = 45000; })],
+    /cannot be loaded: running this model needs about .* memory|the config implies/);
+});
+
+test('every subcommand has --help; usage errors are one line and a hint; control characters in messages are escaped', () => {
+  for (const cmd of ['train', 'sample', 'tokens', 'probe', 'eval']) {
+    const r = run([cmd, '--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, new RegExp(`^usage:\\n  gpt-lab ${cmd} `));
+  }
+  const r = run(['train', corpus, '--bogus', '1']);
+  assert.equal(r.code, 2);
+  assert.deepEqual(r.stderr.trim().split('\n'), ['gpt-lab: unknown option --bogus', '(run "gpt-lab train --help" for usage)']);
+  expectBadInput(['sample', model, '--top-p', '0'], /--top-p must be in \(0, 1\], got 0/);
+  const weird = run(['train', 'no\nsuch\x1b[31mfile.txt']);
+  assert.equal(weird.code, 2);
+  assert.deepEqual(weird.stderr.trim().split('\n'), ['gpt-lab: no\\nsuch\\u001b[31mfile.txt does not exist']);
+  const env = spawnSync(process.execPath, [BIN, 'tokens', '--text', 'a'], { encoding: 'utf8', env: { ...process.env, GPTLAB_NATIVE: 'maybe' } });
+  assert.equal(env.status, 2);
+  assert.match(env.stderr, /^gpt-lab: GPTLAB_NATIVE=maybe is not a valid value; it takes 0 or 1\n$/);
+});
+
+test('eval of a model with non-finite weights is exit 2 with one line', () => {
+  const good = fs.readFileSync(model);
+  const bad = Buffer.from(good);
+  bad.writeFloatLE(Infinity, bad.length - 8);
+  const file = path.join(dir, 'inf.safetensors');
+  fs.writeFileSync(file, bad);
+  expectBadInput(['eval', file, '--file', corpus], /inf\.safetensors is not a valid GPT Lab model: its weights are damaged: tensor .* holds Infinity/);
+});
+
+test('probe --attention on a long context is bounded and says what was cut; tokens streams large files', async () => {
+  const vocab = new Vocabulary([null, ...Array.from({ length: 26 }, (_, i) => 97 + i)]);
+  const long = GPT.init({ vocabSize: 27, contextLength: 2048, dim: 8, heads: 2, layers: 2, ffnMult: 1, norm: 'layernorm', activation: 'relu',
+    positions: 'learned', tieEmbeddings: true, bias: false, qkvBias: false, dropout: 0 }, 1);
+  const file = path.join(dir, 'long.safetensors');
+  saveModel(file, long, vocab, 'char', null);
+  long.dispose();
+  const text = 'abcdefghij'.repeat(200); // 2000 tokens: 2 x 2 x 2000^2 weights would be 16M
+  const r = run(['probe', file, '--text', text, '--attention', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const p = JSON.parse(r.stdout) as { attention: { tokens: unknown[]; cropped: number; limitedTo: number; layers: number[][][][] } };
+  assert.equal(p.attention.limitedTo, 1024);
+  assert.equal(p.attention.tokens.length, 1024);
+  assert.equal(p.attention.cropped, 2000 - 1024);
+  assert.equal(p.attention.layers[0][0].length, 1024);
+  const human = run(['probe', file, '--text', text, '--attention']);
+  assert.match(human.stdout, /attention is shown for the last 1024 tokens only/);
+
+  // 11 MB: JSON.stringify of all its tokens at once failed with "Invalid string length"
+  const big = path.join(dir, 'big.txt');
+  fs.writeFileSync(big, 'To be, or not to be: that is the question. '.repeat(256_000));
+  const child = spawn(process.execPath, [BIN, 'tokens', '--encoding', 'char', '--file', big, '--json'], { cwd: dir });
+  let bytes = 0, tail = '', head = '';
+  child.stdout.on('data', (d: Buffer) => {
+    bytes += d.length;
+    if (head.length < 200) head += d.toString();
+    tail = (tail + d.toString()).slice(-300);
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0);
+  assert.match(head, /^\{"encoding":"char","count":11008000,"characters":11008000,/);
+  assert.match(tail, /"byteEnd":11008000\}\]\}\n$/);
+  assert.ok(bytes > 11008000 * 50);
+  fs.rmSync(big);
+});
+
+test('Ctrl-C while a long text is tokenized ends the process before training starts', async () => {
+  const big = path.join(dir, 'long-run.txt');
+  fs.writeFileSync(big, 'x'.repeat(40_000_000));
+  const child = spawn(process.execPath, [BIN, 'train', big, '--tokenizer', 'o200k_base', '--json', '--out', path.join(dir, 'never.safetensors')], { cwd: dir });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  setTimeout(() => child.kill('SIGINT'), 3000);
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+  assert.ok(signal === 'SIGINT' || code === 130, `ended by Ctrl-C (code ${code}, signal ${signal})`);
+  assert.ok(!stdout.includes('"event":"start"'), 'training never started');
+  assert.ok(!fs.existsSync(path.join(dir, 'never.safetensors')));
+  fs.rmSync(big);
+});
+
+test('no network at run time: the CLI trains, samples, probes and tokenizes under unshare -n', (t) => {
+  const variants = [['-rn'], ['-n']];
+  const works = variants.find((v) => spawnSync('unshare', [...v, 'true']).status === 0);
+  if (!works) {
+    t.skip('unshare -n is not permitted here (no user namespaces and not root)');
+    return;
+  }
+  const offline = (args: string[]): ReturnType<typeof spawnSync> =>
+    spawnSync('unshare', [...works, process.execPath, BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 180_000 });
+  const netCheck = spawnSync('unshare', [...works, 'cat', '/proc/net/dev'], { encoding: 'utf8' });
+  assert.ok(!/eth|ens|wlan/.test(String(netCheck.stdout)), 'the namespace has no network interfaces');
+  const out = path.join(dir, 'offline.safetensors');
+  for (const args of [['train', corpus, ...SMALL, '--steps', '5', '--out', out], ['sample', out, '--tokens', '5'],
+    ['probe', out, '--text', 'To be', '--attention'], ['tokens', '--encoding', 'o200k_base', '--text', 'hello'], ['eval', out, '--file', corpus]]) {
+    const r = offline(args);
+    assert.equal(r.status, 0, `${args[0]}: ${String(r.stderr)}`);
+  }
 });

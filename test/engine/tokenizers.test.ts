@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { displayBytes, getTokenizer, tokenChunks, tokenText, TOKENIZER_NAMES } from '../../engine/tokenizers';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { displayBytes, encodeAsync, getTokenizer, MAX_PIECE_BYTES, tokenChunks, tokenText, TOKENIZER_NAMES } from '../../engine/tokenizers';
 
 const SAMPLES: Record<string, string> = {
   english: 'The quick brown fox jumps over the lazy dog. It\'s 3:14 p.m.',
@@ -70,4 +72,49 @@ test('char tokenizer ids are code points, astral characters included', () => {
 
 test('unknown tokenizer names are refused with the list of choices', () => {
   assert.throws(() => getTokenizer('gpt5'), /unknown tokenizer "gpt5"; choose one of o200k_base/);
+});
+
+test('long runs with no spaces tokenize in linear time and round-trip exactly', { timeout: 120_000 }, () => {
+  // 20,000 letters in a row took 25 s with js-tiktoken's quadratic merge; the per-test timeout catches a regression
+  for (const name of TOKENIZER_NAMES) {
+    const tok = getTokenizer(name);
+    for (const ch of ['a', '_', ' ', 'я', '🙂', '\n', '9']) {
+      const text = ch.repeat(200_000);
+      const ids = tok.encode(text);
+      assert.equal(tok.decode(ids), text, `${name} ${JSON.stringify(ch)}`);
+    }
+  }
+});
+
+test('ordinary text gets exactly js-tiktoken\'s ids; only pieces over the bounded length are split', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Tiktoken } = require('js-tiktoken/lite') as { Tiktoken: new (r: unknown) => { encode(t: string, a: string[], d: string[]): number[] } };
+  const text = fs.readFileSync(path.join(__dirname, '../../../media/tinyshakespeare-sample.txt'), 'utf8').slice(0, 60_000) + Object.values(SAMPLES).join('\n');
+  for (const name of ['o200k_base', 'cl100k_base', 'p50k_base', 'r50k_base']) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ranks = require(`js-tiktoken/ranks/${name}`) as { default?: unknown };
+    const reference = new Tiktoken(ranks.default ?? ranks);
+    assert.deepEqual(getTokenizer(name).encode(text), reference.encode(text, [], []), name);
+    const run = 'x'.repeat(3 * MAX_PIECE_BYTES);
+    const ids = getTokenizer(name).encode(run);
+    assert.equal(getTokenizer(name).decode(ids), run);
+  }
+});
+
+test('encodeAsync gives the same ids as encode and stops when cancelled', async () => {
+  const tok = getTokenizer('o200k_base');
+  const text = 'To be, or not to be, that is the question. '.repeat(20_000);
+  assert.deepEqual(await encodeAsync(tok, text), tok.encode(text));
+  const controller = new AbortController();
+  controller.abort();
+  await assert.rejects(encodeAsync(tok, text, controller.signal), { name: 'AbortError' });
+});
+
+test('hasToken tells which ids a model file may hold', () => {
+  assert.equal(getTokenizer('char').hasToken(0x10ffff), true);
+  assert.equal(getTokenizer('char').hasToken(0x110000), false);
+  assert.equal(getTokenizer('cl100k_base').hasToken(100256), false); // unused id
+  assert.equal(getTokenizer('cl100k_base').hasToken(100257), false); // <|endoftext|> is never produced from text
+  assert.equal(getTokenizer('cl100k_base').hasToken(9906), true);
+  assert.throws(() => getTokenizer('char').tokenBytes(0x110000), /char has no token 1114112/);
 });
