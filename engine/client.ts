@@ -16,6 +16,8 @@ export interface EngineClientOptions {
   maxMemoryMb?: number;
   /** Called once when the process dies unexpectedly, with a one-line reason. */
   onCrash?: (reason: string) => void;
+  /** Run below normal priority (training), so that interactive requests to another engine get the cores first. */
+  background?: boolean;
 }
 
 export class EngineCrashedError extends Error {
@@ -33,7 +35,8 @@ export class EngineClient {
   private start(): ChildProcess {
     if (this.child) return this.child;
     const execArgv = this.options.maxMemoryMb ? [`--max-old-space-size=${this.options.maxMemoryMb}`] : [];
-    const child = fork(this.options.workerPath, [], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
+    const env = this.options.background ? { ...process.env, GPTLAB_BACKGROUND: '1' } : process.env;
+    const child = fork(this.options.workerPath, [], { execArgv, env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-2000);
@@ -42,11 +45,11 @@ export class EngineClient {
       if (!isEngineReply(m)) return;
       const p = this.pending.get(m.id);
       if (!p) return;
-      if (m.kind === 'event') p.onEvent?.(m.event);
+      if (m.type === 'event') p.onEvent?.(m.params);
       else {
         this.pending.delete(m.id);
-        if (m.kind === 'result') p.resolve(m.result);
-        else p.reject(new Error(m.message));
+        if (m.type === 'result') p.resolve(m.params);
+        else p.reject(new Error(m.params.message));
       }
     });
     child.on('exit', (code, signal) => {
@@ -71,7 +74,7 @@ export class EngineClient {
     const result = new Promise<ResultOf<M>>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onEvent });
     });
-    child.send({ kind: 'request', id, method, params });
+    child.send({ type: method, id, params });
     return { id, result };
   }
 
@@ -86,6 +89,11 @@ export class EngineClient {
 
   get running(): boolean {
     return this.child !== null;
+  }
+
+  /** The engine process's id while it runs (for logs, and for tests that kill it). */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   dispose(): void {

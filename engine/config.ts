@@ -209,3 +209,8 @@ export function resolveTrainSettings(choices: TrainChoices, text: TextSize | nul
 function formatBytes(n: number): string {
   return n < 1024 ? `${n} bytes` : n < 1048576 ? `${(n / 1024).toFixed(0)} KB` : `${(n / 1048576).toFixed(1)} MB`;
 }
+
+/** Where the best model of an unfinished run is kept: beside the final file, so a crash or a closed window loses little. */
+export function partialPath(out: string): string {
+  return out.replace(/(\.safetensors)?$/, '.partial.safetensors');
+}

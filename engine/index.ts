@@ -6,4 +6,6 @@ export type * from './protocol';
 export type { TrainEvent, History } from './train';
 export type { SamplingOptions } from './sample';
 export type * from './probes';
-export { TOKENIZER_NAMES, type TokenizerName, type TokenChunk } from './tokenizers';
+export { TOKENIZER_NAMES, type TokenizerName, type TokenChunk, type Tokenizer } from './tokenizers';
+export { getTokenizer, tokenChunks } from './tokenizers';
+export type { TrainerChoice } from './trainer';

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tidyData, tokenLosses, type GPT } from './model';
 import { samplingDistribution, type SamplingOptions } from './sample';
-import type { Tokenizer } from './tokenizers';
+import { getTokenizer, TOKENIZER_NAMES, tokenChunks, type TokenChunk, type Tokenizer } from './tokenizers';
 import { UNKNOWN_ID, type Vocabulary } from './vocab';
 
 export interface ProbeContext {
@@ -18,18 +18,30 @@ export interface ProbeToken {
   unknown: boolean; // the model never saw this token in training
 }
 
+/** A token of a probed text, with where it sits in that text (UTF-16 offsets), so a UI can point at it. */
+export interface TextToken extends ProbeToken {
+  start: number;
+  end: number;
+}
+
 export interface TokenScore extends ProbeToken {
   prob: number;
   logit: number;
 }
 
+/** The model's tokens of a text with their offsets in it. */
+export function textTokens(ctx: ProbeContext, text: string): { ids: Int32Array; tokens: TextToken[] } {
+  const chunks = tokenChunks(ctx.tokenizer, text);
+  const ids = ctx.vocab.encode(chunks.map((c) => c.id));
+  return { ids, tokens: chunks.map((c, i) => ({ ...describe(ctx, ids[i]), start: c.start, end: c.end })) };
+}
+
 /** The model ids of a text, cropped to the last `limit` tokens, and how each looks. */
-export function encodeForProbe(ctx: ProbeContext, text: string, limit: number): { ids: Int32Array; tokens: ProbeToken[]; cropped: number } {
-  const all = ctx.vocab.encode(ctx.tokenizer.encode(text));
-  if (all.length === 0) throw new Error('the text has no tokens');
-  const cropped = Math.max(0, all.length - limit);
-  const ids = all.subarray(cropped);
-  return { ids, tokens: Array.from(ids, (id) => describe(ctx, id)), cropped };
+export function encodeForProbe(ctx: ProbeContext, text: string, limit: number): { ids: Int32Array; tokens: TextToken[]; cropped: number } {
+  const all = textTokens(ctx, text);
+  if (all.ids.length === 0) throw new Error('the text has no tokens');
+  const cropped = Math.max(0, all.ids.length - limit);
+  return { ids: all.ids.subarray(cropped), tokens: all.tokens.slice(cropped), cropped };
 }
 
 export function describe(ctx: ProbeContext, id: number): ProbeToken {
@@ -59,10 +71,13 @@ function topOf(ctx: ProbeContext, logits: ArrayLike<number>, probs: ArrayLike<nu
 }
 
 export interface NextTokenProbe {
-  tokens: ProbeToken[]; // the context the model saw
+  tokens: TextToken[]; // the context the model saw
   cropped: number; // tokens dropped from the front to fit the context length
-  top: TokenScore[]; // by raw probability (temperature 1, no filtering)
+  top: (TokenScore & { sampledProb: number })[]; // by raw probability (temperature 1, no filtering); sampledProb 0 = cut
   sampled: TokenScore[]; // the distribution a sampler with these settings draws from, top entries
+  sampling: SamplingOptions;
+  keptMass: number; // raw probability of the tokens the sampler can still draw
+  vocabSize: number;
 }
 
 /** Next-token distribution after a text. */
@@ -75,11 +90,14 @@ export function nextToken(ctx: ProbeContext, text: string, k: number, sampling: 
   });
   const probs = samplingDistribution(logits, { temperature: 1, topK: 0, topP: 1 });
   const filtered = samplingDistribution(logits, sampling);
-  return { tokens, cropped, top: topOf(ctx, logits, probs, k), sampled: topOf(ctx, logits, filtered, k).filter((t) => filtered[t.id] > 0) };
+  let keptMass = 0;
+  for (let v = 0; v < V; v++) if (filtered[v] > 0) keptMass += probs[v];
+  return { tokens, cropped, top: topOf(ctx, logits, probs, k).map((t) => ({ ...t, sampledProb: filtered[t.id] })),
+    sampled: topOf(ctx, logits, filtered, k).filter((t) => filtered[t.id] > 0), sampling, keptMass, vocabSize: V };
 }
 
 export interface AttentionProbe {
-  tokens: ProbeToken[];
+  tokens: TextToken[];
   cropped: number;
   layers: number[][][][]; // [N][H][T][T]: row = query position, column = key position
 }
@@ -96,7 +114,7 @@ export function attentionMaps(ctx: ProbeContext, text: string): AttentionProbe {
 }
 
 export interface LensProbe {
-  tokens: ProbeToken[];
+  tokens: TextToken[];
   cropped: number;
   /** [N+1][T]: layer 0 is the embeddings, layer l the residual after block l, each read through ln_f and lm_head. */
   layers: { top: TokenScore[] }[][];
@@ -131,20 +149,79 @@ export function neighbours(ctx: ProbeContext, id: number, k: number): Neighbour[
   const { vocabSize: V, dim: D } = ctx.model.config;
   if (!(id >= 0 && id < V)) throw new Error(`token id ${id} is outside the model's vocabulary of ${V}`);
   const E = ctx.model.embeddingMatrix(); // [V, D]
-  const norms = new Float64Array(V);
+  return nearestTo(ctx, E, E.subarray(id * D, (id + 1) * D), new Set([id]), k);
+}
+
+/** The k rows of E [V, D] with the highest cosine to a query vector [D], skipping `exclude`. */
+function nearestTo(ctx: ProbeContext, E: Float32Array, query: ArrayLike<number>, exclude: Set<number>, k: number): Neighbour[] {
+  const { vocabSize: V, dim: D } = ctx.model.config;
+  let qq = 0;
+  for (let d = 0; d < D; d++) qq += query[d] * query[d];
+  const qNorm = Math.sqrt(qq) || 1;
+  const cosines = new Float64Array(V).fill(-Infinity);
   for (let v = 0; v < V; v++) {
-    let s = 0;
-    for (let d = 0; d < D; d++) s += E[v * D + d] * E[v * D + d];
-    norms[v] = Math.sqrt(s) || 1;
+    if (exclude.has(v)) continue;
+    let dot = 0, ss = 0;
+    for (let d = 0; d < D; d++) {
+      const e = E[v * D + d];
+      dot += e * query[d];
+      ss += e * e;
+    }
+    cosines[v] = dot / ((Math.sqrt(ss) || 1) * qNorm);
   }
-  const scores: Neighbour[] = [];
-  for (let v = 0; v < V; v++) {
-    if (v === id) continue;
-    let dot = 0;
-    for (let d = 0; d < D; d++) dot += E[v * D + d] * E[id * D + d];
-    scores.push({ ...describe(ctx, v), cosine: dot / (norms[v] * norms[id]) });
-  }
-  return scores.sort((a, b) => b.cosine - a.cosine).slice(0, k);
+  return topIndices(cosines, Math.min(k, V - exclude.size)).map((v) => ({ ...describe(ctx, v), cosine: cosines[v] }));
+}
+
+export interface AnalogyResult {
+  /** The three query tokens, each exactly one token the model knows. */
+  a: ProbeToken;
+  b: ProbeToken;
+  c: ProbeToken;
+  /** Nearest to E[a] - E[b] + E[c] by cosine, the three query tokens left out (as in word2vec). */
+  nearest: Neighbour[];
+}
+
+/** a − b + c → nearest, in the input embedding space: "king" − "man" + "woman" ≈ "queen" in word2vec. */
+export function analogy(ctx: ProbeContext, a: string, b: string, c: string, k: number): AnalogyResult {
+  const [ia, ib, ic] = [a, b, c].map((t) => singleTokenId(ctx, t));
+  const D = ctx.model.config.dim;
+  const E = ctx.model.embeddingMatrix();
+  const query = new Float64Array(D);
+  for (let d = 0; d < D; d++) query[d] = E[ia * D + d] - E[ib * D + d] + E[ic * D + d];
+  return { a: describe(ctx, ia), b: describe(ctx, ib), c: describe(ctx, ic), nearest: nearestTo(ctx, E, query, new Set([ia, ib, ic]), k) };
+}
+
+export interface EncodingComparison {
+  encoding: string;
+  /** The selection's tokens, at most MAX_COMPARED_TOKENS of them. */
+  tokens: TokenChunk[];
+  count: number; // all of the selection's tokens
+  /** For the model's own tokenizer: whether each shown token is in the model's vocabulary; else null. */
+  inModel: boolean[] | null;
+  fileTokens: number;
+  charsPerToken: number; // over the whole file
+}
+
+export interface TokenizerComparison {
+  encodings: EncodingComparison[];
+  fileChars: number;
+  modelTokenizer: string | null;
+}
+
+export const MAX_COMPARED_TOKENS = 2000;
+
+/** The selection under every tokenizer side by side, and each tokenizer's characters per token on the whole file. */
+export function compareTokenizers(ctx: ProbeContext | null, selection: string, file: string): TokenizerComparison {
+  const fileChars = [...file].length;
+  const encodings = TOKENIZER_NAMES.map((name): EncodingComparison => {
+    const tok = getTokenizer(name);
+    const all = tokenChunks(tok, selection);
+    const tokens = all.slice(0, MAX_COMPARED_TOKENS);
+    const fileTokens = file === selection ? all.length : tok.encode(file).length;
+    const inModel = ctx && ctx.tokenizer.name === name ? tokens.map((t) => ctx.vocab.modelId(t.id) !== UNKNOWN_ID) : null;
+    return { encoding: name, tokens, count: all.length, inModel, fileTokens, charsPerToken: fileChars / Math.max(1, fileTokens) };
+  });
+  return { encodings, fileChars, modelTokenizer: ctx?.tokenizer.name ?? null };
 }
 
 /** The model id a piece of text stands for when it is exactly one token, else an error naming the count. */
@@ -208,15 +285,40 @@ export function embeddingPca(ctx: ProbeContext, seed = 1): { points: ProjectedTo
   return { points, explained: [variances[0] / (total || 1), variances[1] / (total || 1)] };
 }
 
-export interface TokenLoss extends ProbeToken {
-  loss: number | null; // cross-entropy of predicting this token from the ones before; null for the first
+export interface TokenLoss extends TextToken {
+  loss: number | null; // cross-entropy of predicting this token from the ones before (nats); null for the first
 }
 
-/** Per-token loss over a text, in windows of the context length. */
+/**
+ * Per-token loss over a text. Each prediction sees up to T tokens before it (a sliding window, not fixed blocks),
+ * so every token's surprise is conditioned on as much context as the model can take.
+ */
 export function perTokenLoss(ctx: ProbeContext, text: string): TokenLoss[] {
-  const ids = ctx.vocab.encode(ctx.tokenizer.encode(text));
-  const losses = windowLosses(ctx.model, ids);
-  return Array.from(ids, (id, i) => ({ ...describe(ctx, id), loss: i === 0 ? null : losses[i - 1] }));
+  const { ids, tokens } = textTokens(ctx, text);
+  const losses = slidingLosses(ctx.model, ids);
+  return tokens.map((t, i) => ({ ...t, loss: i === 0 ? null : losses[i - 1] }));
+}
+
+/**
+ * Losses of ids[1..n-1] where each prediction sees the T tokens before it: the first window predicts ids[1..T];
+ * later windows advance by T/2 and keep only their second half, whose predictions all see at least T/2 tokens.
+ */
+export function slidingLosses(model: GPT, ids: Int32Array): Float64Array {
+  const T = model.config.contextLength;
+  if (ids.length <= T + 1) return windowLosses(model, ids);
+  const out = new Float64Array(ids.length - 1);
+  const stride = Math.max(1, Math.floor(T / 2));
+  let done = 0; // losses out[0..done) are final
+  for (let s = 0; done < out.length; s = Math.min(s + stride, ids.length - 1 - T)) {
+    const len = Math.min(T, ids.length - 1 - s);
+    const [losses] = tidyData(() => {
+      const { logits } = model.forward(tf.tensor2d(ids.subarray(s, s + len), [1, len], 'int32'));
+      return [tokenLosses(tf.reshape(logits, [len, model.config.vocabSize]) as tf.Tensor2D, tf.tensor1d(ids.subarray(s + 1, s + 1 + len), 'int32'))];
+    });
+    out.set(losses.subarray(done - s), done); // predictions of out[s..s+len); keep only the ones not yet final
+    done = s + len;
+  }
+  return out;
 }
 
 /**

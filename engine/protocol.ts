@@ -1,53 +1,106 @@
-// The one typed message protocol between the engine process and whoever drives it (the extension, tests).
-// Requests carry an id; every reply and event echoes it.
+// The one typed message protocol between the engine process and whoever drives it (the extension, tests), in the
+// envelope every GPT Lab channel uses, webviews included: { type, id, params }. Requests carry an id; every reply
+// and event echoes it.
 import type { BackendReport, BackendRequest } from './backend';
-import type { GPTConfig, ModelShape, TrainSettings } from './config';
-import type { AttentionProbe, EvalResult, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, TokenLoss } from './probes';
+import type { GPTConfig, TrainChoices } from './config';
+import type { AnalogyResult, AttentionProbe, EvalResult, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, TokenLoss,
+  TokenizerComparison } from './probes';
 import type { SamplingOptions } from './sample';
 import type { TokenChunk } from './tokenizers';
 import type { TrainEvent } from './train';
+import type { TrainerChoice } from './trainer';
+
+/**
+ * A message of a channel whose `type`s map to parameter types: a switch on `msg.type` narrows `msg.params`.
+ * Requests carry an `id`; a reply to a request echoes it.
+ */
+export type Envelope<P, K extends keyof P = keyof P> = K extends keyof P ? { type: K; id?: number; params: P[K] } : never;
+
+/** Builds an envelope; `id` is the request id (or, in a reply, the id of the request answered). */
+export function envelope<P, K extends keyof P>(type: K, params: P[K], id?: number): Envelope<P, K> {
+  return (id === undefined ? { type, params } : { type, id, params }) as Envelope<P, K>;
+}
+
+/** Checks the shape of an envelope that arrived through IPC or postMessage (which are untyped). */
+export function isEnvelopeOf<P>(x: unknown, types: readonly (keyof P)[]): x is Envelope<P> {
+  if (typeof x !== 'object' || x === null) return false;
+  const m = x as { type?: unknown; id?: unknown; params?: unknown };
+  return (types as readonly unknown[]).includes(m.type) && 'params' in m && (m.id === undefined || Number.isSafeInteger(m.id));
+}
 
 export interface ModelSummary {
   config: GPTConfig;
   tokenizer: string;
   parameters: number;
   file: string | null; // where it was loaded from or saved to
+  /** The run that made it: the best validation loss and where it was, when known. */
+  best: { step: number; valLoss: number } | null;
+  /** Saved while training was still running (a checkpoint of a run that did not finish). */
+  partial: boolean;
+}
+
+export interface TrainParams {
+  text: string;
+  label: string; // the document's name, for messages
+  choices: TrainChoices;
+  trainer?: TrainerChoice;
+  /** Where to save the model when the run ends; checkpoints of the best model so far go to `${out}.partial`. */
+  out: string | null;
+}
+
+export interface TrainOutcome {
+  /** The trained model; null when the run made none (cancelled while the text was being read, or failed). */
+  summary: ModelSummary | null;
+  cancelled: boolean;
+  error: string | null;
+  steps: number;
 }
 
 /** method -> [params, result]. */
 export interface EngineMethods {
   init: [{ backend: BackendRequest; native?: boolean }, BackendReport];
-  train: [{ text: string; label: string; tokenizer: string; model: ModelShape; settings: TrainSettings; out: string | null },
-    { summary: ModelSummary; cancelled: boolean; error: string | null; steps: number }];
+  train: [TrainParams, TrainOutcome];
   cancel: [{ requestId: number }, { cancelled: boolean }];
   load: [{ file: string }, ModelSummary];
   save: [{ file: string }, ModelSummary];
+  /** The active model, or null. */
+  model: [Record<string, never>, ModelSummary | null];
   tokenize: [{ encoding: string; text: string }, { count: number; tokens: TokenChunk[] }];
-  sample: [{ prompt: string; tokens: number; sampling: SamplingOptions; seed: number }, { text: string }];
+  /** Tokens of a text with the model's probability and surprise of each (the model's tokenizer). */
+  tokenLoss: [{ text: string }, TokenLoss[]];
+  compareTokenizers: [{ selection: string; file: string }, TokenizerComparison];
+  sample: [{ prompt: string; tokens: number; sampling: SamplingOptions; seed: number; stopAtNewline?: boolean }, { text: string }];
   nextToken: [{ text: string; k: number; sampling?: SamplingOptions }, NextTokenProbe];
   attention: [{ text: string }, AttentionProbe];
   lens: [{ text: string; k: number }, LensProbe];
   neighbours: [{ token: string; k: number }, { id: number; nearest: Neighbour[] }];
+  analogy: [{ a: string; b: string; c: string; k: number }, AnalogyResult];
   projection: [Record<string, never>, { points: ProjectedToken[]; explained: [number, number] }];
-  tokenLoss: [{ text: string }, TokenLoss[]];
   evaluate: [{ text: string }, EvalResult];
-  /** Test hook: makes the engine process die the way a native crash or out-of-memory would. */
-  crash: [Record<string, never>, never];
 }
 
 export type Method = keyof EngineMethods;
 export type ParamsOf<M extends Method> = EngineMethods[M][0];
 export type ResultOf<M extends Method> = EngineMethods[M][1];
+export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'save', 'model', 'tokenize', 'tokenLoss',
+  'compareTokenizers', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection', 'evaluate'];
 
-export type EngineRequest = { [M in Method]: { kind: 'request'; id: number; method: M; params: ParamsOf<M> } }[Method];
+/** Requests to the engine: `type` is the method. */
+export type EngineRequest = { [M in Method]: { type: M; id: number; params: ParamsOf<M> } }[Method];
 
-export type EngineReply =
-  | { kind: 'result'; id: number; result: unknown }
-  | { kind: 'error'; id: number; message: string }
-  | { kind: 'event'; id: number; event: TrainEvent };
+/** What the engine sends back, each echoing the request's id. */
+export interface EngineReplyParams {
+  result: unknown;
+  error: { message: string };
+  event: TrainEvent;
+}
+export type EngineReply = Envelope<EngineReplyParams> & { id: number };
+const REPLY_TYPES: readonly (keyof EngineReplyParams)[] = ['result', 'error', 'event'];
 
 export function isEngineReply(m: unknown): m is EngineReply {
-  if (typeof m !== 'object' || m === null) return false;
-  const r = m as { kind?: unknown; id?: unknown };
-  return (r.kind === 'result' || r.kind === 'error' || r.kind === 'event') && typeof r.id === 'number';
+  return isEnvelopeOf<EngineReplyParams>(m, REPLY_TYPES) && typeof m.id === 'number';
+}
+
+export function isEngineRequest(m: unknown): m is EngineRequest {
+  return isEnvelopeOf<EngineMethods>(m, METHODS) && typeof m.id === 'number';
 }

@@ -3,94 +3,45 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPTConfig, ModelShape, TrainSettings } from './config';
 import { GPT, tidyData } from './model';
-import { AdamW, type StepResult } from './optim';
 import { Rng } from './rng';
 import { generate } from './sample';
 import { InputError } from './text';
-import { getTokenizer, type Tokenizer } from './tokenizers';
+import { encodeAsync, getTokenizer, type Tokenizer } from './tokenizers';
 import { Vocabulary } from './vocab';
 import { currentBackend } from './backend';
-import { lastNativeLoadError, loadNative } from './kernels';
-import { NativeTrainer } from './nativeTrainer';
+import { Trainer, type TrainerChoice } from './trainer';
+
+/**
+ * What a model that only counts would score on the validation split (nats per token), so a chart can show when the
+ * transformer beats counting: uniform is ln V; unigram and bigram are counted from the training split.
+ */
+export interface Baselines {
+  uniform: number;
+  unigram: number | null; // null when there is no validation split
+  bigram: number | null;
+}
 
 export type TrainEvent =
   | { event: 'start'; backend: string; trainer: string; parameters: number; vocabSize: number; tokenizerVocab: number; trainTokens: number;
-      valTokens: number; config: GPTConfig; settings: TrainSettings; tokenizer: string }
+      valTokens: number; config: GPTConfig; settings: TrainSettings; tokenizer: string; baselines: Baselines; plan: string | null }
   | { event: 'step'; step: number; steps: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number;
       elapsedMs: number; etaMs: number }
   | { event: 'eval'; step: number; trainLoss: number; valLoss: number | null }
+  /** A new best validation loss: these weights are kept (and saved as a checkpoint by hosts that ask). */
+  | { event: 'checkpoint'; step: number; valLoss: number }
   | { event: 'sample'; step: number; text: string }
-  | { event: 'warning'; message: string }
+  | { event: 'warning'; code: 'no-validation' | 'memorising'; message: string }
   | { event: 'done'; step: number; steps: number; cancelled: boolean; error: string | null; loss: number | null;
-      valLoss: number | null; elapsedMs: number };
+      valLoss: number | null; elapsedMs: number; best: { step: number; valLoss: number } | null; restoredBest: boolean };
 
 export interface History {
   steps: { step: number; loss: number; lr: number }[];
   evals: { step: number; trainLoss: number; valLoss: number | null }[];
+  best?: { step: number; valLoss: number } | null;
 }
 
-/** Which implementation trains: the native whole-step path (fast on CPUs), or tfjs ops (the reference, and GPUs). */
-export type TrainingPath = 'native' | 'tfjs';
-
-/**
- * The native path unless tfjs runs on a GPU, where TensorFlow's kernels are the fast ones, or the backend was chosen
- * without native code (selectBackend's native: false, GPTLAB_NATIVE=0, or no addon).
- */
-function nativePreferred(): boolean {
-  const b = currentBackend();
-  if (!b) return true;
-  if (b.name === 'tensorflow') return !/gpu/i.test(b.detail);
-  return b.kernels?.native === true;
-}
-
-/** AdamW steps on [B, T] batches; the object the training loop and the benchmarks share. */
-export class Trainer {
-  private readonly optimizer: AdamW | null = null;
-  private readonly native: NativeTrainer | null = null;
-
-  constructor(readonly model: GPT, readonly settings: TrainSettings, path: TrainingPath | 'auto' = 'auto') {
-    if (path === 'native' || (path === 'auto' && nativePreferred())) this.native = NativeTrainer.create(model, settings);
-    if (path === 'native' && !this.native) {
-      throw new Error(`native training is not available (${lastNativeLoadError() ?? 'the addon has no NativeGPT'})`);
-    }
-    if (!this.native) this.optimizer = new AdamW(model, settings);
-  }
-
-  get path(): TrainingPath {
-    return this.native ? 'native' : 'tfjs';
-  }
-
-  /** For people: "native avx512f, 2 threads" or "tfjs wasm". */
-  describe(): string {
-    if (!this.native) return `tfjs ${tf.getBackend()}`;
-    const info = loadNative()?.info();
-    const threads = this.native.threads || info?.maxThreads || 1;
-    return `native ${info?.isa ?? ''}, ${threads} thread${threads === 1 ? '' : 's'}`;
-  }
-
-  async step(inputs: Int32Array, targets: Int32Array): Promise<StepResult> {
-    const B = this.settings.batchSize, T = inputs.length / B;
-    if (!Number.isInteger(T) || T > this.model.config.contextLength || targets.length !== inputs.length) {
-      throw new Error(`batch of ${inputs.length} tokens does not fit B=${B}, T<=${this.model.config.contextLength}`);
-    }
-    return this.native ? this.native.step(inputs, targets, B, T) : this.optimizer!.step(inputs, targets, B, T);
-  }
-
-  /** Mean loss over fixed [B, T] batches, without gradients or dropout. */
-  loss(batches: { inputs: Int32Array; targets: Int32Array }[], B: number, T: number): number {
-    return this.native ? this.native.loss(batches, B, T) : batchLoss(this.model, batches, B, T);
-  }
-
-  /** Brings the model's weights up to date (the native path trains a copy of them). */
-  syncModel(): void {
-    this.native?.syncModel();
-  }
-
-  dispose(): void {
-    this.optimizer?.dispose();
-    this.native?.dispose();
-  }
-}
+// The Trainer (native, wasm or tfjs path, chosen by an argument) lives in trainer.ts.
+export { Trainer, type TrainerChoice, type TrainingPath } from './trainer';
 
 /** Token stream split into train and validation parts, with window sampling. */
 export class Dataset {
@@ -141,7 +92,13 @@ export interface TrainRequest {
   model: ModelShape;
   settings: TrainSettings;
   signal?: AbortSignal;
+  /** The training path: auto (native, then wasm, then tfjs), or one that must load (an InputError otherwise). */
+  trainer?: TrainerChoice;
   onEvent?: (e: TrainEvent) => void;
+  /** Called at each new best validation loss with the model (its weights current), e.g. to save a checkpoint. */
+  onCheckpoint?: (trained: { model: GPT; vocab: Vocabulary; tokenizer: Tokenizer }, best: { step: number; valLoss: number }) => void;
+  /** For people, carried in the start event: how the run was chosen ("auto: tiny for 48 KB; 880 steps ≈ 25 passes …"). */
+  plan?: string;
 }
 
 export interface TrainResult {
@@ -160,12 +117,12 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   const emit = req.onEvent ?? (() => undefined);
   const s = req.settings;
   const tokenizer = getTokenizer(req.tokenizer);
-  const tokenizerIds = tokenizer.encode(req.text);
+  const tokenizerIds = await encodeAsync(tokenizer, req.text, req.signal); // yields, so a cancel gets through
   const vocab = Vocabulary.fromTokenIds(tokenizerIds);
   const data = new Dataset(vocab.encode(tokenizerIds), req.model.contextLength);
   const config: GPTConfig = { ...req.model, vocabSize: vocab.size };
   const model = GPT.init(config, s.seed);
-  const trainer = new Trainer(model, s);
+  const trainer = await Trainer.create(model, s, req.trainer ?? 'auto', currentBackend());
   const rng = new Rng(s.seed + 1);
   const evalRng = new Rng(s.seed + 2);
   const B = s.batchSize, T = config.contextLength;
@@ -174,20 +131,37 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   const history: History = { steps: [], evals: [] };
   emit({ event: 'start', backend: currentBackend()?.name ?? tf.getBackend(), trainer: trainer.describe(), parameters: model.parameterCount,
     vocabSize: vocab.size, tokenizerVocab: tokenizer.vocabSize, trainTokens: data.train.length, valTokens: data.val.length,
-    config, settings: s, tokenizer: tokenizer.name });
-  if (!data.hasValidation) emit({ event: 'warning', message: 'the text is too short for a validation split; training on all of it' });
+    config, settings: s, tokenizer: tokenizer.name, baselines: countingBaselines(data, vocab.size), plan: req.plan ?? null });
+  if (!data.hasValidation) {
+    emit({ event: 'warning', code: 'no-validation', message: 'the text is too short for a validation split; training on all of it' });
+  }
 
   const started = Date.now();
+  const clock = new StepClock();
   let lastLoss: number | null = null, lastVal: number | null = null, error: string | null = null;
   let step = 0;
+  let best: { step: number; valLoss: number; weights: Map<string, Float32Array> } | null = null;
+  const memorising = new MemorisingWatch();
   const evaluate = (): void => {
     const trainLoss = trainer.loss(evalBatches, B, T);
     lastVal = valBatches.length ? trainer.loss(valBatches, B, T) : null;
     history.evals.push({ step, trainLoss, valLoss: lastVal });
     emit({ event: 'eval', step, trainLoss, valLoss: lastVal });
+    if (lastVal === null || !Number.isFinite(lastVal)) return;
+    if (!best || lastVal < best.valLoss) {
+      trainer.syncModel();
+      best = { step, valLoss: lastVal, weights: copyWeights(model) };
+      emit({ event: 'checkpoint', step, valLoss: lastVal });
+      req.onCheckpoint?.({ model, vocab, tokenizer }, { step, valLoss: lastVal });
+    }
+    if (memorising.observe(trainLoss, lastVal)) {
+      emit({ event: 'warning', code: 'memorising', message: `validation loss has risen since step ${best.step} while training loss ` +
+        `keeps falling: the model has started memorising the text; the best model (step ${best.step}, val ${best.valLoss.toFixed(4)}) is kept` });
+    }
   };
   try {
     while (step < s.steps && !req.signal?.aborted) {
+      clock.tick();
       const { inputs, targets } = data.batch(data.train, B, rng);
       const r = await trainer.step(inputs, targets);
       if (!r.applied) {
@@ -199,8 +173,7 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
       history.steps.push({ step, loss: r.loss, lr: r.lr });
       const elapsedMs = Date.now() - started;
       emit({ event: 'step', step, steps: s.steps, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm,
-        tokensPerSec: (step * B * T) / Math.max(1e-3, elapsedMs / 1000), elapsedMs,
-        etaMs: (elapsedMs / step) * (s.steps - step) });
+        tokensPerSec: (step * B * T) / Math.max(1e-3, elapsedMs / 1000), elapsedMs, etaMs: clock.etaMs(s.steps - step) });
       if (s.evalEvery > 0 && step % s.evalEvery === 0) evaluate();
       if (s.sampleEvery > 0 && step % s.sampleEvery === 0) {
         trainer.syncModel();
@@ -218,7 +191,88 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   }
   trainer.syncModel();
   trainer.dispose();
+  // Keep the best-validation weights when the run ended worse than its best (it went on memorising, or was stopped).
+  const kept = best as { step: number; valLoss: number; weights: Map<string, Float32Array> } | null;
+  const restoredBest = kept !== null && lastVal !== null && kept.valLoss < lastVal;
+  if (restoredBest) model.setWeights(kept.weights);
+  history.best = kept ? { step: kept.step, valLoss: kept.valLoss } : null;
   const cancelled = !!req.signal?.aborted && step < s.steps && error === null;
-  emit({ event: 'done', step, steps: s.steps, cancelled, error, loss: lastLoss, valLoss: lastVal, elapsedMs: Date.now() - started });
+  emit({ event: 'done', step, steps: s.steps, cancelled, error, loss: lastLoss, valLoss: lastVal, elapsedMs: Date.now() - started,
+    best: history.best, restoredBest });
   return { model, vocab, tokenizer, history, cancelled, error };
+}
+
+function copyWeights(model: GPT): Map<string, Float32Array> {
+  return new Map([...model.toTensors()].map(([name, t]) => [name, Float32Array.from(t.data)]));
+}
+
+/**
+ * ETA from measured steps: the mean time between the last 20 step starts (evaluations and samples included), so
+ * the estimate follows this machine instead of a guess, and the first step's warm-up drops out.
+ */
+class StepClock {
+  private readonly recent: number[] = [];
+  private last = 0;
+  private started = 0;
+  tick(): void {
+    const now = performance.now();
+    if (this.last > 0 && this.started > 1) this.recent.push(now - this.last); // skips the first, warm-up step
+    if (this.recent.length > 20) this.recent.shift();
+    this.last = now;
+    this.started += 1;
+  }
+  /** Before two steps are measured, the time the current step has taken so far is the best guess. */
+  etaMs(stepsLeft: number): number {
+    const mean = this.recent.length
+      ? this.recent.reduce((a, b) => a + b, 0) / this.recent.length
+      : performance.now() - this.last;
+    return mean * stepsLeft;
+  }
+}
+
+/** True once, at the second evaluation in a row where validation loss rose while training loss fell. */
+class MemorisingWatch {
+  private previous: { train: number; val: number } | null = null;
+  private risingInARow = 0;
+  private told = false;
+  observe(train: number, val: number): boolean {
+    const p = this.previous;
+    this.previous = { train, val };
+    if (!p) return false;
+    this.risingInARow = val > p.val && train < p.train ? this.risingInARow + 1 : 0;
+    if (this.told || this.risingInARow < 2) return false;
+    this.told = true;
+    return true;
+  }
+}
+
+/**
+ * Validation loss of models that only count tokens in the training split: add-one unigram, and a Witten-Bell bigram
+ * (each row backs off to the unigram in proportion to how many different tokens followed that token).
+ */
+export function countingBaselines(data: Dataset, V: number): Baselines {
+  const uniform = Math.log(V);
+  if (!data.hasValidation) return { uniform, unigram: null, bigram: null };
+  const unigramCounts = new Float64Array(V);
+  for (const id of data.train) unigramCounts[id] += 1;
+  const unigram = (id: number): number => (unigramCounts[id] + 1) / (data.train.length + V);
+  const pairs = new Map<number, number>(); // a * V + b -> count
+  const followers = new Float64Array(V), distinct = new Float64Array(V);
+  for (let i = 0; i + 1 < data.train.length; i++) {
+    const key = data.train[i] * V + data.train[i + 1];
+    const n = pairs.get(key) ?? 0;
+    if (n === 0) distinct[data.train[i]] += 1;
+    pairs.set(key, n + 1);
+    followers[data.train[i]] += 1;
+  }
+  let uni = 0, bi = 0;
+  const val = data.val;
+  for (let i = 1; i < val.length; i++) {
+    const a = val[i - 1], b = val[i];
+    const pu = unigram(b);
+    uni -= Math.log(pu);
+    const n = followers[a], d = distinct[a];
+    bi -= Math.log(n > 0 ? ((pairs.get(a * V + b) ?? 0) + d * pu) / (n + d) : pu);
+  }
+  return { uniform, unigram: uni / (val.length - 1), bigram: bi / (val.length - 1) };
 }

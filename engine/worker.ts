@@ -1,22 +1,33 @@
 // The engine process: trains and probes off the extension host's thread. A crash or out-of-memory here ends only
-// this process; the client sees it and reports it.
+// this process; the client sees it and reports it. Requests are served between training steps, so probes and
+// hovers get answers while a run goes on (from the active model, which a run replaces only when it ends).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { selectBackend } from './backend';
-import { saveModel, loadModel } from './checkpoint';
-import type { EngineReply, EngineRequest, ModelSummary, ParamsOf, ResultOf, Method } from './protocol';
-import { attentionMaps, embeddingPca, evaluateText, logitLens, neighbours, nextToken, perTokenLoss, singleTokenId,
-  type ProbeContext } from './probes';
+import { BadWeightsError, saveModel, loadModel } from './checkpoint';
+import { partialPath, resolveTrainSettings } from './config';
+import { isEngineRequest, type EngineReply, type EngineRequest, type Method, type ModelSummary, type ParamsOf,
+  type ResultOf } from './protocol';
+import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, logitLens, neighbours, nextToken,
+  perTokenLoss, singleTokenId, type ProbeContext } from './probes';
 import { Rng } from './rng';
 import { generate, validateSampling } from './sample';
 import { checkText } from './text';
-import { getTokenizer, tokenChunks } from './tokenizers';
-import { trainOnText } from './train';
+import { getTokenizer, textSize, tokenChunks } from './tokenizers';
+import { trainOnText, type History } from './train';
 
 interface Loaded extends ProbeContext {
-  history: unknown;
+  history: (History & { partial?: boolean }) | null;
   file: string | null;
 }
 
+// A background engine (the one that trains) runs below normal priority; threads it starts later (the native pool)
+// inherit that, so hovers and completions served by the other engine are not starved by a run.
+if (process.env.GPTLAB_BACKGROUND === '1') os.setPriority(os.constants.priority.PRIORITY_BELOW_NORMAL);
+
 let loaded: Loaded | null = null;
+/** The backend chosen by `init`; a request that comes first (say, to a restarted engine) gets the automatic choice. */
+let backend: Promise<unknown> | null = null;
 const running = new Map<number, AbortController>();
 
 function send(reply: EngineReply): void {
@@ -24,7 +35,8 @@ function send(reply: EngineReply): void {
 }
 
 function summary(m: Loaded): ModelSummary {
-  return { config: m.model.config, tokenizer: m.tokenizer.name, parameters: m.model.parameterCount, file: m.file };
+  return { config: m.model.config, tokenizer: m.tokenizer.name, parameters: m.model.parameterCount, file: m.file,
+    best: m.history?.best ?? null, partial: m.history?.partial === true };
 }
 
 function requireModel(): Loaded {
@@ -40,20 +52,47 @@ function replace(next: Loaded): void {
 type Handlers = { [M in Method]: (params: ParamsOf<M>, id: number) => Promise<ResultOf<M>> | ResultOf<M> };
 
 const handlers: Handlers = {
-  init: (p) => selectBackend(p.backend, { native: p.native }),
+  init: (p) => (backend = selectBackend(p.backend, { native: p.native })),
   async train(p, id) {
     const controller = new AbortController();
     running.set(id, controller);
     try {
-      const result = await trainOnText({ text: checkText(p.text, p.label), tokenizer: p.tokenizer, model: p.model, settings: p.settings,
-        signal: controller.signal, onEvent: (event) => send({ kind: 'event', id, event }) });
-      const next: Loaded = { model: result.model, vocab: result.vocab, tokenizer: result.tokenizer, history: result.history, file: null };
+      const text = checkText(p.text, p.label);
+      const plan = resolveTrainSettings(p.choices, textSize(text));
+      const meta = { preset: plan.preset, tokenizer: plan.tokenizer, settings: plan.settings, source: p.label };
+      const checkpoint = p.out ? partialPath(p.out) : null;
+      const saveCheckpoint = (m: ProbeContext, best: { step: number; valLoss: number }): void => {
+        try {
+          saveModel(checkpoint!, m.model, m.vocab, m.tokenizer.name, { steps: [], evals: [], best, ...meta, partial: true });
+        } catch (e) {
+          if (!(e instanceof BadWeightsError)) throw e; // weights that cannot be right are not worth a checkpoint
+        }
+      };
+      let result;
+      try {
+        result = await trainOnText({ text, tokenizer: plan.tokenizer, model: plan.model, settings: plan.settings, plan: plan.sizing,
+        trainer: p.trainer,
+        signal: controller.signal, onEvent: (event) => send({ type: 'event', id, params: event }),
+        onCheckpoint: checkpoint ? saveCheckpoint : undefined });
+      } catch (e) {
+        if (controller.signal.aborted) return { summary: null, cancelled: true, error: null, steps: 0 }; // before the first step
+        throw e;
+      }
+      const history = { ...result.history, ...meta, partial: false, finished: new Date().toISOString() };
+      const next: Loaded = { model: result.model, vocab: result.vocab, tokenizer: result.tokenizer, history, file: null };
+      if (result.error) {
+        // A run that failed never replaces the active model or a saved one; its checkpoint is not worth keeping.
+        result.model.dispose();
+        if (checkpoint) fs.rmSync(checkpoint, { force: true });
+        return { summary: null, cancelled: false, error: result.error, steps: result.history.steps.length };
+      }
       if (p.out) {
-        saveModel(p.out, next.model, next.vocab, next.tokenizer.name, next.history);
+        saveModel(p.out, next.model, next.vocab, next.tokenizer.name, history);
         next.file = p.out;
+        if (checkpoint) fs.rmSync(checkpoint, { force: true });
       }
       replace(next);
-      return { summary: summary(next), cancelled: result.cancelled, error: result.error, steps: result.history.steps.length };
+      return { summary: summary(next), cancelled: result.cancelled, error: null, steps: result.history.steps.length };
     } finally {
       running.delete(id);
     }
@@ -65,7 +104,7 @@ const handlers: Handlers = {
   },
   load: (p) => {
     const m = loadModel(p.file);
-    const next: Loaded = { ...m, file: p.file };
+    const next: Loaded = { model: m.model, vocab: m.vocab, tokenizer: m.tokenizer, history: m.history as Loaded['history'], file: p.file };
     replace(next);
     return summary(next);
   },
@@ -75,18 +114,28 @@ const handlers: Handlers = {
     m.file = p.file;
     return summary(m);
   },
+  model: () => (loaded ? summary(loaded) : null),
   tokenize: (p) => {
     const tokens = tokenChunks(getTokenizer(p.encoding), p.text);
     return { count: tokens.length, tokens };
   },
+  tokenLoss: (p) => perTokenLoss(requireModel(), p.text),
+  compareTokenizers: (p) => compareTokenizers(loaded, p.selection, p.file),
   sample: (p) => {
     const m = requireModel();
     let prompt = m.vocab.encode(m.tokenizer.encode(p.prompt));
     if (prompt.length === 0) prompt = Int32Array.of(1);
-    const ids = generate(m.model, prompt, p.tokens, validateSampling(p.sampling), new Rng(p.seed));
-    return { text: m.tokenizer.decode(m.vocab.decode(ids)) };
+    const ids: number[] = [];
+    const decode = (): string => m.tokenizer.decode(m.vocab.decode(Int32Array.from(ids)));
+    generate(m.model, prompt, p.tokens, validateSampling(p.sampling), new Rng(p.seed), (id) => {
+      ids.push(id);
+      // Only a token that can hold a newline needs the (whole, so characters split across tokens stay whole) decode.
+      return !(p.stopAtNewline && m.vocab.display(m.tokenizer, id).includes('\n') && decode().includes('\n'));
+    });
+    const text = decode();
+    return { text: p.stopAtNewline && text.includes('\n') ? text.slice(0, text.indexOf('\n')) : text };
   },
-  nextToken: (p) => nextToken(requireModel(), p.text, p.k, p.sampling),
+  nextToken: (p) => nextToken(requireModel(), p.text, p.k, p.sampling ? validateSampling(p.sampling) : undefined),
   attention: (p) => attentionMaps(requireModel(), p.text),
   lens: (p) => logitLens(requireModel(), p.text, p.k),
   neighbours: (p) => {
@@ -94,21 +143,23 @@ const handlers: Handlers = {
     const id = singleTokenId(m, p.token);
     return { id, nearest: neighbours(m, id, p.k) };
   },
+  analogy: (p) => analogy(requireModel(), p.a, p.b, p.c, p.k),
   projection: () => embeddingPca(requireModel()),
-  tokenLoss: (p) => perTokenLoss(requireModel(), p.text),
   evaluate: (p) => evaluateText(requireModel(), p.text),
-  crash: () => process.abort(),
 };
 
 async function dispatch(req: EngineRequest): Promise<void> {
   try {
-    const handler = handlers[req.method] as (params: unknown, id: number) => unknown;
+    if (req.type !== 'init' && req.type !== 'cancel') await (backend ??= selectBackend('auto'));
+    const handler = handlers[req.type] as (params: unknown, id: number) => unknown;
     const result = await handler(req.params, req.id);
-    send({ kind: 'result', id: req.id, result });
+    send({ type: 'result', id: req.id, params: result });
   } catch (e) {
-    send({ kind: 'error', id: req.id, message: e instanceof Error ? e.message : String(e) });
+    send({ type: 'error', id: req.id, params: { message: e instanceof Error ? e.message : String(e) } });
   }
 }
 
-process.on('message', (msg: EngineRequest) => void dispatch(msg));
+process.on('message', (msg: unknown) => {
+  if (isEngineRequest(msg)) void dispatch(msg);
+});
 process.on('disconnect', () => process.exit(0)); // the host went away: nothing left to serve

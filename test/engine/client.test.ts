@@ -2,7 +2,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { PRESETS } from '../../engine/config';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { partialPath } from '../../engine/config';
 import { EngineClient, EngineCrashedError } from '../../engine/client';
 import { loadNative } from '../../engine/kernels';
 import type { TrainEvent } from '../../engine/train';
@@ -11,10 +13,10 @@ const crashes: string[] = [];
 const client = new EngineClient({ workerPath: path.resolve(__dirname, '../../engine/worker.js'), maxMemoryMb: 2048, onCrash: (r) => crashes.push(r) });
 after(() => client.dispose());
 
-const job = (steps: number) => ({
-  text: 'to be or not to be, that is the question. '.repeat(60), label: 'hamlet.txt', tokenizer: 'char',
-  model: { ...PRESETS.tiny.model, contextLength: 16, dim: 32, heads: 2, layers: 1 },
-  settings: { ...PRESETS.tiny.train, steps, batchSize: 4, evalEvery: 5, evalBatches: 1, sampleEvery: 0, seed: 1 }, out: null,
+const job = (steps: number, out: string | null = null) => ({
+  text: 'to be or not to be, that is the question. '.repeat(60), label: 'hamlet.txt',
+  choices: { preset: 'tiny' as const, tokenizer: 'char', contextLength: 16, dim: 32, heads: 2, layers: 1, steps, batchSize: 4, evalEvery: 5, seed: 1 },
+  out,
 });
 
 test('trains in the engine process with streamed events, then answers probes', async () => {
@@ -25,12 +27,12 @@ test('trains in the engine process with streamed events, then answers probes', a
   const r = await result;
   assert.equal(r.steps, 10);
   assert.equal(r.cancelled, false);
-  assert.equal(r.summary.tokenizer, 'char');
-  assert.deepEqual(events.map((e) => e.event).filter((e) => e !== 'step'), ['start', 'eval', 'eval', 'done']);
+  assert.equal(r.summary?.tokenizer, 'char');
+  assert.deepEqual(events.map((e) => e.event).filter((e) => e !== 'step' && e !== 'checkpoint'), ['start', 'eval', 'eval', 'done']);
   const start = events[0];
   assert.ok(start.event === 'start');
   // The engine process trains on the native path whenever the addon is built (it is what the extension runs).
-  assert.match(start.trainer, loadNative() ? /^native / : /^tfjs /);
+  assert.match(start.trainer, loadNative() ? /^native/ : /^tfjs/);
   const next = await client.call('nextToken', { text: 'to be or not', k: 3 });
   assert.equal(next.top.length, 3);
   const att = await client.call('attention', { text: 'to be' });
@@ -53,10 +55,23 @@ test('cancel stops a training request between steps', async () => {
   assert.ok(r.steps >= 2 && r.steps < 100);
 });
 
-test('a crash in the engine process rejects the request, reports it, and the next request starts a new engine', async () => {
-  await assert.rejects(client.call('crash', {}), (e: Error) => e instanceof EngineCrashedError && /engine process stopped/.test(e.message));
+test('an engine killed mid-run rejects the request, is reported once, keeps its best checkpoint, and the next request starts a new engine', async () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-client-')), 'model.safetensors');
+  let killed = false;
+  const { result } = client.request('train', job(100000, out), (e) => {
+    if (e.event === 'checkpoint' && e.step >= 10 && !killed) {
+      killed = true;
+      process.kill(client.pid!, 'SIGKILL');
+    }
+  });
+  await assert.rejects(result, (e: Error) => e instanceof EngineCrashedError && /engine process stopped \(SIGKILL\)/.test(e.message));
   assert.equal(crashes.length, 1);
-  await assert.rejects(client.call('sample', { prompt: 'a', tokens: 1, sampling: { temperature: 1, topK: 0, topP: 1 }, seed: 1 }), /no model is loaded/);
+  assert.ok(fs.existsSync(partialPath(out)), 'the best checkpoint so far is on disk');
+  const loaded = await client.call('load', { file: partialPath(out) });
+  assert.equal(loaded.partial, true);
+  assert.ok(loaded.best && loaded.best.step >= 5);
+  const sampled = await client.call('sample', { prompt: 'to be', tokens: 5, sampling: { temperature: 1, topK: 0, topP: 1 }, seed: 1 });
+  assert.equal([...sampled.text].length, 5);
   const t = await client.call('tokenize', { encoding: 'char', text: 'ok' });
   assert.equal(t.count, 2);
 });

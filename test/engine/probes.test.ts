@@ -2,9 +2,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { selectBackend } from '../../engine/backend';
 import { PRESETS } from '../../engine/config';
-import { attentionMaps, embeddingPca, evaluateText, logitLens, neighbours, nextToken, perTokenLoss, singleTokenId, topIndices,
+import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, logitLens, neighbours, nextToken, perTokenLoss, singleTokenId, slidingLosses, topIndices, windowLosses,
   type ProbeContext } from '../../engine/probes';
 import { trainOnText } from '../../engine/train';
+import { getTokenizer } from '../../engine/tokenizers';
 
 let ctx: ProbeContext;
 const TEXT = 'abcabcabd xyz xyz. '.repeat(80);
@@ -68,15 +69,37 @@ test('PCA: two orthogonal directions, the first explaining the most variance', (
   assert.ok(Math.abs(cov) < 1e-6, `projections are uncorrelated (${cov})`);
 });
 
-test('per-token loss: none for the first token, and its mean is the eval loss', () => {
-  const text = TEXT.slice(0, 50);
+test('per-token loss: none for the first token, its mean is the eval loss within one context, and tokens carry offsets', () => {
+  const T = ctx.model.config.contextLength;
+  const text = TEXT.slice(0, T + 1);
   const per = perTokenLoss(ctx, text);
   assert.equal(per[0].loss, null);
   const losses = per.slice(1).map((t) => t.loss!);
   const ev = evaluateText(ctx, text);
-  assert.equal(ev.tokens, 49);
+  assert.equal(ev.tokens, T);
   assert.ok(Math.abs(losses.reduce((s, l) => s + l, 0) / losses.length - ev.loss) < 1e-9);
   assert.equal(perTokenLoss(ctx, 'aQ')[1].unknown, true);
+  assert.deepEqual(per.slice(0, 3).map((t) => text.slice(t.start, t.end)), [...text.slice(0, 3)]);
+});
+
+test('per-token loss past one context: each prediction sees at least half a context before it', () => {
+  const T = ctx.model.config.contextLength;
+  const text = TEXT.slice(0, 3 * T + 7);
+  const ids = ctx.vocab.encode(ctx.tokenizer.encode(text));
+  const sliding = slidingLosses(ctx.model, ids);
+  assert.equal(sliding.length, ids.length - 1);
+  // The first window is the plain one; after it, the loss of ids[i+1] must equal a forward over some window that ends
+  // at i and starts at least T/2 tokens back (checked against all candidate starts).
+  const blocks = windowLosses(ctx.model, ids.subarray(0, T + 1));
+  for (let i = 0; i < T; i++) assert.ok(Math.abs(sliding[i] - blocks[i]) < 1e-6);
+  for (const i of [T, T + 5, 2 * T + 1, ids.length - 2]) {
+    const matches = [];
+    for (let s = Math.max(0, i + 1 - T); s <= i - Math.floor(T / 2); s++) {
+      const w = windowLosses(ctx.model, ids.subarray(s, i + 2));
+      if (Math.abs(w[w.length - 1] - sliding[i]) < 1e-5) matches.push(s);
+    }
+    assert.ok(matches.length > 0, `prediction ${i} sees at least T/2 tokens of context`);
+  }
 });
 
 test('topIndices returns the k largest, largest first, including ties and k beyond the length', () => {
@@ -85,4 +108,43 @@ test('topIndices returns the k largest, largest first, including ties and k beyo
   assert.deepEqual(topIndices([1, 2], 5), [1, 0]);
   const rng = Array.from({ length: 500 }, (_, i) => Math.sin(i * 12.9898) * 43758.5453 % 1);
   assert.deepEqual(topIndices(rng, 20), Array.from(rng.keys()).sort((a, b) => rng[b] - rng[a]).slice(0, 20));
+});
+
+test('analogy: a - b + c is ranked by cosine against a brute-force computation, leaving out the query tokens', () => {
+  const r = analogy(ctx, 'b', 'a', 'x', 5);
+  const E = ctx.model.embeddingMatrix(), D = ctx.model.config.dim, V = ctx.model.config.vocabSize;
+  const id = (t: string): number => singleTokenId(ctx, t);
+  const q = Array.from({ length: D }, (_, d) => E[id('b') * D + d] - E[id('a') * D + d] + E[id('x') * D + d]);
+  const cos = (v: number): number => {
+    let dot = 0, n1 = 0, n2 = 0;
+    for (let d = 0; d < D; d++) { dot += E[v * D + d] * q[d]; n1 += E[v * D + d] ** 2; n2 += q[d] ** 2; }
+    return dot / Math.sqrt(n1 * n2);
+  };
+  const expected = Array.from({ length: V }, (_, v) => v).filter((v) => ![id('a'), id('b'), id('x')].includes(v))
+    .sort((u, v) => cos(v) - cos(u)).slice(0, 5);
+  assert.deepEqual(r.nearest.map((n) => n.id), expected);
+  r.nearest.forEach((n) => assert.ok(Math.abs(n.cosine - cos(n.id)) < 1e-6));
+  assert.throws(() => analogy(ctx, 'b', 'a', 'Q', 3), /never occurred in the training text/);
+});
+
+test('compareTokenizers: every encoding, counts that match each tokenizer, and which tokens the model knows', () => {
+  const file = TEXT + 'Zebra!';
+  const c = compareTokenizers(ctx, 'xyz Zebra', file);
+  assert.deepEqual(c.encodings.map((e) => e.encoding), ['o200k_base', 'cl100k_base', 'p50k_base', 'r50k_base', 'char']);
+  for (const e of c.encodings) {
+    assert.equal(e.fileTokens, getTokenizer(e.encoding).encode(file).length);
+    assert.equal(e.tokens.map((t) => t.text).join(''), 'xyz Zebra');
+    assert.ok(Math.abs(e.charsPerToken - file.length / e.fileTokens) < 1e-12);
+  }
+  const char = c.encodings.find((e) => e.encoding === 'char')!;
+  assert.deepEqual(char.inModel, [...'xyz Zebra'].map((ch) => 'abcdxyz. '.includes(ch)));
+  assert.equal(c.encodings[0].inModel, null, 'only the model\'s own tokenizer is checked against its vocabulary');
+});
+
+test('next-token probe: the kept mass is the raw probability of what the sampler can still draw', () => {
+  const p = nextToken(ctx, 'abcab', 5, { temperature: 1, topK: 1, topP: 1 });
+  assert.ok(Math.abs(p.keptMass - p.top[0].prob) < 1e-9);
+  assert.equal(p.top[0].sampledProb, 1);
+  assert.ok(p.top.slice(1).every((t) => t.sampledProb === 0), 'tokens cut by top-k have no sampled probability');
+  assert.ok(Math.abs(nextToken(ctx, 'abcab', 5).keptMass - 1) < 1e-9);
 });

@@ -2,9 +2,9 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../engine/backend';
-import { PRESETS, type ModelShape, type TrainSettings } from '../../engine/config';
+import { PRESETS, resolveTrainSettings, type ModelShape, type TrainSettings } from '../../engine/config';
 import { learningRateAt } from '../../engine/optim';
-import { Dataset, trainOnText, type TrainEvent } from '../../engine/train';
+import { countingBaselines, Dataset, trainOnText, type TrainEvent } from '../../engine/train';
 
 const shape: ModelShape = { ...PRESETS.tiny.model, contextLength: 16, dim: 32, heads: 2, layers: 2 };
 const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({
@@ -82,4 +82,55 @@ test('learning rate: linear warm-up, then cosine to the floor', () => {
   assert.equal(learningRateAt(s, 10), 1e-3);
   assert.ok(Math.abs(learningRateAt(s, 55) - 5.5e-4) < 1e-12);
   assert.ok(Math.abs(learningRateAt(s, 100) - 1e-4) < 1e-12);
+});
+
+test('counting baselines: uniform is ln V; the bigram beats the unigram on text with structure, as counted by hand', () => {
+  const data = new Dataset(Int32Array.from('abababababababababab'.repeat(4), (c) => c.charCodeAt(0) - 96), 4);
+  const b = countingBaselines(data, 3);
+  assert.equal(b.uniform, Math.log(3));
+  // Training split: a and b alternate, so the unigram is add-one (n+1)/(N+3) for each; the bigram almost always knows.
+  const nA = [...data.train].filter((x) => x === 1).length, N = data.train.length;
+  const pa = (nA + 1) / (N + 3), pb = (N - nA + 1) / (N + 3);
+  let expected = 0;
+  for (let i = 1; i < data.val.length; i++) expected -= Math.log(data.val[i] === 1 ? pa : pb);
+  assert.ok(Math.abs(b.unigram! - expected / (data.val.length - 1)) < 1e-12);
+  assert.ok(b.bigram! < 0.1 && b.bigram! < b.unigram!, `bigram ${b.bigram} on an alternating text`);
+});
+
+test('the run keeps its best-validation weights, says so, and reports checkpoints as validation improves', async () => {
+  const events: TrainEvent[] = [];
+  const checkpoints: number[] = [];
+  // A tiny text and a high learning rate: the model memorises the training split and validation gets worse.
+  const text = 'It is a truth universally acknowledged, that a single man in possession of a good fortune. '.repeat(4);
+  const r = await trainOnText({ text, tokenizer: 'char', model: shape, onEvent: (e) => events.push(e),
+    settings: settings({ steps: 300, evalEvery: 10, learningRate: 1e-2, minLearningRate: 1e-2 }),
+    onCheckpoint: (_m, best) => checkpoints.push(best.step) });
+  const evals = events.filter((e): e is Extract<TrainEvent, { event: 'eval' }> => e.event === 'eval');
+  const bestEval = evals.reduce((a, e) => (e.valLoss! < a.valLoss! ? e : a));
+  const done = events.at(-1) as Extract<TrainEvent, { event: 'done' }>;
+  assert.deepEqual(done.best, { step: bestEval.step, valLoss: bestEval.valLoss });
+  assert.equal(checkpoints.at(-1), bestEval.step);
+  assert.deepEqual(events.filter((e) => e.event === 'checkpoint').map((e) => e.step), checkpoints);
+  assert.ok(done.restoredBest, 'this run overfits, so the best weights are restored');
+  assert.ok(evals.at(-1)!.valLoss! > bestEval.valLoss!);
+  assert.ok(events.some((e) => e.event === 'warning' && e.code === 'memorising'), 'memorising is reported');
+  assert.equal(r.history.best?.step, bestEval.step);
+  r.model.dispose();
+});
+
+test('resolveTrainSettings: presets by size, steps sized to the tokens, overrides and derived rates', () => {
+  const small = resolveTrainSettings({ preset: 'auto' }, { bytes: 50_000, countTokens: () => 50_000 });
+  assert.equal(small.preset, 'tiny');
+  // 25 passes over 45,000 training tokens at 16 x 64 tokens a step
+  assert.equal(small.settings.steps, Math.round((25 * 45_000) / 1024));
+  assert.match(small.sizing, /^auto: tiny for 49 KB; 1099 steps/);
+  assert.equal(resolveTrainSettings({ preset: 'auto' }, { bytes: 2 << 20, countTokens: () => 500_000 }).preset, 'classic');
+  const tinyFile = resolveTrainSettings({ preset: 'tiny' }, { bytes: 3000, countTokens: () => 3000 });
+  assert.equal(tinyFile.settings.steps, 200, 'a small file gets the minimum');
+  assert.equal(resolveTrainSettings({ preset: 'tiny' }, { bytes: 1e6, countTokens: () => 1e6 }).settings.steps, PRESETS.tiny.train.steps);
+  const over = resolveTrainSettings({ preset: 'classic', steps: 50, learningRate: 2e-3, tokenizer: 'char' });
+  assert.equal(over.settings.steps, 50);
+  assert.equal(over.tokenizer, 'char');
+  assert.ok(Math.abs(over.settings.minLearningRate - 2e-4) < 1e-15);
+  assert.equal(over.settings.warmupSteps, 5);
 });

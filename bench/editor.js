@@ -1,0 +1,100 @@
+// What a person in the editor waits for, through the real engine processes the extension runs (out/engine/worker.js
+// via EngineClient), measured while another engine process trains, as in the editor:
+//   hover: the tokens of a 200-character line, tokenized in the host process (what extension/hover.ts does);
+//   hover with a model: the same plus the model's per-token loss over the line and its context (the `tokenLoss` request);
+//   ghost text: from request to text, 32 tokens after a 256-token prefix (the `sample` request), tiny and classic.
+// Usage: node bench/editor.js [--repeats N] [--json out.json]   (run `npm run build` first)
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const OUT = path.join(__dirname, '..', 'out', 'engine');
+const { EngineClient } = require(path.join(OUT, 'client.js'));
+const { getTokenizer, tokenChunks } = require(path.join(OUT, 'tokenizers.js'));
+
+const args = process.argv.slice(2);
+const flag = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? dflt : args[i + 1];
+};
+const repeats = Number(flag('repeats', 60));
+const worker = path.join(OUT, 'worker.js');
+const sample = fs.readFileSync(path.join(__dirname, '..', 'media', 'tinyshakespeare-sample.txt'), 'utf8');
+
+function percentiles(ms) {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return { p50: +at(0.5).toFixed(2), p95: +at(0.95).toFixed(2), n: s.length };
+}
+
+async function timed(fn) {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/** Trains a model in a throwaway engine and returns its file. */
+async function trainModel(preset, steps) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-bench-editor-'));
+  const out = path.join(dir, `${preset}.safetensors`);
+  const client = new EngineClient({ workerPath: worker });
+  await client.call('train', { text: sample.slice(0, 200_000), label: 'sample', choices: { preset, steps }, out });
+  client.dispose();
+  return out;
+}
+
+async function main() {
+  const results = { machine: `${os.cpus()[0].model.trim()}, ${os.cpus().length} cores`, repeats };
+  const files = { tiny: await trainModel('tiny', 300), classic: await trainModel('classic', 60) };
+
+  // A second engine trains all along, as when a person hovers and types during a run.
+  const trainer = new EngineClient({ workerPath: worker, background: true }); // as the extension runs it
+  const run = trainer.request('train', { text: sample, label: 'sample', choices: { preset: 'classic', steps: 1_000_000 }, out: null });
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+
+  const lines = sample.split('\n').filter((l) => l.length > 20);
+  const line200 = (i) => {
+    let s = '';
+    for (let j = i; s.length < 200; j++) s += lines[j % lines.length] + ' ';
+    return s.slice(0, 200);
+  };
+  for (const encoding of ['o200k_base', 'char']) {
+    tokenChunks(getTokenizer(encoding), 'warm up');
+    const ms = [];
+    for (let i = 0; i < repeats; i++) ms.push(await timed(() => tokenChunks(getTokenizer(encoding), line200(i * 7))));
+    results[`hover ${encoding}, no model`] = percentiles(ms);
+  }
+
+  const prober = new EngineClient({ workerPath: worker });
+  for (const preset of ['tiny', 'classic']) {
+    await prober.call('load', { file: files[preset] });
+    const ms = [], ghost = [];
+    for (let i = 0; i < repeats; i++) {
+      const at = 5000 + i * 997;
+      const context = sample.slice(at - 300, at); // what hover.ts sends: the line plus context before it
+      ms.push(await timed(() => prober.call('tokenLoss', { text: context + line200(i) })));
+    }
+    results[`hover with ${preset} model (tokenLoss)`] = percentiles(ms);
+    const prefixChars = preset === 'tiny' ? 256 : 1100; // ~256 tokens: characters for tiny, o200k tokens for classic
+    for (let i = 0; i < Math.min(repeats, 30); i++) {
+      const at = 10_000 + i * 1511;
+      ghost.push(await timed(() => prober.call('sample', { prompt: sample.slice(at - prefixChars, at), tokens: 32, seed: i,
+        sampling: { temperature: 0.6, topK: 0, topP: 1 } })));
+    }
+    results[`ghost text ${preset}: 32 tokens after ~256`] = percentiles(ghost);
+  }
+  await trainer.cancel(await run.id);
+  await run.result.catch(() => undefined);
+  trainer.dispose();
+  prober.dispose();
+
+  console.log(`editor latency while another engine trains classic (${results.machine}), ms:`);
+  for (const [k, v] of Object.entries(results)) if (typeof v === 'object') console.log(`  ${k.padEnd(44)} p50 ${String(v.p50).padStart(7)}  p95 ${String(v.p95).padStart(7)}  (n=${v.n})`);
+  const json = flag('json', path.join(__dirname, 'results', 'editor.json'));
+  fs.writeFileSync(json, JSON.stringify(results, null, 2));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
