@@ -6,7 +6,7 @@
  *   extension  ./extension/extension.ts   -> dist/extension.js        (node, commonjs2, vscode external)
  *   worker     ./engine/worker.ts         -> dist/engine-worker.js    (node)
  *   cli        ./engine/cli.ts            -> dist/cli.js              (node)
- *   lossChart  ./webviews/lossChart/main.ts -> dist/webviews/lossChart.js (web)
+ *   webviews   ./webviews/<view>/main.ts  -> dist/webviews/<view>.js, with <view>.css and theme.css (web)
  * Entries whose source file does not exist yet are skipped (with a note on stderr).
  */
 
@@ -75,7 +75,8 @@ const tsModule = (tsconfig) => ({
       use: [
         {
           loader: 'ts-loader',
-          options: { transpileOnly: true, configFile: path.join(root, tsconfig) },
+          // Type checking is tsc -b's job; a bundle compiles sources of several projects, so rootDir is the repository.
+          options: { transpileOnly: true, configFile: path.join(root, tsconfig), compilerOptions: { rootDir: root } },
         },
       ],
     },
@@ -115,6 +116,52 @@ const nodeConfig = (name, entry, filename, tsconfig, extra = {}) => ({
   ...extra,
 });
 
+/**
+ * Copies each view's stylesheet (webviews/<view>/style.css -> dist/webviews/<view>.css) and the shared theme
+ * (webviews/shared/theme.css -> dist/webviews/theme.css). Panels link them; the CSP allows styles only from there.
+ * @type {import('webpack').WebpackPluginInstance}
+ */
+const copyViewStylesPlugin = {
+  apply(compiler) {
+    compiler.hooks.afterEmit.tap('CopyViewStyles', () => {
+      const to = compiler.outputPath;
+      fs.mkdirSync(to, { recursive: true });
+      const shared = path.join(root, 'webviews', 'shared', 'theme.css');
+      if (fs.existsSync(shared)) fs.copyFileSync(shared, path.join(to, 'theme.css'));
+      for (const view of viewNames()) {
+        const css = path.join(root, 'webviews', view, 'style.css');
+        if (fs.existsSync(css)) fs.copyFileSync(css, path.join(to, `${view}.css`));
+      }
+    });
+  },
+};
+
+/** Every folder webviews/<view>/ with a main.ts is a view. */
+function viewNames() {
+  const dir = path.join(root, 'webviews');
+  return fs.readdirSync(dir).filter((name) => fs.existsSync(path.join(dir, name, 'main.ts')));
+}
+
+/** One web bundle per view: dist/webviews/<view>.js. @returns {Configuration[]} */
+function webviewConfigs() {
+  const entry = Object.fromEntries(viewNames().map((view) => [view, `./webviews/${view}/main.ts`]));
+  if (Object.keys(entry).length === 0) return [];
+  return [{
+    ...common,
+    name: 'webviews',
+    target: 'web',
+    entry,
+    output: {
+      path: path.join(dist, 'webviews'),
+      filename: '[name].js',
+      clean: true, // no stale view bundles in the VSIX
+      devtoolModuleFilenameTemplate: '../../[resource-path]',
+    },
+    module: tsModule('webviews/tsconfig.json'),
+    plugins: [copyViewStylesPlugin],
+  }];
+}
+
 /** @type {Configuration[]} */
 const configs = [
   nodeConfig('extension', './extension/extension.ts', 'extension.js', 'extension/tsconfig.json', {
@@ -132,23 +179,7 @@ const configs = [
     devtool: false,
     optimization: { minimize: false },
   }),
-  {
-    ...common,
-    name: 'lossChart',
-    target: 'web',
-    entry: './webviews/lossChart/main.ts',
-    output: {
-      path: path.join(dist, 'webviews'),
-      filename: 'lossChart.js',
-      devtoolModuleFilenameTemplate: '../../[resource-path]',
-    },
-    module: tsModule('webviews/tsconfig.json'),
-  },
+  ...webviewConfigs(),
 ];
 
-module.exports = configs.filter((config) => {
-  const entry = /** @type {string} */ (config.entry);
-  if (fs.existsSync(path.join(root, entry))) return true;
-  process.stderr.write(`webpack.config.js: skipping "${config.name}" (${entry} does not exist yet)\n`);
-  return false;
-});
+module.exports = configs;

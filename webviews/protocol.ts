@@ -1,65 +1,165 @@
 /**
- * The one message protocol shared by the extension host and every webview.
- *
- * Each message is `{ type, id?, params }`: `type` selects the parameter type
- * through the maps below, so a switch on `msg.type` narrows `msg.params`.
- * Requests carry an `id`; a reply to a request echoes that `id`.
+ * The messages between the extension host and each webview, in the engine's envelope ({ type, id?, params }).
+ * Payload types come from the engine (`import type` only: no engine code enters a webview bundle). A request carries
+ * an id and its reply (or `error`) echoes it; the webview says `ready` before the host posts anything.
  */
+import type { Envelope } from '../engine/protocol';
+import type { ModelSummary } from '../engine/protocol';
+import type { AnalogyResult, AttentionProbe, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, TokenizerComparison,
+  TokenLoss } from '../engine/probes';
+import type { SamplingOptions } from '../engine/sample';
+import type { TrainEvent } from '../engine/train';
 
-/** Messages the webview sends to the extension. */
-export interface WebviewToHostParams {
-  /** The webview has loaded and is listening. */
+export type { Envelope, ModelSummary, TrainEvent, SamplingOptions, AnalogyResult, AttentionProbe, LensProbe, Neighbour,
+  NextTokenProbe, ProjectedToken, TokenizerComparison, TokenLoss };
+
+/** What every view accepts and sends. */
+interface CommonToView {
+  /** A request failed, or the view's data cannot be produced; `id` echoes the request when there was one. */
+  error: { message: string };
+}
+interface CommonToHost {
+  /** The webview has loaded and listens; the host queues everything until this arrives. */
   ready: Record<string, never>;
 }
 
-/** Messages the extension sends to a webview. */
-export interface HostToWebviewParams {
-  /** One point of the loss curve. */
-  lossPoint: { step: number; loss: number; valLoss?: number };
-  /** Training finished. */
-  trainDone: Record<string, never>;
-  /** Something went wrong; show it. */
-  error: { message: string };
+/** One training run drawn on the loss chart. */
+export interface LossRun {
+  id: string;
+  label: string; // e.g. "poems.txt · tiny · layernorm"
 }
 
-export type Message<P, K extends keyof P = keyof P> = K extends keyof P
-  ? { type: K; id?: number; params: P[K] }
-  : never;
-
-export type WebviewToHost = Message<WebviewToHostParams>;
-export type HostToWebview = Message<HostToWebviewParams>;
-
-export type WebviewToHostType = keyof WebviewToHostParams;
-export type HostToWebviewType = keyof HostToWebviewParams;
-
-/** Build a message; `id` is the request id (or, in a reply, the id of the request answered). */
-export function message<P, K extends keyof P>(type: K, params: P[K], id?: number): Message<P, K> {
-  return (id === undefined ? { type, params } : { type, id, params }) as Message<P, K>;
+export interface TokensData {
+  source: string; // the document's name
+  selection: string;
+  comparison: TokenizerComparison;
+  /** Under the active model, when there is one: each of the selection's model tokens with its loss in context. */
+  surprise: TokenLoss[] | null;
 }
 
-/** A message from the webview to the extension. */
-export function toHost<K extends WebviewToHostType>(type: K, params: WebviewToHostParams[K], id?: number) {
-  return message<WebviewToHostParams, K>(type, params, id);
+export interface AttentionData {
+  source: string;
+  probe: AttentionProbe;
+  /** Tokens of the whole selection; the probe holds the last `probe.tokens.length` of them (the model's context). */
+  totalTokens: number;
 }
 
-/** A message from the extension to a webview. */
-export function toWebview<K extends HostToWebviewType>(type: K, params: HostToWebviewParams[K], id?: number) {
-  return message<HostToWebviewParams, K>(type, params, id);
+/** The attention a token gives, to be painted over the source: its row of one head, or the mean of a layer's heads. */
+export interface AttentionFocus {
+  token: number | null; // query position in probe.tokens; null clears the painting
+  layer: number;
+  head: number | 'mean';
 }
 
-const HOST_TO_WEBVIEW_TYPES: readonly HostToWebviewType[] = ['lossPoint', 'trainDone', 'error'];
-const WEBVIEW_TO_HOST_TYPES: readonly WebviewToHostType[] = ['ready'];
-
-function hasType(x: unknown): x is { type: unknown; params: unknown } {
-  return typeof x === 'object' && x !== null && 'type' in x && 'params' in x;
+export interface NextTokenData {
+  prompt: string; // the selection plus whatever the panel sampled onto it
+  sampledSoFar: string; // the part of the prompt the panel appended
+  probe: NextTokenProbe;
+  lens: LensProbe;
 }
 
-/** Runtime guard for data arriving from `postMessage` (which is untyped). */
-export function isHostToWebview(x: unknown): x is HostToWebview {
-  return hasType(x) && (HOST_TO_WEBVIEW_TYPES as readonly unknown[]).includes(x.type);
+export interface ProjectionData {
+  points: ProjectedToken[];
+  explained: [number, number];
 }
 
-/** Runtime guard for data arriving from `webview.onDidReceiveMessage`. */
-export function isWebviewToHost(x: unknown): x is WebviewToHost {
-  return hasType(x) && (WEBVIEW_TO_HOST_TYPES as readonly unknown[]).includes(x.type);
+export interface NeighboursData {
+  query: string;
+  id: number;
+  nearest: Neighbour[];
+}
+
+/** view name -> the messages each way. */
+export interface ViewMessages {
+  loss: {
+    toView: CommonToView & {
+      /** A run starts (or, after a reload, is replayed); its events follow. */
+      run: LossRun;
+      /** Training events of a run, batched. */
+      events: { runId: string; events: TrainEvent[] };
+    };
+    toHost: CommonToHost;
+  };
+  tokens: {
+    toView: CommonToView & { tokens: TokensData };
+    toHost: CommonToHost;
+  };
+  attention: {
+    toView: CommonToView & { attention: AttentionData };
+    toHost: CommonToHost & { focus: AttentionFocus };
+  };
+  nextToken: {
+    toView: CommonToView & { nextToken: NextTokenData };
+    /** Requests; each is answered by a `nextToken` (or `error`) with the same id. */
+    toHost: CommonToHost & {
+      resample: SamplingOptions; // the same prompt under other sampling settings
+      sampleOne: SamplingOptions; // draw one token with these settings and append it to the prompt
+      reset: Record<string, never>; // back to the selection
+    };
+  };
+  embeddings: {
+    toView: CommonToView & { projection: ProjectionData; neighbours: NeighboursData; analogy: AnalogyResult };
+    /** Requests; answered by the message of the same name (or `error`) with the same id. */
+    toHost: CommonToHost & { neighbours: { token: string; k: number }; analogy: { a: string; b: string; c: string; k: number } };
+  };
+}
+
+export type ViewName = keyof ViewMessages;
+export const VIEW_NAMES: readonly ViewName[] = ['loss', 'tokens', 'attention', 'nextToken', 'embeddings'];
+
+export type ToView<V extends ViewName> = Envelope<ViewMessages[V]['toView']>;
+export type ToHost<V extends ViewName> = Envelope<ViewMessages[V]['toHost']>;
+export type ToViewType<V extends ViewName> = keyof ViewMessages[V]['toView'];
+export type ToHostType<V extends ViewName> = keyof ViewMessages[V]['toHost'];
+
+/** The message types each view sends, for the host's guard (complete: a missing type is a compile error). */
+export const TO_HOST_TYPES: { [V in ViewName]: readonly ToHostType<V>[] } = {
+  loss: ['ready'],
+  tokens: ['ready'],
+  attention: ['ready', 'focus'],
+  nextToken: ['ready', 'resample', 'sampleOne', 'reset'],
+  embeddings: ['ready', 'neighbours', 'analogy'],
+};
+
+/** The message types each view accepts, for the webview's guard. */
+export const TO_VIEW_TYPES: { [V in ViewName]: readonly ToViewType<V>[] } = {
+  loss: ['error', 'run', 'events'],
+  tokens: ['error', 'tokens'],
+  attention: ['error', 'attention'],
+  nextToken: ['error', 'nextToken'],
+  embeddings: ['error', 'projection', 'neighbours', 'analogy'],
+};
+
+/** Checks the envelope of a message that arrived through postMessage (untyped): known type, params, safe id. */
+export function isMessageOf<P>(x: unknown, types: readonly (keyof P)[]): x is Envelope<P> {
+  if (typeof x !== 'object' || x === null) return false;
+  const m = x as { type?: unknown; id?: unknown; params?: unknown };
+  return (types as readonly unknown[]).includes(m.type) && typeof m.params === 'object' && m.params !== null &&
+    (m.id === undefined || Number.isSafeInteger(m.id));
+}
+
+const isInt = (x: unknown, min: number, max: number): x is number => Number.isInteger(x) && (x as number) >= min && (x as number) <= max;
+const isText = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 1000;
+const isSampling = (p: Record<string, unknown>): boolean =>
+  typeof p.temperature === 'number' && p.temperature >= 0 && p.temperature <= 100 && isInt(p.topK, 0, 1_000_000) &&
+  typeof p.topP === 'number' && p.topP > 0 && p.topP <= 1;
+
+/** What each request of a view must hold, beyond its envelope; types not listed carry nothing the host reads. */
+const PARAM_CHECKS: { [V in ViewName]?: { [K in ToHostType<V>]?: (p: Record<string, unknown>) => boolean } } = {
+  attention: {
+    focus: (p) => (p.token === null || isInt(p.token, 0, 1 << 20)) && isInt(p.layer, 0, 4096) && (p.head === 'mean' || isInt(p.head, 0, 4096)),
+  },
+  nextToken: { resample: isSampling, sampleOne: isSampling },
+  embeddings: {
+    neighbours: (p) => isText(p.token) && isInt(p.k, 1, 1000),
+    analogy: (p) => isText(p.a) && isText(p.b) && isText(p.c) && isInt(p.k, 1, 1000),
+  },
+};
+
+/** The host's guard for a message from a view: a known type, a sound envelope, and parameters of the right shape. */
+export function isValidToHost<V extends ViewName>(view: V, x: unknown): x is ToHost<V> {
+  if (!isMessageOf<ViewMessages[V]['toHost']>(x, TO_HOST_TYPES[view])) return false;
+  const checks = PARAM_CHECKS[view] as Record<string, ((p: Record<string, unknown>) => boolean) | undefined> | undefined;
+  const check = checks?.[x.type as string];
+  return !check || check(x.params as Record<string, unknown>);
 }

@@ -1,0 +1,47 @@
+// "Load model…" and "Save model as…": the same .safetensors files the CLI writes. A model file inside an untrusted
+// workspace is loaded only after the user says so.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { Command } from './commands';
+import { errorLine } from './engineHost';
+import { haveModel } from './needsModel';
+import type { Session } from './session';
+
+const FILTERS = { 'GPT Lab model': ['safetensors'] };
+
+export function registerModelFiles(session: Session): vscode.Disposable[] {
+  return [
+    vscode.commands.registerCommand(Command.LoadModel, async (uri?: vscode.Uri) => {
+      const picked = uri ?? (await vscode.window.showOpenDialog({ canSelectMany: false, filters: FILTERS, title: 'GPT Lab: load a model' }))?.[0];
+      if (!picked) return undefined;
+      if (!vscode.workspace.isTrusted && vscode.workspace.getWorkspaceFolder(picked)) {
+        const load = 'Load it';
+        const ok = await vscode.window.showWarningMessage(
+          `This workspace is not trusted. Load the model file ${path.basename(picked.fsPath)} from it anyway?`, { modal: true }, load);
+        if (ok !== load) return undefined;
+      }
+      try {
+        const model = await session.load(picked.fsPath, path.basename(picked.fsPath), null);
+        void vscode.window.showInformationMessage(`GPT Lab: loaded ${model.label} (${(model.parameters / 1e6).toFixed(2)}M parameters, ${model.tokenizer}).`);
+        return model;
+      } catch (e) {
+        void vscode.window.showErrorMessage(`GPT Lab: ${errorLine(e)}`);
+        return undefined;
+      }
+    }),
+    vscode.commands.registerCommand(Command.SaveModel, async (uri?: vscode.Uri) => {
+      if (!haveModel(session, 'Saving a model')) return;
+      const target = uri ?? await vscode.window.showSaveDialog({ filters: FILTERS, title: 'GPT Lab: save the model',
+        defaultUri: vscode.workspace.workspaceFolders?.[0]
+          ? vscode.Uri.joinPath(vscode.workspace.workspaceFolders[0].uri, `${session.model!.label.replace(/\.[^.]*$/, '')}.safetensors`)
+          : undefined });
+      if (!target) return;
+      try {
+        await session.save(target.fsPath);
+        void vscode.window.showInformationMessage(`GPT Lab: saved the model to ${target.fsPath}; \`gpt-lab sample\` and PyTorch read it too.`);
+      } catch (e) {
+        void vscode.window.showErrorMessage(`GPT Lab: ${errorLine(e)}`);
+      }
+    }),
+  ];
+}

@@ -1,0 +1,61 @@
+// The next-token panel: the model's distribution after the selection, reshaped live by temperature, top-k and
+// top-p, with the logit lens; "sample" appends a drawn token to the panel's prompt. The document is never touched.
+import * as vscode from 'vscode';
+import type { LensProbe, SamplingOptions } from '../../engine';
+import type { ToHost } from '../../webviews/protocol';
+import { Command } from '../commands';
+import { errorLine } from '../engineHost';
+import type { Log } from '../log';
+import { haveModel, selectionText } from '../needsModel';
+import type { Session } from '../session';
+import { PanelController } from './panel';
+
+const TOP_K = 20;
+const LENS_K = 5;
+const PLAIN: SamplingOptions = { temperature: 1, topK: 0, topP: 1 };
+
+export class NextTokenPanel extends PanelController<'nextToken'> {
+  private selection = '';
+  private sampled = '';
+  private lens: { text: string; probe: LensProbe } | null = null;
+  private draws = 0;
+
+  constructor(extensionUri: vscode.Uri, log: Log, private readonly session: Session) {
+    super('nextToken', 'GPT Lab: Next token', extensionUri, log);
+    this.disposables.push(vscode.commands.registerCommand(Command.ShowNextToken, async () => {
+      const sel = selectionText();
+      if (!sel || !haveModel(this.session, 'The next-token distribution')) return;
+      this.selection = sel.text;
+      this.sampled = '';
+      this.show(true);
+      await this.answer(undefined, 'nextToken', () => this.probe(PLAIN)).catch((e) => this.postError(new Error(errorLine(e))));
+    }));
+  }
+
+  private async probe(sampling: SamplingOptions): Promise<import('../../webviews/protocol').NextTokenData> {
+    const prompt = this.selection + this.sampled;
+    const probe = await this.session.probe('nextToken', { text: prompt, k: TOP_K, sampling });
+    if (this.lens?.text !== prompt) this.lens = { text: prompt, probe: await this.session.probe('lens', { text: prompt, k: LENS_K }) };
+    return { prompt, sampledSoFar: this.sampled, probe, lens: this.lens.probe };
+  }
+
+  protected receive(msg: ToHost<'nextToken'>): void {
+    switch (msg.type) {
+      case 'resample':
+        void this.answer(msg.id, 'nextToken', () => this.probe(msg.params));
+        break;
+      case 'sampleOne':
+        void this.answer(msg.id, 'nextToken', async () => {
+          const { text } = await this.session.probe('sample', { prompt: this.selection + this.sampled, tokens: 1, sampling: msg.params,
+            seed: ++this.draws });
+          this.sampled += text;
+          return this.probe(msg.params);
+        });
+        break;
+      case 'reset':
+        this.sampled = '';
+        void this.answer(msg.id, 'nextToken', () => this.probe(PLAIN));
+        break;
+    }
+  }
+}

@@ -1,0 +1,129 @@
+// One webview panel of a view, and the controller that keeps a single instance of it: the CSP + nonce shell,
+// `localResourceRoots` limited to the bundle folder, a `ready` handshake with a queue, typed posts, a guard on
+// everything the webview sends (unknown messages are dropped and logged), registered disposables, and a serializer
+// so the panel comes back after a window reload.
+import * as vscode from 'vscode';
+import { isValidToHost, type ToHost, type ToView, type ToViewType, type ViewMessages, type ViewName } from '../../webviews/protocol';
+import type { Log } from '../log';
+import { makeNonce, viewShell } from './html';
+
+export abstract class PanelController<V extends ViewName> implements vscode.Disposable {
+  private panel: vscode.WebviewPanel | null = null;
+  private ready = false;
+  private queue: ToView<V>[] = [];
+  protected readonly disposables: vscode.Disposable[] = [];
+
+  constructor(protected readonly view: V, private readonly title: string, private readonly extensionUri: vscode.Uri,
+    protected readonly log: Log) {
+    this.disposables.push(vscode.window.registerWebviewPanelSerializer(this.viewType, {
+      deserializeWebviewPanel: (panel: vscode.WebviewPanel) => {
+        this.adopt(panel);
+        return Promise.resolve();
+      },
+    }));
+  }
+
+  get viewType(): string {
+    return `gptLab.${this.view}`;
+  }
+
+  get isOpen(): boolean {
+    return this.panel !== null;
+  }
+
+  /** The webview has said ready: posts go straight through instead of the queue. */
+  protected get isReady(): boolean {
+    return this.ready;
+  }
+
+  /** Opens the panel beside the editor, or brings it forward. */
+  show(preserveFocus = false): void {
+    if (this.panel) {
+      this.panel.reveal(undefined, preserveFocus);
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(this.viewType, this.title,
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus }, { retainContextWhenHidden: true });
+    this.adopt(panel);
+  }
+
+  /** Sends a message, queued until the webview says it is ready. */
+  protected post<K extends ToViewType<V>>(type: K, params: ViewMessages[V]['toView'][K], id?: number): void {
+    const msg = (id === undefined ? { type, params } : { type, id, params }) as unknown as ToView<V>;
+    if (!this.panel) return;
+    if (this.ready) void this.panel.webview.postMessage(msg);
+    else this.queue.push(msg);
+  }
+
+  /** Answers a request of the webview: runs `work` and posts its result as `type`, or an error, with the request's id. */
+  protected async answer<K extends ToViewType<V>>(id: number | undefined, type: K,
+    work: () => Promise<ViewMessages[V]['toView'][K]>): Promise<void> {
+    try {
+      this.post(type, await work(), id);
+    } catch (e) {
+      this.postError(e, id);
+    }
+  }
+
+  protected postError(e: unknown, id?: number): void {
+    const message = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    this.post('error', { message } as ViewMessages[V]['toView'][ToViewType<V>], id);
+  }
+
+  /** A message from the webview that passed the guard (not `ready`, which the controller handles). */
+  protected abstract receive(msg: ToHost<V>): void;
+
+  /** The webview is (again) ready: after a reload it redraws from its saved state; post what is new. */
+  protected onReady(): void {}
+
+  protected onClose(): void {}
+
+  private adopt(panel: vscode.WebviewPanel): void {
+    this.panel?.dispose();
+    this.panel = panel;
+    this.ready = false;
+    const bundle = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webviews');
+    panel.webview.options = { enableScripts: true, localResourceRoots: [bundle] };
+    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.png');
+    panel.webview.html = viewShell({
+      view: this.view, title: this.title, cspSource: panel.webview.cspSource, nonce: makeNonce(),
+      asset: (file) => panel.webview.asWebviewUri(vscode.Uri.joinPath(bundle, file)).toString(),
+    });
+    const subscriptions: vscode.Disposable[] = [];
+    subscriptions.push(
+      panel.webview.onDidReceiveMessage((msg: unknown) => {
+        if (!isValidToHost(this.view, msg)) {
+          this.log.error(`${this.view} panel: dropped a message outside the protocol: ${JSON.stringify(msg)?.slice(0, 200)}`);
+          return;
+        }
+        if (this.panel !== panel) return;
+        if (msg.type === 'ready') {
+          this.ready = true;
+          const queued = this.queue;
+          this.queue = [];
+          for (const m of queued) void panel.webview.postMessage(m);
+          this.onReady();
+          return;
+        }
+        try {
+          this.receive(msg);
+        } catch (e) {
+          this.log.error(`${this.view} panel: ${String(e)}`);
+        }
+      }),
+      panel.onDidDispose(() => {
+        for (const d of subscriptions) d.dispose();
+        if (this.panel !== panel) return; // replaced by a newer panel
+        this.panel = null;
+        this.ready = false;
+        this.queue = [];
+        this.onClose();
+      }),
+    );
+  }
+
+  dispose(): void {
+    this.panel?.dispose();
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}
