@@ -1,0 +1,228 @@
+// The UI scenario: a person's path through GPT Lab in a real workbench (code-server + Chromium), one screenshot per
+// step. Steps run in order; a failed step is recorded and the next ones still run where they can.
+import * as path from 'node:path';
+import type { FrameLocator } from 'playwright-core';
+import type { CodeServer } from './codeServer';
+import { Workbench, openBrowser, plain } from './workbench';
+import { errorMessage, log, poll, sleep } from './util';
+
+export interface StepResult {
+  step: string;
+  ok: boolean;
+  seconds: number;
+  detail: string;
+}
+
+export interface ScenarioOptions {
+  theme: string;
+  screenshotDir: string;
+  /** The scratch workspace's text file (opened and trained on). */
+  fileName: string;
+}
+
+const TRAIN = 'GPT Lab: Train GPT on this file';
+const INSPECT_ATTENTION = 'GPT Lab: Inspect attention for selection';
+/** The message the extension shows when a run ends (extension/train.ts). */
+const TRAINING_ENDED = /Trained on .* for \d+ steps|Stopped after \d+ steps|training on .* stopped/i;
+
+/** Points the loss chart has drawn: circles, plus vertices of the data paths (axes excluded). */
+async function chartPoints(frame: FrameLocator): Promise<number> {
+  return frame
+    .locator('svg')
+    .first()
+    .evaluate((svg) => {
+      let n = svg.querySelectorAll('circle').length;
+      for (const p of Array.from(svg.querySelectorAll('path'))) {
+        if (p.closest('.x-axis, .y-axis, .tick') || p.classList.contains('domain')) continue;
+        n += (p.getAttribute('d') ?? '').match(/[MLCHV]/gi)?.length ?? 0;
+      }
+      return n;
+    });
+}
+
+export async function runScenario(server: CodeServer, options: ScenarioOptions): Promise<StepResult[]> {
+  const { theme, screenshotDir, fileName } = options;
+  const results: StepResult[] = [];
+  const browser = await openBrowser();
+  const wb = new Workbench(browser.page);
+  const page = browser.page;
+  page.on('pageerror', (err) => log(`[${theme}] page error: ${err.message.split('\n')[0]}`));
+
+  // Notifications come and go (info toasts hide after a few seconds): remember each step's for its report.
+  const toastsSeen = new Set<string>();
+  const toastWatch = setInterval(() => {
+    void wb.notifications().then(
+      (toasts) => toasts.forEach((t) => toastsSeen.add(t)),
+      () => undefined,
+    );
+  }, 500);
+
+  let stepNo = 0;
+  const step = async (name: string, timeoutMs: number, body: () => Promise<string>): Promise<boolean> => {
+    stepNo += 1;
+    const id = `${String(stepNo).padStart(2, '0')}-${name}`;
+    const started = Date.now();
+    toastsSeen.clear();
+    let ok = false;
+    let detail: string;
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      detail = await Promise.race([
+        body(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`step timed out after ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      ok = true;
+    } catch (err) {
+      detail = errorMessage(err).split('\n').slice(0, 3).join(' | ');
+      for (const t of await wb.notifications().catch(() => [])) toastsSeen.add(t);
+      if (toastsSeen.size) detail += ` | notifications: ${JSON.stringify([...toastsSeen])}`;
+    }
+    await wb.screenshot(path.join(screenshotDir, `${id}-${theme}.png`));
+    const seconds = (Date.now() - started) / 1000;
+    results.push({ step: id, ok, seconds, detail });
+    log(`[${theme}] ${ok ? 'ok  ' : 'FAIL'} ${id} (${seconds.toFixed(1)} s): ${detail}`);
+    return ok;
+  };
+
+  try {
+    await step('open-file', 120_000, async () => {
+      await page.goto(`${server.origin}/?folder=${encodeURIComponent(server.workspace)}`, { timeout: 60_000 });
+      await wb.waitReady();
+      await wb.openFile(fileName);
+      const firstLine = wb.editorFor(fileName).locator('.view-line').first();
+      await poll(async () => plain(await firstLine.innerText()).includes('First Citizen'), 15_000, 'the text');
+      return `${fileName} open: "${plain(await firstLine.innerText()).trim()}"`;
+    });
+
+    let chart: FrameLocator | undefined;
+    await step('train-loss-chart', 150_000, async () => {
+      await wb.focusFile(fileName);
+      await wb.runCommand(TRAIN);
+      chart = await wb.webviewWith('svg', 60_000, 'a webview with the loss chart (svg)');
+      // Watch it draw: sample the number of points until it stops changing for 4 s (training of 150 steps ends).
+      const counts: number[] = [];
+      let stableSince = Date.now();
+      const deadline = Date.now() + 90_000;
+      while (Date.now() < deadline) {
+        const n = await chartPoints(chart).catch(() => 0);
+        if (counts.length === 0 || n !== counts[counts.length - 1]) {
+          counts.push(n);
+          stableSince = Date.now();
+        } else if (n > 0 && Date.now() - stableSince > 4_000) {
+          break;
+        }
+        if (n > 0 && [...toastsSeen].some((t) => TRAINING_ENDED.test(t))) {
+          const final = await chartPoints(chart).catch(() => n);
+          if (final !== n) counts.push(final);
+          break;
+        }
+        await sleep(200);
+      }
+      const last = counts[counts.length - 1] ?? 0;
+      if (last < 2) throw new Error(`the loss chart drew ${last} points (counts seen: ${counts.join(',')})`);
+      const status = await chart.locator('.status').first().innerText().catch(() => '');
+      const shown = counts.length > 8 ? [...counts.slice(0, 4), '…', ...counts.slice(-3)] : counts;
+      return `loss chart points over time: ${shown.join(' -> ')} (${counts.length} different counts seen)` +
+        (status ? `; status "${status.trim().replace(/\s+/g, ' ')}"` : '');
+    });
+
+    await step('hover-tokens', 40_000, async () => {
+      await wb.focusFile(fileName);
+      await page.keyboard.press('Control+Home');
+      const editor = wb.editorFor(fileName);
+      // Where the word "Citizen" is drawn on the first line (a DOM range over its characters).
+      const line = editor.locator('.view-line', { hasText: 'Citizen' }).first();
+      const box = await line.evaluate((el) => {
+        const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+          const i = (node.textContent ?? '').indexOf('Citizen');
+          if (i < 0) continue;
+          const range = document.createRange();
+          range.setStart(node, i + 1);
+          range.setEnd(node, i + 4);
+          const r = range.getBoundingClientRect();
+          return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+        }
+        return null;
+      });
+      if (!box) throw new Error('no "Citizen" on screen to hover');
+      const hover = page.locator('.monaco-hover:not(.hidden)').first();
+      const text = await poll(
+        async () => {
+          await page.mouse.move(box.x - 3, box.y);
+          await page.mouse.move(box.x, box.y, { steps: 3 });
+          await hover.waitFor({ state: 'visible', timeout: 3_000 });
+          const t = plain(await hover.innerText()).trim();
+          return /token/i.test(t) ? t : '';
+        },
+        30_000,
+        'a hover that mentions tokens over "Citizen"',
+        500,
+      ).catch(async (err: unknown) => {
+        const seen = (await hover.isVisible()) ? plain(await hover.innerText()).trim() : '(no hover)';
+        throw new Error(`${errorMessage(err)}; hover shows: ${JSON.stringify(seen.slice(0, 200))}`);
+      });
+      if (!/\d/.test(text)) throw new Error(`the token hover shows no ids: ${JSON.stringify(text.slice(0, 200))}`);
+      return `hover: ${JSON.stringify(text.replace(/\s+/g, ' ').slice(0, 160))}`;
+    });
+
+    await step('ghost-text', 60_000, async () => {
+      await page.mouse.move(5, 5); // let the hover go
+      await wb.focusFile(fileName);
+      await page.keyboard.press('Control+End');
+      await page.keyboard.press('Enter');
+      await page.keyboard.type('First', { delay: 30 });
+      const editor = wb.editorFor(fileName);
+      const ghost = editor.locator('.ghost-text-decoration, .ghost-text').first();
+      try {
+        await ghost.waitFor({ state: 'visible', timeout: 10_000 });
+      } catch {
+        await page.keyboard.press('Alt+Backslash'); // editor.action.inlineSuggest.trigger
+        await ghost.waitFor({ state: 'visible', timeout: 10_000 }).catch(async (err: unknown) => {
+          await page.keyboard.press('Escape');
+          throw new Error(`no ghost text after typing "First" at the end of the file (${errorMessage(err).split('\n')[0]})`);
+        });
+      }
+      const ghostText = plain(await editor.locator('.ghost-text-decoration, .ghost-text').allInnerTexts().then((t) => t.join('')));
+      const firstGhostLine = ghostText.split('\n')[0] ?? '';
+      await page.keyboard.press('Tab');
+      await poll(async () => (await editor.locator('.ghost-text-decoration').count()) === 0, 5_000, 'the ghost text to go');
+      const expected = `First${firstGhostLine}`.trimEnd();
+      const lines = (await editor.locator('.view-line').allInnerTexts()).map(plain);
+      if (!lines.some((l) => l.trimEnd().endsWith(expected) || (expected.length > 5 && l.includes(expected)))) {
+        throw new Error(`after Tab no line reads ${JSON.stringify(expected)} (ghost was ${JSON.stringify(ghostText)})`);
+      }
+      return `ghost text ${JSON.stringify(ghostText.slice(0, 80))} accepted with Tab`;
+    });
+
+    await step('inspect-attention', 90_000, async () => {
+      await wb.focusFile(fileName);
+      await page.keyboard.press('Control+Home');
+      await page.keyboard.press('Shift+End'); // select "First Citizen:"
+      const before = new Set(await wb.webviewIds());
+      await wb.runCommand(INSPECT_ATTENTION);
+      await wb.tab(/attention/i).waitFor({ state: 'visible', timeout: 30_000 });
+      // The panel's own webview is the one that was not there before the command.
+      const id = await poll(async () => (await wb.webviewIds()).find((w) => !before.has(w)), 30_000, 'a new webview');
+      const content = 'svg *, canvas, table td';
+      const frame = await poll(
+        async () => {
+          const f = await wb.webviewById(id);
+          return f && (await f.locator(content).count()) > 0 ? f : undefined;
+        },
+        45_000,
+        `the attention webview to draw something (${content})`,
+        250,
+      );
+      const text = plain(await frame.locator('body').innerText()).replace(/\s+/g, ' ').trim();
+      const tab = (await wb.tab(/attention/i).innerText()).trim();
+      return `panel "${tab}" open: ${JSON.stringify(text.slice(0, 100))}`;
+    });
+  } finally {
+    clearInterval(toastWatch);
+    await browser.close();
+  }
+  return results;
+}

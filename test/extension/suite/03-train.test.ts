@@ -1,0 +1,103 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as vscode from 'vscode';
+import {
+  type GptLabApi,
+  activateApi,
+  expectTrainResult,
+  fastTraining,
+  resetConfiguration,
+  sampleText,
+  scratchFile,
+  show,
+  train,
+  waitFor,
+  withTimeout,
+} from './helpers';
+
+suite('training', () => {
+  let api: GptLabApi;
+
+  suiteSetup(async () => {
+    api = await activateApi();
+  });
+
+  suiteTeardown(async () => {
+    // Whatever a failed test left running must not outlive the suite.
+    await vscode.commands.executeCommand('gptLab.stopTraining').then(undefined, () => undefined);
+    await resetConfiguration().then(undefined, () => undefined);
+  });
+
+  test('"Train GPT on this file" trains a model on a small file', async () => {
+    await fastTraining(30);
+    const uri = scratchFile('train.txt', sampleText(6_000));
+    await show(uri);
+    const result = await train();
+    assert.equal(result.error, null, `training failed: ${result.error}`);
+    assert.equal(result.cancelled, false);
+    assert.ok(result.steps > 0 && result.steps <= 30, `gptLab.steps=30, yet it reports ${result.steps} steps`);
+    const model = api.activeModel();
+    assert.ok(model, 'activeModel() is null after training');
+    assert.ok(model.parameters > 0, `model has ${model.parameters} parameters`);
+    assert.equal(typeof model.tokenizer, 'string');
+    assert.equal(model.tokenizer, 'char', 'the tiny preset uses the char tokenizer');
+  });
+
+  test('"Stop training" cancels a run quickly', async () => {
+    await fastTraining(100_000);
+    await show(scratchFile('cancel.txt', sampleText(6_000)));
+    const running = Promise.resolve(vscode.commands.executeCommand<unknown>('gptLab.train'));
+    let settled = false;
+    void running.finally(() => (settled = true));
+    // Let it get going: the engine is up and a few steps have run.
+    await waitFor(() => api.enginePid() !== undefined || settled, 30_000, 'the engine to start');
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(settled, false, 'training of 100000 steps ended by itself before it was stopped');
+    const stoppedAt = Date.now();
+    await vscode.commands.executeCommand('gptLab.stopTraining');
+    const result = expectTrainResult(await withTimeout(running, 10_000, 'gptLab.train to resolve after gptLab.stopTraining'));
+    const took = Date.now() - stoppedAt;
+    assert.equal(result.cancelled, true, `stopped run resolved with ${JSON.stringify(result)}`);
+    assert.ok(result.steps < 100_000, `steps ${result.steps}`);
+    assert.ok(took < 5_000, `stopping took ${took} ms`);
+  });
+
+  test('training leaves the file on disk and its document unchanged', async () => {
+    await fastTraining(10);
+    // Non-ASCII, CRLF line ends, trailing spaces and no final newline: all must survive byte for byte.
+    const content = `${sampleText(3_000).replace(/\n/g, '\r\n')}\r\ncafé — naïve façade ✓   \r\n\tend`;
+    const uri = scratchFile('bytes.txt', Buffer.from(content, 'utf8'));
+    const before = fs.readFileSync(uri.fsPath);
+    const editor = await show(uri);
+    const textBefore = editor.document.getText();
+    const versionBefore = editor.document.version;
+
+    const result = await train();
+    assert.equal(result.error, null, `training failed: ${result.error}`);
+
+    assert.deepEqual(fs.readFileSync(uri.fsPath), before, 'the file on disk changed');
+    assert.equal(editor.document.getText(), textBefore, 'the document text changed');
+    assert.equal(editor.document.isDirty, false, 'the document became dirty');
+    assert.equal(editor.document.version, versionBefore, 'the document was edited');
+  });
+
+  test('training an untitled document with unsaved edits leaves it as it was', async () => {
+    await fastTraining(10);
+    const doc = await vscode.workspace.openTextDocument({ content: sampleText(3_000), language: 'plaintext' });
+    const editor = await show(doc);
+    const edited = await editor.edit((e) => e.insert(doc.positionAt(doc.getText().length), '\nAn unsaved line ✓\n'));
+    assert.ok(edited);
+    assert.equal(doc.isDirty, true);
+    const textBefore = doc.getText();
+    const versionBefore = doc.version;
+
+    const result = await train();
+    assert.equal(result.error, null, `training failed: ${result.error}`);
+
+    assert.equal(doc.getText(), textBefore, 'the untitled document text changed');
+    assert.equal(doc.isDirty, true, 'the unsaved edits were saved or dropped');
+    assert.equal(doc.isUntitled, true, 'the untitled document was saved to disk');
+    assert.equal(doc.version, versionBefore, 'the document was edited');
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+  });
+});
