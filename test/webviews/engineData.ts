@@ -1,0 +1,123 @@
+/**
+ * Real engine output for the webview tests: ONE small GPT trained in-process (char tokenizer, tiny shape, ~150 steps on a
+ * slice of the bundled Shakespeare, a few seconds), once per test process, plus helpers that turn it into the exact
+ * protocol payloads each panel receives. Hand-written numbers are not enough: every figure a panel test feeds a view
+ * comes from here.
+ *
+ *   const data = await engineData();          // memoised: the first call trains, later calls return the same object
+ *   data.events                               // every TrainEvent of the run, in order (start ... done)
+ *   data.ctx                                  // the trained model, for any probe in engine/probes.ts
+ *   tokensData(data, selection)               // -> TokensData            (tokens view)
+ *   attentionData(data, selection)            // -> AttentionData         (attention view)
+ *   nextTokenData(data, prompt, k, sampling)  // -> NextTokenData         (nextToken view)
+ *   projectionData(data), neighboursData(data, token, k), analogyData(data, a, b, c, k)   (embeddings view)
+ *
+ * The model is never disposed: it lives as long as the test process.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { selectBackend } from '../../engine/backend';
+import { PRESETS, type ModelShape, type TrainSettings } from '../../engine/config';
+import { analogy, attentionMaps, compareTokenizers, embeddingPca, logitLens, neighbours, nextToken, perTokenLoss,
+  singleTokenId, type AnalogyResult, type ProbeContext } from '../../engine/probes';
+import type { SamplingOptions } from '../../engine/sample';
+import { trainOnText, type TrainEvent } from '../../engine/train';
+import type { AttentionData, NeighboursData, NextTokenData, ProjectionData, TokensData } from '../../webviews/protocol';
+
+/** The repository root (this file runs from out/test/webviews/). */
+export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+
+export interface EngineData {
+  /** The training text: the first TEXT_CHARS characters of media/tinyshakespeare-sample.txt. */
+  text: string;
+  /** Every event of the run, in order: start, step…, eval, checkpoint, sample, (warning), done. */
+  events: TrainEvent[];
+  /** The trained model with its vocabulary and tokenizer, for any probe. */
+  ctx: ProbeContext;
+  shape: ModelShape;
+  settings: TrainSettings;
+  /** Wall time of the training run, ms. */
+  trainMs: number;
+}
+
+export const TEXT_CHARS = 12_000;
+export const SHAPE: ModelShape = { ...PRESETS.tiny.model, contextLength: 48, dim: 48, heads: 4, layers: 2 };
+export const SETTINGS: TrainSettings = {
+  ...PRESETS.tiny.train, steps: 150, batchSize: 8, learningRate: 3e-3, minLearningRate: 3e-4, warmupSteps: 10,
+  evalEvery: 25, evalBatches: 2, sampleEvery: 50, seed: 7,
+};
+
+let cached: Promise<EngineData> | undefined;
+
+/** Trains the model on first call (a few seconds); every later call in the same process returns the same data. */
+export function engineData(): Promise<EngineData> {
+  cached ??= train();
+  return cached;
+}
+
+async function train(): Promise<EngineData> {
+  await selectBackend('wasm');
+  const text = fs.readFileSync(path.join(REPO_ROOT, 'media', 'tinyshakespeare-sample.txt'), 'utf8').slice(0, TEXT_CHARS);
+  const events: TrainEvent[] = [];
+  const t0 = performance.now();
+  const r = await trainOnText({ text, tokenizer: 'char', model: SHAPE, settings: SETTINGS, onEvent: (e) => events.push(e) });
+  const trainMs = performance.now() - t0;
+  if (r.error) throw new Error(`engineData: training failed: ${r.error}`);
+  return { text, events, ctx: { model: r.model, vocab: r.vocab, tokenizer: r.tokenizer }, shape: SHAPE, settings: SETTINGS, trainMs };
+}
+
+/** A second, independent run on the same text with other switches (e.g. RMSNorm), for overlays. Not cached. */
+export async function extraRun(over: { shape?: Partial<ModelShape>; settings?: Partial<TrainSettings>; text?: string }): Promise<TrainEvent[]> {
+  const data = await engineData();
+  const events: TrainEvent[] = [];
+  const r = await trainOnText({ text: over.text ?? data.text, tokenizer: 'char', model: { ...SHAPE, ...over.shape },
+    settings: { ...SETTINGS, ...over.settings }, onEvent: (e) => events.push(e) });
+  r.model.dispose();
+  return events;
+}
+
+/** The first `chars` characters of the training text after `from`: a realistic editor selection. */
+export function selectionOf(data: EngineData, chars = 200, from = 0): string {
+  return data.text.slice(from, from + chars);
+}
+
+/** The tokens view's payload: the selection under every encoding, the file's chars/token, and the model's surprise. */
+export function tokensData(data: EngineData, selection: string, file: string = data.text, withSurprise = true): TokensData {
+  return {
+    source: 'tinyshakespeare-sample.txt',
+    selection,
+    comparison: compareTokenizers(data.ctx, selection, file),
+    surprise: withSurprise && selection.length > 0 ? perTokenLoss(data.ctx, selection) : null,
+  };
+}
+
+/** The attention view's payload: the probe holds the last T tokens of the selection. */
+export function attentionData(data: EngineData, selection: string): AttentionData {
+  const probe = attentionMaps(data.ctx, selection);
+  return { source: 'tinyshakespeare-sample.txt', probe, totalTokens: probe.tokens.length + probe.cropped };
+}
+
+/** The next-token view's payload: top-k under `sampling` and the logit lens (k entries per layer and position). */
+export function nextTokenData(data: EngineData, prompt: string, k = 10,
+  sampling: SamplingOptions = { temperature: 1, topK: 0, topP: 1 }, sampledSoFar = ''): NextTokenData {
+  return { prompt, sampledSoFar, probe: nextToken(data.ctx, prompt, k, sampling), lens: logitLens(data.ctx, prompt, k) };
+}
+
+export function projectionData(data: EngineData): ProjectionData {
+  return embeddingPca(data.ctx);
+}
+
+/** Nearest neighbours of a one-token string (throws when it is not exactly one known token). */
+export function neighboursData(data: EngineData, token: string, k = 10): NeighboursData {
+  const id = singleTokenId(data.ctx, token);
+  return { query: token, id, nearest: neighbours(data.ctx, id, k) };
+}
+
+export function analogyData(data: EngineData, a: string, b: string, c: string, k = 5): AnalogyResult {
+  return analogy(data.ctx, a, b, c, k);
+}
+
+/** The events of one kind, typed. */
+export function eventsOf<K extends TrainEvent['event']>(events: TrainEvent[], kind: K): Extract<TrainEvent, { event: K }>[] {
+  return events.filter((e): e is Extract<TrainEvent, { event: K }> => e.event === kind);
+}

@@ -1,0 +1,279 @@
+// The loss chart's data: every run's train events folded into columns (one array per metric, indexed by step order),
+// validated on the way in, small enough to persist with setState and redraw from after a window reload.
+import type { LossRun, TrainEvent } from '../protocol';
+
+export type StartEvent = Extract<TrainEvent, { event: 'start' }>;
+export type DoneEvent = Extract<TrainEvent, { event: 'done' }>;
+
+export interface RunData {
+  id: string;
+  label: string;
+  colour: number; // index into the series palette, fixed when the run first appears
+  hidden: boolean;
+  start: {
+    steps: number; vocabSize: number; parameters: number; tokenizer: string; trainer: string;
+    baselines: { uniform: number; unigram: number | null; bigram: number | null };
+  } | null;
+  // one entry per step event, in arrival order (steps ascending)
+  step: number[];
+  loss: number[];
+  lr: number[];
+  gradNorm: number[];
+  tokensPerSec: number[];
+  last: { step: number; steps: number; elapsedMs: number; etaMs: number } | null;
+  evals: { step: number; trainLoss: number; valLoss: number | null }[];
+  checkpoints: { step: number; valLoss: number }[];
+  samples: { step: number; text: string }[];
+  warnings: { code: string; message: string }[];
+  done: { step: number; steps: number; cancelled: boolean; error: string | null; elapsedMs: number;
+    best: { step: number; valLoss: number } | null; restoredBest: boolean } | null;
+  /** When the run (or its replay) began arriving in this panel, for "updated" ordering. */
+  seq: number;
+}
+
+export interface LossState {
+  version: 1;
+  runs: RunData[];
+  log: boolean;
+  smoothing: number; // EMA weight in [0, 0.99]
+  showRaw: boolean;
+  focus: string | null; // the run whose reference lines and status are shown; null = the latest
+  nextColour: number;
+  seq: number;
+}
+
+export const MAX_RUNS = 12;
+const MAX_SAMPLE_CHARS = 600;
+const MAX_LABEL = 120;
+
+export function emptyState(): LossState {
+  return { version: 1, runs: [], log: false, smoothing: 0.9, showRaw: true, focus: null, nextColour: 0, seq: 0 };
+}
+
+const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+const numOrNull = (x: unknown): number | null => (isNum(x) ? x : null);
+const str = (x: unknown, max: number): string => (typeof x === 'string' ? x.slice(0, max) : '');
+
+/** Restores a persisted state, dropping anything malformed (state comes from disk; treat it as input). */
+export function restoreState(raw: unknown): LossState {
+  const s = emptyState();
+  if (typeof raw !== 'object' || raw === null) return s;
+  const r = raw as Partial<LossState>;
+  if (r.version !== 1 || !Array.isArray(r.runs)) return s;
+  s.log = r.log === true;
+  s.showRaw = r.showRaw !== false;
+  s.smoothing = isNum(r.smoothing) ? Math.min(0.99, Math.max(0, r.smoothing)) : s.smoothing;
+  s.nextColour = isNum(r.nextColour) ? r.nextColour : 0;
+  s.seq = isNum(r.seq) ? r.seq : 0;
+  for (const run of r.runs.slice(0, MAX_RUNS)) {
+    if (typeof run !== 'object' || run === null || typeof run.id !== 'string') continue;
+    const cols = ['step', 'loss', 'lr', 'gradNorm', 'tokensPerSec'] as const;
+    if (!cols.every((c) => Array.isArray(run[c]))) continue;
+    const n = Math.min(...cols.map((c) => run[c].length));
+    const fresh = newRun({ id: run.id, label: str(run.label, MAX_LABEL) || run.id }, isNum(run.colour) ? run.colour : s.nextColour++, 0);
+    Object.assign(fresh, {
+      hidden: run.hidden === true,
+      start: run.start ?? null,
+      step: run.step.slice(0, n), loss: run.loss.slice(0, n), lr: run.lr.slice(0, n), gradNorm: run.gradNorm.slice(0, n),
+      tokensPerSec: run.tokensPerSec.slice(0, n),
+      last: run.last ?? null,
+      evals: Array.isArray(run.evals) ? run.evals : [],
+      checkpoints: Array.isArray(run.checkpoints) ? run.checkpoints : [],
+      samples: Array.isArray(run.samples) ? run.samples : [],
+      warnings: Array.isArray(run.warnings) ? run.warnings : [],
+      done: run.done ?? null,
+      seq: isNum(run.seq) ? run.seq : 0,
+    });
+    s.runs.push(fresh);
+  }
+  s.focus = typeof r.focus === 'string' && s.runs.some((x) => x.id === r.focus) ? r.focus : null;
+  return s;
+}
+
+function newRun(run: LossRun, colour: number, seq: number): RunData {
+  return { id: run.id, label: run.label, colour, hidden: false, start: null, step: [], loss: [], lr: [], gradNorm: [],
+    tokensPerSec: [], last: null, evals: [], checkpoints: [], samples: [], warnings: [], done: null, seq };
+}
+
+/** A run starts, or is replayed: a known id keeps its colour, visibility and place, and its data starts over. */
+export function addRun(s: LossState, run: LossRun): RunData {
+  const id = str(run.id, 200);
+  const label = str(run.label, MAX_LABEL) || id;
+  const seq = ++s.seq;
+  const i = s.runs.findIndex((r) => r.id === id);
+  if (i >= 0) {
+    const old = s.runs[i];
+    const fresh = newRun({ id, label }, old.colour, seq);
+    fresh.hidden = old.hidden;
+    s.runs[i] = fresh;
+    return fresh;
+  }
+  if (s.runs.length >= MAX_RUNS) {
+    // Keep the session's newest runs: drop the oldest one that is not training.
+    const drop = s.runs.findIndex((r) => r.done !== null) ;
+    s.runs.splice(drop >= 0 ? drop : 0, 1);
+  }
+  const fresh = newRun({ id, label }, s.nextColour++, seq);
+  s.runs.push(fresh);
+  return fresh;
+}
+
+export function findRun(s: LossState, id: string): RunData | undefined {
+  return s.runs.find((r) => r.id === id);
+}
+
+/** Folds one batch of events into a run; malformed events are skipped. Returns how many were applied. */
+export function applyEvents(run: RunData, events: unknown[]): number {
+  let applied = 0;
+  for (const e of events) {
+    if (typeof e !== 'object' || e === null) continue;
+    const ev = e as Record<string, unknown>;
+    switch (ev.event) {
+      case 'start': {
+        const b = (ev.baselines ?? {}) as Record<string, unknown>;
+        const settings = (ev.settings ?? {}) as Record<string, unknown>;
+        if (!isNum(b.uniform)) continue;
+        run.start = {
+          steps: isNum(settings.steps) ? settings.steps : 0,
+          vocabSize: isNum(ev.vocabSize) ? ev.vocabSize : 0,
+          parameters: isNum(ev.parameters) ? ev.parameters : 0,
+          tokenizer: str(ev.tokenizer, 40),
+          trainer: str(ev.trainer, 80),
+          baselines: { uniform: b.uniform, unigram: numOrNull(b.unigram), bigram: numOrNull(b.bigram) },
+        };
+        break;
+      }
+      case 'step': {
+        if (!isNum(ev.step) || !isNum(ev.steps)) continue;
+        const at = run.step.length;
+        if (at > 0 && ev.step <= run.step[at - 1]) continue; // out of order or repeated: keep the first
+        run.step.push(ev.step);
+        // A non-finite loss is kept as NaN (a gap in the line) so the step still counts.
+        run.loss.push(isNum(ev.loss) ? ev.loss : NaN);
+        run.lr.push(isNum(ev.lr) ? ev.lr : NaN);
+        run.gradNorm.push(isNum(ev.gradNorm) ? ev.gradNorm : NaN);
+        run.tokensPerSec.push(isNum(ev.tokensPerSec) ? ev.tokensPerSec : NaN);
+        run.last = { step: ev.step, steps: ev.steps, elapsedMs: isNum(ev.elapsedMs) ? ev.elapsedMs : 0,
+          etaMs: isNum(ev.etaMs) ? ev.etaMs : 0 };
+        break;
+      }
+      case 'eval':
+        if (!isNum(ev.step) || !isNum(ev.trainLoss)) continue;
+        run.evals = run.evals.filter((x) => x.step !== ev.step);
+        run.evals.push({ step: ev.step, trainLoss: ev.trainLoss, valLoss: numOrNull(ev.valLoss) });
+        break;
+      case 'checkpoint':
+        if (!isNum(ev.step) || !isNum(ev.valLoss)) continue;
+        run.checkpoints.push({ step: ev.step, valLoss: ev.valLoss });
+        break;
+      case 'sample':
+        if (!isNum(ev.step) || typeof ev.text !== 'string') continue;
+        run.samples = run.samples.filter((x) => x.step !== ev.step);
+        run.samples.push({ step: ev.step, text: ev.text.slice(0, MAX_SAMPLE_CHARS) });
+        break;
+      case 'warning':
+        if (typeof ev.code !== 'string' || typeof ev.message !== 'string') continue;
+        if (!run.warnings.some((w) => w.code === ev.code)) run.warnings.push({ code: str(ev.code, 40), message: str(ev.message, 400) });
+        break;
+      case 'done': {
+        if (!isNum(ev.step)) continue;
+        const best = ev.best as { step?: unknown; valLoss?: unknown } | null | undefined;
+        run.done = { step: ev.step, steps: isNum(ev.steps) ? ev.steps : ev.step, cancelled: ev.cancelled === true,
+          error: typeof ev.error === 'string' ? ev.error.slice(0, 400) : null, elapsedMs: isNum(ev.elapsedMs) ? ev.elapsedMs : 0,
+          best: best && isNum(best.step) && isNum(best.valLoss) ? { step: best.step, valLoss: best.valLoss } : null,
+          restoredBest: ev.restoredBest === true };
+        break;
+      }
+      default:
+        continue;
+    }
+    applied++;
+  }
+  return applied;
+}
+
+/** The best validation point of a run: the done event's, else the last checkpoint (each one is a new best). */
+export function bestOf(run: RunData): { step: number; valLoss: number } | null {
+  return run.done?.best ?? run.checkpoints.at(-1) ?? null;
+}
+
+/** Planned steps of a run (for the x domain, so a live line grows to the right instead of rescaling). */
+export function plannedSteps(run: RunData): number {
+  return Math.max(run.done?.steps ?? 0, run.last?.steps ?? 0, run.start?.steps ?? 0, run.step.at(-1) ?? 0, 1);
+}
+
+/** TensorBoard's smoothing: an exponential moving average, debiased so the first points are not pulled to zero. */
+export function smooth(values: readonly number[], weight: number): number[] {
+  const out = new Array<number>(values.length);
+  let last = 0, count = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isFinite(v)) {
+      out[i] = NaN;
+      continue;
+    }
+    last = last * weight + (1 - weight) * v;
+    count++;
+    out[i] = weight === 0 ? v : last / (1 - Math.pow(weight, count));
+  }
+  return out;
+}
+
+export type RunStatus = 'training' | 'done' | 'stopped' | 'failed' | 'waiting';
+
+export function statusOf(run: RunData): RunStatus {
+  if (run.done) return run.done.error ? 'failed' : run.done.cancelled ? 'stopped' : 'done';
+  return run.step.length ? 'training' : 'waiting';
+}
+
+/** Index of the step entry nearest to `step` (binary search on the ascending step column), or -1. */
+export function nearestIndex(run: RunData, step: number): number {
+  const s = run.step;
+  if (!s.length) return -1;
+  let lo = 0, hi = s.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (s[mid] < step) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo > 0 && Math.abs(s[lo - 1] - step) <= Math.abs(s[lo] - step)) lo--;
+  return lo;
+}
+
+/**
+ * At most ~`budget` points of a column for drawing: every point when it fits, else the min and max of each bucket
+ * (so the noise envelope of a raw loss line survives decimation).
+ */
+export function decimate(x: readonly number[], y: readonly number[], budget: number): [number, number][] {
+  const n = x.length;
+  if (n <= budget) return x.map((xi, i) => [xi, y[i]]);
+  const buckets = Math.max(1, Math.floor(budget / 2));
+  const size = n / buckets;
+  const out: [number, number][] = [];
+  for (let b = 0; b < buckets; b++) {
+    const from = Math.floor(b * size), to = Math.min(n, Math.floor((b + 1) * size));
+    let lo = -1, hi = -1;
+    for (let i = from; i < to; i++) {
+      if (!Number.isFinite(y[i])) continue;
+      if (lo < 0 || y[i] < y[lo]) lo = i;
+      if (hi < 0 || y[i] > y[hi]) hi = i;
+    }
+    if (lo < 0) {
+      out.push([x[from], NaN]);
+      continue;
+    }
+    const [a, c] = lo < hi ? [lo, hi] : [hi, lo];
+    out.push([x[a], y[a]]);
+    if (c !== a) out.push([x[c], y[c]]);
+  }
+  return out;
+}
+
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '–';
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60), h = Math.floor(m / 60);
+  if (h > 0) return `${h}h ${String(m % 60).padStart(2, '0')}m`;
+  return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+}
