@@ -25,6 +25,7 @@ export default defineConfig(
       'node_modules/',
       'bench/results/',
       'native/build/',
+      'native/wasm/', // emscripten's generated glue
       'test/reference/',
       '.gl/',
       '.whl/',
