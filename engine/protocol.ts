@@ -39,6 +39,13 @@ export interface ModelSummary {
   partial: boolean;
 }
 
+export interface EngineStatus {
+  rssBytes: number;
+  heapUsedBytes: number;
+  tensors: number; // live tfjs tensors: the active model's weights, and nothing else when idle
+  training: boolean;
+}
+
 export interface TrainParams {
   text: string;
   label: string; // the document's name, for messages
@@ -65,6 +72,8 @@ export interface EngineMethods {
   save: [{ file: string }, ModelSummary];
   /** The active model, or null. */
   model: [Record<string, never>, ModelSummary | null];
+  /** The engine's own health: memory, live tensors, and whether a run is under way (for soak tests and logs). */
+  status: [Record<string, never>, EngineStatus];
   tokenize: [{ encoding: string; text: string }, { count: number; tokens: TokenChunk[] }];
   /** Tokens of a text with the model's probability and surprise of each (the model's tokenizer). */
   tokenLoss: [{ text: string }, TokenLoss[]];
@@ -82,7 +91,7 @@ export interface EngineMethods {
 export type Method = keyof EngineMethods;
 export type ParamsOf<M extends Method> = EngineMethods[M][0];
 export type ResultOf<M extends Method> = EngineMethods[M][1];
-export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'save', 'model', 'tokenize', 'tokenLoss',
+export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'save', 'model', 'status', 'tokenize', 'tokenLoss',
   'compareTokenizers', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection', 'evaluate'];
 
 /** Requests to the engine: `type` is the method. */

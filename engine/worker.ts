@@ -3,6 +3,7 @@
 // hovers get answers while a run goes on (from the active model, which a run replaces only when it ends).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from './backend';
 import { BadWeightsError, saveModel, loadModel } from './checkpoint';
 import { partialPath, resolveTrainSettings } from './config';
@@ -28,6 +29,7 @@ if (process.env.GPTLAB_BACKGROUND === '1') os.setPriority(os.constants.priority.
 let loaded: Loaded | null = null;
 /** The backend chosen by `init`; a request that comes first (say, to a restarted engine) gets the automatic choice. */
 let backend: Promise<unknown> | null = null;
+/** Training requests from the moment they arrive (so a cancel that comes while one waits for the backend counts). */
 const running = new Map<number, AbortController>();
 
 function send(reply: EngineReply): void {
@@ -54,48 +56,42 @@ type Handlers = { [M in Method]: (params: ParamsOf<M>, id: number) => Promise<Re
 const handlers: Handlers = {
   init: (p) => (backend = selectBackend(p.backend, { native: p.native })),
   async train(p, id) {
-    const controller = new AbortController();
-    running.set(id, controller);
-    try {
-      const text = checkText(p.text, p.label);
-      const plan = resolveTrainSettings(p.choices, textSize(text));
-      const meta = { preset: plan.preset, tokenizer: plan.tokenizer, settings: plan.settings, source: p.label };
-      const checkpoint = p.out ? partialPath(p.out) : null;
-      const saveCheckpoint = (m: ProbeContext, best: { step: number; valLoss: number }): void => {
-        try {
-          saveModel(checkpoint!, m.model, m.vocab, m.tokenizer.name, { steps: [], evals: [], best, ...meta, partial: true });
-        } catch (e) {
-          if (!(e instanceof BadWeightsError)) throw e; // weights that cannot be right are not worth a checkpoint
-        }
-      };
-      let result;
+    const controller = running.get(id) ?? new AbortController();
+    const text = checkText(p.text, p.label);
+    const plan = resolveTrainSettings(p.choices, textSize(text));
+    const meta = { preset: plan.preset, tokenizer: plan.tokenizer, settings: plan.settings, source: p.label };
+    const checkpoint = p.out ? partialPath(p.out) : null;
+    const saveCheckpoint = (m: ProbeContext, best: { step: number; valLoss: number }): void => {
       try {
-        result = await trainOnText({ text, tokenizer: plan.tokenizer, model: plan.model, settings: plan.settings, plan: plan.sizing,
-        trainer: p.trainer,
-        signal: controller.signal, onEvent: (event) => send({ type: 'event', id, params: event }),
-        onCheckpoint: checkpoint ? saveCheckpoint : undefined });
+        saveModel(checkpoint!, m.model, m.vocab, m.tokenizer.name, { steps: [], evals: [], best, ...meta, partial: true });
       } catch (e) {
-        if (controller.signal.aborted) return { summary: null, cancelled: true, error: null, steps: 0 }; // before the first step
-        throw e;
+        if (!(e instanceof BadWeightsError)) throw e; // weights that cannot be right are not worth a checkpoint
       }
-      const history = { ...result.history, ...meta, partial: false, finished: new Date().toISOString() };
-      const next: Loaded = { model: result.model, vocab: result.vocab, tokenizer: result.tokenizer, history, file: null };
-      if (result.error) {
-        // A run that failed never replaces the active model or a saved one; its checkpoint is not worth keeping.
-        result.model.dispose();
-        if (checkpoint) fs.rmSync(checkpoint, { force: true });
-        return { summary: null, cancelled: false, error: result.error, steps: result.history.steps.length };
-      }
-      if (p.out) {
-        saveModel(p.out, next.model, next.vocab, next.tokenizer.name, history);
-        next.file = p.out;
-        if (checkpoint) fs.rmSync(checkpoint, { force: true });
-      }
-      replace(next);
-      return { summary: summary(next), cancelled: result.cancelled, error: null, steps: result.history.steps.length };
-    } finally {
-      running.delete(id);
+    };
+    let result;
+    try {
+      result = await trainOnText({ text, tokenizer: plan.tokenizer, model: plan.model, settings: plan.settings, plan: plan.sizing,
+        trainer: p.trainer, signal: controller.signal, onEvent: (event) => send({ type: 'event', id, params: event }),
+        onCheckpoint: checkpoint ? saveCheckpoint : undefined });
+    } catch (e) {
+      if (controller.signal.aborted) return { summary: null, cancelled: true, error: null, steps: 0 }; // before the first step
+      throw e;
     }
+    const history = { ...result.history, ...meta, partial: false, finished: new Date().toISOString() };
+    const next: Loaded = { model: result.model, vocab: result.vocab, tokenizer: result.tokenizer, history, file: null };
+    if (result.error) {
+      // A run that failed never replaces the active model or a saved one; its checkpoint is not worth keeping.
+      result.model.dispose();
+      if (checkpoint) fs.rmSync(checkpoint, { force: true });
+      return { summary: null, cancelled: false, error: result.error, steps: result.history.steps.length };
+    }
+    if (p.out) {
+      saveModel(p.out, next.model, next.vocab, next.tokenizer.name, history);
+      next.file = p.out;
+      if (checkpoint) fs.rmSync(checkpoint, { force: true });
+    }
+    replace(next);
+    return { summary: summary(next), cancelled: result.cancelled, error: null, steps: result.history.steps.length };
   },
   cancel: (p) => {
     const c = running.get(p.requestId);
@@ -115,6 +111,10 @@ const handlers: Handlers = {
     return summary(m);
   },
   model: () => (loaded ? summary(loaded) : null),
+  status: () => {
+    const m = process.memoryUsage();
+    return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, tensors: tf.memory().numTensors, training: running.size > 0 };
+  },
   tokenize: (p) => {
     const tokens = tokenChunks(getTokenizer(p.encoding), p.text);
     return { count: tokens.length, tokens };
@@ -149,6 +149,7 @@ const handlers: Handlers = {
 };
 
 async function dispatch(req: EngineRequest): Promise<void> {
+  if (req.type === 'train') running.set(req.id, new AbortController());
   try {
     if (req.type !== 'init' && req.type !== 'cancel') await (backend ??= selectBackend('auto'));
     const handler = handlers[req.type] as (params: unknown, id: number) => unknown;
@@ -156,6 +157,8 @@ async function dispatch(req: EngineRequest): Promise<void> {
     send({ type: 'result', id: req.id, params: result });
   } catch (e) {
     send({ type: 'error', id: req.id, params: { message: e instanceof Error ? e.message : String(e) } });
+  } finally {
+    running.delete(req.id);
   }
 }
 

@@ -75,3 +75,26 @@ test('an engine killed mid-run rejects the request, is reported once, keeps its 
   const t = await client.call('tokenize', { encoding: 'char', text: 'ok' });
   assert.equal(t.count, 2);
 });
+
+test('cancel at any moment (reading the text, mid-run, between probes) returns the engine to idle and leaks no tensors', async () => {
+  const idle = await client.call('status', {});
+  assert.equal(idle.training, false);
+  for (const after of [0, 1, 3, 7]) {
+    let cancelled = false;
+    const { id, result } = client.request('train', job(100000), (e) => {
+      if (e.event === 'step' && e.step >= after && !cancelled) {
+        cancelled = true;
+        void client.cancel(id);
+      }
+    });
+    if (after === 0) void client.cancel(id); // before the first step: while the text is read
+    const r = await result;
+    assert.equal(r.cancelled, true);
+    await client.call('nextToken', { text: 'to be', k: 3 });
+    await client.call('attention', { text: 'to be or' });
+    const now = await client.call('status', {});
+    assert.equal(now.training, false);
+    // The active model was replaced by the cancelled run's (or kept), so its weights are the only tensors.
+    assert.equal(now.tensors, idle.tensors, `after cancelling at step ${after}`);
+  }
+});
