@@ -315,6 +315,9 @@ async function sample(argv: string[]): Promise<number> {
   if (p.switches.has('json')) json({ prompt: promptText, text, tokens: ids.length, unknownPromptTokens: unknown, sampling, seed });
   else {
     if (unknown > 0) stderrWrite(`note: ${unknown} prompt token(s) never occurred in training and read as <unk>\n`);
+    // The header goes to stderr, so stdout stays the text alone (for pipes) while a terminal shows where it starts.
+    stderrWrite(`--- ${ids.length} tokens sampled from ${path.basename(file)} (temperature ${sampling.temperature}, ` +
+      `top-k ${sampling.topK || 'off'}, top-p ${sampling.topP}, seed ${seed}) after the prompt ${JSON.stringify(promptText)} ---\n`);
     print(promptText + text);
   }
   ctx.model.dispose();

@@ -220,6 +220,23 @@ export async function runScenario(server: CodeServer, options: ScenarioOptions):
       const tab = (await wb.tab(/attention/i).innerText()).trim();
       return `panel "${tab}" open: ${JSON.stringify(text.slice(0, 100))}`;
     });
+
+    await step('attention-on-source', 60_000, async () => {
+      // Click the last token of the strip: the attention it gives is painted over the source as decorations.
+      const frame = (await wb.webviews()).at(-1)!;
+      await frame.locator('span.att-tok').last().click();
+      const painted = page.locator('.monaco-editor').first().locator('[class*="ced-"]');
+      await poll(async () => (await painted.count()) > 0, 15_000, 'attention decorations over the source');
+      return `${await painted.count()} decorated spans over the source`;
+    });
+
+    await step('attention-cleared', 30_000, async () => {
+      const painted = page.locator('.monaco-editor').first().locator('[class*="ced-"]');
+      await wb.focusFile(fileName);
+      await page.keyboard.press('Control+End');
+      await poll(async () => (await painted.count()) === 0, 10_000, 'the painting to clear when the selection changes');
+      return 'the painting went away when the selection moved';
+    });
   } finally {
     clearInterval(toastWatch);
     await browser.close();
