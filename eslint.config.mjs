@@ -73,6 +73,37 @@ export default defineConfig(
       ],
     },
   },
+  // Layers: the engine never imports the editor or the webviews; the extension reaches the engine only through its
+  // public entry (so tfjs never enters the extension bundle); webviews take nothing from the engine but types.
+  {
+    files: ['engine/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: [{ name: 'vscode', message: 'engine/ runs outside VS Code.' }],
+        patterns: [{ group: ['**/extension/**', '**/webviews/**'], message: 'engine/ imports neither the extension nor the webviews.' }],
+      }],
+    },
+  },
+  {
+    files: ['extension/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/engine/*', '!**/engine/index'], message: 'the extension imports only the engine\'s public entry (../engine).' },
+          { group: ['@tensorflow/*'], message: 'tfjs runs in the engine process, never in the extension host.' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['webviews/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/engine/**', '**/engine'], allowTypeImports: true, message: 'webviews take only types from the engine.' }],
+        paths: [{ name: 'vscode', message: 'webviews are front-end bundles.' }],
+      }],
+    },
+  },
   {
     // Plain JavaScript (e.g. bin/gpt-lab.js, scripts/, bench/): no type information,
     // CommonJS, Node globals.
