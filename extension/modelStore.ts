@@ -17,6 +17,9 @@ export interface StoredModel {
   savedAt: string;
 }
 
+/** A run under way: its document and the shape of the model it trains (from its start event). */
+export type RunningModel = Pick<StoredModel, 'label' | 'tokenizer' | 'parameters' | 'contextLength'> & { docUri: string };
+
 const ACTIVE_KEY = 'gptLab.activeModel';
 const RUNNING_KEY = 'gptLab.runningOn'; // the document of a run under way, cleared when it ends
 
@@ -40,9 +43,15 @@ export class ModelStore {
     await this.state.update(ACTIVE_KEY, model);
   }
 
-  /** Remembers that a run is under way, so a window closed mid-run finds its checkpoint next time. */
-  async runStarted(docUri: string, label: string): Promise<void> {
-    await this.state.update(RUNNING_KEY, { docUri, label });
+  /** Remembers the run under way (and its model's shape), so a window closed mid-run finds its checkpoint next time. */
+  async runStarted(run: RunningModel): Promise<void> {
+    await this.state.update(RUNNING_KEY, run);
+  }
+
+  /** The best checkpoint of a run, as a model that can become active, if one was written. */
+  checkpointOf(run: RunningModel): StoredModel | null {
+    const file = partialPath(this.fileFor(run.docUri));
+    return fs.existsSync(file) ? { ...run, file, partial: true, savedAt: fs.statSync(file).mtime.toISOString() } : null;
   }
 
   async runEnded(): Promise<void> {
@@ -54,14 +63,9 @@ export class ModelStore {
    * (marked partial), else the last active model, if its file is still there.
    */
   restorable(): StoredModel | null {
-    const running = this.state.get<{ docUri: string; label: string } | undefined>(RUNNING_KEY);
-    if (running) {
-      const checkpoint = partialPath(this.fileFor(running.docUri));
-      if (fs.existsSync(checkpoint)) {
-        return { file: checkpoint, label: running.label, docUri: running.docUri, tokenizer: '', parameters: 0, contextLength: 0,
-          partial: true, savedAt: fs.statSync(checkpoint).mtime.toISOString() };
-      }
-    }
+    const running = this.state.get<RunningModel | undefined>(RUNNING_KEY);
+    const checkpoint = running ? this.checkpointOf(running) : null;
+    if (checkpoint) return checkpoint;
     const last = this.state.get<StoredModel | null>(ACTIVE_KEY, null);
     return last && fs.existsSync(last.file) ? last : null;
   }

@@ -1,14 +1,13 @@
 // The current training run and the active model. Features subscribe here, never to the engine: train events,
 // model changes and run changes arrive as VS Code events; probes go through `probe`, which makes sure the probing
 // engine holds the active model first.
-import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { partialPath, type Method, type ParamsOf, type ResultOf, type TrainChoices, type TrainerChoice, type TrainEvent,
+import { type Method, type ParamsOf, type ResultOf, type TrainChoices, type TrainerChoice, type TrainEvent,
   type TrainOutcome } from '../engine';
 import { ContextKey } from './commands';
 import { errorLine, isCrash, type EngineHost } from './engineHost';
 import type { Log } from './log';
-import type { ModelStore, StoredModel } from './modelStore';
+import type { ModelStore, RunningModel, StoredModel } from './modelStore';
 
 export interface Run {
   id: string;
@@ -68,21 +67,24 @@ export class Session implements vscode.Disposable {
     const out = this.store.fileFor(docUri);
     const runId = `${Date.now().toString(36)}`;
     const run: Run = { id: runId, label, docUri, started: Date.now(), requestId: Promise.resolve(-1) };
-    const request = this.host.request('trainer', 'train', { text, label, choices, trainer, out }, (event) => this.trainEvents.fire({ run, event }));
+    let running: RunningModel | null = null; // the model this run trains, once its start event says what it is
+    const request = this.host.request('trainer', 'train', { text, label, choices, trainer, out }, (event) => {
+      if (event.event === 'start') {
+        running = { docUri, label, tokenizer: event.tokenizer, parameters: event.parameters, contextLength: event.config.contextLength };
+        void this.store.runStarted(running);
+      }
+      this.trainEvents.fire({ run, event });
+    });
     run.requestId = request.id;
     this.setRun(run);
-    await this.store.runStarted(docUri, label);
     try {
       const outcome = await request.result;
       if (outcome.summary) await this.activate(this.store.describe(outcome.summary, label, docUri, out));
       return outcome;
     } catch (e) {
       // The engine died mid-run: the best checkpoint so far, if any, becomes the active model (marked partial).
-      const checkpoint = partialPath(out);
-      if (isCrash(e) && fs.existsSync(checkpoint)) {
-        await this.activate({ file: checkpoint, label, docUri, tokenizer: '', parameters: 0, contextLength: 0, partial: true,
-          savedAt: new Date().toISOString() });
-      }
+      const checkpoint = isCrash(e) && running ? this.store.checkpointOf(running) : null;
+      if (checkpoint) await this.activate(checkpoint);
       throw e;
     } finally {
       await this.store.runEnded();
@@ -132,11 +134,7 @@ export class Session implements vscode.Disposable {
       try {
         const summary = await this.host.call('prober', 'load', { file: model.file });
         this.log.info(`loaded ${model.file} into the probing engine (${(summary.parameters / 1e6).toFixed(2)}M parameters)`);
-        if (version === this.modelVersion) {
-          this.loadedInProber = model.file;
-          if (!model.tokenizer) this.activeModel = { ...model, tokenizer: summary.tokenizer, parameters: summary.parameters,
-            contextLength: summary.config.contextLength };
-        }
+        if (version === this.modelVersion) this.loadedInProber = model.file;
       } finally {
         this.loading = null;
       }

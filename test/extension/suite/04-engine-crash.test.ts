@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import {
   type GptLabApi,
   activateApi,
+  configure,
   expectTrainResult,
   fastTraining,
   isAlive,
@@ -28,14 +29,16 @@ suite('engine process', () => {
     await resetConfiguration().then(undefined, () => undefined);
   });
 
-  test('a killed engine is reported once and restarts on the next command', async () => {
+  test('a killed engine is reported once, its best checkpoint becomes the active model, and it restarts on the next command', async () => {
     await fastTraining(100_000);
-    await show(scratchFile('crash.txt', sampleText(6_000)));
+    const editor = await show(scratchFile('crash.txt', sampleText(6_000)));
     const crashesBefore = api.crashCount();
 
     const running = Promise.resolve(vscode.commands.executeCommand<unknown>('gptLab.train'));
     const pid = await waitFor(() => api.enginePid(), 30_000, 'enginePid() while training');
-    await sleep(1_000);
+    // Kill it once a best-validation checkpoint has been written.
+    await waitFor(() => api.lastTrainEvent()?.event === 'checkpoint' || undefined, 60_000, 'a checkpoint event');
+    await sleep(300);
     process.kill(pid, 'SIGKILL');
 
     // The interrupted run ends (it must not hang): with undefined (the crash was reported on its own), an error or a
@@ -57,6 +60,16 @@ suite('engine process', () => {
     await sleep(1_500);
     assert.equal(api.crashCount(), crashesBefore + 1, 'one crash must be reported exactly once');
     assert.equal(isAlive(pid), false);
+
+    // The checkpoint is the active model, marked partial, and it answers: a hover shows each token's surprise.
+    const model = await waitFor(() => (api.activeModel()?.partial ? api.activeModel() : undefined),
+      10_000, 'the partial checkpoint to become the active model');
+    assert.match(String(model?.file), /\.partial\.safetensors$/);
+    await configure({ 'hover.encoding': 'auto' }); // the model's own tokenizer, so surprise can be shown
+    const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', editor.document.uri,
+      new vscode.Position(1, 2));
+    const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
+    assert.match(text, /bits/, `the hover shows no surprise from the checkpoint: ${text.slice(0, 300)}`);
 
     await fastTraining(10);
     const result = await train();

@@ -10,8 +10,9 @@ export const EXTENSION_ID = 'gpt-lab.gpt-lab';
 /** What `activate()` returns (the contract the tests are written against). */
 export interface GptLabApi {
   enginePid(): number | undefined;
-  activeModel(): { file: string | null; tokenizer: string; parameters: number } | null;
+  activeModel(): { file: string | null; tokenizer: string; parameters: number; partial: boolean } | null;
   crashCount(): number;
+  lastTrainEvent(): { event: string } | null;
 }
 
 /** What `gptLab.train` resolves to when training ends (or `undefined` when there was nothing to train on). */
