@@ -59,8 +59,6 @@ function configureWasmPaths(): void {
   if (fs.existsSync(bundled)) setWasmPaths(__dirname + path.sep);
 }
 
-/** PROD skips tfjs's debug checks and its console banner about tfjs-node. */
-tf.env().set('PROD', true);
 
 async function activate(name: BackendReport['name']): Promise<string> {
   if (name === 'tensorflow') {

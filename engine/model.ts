@@ -8,6 +8,10 @@ import { validateConfig, type GPTConfig } from './config';
 import { isLinearWeight, paramSpecs, type ParamSpec } from './params';
 import { Rng } from './rng';
 
+// PROD skips tfjs's debug checks and its console banner about tfjs-node; set where tensors are first made, so that no
+// entry point (CLI, engine process, tests, benchmarks) prints it.
+tf.env().set('PROD', true);
+
 export const NORM_EPS = 1e-5;
 
 export interface ForwardOptions {
