@@ -65,7 +65,7 @@ async function main() {
     results[`hover ${encoding}, no model`] = percentiles(ms);
   }
 
-  const prober = new EngineClient({ workerPath: worker });
+  const prober = new EngineClient({ workerPath: worker, threads: 1 }); // as the extension runs it
   for (const preset of ['tiny', 'classic']) {
     await prober.call('load', { file: files[preset] });
     const ms = [], ghost = [];

@@ -18,6 +18,8 @@ export interface EngineClientOptions {
   onCrash?: (reason: string) => void;
   /** Run below normal priority (training), so that interactive requests to another engine get the cores first. */
   background?: boolean;
+  /** Threads for the engine's native kernels (GPTLAB_THREADS); unset: all cores. */
+  threads?: number;
 }
 
 export class EngineCrashedError extends Error {
@@ -35,7 +37,9 @@ export class EngineClient {
   private start(): ChildProcess {
     if (this.child) return this.child;
     const execArgv = this.options.maxMemoryMb ? [`--max-old-space-size=${this.options.maxMemoryMb}`] : [];
-    const env = this.options.background ? { ...process.env, GPTLAB_BACKGROUND: '1' } : process.env;
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    if (this.options.background) env.GPTLAB_BACKGROUND = '1';
+    if (this.options.threads) env.GPTLAB_THREADS = String(this.options.threads);
     const child = fork(this.options.workerPath, [], { execArgv, env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {

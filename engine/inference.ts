@@ -18,7 +18,9 @@ interface LayerWeights {
 function linearRows(native: NativeAddon | null, X: Float32Array, n: number, W: Float32Array, b: Float32Array | null,
   inDim: number, outDim: number): Float32Array {
   const Y = new Float32Array(n * outDim);
-  if (native && n > 1) {
+  // One row is a matrix-vector product; the native GEMM still beats plain JavaScript on it by far once the weight is
+  // bigger than a few thousand entries (below that the call costs more than the work).
+  if (native && (n > 1 || inDim * outDim >= 16_384)) {
     native.sgemm(false, true, n, outDim, inDim, 1, X, inDim, W, inDim, 0, Y, outDim);
     if (b) for (let r = 0; r < n; r++) for (let o = 0; o < outDim; o++) Y[r * outDim + o] += b[o];
     return Y;
@@ -201,7 +203,7 @@ export class KVCacheSession {
     }
     this.filled += n;
     const lastRow = this.norm(X.subarray((n - 1) * D, n * D), 1, this.lnfw, this.lnfb); // [1, D]
-    return linearRows(null, lastRow, 1, this.head, this.headB, D, c.vocabSize); // [V]
+    return linearRows(this.native, lastRow, 1, this.head, this.headB, D, c.vocabSize); // [V]
   }
 }
 

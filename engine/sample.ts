@@ -78,13 +78,14 @@ export function nextTokenLogits(model: GPT, context: ArrayLike<number>): Float32
 
 /**
  * Appends `count` sampled model ids to a prompt of model ids and returns only the new ones. Uses the KV cache
- * (inference.ts); onToken may return false to stop early.
+ * (inference.ts); onToken may return false to stop early. A caller that samples often from a model whose weights no
+ * longer change passes its own session, so the weights are read out of tfjs once, not on every call.
  */
 export function generate(model: GPT, prompt: ArrayLike<number>, count: number, o: SamplingOptions, rng: Rng,
-  onToken?: (id: number) => boolean | void): Int32Array {
+  onToken?: (id: number) => boolean | void, session = new KVCacheSession(model)): Int32Array {
   const out: number[] = [];
   const draw = (logits: Float32Array): number => drawFrom(samplingDistribution(logits, o), rng);
-  for (const id of decodeWithCache(new KVCacheSession(model), prompt, draw, count)) {
+  for (const id of decodeWithCache(session, prompt, draw, count)) {
     out.push(id);
     if (onToken?.(id) === false) break;
   }

@@ -11,6 +11,7 @@ import { isEngineRequest, type EngineReply, type EngineRequest, type Method, typ
   type ResultOf } from './protocol';
 import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, logitLens, neighbours, nextToken,
   perTokenLoss, singleTokenId, type ProbeContext } from './probes';
+import { KVCacheSession } from './inference';
 import { Rng } from './rng';
 import { generate, validateSampling } from './sample';
 import { checkText } from './text';
@@ -20,6 +21,8 @@ import { trainOnText, type History } from './train';
 interface Loaded extends ProbeContext {
   history: (History & { partial?: boolean }) | null;
   file: string | null;
+  /** The KV-cache decoder's copy of the weights, made on the first sample (a model here never changes). */
+  decoder?: KVCacheSession;
 }
 
 // A background engine (the one that trains) runs below normal priority; threads it starts later (the native pool)
@@ -131,7 +134,7 @@ const handlers: Handlers = {
       ids.push(id);
       // Only a token that can hold a newline needs the (whole, so characters split across tokens stay whole) decode.
       return !(p.stopAtNewline && m.vocab.display(m.tokenizer, id).includes('\n') && decode().includes('\n'));
-    });
+    }, (m.decoder ??= new KVCacheSession(m.model)));
     const text = decode();
     return { text: p.stopAtNewline && text.includes('\n') ? text.slice(0, text.indexOf('\n')) : text };
   },
