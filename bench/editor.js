@@ -72,7 +72,7 @@ async function main() {
     for (let i = 0; i < repeats; i++) {
       const at = 5000 + i * 997;
       const context = sample.slice(at - 300, at); // what hover.ts sends: the line plus context before it
-      ms.push(await timed(() => prober.call('tokenLoss', { text: context + line200(i) })));
+      ms.push(await timed(() => prober.call('tokenLoss', { text: context + line200(i), from: context.length })));
     }
     results[`hover with ${preset} model (tokenLoss)`] = percentiles(ms);
     const prefixChars = preset === 'tiny' ? 256 : 1100; // ~256 tokens: characters for tiny, o200k tokens for classic

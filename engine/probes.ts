@@ -290,13 +290,21 @@ export interface TokenLoss extends TextToken {
 }
 
 /**
- * Per-token loss over a text. Each prediction sees up to T tokens before it (a sliding window, not fixed blocks),
- * so every token's surprise is conditioned on as much context as the model can take.
+ * Per-token loss over a text (from the first token starting at `from`). Each prediction sees up to T tokens before it
+ * (a sliding window, not fixed blocks), so every token's surprise is conditioned on as much context as the model takes.
  */
-export function perTokenLoss(ctx: ProbeContext, text: string): TokenLoss[] {
+export function perTokenLoss(ctx: ProbeContext, text: string, from = 0): TokenLoss[] {
   const { ids, tokens } = textTokens(ctx, text);
-  const losses = slidingLosses(ctx.model, ids);
-  return tokens.map((t, i) => ({ ...t, loss: i === 0 ? null : losses[i - 1] }));
+  // Only the tokens from `from` on are wanted (a hover's word after its context): skip the forward passes over the rest.
+  const T = ctx.model.config.contextLength;
+  const first = Math.max(0, tokens.findIndex((t) => t.start >= from));
+  // A short tail (a hovered word) fits one window that ends at the last token; a long one slides from half a window back.
+  const start = Math.max(0, Math.min(first - Math.floor(T / 2), ids.length - 1 - T));
+  const losses = slidingLosses(ctx.model, ids.subarray(start));
+  return tokens.slice(first).map((t, j) => {
+    const i = first + j;
+    return { ...t, loss: i === 0 ? null : losses[i - 1 - start] };
+  });
 }
 
 /**

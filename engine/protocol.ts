@@ -75,8 +75,8 @@ export interface EngineMethods {
   /** The engine's own health: memory, live tensors, and whether a run is under way (for soak tests and logs). */
   status: [Record<string, never>, EngineStatus];
   tokenize: [{ encoding: string; text: string }, { count: number; tokens: TokenChunk[] }];
-  /** Tokens of a text with the model's probability and surprise of each (the model's tokenizer). */
-  tokenLoss: [{ text: string }, TokenLoss[]];
+  /** Tokens of a text with the model's loss (surprise) of each: all, or those from UTF-16 offset `from` (after context). */
+  tokenLoss: [{ text: string; from?: number }, TokenLoss[]];
   compareTokenizers: [{ selection: string; file: string }, TokenizerComparison];
   sample: [{ prompt: string; tokens: number; sampling: SamplingOptions; seed: number; stopAtNewline?: boolean }, { text: string }];
   nextToken: [{ text: string; k: number; sampling?: SamplingOptions }, NextTokenProbe];

@@ -122,7 +122,7 @@ const handlers: Handlers = {
     const tokens = tokenChunks(getTokenizer(p.encoding), p.text);
     return { count: tokens.length, tokens };
   },
-  tokenLoss: (p) => perTokenLoss(requireModel(), p.text),
+  tokenLoss: (p) => perTokenLoss(requireModel(), p.text, p.from),
   compareTokenizers: (p) => compareTokenizers(loaded, p.selection, p.file),
   sample: (p) => {
     const m = requireModel();

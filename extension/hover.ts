@@ -72,8 +72,8 @@ async function surpriseInContext(session: Session, doc: vscode.TextDocument, ran
   const start = doc.offsetAt(range.start);
   const before = Math.max(0, start - Math.max(64, model.contextLength * 8));
   const prefix = doc.getText(new vscode.Range(doc.positionAt(before), range.start));
-  const losses = await session.probe('tokenLoss', { text: prefix + text });
-  return losses.filter((t) => t.start >= prefix.length).map((t) => ({ ...t, start: t.start - prefix.length, end: t.end - prefix.length }));
+  const losses = await session.probe('tokenLoss', { text: prefix + text, from: prefix.length });
+  return losses.map((t) => ({ ...t, start: t.start - prefix.length, end: t.end - prefix.length }));
 }
 
 function render(chunks: TokenChunk[], encoding: string, text: string, truncated: boolean,

@@ -148,3 +148,15 @@ test('next-token probe: the kept mass is the raw probability of what the sampler
   assert.ok(p.top.slice(1).every((t) => t.sampledProb === 0), 'tokens cut by top-k have no sampled probability');
   assert.ok(Math.abs(nextToken(ctx, 'abcab', 5).keptMass - 1) < 1e-9);
 });
+
+test('per-token loss from an offset: a short tail is scored in one window ending at the last token', () => {
+  const T = ctx.model.config.contextLength;
+  const text = TEXT.slice(0, 3 * T);
+  const ids = ctx.vocab.encode(ctx.tokenizer.encode(text));
+  const tail = perTokenLoss(ctx, text, text.length - 5);
+  assert.deepEqual(tail.map((t) => t.start), [0, 1, 2, 3, 4].map((k) => text.length - 5 + k));
+  const plain = windowLosses(ctx.model, ids.subarray(ids.length - 1 - T)); // one forward over the last T+1 tokens
+  tail.forEach((t, j) => assert.ok(Math.abs(t.loss! - plain[plain.length - 5 + j]) < 1e-5));
+  assert.equal(perTokenLoss(ctx, 'abc', 0)[0].loss, null);
+  assert.deepEqual(perTokenLoss(ctx, text, 0).map((t) => t.loss), perTokenLoss(ctx, text).map((t) => t.loss));
+});
