@@ -1,16 +1,23 @@
 #!/usr/bin/env node
 // GPT Lab training-step benchmark: engine vs PyTorch on identical weights and batches.
 //
-//   npm run bench [-- --steps 10 --warmup 3 --rounds 2 --configs A,B --backend auto --no-native --no-tfjs --no-torch]
+//   npm run bench [-- --steps 10 --warmup 3 --rounds 2 --configs A,B --backend auto --stock-steps 4
+//                    --no-native --no-wasm --no-tfjs --no-stock --no-torch]
 //
 // For each config the engine writes its initial model file; every side loads it (PyTorch through
 // test/reference/gptlab_ref.py) and runs AdamW steps on the same [B, T] batches, each in its own process so
-// peak RSS is per side. The sides: the engine's native trainer (the path training uses on CPUs), the engine's tfjs
-// path (the reference implementation, with the native matmul kernels), and PyTorch. Rounds alternate A B A B (and
-// the order of the sides). Medians over all timed steps; the
-// min is shown too because a shared machine makes single steps noisy. Prints a table and writes
-// bench/results/latest.json. PyTorch runs with OPENBLAS_NUM_THREADS=1 and torch.set_num_threads(GPTLAB_THREADS or
-// cores); Debian's torch calls the system libblas.so.3, so OpenBLAS is preferred when installed.
+// peak RSS is per side. The sides, side by side in one run:
+//   native     the addon's NativeGPT (the path training uses on CPUs: native-avx512, -avx2, -neon, -generic)
+//   wasm       the same C++ built to WebAssembly SIMD128 with threads (native/wasm/): wasm-simd, the universal path
+//   tfjs+k     the tfjs path (the reference implementation) on --backend, with the addon's matmul kernels
+//   tfjs-wasm  the stock tfjs path on @tensorflow/tfjs-backend-wasm, no native code: what a VSIX gave before the
+//              native work (--stock-steps timed steps, 1 warm-up: it is slow)
+//   pytorch    Debian's torch; the bench makes it run on OpenBLAS (see ensureOpenBlas) and prints no ratio against
+//              it when its process still loaded the reference BLAS.
+// Rounds alternate A B A B (and the order of the sides). Medians over all timed steps; the min is shown too because
+// a shared machine makes single steps noisy. Prints a table and writes bench/results/latest.json. PyTorch runs with
+// OPENBLAS_NUM_THREADS=1 and, like the engine's trainers, the faster of torch.set_num_threads(GPTLAB_THREADS or
+// cores) and 1, timed in warm-up (on a busy 2-core machine OpenMP at 2 threads made its steps 20x slower).
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -27,7 +34,8 @@ const CONFIGS = {
 };
 
 function parseArgs(argv) {
-  const o = { steps: 10, warmup: 3, rounds: 2, configs: ['A', 'B'], backend: 'auto', native: true, tfjs: true, torch: true };
+  const o = { steps: 10, warmup: 3, rounds: 2, configs: ['A', 'B'], backend: 'auto', native: true, wasm: true, tfjs: true,
+    stock: true, stockSteps: 4, torch: true, installBlas: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -36,12 +44,19 @@ function parseArgs(argv) {
     else if (a === '--rounds') o.rounds = parseInt(next(), 10);
     else if (a === '--configs') o.configs = next().split(',').map((s) => s.trim().toUpperCase());
     else if (a === '--backend') o.backend = next();
+    else if (a === '--stock-steps') o.stockSteps = parseInt(next(), 10);
     else if (a === '--no-native') o.native = false;
+    else if (a === '--no-wasm') o.wasm = false;
     else if (a === '--no-tfjs') o.tfjs = false;
+    else if (a === '--no-stock') o.stock = false;
     else if (a === '--no-torch') o.torch = false;
+    else if (a === '--no-install') o.installBlas = false;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/bench.js [--steps N] [--warmup N] [--rounds N] [--configs A,B] [--backend auto|wasm|cpu] [--no-native] [--no-tfjs] [--no-torch]\n' +
-        '  --no-native: no native code at all (tfjs path on stock kernels); --no-tfjs: skip the tfjs reference path');
+      console.log('usage: node bench/bench.js [--steps N] [--warmup N] [--rounds N] [--configs A,B] [--backend auto|wasm|cpu] [--stock-steps N]\n' +
+        '         [--no-native] [--no-wasm] [--no-tfjs] [--no-stock] [--no-torch] [--no-install]\n' +
+        '  --no-native: no native addon at all (the tfjs+k side then runs on stock kernels); --no-wasm: skip the wasm trainer;\n' +
+        '  --no-tfjs: skip the tfjs path with native kernels; --no-stock: skip the stock tfjs-wasm path;\n' +
+        '  --no-install: never apt-get install libopenblas0-pthread');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -90,20 +105,87 @@ function ensureTorch() {
   return v ? { version: v, installedByBench: true } : null;
 }
 
-/** Which BLAS Debian's torch (BLAS_INFO=generic, libblas.so.3) will load; prefer OpenBLAS when installed. */
-function blasSetup() {
-  let target = '';
+/** Which BLAS a torch process really loads (bench/torch_step.py --blas reads its /proc/self/maps). */
+function probeBlas(env) {
+  const r = spawnSync(PY, [path.join(__dirname, 'torch_step.py'), '--blas'], { encoding: 'utf8',
+    env: { ...process.env, OPENBLAS_VERBOSE: '2', ...env } });
+  if (r.status !== 0) return { kind: 'unknown', libs: [], error: (r.stderr || '').trim().split('\n').pop() };
+  const blas = JSON.parse(r.stdout.trim().split('\n').pop()).blas;
+  // OpenBLAS (a DYNAMIC_ARCH build) says which kernels it picked when OPENBLAS_VERBOSE=2.
+  const core = /Core:\s*(\S+)/.exec(r.stderr || '');
+  if (core) blas.core = core[1];
+  return blas;
+}
+
+/**
+ * The OpenBLAS kernels this CPU runs, when OpenBLAS's own detection fell back to a generic one: on VMs whose CPUID
+ * names no model ("Intel(R) Xeon(R) Processor"), OpenBLAS 0.3.21 picks Prescott (SSE3), 5x slower than SkylakeX here.
+ */
+function openblasCoreFor(blas) {
+  if (!blas.core || !/^(Prescott|Katmai|Coppermine|Northwood|Banias|Core2|Penryn|Dunnington|Nehalem|Atom)$/i.test(blas.core)) return null;
+  let flags = '';
   try {
-    target = fs.realpathSync('/usr/lib/x86_64-linux-gnu/libblas.so.3');
+    flags = (/^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8')) || [])[1] || '';
   } catch {
-    /* not Debian x86-64 */
+    return null;
   }
-  const openblasDirs = ['/usr/lib/x86_64-linux-gnu/openblas-pthread', '/usr/lib/x86_64-linux-gnu/openblas-openmp'];
-  if (/openblas/.test(target)) return { blas: target, env: {} };
-  const dir = openblasDirs.find((d) => fs.existsSync(path.join(d, 'libblas.so.3')));
-  if (dir) return { blas: path.join(dir, 'libblas.so.3'), env: { LD_LIBRARY_PATH: [dir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') } };
-  if (target) log(`warning: torch will use ${target} (reference BLAS, ~1-2 GFLOP/s); apt-get install -y libopenblas0-pthread for a fair comparison`);
-  return { blas: target || 'unknown', env: {} };
+  if (/\bavx512f\b/.test(flags) && /\bavx512bw\b/.test(flags)) return 'SkylakeX';
+  if (/\bavx2\b/.test(flags) && /\bfma\b/.test(flags)) return 'Haswell';
+  return null;
+}
+
+/** Corrects OpenBLAS's kernel choice (OPENBLAS_CORETYPE) when it fell back to a generic core on a capable CPU. */
+function fixOpenBlasCore(r) {
+  if (r.blas.kind !== 'openblas') return r;
+  const core = openblasCoreFor(r.blas);
+  if (!core) return r;
+  const env = { ...r.env, OPENBLAS_CORETYPE: core };
+  const blas = probeBlas(env);
+  if (blas.kind !== 'openblas' || blas.core !== core) return r;
+  log(`OpenBLAS picked the ${r.blas.core} kernels on a CPU with ${core}'s instructions: OPENBLAS_CORETYPE=${core}`);
+  return { ...r, env, blas: { ...blas, detectedCore: r.blas.core } };
+}
+
+const OPENBLAS_DIRS = ['openblas-pthread', 'openblas-openmp', 'openblas'].map((d) => `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/${d}`);
+
+/**
+ * Makes PyTorch run on OpenBLAS: Debian's python3-torch (BLAS_INFO=generic) calls whatever libblas.so.3 resolves
+ * to, and a fresh machine's is the reference BLAS (libblas3), which made a step 30x slower (3.2 s instead of 0.2 s).
+ * Probes the BLAS torch loads; on the reference one, points LD_LIBRARY_PATH at an installed OpenBLAS, else installs
+ * libopenblas0-pthread (apt-get, as root) and probes again; then makes sure OpenBLAS runs its kernels for this CPU.
+ * Returns the env for torch's processes and what it found.
+ */
+function ensureOpenBlas(allowInstall) {
+  const r0 = ensureOpenBlasLibrary(allowInstall);
+  return { ...fixOpenBlasCore(r0), installed: r0.installed };
+}
+
+function ensureOpenBlasLibrary(allowInstall) {
+  const tryEnv = (env) => ({ env, blas: probeBlas(env) });
+  const withDirs = () => {
+    const dir = OPENBLAS_DIRS.find((d) => fs.existsSync(path.join(d, 'libblas.so.3')));
+    return dir ? tryEnv({ LD_LIBRARY_PATH: [dir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') }) : null;
+  };
+  let r = tryEnv({});
+  if (r.blas.kind !== 'reference') return { ...r, installed: false };
+  log(`torch loads the reference BLAS (${r.blas.libs.join(', ')}), about 30x slower than OpenBLAS`);
+  const viaDir = withDirs();
+  if (viaDir && viaDir.blas.kind !== 'reference') return { ...viaDir, installed: false };
+  let installed = false;
+  if (allowInstall && typeof process.getuid === 'function' && process.getuid() === 0) {
+    log('installing OpenBLAS: apt-get install -y libopenblas0-pthread ...');
+    const a = spawnSync('apt-get', ['install', '-y', 'libopenblas0-pthread'], { stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    installed = a.status === 0;
+    if (!installed) log(`apt-get install failed (exit ${a.status})`);
+    r = tryEnv({});
+    if (r.blas.kind !== 'reference') return { ...r, installed };
+    const again = withDirs();
+    if (again && again.blas.kind !== 'reference') return { ...again, installed };
+  } else if (allowInstall) {
+    log('not root: cannot apt-get install libopenblas0-pthread');
+  }
+  return { ...r, installed };
 }
 
 function threadCount() {
@@ -230,8 +312,8 @@ async function main() {
   const load0 = os.loadavg();
   const torch = o.torch ? ensureTorch() : null;
   if (o.torch && !torch) log('PyTorch unavailable: engine only');
-  const blas = torch ? blasSetup() : null;
-  if (torch) torch.blas = blas.blas;
+  const blas = torch ? ensureOpenBlas(o.installBlas) : null;
+  if (torch) Object.assign(torch, { blas: blas.blas, blasEnv: blas.env, blasInstalledByBench: blas.installed });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-bench-'));
   const ceilingBefore = sgemmCeiling();
   const prepared = {};
@@ -241,7 +323,7 @@ async function main() {
     const params = await writeInitialModel(c, modelFile);
     const batchesFile = path.join(tmp, `${name}.batches.i32`);
     fs.writeFileSync(batchesFile, Buffer.from(makeBatches(c, o.warmup + o.steps, 42).buffer));
-    prepared[name] = { c, modelFile, batchesFile, params, engine: [], tfjs: [], torch: [] };
+    prepared[name] = { c, modelFile, batchesFile, params, engine: [], wasm: [], tfjs: [], stock: [], torch: [] };
   }
   const preset = require(path.join(OUT, 'config.js')).PRESETS.classic.train;
   const train = { ...preset, learningRate: 1e-3, warmupSteps: 0, steps: 1000 };
@@ -249,9 +331,9 @@ async function main() {
     for (const name of o.configs) {
       const p = prepared[name];
       const common = { B: p.c.B, T: p.c.T, warmup: o.warmup, steps: o.steps };
-      const runEngine = (side, trainingPath) => {
-        log(`round ${round + 1}/${o.rounds} config ${name}: engine (${trainingPath}) ...`);
-        const settings = { ...common, backend: o.backend, native: o.native, path: trainingPath, train };
+      const runEngine = (side, trainingPath, extra = {}) => {
+        log(`round ${round + 1}/${o.rounds} config ${name}: ${side} ...`);
+        const settings = { ...common, backend: o.backend, native: o.native, path: trainingPath, train, ...extra };
         p[side].push(runChild(process.execPath, [path.join(__dirname, 'engine_step.js'), p.modelFile, p.batchesFile, JSON.stringify(settings)], {}));
       };
       const runTorch = () => {
@@ -260,10 +342,16 @@ async function main() {
           weightDecay: train.weightDecay, gradClip: train.gradClip };
         p.torch.push(runChild(PY, [path.join(__dirname, 'torch_step.py'), p.modelFile, p.batchesFile, JSON.stringify(settings)],
           { OPENBLAS_NUM_THREADS: '1', ...blas.env }));
+        const last = p.torch[p.torch.length - 1];
+        if (last.blas && last.blas.kind === 'reference') log(`pytorch ran on the reference BLAS (${last.blas.libs.join(', ')}): no ratio against it`);
       };
       const sides = [];
       if (o.native) sides.push(() => runEngine('engine', 'native'));
-      if (o.tfjs || !o.native) sides.push(() => runEngine('tfjs', 'tfjs'));
+      if (o.wasm) sides.push(() => runEngine('wasm', 'wasm'));
+      if (o.tfjs && o.native) sides.push(() => runEngine('tfjs', 'tfjs'));
+      if (o.stock || (o.tfjs && !o.native)) {
+        sides.push(() => runEngine('stock', 'tfjs', { backend: 'wasm', native: false, warmup: 1, steps: Math.max(1, Math.min(o.stockSteps, o.steps)) }));
+      }
       if (torch) sides.push(runTorch);
       // Alternate the order so that no side always gets the cooler machine.
       for (const run of round % 2 === 0 ? sides : [...sides].reverse()) run();
@@ -293,8 +381,13 @@ async function main() {
       };
     };
     const e = side(p.engine);
+    const w = side(p.wasm);
     const j = side(p.tfjs);
-    const t = side(p.torch);
+    const k = side(p.stock);
+    const t0 = side(p.torch);
+    // A ratio against PyTorch on the reference BLAS would say nothing about the engine: refused.
+    const torchBlas = p.torch.length ? p.torch[p.torch.length - 1].blas || { kind: 'unknown', libs: [] } : null;
+    const t = torchBlas && torchBlas.kind === 'reference' ? null : t0;
     const lastOf = (runs) => runs[runs.length - 1];
     const ratio = (a, b2) => (a && b2 ? +(a.median_ms / b2.median_ms).toFixed(2) : null);
     const peak = ceiling ? Math.max(...ceiling.rows.map((row) => row[`gflops_${ceiling.maxThreads}t`] ?? 0)) : null;
@@ -305,15 +398,24 @@ async function main() {
       parameters: p.params,
       flops_per_step: flops,
       engine: e && { ...e, trainer: lastOf(p.engine).trainer, nativeInfo: lastOf(p.engine).nativeInfo },
+      engine_wasm: w && { ...w, trainer: lastOf(p.wasm).trainer },
       engine_tfjs: j && { ...j, trainer: lastOf(p.tfjs).trainer, backend: lastOf(p.tfjs).backend, kernels: lastOf(p.tfjs).kernels,
         kernelCalls: lastOf(p.tfjs).kernelCalls },
-      pytorch: t && { ...t, threads: p.torch[0].threads, version: p.torch[0].torch },
+      tfjs_stock: k && { ...k, trainer: lastOf(p.stock).trainer, backend: lastOf(p.stock).backend, kernels: lastOf(p.stock).kernels },
+      pytorch: t0 && { ...t0, threads: p.torch[0].threads, version: p.torch[0].torch, blas: torchBlas },
+      pytorch_ratio_refused: t0 && !t ? `PyTorch ran on the reference BLAS (${torchBlas.libs.join(', ')})` : undefined,
       ratio_engine_over_pytorch: ratio(e, t),
+      ratio_wasm_over_pytorch: ratio(w, t),
       ratio_tfjs_over_pytorch: ratio(j, t),
+      ratio_stock_over_pytorch: ratio(k, t),
       ratio_engine_over_tfjs: ratio(e, j),
+      ratio_wasm_over_native: ratio(w, e),
+      speedup_wasm_over_stock: w && k ? +(k.median_ms / w.median_ms).toFixed(2) : null,
+      speedup_wasm_over_tfjs: w && j ? +(j.median_ms / w.median_ms).toFixed(2) : null,
       engine_fraction_of_sgemm_ceiling: e && peak ? +(e.gflops / peak).toFixed(2) : null,
       peak_rss_engine_over_pytorch: e && t ? +(e.peak_rss_mb / t.peak_rss_mb).toFixed(2) : null,
-      first_loss_abs_diff: e && t ? +Math.abs(e.first_loss - t.first_loss).toExponential(2) : null,
+      first_loss_abs_diff: e && t0 ? +Math.abs(e.first_loss - t0.first_loss).toExponential(2) : null,
+      first_loss_abs_diff_wasm: w && t0 ? +Math.abs(w.first_loss - t0.first_loss).toExponential(2) : null,
     });
   }
   const report = {
@@ -334,16 +436,25 @@ async function main() {
   const lines = [];
   lines.push(`GPT Lab bench  ${report.date}  threads=${threads}  load ${load0.map((x) => x.toFixed(1)).join('/')}  ${report.total_s}s`);
   if (ceiling) lines.push(`sgemm ceiling (${ceiling.isa}, best of runs before and after): ` + ceiling.rows.map((r) => `${r.shape} ${Object.entries(r).filter(([k]) => k !== 'shape').map(([k, v]) => `${v} GF/s@${k.replace('gflops_', '')}`).join(' ')}`).join('; '));
-  lines.push('config  side     ms/step (min)     tok/s   GFLOP/s  RSS MB  loss@1    how');
+  lines.push('config  side       ms/step (min)     tok/s   GFLOP/s  RSS MB  loss@1    how');
   for (const r of results) {
     const row = (sideName, s, how) => s && lines.push(
-      `${r.config.padEnd(7)} ${sideName.padEnd(8)} ${fmt(s.median_ms, 1).padStart(7)} (${fmt(s.min_ms, 0).padStart(5)})  ${fmt(s.tokens_per_s).padStart(6)}  ${fmt(s.gflops, 1).padStart(7)}  ${fmt(s.peak_rss_mb).padStart(6)}  ${s.first_loss.toFixed(4).padStart(8)}  ${how}`);
-    row('engine', r.engine, r.engine && `${r.engine.trainer} (the native trainer)`);
-    row('tfjs', r.engine_tfjs, r.engine_tfjs && `${r.engine_tfjs.trainer}${r.engine_tfjs.kernels.native ? ` + native ${r.engine_tfjs.kernels.isa} ${r.engine_tfjs.kernels.kernels.join(',')}` : ', stock kernels'} (the reference path)`);
-    row('pytorch', r.pytorch, r.pytorch && `torch ${r.pytorch.version}, ${r.pytorch.threads} threads, ${path.basename(path.dirname(torch.blas))}/${path.basename(torch.blas)}`);
+      `${r.config.padEnd(7)} ${sideName.padEnd(10)} ${fmt(s.median_ms, 1).padStart(7)} (${fmt(s.min_ms, 0).padStart(5)})  ${fmt(s.tokens_per_s).padStart(6)}  ${fmt(s.gflops, 1).padStart(7)}  ${fmt(s.peak_rss_mb).padStart(6)}  ${s.first_loss.toFixed(4).padStart(8)}  ${how}`);
+    row('native', r.engine, r.engine && `${r.engine.trainer} (the native trainer)`);
+    row('wasm', r.engine_wasm, r.engine_wasm && `${r.engine_wasm.trainer} (native/wasm/, the universal path)`);
+    row('tfjs+k', r.engine_tfjs, r.engine_tfjs && `${r.engine_tfjs.trainer}${r.engine_tfjs.kernels.native ? ` + native ${r.engine_tfjs.kernels.isa} ${r.engine_tfjs.kernels.kernels.join(',')}` : ', stock kernels'} (the reference path)`);
+    row('tfjs-wasm', r.tfjs_stock, r.tfjs_stock && `${r.tfjs_stock.trainer}, stock @tensorflow/tfjs-backend-wasm kernels, no native code`);
+    const b = r.pytorch && r.pytorch.blas;
+    row('pytorch', r.pytorch, r.pytorch && `torch ${r.pytorch.version}, ${r.pytorch.threads} threads, BLAS ${b ? `${b.kind}${torch.blas.core ? ` ${torch.blas.core}${torch.blas.detectedCore ? ` (forced; detected ${torch.blas.detectedCore})` : ''}` : ''} (${b.libs.filter((l) => /libblas|openblas.*\.so/.test(path.basename(l))).map((l) => path.basename(path.dirname(l)) + '/' + path.basename(l)).join(', ')})` : 'unknown'}`);
+    if (r.pytorch_ratio_refused) lines.push(`${r.config.padEnd(7)} no ratio against PyTorch: ${r.pytorch_ratio_refused}, ~30x slower than OpenBLAS; apt-get install -y libopenblas0-pthread`);
     const facts = [];
-    if (r.ratio_engine_over_pytorch != null) facts.push(`engine/pytorch ${r.ratio_engine_over_pytorch}`);
-    if (r.ratio_tfjs_over_pytorch != null) facts.push(`tfjs/pytorch ${r.ratio_tfjs_over_pytorch}`);
+    if (r.ratio_wasm_over_native != null) facts.push(`wasm/native ${r.ratio_wasm_over_native}`);
+    if (r.speedup_wasm_over_stock != null) facts.push(`wasm ${r.speedup_wasm_over_stock}x faster than tfjs-wasm`);
+    if (r.speedup_wasm_over_tfjs != null) facts.push(`${r.speedup_wasm_over_tfjs}x than tfjs+k`);
+    if (r.ratio_engine_over_pytorch != null) facts.push(`native/pytorch ${r.ratio_engine_over_pytorch}`);
+    if (r.ratio_wasm_over_pytorch != null) facts.push(`wasm/pytorch ${r.ratio_wasm_over_pytorch}`);
+    if (r.ratio_tfjs_over_pytorch != null) facts.push(`tfjs+k/pytorch ${r.ratio_tfjs_over_pytorch}`);
+    if (r.ratio_stock_over_pytorch != null) facts.push(`tfjs-wasm/pytorch ${r.ratio_stock_over_pytorch}`);
     if (r.engine_fraction_of_sgemm_ceiling != null) facts.push(`engine at ${Math.round(r.engine_fraction_of_sgemm_ceiling * 100)}% of the sgemm ceiling`);
     if (r.peak_rss_engine_over_pytorch != null) facts.push(`peak RSS engine/pytorch ${r.peak_rss_engine_over_pytorch}`);
     if (r.first_loss_abs_diff != null) facts.push(`|loss@1 diff| ${r.first_loss_abs_diff}`);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // One side of the GPT Lab benchmark: engine AdamW steps on a model file, in its own process, on the training path the
-// settings name (native: the addon's whole-step trainer; tfjs: tfjs ops, with the native matmul kernels unless
-// native is false).
+// settings name (native: the addon's whole-step trainer; wasm: the same C++ built to WebAssembly (native/wasm/);
+// tfjs: tfjs ops, with the native matmul kernels unless native is false, which is the stock tfjs path).
 // usage: node bench/engine_step.js MODEL.safetensors BATCHES.i32 JSON_SETTINGS
 'use strict';
 const fs = require('fs');
@@ -25,7 +25,8 @@ async function main() {
 
   const { model } = loadModel(modelPath);
   const settings = { ...s.train, batchSize: s.B, seed: 1 };
-  const trainer = new Trainer(model, settings, s.path ?? 'auto');
+  // Trainer.create loads the wasm build (asynchronously) when the path needs it.
+  const trainer = await Trainer.create(model, settings, s.path ?? 'auto', backend);
   const all = new Int32Array(fs.readFileSync(batchesPath).buffer.slice(0));
   const per = s.B * s.T;
   const nb = all.length / (2 * per);
@@ -44,7 +45,7 @@ async function main() {
     norms.push(r.gradNorm);
   }
   const stats = kernels.nativeKernelStats();
-  const addon = kernels.loadNative();
+  const addon = s.path === 'native' || s.native ? kernels.loadNative() : null;
   const result = {
     times_ms: times,
     losses,
@@ -55,6 +56,7 @@ async function main() {
     kernels: kernelReport,
     trainingPath: trainer.path,
     trainer: trainer.describe(),
+    trainerName: trainer.name,
     kernelCalls: stats,
     nativeInfo: addon ? addon.info() : null,
     numTensors: tf.memory().numTensors,

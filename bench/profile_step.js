@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Where a training step's time goes, for finding what to speed up next.
-//   node bench/profile_step.js [A|B] [--repeats N]          the native trainer: forward + loss, backward, optimiser
+//   node bench/profile_step.js [A|B] [--repeats N] [--wasm] [--threads N] the native trainer (or its wasm build): forward + loss,
+//                                                           backward, optimiser
 //   node bench/profile_step.js [A|B] --tfjs [--no-native] [--shapes]
 //                                                           the tfjs path, per kernel (tf.profile)
 'use strict';
@@ -11,14 +12,18 @@ const OUT = path.join(__dirname, '..', 'out', 'engine');
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** Medians of forward + loss (loss()), + backward (lossAndGradients()), + clipping and AdamW (step()). */
-function nativePhases(model, c, repeats) {
+async function nativePhases(model, c, repeats, wasm, threads) {
   const { flatLayout, flattenWeights, nativeGPTClass } = require(path.join(OUT, 'nativeTrainer.js'));
   const { loadNative } = require(path.join(OUT, 'kernels', 'index.js'));
-  const cls = nativeGPTClass();
+  const wt = require(path.join(OUT, 'wasmTrainer.js'));
+  if (wasm && !(await wt.loadWasmTrainer())) throw new Error(`the wasm trainer did not load: ${wt.lastWasmLoadError()}`);
+  const cls = wasm ? wt.wasmGPTClass({ liveParams: false }) : nativeGPTClass();
   if (!cls) throw new Error('the native addon is not built (npm run build:native)');
+  const maxThreads = wasm ? wt.wasmTrainerInfo().maxThreads : loadNative().info().maxThreads;
   const layout = flatLayout(model.config);
   const native = new cls(model.config, layout.slots, flattenWeights(model, layout));
-  native.setThreads(loadNative().info().maxThreads);
+  const useThreads = threads || maxThreads;
+  native.setThreads(useThreads);
   const n = c.B * c.T;
   const x = new Int32Array(n).map((_, i) => 1 + ((i * 7919) % 4743));
   const y = new Int32Array(n).map((_, i) => 1 + ((i * 104729) % 4743));
@@ -42,7 +47,7 @@ function nativePhases(model, c, repeats) {
   }
   native.dispose();
   const f = median(fwd), b = median(fb), s = median(step);
-  return { forwardMs: f, backwardMs: b - f, optimiserMs: s - b, stepMs: s, threads: loadNative().info().maxThreads };
+  return { forwardMs: f, backwardMs: b - f, optimiserMs: s - b, stepMs: s, threads: useThreads };
 }
 
 async function tfjsKernels(model, c, shapes) {
@@ -105,9 +110,11 @@ async function tfjsKernels(model, c, shapes) {
     console.log(`config ${which}, tfjs path on ${backend.name}${backend.kernels && backend.kernels.native ? ' + native kernels' : ''}:`);
     await tfjsKernels(model, c, args.includes('--shapes'));
   } else {
-    const p = nativePhases(model, c, repeats);
+    const wasm = args.includes('--wasm');
+    const threadsAt = args.indexOf('--threads');
+    const p = await nativePhases(model, c, repeats, wasm, threadsAt >= 0 ? parseInt(args[threadsAt + 1], 10) : 0);
     const pct = (ms) => `${((100 * ms) / p.stepMs).toFixed(0)}%`;
-    console.log(`config ${which}, native trainer, ${p.threads} threads, medians of ${repeats}: step ${p.stepMs.toFixed(1)} ms = ` +
+    console.log(`config ${which}, ${wasm ? 'wasm' : 'native'} trainer, ${p.threads} threads, medians of ${repeats}: step ${p.stepMs.toFixed(1)} ms = ` +
       `forward + loss ${p.forwardMs.toFixed(1)} ms (${pct(p.forwardMs)}), backward ${p.backwardMs.toFixed(1)} ms (${pct(p.backwardMs)}), ` +
       `gradient norm + AdamW ${p.optimiserMs.toFixed(1)} ms (${pct(p.optimiserMs)})`);
   }

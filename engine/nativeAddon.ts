@@ -1,4 +1,5 @@
-// The one door to the native addon (native/build/Release/gptlab_native.node): finding it, loading it, its types, the
+// The one door to the native addon: finding it (a local build, native/build/Release/gptlab_native.node, then the
+// packaged one for this platform, native/prebuilt/<platform>-<arch>/gptlab_native.node), loading it, its types, the
 // reason it did not load, and the self-check every compiled trainer (this addon on each ISA, and the wasm build in
 // wasmTrainer.ts) runs when it loads. Nothing else in the engine calls process.dlopen.
 import * as fs from 'node:fs';
@@ -187,6 +188,17 @@ export function runSelfCheck(cls: NativeGPTConstructor, label: string): string |
 // ------------------------------------------------------------------ finding and loading the addon
 
 const ADDON_REL = path.join('native', 'build', 'Release', 'gptlab_native.node');
+const ADDON_FILE = 'gptlab_native.node';
+
+/** "linux-x64", "linux-arm64", "win32-x64", ...: the folder of native/prebuilt/ that this process can load. */
+export function prebuiltPlatform(platform: string = process.platform, arch: string = process.arch): string {
+  return `${platform}-${arch}`;
+}
+
+/** native/prebuilt/<platform>-<arch>/gptlab_native.node, relative to the package root (what a per-platform VSIX carries). */
+export function prebuiltAddonRel(platform?: string, arch?: string): string {
+  return path.join('native', 'prebuilt', prebuiltPlatform(platform, arch), ADDON_FILE);
+}
 
 let cachedAddon: NativeAddon | null | undefined;
 let loadError: string | undefined;
@@ -217,11 +229,20 @@ export function findUp(rel: string): string | null {
   return null;
 }
 
-/** Absolute path of the built addon, or null. GPTLAB_NATIVE_PATH overrides. */
-export function findNativeAddonPath(): string | null {
+/**
+ * The addon files to try, best first: GPTLAB_NATIVE_PATH alone when set; else a local build (npm install /
+ * npm run build:native, compiled on this machine) and the prebuilt one for this platform and architecture.
+ */
+export function nativeAddonCandidates(): string[] {
   const override = process.env.GPTLAB_NATIVE_PATH;
-  if (override) return fs.existsSync(override) ? path.resolve(override) : null;
-  return findUp(ADDON_REL);
+  if (override) return fs.existsSync(override) ? [path.resolve(override)] : [];
+  const found = [findUp(ADDON_REL), findUp(prebuiltAddonRel())].filter((p): p is string => p !== null);
+  return [...new Set(found)];
+}
+
+/** Absolute path of the first addon to try, or null. GPTLAB_NATIVE_PATH overrides. */
+export function findNativeAddonPath(): string | null {
+  return nativeAddonCandidates()[0] ?? null;
 }
 
 function isAddon(x: unknown): x is NativeAddon {
@@ -250,33 +271,48 @@ export function loadNative(): NativeAddon | null {
       loadError = 'disabled by GPTLAB_NATIVE=0';
       return null;
     }
-    const file = findNativeAddonPath();
-    if (!file) {
-      loadError = `${ADDON_REL} not found (run npm run build:native)`;
+    const files = nativeAddonCandidates();
+    if (files.length === 0) {
+      loadError = process.env.GPTLAB_NATIVE_PATH ? `GPTLAB_NATIVE_PATH ${process.env.GPTLAB_NATIVE_PATH} not found`
+        : `neither ${ADDON_REL} (npm run build:native) nor ${prebuiltAddonRel()} found`;
       return null;
     }
-    // process.dlopen instead of require: bundlers leave it alone.
-    const mod: { exports: unknown } = { exports: {} };
-    process.dlopen(mod, file);
-    if (!isAddon(mod.exports)) {
-      loadError = `${file} does not export the expected functions`;
-      return null;
-    }
-    const info = mod.exports.info();
-    const cls = mod.exports.NativeGPT;
-    if (typeof cls === 'function') {
-      const failed = runSelfCheck(cls, 'native');
-      if (failed) {
-        loadError = `${nativePathName(info.isa)} refused: ${failed}`;
-        return null;
+    // A local build that fails to load or its self-check gives way to the prebuilt one; the first reason is kept.
+    const reasons: string[] = [];
+    for (const file of files) {
+      const failed = tryLoad(file);
+      if (typeof failed !== 'string') {
+        cachedAddon = failed;
+        loadError = undefined;
+        return cachedAddon;
       }
+      reasons.push(failed);
     }
-    cachedAddon = mod.exports;
+    loadError = reasons.join('; ');
   } catch (e) {
     loadError = e instanceof Error ? e.message.split('\n')[0] : String(e);
     cachedAddon = null;
   }
   return cachedAddon;
+}
+
+/** Loads one addon file and self-checks it: the addon, or a one-line reason. */
+function tryLoad(file: string): NativeAddon | string {
+  try {
+    // process.dlopen instead of require: bundlers leave it alone.
+    const mod: { exports: unknown } = { exports: {} };
+    process.dlopen(mod, file);
+    if (!isAddon(mod.exports)) return `${file} does not export the expected functions`;
+    const info = mod.exports.info();
+    const cls = mod.exports.NativeGPT;
+    if (typeof cls === 'function') {
+      const failed = runSelfCheck(cls, 'native');
+      if (failed) return `${nativePathName(info.isa)} refused: ${failed}`;
+    }
+    return mod.exports;
+  } catch (e) {
+    return `${path.basename(path.dirname(file))}/${path.basename(file)}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+  }
 }
 
 export function lastNativeLoadError(): string | undefined {

@@ -11,7 +11,10 @@ const root = path.resolve(__dirname, '..');
 const nativeDir = path.join(root, 'native');
 
 function warn(msg) {
-  console.warn(`gpt-lab: native sgemm addon not built (${msg}); using the tfjs kernels instead.`);
+  // The packaged addon for this platform (scripts/cross/, per-platform VSIX) is what the engine loads next.
+  const prebuilt = path.join('native', 'prebuilt', `${process.platform}-${process.arch}`, 'gptlab_native.node');
+  const next = fs.existsSync(path.join(root, prebuilt)) ? `the engine uses ${prebuilt}` : 'the engine trains on the wasm build (native/wasm/) instead';
+  console.warn(`gpt-lab: native addon not built (${msg}); ${next}.`);
   process.exit(0);
 }
 

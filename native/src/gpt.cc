@@ -30,7 +30,7 @@ long round16(long n) { return (n + 15) & ~15L; }
 
 float* alloc_floats(long n, bool zero) {
   const size_t bytes = ((static_cast<size_t>(n < 1 ? 1 : n) * sizeof(float) + 63) / 64) * 64;
-  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  float* p = static_cast<float*>(aligned_malloc(bytes));
   if (p && zero) std::memset(p, 0, bytes);
   return p;
 }
@@ -187,10 +187,10 @@ NativeGPT::NativeGPT(const GPTShape& s, const std::vector<long>& offsets, float*
 }
 
 NativeGPT::~NativeGPT() {
-  std::free(grads_);
-  std::free(m_);
-  std::free(v_);
-  std::free(arena_);
+  aligned_free(grads_);
+  aligned_free(m_);
+  aligned_free(v_);
+  aligned_free(arena_);
 }
 
 // Lays out the activations of a [B, T] batch, growing the arena when it is larger than any before.
@@ -215,7 +215,7 @@ void NativeGPT::reserve(long B, long T) {
     const double bytes = sizeof(float) * static_cast<double>(pieces(b, t, nullptr));
     const std::string what = "a batch of " + std::to_string(b) + " x " + std::to_string(t) + " tokens";
     check_fits(bytes, what);
-    std::free(arena_);
+    aligned_free(arena_);
     arena_ = nullptr;
     capB_ = capT_ = 0;
     // Not zeroed: every activation is written before it is read, and untouched pages cost nothing.

@@ -10,6 +10,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+#ifdef _WIN32
+#include <malloc.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -55,10 +58,27 @@ void pick_kernels() {
 
 float* aligned_floats(long n) {
   const size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
-  return static_cast<float*>(std::aligned_alloc(64, bytes));
+  return static_cast<float*>(aligned_malloc(bytes));
 }
 
 }  // namespace
+
+void* aligned_malloc(size_t bytes) {
+  bytes = ((bytes + 63) / 64) * 64;
+#ifdef _WIN32
+  return _aligned_malloc(bytes, 64);
+#else
+  return std::aligned_alloc(64, bytes);
+#endif
+}
+
+void aligned_free(void* p) {
+#ifdef _WIN32
+  _aligned_free(p);
+#else
+  std::free(p);
+#endif
+}
 
 const GemmKernel& kernels() { return g_kernel; }
 const OpsKernel& ops() { return g_ops; }
@@ -71,14 +91,14 @@ Workspace::Workspace() {
 }
 
 Workspace::~Workspace() {
-  std::free(packA);
-  std::free(packB);
-  std::free(scratch);
+  aligned_free(packA);
+  aligned_free(packB);
+  aligned_free(scratch);
 }
 
 float* Workspace::scratchFor(long n) {
   if (n > scratchFloats) {
-    std::free(scratch);
+    aligned_free(scratch);
     scratch = aligned_floats(n);
     scratchFloats = n;
   }

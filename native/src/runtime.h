@@ -8,6 +8,11 @@
 
 namespace gptlab {
 
+// 64-byte aligned memory that aligned_free releases: std::aligned_alloc/std::free, or _aligned_malloc/_aligned_free
+// on Windows, which has no aligned_alloc. Null when out of memory.
+void* aligned_malloc(size_t bytes);
+void aligned_free(void* p);
+
 // Per-thread scratch: GEMM packing buffers plus a growable float area for kernels that need one.
 struct Workspace {
   float* packA = nullptr;

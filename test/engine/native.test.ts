@@ -10,6 +10,7 @@ import { selectBackend } from '../../engine/backend';
 import type { GPTConfig, TrainSettings } from '../../engine/config';
 import { lastNativeLoadError } from '../../engine/kernels';
 import { GPT } from '../../engine/model';
+import { nativeAddonCandidates, prebuiltAddonRel } from '../../engine/nativeAddon';
 import { flatLayout, flattenWeights, nativeGPTClass, type NativeGPTHandle } from '../../engine/nativeTrainer';
 import { Rng } from '../../engine/rng';
 import { InputError } from '../../engine/text';
@@ -267,5 +268,31 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
     assert.equal(native.residual(BASE.layers).length, 5 * BASE.dim);
     native.dispose();
     model.dispose();
+  });
+});
+
+// Where the engine looks for the addon: a local build, then the per-platform prebuilt one that a VSIX carries.
+describe('finding the addon', () => {
+  test('the prebuilt folder is native/prebuilt/<platform>-<arch>', () => {
+    assert.equal(prebuiltAddonRel('linux', 'arm64'), path.join('native', 'prebuilt', 'linux-arm64', 'gptlab_native.node'));
+    assert.equal(prebuiltAddonRel('win32', 'x64'), path.join('native', 'prebuilt', 'win32-x64', 'gptlab_native.node'));
+    assert.equal(prebuiltAddonRel(), path.join('native', 'prebuilt', `${process.platform}-${process.arch}`, 'gptlab_native.node'));
+  });
+
+  test('GPTLAB_NATIVE_PATH is the only candidate when set; otherwise a local build comes before the prebuilt one', () => {
+    const saved = process.env.GPTLAB_NATIVE_PATH;
+    try {
+      process.env.GPTLAB_NATIVE_PATH = path.join(FIXTURE_DIR, 'no-such-addon.node');
+      assert.deepEqual(nativeAddonCandidates(), []);
+      delete process.env.GPTLAB_NATIVE_PATH;
+      const found = nativeAddonCandidates();
+      const local = found.findIndex((f) => f.endsWith(path.join('build', 'Release', 'gptlab_native.node')));
+      const prebuilt = found.findIndex((f) => f.endsWith(prebuiltAddonRel()));
+      if (local >= 0 && prebuilt >= 0) assert.ok(local < prebuilt, found.join(', '));
+      for (const f of found) assert.ok(fs.existsSync(f), f);
+    } finally {
+      if (saved === undefined) delete process.env.GPTLAB_NATIVE_PATH;
+      else process.env.GPTLAB_NATIVE_PATH = saved;
+    }
   });
 });

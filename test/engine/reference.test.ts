@@ -2,7 +2,7 @@
 // logits, loss, every gradient, one clipped AdamW step, attention probabilities, the logit lens and the sampling
 // distributions, on the cpu and wasm backends (and with the native matmul kernels when the addon is built), and the
 // native trainer's own forward, backward and AdamW step.
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs'; // registers the gradients
@@ -267,6 +267,9 @@ for (const mode of engineModes()) {
 // The addon on this CPU's ISA (GPTLAB_ISA=avx2|generic runs the lower ones), and the WebAssembly build, whose
 // tolerances are the same.
 function compiledTrainerFixtures(label: string, load: () => Promise<NativeGPTConstructor | null>): void {
+  // The fixtures' models are decoded into tfjs tensors: a backend must be up even when only these blocks run
+  // (--test-name-pattern, as scripts/cross/test-arm64.sh does).
+  before(() => useMode({ label: 'cpu', backend: 'cpu', native: false }));
   for (const variant of VARIANTS) {
     test(`${variant}: forward, loss, gradients, attention`, async (t) => {
       const cls = await load();
