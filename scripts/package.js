@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Packs the VSIXs: a universal one without native code (it trains on the wasm build of the native trainer, and the
-// status bar says so), and one for this machine's platform that carries the native addon.
+// Packs the VSIXs: a universal one without native code (it trains on the WebAssembly build of the native trainer, and
+// the status bar says so), and one per platform whose native addon is built here: this machine's
+// (native/build/Release) and any cross-built one in native/prebuilt/<platform>-<arch>/ (npm run build:cross).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -8,8 +9,17 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const { version } = require(path.join(root, 'package.json'));
-const addon = path.join(root, 'native', 'build', 'Release', 'gptlab_native.node');
-const target = `${process.platform === 'win32' ? 'win32' : process.platform}-${process.arch}`;
+const here = `${process.platform}-${process.arch}`;
+const ADDON = 'gptlab_native.node';
+
+/** The .vscodeignore without its native lines, plus the lines that let one target's addon in. */
+function ignoreFileFor(name, nativeLines) {
+  const base = fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8').split('\n').filter((l) => !l.includes(ADDON));
+  const file = path.join(root, 'out', `${name}.vscodeignore`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, [...base, ...nativeLines].join('\n') + '\n');
+  return file;
+}
 
 function vsce(args) {
   const r = spawnSync(process.execPath, [require.resolve('@vscode/vsce/vsce'), 'package', '--no-dependencies', ...args],
@@ -17,24 +27,20 @@ function vsce(args) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
-function sizeOf(file) {
-  return `${(fs.statSync(path.join(root, file)).size / 1048576).toFixed(1)} MB`;
+const made = [];
+function pack(file, ignore, extra, what) {
+  vsce(['--ignoreFile', ignore, '-o', file, ...extra]);
+  made.push(`${file} (${(fs.statSync(path.join(root, file)).size / 1048576).toFixed(1)} MB, ${what})`);
 }
 
-// Universal: the same file list as .vscodeignore, less the addon.
-const universalIgnore = path.join(root, 'out', 'universal.vscodeignore');
-fs.mkdirSync(path.dirname(universalIgnore), { recursive: true });
-fs.writeFileSync(universalIgnore, fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8')
-  .split('\n').filter((line) => !line.includes('gptlab_native.node')).join('\n'));
-const universal = `gpt-lab-${version}.vsix`;
-vsce(['--ignoreFile', universalIgnore, '-o', universal]);
-const made = [`${universal} (${sizeOf(universal)}, universal: wasm trainer)`];
-
-if (fs.existsSync(addon)) {
-  const native = `gpt-lab-${target}-${version}.vsix`;
-  vsce(['--target', target, '-o', native]);
-  made.push(`${native} (${sizeOf(native)}, ${target}: native trainer)`);
-} else {
-  console.warn(`package: no native addon built (${path.relative(root, addon)}), so no ${target} package`);
+pack(`gpt-lab-${version}.vsix`, ignoreFileFor('universal', []), [], 'universal: wasm trainer');
+const targets = new Map();
+if (fs.existsSync(path.join(root, 'native', 'build', 'Release', ADDON))) targets.set(here, `native/build/Release/${ADDON}`);
+const prebuilt = path.join(root, 'native', 'prebuilt');
+for (const target of fs.existsSync(prebuilt) ? fs.readdirSync(prebuilt) : []) {
+  if (!targets.has(target) && fs.existsSync(path.join(prebuilt, target, ADDON))) targets.set(target, `native/prebuilt/${target}/${ADDON}`);
+}
+for (const [target, addon] of targets) {
+  pack(`gpt-lab-${target}-${version}.vsix`, ignoreFileFor(target, [`!${addon}`]), ['--target', target], `${target}: native trainer`);
 }
 console.log(`packaged:\n  ${made.join('\n  ')}`);
