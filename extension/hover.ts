@@ -18,7 +18,7 @@ export function registerHover(session: Session, log: Log): vscode.Disposable {
 }
 
 /** The encoding the hover uses: the setting, or with `auto` the active model's tokenizer (o200k_base without one). */
-export function hoverEncoding(session: Session): string {
+function hoverEncoding(session: Session): string {
   const chosen = readSettings().hover.encoding;
   return chosen !== 'auto' ? chosen : session.model?.tokenizer || 'o200k_base';
 }
@@ -109,7 +109,7 @@ function render(chunks: TokenChunk[], encoding: string, text: string, truncated:
 }
 
 /** Whitespace made visible: · for spaces, → for tabs, ↵ for newlines. */
-export function visible(s: string): string {
+function visible(s: string): string {
   return s.replace(/ /g, '·').replace(/\t/g, '→').replace(/\r?\n/g, '↵');
 }
 

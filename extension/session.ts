@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { type Method, type ParamsOf, type ResultOf, type TrainChoices, type TrainerChoice, type TrainEvent,
   type TrainOutcome } from '../engine';
 import { ContextKey } from './commands';
-import { errorLine, isCrash, type EngineHost } from './engineHost';
+import { isCrash, type EngineHost } from './engineHost';
 import type { Log } from './log';
 import type { ModelStore, RunningModel, StoredModel } from './modelStore';
 
@@ -171,4 +171,3 @@ export function shortName(doc: vscode.TextDocument): string {
   return doc.uri.path.split('/').pop() || doc.uri.toString();
 }
 
-export { errorLine };

@@ -126,7 +126,7 @@ function waitForRunEnd(session: Session, runId: string): Promise<void> {
   });
 }
 
-export function duration(ms: number): string {
+function duration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   return s >= 60 ? `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s` : `${s} s`;
 }

@@ -9,6 +9,7 @@
  */
 import * as d3 from 'd3';
 import type { AttentionData } from '../protocol';
+import { createTooltip } from '../shared/tooltip';
 import { connect } from '../shared/host';
 import { invalidReason, loadData, showToken, storeData, type StoredData } from './data';
 import { cellValue, flatMap, fmtWeight, lutIndex, makeLut, paintPooled, paintRows, poolLayer, type Lut, type Rgb, type Thumbs } from './heatmap';
@@ -51,7 +52,7 @@ header.append('h1').text('Attention');
 const sourceLine = header.append('p').attr('class', 'att-source muted');
 const windowNote = header.append('p').attr('class', 'att-window').attr('role', 'note');
 const errorLine = app.append('p').attr('class', 'error att-error').attr('role', 'alert');
-const waiting = app.append('p').attr('class', 'muted att-waiting').text('Select some text and run “GPT Lab: Show attention” to see what each head looks at.');
+const waiting = app.append('p').attr('class', 'muted att-waiting').text('Select some text and run “GPT Lab: Inspect attention for selection” to see what each head looks at.');
 
 const body = app.append('div').attr('class', 'att-body');
 
@@ -100,7 +101,7 @@ const strip = detail.append('div').attr('class', 'att-strip mono').attr('role', 
   .attr('aria-label', 'Tokens: choose one to see (and paint in the editor) the attention it gives');
 const focusInfo = detail.append('div').attr('class', 'att-focus');
 
-const tooltip = d3.select(document.body).append('div').attr('class', 'gl-tooltip').attr('hidden', '');
+const tooltip = createTooltip();
 
 // ---------------------------------------------------------------------------------------------------------------
 // Theme
@@ -508,15 +509,15 @@ grid.on('keydown', (event: KeyboardEvent) => {
 // Thumbnail hover: which map, and the exact weight of the cell under the pointer.
 grid.on('pointermove', (event: PointerEvent) => {
   const cell = (event.target as Element).closest<HTMLButtonElement>('button.att-cell');
-  if (!cell || !model) return hideTooltip();
+  if (!cell || !model) return tooltip.hide();
   const rect = cell.firstElementChild!.getBoundingClientRect();
   const T = model.T;
   const q = Math.min(T - 1, Math.max(0, Math.floor(((event.clientY - rect.top) / rect.height) * T)));
   const k = Math.min(T - 1, Math.max(0, Math.floor(((event.clientX - rect.left) / rect.width) * T)));
   const l = Number(cell.dataset.layer), h: Head = cell.dataset.head === 'mean' ? 'mean' : Number(cell.dataset.head);
-  showTooltip(event.clientX, event.clientY, `layer ${l + 1} · ${headName(h, model.H)}\n${cellText(model, l, h, q, k)}`);
+  tooltip.show(`layer ${l + 1} · ${headName(h, model.H)}\n${cellText(model, l, h, q, k)}`, event.clientX, event.clientY);
 });
-grid.on('pointerleave', hideTooltip);
+grid.on('pointerleave', () => tooltip.hide());
 
 function cellText(m: Model, l: number, h: Head, q: number, k: number): string {
   const toks = m.data.probe.tokens;
@@ -553,7 +554,7 @@ function hoverAt(q: number, k: number, x: number, y: number): void {
     updateBands();
     tooltipText = cellText(model, sel.layer, sel.head, q, k);
   }
-  showTooltip(x, y, tooltipText);
+  tooltip.show(tooltipText, x, y);
 }
 let tooltipText = '';
 
@@ -568,7 +569,7 @@ mapCanvas.on('pointermove', (event: PointerEvent) => {
 mapCanvas.on('pointerleave', () => {
   hover = null;
   updateBands();
-  hideTooltip();
+  tooltip.hide();
 });
 mapCanvas.on('click', (event: MouseEvent) => {
   const { cell, T } = geometry;
@@ -600,7 +601,7 @@ mapCanvas.on('keydown', (event: KeyboardEvent) => {
 mapCanvas.on('blur', () => {
   hover = null;
   updateBands();
-  hideTooltip();
+  tooltip.hide();
 });
 
 strip.on('keydown', (event: KeyboardEvent) => {
@@ -628,14 +629,14 @@ strip.on('keydown', (event: KeyboardEvent) => {
 });
 strip.on('pointermove', (event: PointerEvent) => {
   const span = (event.target as Element).closest<HTMLSpanElement>('span.att-tok');
-  if (!span || !model) return hideTooltip();
+  if (!span || !model) return tooltip.hide();
   const i = d3.select<HTMLSpanElement, number>(span).datum();
   const toks = model.data.probe.tokens;
   let text = `token ${i + 1} ${JSON.stringify(toks[i].text)} · id ${toks[i].id}${toks[i].unknown ? ' (unknown to the model)' : ''}`;
   if (focusToken !== null) text += `\n${cellText(model, sel.layer, sel.head, focusToken, i).split('\n')[1]}`;
-  showTooltip(event.clientX, event.clientY, text);
+  tooltip.show(text, event.clientX, event.clientY);
 });
-strip.on('pointerleave', hideTooltip);
+strip.on('pointerleave', () => tooltip.hide());
 
 clearButton.on('click', () => selectToken(null));
 scaleSelect.on('change', () => {
@@ -665,20 +666,7 @@ copyButton.on('click', () => {
   else done(false);
 });
 
-function showTooltip(x: number, y: number, text: string): void {
-  const node = tooltip.node() as HTMLDivElement;
-  if (node.textContent !== text) node.textContent = text;
-  node.hidden = false;
-  const w = node.offsetWidth, h = node.offsetHeight;
-  const left = x + 14 + w > window.innerWidth ? x - w - 10 : x + 14;
-  const top = y + 16 + h > window.innerHeight ? y - h - 10 : y + 16;
-  node.style.left = `${Math.max(0, left)}px`;
-  node.style.top = `${Math.max(0, top)}px`;
-}
 
-function hideTooltip(): void {
-  (tooltip.node() as HTMLDivElement).hidden = true;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Theme changes and resizes redraw from what is in memory.

@@ -4,6 +4,7 @@
  * and pan, and d3.Delaunay in base pixel space for hit-testing. The base layer redraws on zoom only; hover redraws the
  * thin top layer, so both stay smooth at 10k points.
  */
+import { createTooltip, type Tooltip } from '../shared/tooltip';
 import { axisBottom, axisLeft } from 'd3-axis';
 import { Delaunay } from 'd3-delaunay';
 import { quadtree, type Quadtree } from 'd3-quadtree';
@@ -64,7 +65,7 @@ export class Scatter {
   private readonly base: HTMLCanvasElement;
   private readonly top: HTMLCanvasElement;
   private readonly svg: Selection<SVGSVGElement, unknown, null, undefined>;
-  private readonly tooltip: HTMLDivElement;
+  private readonly tooltip: Tooltip = createTooltip();
   private readonly empty: HTMLDivElement;
   private readonly zoomer: ZoomBehavior<HTMLCanvasElement, unknown>;
 
@@ -121,11 +122,6 @@ export class Scatter {
     this.empty.className = 'plot-empty muted';
     this.empty.textContent = 'Waiting for the model’s embeddings…';
     this.root.append(this.empty);
-    this.tooltip = document.createElement('div');
-    this.tooltip.className = 'gl-tooltip';
-    this.tooltip.hidden = true;
-    this.tooltip.setAttribute('role', 'status');
-    document.body.append(this.tooltip);
 
     this.zoomer = zoom<HTMLCanvasElement, unknown>()
       .scaleExtent([0.5, 2000])
@@ -357,13 +353,8 @@ export class Scatter {
     this.setHover(i);
     if (i >= 0) {
       const p = this.points[i];
-      this.tooltip.textContent = `${visible(p.text)}   id ${p.id}${p.unknown ? ' (unknown)' : ''}\nPC1 ${num(p.x)}\nPC2 ${num(p.y)}`;
-      this.tooltip.hidden = false;
-      const tw = this.tooltip.offsetWidth, th = this.tooltip.offsetHeight;
-      const left = e.clientX + 14 + tw > window.innerWidth ? e.clientX - 14 - tw : e.clientX + 14;
-      const top = e.clientY + 14 + th > window.innerHeight ? e.clientY - 14 - th : e.clientY + 14;
-      this.tooltip.style.left = `${Math.max(0, left)}px`;
-      this.tooltip.style.top = `${Math.max(0, top)}px`;
+      this.tooltip.show(`${visible(p.text)}   id ${p.id}${p.unknown ? ' (unknown)' : ''}\nPC1 ${num(p.x)}\nPC2 ${num(p.y)}`,
+        e.clientX, e.clientY);
       this.top.style.cursor = 'pointer';
     } else {
       this.hideTooltip();
@@ -378,7 +369,7 @@ export class Scatter {
   }
 
   private hideTooltip(): void {
-    this.tooltip.hidden = true;
+    this.tooltip.hide();
     this.top.style.cursor = '';
   }
 

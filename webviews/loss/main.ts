@@ -4,6 +4,7 @@
 // render() builds the DOM once; update() changes it through keyed joins, at most once per animation frame.
 import * as d3 from 'd3';
 import { connect } from '../shared/host';
+import { createTooltip } from '../shared/tooltip';
 import type { LossRun, TrainEvent } from '../protocol';
 import {
   addRun, applyEvents, bestOf, decimate, emptyState, findRun, formatDuration, nearestIndex, plannedSteps, restoreState,
@@ -194,7 +195,7 @@ const csvBox = dataBody.append('textarea').attr('class', 'csv mono').attr('reado
   .attr('hidden', true);
 const tablesDiv = dataBody.append('div').attr('class', 'tables');
 
-const tooltip = d3.select('body').append('div').attr('class', 'gl-tooltip').attr('role', 'tooltip').attr('hidden', true);
+const tooltip = createTooltip();
 
 // ---- helpers ----
 /** Hands a group's (new) datum down to its children, which selectAll would otherwise leave at their first one. */
@@ -209,20 +210,10 @@ const focusRun = (): RunData | undefined => (state.focus ? findRun(state, state.
 const statusRun = (): RunData | undefined =>
   [...state.runs].filter((r) => statusOf(r) === 'training').sort((a, b) => b.seq - a.seq)[0] ?? focusRun();
 
-function showTooltip(text: string, x: number, y: number): void {
-  const el = tooltip.attr('hidden', null).text(text).node() as HTMLElement;
-  const w = el.offsetWidth, h = el.offsetHeight;
-  const left = x + 14 + w > window.innerWidth - 4 ? Math.max(4, x - 14 - w) : x + 14;
-  const top = y + 14 + h > window.innerHeight - 4 ? Math.max(4, y - 14 - h) : y + 14;
-  tooltip.style('left', `${left}px`).style('top', `${top}px`);
-}
-function hideTooltip(): void {
-  tooltip.attr('hidden', true);
-}
 /** Tooltip next to an element (keyboard focus). */
 function tooltipAt(el: Element, text: string): void {
   const r = el.getBoundingClientRect();
-  showTooltip(text, r.right, r.top);
+  tooltip.show(text, r.right, r.top);
 }
 
 let xMain = d3.scaleLinear();
@@ -459,9 +450,9 @@ function updateMain(runs: RunData[], focus: RunData | undefined): void {
     .call((g) => g.selectAll<SVGLineElement, Ref>('line').attr('x1', 0).attr('x2', iw).attr('y1', (d) => d.y).attr('y2', (d) => d.y))
     .call((g) => g.selectAll<SVGTextElement, Ref>('text').attr('x', iw + 8).attr('y', (d) => d.ly).attr('text-anchor', 'start')
       .text((d) => `${d.name} ${d.value.toFixed(3)}`))
-    .on('pointerenter pointermove', (e: PointerEvent, d) => showTooltip(
+    .on('pointerenter pointermove', (e: PointerEvent, d) => tooltip.show(
       `${d.name} baseline (${focus?.label ?? ''})\n${d.value.toFixed(4)} nats/token on the validation split`, e.clientX, e.clientY))
-    .on('pointerleave', hideTooltip);
+    .on('pointerleave', () => tooltip.hide());
 
   // Memorising: shade from the best step to the last evaluation of each visible run that was warned.
   type Band = { run: RunData; from: number; to: number };
@@ -515,9 +506,9 @@ function updateMain(runs: RunData[], focus: RunData | undefined): void {
     .attr('data-run', (d) => d.run.id)
     .attr('data-step', (d) => d.step)
     .attr('cx', (d) => xMain(d.step)).attr('cy', (d) => yMain(Math.min(hi, Math.max(lo, d.val)))).attr('r', 4)
-    .on('pointerenter pointermove', (e: PointerEvent, d) => showTooltip(
+    .on('pointerenter pointermove', (e: PointerEvent, d) => tooltip.show(
       `${d.run.label}\nstep ${d.step}\nvalidation loss ${fmtExact(d.val)}\ntrain loss (eval) ${fmtExact(d.train)}`, e.clientX, e.clientY))
-    .on('pointerleave', hideTooltip);
+    .on('pointerleave', () => tooltip.hide());
 
   // Best-validation checkpoint of each visible run.
   type Best = { run: RunData; step: number; val: number };
@@ -544,9 +535,9 @@ function updateMain(runs: RunData[], focus: RunData | undefined): void {
     .call((g) => g.select('path.star').attr('transform', 'translate(0,-20)'))
     .call((g) => g.selectAll<SVGTextElement, Best>('text').attr('x', (d) => (xMain(d.step) > iw - 120 ? -10 : 10)).attr('y', -16)
       .attr('text-anchor', (d) => (xMain(d.step) > iw - 120 ? 'end' : 'start')).text((d) => `best ${d.val.toFixed(3)}`))
-    .on('pointerenter pointermove', (e: PointerEvent, d) => showTooltip(bestText(d), e.clientX, e.clientY))
+    .on('pointerenter pointermove', (e: PointerEvent, d) => tooltip.show(bestText(d), e.clientX, e.clientY))
     .on('focus', function (_e, d) { tooltipAt(this, bestText(d)); })
-    .on('pointerleave blur', hideTooltip);
+    .on('pointerleave blur', () => tooltip.hide());
 
   // Sample markers: a small triangle on the x axis at each sample's step; the text shows on hover or focus.
   type Sample = { run: RunData; step: number; text: string; i: number };
@@ -566,9 +557,9 @@ function updateMain(runs: RunData[], focus: RunData | undefined): void {
     .attr('transform', (d) => `translate(${xMain(d.step)},${ih - 8 - d.i * 3})`)
     .call((g) => g.select('line.stem').attr('y1', (d) => -(ih - 8 - d.i * 3)).attr('y2', 0))
     .call((g) => g.select('path.mark').attr('transform', 'rotate(180)'))
-    .on('pointerenter pointermove', (e: PointerEvent, d) => showTooltip(sampleText(d), e.clientX, e.clientY))
+    .on('pointerenter pointermove', (e: PointerEvent, d) => tooltip.show(sampleText(d), e.clientX, e.clientY))
     .on('focus', function (_e, d) { tooltipAt(this, sampleText(d)); })
-    .on('pointerleave blur', hideTooltip);
+    .on('pointerleave blur', () => tooltip.hide());
 
   updateHover();
 }
@@ -692,12 +683,12 @@ function onPointer(e: PointerEvent, chart: 'main' | Metric, x: d3.ScaleLinear<nu
   hoverStep = Math.max(0, Math.round(x.invert(px)));
   hoverChart = chart;
   updateHover();
-  showTooltip(hoverText(hoverStep, chart), e.clientX, e.clientY);
+  tooltip.show(hoverText(hoverStep, chart), e.clientX, e.clientY);
 }
 function onLeave(): void {
   hoverStep = null;
   updateHover();
-  hideTooltip();
+  tooltip.hide();
 }
 
 overlay.on('pointermove pointerenter', (e: PointerEvent) => onPointer(e, 'main', xMain)).on('pointerleave', onLeave);
@@ -726,7 +717,7 @@ function onKey(e: KeyboardEvent, chart: 'main' | Metric, svg: SVGSVGElement): vo
   const r = svg.getBoundingClientRect();
   const sx = chart === 'main' ? xMain : ((small.find((s) => s.key === chart) as { x?: d3.ScaleLinear<number, number> }).x ?? xMain);
   const left = chart === 'main' ? MAIN_MARGIN.left : SMALL_MARGIN.left;
-  showTooltip(hoverText(hoverStep, chart), r.left + left + sx(hoverStep), r.top + 20);
+  tooltip.show(hoverText(hoverStep, chart), r.left + left + sx(hoverStep), r.top + 20);
 }
 mainSvg.on('keydown', (e: KeyboardEvent) => onKey(e, 'main', mainSvg.node()!)).on('blur', onLeave);
 for (const s of small) s.svg.on('keydown', (e: KeyboardEvent) => onKey(e, s.key, s.svg.node()!)).on('blur', onLeave);

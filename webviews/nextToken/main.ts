@@ -8,6 +8,7 @@
  */
 import * as d3 from 'd3';
 import type { NextTokenData, SamplingOptions } from '../protocol';
+import { createTooltip } from '../shared/tooltip';
 import { connect } from '../shared/host';
 
 interface State {
@@ -39,7 +40,7 @@ const header = app.append('header').attr('class', 'nt-header');
 header.append('h1').text('Next token');
 const summary = header.append('p').attr('class', 'muted nt-summary');
 const errorLine = app.append('p').attr('class', 'error nt-error').attr('role', 'alert').attr('hidden', '');
-const waiting = app.append('p').attr('class', 'muted').text('Select some text and run “GPT Lab: Predict the next token” to see what the model expects.');
+const waiting = app.append('p').attr('class', 'muted').text('Select some text and run “GPT Lab: Show next-token distribution” to see what the model expects.');
 
 const body = app.append('div').attr('class', 'nt-body');
 
@@ -124,7 +125,7 @@ const lensNote = lensBox.append('p').attr('class', 'muted nt-lens-note');
 const lensScroll = lensBox.append('div').attr('class', 'nt-lens-scroll');
 const lensTable = lensScroll.append('table').attr('class', 'nt-lens');
 
-const tooltip = d3.select(document.body).append('div').attr('class', 'gl-tooltip').attr('hidden', '');
+const tooltip = createTooltip();
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -159,17 +160,6 @@ function save(): void {
   channel.saveState({ data, settings, lensAll });
 }
 
-function showTooltip(x: number, y: number, text: string): void {
-  const node = tooltip.node() as HTMLDivElement;
-  node.textContent = text;
-  node.hidden = false;
-  const w = node.offsetWidth, h = node.offsetHeight;
-  node.style.left = `${Math.max(0, x + 14 + w > window.innerWidth ? x - w - 10 : x + 14)}px`;
-  node.style.top = `${Math.max(0, y + 16 + h > window.innerHeight ? y - h - 10 : y + 16)}px`;
-}
-function hideTooltip(): void {
-  (tooltip.node() as HTMLDivElement).hidden = true;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Render
@@ -379,21 +369,21 @@ lensCheck.on('change', () => {
 
 barsBody.on('pointermove', (event: PointerEvent) => {
   const tr = (event.target as Element).closest('tr');
-  if (!tr) return hideTooltip();
+  if (!tr) return tooltip.hide();
   const t = d3.select<HTMLTableRowElement, Top>(tr).datum();
-  showTooltip(event.clientX, event.clientY, `${JSON.stringify(t.text)} · id ${t.id}${t.unknown ? ' (unknown)' : ''}\nprobability ${t.prob}\nlogit ${t.logit}\n`
-    + (t.sampledProb > 0 ? `sampled with ${t.sampledProb}` : 'cut by the sampling settings'));
+  tooltip.show(`${JSON.stringify(t.text)} · id ${t.id}${t.unknown ? ' (unknown)' : ''}\nprobability ${t.prob}\nlogit ${t.logit}\n`
+    + (t.sampledProb > 0 ? `sampled with ${t.sampledProb}` : 'cut by the sampling settings'), event.clientX, event.clientY);
 });
-barsBody.on('pointerleave', hideTooltip);
+barsBody.on('pointerleave', () => tooltip.hide());
 lensTable.on('pointermove', (event: PointerEvent) => {
   const td = (event.target as Element).closest('td');
-  if (!td || !data) return hideTooltip();
+  if (!td || !data) return tooltip.hide();
   const x = d3.select<HTMLTableCellElement, { l: number; c: { cell: (l: number) => Score | undefined; title: string } | null }>(td).datum();
   const s = x.c?.cell(x.l);
-  if (!s) return hideTooltip();
-  showTooltip(event.clientX, event.clientY, `${x.l === 0 ? 'embeddings' : `block ${x.l}`} · ${x.c!.title}\n${JSON.stringify(s.text)} · id ${s.id}\nprobability ${s.prob}\nlogit ${s.logit}`);
+  if (!s) return tooltip.hide();
+  tooltip.show(`${x.l === 0 ? 'embeddings' : `block ${x.l}`} · ${x.c!.title}\n${JSON.stringify(s.text)} · id ${s.id}\nprobability ${s.prob}\nlogit ${s.logit}`, event.clientX, event.clientY);
 });
-lensTable.on('pointerleave', hideTooltip);
+lensTable.on('pointerleave', () => tooltip.hide());
 
 // ---------------------------------------------------------------------------------------------------------------
 // Channel

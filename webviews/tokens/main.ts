@@ -4,6 +4,7 @@
 // encoding draws its first chunks and a "show more" button adds more, never thousands of nodes at once.
 import * as d3 from 'd3';
 import { connect } from '../shared/host';
+import { createTooltip } from '../shared/tooltip';
 import type { TokenLoss, TokensData } from '../protocol';
 
 // ---- constants ----
@@ -139,7 +140,7 @@ const subtitle = head.append('div').attr('class', 'subtitle muted');
 const errorBox = app.append('div').attr('class', 'banner error').attr('role', 'alert').attr('hidden', true);
 const empty = app.append('div').attr('class', 'empty');
 empty.append('div').attr('class', 'empty-title').text('No selection yet');
-empty.append('div').attr('class', 'muted').text('Select text in the editor and run “GPT Lab: Show tokens”: every encoding’s tokens appear here side by side.');
+empty.append('div').attr('class', 'muted').text('Select text in the editor and run “GPT Lab: Show tokens of selection”: every encoding’s tokens appear here side by side.');
 
 const body = app.append('div').attr('class', 'tok-body');
 const summary = body.append('section').attr('class', 'summary').attr('aria-label', 'token counts per encoding');
@@ -176,7 +177,7 @@ const legendKey = controls.append('div').attr('class', 'key muted');
 legendKey.append('span').html('<span class="ws">·</span> space &nbsp; <span class="ws">→</span> tab &nbsp; <span class="ws">↵</span> newline &nbsp; <span class="esc">\\xNN</span> part of a character');
 
 const cards = body.append('div').attr('class', 'cards');
-const tooltip = d3.select('body').append('div').attr('class', 'gl-tooltip').attr('role', 'tooltip').attr('hidden', true);
+const tooltip = createTooltip();
 
 // ---- colours from the theme ----
 function cssVar(name: string, fallback: string): string {
@@ -221,14 +222,6 @@ function tooltipText(v: EncodingView, c: Chunk): string {
   return lines.join('\n');
 }
 
-function showTooltip(text: string, x: number, y: number): void {
-  const el = tooltip.attr('hidden', null).text(text).node() as HTMLElement;
-  const w = el.offsetWidth, h = el.offsetHeight;
-  const left = x + 12 + w > window.innerWidth - 4 ? Math.max(4, x - 12 - w) : x + 12;
-  const top = y + 16 + h > window.innerHeight - 4 ? Math.max(4, y - 8 - h) : y + 16;
-  tooltip.style('left', `${left}px`).style('top', `${top}px`);
-}
-const hideTooltip = (): void => void tooltip.attr('hidden', true);
 
 /** Highlights, in every encoding, the chunks that overlap the characters [start, end). */
 function highlight(range: { start: number; end: number } | null): void {
@@ -310,7 +303,7 @@ function updateCards(): void {
       h.append('span').attr('class', 'unknown');
       card.append('div').attr('class', 'chunks').attr('role', 'list').attr('tabindex', 0)
         .on('keydown', onChunksKey)
-        .on('blur', () => { hideTooltip(); highlight(null); });
+        .on('blur', () => { tooltip.hide(); highlight(null); });
       const more = card.append('div').attr('class', 'more-row');
       more.append('button').attr('type', 'button').attr('class', 'secondary more');
       more.append('span').attr('class', 'muted cap-note');
@@ -368,10 +361,10 @@ function updateCards(): void {
       .on('pointerenter', (e: PointerEvent, d) => {
         const c = (d as { c: Chunk }).c;
         highlight(c);
-        showTooltip(tooltipText(v, c), e.clientX, e.clientY);
+        tooltip.show(tooltipText(v, c), e.clientX, e.clientY);
       })
-      .on('pointermove', (e: PointerEvent, d) => showTooltip(tooltipText(v, (d as { c: Chunk }).c), e.clientX, e.clientY))
-      .on('pointerleave', () => { hideTooltip(); highlight(null); });
+      .on('pointermove', (e: PointerEvent, d) => tooltip.show(tooltipText(v, (d as { c: Chunk }).c), e.clientX, e.clientY))
+      .on('pointerleave', () => { tooltip.hide(); highlight(null); });
   });
 
   sel.select('.more-row').attr('hidden', (v) => (v.chunks.length > (state.shown[v.encoding] ?? PAGE) || v.count > v.chunks.length ? null : true));
@@ -410,7 +403,7 @@ function onChunksKey(this: HTMLElement, e: KeyboardEvent, v: EncodingView): void
   else if (e.key === 'End') at = toks.length - 1;
   else if (e.key === 'Escape') {
     toks.forEach((t) => t.classList.remove('active'));
-    hideTooltip();
+    tooltip.hide();
     highlight(null);
     return;
   } else return;
@@ -421,7 +414,7 @@ function onChunksKey(this: HTMLElement, e: KeyboardEvent, v: EncodingView): void
   const c = v.chunks[Number(el.dataset.i)];
   highlight(c);
   const r = el.getBoundingClientRect();
-  showTooltip(tooltipText(v, c), r.left, r.bottom - 8);
+  tooltip.show(tooltipText(v, c), r.left, r.bottom - 8);
 }
 
 // ---- start: redraw from the saved state before any message ----
