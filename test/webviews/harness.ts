@@ -27,7 +27,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { makeNonce, viewShell } from '../../extension/panels/html';
 import type { ToHost, ToHostType, ToView, ViewName } from '../../webviews/protocol';
 
-export type Theme = 'light' | 'dark';
+export type Theme = 'light' | 'dark' | 'high-contrast';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const BUNDLE_DIR = path.join(REPO_ROOT, 'dist', 'webviews');
@@ -63,7 +63,7 @@ export interface ViewPage<V extends ViewName> {
 }
 
 /** Default Light Modern / Default Dark Modern colours (VS Code 1.9x), as the `--vscode-*` variables webviews get. */
-const THEMES: Record<Theme, Record<string, string>> = {
+const THEMES: Record<'light' | 'dark', Record<string, string>> & Partial<Record<Theme, Record<string, string>>> = {
   light: {
     'foreground': '#3b3b3b', 'descriptionForeground': '#3b3b3b', 'errorForeground': '#f85149', 'focusBorder': '#005fb8',
     'icon-foreground': '#3b3b3b', 'widget-border': '#e5e5e5', 'widget-shadow': 'rgba(0, 0, 0, 0.16)', 'contrastBorder': 'transparent',
@@ -130,9 +130,24 @@ const THEMES: Record<Theme, Record<string, string>> = {
   },
 };
 
+// Default High Contrast: black, white text, cyan borders, orange focus; VS Code's class for it is vscode-high-contrast.
+THEMES['high-contrast'] = {
+  ...THEMES.dark,
+  'foreground': '#ffffff', 'descriptionForeground': '#ffffff', 'errorForeground': '#f48771', 'focusBorder': '#f38518',
+  'contrastBorder': '#6fc3df', 'widget-border': '#6fc3df', 'editor-background': '#000000', 'editor-foreground': '#ffffff',
+  'editorWidget-background': '#0c141f', 'editorHoverWidget-background': '#0c141f', 'editorHoverWidget-border': '#6fc3df',
+  'editorHoverWidget-foreground': '#ffffff', 'panel-background': '#000000', 'panel-border': '#6fc3df',
+  'button-background': '#000000', 'button-foreground': '#ffffff', 'button-border': '#6fc3df', 'button-hoverBackground': '#000000',
+  'button-secondaryBackground': '#000000', 'button-secondaryForeground': '#ffffff',
+  'input-background': '#000000', 'input-foreground': '#ffffff', 'input-border': '#6fc3df',
+  'dropdown-background': '#000000', 'dropdown-border': '#6fc3df', 'checkbox-background': '#000000', 'checkbox-border': '#6fc3df',
+  'charts-foreground': '#ffffff', 'charts-lines': 'rgba(255, 255, 255, 0.6)', 'charts-red': '#f48771', 'charts-blue': '#3794ff',
+  'charts-yellow': '#ffff00', 'charts-orange': '#f38518', 'charts-green': '#89d185', 'charts-purple': '#b180d7',
+};
+
 /** The `--vscode-*` variables of a theme, e.g. for a test that checks a colour. */
 export function themeVariables(theme: Theme): Record<string, string> {
-  return Object.fromEntries(Object.entries(THEMES[theme]).map(([k, v]) => [`--vscode-${k}`, v]));
+  return Object.fromEntries(Object.entries(THEMES[theme] ?? THEMES.dark).map(([k, v]) => [`--vscode-${k}`, v]));
 }
 
 // ---- the local server: GET /<view> -> viewShell page; GET /assets/<file> -> dist/webviews/<file> ----
@@ -256,7 +271,7 @@ function initScript(args: { vars: Record<string, string>; theme: Theme; state: s
     if (!body) return false;
     body.classList.add(`vscode-${args.theme}`);
     body.dataset.vscodeThemeKind = `vscode-${args.theme}`;
-    body.dataset.vscodeThemeName = args.theme === 'light' ? 'Light Modern' : 'Dark Modern';
+    body.dataset.vscodeThemeName = { light: 'Light Modern', dark: 'Dark Modern', 'high-contrast': 'Default High Contrast' }[args.theme];
     return true;
   };
   let htmlDone = applyHtml(), bodyDone = applyBody();
@@ -283,7 +298,7 @@ export async function openView<V extends ViewName>(view: V, theme: Theme, opts: 
   const context: BrowserContext = await b.newContext({
     viewport: { width: opts.width ?? 1000, height: opts.height ?? 700 },
     deviceScaleFactor: 1,
-    colorScheme: theme,
+    colorScheme: theme === 'light' ? 'light' : 'dark',
     reducedMotion: 'reduce',
   });
   const page = await context.newPage();
@@ -329,7 +344,7 @@ export async function openView<V extends ViewName>(view: V, theme: Theme, opts: 
     },
     screenshot: async (name) => {
       fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
-      const file = path.join(SCREENSHOT_DIR, /-(light|dark)$/.test(name) ? `${name}.png` : `${name}-${theme}.png`);
+      const file = path.join(SCREENSHOT_DIR, /-(light|dark|high-contrast)$/.test(name) ? `${name}.png` : `${name}-${theme}.png`);
       await page.screenshot({ path: file, fullPage: true, animations: 'disabled' });
       return file;
     },
