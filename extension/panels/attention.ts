@@ -5,7 +5,6 @@ import * as vscode from 'vscode';
 import type { AttentionProbe } from '../../engine';
 import type { AttentionFocus, ToHost } from '../../webviews/protocol';
 import { Command } from '../commands';
-import { errorLine } from '../engineHost';
 import type { Log } from '../log';
 import { haveModel, selectionText } from '../needsModel';
 import { shortName, type Session } from '../session';
@@ -46,7 +45,7 @@ export class AttentionPanel extends PanelController<'attention'> {
       this.source = { editor: sel.editor, base: sel.editor.document.offsetAt(sel.range.start), probe };
       this.post('attention', { source: shortName(sel.editor.document), probe, totalTokens: probe.cropped + probe.tokens.length });
     } catch (e) {
-      this.postError(new Error(errorLine(e)));
+      this.postError(e);
     }
   }
 

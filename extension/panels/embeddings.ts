@@ -2,7 +2,6 @@
 import * as vscode from 'vscode';
 import type { ToHost } from '../../webviews/protocol';
 import { Command } from '../commands';
-import { errorLine } from '../engineHost';
 import type { Log } from '../log';
 import { haveModel } from '../needsModel';
 import type { Session } from '../session';
@@ -20,7 +19,7 @@ export class EmbeddingsPanel extends PanelController<'embeddings'> {
         this.post('projection', await this.session.probe('projection', {}));
         if (word) this.post('neighbours', { query: word, ...(await this.session.probe('neighbours', { token: word, k: 12 })) });
       } catch (e) {
-        this.postError(new Error(errorLine(e)));
+        this.postError(e);
       }
     }));
   }

@@ -2,9 +2,8 @@
 // top-p, with the logit lens; "sample" appends a drawn token to the panel's prompt. The document is never touched.
 import * as vscode from 'vscode';
 import type { LensProbe, SamplingOptions } from '../../engine';
-import type { ToHost } from '../../webviews/protocol';
+import type { NextTokenData, ToHost } from '../../webviews/protocol';
 import { Command } from '../commands';
-import { errorLine } from '../engineHost';
 import type { Log } from '../log';
 import { haveModel, selectionText } from '../needsModel';
 import type { Session } from '../session';
@@ -28,11 +27,11 @@ export class NextTokenPanel extends PanelController<'nextToken'> {
       this.selection = sel.text;
       this.sampled = '';
       this.show(true);
-      await this.answer(undefined, 'nextToken', () => this.probe(PLAIN)).catch((e) => this.postError(new Error(errorLine(e))));
+      await this.answer(undefined, 'nextToken', () => this.probe(PLAIN));
     }));
   }
 
-  private async probe(sampling: SamplingOptions): Promise<import('../../webviews/protocol').NextTokenData> {
+  private async probe(sampling: SamplingOptions): Promise<NextTokenData> {
     const prompt = this.selection + this.sampled;
     const probe = await this.session.probe('nextToken', { text: prompt, k: TOP_K, sampling });
     if (this.lens?.text !== prompt) this.lens = { text: prompt, probe: await this.session.probe('lens', { text: prompt, k: LENS_K }) };

@@ -2,7 +2,6 @@
 // characters per token on the whole file, and with a model each token's surprise.
 import * as vscode from 'vscode';
 import { Command } from '../commands';
-import { errorLine } from '../engineHost';
 import type { Log } from '../log';
 import { selectionText } from '../needsModel';
 import { shortName, type Session } from '../session';
@@ -32,7 +31,7 @@ export class TokensPanel extends PanelController<'tokens'> {
       const surprise = this.session.model ? await this.session.probe('tokenLoss', { text: selection }).catch(() => null) : null;
       this.post('tokens', { source: shortName(doc), selection, comparison, surprise });
     } catch (e) {
-      this.postError(new Error(errorLine(e)));
+      this.postError(e);
     }
   }
 
