@@ -29,6 +29,8 @@ export interface GptLabApi {
   crashCount(): number;
   /** The newest training event of this session (tests wait on it). */
   lastTrainEvent(): TrainEvent | null;
+  /** The model a window opened now would restore (a run's checkpoint when one is under way). */
+  restorable(): StoredModel | null;
 }
 
 export function activate(context: vscode.ExtensionContext): GptLabApi {
@@ -62,6 +64,7 @@ export function activate(context: vscode.ExtensionContext): GptLabApi {
     run: () => session.run,
     crashCount: () => host.crashes,
     lastTrainEvent: () => lastTrainEvent,
+    restorable: () => store.restorable(),
   };
 }
 

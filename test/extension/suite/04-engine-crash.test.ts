@@ -39,6 +39,10 @@ suite('engine process', () => {
     // Kill it once a best-validation checkpoint has been written.
     await waitFor(() => api.lastTrainEvent()?.event === 'checkpoint' || undefined, 60_000, 'a checkpoint event');
     await sleep(300);
+    // Were the window closed now, the next one would start with this checkpoint, marked partial.
+    const restorable = api.restorable();
+    assert.ok(restorable?.partial && /\.partial\.safetensors$/.test(restorable.file), `a reload would restore ${JSON.stringify(restorable)}`);
+    assert.equal(restorable.tokenizer, 'char');
     process.kill(pid, 'SIGKILL');
 
     // The interrupted run ends (it must not hang): with undefined (the crash was reported on its own), an error or a

@@ -13,6 +13,7 @@ export interface GptLabApi {
   activeModel(): { file: string | null; tokenizer: string; parameters: number; partial: boolean } | null;
   crashCount(): number;
   lastTrainEvent(): { event: string } | null;
+  restorable(): { file: string; partial: boolean; tokenizer: string } | null;
 }
 
 /** What `gptLab.train` resolves to when training ends (or `undefined` when there was nothing to train on). */
