@@ -9,6 +9,8 @@ export interface ProbeContext {
   model: GPT;
   vocab: Vocabulary;
   tokenizer: Tokenizer;
+  /** Logits of a window by the native forward pass, when the engine made one for this model (see NativeForward). */
+  logitsOf?: (ids: Int32Array) => Float32Array;
 }
 
 export interface ProbeToken {
@@ -300,7 +302,7 @@ export function perTokenLoss(ctx: ProbeContext, text: string, from = 0): TokenLo
   const first = Math.max(0, tokens.findIndex((t) => t.start >= from));
   // A short tail (a hovered word) fits one window that ends at the last token; a long one slides from half a window back.
   const start = Math.max(0, Math.min(first - Math.floor(T / 2), ids.length - 1 - T));
-  const losses = slidingLosses(ctx.model, ids.subarray(start));
+  const losses = slidingLosses(ctx.model, ids.subarray(start), ctx.logitsOf);
   return tokens.slice(first).map((t, j) => {
     const i = first + j;
     return { ...t, loss: i === 0 ? null : losses[i - 1 - start] };
@@ -311,8 +313,9 @@ export function perTokenLoss(ctx: ProbeContext, text: string, from = 0): TokenLo
  * Losses of ids[1..n-1] where each prediction sees the T tokens before it: the first window predicts ids[1..T];
  * later windows advance by T/2 and keep only their second half, whose predictions all see at least T/2 tokens.
  */
-export function slidingLosses(model: GPT, ids: Int32Array): Float64Array {
+export function slidingLosses(model: GPT, ids: Int32Array, logitsOf?: (ids: Int32Array) => Float32Array): Float64Array {
   const T = model.config.contextLength;
+  if (logitsOf) return slidingLossesFrom(logitsOf, model.config, ids);
   if (ids.length <= T + 1) return windowLosses(model, ids);
   const out = new Float64Array(ids.length - 1);
   const stride = Math.max(1, Math.floor(T / 2));
@@ -324,6 +327,28 @@ export function slidingLosses(model: GPT, ids: Int32Array): Float64Array {
       return [tokenLosses(tf.reshape(logits, [len, model.config.vocabSize]) as tf.Tensor2D, tf.tensor1d(ids.subarray(s + 1, s + 1 + len), 'int32'))];
     });
     out.set(losses.subarray(done - s), done); // predictions of out[s..s+len); keep only the ones not yet final
+    done = s + len;
+  }
+  return out;
+}
+
+/** slidingLosses on the native forward pass: the same windows, cross-entropy from the logits in float64. */
+function slidingLossesFrom(logitsOf: (ids: Int32Array) => Float32Array, config: { contextLength: number; vocabSize: number },
+  ids: Int32Array): Float64Array {
+  const T = config.contextLength, V = config.vocabSize;
+  const out = new Float64Array(Math.max(0, ids.length - 1));
+  const stride = Math.max(1, Math.floor(T / 2));
+  let done = 0;
+  for (let s = 0; done < out.length; s = Math.min(s + stride, Math.max(0, ids.length - 1 - T))) {
+    const len = Math.min(T, ids.length - 1 - s);
+    const logits = logitsOf(ids.subarray(s, s + len)); // [len, V]
+    for (let i = done - s; i < len; i++) {
+      const row = logits.subarray(i * V, (i + 1) * V);
+      let max = -Infinity, sum = 0;
+      for (const z of row) if (z > max) max = z;
+      for (const z of row) sum += Math.exp(z - max);
+      out[s + i] = max + Math.log(sum) - row[ids[s + i + 1]];
+    }
     done = s + len;
   }
   return out;

@@ -12,6 +12,7 @@ import { isEngineRequest, type EngineReply, type EngineRequest, type Method, typ
 import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, logitLens, neighbours, nextToken,
   perTokenLoss, singleTokenId, type ProbeContext } from './probes';
 import { KVCacheSession } from './inference';
+import { NativeForward } from './nativeTrainer';
 import { Rng } from './rng';
 import { generate, validateSampling } from './sample';
 import { checkText } from './text';
@@ -21,6 +22,8 @@ import { trainOnText, type History } from './train';
 interface Loaded extends ProbeContext {
   history: (History & { partial?: boolean }) | null;
   file: string | null;
+  /** The native forward pass for per-token losses, made on first use; null without the addon. */
+  forward?: NativeForward | null;
   /** The KV-cache decoder's copy of the weights, made on the first sample (a model here never changes). */
   decoder?: KVCacheSession;
 }
@@ -49,7 +52,13 @@ function requireModel(): Loaded {
   return loaded;
 }
 
+function nativeForward(m: Loaded): NativeForward | null {
+  if (m.forward === undefined) m.forward = NativeForward.create(m.model);
+  return m.forward;
+}
+
 function replace(next: Loaded): void {
+  loaded?.forward?.dispose();
   loaded?.model.dispose();
   loaded = next;
 }
@@ -122,7 +131,11 @@ const handlers: Handlers = {
     const tokens = tokenChunks(getTokenizer(p.encoding), p.text);
     return { count: tokens.length, tokens };
   },
-  tokenLoss: (p) => perTokenLoss(requireModel(), p.text, p.from),
+  tokenLoss: (p) => {
+    const m = requireModel();
+    const forward = nativeForward(m);
+    return perTokenLoss(forward ? { ...m, logitsOf: (ids) => forward.logits(ids) } : m, p.text, p.from);
+  },
   compareTokenizers: (p) => compareTokenizers(loaded, p.selection, p.file),
   sample: (p) => {
     const m = requireModel();
