@@ -9,23 +9,14 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
+const { flag, percentiles } = require('./common');
 const { EngineClient } = require(path.join(OUT, 'client.js'));
 const { getTokenizer, tokenChunks } = require(path.join(OUT, 'tokenizers.js'));
 
-const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? dflt : args[i + 1];
-};
 const repeats = Number(flag('repeats', 60));
 const worker = path.join(OUT, 'worker.js');
 const sample = fs.readFileSync(path.join(__dirname, '..', 'media', 'tinyshakespeare-sample.txt'), 'utf8');
 
-function percentiles(ms) {
-  const s = [...ms].sort((a, b) => a - b);
-  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
-  return { p50: +at(0.5).toFixed(2), p95: +at(0.95).toFixed(2), n: s.length };
-}
 
 async function timed(fn) {
   const t0 = process.hrtime.bigint();

@@ -4,6 +4,7 @@
 const fs = require('fs');
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
+const { flag, percentiles } = require('./common');
 const { selectBackend, describeBackend } = require(path.join(OUT, 'backend.js'));
 const { PRESETS } = require(path.join(OUT, 'config.js'));
 const { GPT } = require(path.join(OUT, 'model.js'));
@@ -13,18 +14,8 @@ const { Vocabulary } = require(path.join(OUT, 'vocab.js'));
 const { getTokenizer } = require(path.join(OUT, 'tokenizers.js'));
 const { nextToken, attentionMaps, logitLens } = require(path.join(OUT, 'probes.js'));
 
-const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? dflt : args[i + 1];
-};
 const repeats = Number(flag('repeats', 30));
 
-function percentiles(ms) {
-  const s = [...ms].sort((a, b) => a - b);
-  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
-  return { p50: at(0.5), p95: at(0.95), n: s.length };
-}
 
 function time(fn) {
   const t0 = process.hrtime.bigint();

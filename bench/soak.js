@@ -6,13 +6,9 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
+const { flag } = require('./common');
 const { EngineClient } = require(path.join(OUT, 'client.js'));
 
-const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? dflt : args[i + 1];
-};
 const minutes = Number(flag('minutes', 10));
 let seed = Number(flag('seed', 7));
 const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
