@@ -17,7 +17,8 @@ async function main() {
   const { selectBackend } = require(path.join(OUT, 'backend.js'));
   const kernels = require(path.join(OUT, 'kernels', 'index.js'));
   const { loadModel } = require(path.join(OUT, 'checkpoint.js'));
-  const { Trainer } = require(path.join(OUT, 'train.js'));
+  const { Trainer } = require(path.join(OUT, 'trainer.js'));
+  const { loadNative } = require(path.join(OUT, 'nativeAddon.js'));
 
   // selectBackend installs (or, with native false, removes) the native kernels and sets the matching transpose mode
   const backend = await selectBackend(s.backend, { native: s.native });
@@ -45,7 +46,7 @@ async function main() {
     norms.push(r.gradNorm);
   }
   const stats = kernels.nativeKernelStats();
-  const addon = s.path === 'native' || s.native ? kernels.loadNative() : null;
+  const addon = s.path === 'native' || s.native ? loadNative() : null;
   const result = {
     times_ms: times,
     losses,

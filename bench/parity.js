@@ -83,7 +83,8 @@ async function main() {
   const { PRESETS } = require(path.join(OUT, 'config.js'));
   const { GPT } = require(path.join(OUT, 'model.js'));
   const { saveModel } = require(path.join(OUT, 'checkpoint.js'));
-  const { Dataset, Trainer } = require(path.join(OUT, 'train.js'));
+  const { Dataset } = require(path.join(OUT, 'train.js'));
+  const { Trainer } = require(path.join(OUT, 'trainer.js'));
   const { getTokenizer } = require(path.join(OUT, 'tokenizers.js'));
   const { Vocabulary } = require(path.join(OUT, 'vocab.js'));
   const { Rng } = require(path.join(OUT, 'rng.js'));

@@ -13,8 +13,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** Medians of forward + loss (loss()), + backward (lossAndGradients()), + clipping and AdamW (step()). */
 async function nativePhases(model, c, repeats, wasm, threads) {
-  const { flatLayout, flattenWeights, nativeGPTClass } = require(path.join(OUT, 'nativeTrainer.js'));
-  const { loadNative } = require(path.join(OUT, 'kernels', 'index.js'));
+  const { flattenWeights } = require(path.join(OUT, 'nativeTrainer.js'));
+  const { flatLayout, loadNative, nativeGPTClass } = require(path.join(OUT, 'nativeAddon.js'));
   const wt = require(path.join(OUT, 'wasmTrainer.js'));
   if (wasm && !(await wt.loadWasmTrainer())) throw new Error(`the wasm trainer did not load: ${wt.lastWasmLoadError()}`);
   const cls = wasm ? wt.wasmGPTClass({ liveParams: false }) : nativeGPTClass();
@@ -52,7 +52,7 @@ async function nativePhases(model, c, repeats, wasm, threads) {
 
 async function tfjsKernels(model, c, shapes) {
   const tf = require('@tensorflow/tfjs-core');
-  const { Trainer } = require(path.join(OUT, 'train.js'));
+  const { Trainer } = require(path.join(OUT, 'trainer.js'));
   const { PRESETS } = require(path.join(OUT, 'config.js'));
   const trainer = new Trainer(model, { ...PRESETS.classic.train, batchSize: c.B, seed: 1 }, 'tfjs');
   const n = c.B * c.T;

@@ -2,7 +2,7 @@
 // Decoding a single token is a chain of small matrix-vector products, where tfjs's per-op overhead would dominate,
 // so this path reads the weights once and runs the same math as model.ts over Float32Arrays, using the native
 // sgemm for multi-token prefill when the addon is built. Tests hold it to the tfjs forward pass.
-import { loadNative, type NativeAddon } from './kernels';
+import { loadNative, type NativeAddon } from './nativeAddon';
 import { NORM_EPS, sinusoidalPositions, type GPT } from './model';
 
 interface LayerWeights {

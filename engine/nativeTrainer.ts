@@ -8,10 +8,6 @@ import type { GPT } from './model';
 import { learningRateAt, type OptimSettings, type StepResult } from './optim';
 import { InputError } from './text';
 
-// The addon's types and the layout live with the addon door; re-exported for older imports.
-export { flatLayout, nativeGPTClass, type FlatLayout, type NativeGPTConstructor, type NativeGPTHandle,
-  type NativeStepSettings } from './nativeAddon';
-
 /** Copies a model's weights into one flat buffer (PyTorch layouts). */
 export function flattenWeights(model: GPT, layout: FlatLayout): Float32Array {
   const flat = new Float32Array(layout.size);

@@ -2,7 +2,7 @@
 // fixed validation batches every K steps, and a typed event stream that a UI or the CLI can follow.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPTConfig, ModelShape, TrainSettings } from './config';
-import { GPT, tidyData } from './model';
+import { GPT } from './model';
 import { Rng } from './rng';
 import { generate } from './sample';
 import { InputError } from './text';
@@ -40,8 +40,6 @@ export interface History {
   best?: { step: number; valLoss: number } | null;
 }
 
-// The Trainer (native, wasm or tfjs path, chosen by an argument) lives in trainer.ts.
-export { Trainer, type TrainerChoice, type TrainingPath } from './trainer';
 
 /** Token stream split into train and validation parts, with window sampling. */
 export class Dataset {
@@ -75,15 +73,6 @@ export class Dataset {
     }
     return { inputs, targets };
   }
-}
-
-/** Mean loss over a fixed list of batches, without gradients. */
-export function batchLoss(model: GPT, batches: { inputs: Int32Array; targets: Int32Array }[], B: number, T: number): number {
-  let sum = 0;
-  for (const { inputs, targets } of batches) {
-    sum += tidyData(() => [model.loss(tf.tensor2d(inputs, [B, T], 'int32'), tf.tensor2d(targets, [B, T], 'int32'))])[0][0];
-  }
-  return sum / batches.length;
 }
 
 export interface TrainRequest {

@@ -29,7 +29,7 @@ function onGpu(backend: BackendReport | null): boolean {
 }
 
 /** Mean loss over fixed [B, T] batches on the tfjs model, without gradients or dropout. */
-function tfjsLoss(model: GPT, batches: { inputs: Int32Array; targets: Int32Array }[], B: number, T: number): number {
+export function batchLoss(model: GPT, batches: { inputs: Int32Array; targets: Int32Array }[], B: number, T: number): number {
   let sum = 0;
   for (const { inputs, targets } of batches) {
     sum += tidyData(() => [model.loss(tf.tensor2d(inputs, [B, T], 'int32'), tf.tensor2d(targets, [B, T], 'int32'))])[0][0];
@@ -98,7 +98,7 @@ export class Trainer {
 
   /** Mean loss over fixed [B, T] batches, without gradients or dropout. */
   loss(batches: { inputs: Int32Array; targets: Int32Array }[], B: number, T: number): number {
-    return this.native ? this.native.loss(batches, B, T) : tfjsLoss(this.model, batches, B, T);
+    return this.native ? this.native.loss(batches, B, T) : batchLoss(this.model, batches, B, T);
   }
 
   /** Brings the model's weights up to date (the native and wasm paths train a copy of them). */

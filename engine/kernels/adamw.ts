@@ -9,7 +9,8 @@
  * functions return false / null and the caller uses its tfjs path.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNative, nativeKernelsInstalled, tensorMemory, type NativeAddon } from './index';
+import { loadNative, type NativeAddon } from '../nativeAddon';
+import { nativeKernelsInstalled, tensorMemory } from './index';
 
 /** The addon, only while native kernels are installed for the active backend: one switch turns all of them off. */
 function addon(): NativeAddon | null {

@@ -15,9 +15,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { loadNative, type NativeAddon } from '../nativeAddon';
 
-// The addon door lives in ../nativeAddon; these re-exports keep older imports working.
-export { findNativeAddonPath, lastNativeLoadError, loadNative, type NativeAddon, type NativeInfo } from '../nativeAddon';
-
 export interface KernelReport {
   native: boolean;
   isa: string;

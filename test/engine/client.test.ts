@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { partialPath } from '../../engine/config';
 import { EngineClient, EngineCrashedError } from '../../engine/client';
-import { loadNative } from '../../engine/kernels';
+import { loadNative } from '../../engine/nativeAddon';
 import type { TrainEvent } from '../../engine/train';
 
 const crashes: string[] = [];

@@ -5,9 +5,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs'; // registers the gradients (tfjs-core's CommonJS build has none)
 import {
-  installNativeKernels, lastNativeLoadError, loadNative, nativeKernelStats, uninstallNativeKernels,
+  installNativeKernels, nativeKernelStats, uninstallNativeKernels,
 } from '../../engine/kernels/index';
 import { nativeAdamWUpdate, nativeOptimizerAvailable, nativeSumSquares } from '../../engine/kernels/adamw';
+import { lastNativeLoadError, loadNative } from '../../engine/nativeAddon';
 
 const addon = loadNative();
 const SKIP = addon ? false : `native addon unavailable: ${lastNativeLoadError() ?? 'unknown'}`;

@@ -8,13 +8,13 @@ import { before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { selectBackend } from '../../engine/backend';
 import type { GPTConfig, TrainSettings } from '../../engine/config';
-import { lastNativeLoadError } from '../../engine/kernels';
+import { flatLayout, lastNativeLoadError, nativeGPTClass, type NativeGPTHandle } from '../../engine/nativeAddon';
 import { GPT } from '../../engine/model';
 import { nativeAddonCandidates, prebuiltAddonRel } from '../../engine/nativeAddon';
-import { flatLayout, flattenWeights, nativeGPTClass, type NativeGPTHandle } from '../../engine/nativeTrainer';
+import { flattenWeights } from '../../engine/nativeTrainer';
 import { Rng } from '../../engine/rng';
 import { InputError } from '../../engine/text';
-import { batchLoss, Trainer } from '../../engine/train';
+import { batchLoss, Trainer } from '../../engine/trainer';
 import { FIXTURE_DIR, maxAbsDiff } from '../helpers/reference';
 
 const BASE: GPTConfig = {
@@ -178,8 +178,8 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
     const child = `
       const { decodeModel } = require(${JSON.stringify(path.join(engine, 'checkpoint.js'))});
       const { decodeSafeTensors } = require(${JSON.stringify(path.join(engine, 'safetensors.js'))});
-      const { loadNative } = require(${JSON.stringify(path.join(engine, 'kernels', 'index.js'))});
-      const { flatLayout, flattenWeights, nativeGPTClass, unflatten } = require(${JSON.stringify(path.join(engine, 'nativeTrainer.js'))});
+      const { flatLayout, loadNative, nativeGPTClass } = require(${JSON.stringify(path.join(engine, 'nativeAddon.js'))});
+      const { flattenWeights, unflatten } = require(${JSON.stringify(path.join(engine, 'nativeTrainer.js'))});
       const fs = require('fs');
       const dir = ${JSON.stringify(FIXTURE_DIR)};
       let worst = 0;

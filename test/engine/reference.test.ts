@@ -11,8 +11,8 @@ import type { GPTConfig } from '../../engine/config';
 import { paramNameOf, transpose2d, type GPT } from '../../engine/model';
 import { AdamW, learningRateAt, type OptimSettings } from '../../engine/optim';
 import { isLinearWeight } from '../../engine/params';
-import { lastNativeLoadError } from '../../engine/kernels';
-import { flatLayout, flattenWeights, nativeGPTClass, NativeTrainer, unflatten, type NativeGPTConstructor } from '../../engine/nativeTrainer';
+import { flatLayout, lastNativeLoadError, nativeGPTClass, type NativeGPTConstructor } from '../../engine/nativeAddon';
+import { flattenWeights, NativeTrainer, unflatten } from '../../engine/nativeTrainer';
 import { findWasmTrainerPath, lastWasmLoadError, loadWasmTrainer, wasmGPTClass } from '../../engine/wasmTrainer';
 import { samplingDistribution, type SamplingOptions } from '../../engine/sample';
 import {

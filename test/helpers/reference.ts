@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../engine/backend';
-import { installNativeKernels, loadNative, uninstallNativeKernels } from '../../engine/kernels/index';
+import { installNativeKernels, uninstallNativeKernels } from '../../engine/kernels/index';
+import { loadNative } from '../../engine/nativeAddon';
 import { useExplicitTransposes } from '../../engine/model';
 import { decodeSafeTensors, type SafeTensor } from '../../engine/safetensors';
 
