@@ -164,7 +164,8 @@ async function train(argv: string[]): Promise<number> {
   checkDestination(out, [file]); // before any work: a run is never lost to an --out that cannot be written
   const asJson = p.switches.has('json');
   const text = readText(file);
-  const { preset: resolvedPreset, tokenizer, model, settings } = resolveTrainSettings(choices, textSize(text));
+  const size = textSize(text);
+  const { preset: resolvedPreset, tokenizer, model, settings } = resolveTrainSettings(choices, size);
   if (model.dim % model.heads !== 0) throw new UsageError(`--dim ${model.dim} must be divisible by --heads ${model.heads}`);
   const backend = await backendFrom(p);
   const modelBytes = checkTrainingMemory(text, tokenizer, model, settings.batchSize, trainingPathFor(p.flags.get('trainer') ?? 'auto', backend), backend);
@@ -187,7 +188,7 @@ async function train(argv: string[]): Promise<number> {
   const progress = asJson ? null : humanProgress(describeBackend(backend));
   let finished: Extract<TrainEvent, { event: 'done' }> | null = null;
   const result = await trainOnText({
-    text, tokenizer, model, settings, signal: controller.signal, trainer: trainerChoice,
+    text, tokenizer, tokenIds: size.idsOf(tokenizer), model, settings, signal: controller.signal, trainer: trainerChoice,
     onEvent: (e) => {
       if (e.event === 'start') process.on('SIGINT', onSigint);
       if (e.event === 'done') finished = e; // reported below, once the model is saved

@@ -292,14 +292,16 @@ export function getTokenizer(name: string): Tokenizer {
 }
 
 /** A text's size for sizing a run to it (config.ts's resolveTrainSettings); counts are memoised per tokenizer. */
-export function textSize(text: string): TextSize {
-  const counts = new Map<string, number>();
+export function textSize(text: string): TextSize & { idsOf(name: string): number[] | undefined } {
+  const ids = new Map<string, number[]>();
   return {
     bytes: Buffer.byteLength(text),
     countTokens: (name) => {
-      let n = counts.get(name);
-      if (n === undefined) counts.set(name, (n = getTokenizer(name).encode(text).length));
-      return n;
+      let t = ids.get(name);
+      if (t === undefined) ids.set(name, (t = getTokenizer(name).encode(text)));
+      return t.length;
     },
+    /** The ids counted for sizing, if any, so training need not tokenize the text a second time. */
+    idsOf: (name) => ids.get(name),
   };
 }

@@ -78,6 +78,8 @@ export class Dataset {
 export interface TrainRequest {
   text: string;
   tokenizer: string;
+  /** The text already encoded with that tokenizer, when the caller has it. */
+  tokenIds?: number[];
   model: ModelShape;
   settings: TrainSettings;
   signal?: AbortSignal;
@@ -106,7 +108,8 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   const emit = req.onEvent ?? (() => undefined);
   const s = req.settings;
   const tokenizer = getTokenizer(req.tokenizer);
-  const tokenizerIds = await encodeAsync(tokenizer, req.text, req.signal); // yields, so a cancel gets through
+  // Ids already made for sizing the run are reused; otherwise encode, yielding so that a cancel gets through.
+  const tokenizerIds = req.tokenIds ?? (await encodeAsync(tokenizer, req.text, req.signal));
   const vocab = Vocabulary.fromTokenIds(tokenizerIds);
   const data = new Dataset(vocab.encode(tokenizerIds), req.model.contextLength);
   const config: GPTConfig = { ...req.model, vocabSize: vocab.size };

@@ -70,7 +70,8 @@ const handlers: Handlers = {
   async train(p, id) {
     const controller = running.get(id) ?? new AbortController();
     const text = checkText(p.text, p.label);
-    const plan = resolveTrainSettings(p.choices, textSize(text));
+    const size = textSize(text);
+    const plan = resolveTrainSettings(p.choices, size);
     const meta = { preset: plan.preset, tokenizer: plan.tokenizer, settings: plan.settings, source: p.label };
     const checkpoint = p.out ? partialPath(p.out) : null;
     const saveCheckpoint = (m: ProbeContext, best: { step: number; valLoss: number }): void => {
@@ -82,7 +83,7 @@ const handlers: Handlers = {
     };
     let result;
     try {
-      result = await trainOnText({ text, tokenizer: plan.tokenizer, model: plan.model, settings: plan.settings, plan: plan.sizing,
+      result = await trainOnText({ text, tokenizer: plan.tokenizer, tokenIds: size.idsOf(plan.tokenizer), model: plan.model, settings: plan.settings, plan: plan.sizing,
         trainer: p.trainer, signal: controller.signal, onEvent: (event) => send({ type: 'event', id, params: event }),
         onCheckpoint: checkpoint ? saveCheckpoint : undefined });
     } catch (e) {
