@@ -84,6 +84,7 @@ function persist(now: boolean): void {
   }
 }
 
+/** Streamed events redraw once per frame; a user's click calls update() at once, so the control answers in the same frame. */
 function schedule(): void {
   if (dirty) return;
   dirty = true;
@@ -113,14 +114,14 @@ const logButton = toolbar.append('button').attr('class', 'toggle').attr('id', 'l
   .on('click', () => {
     state.log = !state.log;
     persist(true);
-    schedule();
+    update();
   });
 const rawButton = toolbar.append('button').attr('class', 'toggle').attr('id', 'show-raw').attr('type', 'button')
   .attr('aria-pressed', 'true').text('Raw loss')
   .on('click', () => {
     state.showRaw = !state.showRaw;
     persist(true);
-    schedule();
+    update();
   });
 const smoothLabel = toolbar.append('label').attr('class', 'smoothing');
 smoothLabel.append('span').text('Smoothing');
@@ -139,7 +140,7 @@ const focusSelect = focusLabel.append('select').attr('id', 'focus-run').attr('ar
     const v = (this).value;
     state.focus = v === '' ? null : v;
     persist(true);
-    schedule();
+    update();
   });
 
 const legend = app.append('ul').attr('class', 'legend').attr('aria-label', 'runs');
@@ -351,7 +352,7 @@ function updateLegend(): void {
         .on('click', (_e, d) => {
           d.hidden = !d.hidden;
           persist(true);
-          schedule();
+          update();
         })
         .append('span').attr('class', 'swatch').attr('aria-hidden', 'true');
       li.select('button.swatch-toggle').append('span').attr('class', 'run-label');
@@ -361,7 +362,7 @@ function updateLegend(): void {
           state.runs = state.runs.filter((r) => r !== d);
           if (state.focus === d.id) state.focus = null;
           persist(true);
-          schedule();
+          update();
         });
       return li;
     });
@@ -431,7 +432,6 @@ function updateMain(runs: RunData[], focus: RunData | undefined): void {
   for (const [key, name, value] of candidates) {
     if (value !== null && Number.isFinite(value) && value >= lo && value <= hi) refs.push({ key, name, value, y: yMain(value), ly: yMain(value) - 4 });
   }
-  // Keep labels 13 px apart (sorted top to bottom).
   // Labels sit in the right margin, level with their line, at least 13 px apart (sorted top to bottom).
   for (const r of refs) r.ly = r.y + 4;
   refs.sort((a, c) => a.ly - c.ly);
