@@ -30,6 +30,12 @@ constexpr long kKC = 256;          // depth of a packed block
 constexpr long kMCMax = 16 * 16;   // rows of a packed A block (upper bound)
 constexpr long kNC = 2048;         // columns of a packed B block
 constexpr long kNRMax = 32;
+// A times a weight's transpose with at most kRowDotMaxM rows of A skips packing (gemm_impl.h rowdot_run) when the
+// weight has at least kRowDotMinWeight entries: decoding and short probe windows, never a training batch.
+constexpr long kRowDotMaxM = 32;
+constexpr long kRowDotMinWeight = 16384;
+// ...and runs on every thread from this many weight floats (256 KB): below it the pool's wake-up costs more.
+constexpr double kParallelWeightFloats = 65536;
 constexpr long kPackAFloats = kMCMax * kKC;
 constexpr long kPackBFloats = (kNC + kNRMax) * kKC;
 

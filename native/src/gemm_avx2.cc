@@ -11,6 +11,7 @@ namespace {
 #define GEMM_VL 8
 #define GEMM_MR 6
 #define GEMM_NV 2
+#define GEMM_RD_J 2  // rowdot: 4x2 accumulators + 6 operands fit 16 vector registers
 #include "gemm_impl.h"
 #include "ops_impl.h"
 }  // namespace

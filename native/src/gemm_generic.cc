@@ -4,6 +4,7 @@
 #include "ops.h"
 namespace {
 #define GEMM_VL 4
+#define GEMM_RD_J 2  // rowdot: 4x2 accumulators + 6 operands fit 16 vector registers (SSE2, wasm)
 #if defined(__wasm_simd128__) && !defined(GEMM_MR)
 // WebAssembly SIMD128 (the wasm trainer): V8 gives it 16 vector registers, so a taller tile pays.
 #define GEMM_MR GPTLAB_WASM_MR

@@ -185,9 +185,112 @@ inline void pack_b(long kc, long nc, const float* __restrict B, long ldb, int tr
   }
 }
 
+// ------------------------------------------------------------------ a few rows times a weight
+// C = alpha A B^T (+ beta C, + bias) when A has a few rows and B is a weight in nn.Linear's [out, in] layout: both
+// operands are contiguous along k, so every output is a dot product and nothing is packed. Packing B costs as much
+// as the whole product when A has one row (decoding a token, a hover's window); here each block of RD_J weight rows
+// is read once from memory and reused from L1 for every block of RD_I rows of A.
+#ifndef GEMM_RD_J
+#define GEMM_RD_J 4
+#endif
+constexpr int RD_I = 4;
+constexpr int RD_J = GEMM_RD_J;
+static_assert(RD_I * RD_J % VL == 0 && (VL & (VL - 1)) == 0, "rowdot reduces its accumulators VL at a time");
+
+// The dot products' horizontal sums, VL accumulators at once, in log2(VL) rounds of two shuffles and an add (instead
+// of VL-1 scalar adds each). Each round halves every accumulator's block of lanes and interleaves the blocks of two
+// vectors; after the last round lane p holds the whole sum of accumulator kOwner[p].
+template <int... P> struct Lanes {};
+template <int N, int... P> struct MakeLanes : MakeLanes<N - 1, N - 1, P...> {};
+template <int... P> struct MakeLanes<0, P...> { using type = Lanes<P...>; };
+
+// Where output lane p's block starts in a (lanes 0..VL) or c (VL..2VL) when blocks shrink from 2*half to half lanes.
+constexpr int fold_src(int p, int half) {
+  return ((p / half) % 2 ? VL : 0) + (p / half / 2) * 2 * half + p % half;
+}
+
+template <int Half, int... P>
+__attribute__((always_inline)) inline vf fold(vf a, vf c, Lanes<P...>) {
+  return __builtin_shufflevector(a, c, fold_src(P, Half)...) + __builtin_shufflevector(a, c, (fold_src(P, Half) + Half)...);
+}
+
+// v[0..n) -> v[0] (n == VL on the first call).
+template <int Half>
+__attribute__((always_inline)) inline void fold_rounds(vf* v, int n) {
+  for (int i = 0; i < n / 2; i++) v[i] = fold<Half>(v[2 * i], v[2 * i + 1], typename MakeLanes<VL>::type{});
+  if constexpr (Half > 1) fold_rounds<Half / 2>(v, n / 2);
+}
+
+// The same rounds, run on labels at compile time.
+struct OwnerTable {
+  int lane[VL];
+  constexpr OwnerTable() : lane() {
+    int lab[VL][VL] = {}, next[VL][VL] = {};
+    for (int i = 0; i < VL; i++)
+      for (int q = 0; q < VL; q++) lab[i][q] = i;
+    int n = VL;
+    for (int half = VL / 2; half >= 1; half /= 2) {
+      for (int i = 0; i < n / 2; i++)
+        for (int q = 0; q < VL; q++) {
+          const int src = fold_src(q, half);
+          next[i][q] = src < VL ? lab[2 * i][src] : lab[2 * i + 1][src - VL];
+        }
+      n /= 2;
+      for (int i = 0; i < n; i++)
+        for (int q = 0; q < VL; q++) lab[i][q] = next[i][q];
+    }
+    for (int q = 0; q < VL; q++) lane[q] = lab[0][q];
+  }
+};
+constexpr OwnerTable kOwner{};
+
+void rowdot_run(const gptlab::GemmTask& t) {
+  const long M = t.M, N = t.N, K = t.K, kv = K / VL * VL;
+  for (long j0 = 0; j0 < N; j0 += RD_J) {
+    const int nj = (int)((N - j0) < RD_J ? (N - j0) : RD_J);
+    const float* b[RD_J];
+    for (int jj = 0; jj < RD_J; jj++) b[jj] = t.B + (j0 + (jj < nj ? jj : nj - 1)) * t.ldb;  // past N: repeat a row
+    for (long i0 = 0; i0 < M; i0 += RD_I) {
+      const int ni = (int)((M - i0) < RD_I ? (M - i0) : RD_I);
+      const float* a[RD_I];
+      for (int ii = 0; ii < RD_I; ii++) a[ii] = t.A + (i0 + (ii < ni ? ii : ni - 1)) * t.lda;
+      vf acc[RD_I * RD_J];  // acc[ii * RD_J + jj]: row i0+ii of A against row j0+jj of B
+#pragma GCC unroll 16
+      for (int u = 0; u < RD_I * RD_J; u++) acc[u] = (vf){};
+      for (long k = 0; k < kv; k += VL) {
+        vf av[RD_I], bv[RD_J];
+#pragma GCC unroll 4
+        for (int ii = 0; ii < RD_I; ii++) av[ii] = *(const vfu*)(a[ii] + k);
+#pragma GCC unroll 4
+        for (int jj = 0; jj < RD_J; jj++) bv[jj] = *(const vfu*)(b[jj] + k);
+#pragma GCC unroll 4
+        for (int ii = 0; ii < RD_I; ii++)
+#pragma GCC unroll 4
+          for (int jj = 0; jj < RD_J; jj++) acc[ii * RD_J + jj] += av[ii] * bv[jj];
+      }
+      float dot[RD_I * RD_J];
+      for (int g = 0; g < RD_I * RD_J; g += VL) {
+        fold_rounds<VL / 2>(acc + g, VL);
+#pragma GCC unroll 16
+        for (int p = 0; p < VL; p++) dot[g + kOwner.lane[p]] = acc[g][p];
+      }
+      for (int ii = 0; ii < ni; ii++) {
+        float* c = t.C + (i0 + ii) * t.ldc + j0;
+        for (int jj = 0; jj < nj; jj++) {
+          float s = dot[ii * RD_J + jj];
+          for (long k = kv; k < K; k++) s += a[ii][k] * b[jj][k];
+          const float prev = t.beta == 0.0f ? 0.0f : t.beta * c[jj];
+          c[jj] = t.alpha * s + prev + (t.bias ? t.bias[j0 + jj] : 0.0f);
+        }
+      }
+    }
+  }
+}
+
 void gemm_run(const gptlab::GemmTask& t, float* packA, float* packB) {
   const long M = t.M, N = t.N, K = t.K;
   if (M <= 0 || N <= 0) return;
+  if (t.transB && !t.transA && M <= gptlab::kRowDotMaxM && N * K >= gptlab::kRowDotMinWeight) return rowdot_run(t);
   if (K <= 0 || t.alpha == 0.0f) {
     for (long i = 0; i < M; i++) {
       float* c = t.C + i * t.ldc;
