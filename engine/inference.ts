@@ -1,8 +1,9 @@
-// Generation with a KV cache, in plain typed-array math: one forward per new token instead of one per context.
-// Decoding a single token is a chain of small matrix-vector products, where tfjs's per-op overhead would dominate,
-// so this path reads the weights once and runs the same math as model.ts over Float32Arrays, using the native
-// sgemm for multi-token prefill when the addon is built. Tests hold it to the tfjs forward pass.
-import { loadNative, type NativeAddon } from './nativeAddon';
+// Generation with a KV cache: one forward per new token instead of one per context. Two paths: the addon's
+// NativeGPT.decode (C++, the weights read once per token with no packing), and typed-array math here that runs the
+// same math as model.ts over Float32Arrays (the reference, and the path without the addon). Tests hold both to the
+// tfjs forward pass.
+import { flatLayout, loadNative, nativeGPTClass, type NativeAddon, type NativeGPTConstructor, type NativeGPTHandle } from './nativeAddon';
+import { flattenWeights } from './nativeTrainer';
 import { NORM_EPS, sinusoidalPositions, type GPT } from './model';
 
 interface LayerWeights {
@@ -43,6 +44,42 @@ function linearRows(native: NativeAddon | null, X: Float32Array, n: number, W: F
   return Y;
 }
 
+/**
+ * Causal attention of n new rows (at positions p0..p0+n-1) over the cache: Y[r, head h] = softmax(q k^T / sqrt(hs)) V,
+ * with q from qkv [n, 3D] and k, v from the cache [T, D] (already holding the new rows). Scores in float64.
+ */
+function attend(qkv: Float32Array, K: Float32Array, V: Float32Array, n: number, p0: number, D: number, H: number,
+  scores: Float64Array, acc: Float64Array): Float32Array {
+  const hs = D / H, scale = 1 / Math.sqrt(hs);
+  const Y = new Float32Array(n * D);
+  for (let r = 0; r < n; r++) {
+    const last = p0 + r; // causal: position p attends to 0..p
+    for (let h = 0; h < H; h++) {
+      const q = r * 3 * D + h * hs;
+      let max = -Infinity;
+      for (let j = 0; j <= last; j++) {
+        const k = j * D + h * hs;
+        let s = 0;
+        for (let i = 0; i < hs; i++) s += qkv[q + i] * K[k + i];
+        s *= scale;
+        scores[j] = s;
+        if (s > max) max = s;
+      }
+      let sum = 0;
+      for (let j = 0; j <= last; j++) sum += scores[j] = Math.exp(scores[j] - max);
+      // y = sum_j p_j v_j, walking each cached value row front to back
+      acc.fill(0);
+      for (let j = 0; j <= last; j++) {
+        const p = scores[j], v = j * D + h * hs;
+        for (let i = 0; i < hs; i++) acc[i] += p * V[v + i];
+      }
+      const y = r * D + h * hs;
+      for (let i = 0; i < hs; i++) Y[y + i] = acc[i] / sum;
+    }
+  }
+  return Y;
+}
+
 const erf = (x: number): number => {
   // Abramowitz-Stegun 7.1.26 is only 1.5e-7 accurate; this series/continued-fraction pair is exact to float64 rounding.
   const ax = Math.abs(x);
@@ -72,7 +109,8 @@ const erf = (x: number): number => {
   return x > 0 ? 1 - erfc : erfc - 1;
 };
 
-export class KVCacheSession {
+/** The reference decoder: model.ts's math over typed arrays (the addon's sgemm for the products when it is built). */
+class TypedDecoder implements Decoder {
   private readonly native = loadNative();
   private readonly D: number;
   private readonly T: number;
@@ -119,18 +157,11 @@ export class KVCacheSession {
     this.V = this.layers.map(() => new Float32Array(this.T * this.D));
   }
 
-  /** Tokens held in the cache. */
-  get length(): number {
-    return this.filled;
-  }
-
-  get capacity(): number {
-    return this.T;
-  }
-
   reset(): void {
     this.filled = 0;
   }
+
+  dispose(): void {}
 
   /** In place over n rows of width D. */
   private norm(X: Float32Array, n: number, w: Float32Array, b: Float32Array | null): Float32Array {
@@ -150,21 +181,16 @@ export class KVCacheSession {
     return out;
   }
 
-  /**
-   * Appends tokens to the cache and returns the logits [V] after the last one. The cache must have room:
-   * positions are absolute, so a full cache has to be reset and refilled (see generateWithCache).
-   */
-  feed(ids: ArrayLike<number>): Float32Array {
+  feed(ids: Int32Array, all: boolean): Float32Array {
     const n = ids.length, D = this.D, p0 = this.filled, c = this.model.config;
-    if (n === 0) throw new Error('feed needs at least one token');
-    if (p0 + n > this.T) throw new Error(`the cache holds ${this.T} tokens; ${p0} + ${n} do not fit`);
-    const H = c.heads, hs = D / H, F = c.ffnMult * D, scale = 1 / Math.sqrt(hs);
+    const H = c.heads, hs = D / H, F = c.ffnMult * D;
     const X = new Float32Array(n * D); // [n, D] residual stream
     for (let r = 0; r < n; r++) {
       const id = ids[r];
       for (let i = 0; i < D; i++) X[r * D + i] = this.wte[id * D + i] + this.positions[(p0 + r) * D + i];
     }
     const scores = new Float64Array(this.T);
+    const acc = new Float64Array(hs);
     for (let l = 0; l < this.layers.length; l++) {
       const L = this.layers[l], K = this.K[l], Vc = this.V[l];
       const qkv = linearRows(this.native, this.norm(X, n, L.ln1w, L.ln1b), n, L.attnW, L.attnB, D, 3 * D); // [n, 3D]
@@ -172,27 +198,7 @@ export class KVCacheSession {
         K.set(qkv.subarray(r * 3 * D + D, r * 3 * D + 2 * D), (p0 + r) * D);
         Vc.set(qkv.subarray(r * 3 * D + 2 * D, r * 3 * D + 3 * D), (p0 + r) * D);
       }
-      const Y = new Float32Array(n * D); // [n, D] attention output, heads side by side
-      for (let r = 0; r < n; r++) {
-        const last = p0 + r; // causal: position p attends to 0..p
-        for (let h = 0; h < H; h++) {
-          const q = r * 3 * D + h * hs;
-          let max = -Infinity;
-          for (let j = 0; j <= last; j++) {
-            let s = 0;
-            for (let i = 0; i < hs; i++) s += qkv[q + i] * K[j * D + h * hs + i];
-            scores[j] = s * scale;
-            if (scores[j] > max) max = scores[j];
-          }
-          let sum = 0;
-          for (let j = 0; j <= last; j++) sum += scores[j] = Math.exp(scores[j] - max);
-          for (let i = 0; i < hs; i++) {
-            let acc = 0;
-            for (let j = 0; j <= last; j++) acc += scores[j] * Vc[j * D + h * hs + i];
-            Y[r * D + h * hs + i] = acc / sum;
-          }
-        }
-      }
+      const Y = attend(qkv, K, Vc, n, p0, D, H, scores, acc); // [n, D] attention output, heads side by side
       const attnOut = linearRows(this.native, Y, n, L.projW, L.projB, D, D);
       for (let i = 0; i < n * D; i++) X[i] += attnOut[i];
       const A = linearRows(this.native, this.norm(X, n, L.ln2w, L.ln2b), n, L.fcW, L.fcB, D, F); // [n, F]
@@ -202,8 +208,104 @@ export class KVCacheSession {
       for (let i = 0; i < n * D; i++) X[i] += mlpOut[i];
     }
     this.filled += n;
-    const lastRow = this.norm(X.subarray((n - 1) * D, n * D), 1, this.lnfw, this.lnfb); // [1, D]
-    return linearRows(this.native, lastRow, 1, this.head, this.headB, D, c.vocabSize); // [V]
+    const first = all ? 0 : n - 1;
+    const rows = this.norm(X.subarray(first * D, n * D), n - first, this.lnfw, this.lnfb); // [n - first, D]
+    return linearRows(this.native, rows, n - first, this.head, this.headB, D, c.vocabSize); // [n - first, V]
+  }
+}
+
+interface Decoder {
+  /** Appends ids at the next positions; logits of the last [V], or of all of them [n, V]. */
+  feed(ids: Int32Array, all: boolean): Float32Array;
+  reset(): void;
+  dispose(): void;
+}
+
+/** The addon's NativeGPT.decode over its own copy of the weights. */
+class NativeDecoder implements Decoder {
+  constructor(private readonly handle: NativeGPTHandle & Required<Pick<NativeGPTHandle, 'decode' | 'resetCache'>>) {}
+
+  static create(model: GPT, cls: NativeGPTConstructor): NativeDecoder | null {
+    const layout = flatLayout(model.config);
+    const handle = new cls(model.config, layout.slots, flattenWeights(model, layout));
+    if (typeof handle.decode !== 'function' || typeof handle.resetCache !== 'function') {
+      handle.dispose(); // an addon built before decode existed
+      return null;
+    }
+    return new NativeDecoder(handle as NativeGPTHandle & Required<Pick<NativeGPTHandle, 'decode' | 'resetCache'>>);
+  }
+
+  feed(ids: Int32Array, all: boolean): Float32Array {
+    return this.handle.decode(ids, all);
+  }
+
+  reset(): void {
+    this.handle.resetCache();
+  }
+
+  dispose(): void {
+    this.handle.dispose();
+  }
+}
+
+/** Which decoder a session runs: the addon's when it is built (`auto`), or the typed-array reference. */
+export type DecodePath = 'auto' | 'native' | 'typed';
+
+/**
+ * A KV cache over a model that no longer changes (it holds a copy of the weights). Positions are absolute, so a full
+ * cache has to be reset and refilled (see decodeWithCache).
+ */
+export class KVCacheSession {
+  readonly path: 'native' | 'typed';
+  private readonly decoder: Decoder;
+  private readonly vocabSize: number;
+  private filled = 0;
+  readonly capacity: number;
+
+  constructor(model: GPT, path: DecodePath = 'auto', cls: NativeGPTConstructor | null = nativeGPTClass()) {
+    const native = path !== 'typed' && cls ? NativeDecoder.create(model, cls) : null;
+    if (path === 'native' && !native) throw new Error('the native decoder needs the addon (npm run build:native)');
+    this.decoder = native ?? new TypedDecoder(model);
+    this.path = native ? 'native' : 'typed';
+    this.capacity = model.config.contextLength;
+    this.vocabSize = model.config.vocabSize;
+  }
+
+  /** Tokens held in the cache. */
+  get length(): number {
+    return this.filled;
+  }
+
+  reset(): void {
+    this.filled = 0;
+    this.decoder.reset();
+  }
+
+  /** Appends tokens to the cache and returns the logits [V] after the last one. */
+  feed(ids: ArrayLike<number>): Float32Array {
+    return this.append(ids, false);
+  }
+
+  /** Logits [n, V] of a window of n <= T ids from position 0 (the cache is reset): a probe's forward pass. */
+  windowLogits(ids: Int32Array): Float32Array {
+    this.reset();
+    return this.append(ids, true);
+  }
+
+  dispose(): void {
+    this.decoder.dispose();
+  }
+
+  private append(ids: ArrayLike<number>, all: boolean): Float32Array {
+    const n = ids.length;
+    if (n === 0) throw new Error('feed needs at least one token');
+    if (this.filled + n > this.capacity) throw new Error(`the cache holds ${this.capacity} tokens; ${this.filled} + ${n} do not fit`);
+    for (let i = 0; i < n; i++) {
+      if (!Number.isInteger(ids[i]) || ids[i] < 0 || ids[i] >= this.vocabSize) throw new Error(`token id ${ids[i]} is not in the model's vocabulary`);
+    }
+    const logits = this.decoder.feed(ids instanceof Int32Array ? ids : Int32Array.from(ids), all);
+    this.filled += n;
+    return logits;
   }
 }
 

@@ -72,6 +72,12 @@ export interface NativeGPTHandle {
   logits(): Float32Array;
   attention(layer: number): Float32Array;
   residual(layer: number): Float32Array;
+  /**
+   * Inference with a KV cache: ids join the cache at the next positions (at most T in all); returns the logits of the
+   * last [V], or of every id [n, V] when `all`. The addon's class has it; the wasm build's does not.
+   */
+  decode?(ids: Int32Array, all: boolean): Float32Array;
+  resetCache?(): void;
   /** Threads per step; 0 (the default) times whole steps and picks between all threads and one. */
   setThreads(n: number): void;
   /**

@@ -105,30 +105,3 @@ export class NativeTrainer {
     this.native.dispose();
   }
 }
-
-/**
- * The native trainer's forward pass for probes that score many tokens (a hover's surprise): logits of one window at a
- * time with no per-op overhead (tiny: a hover's surprise in 9 ms instead of 27). Each call repacks the weights for the
- * GEMMs, a fixed cost that a large model pays per window, so decoding stays on the KV cache. It holds its own copy of
- * the weights, so it is for models that no longer change (the engine's loaded model).
- */
-export class NativeForward {
-  private constructor(private readonly native: NativeGPTHandle, readonly vocabSize: number) {}
-
-  /** Null without a native NativeGPT (no addon, or GPTLAB_NATIVE=0); probes then use the tfjs model. */
-  static create(model: GPT, cls: NativeGPTConstructor | null = nativeGPTClass()): NativeForward | null {
-    if (!cls) return null;
-    const layout = flatLayout(model.config);
-    return new NativeForward(native(() => new cls(model.config, layout.slots, flattenWeights(model, layout))), model.config.vocabSize);
-  }
-
-  /** Logits [n, V] of a window of n <= T model ids. */
-  logits(ids: Int32Array): Float32Array {
-    native(() => this.native.forward(ids, 1, ids.length));
-    return this.native.logits();
-  }
-
-  dispose(): void {
-    this.native.dispose();
-  }
-}

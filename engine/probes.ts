@@ -9,7 +9,7 @@ export interface ProbeContext {
   model: GPT;
   vocab: Vocabulary;
   tokenizer: Tokenizer;
-  /** Logits of a window by the native forward pass, when the engine made one for this model (see NativeForward). */
+  /** Logits [n, V] of a window of n <= T ids by the native decoder, when the engine has one (KVCacheSession.windowLogits). */
   logitsOf?: (ids: Int32Array) => Float32Array;
 }
 

@@ -82,12 +82,17 @@ export function nextTokenLogits(model: GPT, context: ArrayLike<number>): Float32
  * longer change passes its own session, so the weights are read out of tfjs once, not on every call.
  */
 export function generate(model: GPT, prompt: ArrayLike<number>, count: number, o: SamplingOptions, rng: Rng,
-  onToken?: (id: number) => boolean | void, session = new KVCacheSession(model)): Int32Array {
+  onToken?: (id: number) => boolean | void, session?: KVCacheSession): Int32Array {
   const out: number[] = [];
   const draw = (logits: Float32Array): number => drawFrom(samplingDistribution(logits, o), rng);
-  for (const id of decodeWithCache(session, prompt, draw, count)) {
-    out.push(id);
-    if (onToken?.(id) === false) break;
+  const decoder = session ?? new KVCacheSession(model);
+  try {
+    for (const id of decodeWithCache(decoder, prompt, draw, count)) {
+      out.push(id);
+      if (onToken?.(id) === false) break;
+    }
+  } finally {
+    if (!session) decoder.dispose(); // its own copy of the weights (native memory on the addon's path)
   }
   return Int32Array.from(out);
 }

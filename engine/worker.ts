@@ -12,7 +12,6 @@ import { isEngineRequest, type EngineReply, type EngineRequest, type Method, typ
 import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, logitLens, neighbours, nextToken,
   perTokenLoss, singleTokenId, type ProbeContext } from './probes';
 import { KVCacheSession } from './inference';
-import { NativeForward } from './nativeTrainer';
 import { Rng } from './rng';
 import { generate, validateSampling } from './sample';
 import { checkText } from './text';
@@ -22,9 +21,7 @@ import { trainOnText, type History } from './train';
 interface Loaded extends ProbeContext {
   history: (History & { partial?: boolean }) | null;
   file: string | null;
-  /** The native forward pass for per-token losses, made on first use; null without the addon. */
-  forward?: NativeForward | null;
-  /** The KV-cache decoder's copy of the weights, made on the first sample (a model here never changes). */
+  /** The KV-cache decoder and its copy of the weights (a model here never changes), made on first use. */
   decoder?: KVCacheSession;
 }
 
@@ -52,13 +49,12 @@ function requireModel(): Loaded {
   return loaded;
 }
 
-function nativeForward(m: Loaded): NativeForward | null {
-  if (m.forward === undefined) m.forward = NativeForward.create(m.model);
-  return m.forward;
+function decoderOf(m: Loaded): KVCacheSession {
+  return (m.decoder ??= new KVCacheSession(m.model));
 }
 
 function replace(next: Loaded): void {
-  loaded?.forward?.dispose();
+  loaded?.decoder?.dispose();
   loaded?.model.dispose();
   loaded = next;
 }
@@ -134,8 +130,9 @@ const handlers: Handlers = {
   },
   tokenLoss: (p) => {
     const m = requireModel();
-    const forward = nativeForward(m);
-    return perTokenLoss(forward ? { ...m, logitsOf: (ids) => forward.logits(ids) } : m, p.text, p.from);
+    // The native decoder scores each window in one pass with no per-op overhead; without it, the tfjs model does.
+    const decoder = decoderOf(m);
+    return perTokenLoss(decoder.path === 'native' ? { ...m, logitsOf: (ids) => decoder.windowLogits(ids) } : m, p.text, p.from);
   },
   compareTokenizers: (p) => compareTokenizers(loaded, p.selection, p.file),
   sample: (p) => {
@@ -148,7 +145,7 @@ const handlers: Handlers = {
       ids.push(id);
       // Only a token that can hold a newline needs the (whole, so characters split across tokens stay whole) decode.
       return !(p.stopAtNewline && m.vocab.display(m.tokenizer, id).includes('\n') && decode().includes('\n'));
-    }, (m.decoder ??= new KVCacheSession(m.model)));
+    }, decoderOf(m));
     const text = decode();
     return { text: p.stopAtNewline && text.includes('\n') ? text.slice(0, text.indexOf('\n')) : text };
   },

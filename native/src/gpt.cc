@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 #include <string>
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -158,22 +159,31 @@ NativeGPT* NativeGPT::create(const GPTShape& s, const std::vector<long>& offsets
         !check(o[kFc2W], D * F, true, "mlp.c_proj.weight") || !check(o[kFc2B], D, s.bias, "mlp.c_proj.bias"))
       return nullptr;
   }
-  check_fits(3.0 * sizeof(float) * nparams, "the model's gradients and optimiser state");
-  NativeGPT* g = new NativeGPT(s, offsets, params, nparams);
-  if (!g->grads_ || !g->m_ || !g->v_) {
-    delete g;
-    throw OutOfMemory("the model's gradients and optimiser state (" + gigabytes(3.0 * sizeof(float) * nparams) +
-                      ") could not be allocated");
+  return new NativeGPT(s, offsets, params, nparams);
+}
+
+// Gradients and AdamW moments, on the first call that trains.
+void NativeGPT::ensureTrainingState() {
+  if (grads_) return;
+  const double bytes = 3.0 * sizeof(float) * nparams_;
+  check_fits(bytes, "the model's gradients and optimiser state");
+  float* g = alloc_floats(nparams_, true);
+  float* m = alloc_floats(nparams_, true);
+  float* v = alloc_floats(nparams_, true);
+  if (!g || !m || !v) {
+    aligned_free(g);
+    aligned_free(m);
+    aligned_free(v);
+    throw OutOfMemory("the model's gradients and optimiser state (" + gigabytes(bytes) + ") could not be allocated");
   }
-  return g;
+  grads_ = g;
+  m_ = m;
+  v_ = v;
 }
 
 NativeGPT::NativeGPT(const GPTShape& s, const std::vector<long>& offsets, float* params, long nparams)
     : s_(s), offsets_(offsets), params_(params), nparams_(nparams) {
   init_runtime();
-  grads_ = alloc_floats(nparams, true);
-  m_ = alloc_floats(nparams, true);
-  v_ = alloc_floats(nparams, true);
   if (!s.learnedPositions) {
     // P[i, 2j] = sin(i / 10000^(2j/D)), P[i, 2j+1] = cos(...), in double like model.ts
     sinusoid_.assign(s.T * s.D, 0.0f);
@@ -191,6 +201,7 @@ NativeGPT::~NativeGPT() {
   aligned_free(m_);
   aligned_free(v_);
   aligned_free(arena_);
+  aligned_free(decodeArena_);
 }
 
 // Lays out the activations of a [B, T] batch, growing the arena when it is larger than any before.
@@ -543,6 +554,7 @@ double NativeGPT::loss(const int32_t* idx, const int32_t* targets, long B, long 
 }
 
 double NativeGPT::lossAndGradients(const int32_t* idx, const int32_t* targets, long B, long T, uint64_t seed) {
+  ensureTrainingState();
   set_thread_override(evalThreads());
   const double l = forwardLoss(idx, targets, B, T, seed != 0, true, seed);
   backward(idx);
@@ -552,6 +564,7 @@ double NativeGPT::lossAndGradients(const int32_t* idx, const int32_t* targets, l
 
 StepResult NativeGPT::step(const int32_t* idx, const int32_t* targets, long B, long T, const AdamWSettings& s,
                            uint64_t seed) {
+  ensureTrainingState();
   const int threads = chooseThreads();
   set_thread_override(threads);
   const double t0 = now_seconds();
@@ -585,6 +598,85 @@ StepResult NativeGPT::step(const int32_t* idx, const int32_t* targets, long B, l
   recordStep(threads, now_seconds() - t0);
   set_thread_override(0);
   return r;
+}
+
+// ---------------------------------------------------------------- decoding with a KV cache
+// The forward pass of forwardPass for n new rows at positions p0 = cached_ .. p0+n-1 of one sequence: their keys and
+// values join the cache, and they attend to every cached position up to their own. Rows r of the scratch are the
+// new tokens; row j of a layer's cache is position j.
+
+// Causal attention of the n new rows over the cache of layer l: y [n, D], heads side by side.
+void NativeGPT::decodeAttention(long l, long n, const float* qkv, float* y) {
+  const long D = s_.D, H = s_.H, hs = D / H, T = s_.T, p0 = cached_, L = p0 + n;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  const float* K = kCache_ + l * T * D;
+  const float* V = vCache_ + l * T * D;
+  parallel_for(H, [&](long h, Workspace& ws) {
+    float* S = ws.scratchFor(n * L);  // [n, L] scores, then probabilities
+    // S = scale * q_h k_h^T; P = causal softmax (row r sees positions 0..p0+r); y_h = P v_h
+    kernels().run(GemmTask{0, 1, n, L, hs, scale, qkv + h * hs, 3 * D, K + h * hs, D, 0.0f, S, L}, ws.packA, ws.packB);
+    ops().causal_softmax(S, L, n, p0, L);
+    kernels().run(GemmTask{0, 0, n, hs, L, 1.0f, S, L, V + h * hs, D, 0.0f, y + h * hs, D}, ws.packA, ws.packB);
+  });
+}
+
+const float* NativeGPT::decode(const int32_t* ids, long n, bool all) {
+  const long D = s_.D, F = s_.F, V = s_.V, T = s_.T, N = s_.N, p0 = cached_;
+  if (n < 1 || p0 + n > T) throw std::invalid_argument("decode: the cache holds " + std::to_string(T) + " tokens; " +
+                                                       std::to_string(p0) + " + " + std::to_string(n) + " do not fit");
+  if (!decodeArena_) {
+    const long sizes[] = {N * T * D, N * T * D, T * D, T * D, T * D, T * D, T * 3 * D, T * F, T, T, T * V};
+    long total = 0;
+    for (long size : sizes) total += round16(size);
+    check_fits(sizeof(float) * static_cast<double>(total), "the decoding cache");
+    decodeArena_ = alloc_floats(total, false);
+    if (!decodeArena_) throw OutOfMemory("the decoding cache could not be allocated");
+    float** pieces[] = {&kCache_, &vCache_, &decX_, &decLn_, &decY_, &decBranch_, &decQkv_, &decFc_, &decMean_,
+                        &decRstd_, &decLogits_};
+    long at = 0;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+      *pieces[i] = decodeArena_ + at;
+      at += round16(sizes[i]);
+    }
+  }
+  set_thread_override(evalThreads());
+  // y [n, out] = x [n, in] @ W[out, in]^T (+ b)
+  auto linearRows = [&](const float* x, long inDim, long wOff, long bOff, float* y, long outDim, long rows) {
+    GemmTask t{0, 1, rows, outDim, inDim, 1.0f, x, inDim, P(wOff), inDim, 0.0f, y, outDim};
+    t.bias = P(bOff);
+    gemm(t);
+  };
+  auto normRows = [&](const float* x, long wOff, long bOff, float* y, long rows) {
+    ops().norm_forward(x, P(wOff), P(bOff), y, decMean_, decRstd_, rows, D, s_.rmsnorm);
+  };
+  const float* wte = P(offsets_[kWte]);
+  const float* pos = s_.learnedPositions ? P(offsets_[kWpe]) : sinusoid_.data();
+  for (long r = 0; r < n; r++) ops().add(wte + static_cast<long>(ids[r]) * D, pos + (p0 + r) * D, decX_ + r * D, D);
+  for (long l = 0; l < N; l++) {
+    // x += c_proj(attention(ln_1(x)))
+    normRows(decX_, layerOffset(l, kLn1W), layerOffset(l, kLn1B), decLn_, n);
+    linearRows(decLn_, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), decQkv_, 3 * D, n);  // [n, 3D]
+    for (long r = 0; r < n; r++) {
+      std::memcpy(kCache_ + (l * T + p0 + r) * D, decQkv_ + r * 3 * D + D, sizeof(float) * D);
+      std::memcpy(vCache_ + (l * T + p0 + r) * D, decQkv_ + r * 3 * D + 2 * D, sizeof(float) * D);
+    }
+    decodeAttention(l, n, decQkv_, decY_);                                                      // [n, D]
+    linearRows(decY_, D, layerOffset(l, kProjW), layerOffset(l, kProjB), decBranch_, D, n);
+    ops().add(decX_, decBranch_, decX_, n * D);
+    // x += c_proj(act(c_fc(ln_2(x))))
+    normRows(decX_, layerOffset(l, kLn2W), layerOffset(l, kLn2B), decLn_, n);
+    linearRows(decLn_, D, layerOffset(l, kFcW), layerOffset(l, kFcB), decFc_, F, n);           // [n, F]
+    ops().act_forward(decFc_, decFc_, n * F, s_.gelu);
+    linearRows(decFc_, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), decBranch_, D, n);
+    ops().add(decX_, decBranch_, decX_, n * D);
+  }
+  cached_ = p0 + n;
+  // logits = lm_head(ln_f(x)) of the rows asked for
+  const long first = all ? 0 : n - 1, rows = n - first;
+  normRows(decX_ + first * D, offsets_[kLnfW], offsets_[kLnfB], decLn_, rows);
+  linearRows(decLn_, D, s_.tied ? offsets_[kWte] : offsets_[kLmW], offsets_[kLmB], decLogits_, V, rows);
+  set_thread_override(0);
+  return decLogits_;
 }
 
 // ---------------------------------------------------------------- thread tuning

@@ -67,7 +67,15 @@ class NativeGPT {
   // Forward only (no dropout), keeping the activations for the probe accessors below.
   void forward(const int32_t* idx, long B, long T);
 
+  // Inference with a KV cache: appends n ids at positions cached() .. cached()+n-1 (cached() + n <= T) and returns
+  // the logits of the last one [V], or of all n [n, V] when `all` is set. A generated token then costs one pass over
+  // the weights instead of a forward over its whole window. Valid until the next decode; nothing is kept for probes.
+  const float* decode(const int32_t* ids, long n, bool all);
+  void resetCache() { cached_ = 0; }
+  long cached() const { return cached_; }
+
   const GPTShape& shape() const { return s_; }
+  // Null until the first lossAndGradients or step: a model that only infers never allocates gradients or moments.
   const float* gradients() const { return grads_; }
   long parameterCount() const { return nparams_; }
   // After forward(): logits [B, T, V]; attention probabilities of layer l [B, H, T, T]; the residual stream
@@ -102,6 +110,8 @@ class NativeGPT {
   void attentionForward(const float* qkv, float* att, float* y, bool training, uint64_t seed);
   void attentionBackward(const float* qkv, const float* att, const float* dy, float* dqkv, uint64_t seed);
   void dropout(float* x, long n, uint64_t seed) const;
+  void ensureTrainingState();
+  void decodeAttention(long l, long n, const float* qkv, float* y);
   int chooseThreads();
   int evalThreads() const;
   void recordStep(int threads, double seconds);
@@ -137,6 +147,15 @@ class NativeGPT {
   float *partials_ = nullptr;                         // per-chunk partial sums for norm weight gradients
   std::vector<double> sums_;                          // per-chunk partial sums (losses, squares)
   uint64_t dropoutSeed_ = 0;
+
+  // decode(): the KV cache and the rows being decoded, carved from one allocation on the first call.
+  float* decodeArena_ = nullptr;
+  long cached_ = 0;
+  float *kCache_ = nullptr, *vCache_ = nullptr;            // N x [T, D] each
+  float *decX_ = nullptr, *decLn_ = nullptr, *decY_ = nullptr, *decBranch_ = nullptr;  // [T, D]
+  float *decQkv_ = nullptr, *decFc_ = nullptr;             // [T, 3D], [T, F]
+  float *decMean_ = nullptr, *decRstd_ = nullptr;          // [T]
+  float *decLogits_ = nullptr;                             // [T, V]
 
   int fixedThreads_ = 0;
   int lastThreads_ = 1;

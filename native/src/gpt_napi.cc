@@ -5,7 +5,8 @@
 //           for tensors the config lacks
 //   params  Float32Array of every parameter in the model file's order and layouts. The object keeps a reference
 //           and trains it in place, so JavaScript always sees the current weights.
-// Methods: loss, lossAndGradients, gradients, step, forward, logits, attention, residual, setThreads, dispose.
+// Methods: loss, lossAndGradients, gradients, step, forward, logits, attention, residual, decode, resetCache,
+// setThreads, dispose.
 // Batches are Int32Array [B*T] of model ids in [0, V); T may be shorter than the context length.
 #include "gpt_napi.h"
 
@@ -252,6 +253,7 @@ napi_value Gradients(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   NativeGPT* m = unwrap(env, info, &argc, nullptr);
   if (!m) return nullptr;
+  if (!m->gradients()) return fail(env, "gradients: call lossAndGradients or step first");
   return copy_out(env, m->gradients(), m->parameterCount());
 }
 
@@ -305,6 +307,34 @@ napi_value Logits(napi_env env, napi_callback_info info) {
   return copy_out(env, m->logits(), m->rows() * m->shape().V);
 }
 
+// decode(ids, all) -> logits of the last id [V], or of every id [n, V] when all is true: ids (Int32Array) join the KV
+// cache at the next positions; resetCache() empties it.
+napi_value Decode(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NativeGPT* m = unwrap(env, info, &argc, argv);
+  if (!m) return nullptr;
+  int32_t* ids = nullptr;
+  long n = 0;
+  bool all = false;
+  if (argc < 2 || !get_typed(env, argv[0], napi_int32_array, &ids, &n) || napi_get_value_bool(env, argv[1], &all) != napi_ok)
+    return fail(env, "decode(ids: Int32Array, all: boolean)");
+  const GPTShape& s = m->shape();
+  if (n < 1 || m->cached() + n > s.T)
+    return fail(env, "decode: the cache holds " + std::to_string(s.T) + " tokens; " + std::to_string(m->cached()) +
+                         " + " + std::to_string(n) + " do not fit", true);
+  for (long i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= s.V) return fail(env, "token id out of the model's vocabulary", true);
+  return guarded(env, [&] { return copy_out(env, m->decode(ids, n, all), (all ? n : 1) * s.V); });
+}
+
+napi_value ResetCache(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  NativeGPT* m = unwrap(env, info, &argc, nullptr);
+  if (m) m->resetCache();
+  return nullptr;
+}
+
 // attention(l) -> [B, H, T, T] and residual(l) -> [B, T, D] (l = N: the stream after the last block), of the last
 // forward
 napi_value LayerProbe(napi_env env, napi_callback_info info, bool attention) {
@@ -356,6 +386,8 @@ bool define_native_gpt(napi_env env, napi_value exports) {
       {"logits", nullptr, Logits, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"residual", nullptr, Residual, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"decode", nullptr, Decode, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"resetCache", nullptr, ResetCache, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dispose", nullptr, Dispose, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

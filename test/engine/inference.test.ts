@@ -2,7 +2,8 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { selectBackend } from '../../engine/backend';
 import type { GPTConfig } from '../../engine/config';
-import { decodeWithCache, KVCacheSession } from '../../engine/inference';
+import { decodeWithCache, KVCacheSession, type DecodePath } from '../../engine/inference';
+import { nativeGPTClass } from '../../engine/nativeAddon';
 import { GPT } from '../../engine/model';
 import { Rng } from '../../engine/rng';
 import { nextTokenLogits, generate } from '../../engine/sample';
@@ -26,37 +27,67 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return m;
 };
 
-for (const [label, over] of VARIANTS) {
-  test(`${label}: cached logits equal the full forward pass at every position`, () => {
-    const model = GPT.init({ ...base, ...over }, 4);
-    const rng = new Rng(2);
-    const seq = Array.from({ length: 16 }, () => rng.int(61));
-    const session = new KVCacheSession(model);
-    let worst = maxAbsDiff(session.feed(seq.slice(0, 5)), nextTokenLogits(model, seq.slice(0, 5))); // a five-token prefill
-    for (let t = 5; t < 16; t++) {
-      const cached = session.feed([seq[t]]);
-      worst = Math.max(worst, maxAbsDiff(cached, nextTokenLogits(model, seq.slice(0, t + 1))));
+// The typed-array reference everywhere; the addon's decoder where it is built (CI builds it).
+const PATHS: DecodePath[] = nativeGPTClass() ? ['native', 'typed'] : ['typed'];
+
+for (const path of PATHS) {
+  for (const [label, over] of VARIANTS) {
+    test(`${path} decoder, ${label}: cached logits equal the full forward pass at every position`, () => {
+      const model = GPT.init({ ...base, ...over }, 4);
+      const rng = new Rng(2);
+      const seq = Array.from({ length: 16 }, () => rng.int(61));
+      const session = new KVCacheSession(model, path);
+      assert.equal(session.path, path);
+      let worst = maxAbsDiff(session.feed(seq.slice(0, 5)), nextTokenLogits(model, seq.slice(0, 5))); // a five-token prefill
+      for (let t = 5; t < 16; t++) {
+        const cached = session.feed([seq[t]]);
+        worst = Math.max(worst, maxAbsDiff(cached, nextTokenLogits(model, seq.slice(0, t + 1))));
+      }
+      assert.ok(worst < 2e-5, `max |cached - forward| = ${worst}`);
+      assert.throws(() => session.feed([1]), /the cache holds 16 tokens; 16 \+ 1 do not fit/);
+      assert.throws(() => session.windowLogits(Int32Array.of(1, 61)), /token id 61 is not in the model's vocabulary/);
+
+      // A probe's window: the logits of every position at once, each equal to a forward over the prefix it ends.
+      const window = session.windowLogits(Int32Array.from(seq.slice(0, 9)));
+      assert.equal(window.length, 9 * 61);
+      worst = 0;
+      for (const t of [0, 4, 8]) worst = Math.max(worst, maxAbsDiff(window.subarray(t * 61, (t + 1) * 61), nextTokenLogits(model, seq.slice(0, t + 1))));
+      assert.ok(worst < 2e-5, `max |window - forward| = ${worst}`);
+      session.dispose();
+      model.dispose();
+    });
+  }
+
+  test(`${path} decoder: greedy generation with the cache matches greedy generation by full forward passes`, () => {
+    const model = GPT.init(base, 9);
+    const prompt = [3, 14, 15, 9];
+    const argmax = (l: Float32Array): number => l.reduce((best, v, i) => (v > l[best] ? i : best), 0);
+    const session = new KVCacheSession(model, path);
+    const cached = [...decodeWithCache(session, prompt, argmax, 12)]; // 4 + 12 = 16: fits the context
+    const full: number[] = [];
+    const seq = [...prompt];
+    for (let i = 0; i < 12; i++) {
+      const id = argmax(nextTokenLogits(model, seq));
+      full.push(id);
+      seq.push(id);
     }
-    assert.ok(worst < 2e-5, `max |cached - forward| = ${worst}`);
-    assert.throws(() => session.feed([1]), /the cache holds 16 tokens; 16 \+ 1 do not fit/);
+    assert.deepEqual(cached, full);
+    // past the context the cache slides and generation goes on
+    assert.equal(generate(model, prompt, 40, { temperature: 0.9, topK: 5, topP: 1 }, new Rng(1), undefined, session).length, 40);
+    session.dispose();
     model.dispose();
   });
 }
 
-test('greedy generation with the cache matches greedy generation by full forward passes', () => {
-  const model = GPT.init(base, 9);
-  const prompt = [3, 14, 15, 9];
-  const argmax = (l: Float32Array): number => l.reduce((best, v, i) => (v > l[best] ? i : best), 0);
-  const cached = [...decodeWithCache(new KVCacheSession(model), prompt, argmax, 12)]; // 4 + 12 = 16: fits the context
-  const full: number[] = [];
-  const seq = [...prompt];
-  for (let i = 0; i < 12; i++) {
-    const id = argmax(nextTokenLogits(model, seq));
-    full.push(id);
-    seq.push(id);
-  }
-  assert.deepEqual(cached, full);
-  // past the context the cache slides and generation goes on
-  assert.equal(generate(model, prompt, 40, { temperature: 0.9, topK: 5, topP: 1 }, new Rng(1)).length, 40);
+test('the native and typed decoders agree on a 40-token sampled continuation past the context', (t) => {
+  if (!nativeGPTClass()) return t.skip('the native addon is not built');
+  const model = GPT.init(base, 5);
+  const run = (path: DecodePath): number[] => {
+    const session = new KVCacheSession(model, path);
+    const ids = Array.from(generate(model, [1, 2, 3], 40, { temperature: 0.8, topK: 0, topP: 0.95 }, new Rng(7), undefined, session));
+    session.dispose();
+    return ids;
+  };
+  assert.deepEqual(run('native'), run('typed'));
   model.dispose();
 });

@@ -6,7 +6,7 @@ import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, 
   type ProbeContext } from '../../engine/probes';
 import { trainOnText } from '../../engine/train';
 import { getTokenizer } from '../../engine/tokenizers';
-import { NativeForward } from '../../engine/nativeTrainer';
+import { KVCacheSession } from '../../engine/inference';
 
 let ctx: ProbeContext;
 const TEXT = 'abcabcabd xyz xyz. '.repeat(80);
@@ -162,21 +162,22 @@ test('per-token loss from an offset: a short tail is scored in one window ending
   assert.deepEqual(perTokenLoss(ctx, text, 0).map((t) => t.loss), perTokenLoss(ctx, text).map((t) => t.loss));
 });
 
-test('per-token loss on the native forward pass matches the tfjs model, short and sliding', (t) => {
-  const forward = NativeForward.create(ctx.model);
-  if (!forward) return t.skip('the native addon is not built');
+test('per-token loss on the native decoder matches the tfjs model, short and sliding', (t) => {
+  const decoder = new KVCacheSession(ctx.model);
+  if (decoder.path !== 'native') return t.skip('the native addon is not built');
+  const logitsOf = (ids: Int32Array): Float32Array => decoder.windowLogits(ids);
   try {
     const T = ctx.model.config.contextLength;
     for (const text of [TEXT.slice(0, T - 3), TEXT.slice(0, 3 * T + 5)]) {
       const plain = perTokenLoss(ctx, text);
-      const fast = perTokenLoss({ ...ctx, logitsOf: (ids) => forward.logits(ids) }, text);
+      const fast = perTokenLoss({ ...ctx, logitsOf }, text);
       assert.equal(fast.length, plain.length);
       fast.forEach((f, i) => assert.ok(f.loss === plain[i].loss || Math.abs(f.loss! - plain[i].loss!) < 1e-4,
         `token ${i}: native ${f.loss} vs tfjs ${plain[i].loss}`));
     }
-    const tail = perTokenLoss({ ...ctx, logitsOf: (ids) => forward.logits(ids) }, TEXT.slice(0, 3 * T), 3 * T - 4);
+    const tail = perTokenLoss({ ...ctx, logitsOf }, TEXT.slice(0, 3 * T), 3 * T - 4);
     assert.equal(tail.length, 4);
   } finally {
-    forward.dispose();
+    decoder.dispose();
   }
 });
