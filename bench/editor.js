@@ -56,7 +56,7 @@ async function main() {
     results[`hover ${encoding}, no model`] = percentiles(ms);
   }
 
-  const prober = new EngineClient({ workerPath: worker, threads: 1 }); // as the extension runs it
+  const prober = new EngineClient({ workerPath: worker }); // as the extension runs it: every core, normal priority
   for (const preset of ['tiny', 'classic']) {
     await prober.call('load', { file: files[preset] });
     const ms = [], ghost = [];

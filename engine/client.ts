@@ -18,8 +18,6 @@ export interface EngineClientOptions {
   onCrash?: (reason: string) => void;
   /** Run below normal priority (training), so that interactive requests to another engine get the cores first. */
   background?: boolean;
-  /** Threads for the engine's native kernels (GPTLAB_THREADS); unset: all cores. */
-  threads?: number;
 }
 
 export class EngineCrashedError extends Error {
@@ -39,7 +37,6 @@ export class EngineClient {
     const execArgv = this.options.maxMemoryMb ? [`--max-old-space-size=${this.options.maxMemoryMb}`] : [];
     const env: NodeJS.ProcessEnv = { ...process.env };
     if (this.options.background) env.GPTLAB_BACKGROUND = '1';
-    if (this.options.threads) env.GPTLAB_THREADS = String(this.options.threads);
     const child = fork(this.options.workerPath, [], { execArgv, env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {

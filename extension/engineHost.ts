@@ -23,9 +23,9 @@ export class EngineHost implements vscode.Disposable {
     if (entry) return entry;
     // Half the machine's memory at most, so a runaway model fails in the engine, never in the editor.
     const maxMemoryMb = Math.max(1024, Math.floor(os.totalmem() / 1048576 / 2));
-    // The trainer runs below normal priority; the prober's kernels use one thread, so a run's threads cannot stall it.
+    // The trainer runs below normal priority, so the prober's threads (every core) take the cores from it when a hover
+    // or completion comes: decoding is bound by reading the weights, and two cores read them twice as fast as one.
     const client = new EngineClient({ workerPath: this.workerPath, maxMemoryMb, background: role === 'trainer',
-      threads: role === 'prober' ? 1 : undefined,
       onCrash: (reason) => this.onCrash(role, reason) });
     const backend = readSettings().backend;
     const started = Date.now();
