@@ -163,6 +163,19 @@ class TypedDecoder implements Decoder {
 
   dispose(): void {}
 
+  losses(ids: Int32Array, targets: Int32Array, firstRow: number): Float64Array {
+    const logits = this.feed(ids, firstRow), V = this.model.config.vocabSize;
+    const out = new Float64Array(ids.length - firstRow);
+    for (let r = 0; r < out.length; r++) {
+      const row = logits.subarray(r * V, (r + 1) * V);
+      let max = -Infinity, sum = 0;
+      for (const z of row) if (z > max) max = z;
+      for (const z of row) sum += Math.exp(z - max);
+      out[r] = max + Math.log(sum) - row[targets[firstRow + r]];
+    }
+    return out;
+  }
+
   /** In place over n rows of width D. */
   private norm(X: Float32Array, n: number, w: Float32Array, b: Float32Array | null): Float32Array {
     const D = this.D, out = new Float32Array(n * D);
@@ -181,7 +194,7 @@ class TypedDecoder implements Decoder {
     return out;
   }
 
-  feed(ids: Int32Array, all: boolean): Float32Array {
+  feed(ids: Int32Array, firstRow: number): Float32Array {
     const n = ids.length, D = this.D, p0 = this.filled, c = this.model.config;
     const H = c.heads, hs = D / H, F = c.ffnMult * D;
     const X = new Float32Array(n * D); // [n, D] residual stream
@@ -208,35 +221,42 @@ class TypedDecoder implements Decoder {
       for (let i = 0; i < n * D; i++) X[i] += mlpOut[i];
     }
     this.filled += n;
-    const first = all ? 0 : n - 1;
-    const rows = this.norm(X.subarray(first * D, n * D), n - first, this.lnfw, this.lnfb); // [n - first, D]
-    return linearRows(this.native, rows, n - first, this.head, this.headB, D, c.vocabSize); // [n - first, V]
+    const rows = this.norm(X.subarray(firstRow * D, n * D), n - firstRow, this.lnfw, this.lnfb); // [n - firstRow, D]
+    return linearRows(this.native, rows, n - firstRow, this.head, this.headB, D, c.vocabSize); // [n - firstRow, V]
   }
 }
 
 interface Decoder {
-  /** Appends ids at the next positions; logits of the last [V], or of all of them [n, V]. */
-  feed(ids: Int32Array, all: boolean): Float32Array;
+  /** Appends ids at the next positions; the logits of rows firstRow..n-1 [n - firstRow, V]. */
+  feed(ids: Int32Array, firstRow: number): Float32Array;
+  /** The same; the cross-entropy of those rows against targets instead [n - firstRow]. */
+  losses(ids: Int32Array, targets: Int32Array, firstRow: number): ArrayLike<number>;
   reset(): void;
   dispose(): void;
 }
 
+type NativeDecodeHandle = NativeGPTHandle & Required<Pick<NativeGPTHandle, 'decode' | 'decodeLosses' | 'resetCache'>>;
+
 /** The addon's NativeGPT.decode over its own copy of the weights. */
 class NativeDecoder implements Decoder {
-  constructor(private readonly handle: NativeGPTHandle & Required<Pick<NativeGPTHandle, 'decode' | 'resetCache'>>) {}
+  constructor(private readonly handle: NativeDecodeHandle) {}
 
   static create(model: GPT, cls: NativeGPTConstructor): NativeDecoder | null {
     const layout = flatLayout(model.config);
     const handle = new cls(model.config, layout.slots, flattenWeights(model, layout));
-    if (typeof handle.decode !== 'function' || typeof handle.resetCache !== 'function') {
-      handle.dispose(); // an addon built before decode existed
+    if (typeof handle.decode !== 'function' || typeof handle.decodeLosses !== 'function' || typeof handle.resetCache !== 'function') {
+      handle.dispose(); // an addon built before decoding existed
       return null;
     }
-    return new NativeDecoder(handle as NativeGPTHandle & Required<Pick<NativeGPTHandle, 'decode' | 'resetCache'>>);
+    return new NativeDecoder(handle as NativeDecodeHandle);
   }
 
-  feed(ids: Int32Array, all: boolean): Float32Array {
-    return this.handle.decode(ids, all);
+  feed(ids: Int32Array, firstRow: number): Float32Array {
+    return this.handle.decode(ids, firstRow);
+  }
+
+  losses(ids: Int32Array, targets: Int32Array, firstRow: number): Float32Array {
+    return this.handle.decodeLosses(ids, targets, firstRow);
   }
 
   reset(): void {
@@ -283,29 +303,40 @@ export class KVCacheSession {
 
   /** Appends tokens to the cache and returns the logits [V] after the last one. */
   feed(ids: ArrayLike<number>): Float32Array {
-    return this.append(ids, false);
+    const batch = this.checked(ids);
+    const logits = this.decoder.feed(batch, batch.length - 1);
+    this.filled += batch.length;
+    return logits;
   }
 
-  /** Logits [n, V] of a window of n <= T ids from position 0 (the cache is reset): a probe's forward pass. */
-  windowLogits(ids: Int32Array): Float32Array {
+  /**
+   * A probe's forward pass over a window of n <= T ids from position 0 (the cache is reset): the cross-entropy of
+   * predicting targets[i] (the id after ids[i]) for i in firstRow..n-1, in nats.
+   */
+  windowLosses(ids: Int32Array, targets: Int32Array, firstRow = 0): ArrayLike<number> {
     this.reset();
-    return this.append(ids, true);
+    const batch = this.checked(ids);
+    this.checked(targets);
+    if (targets.length !== ids.length) throw new Error('one target per id');
+    if (!(Number.isInteger(firstRow) && firstRow >= 0 && firstRow < ids.length)) throw new Error(`firstRow ${firstRow} is not in [0, ${ids.length})`);
+    const losses = this.decoder.losses(batch, targets, firstRow);
+    this.filled += batch.length;
+    return losses;
   }
 
   dispose(): void {
     this.decoder.dispose();
   }
 
-  private append(ids: ArrayLike<number>, all: boolean): Float32Array {
+  /** ids as an Int32Array, after checking that they fit the cache and the vocabulary. */
+  private checked(ids: ArrayLike<number>): Int32Array {
     const n = ids.length;
     if (n === 0) throw new Error('feed needs at least one token');
     if (this.filled + n > this.capacity) throw new Error(`the cache holds ${this.capacity} tokens; ${this.filled} + ${n} do not fit`);
     for (let i = 0; i < n; i++) {
       if (!Number.isInteger(ids[i]) || ids[i] < 0 || ids[i] >= this.vocabSize) throw new Error(`token id ${ids[i]} is not in the model's vocabulary`);
     }
-    const logits = this.decoder.feed(ids instanceof Int32Array ? ids : Int32Array.from(ids), all);
-    this.filled += n;
-    return logits;
+    return ids instanceof Int32Array ? ids : Int32Array.from(ids);
   }
 }
 

@@ -73,10 +73,12 @@ export interface NativeGPTHandle {
   attention(layer: number): Float32Array;
   residual(layer: number): Float32Array;
   /**
-   * Inference with a KV cache: ids join the cache at the next positions (at most T in all); returns the logits of the
-   * last [V], or of every id [n, V] when `all`. The addon's class has it; the wasm build's does not.
+   * Inference with a KV cache (the addon's class has it; the wasm build's does not): ids join the cache at the next
+   * positions (at most T in all); returns the logits of rows firstRow..n-1 [n - firstRow, V], or with decodeLosses
+   * the cross-entropy of each of those rows against targets [n - firstRow].
    */
-  decode?(ids: Int32Array, all: boolean): Float32Array;
+  decode?(ids: Int32Array, firstRow: number): Float32Array;
+  decodeLosses?(ids: Int32Array, targets: Int32Array, firstRow: number): Float32Array;
   resetCache?(): void;
   /** Threads per step; 0 (the default) times whole steps and picks between all threads and one. */
   setThreads(n: number): void;

@@ -5,12 +5,18 @@ import { samplingDistribution, type SamplingOptions } from './sample';
 import { getTokenizer, TOKENIZER_NAMES, tokenChunks, type TokenChunk, type Tokenizer } from './tokenizers';
 import { UNKNOWN_ID, type Vocabulary } from './vocab';
 
+/** Losses of predicting targets[i] after ids[0..i] for i from firstRow on, from one forward over a window of ids. */
+export type WindowScorer = (ids: Int32Array, targets: Int32Array, firstRow: number) => ArrayLike<number>;
+
 export interface ProbeContext {
   model: GPT;
   vocab: Vocabulary;
   tokenizer: Tokenizer;
-  /** Logits [n, V] of a window of n <= T ids by the native decoder, when the engine has one (KVCacheSession.windowLogits). */
-  logitsOf?: (ids: Int32Array) => Float32Array;
+  /**
+   * A window's losses by the native decoder, when the engine has one (KVCacheSession.windowLosses): the cross-entropy
+   * of predicting targets[i] after ids[0..i], for i from firstRow on.
+   */
+  scoreWindow?: WindowScorer;
 }
 
 export interface ProbeToken {
@@ -302,7 +308,7 @@ export function perTokenLoss(ctx: ProbeContext, text: string, from = 0): TokenLo
   const first = Math.max(0, tokens.findIndex((t) => t.start >= from));
   // A short tail (a hovered word) fits one window that ends at the last token; a long one slides from half a window back.
   const start = Math.max(0, Math.min(first - Math.floor(T / 2), ids.length - 1 - T));
-  const losses = slidingLosses(ctx.model, ids.subarray(start), ctx.logitsOf);
+  const losses = slidingLosses(ctx.model, ids.subarray(start), ctx.scoreWindow);
   return tokens.slice(first).map((t, j) => {
     const i = first + j;
     return { ...t, loss: i === 0 ? null : losses[i - 1 - start] };
@@ -313,45 +319,30 @@ export function perTokenLoss(ctx: ProbeContext, text: string, from = 0): TokenLo
  * Losses of ids[1..n-1] where each prediction sees the T tokens before it: the first window predicts ids[1..T];
  * later windows advance by T/2 and keep only their second half, whose predictions all see at least T/2 tokens.
  */
-export function slidingLosses(model: GPT, ids: Int32Array, logitsOf?: (ids: Int32Array) => Float32Array): Float64Array {
+export function slidingLosses(model: GPT, ids: Int32Array, scoreWindow?: WindowScorer): Float64Array {
   const T = model.config.contextLength;
-  if (logitsOf) return slidingLossesFrom(logitsOf, model.config, ids);
-  if (ids.length <= T + 1) return windowLosses(model, ids);
-  const out = new Float64Array(ids.length - 1);
+  if (!scoreWindow && ids.length <= T + 1) return windowLosses(model, ids);
+  const out = new Float64Array(Math.max(0, ids.length - 1));
   const stride = Math.max(1, Math.floor(T / 2));
   let done = 0; // losses out[0..done) are final
-  for (let s = 0; done < out.length; s = Math.min(s + stride, ids.length - 1 - T)) {
+  for (let s = 0; done < out.length; s = Math.min(s + stride, Math.max(0, ids.length - 1 - T))) {
     const len = Math.min(T, ids.length - 1 - s);
-    const [losses] = tidyData(() => {
-      const { logits } = model.forward(tf.tensor2d(ids.subarray(s, s + len), [1, len], 'int32'));
-      return [tokenLosses(tf.reshape(logits, [len, model.config.vocabSize]) as tf.Tensor2D, tf.tensor1d(ids.subarray(s + 1, s + 1 + len), 'int32'))];
-    });
-    out.set(losses.subarray(done - s), done); // predictions of out[s..s+len); keep only the ones not yet final
+    const inputs = ids.subarray(s, s + len), targets = ids.subarray(s + 1, s + 1 + len);
+    // the predictions of out[s..s+len); only the ones not yet final are wanted
+    out.set(scoreWindow ? scoreWindow(inputs, targets, done - s) : tfjsLosses(model, inputs, targets).subarray(done - s), done);
     done = s + len;
   }
   return out;
 }
 
-/** slidingLosses on the native forward pass: the same windows, cross-entropy from the logits in float64. */
-function slidingLossesFrom(logitsOf: (ids: Int32Array) => Float32Array, config: { contextLength: number; vocabSize: number },
-  ids: Int32Array): Float64Array {
-  const T = config.contextLength, V = config.vocabSize;
-  const out = new Float64Array(Math.max(0, ids.length - 1));
-  const stride = Math.max(1, Math.floor(T / 2));
-  let done = 0;
-  for (let s = 0; done < out.length; s = Math.min(s + stride, Math.max(0, ids.length - 1 - T))) {
-    const len = Math.min(T, ids.length - 1 - s);
-    const logits = logitsOf(ids.subarray(s, s + len)); // [len, V]
-    for (let i = done - s; i < len; i++) {
-      const row = logits.subarray(i * V, (i + 1) * V);
-      let max = -Infinity, sum = 0;
-      for (const z of row) if (z > max) max = z;
-      for (const z of row) sum += Math.exp(z - max);
-      out[s + i] = max + Math.log(sum) - row[ids[s + i + 1]];
-    }
-    done = s + len;
-  }
-  return out;
+/** Cross-entropy of predicting targets[i] after inputs[0..i], by one tfjs forward pass. */
+function tfjsLosses(model: GPT, inputs: Int32Array, targets: Int32Array): Float64Array {
+  const len = inputs.length;
+  const [losses] = tidyData(() => {
+    const { logits } = model.forward(tf.tensor2d(inputs, [1, len], 'int32'));
+    return [tokenLosses(tf.reshape(logits, [len, model.config.vocabSize]) as tf.Tensor2D, tf.tensor1d(targets, 'int32'))];
+  });
+  return Float64Array.from(losses);
 }
 
 /**
@@ -363,11 +354,7 @@ export function windowLosses(model: GPT, ids: Int32Array): Float64Array {
   const out = new Float64Array(Math.max(0, ids.length - 1));
   for (let s = 0; s + 1 < ids.length; s += T) {
     const len = Math.min(T, ids.length - 1 - s);
-    const [losses] = tidyData(() => {
-      const { logits } = model.forward(tf.tensor2d(ids.subarray(s, s + len), [1, len], 'int32'));
-      return [tokenLosses(tf.reshape(logits, [len, model.config.vocabSize]) as tf.Tensor2D, tf.tensor1d(ids.subarray(s + 1, s + 1 + len), 'int32'))];
-    });
-    out.set(losses, s);
+    out.set(tfjsLosses(model, ids.subarray(s, s + len), ids.subarray(s + 1, s + 1 + len)), s);
   }
   return out;
 }

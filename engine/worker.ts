@@ -132,7 +132,8 @@ const handlers: Handlers = {
     const m = requireModel();
     // The native decoder scores each window in one pass with no per-op overhead; without it, the tfjs model does.
     const decoder = decoderOf(m);
-    return perTokenLoss(decoder.path === 'native' ? { ...m, logitsOf: (ids) => decoder.windowLogits(ids) } : m, p.text, p.from);
+    return perTokenLoss(decoder.path === 'native' ? { ...m, scoreWindow: (ids, targets, first) => decoder.windowLosses(ids, targets, first) } : m,
+      p.text, p.from);
   },
   compareTokenizers: (p) => compareTokenizers(loaded, p.selection, p.file),
   sample: (p) => {

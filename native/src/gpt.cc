@@ -620,10 +620,11 @@ void NativeGPT::decodeAttention(long l, long n, const float* qkv, float* y) {
   });
 }
 
-const float* NativeGPT::decode(const int32_t* ids, long n, bool all) {
+const float* NativeGPT::decode(const int32_t* ids, long n, long firstRow) {
   const long D = s_.D, F = s_.F, V = s_.V, T = s_.T, N = s_.N, p0 = cached_;
   if (n < 1 || p0 + n > T) throw std::invalid_argument("decode: the cache holds " + std::to_string(T) + " tokens; " +
                                                        std::to_string(p0) + " + " + std::to_string(n) + " do not fit");
+  if (firstRow < 0 || firstRow >= n) throw std::invalid_argument("decode: firstRow must be in [0, n)");
   if (!decodeArena_) {
     const long sizes[] = {N * T * D, N * T * D, T * D, T * D, T * D, T * D, T * 3 * D, T * F, T, T, T * V};
     long total = 0;
@@ -672,11 +673,16 @@ const float* NativeGPT::decode(const int32_t* ids, long n, bool all) {
   }
   cached_ = p0 + n;
   // logits = lm_head(ln_f(x)) of the rows asked for
-  const long first = all ? 0 : n - 1, rows = n - first;
-  normRows(decX_ + first * D, offsets_[kLnfW], offsets_[kLnfB], decLn_, rows);
+  const long rows = n - firstRow;
+  normRows(decX_ + firstRow * D, offsets_[kLnfW], offsets_[kLnfB], decLn_, rows);
   linearRows(decLn_, D, s_.tied ? offsets_[kWte] : offsets_[kLmW], offsets_[kLmB], decLogits_, V, rows);
   set_thread_override(0);
   return decLogits_;
+}
+
+void NativeGPT::decodeLosses(const int32_t* ids, const int32_t* targets, long n, long firstRow, float* losses) {
+  float* logits = const_cast<float*>(decode(ids, n, firstRow));
+  ops().softmax_xent(logits, targets + firstRow, losses, n - firstRow, s_.V, 1.0f, 0);
 }
 
 // ---------------------------------------------------------------- thread tuning

@@ -68,9 +68,11 @@ class NativeGPT {
   void forward(const int32_t* idx, long B, long T);
 
   // Inference with a KV cache: appends n ids at positions cached() .. cached()+n-1 (cached() + n <= T) and returns
-  // the logits of the last one [V], or of all n [n, V] when `all` is set. A generated token then costs one pass over
-  // the weights instead of a forward over its whole window. Valid until the next decode; nothing is kept for probes.
-  const float* decode(const int32_t* ids, long n, bool all);
+  // the logits of rows firstRow .. n-1 [n - firstRow, V] (n - 1: the last token's). A generated token then costs one
+  // pass over the weights instead of a forward over its whole window. Valid until the next decode.
+  const float* decode(const int32_t* ids, long n, long firstRow);
+  // The same, then the cross-entropy of each of those rows against targets[row] into losses [n - firstRow].
+  void decodeLosses(const int32_t* ids, const int32_t* targets, long n, long firstRow, float* losses);
   void resetCache() { cached_ = 0; }
   long cached() const { return cached_; }
 

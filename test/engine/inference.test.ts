@@ -45,14 +45,22 @@ for (const path of PATHS) {
       }
       assert.ok(worst < 2e-5, `max |cached - forward| = ${worst}`);
       assert.throws(() => session.feed([1]), /the cache holds 16 tokens; 16 \+ 1 do not fit/);
-      assert.throws(() => session.windowLogits(Int32Array.of(1, 61)), /token id 61 is not in the model's vocabulary/);
+      assert.throws(() => session.windowLosses(Int32Array.of(1, 61), Int32Array.of(61, 1)), /token id 61 is not in the model's vocabulary/);
 
-      // A probe's window: the logits of every position at once, each equal to a forward over the prefix it ends.
-      const window = session.windowLogits(Int32Array.from(seq.slice(0, 9)));
-      assert.equal(window.length, 9 * 61);
+      // A probe's window: the loss of each prediction from row 3 on, each equal to the cross-entropy of a forward over
+      // the prefix it ends.
+      const inputs = Int32Array.from(seq.slice(0, 9)), targets = Int32Array.from(seq.slice(1, 10));
+      const losses = session.windowLosses(inputs, targets, 3);
+      assert.equal(losses.length, 6);
       worst = 0;
-      for (const t of [0, 4, 8]) worst = Math.max(worst, maxAbsDiff(window.subarray(t * 61, (t + 1) * 61), nextTokenLogits(model, seq.slice(0, t + 1))));
-      assert.ok(worst < 2e-5, `max |window - forward| = ${worst}`);
+      for (let r = 3; r < 9; r++) {
+        const logits = nextTokenLogits(model, seq.slice(0, r + 1));
+        const max = Math.max(...logits);
+        const expected = max + Math.log(logits.reduce((sum, z) => sum + Math.exp(z - max), 0)) - logits[targets[r]];
+        worst = Math.max(worst, Math.abs(losses[r - 3] - expected));
+      }
+      assert.ok(worst < 2e-5, `max |window loss - forward loss| = ${worst}`);
+      assert.equal(session.length, 9, 'a window fills the cache from position 0');
       session.dispose();
       model.dispose();
     });

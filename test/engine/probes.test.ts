@@ -165,17 +165,17 @@ test('per-token loss from an offset: a short tail is scored in one window ending
 test('per-token loss on the native decoder matches the tfjs model, short and sliding', (t) => {
   const decoder = new KVCacheSession(ctx.model);
   if (decoder.path !== 'native') return t.skip('the native addon is not built');
-  const logitsOf = (ids: Int32Array): Float32Array => decoder.windowLogits(ids);
+  const scoreWindow = (ids: Int32Array, targets: Int32Array, first: number): ArrayLike<number> => decoder.windowLosses(ids, targets, first);
   try {
     const T = ctx.model.config.contextLength;
     for (const text of [TEXT.slice(0, T - 3), TEXT.slice(0, 3 * T + 5)]) {
       const plain = perTokenLoss(ctx, text);
-      const fast = perTokenLoss({ ...ctx, logitsOf }, text);
+      const fast = perTokenLoss({ ...ctx, scoreWindow }, text);
       assert.equal(fast.length, plain.length);
       fast.forEach((f, i) => assert.ok(f.loss === plain[i].loss || Math.abs(f.loss! - plain[i].loss!) < 1e-4,
         `token ${i}: native ${f.loss} vs tfjs ${plain[i].loss}`));
     }
-    const tail = perTokenLoss({ ...ctx, logitsOf }, TEXT.slice(0, 3 * T), 3 * T - 4);
+    const tail = perTokenLoss({ ...ctx, scoreWindow }, TEXT.slice(0, 3 * T), 3 * T - 4);
     assert.equal(tail.length, 4);
   } finally {
     decoder.dispose();
