@@ -130,9 +130,9 @@ const handlers: Handlers = {
   },
   tokenLoss: (p) => {
     const m = requireModel();
-    // The native decoder scores each window in one pass with no per-op overhead; without it, the tfjs model does.
+    // The native model scores all the windows in one pass, each weight read once; without it, the tfjs model does.
     const decoder = decoderOf(m);
-    return perTokenLoss(decoder.path === 'native' ? { ...m, scoreWindow: (ids, targets, first) => decoder.windowLosses(ids, targets, first) } : m,
+    return perTokenLoss(decoder.path === 'native' ? { ...m, scoreWindows: (inputs, targets, B, T) => decoder.rowLosses(inputs, targets, B, T) } : m,
       p.text, p.from);
   },
   compareTokenizers: (p) => compareTokenizers(loaded, p.selection, p.file),

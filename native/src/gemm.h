@@ -23,6 +23,9 @@ struct GemmTask {
   float* C;
   long ldc;
   const float* bias = nullptr;  // N floats added to every row of C, or null
+  // op(B) already packed whole by GemmKernel::pack (a weight that does not change between calls), or null: B is then
+  // packed block by block on every call.
+  const float* packedB = nullptr;
 };
 
 // Blocking limits shared by all kernels; workspace sizes derive from them.
@@ -47,6 +50,10 @@ struct GemmKernel {
   void (*run)(const GemmTask& t, float* packA, float* packB);
   // y[i] = exp(x[i]) (Cephes expf polynomial, ~1 ulp; 0 where the result would be below FLT_MIN; x and y may alias).
   void (*exp)(const float* x, float* y, long n);
+  // Packs op(B) [K, N] whole for GemmTask::packedB into dst of packedFloats(K, N) floats: NR-column panels, each
+  // K x NR, columns past N zero.
+  void (*pack)(long K, long N, const float* B, long ldb, int transB, float* dst);
+  long packedFloats(long K, long N) const { return (N + nr - 1) / nr * nr * K; }
 };
 
 GemmKernel gemm_kernel_generic();

@@ -21,7 +21,7 @@ namespace {
 #pragma GCC pop_options
 #endif
 namespace gptlab {
-GemmKernel gemm_kernel_avx2() { return GemmKernel{"avx2+fma", MR, NR, &gemm_run, &exp_run}; }
+GemmKernel gemm_kernel_avx2() { return GemmKernel{"avx2+fma", MR, NR, &gemm_run, &exp_run, &pack_run}; }
 OpsKernel ops_kernel_avx2() { return ops_table(); }
 }  // namespace gptlab
 #endif

@@ -20,7 +20,7 @@ namespace {
 #pragma GCC pop_options
 #endif
 namespace gptlab {
-GemmKernel gemm_kernel_avx512() { return GemmKernel{"avx512f", MR, NR, &gemm_run, &exp_run}; }
+GemmKernel gemm_kernel_avx512() { return GemmKernel{"avx512f", MR, NR, &gemm_run, &exp_run, &pack_run}; }
 OpsKernel ops_kernel_avx512() { return ops_table(); }
 }  // namespace gptlab
 #endif

@@ -17,6 +17,6 @@ namespace {
 #include "ops_impl.h"
 }  // namespace
 namespace gptlab {
-GemmKernel gemm_kernel_generic() { return GemmKernel{"generic", MR, NR, &gemm_run, &exp_run}; }
+GemmKernel gemm_kernel_generic() { return GemmKernel{"generic", MR, NR, &gemm_run, &exp_run, &pack_run}; }
 OpsKernel ops_kernel_generic() { return ops_table(); }
 }  // namespace gptlab

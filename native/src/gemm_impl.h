@@ -290,7 +290,7 @@ void rowdot_run(const gptlab::GemmTask& t) {
 void gemm_run(const gptlab::GemmTask& t, float* packA, float* packB) {
   const long M = t.M, N = t.N, K = t.K;
   if (M <= 0 || N <= 0) return;
-  if (t.transB && !t.transA && M <= gptlab::kRowDotMaxM && N * K >= gptlab::kRowDotMinWeight) return rowdot_run(t);
+  if (!t.packedB && t.transB && !t.transA && M <= gptlab::kRowDotMaxM && N * K >= gptlab::kRowDotMinWeight) return rowdot_run(t);
   if (K <= 0 || t.alpha == 0.0f) {
     for (long i = 0; i < M; i++) {
       float* c = t.C + i * t.ldc;
@@ -303,15 +303,18 @@ void gemm_run(const gptlab::GemmTask& t, float* packA, float* packB) {
     for (long pc = 0; pc < K; pc += KC) {
       const long kc = (K - pc) < KC ? (K - pc) : KC;
       const float beta = pc == 0 ? t.beta : 1.0f;
-      const float* Bblk = t.transB ? t.B + jc * t.ldb + pc : t.B + pc * t.ldb + jc;
-      pack_b(kc, nc, Bblk, t.ldb, t.transB, packB);
+      if (!t.packedB) {
+        const float* Bblk = t.transB ? t.B + jc * t.ldb + pc : t.B + pc * t.ldb + jc;
+        pack_b(kc, nc, Bblk, t.ldb, t.transB, packB);
+      }
       for (long ic = 0; ic < M; ic += MC) {
         const long mc = (M - ic) < MC ? (M - ic) : MC;
         const float* Ablk = t.transA ? t.A + pc * t.lda + ic : t.A + ic * t.lda + pc;
         pack_a(mc, kc, Ablk, t.lda, t.transA, packA);
         for (long jr = 0; jr < nc; jr += NR) {
           const int nr = (int)((nc - jr) < NR ? (nc - jr) : NR);
-          const float* bp = packB + (jr / NR) * NR * kc;
+          // A panel of the whole-K packing holds row k at k * NR, so this k block starts pc rows in.
+          const float* bp = t.packedB ? t.packedB + ((jc + jr) / NR) * NR * K + pc * NR : packB + (jr / NR) * NR * kc;
           const float* bias = pc == 0 && t.bias ? t.bias + jc + jr : nullptr;  // added once, with the first k block
           for (long ir = 0; ir < mc; ir += MR) {
             const int mr = (int)((mc - ir) < MR ? (mc - ir) : MR);
@@ -323,6 +326,8 @@ void gemm_run(const gptlab::GemmTask& t, float* packA, float* packB) {
     }
   }
 }
+
+void pack_run(long K, long N, const float* B, long ldb, int transB, float* dst) { pack_b(K, N, B, ldb, transB, dst); }
 
 // ------------------------------------------------------------------ exp
 typedef int vi __attribute__((vector_size(GEMM_VL * 4)));

@@ -365,6 +365,7 @@ void run_gemm_unit(const void* ctx, long u, Workspace& ws) {
     const long c0 = c * job.chunk;
     const long c1 = c0 + job.chunk < t.N ? c0 + job.chunk : t.N;
     t.B += t.transB ? c0 * t.ldb : c0;
+    if (t.packedB) t.packedB += c0 * t.K;  // c0 is whole panels: panel c0 / nr starts at (c0 / nr) * nr * K
     t.C += c0;
     if (t.bias) t.bias += c0;
     t.N = c1 - c0;
