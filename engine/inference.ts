@@ -163,16 +163,24 @@ class TypedDecoder implements Decoder {
 
   dispose(): void {}
 
-  losses(ids: Int32Array, targets: Int32Array, firstRow: number): Float64Array {
-    const logits = this.feed(ids, firstRow), V = this.model.config.vocabSize;
-    const out = new Float64Array(ids.length - firstRow);
-    for (let r = 0; r < out.length; r++) {
-      const row = logits.subarray(r * V, (r + 1) * V);
-      let max = -Infinity, sum = 0;
-      for (const z of row) if (z > max) max = z;
-      for (const z of row) sum += Math.exp(z - max);
-      out[r] = max + Math.log(sum) - row[targets[firstRow + r]];
+  decode(ids: Int32Array): Float32Array {
+    return this.feed(ids, ids.length - 1);
+  }
+
+  rowLosses(inputs: Int32Array, targets: Int32Array, B: number, T: number): Float64Array {
+    const V = this.model.config.vocabSize, out = new Float64Array(B * T);
+    for (let b = 0; b < B; b++) {
+      this.reset();
+      const logits = this.feed(inputs.subarray(b * T, (b + 1) * T), 0); // [T, V]
+      for (let r = 0; r < T; r++) {
+        const row = logits.subarray(r * V, (r + 1) * V);
+        let max = -Infinity, sum = 0;
+        for (const z of row) if (z > max) max = z;
+        for (const z of row) sum += Math.exp(z - max);
+        out[b * T + r] = max + Math.log(sum) - row[targets[b * T + r]];
+      }
     }
+    this.reset();
     return out;
   }
 
@@ -194,7 +202,8 @@ class TypedDecoder implements Decoder {
     return out;
   }
 
-  feed(ids: Int32Array, firstRow: number): Float32Array {
+  /** Appends ids at the next positions; the logits of rows firstRow..n-1 [n - firstRow, V]. */
+  private feed(ids: Int32Array, firstRow: number): Float32Array {
     const n = ids.length, D = this.D, p0 = this.filled, c = this.model.config;
     const H = c.heads, hs = D / H, F = c.ffnMult * D;
     const X = new Float32Array(n * D); // [n, D] residual stream
@@ -227,15 +236,15 @@ class TypedDecoder implements Decoder {
 }
 
 interface Decoder {
-  /** Appends ids at the next positions; the logits of rows firstRow..n-1 [n - firstRow, V]. */
-  feed(ids: Int32Array, firstRow: number): Float32Array;
-  /** The same; the cross-entropy of those rows against targets instead [n - firstRow]. */
-  losses(ids: Int32Array, targets: Int32Array, firstRow: number): ArrayLike<number>;
+  /** Appends ids to the cache at the next positions; the logits of the last [V]. */
+  decode(ids: Int32Array): Float32Array;
+  /** The cross-entropy of every row of B windows of T ids from position 0 [B*T]; the cache is left empty. */
+  rowLosses(inputs: Int32Array, targets: Int32Array, B: number, T: number): ArrayLike<number>;
   reset(): void;
   dispose(): void;
 }
 
-type NativeDecodeHandle = NativeGPTHandle & Required<Pick<NativeGPTHandle, 'decode' | 'decodeLosses' | 'resetCache'>>;
+type NativeDecodeHandle = NativeGPTHandle & Required<Pick<NativeGPTHandle, 'decode' | 'rowLosses' | 'resetCache'>>;
 
 /** The addon's NativeGPT.decode over its own copy of the weights. */
 class NativeDecoder implements Decoder {
@@ -244,19 +253,20 @@ class NativeDecoder implements Decoder {
   static create(model: GPT, cls: NativeGPTConstructor): NativeDecoder | null {
     const layout = flatLayout(model.config);
     const handle = new cls(model.config, layout.slots, flattenWeights(model, layout));
-    if (typeof handle.decode !== 'function' || typeof handle.decodeLosses !== 'function' || typeof handle.resetCache !== 'function') {
+    if (typeof handle.decode !== 'function' || typeof handle.rowLosses !== 'function' || typeof handle.resetCache !== 'function') {
       handle.dispose(); // an addon built before decoding existed
       return null;
     }
     return new NativeDecoder(handle as NativeDecodeHandle);
   }
 
-  feed(ids: Int32Array, firstRow: number): Float32Array {
-    return this.handle.decode(ids, firstRow);
+  decode(ids: Int32Array): Float32Array {
+    return this.handle.decode(ids);
   }
 
-  losses(ids: Int32Array, targets: Int32Array, firstRow: number): Float32Array {
-    return this.handle.decodeLosses(ids, targets, firstRow);
+  rowLosses(inputs: Int32Array, targets: Int32Array, B: number, T: number): Float32Array {
+    this.handle.resetCache();
+    return this.handle.rowLosses(inputs, targets, B, T);
   }
 
   reset(): void {
@@ -303,36 +313,32 @@ export class KVCacheSession {
 
   /** Appends tokens to the cache and returns the logits [V] after the last one. */
   feed(ids: ArrayLike<number>): Float32Array {
-    const batch = this.checked(ids);
-    const logits = this.decoder.feed(batch, batch.length - 1);
+    const batch = this.checked(ids, this.capacity - this.filled);
+    const logits = this.decoder.decode(batch);
     this.filled += batch.length;
     return logits;
   }
 
   /**
-   * A probe's forward pass over a window of n <= T ids from position 0 (the cache is reset): the cross-entropy of
-   * predicting targets[i] (the id after ids[i]) for i in firstRow..n-1, in nats.
+   * A probe's forward pass over B windows of T <= capacity ids, each from position 0: the cross-entropy of predicting
+   * targets[i] (the id after inputs[i] in the text) for every row [B*T], in nats. The cache is left empty.
    */
-  windowLosses(ids: Int32Array, targets: Int32Array, firstRow = 0): ArrayLike<number> {
+  rowLosses(inputs: Int32Array, targets: Int32Array, B: number, T: number): ArrayLike<number> {
+    if (!(Number.isInteger(B) && Number.isInteger(T) && B >= 1 && T >= 1 && T <= this.capacity)) throw new Error(`no [${B}, ${T}] batch fits a context of ${this.capacity}`);
+    if (inputs.length !== B * T || targets.length !== B * T) throw new Error('rowLosses needs B*T inputs and targets');
     this.reset();
-    const batch = this.checked(ids);
-    this.checked(targets);
-    if (targets.length !== ids.length) throw new Error('one target per id');
-    if (!(Number.isInteger(firstRow) && firstRow >= 0 && firstRow < ids.length)) throw new Error(`firstRow ${firstRow} is not in [0, ${ids.length})`);
-    const losses = this.decoder.losses(batch, targets, firstRow);
-    this.filled += batch.length;
-    return losses;
+    return this.decoder.rowLosses(this.checked(inputs, Infinity), this.checked(targets, Infinity), B, T);
   }
 
   dispose(): void {
     this.decoder.dispose();
   }
 
-  /** ids as an Int32Array, after checking that they fit the cache and the vocabulary. */
-  private checked(ids: ArrayLike<number>): Int32Array {
+  /** ids as an Int32Array, after checking that there are 1..room of them and that they are in the vocabulary. */
+  private checked(ids: ArrayLike<number>, room: number): Int32Array {
     const n = ids.length;
     if (n === 0) throw new Error('feed needs at least one token');
-    if (this.filled + n > this.capacity) throw new Error(`the cache holds ${this.capacity} tokens; ${this.filled} + ${n} do not fit`);
+    if (n > room) throw new Error(`the cache holds ${this.capacity} tokens; ${this.filled} + ${n} do not fit`);
     for (let i = 0; i < n; i++) {
       if (!Number.isInteger(ids[i]) || ids[i] < 0 || ids[i] >= this.vocabSize) throw new Error(`token id ${ids[i]} is not in the model's vocabulary`);
     }

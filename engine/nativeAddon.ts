@@ -73,12 +73,12 @@ export interface NativeGPTHandle {
   attention(layer: number): Float32Array;
   residual(layer: number): Float32Array;
   /**
-   * Inference with a KV cache (the addon's class has it; the wasm build's does not): ids join the cache at the next
-   * positions (at most T in all); returns the logits of rows firstRow..n-1 [n - firstRow, V], or with decodeLosses
-   * the cross-entropy of each of those rows against targets [n - firstRow].
+   * Inference (the addon's class has these; the wasm build's does not). decode: ids join a KV cache at the next
+   * positions (at most T in all; resetCache empties it) and the last one's logits [V] come back. rowLosses: the
+   * cross-entropy of every row of a [B, T] batch [B*T], by one forward pass without dropout.
    */
-  decode?(ids: Int32Array, firstRow: number): Float32Array;
-  decodeLosses?(ids: Int32Array, targets: Int32Array, firstRow: number): Float32Array;
+  decode?(ids: Int32Array): Float32Array;
+  rowLosses?(inputs: Int32Array, targets: Int32Array, B: number, T: number): Float32Array;
   resetCache?(): void;
   /** Threads per step; 0 (the default) times whole steps and picks between all threads and one. */
   setThreads(n: number): void;

@@ -5,18 +5,15 @@ import { samplingDistribution, type SamplingOptions } from './sample';
 import { getTokenizer, TOKENIZER_NAMES, tokenChunks, type TokenChunk, type Tokenizer } from './tokenizers';
 import { UNKNOWN_ID, type Vocabulary } from './vocab';
 
-/** Losses of predicting targets[i] after ids[0..i] for i from firstRow on, from one forward over a window of ids. */
-export type WindowScorer = (ids: Int32Array, targets: Int32Array, firstRow: number) => ArrayLike<number>;
+/** The cross-entropy of every row [B*T] of B windows of T ids, each from position 0 (KVCacheSession.rowLosses). */
+export type WindowScorer = (inputs: Int32Array, targets: Int32Array, B: number, T: number) => ArrayLike<number>;
 
 export interface ProbeContext {
   model: GPT;
   vocab: Vocabulary;
   tokenizer: Tokenizer;
-  /**
-   * A window's losses by the native decoder, when the engine has one (KVCacheSession.windowLosses): the cross-entropy
-   * of predicting targets[i] after ids[0..i], for i from firstRow on.
-   */
-  scoreWindow?: WindowScorer;
+  /** The native forward pass over windows, when the engine has one: every weight read once for several windows. */
+  scoreWindows?: WindowScorer;
 }
 
 export interface ProbeToken {
@@ -308,7 +305,7 @@ export function perTokenLoss(ctx: ProbeContext, text: string, from = 0): TokenLo
   const first = Math.max(0, tokens.findIndex((t) => t.start >= from));
   // A short tail (a hovered word) fits one window that ends at the last token; a long one slides from half a window back.
   const start = Math.max(0, Math.min(first - Math.floor(T / 2), ids.length - 1 - T));
-  const losses = slidingLosses(ctx.model, ids.subarray(start), ctx.scoreWindow);
+  const losses = slidingLosses(ctx.model, ids.subarray(start), ctx.scoreWindows);
   return tokens.slice(first).map((t, j) => {
     const i = first + j;
     return { ...t, loss: i === 0 ? null : losses[i - 1 - start] };
@@ -319,23 +316,40 @@ export function perTokenLoss(ctx: ProbeContext, text: string, from = 0): TokenLo
  * Losses of ids[1..n-1] where each prediction sees the T tokens before it: the first window predicts ids[1..T];
  * later windows advance by T/2 and keep only their second half, whose predictions all see at least T/2 tokens.
  */
-export function slidingLosses(model: GPT, ids: Int32Array, scoreWindow?: WindowScorer): Float64Array {
+export function slidingLosses(model: GPT, ids: Int32Array, scoreWindows?: WindowScorer): Float64Array {
   const T = model.config.contextLength;
-  if (!scoreWindow && ids.length <= T + 1) return windowLosses(model, ids);
+  if (!scoreWindows && ids.length <= T + 1) return windowLosses(model, ids);
   const out = new Float64Array(Math.max(0, ids.length - 1));
+  // Window k starts at s and keeps its predictions from row `keep` on (the ones not already final). All have the same
+  // length: T, or the whole text when it is shorter.
+  const windows: { s: number; keep: number }[] = [];
   const stride = Math.max(1, Math.floor(T / 2));
-  let done = 0; // losses out[0..done) are final
-  for (let s = 0; done < out.length; s = Math.min(s + stride, Math.max(0, ids.length - 1 - T))) {
-    const len = Math.min(T, ids.length - 1 - s);
-    const inputs = ids.subarray(s, s + len), targets = ids.subarray(s + 1, s + 1 + len);
-    // the predictions of out[s..s+len); only the ones not yet final are wanted
-    out.set(scoreWindow ? scoreWindow(inputs, targets, done - s) : tfjsLosses(model, inputs, targets).subarray(done - s), done);
+  const len = Math.min(T, out.length);
+  for (let s = 0, done = 0; done < out.length; s = Math.min(s + stride, Math.max(0, ids.length - 1 - T))) {
+    windows.push({ s, keep: done - s });
     done = s + len;
+  }
+  // A batch of about a training step's rows at a time, so a whole document's windows never become one huge batch.
+  const perCall = scoreWindows ? Math.max(1, Math.floor(SCORE_ROWS / len)) : 1;
+  for (let k0 = 0; k0 < windows.length; k0 += perCall) {
+    const group = windows.slice(k0, k0 + perCall), B = group.length;
+    const inputs = new Int32Array(B * len), targets = new Int32Array(B * len);
+    group.forEach((w, b) => {
+      inputs.set(ids.subarray(w.s, w.s + len), b * len);
+      targets.set(ids.subarray(w.s + 1, w.s + 1 + len), b * len);
+    });
+    const losses = scoreWindows ? scoreWindows(inputs, targets, B, len) : tfjsLosses(model, inputs, targets);
+    group.forEach((w, b) => {
+      for (let i = w.keep; i < len; i++) out[w.s + i] = losses[b * len + i];
+    });
   }
   return out;
 }
 
-/** Cross-entropy of predicting targets[i] after inputs[0..i], by one tfjs forward pass. */
+/** Rows per call of a WindowScorer: a `classic` training batch (8 x 32). */
+const SCORE_ROWS = 256;
+
+/** Cross-entropy of predicting targets[i] after inputs[0..i], by one tfjs forward pass over one window. */
 function tfjsLosses(model: GPT, inputs: Int32Array, targets: Int32Array): Float64Array {
   const len = inputs.length;
   const [losses] = tidyData(() => {

@@ -26,6 +26,7 @@ constexpr long kMaxChunks = 32;        // row chunks of an element-wise parallel
 constexpr long kFlatChunk = 1L << 16;  // elements per unit when sweeping the flat parameter/gradient buffers
 constexpr long kFirstProbe = 8;        // first one-step probe of the other thread count (a busy machine shows early)
 constexpr long kProbeEvery = 100;      // steps between later probes
+constexpr long kPackedMinRows = 2;     // decode: rows from which a linear layer runs on the packed weights
 
 long round16(long n) { return (n + 15) & ~15L; }
 
@@ -202,6 +203,7 @@ NativeGPT::~NativeGPT() {
   aligned_free(v_);
   aligned_free(arena_);
   aligned_free(decodeArena_);
+  aligned_free(packedArena_);
 }
 
 // Lays out the activations of a [B, T] batch, growing the arena when it is larger than any before.
@@ -274,6 +276,7 @@ void NativeGPT::reserve(long B, long T) {
 void NativeGPT::linear(const float* x, long inDim, long wOff, long bOff, float* y, long outDim) {
   GemmTask t{0, 1, M_, outDim, inDim, 1.0f, x, inDim, P(wOff), inDim, 0.0f, y, outDim};
   t.bias = P(bOff);
+  if (usePacked_) t.packedB = packedWeight(wOff);
   gemm(t);
 }
 
@@ -555,6 +558,7 @@ double NativeGPT::loss(const int32_t* idx, const int32_t* targets, long B, long 
 
 double NativeGPT::lossAndGradients(const int32_t* idx, const int32_t* targets, long B, long T, uint64_t seed) {
   ensureTrainingState();
+  dropPackedWeights();
   set_thread_override(evalThreads());
   const double l = forwardLoss(idx, targets, B, T, seed != 0, true, seed);
   backward(idx);
@@ -565,6 +569,7 @@ double NativeGPT::lossAndGradients(const int32_t* idx, const int32_t* targets, l
 StepResult NativeGPT::step(const int32_t* idx, const int32_t* targets, long B, long T, const AdamWSettings& s,
                            uint64_t seed) {
   ensureTrainingState();
+  dropPackedWeights();
   const int threads = chooseThreads();
   set_thread_override(threads);
   const double t0 = now_seconds();
@@ -620,13 +625,52 @@ void NativeGPT::decodeAttention(long l, long n, const float* qkv, float* y) {
   });
 }
 
-const float* NativeGPT::decode(const int32_t* ids, long n, long firstRow) {
+// Each decoded linear layer's weight, packed whole for the micro-kernel: a window of rows then runs at the GEMM's full
+// rate instead of paying to pack the weight on every call.
+void NativeGPT::packWeights() {
+  const long D = s_.D, F = s_.F, V = s_.V, N = s_.N;
+  const GemmKernel& k = kernels();
+  struct Weight { long off, out, in; };
+  std::vector<Weight> weights;
+  for (long l = 0; l < N; l++) {
+    weights.push_back({layerOffset(l, kAttnW), 3 * D, D});
+    weights.push_back({layerOffset(l, kProjW), D, D});
+    weights.push_back({layerOffset(l, kFcW), F, D});
+    weights.push_back({layerOffset(l, kFc2W), D, F});
+  }
+  weights.push_back({s_.tied ? offsets_[kWte] : offsets_[kLmW], V, D});
+  long total = 0;
+  for (const Weight& w : weights) total += round16(k.packedFloats(w.in, w.out));
+  check_fits(sizeof(float) * static_cast<double>(total), "the packed weights for decoding");
+  packedArena_ = alloc_floats(total, false);
+  if (!packedArena_) throw OutOfMemory("the packed weights for decoding could not be allocated");
+  long at = 0;
+  for (const Weight& w : weights) {
+    // op(B) = W^T [in, out] of the [out, in] weight
+    k.pack(w.in, w.out, P(w.off), w.in, 1, packedArena_ + at);
+    packed_.emplace_back(w.off, packedArena_ + at);
+    at += round16(k.packedFloats(w.in, w.out));
+  }
+}
+
+const float* NativeGPT::packedWeight(long wOff) const {
+  for (const auto& p : packed_)
+    if (p.first == wOff) return p.second;
+  return nullptr;
+}
+
+void NativeGPT::dropPackedWeights() {
+  aligned_free(packedArena_);
+  packedArena_ = nullptr;
+  packed_.clear();
+}
+
+const float* NativeGPT::decode(const int32_t* ids, long n) {
   const long D = s_.D, F = s_.F, V = s_.V, T = s_.T, N = s_.N, p0 = cached_;
   if (n < 1 || p0 + n > T) throw std::invalid_argument("decode: the cache holds " + std::to_string(T) + " tokens; " +
                                                        std::to_string(p0) + " + " + std::to_string(n) + " do not fit");
-  if (firstRow < 0 || firstRow >= n) throw std::invalid_argument("decode: firstRow must be in [0, n)");
   if (!decodeArena_) {
-    const long sizes[] = {N * T * D, N * T * D, T * D, T * D, T * D, T * D, T * 3 * D, T * F, T, T, T * V};
+    const long sizes[] = {N * T * D, N * T * D, T * D, T * D, T * D, T * D, T * 3 * D, T * F, T, T, V};
     long total = 0;
     for (long size : sizes) total += round16(size);
     check_fits(sizeof(float) * static_cast<double>(total), "the decoding cache");
@@ -640,11 +684,14 @@ const float* NativeGPT::decode(const int32_t* ids, long n, long firstRow) {
       at += round16(sizes[i]);
     }
   }
+  if (!packedArena_) packWeights();
   set_thread_override(evalThreads());
-  // y [n, out] = x [n, in] @ W[out, in]^T (+ b)
+  // y [n, out] = x [n, in] @ W[out, in]^T (+ b). A single row reads the weight as it is stored (rowdot_run, bound by
+  // memory); more rows run the micro-kernel on the packed copy.
   auto linearRows = [&](const float* x, long inDim, long wOff, long bOff, float* y, long outDim, long rows) {
     GemmTask t{0, 1, rows, outDim, inDim, 1.0f, x, inDim, P(wOff), inDim, 0.0f, y, outDim};
     t.bias = P(bOff);
+    if (rows >= kPackedMinRows) t.packedB = packedWeight(wOff);
     gemm(t);
   };
   auto normRows = [&](const float* x, long wOff, long bOff, float* y, long rows) {
@@ -672,17 +719,27 @@ const float* NativeGPT::decode(const int32_t* ids, long n, long firstRow) {
     ops().add(decX_, decBranch_, decX_, n * D);
   }
   cached_ = p0 + n;
-  // logits = lm_head(ln_f(x)) of the rows asked for
-  const long rows = n - firstRow;
-  normRows(decX_ + firstRow * D, offsets_[kLnfW], offsets_[kLnfB], decLn_, rows);
-  linearRows(decLn_, D, s_.tied ? offsets_[kWte] : offsets_[kLmW], offsets_[kLmB], decLogits_, V, rows);
+  // logits = lm_head(ln_f(x)) of the last row
+  normRows(decX_ + (n - 1) * D, offsets_[kLnfW], offsets_[kLnfB], decLn_, 1);
+  linearRows(decLn_, D, s_.tied ? offsets_[kWte] : offsets_[kLmW], offsets_[kLmB], decLogits_, V, 1);
   set_thread_override(0);
   return decLogits_;
 }
 
-void NativeGPT::decodeLosses(const int32_t* ids, const int32_t* targets, long n, long firstRow, float* losses) {
-  float* logits = const_cast<float*>(decode(ids, n, firstRow));
-  ops().softmax_xent(logits, targets + firstRow, losses, n - firstRow, s_.V, 1.0f, 0);
+void NativeGPT::rowLosses(const int32_t* idx, const int32_t* targets, long B, long T, float* losses) {
+  if (!packedArena_) packWeights();
+  usePacked_ = true;
+  struct Unset {
+    bool& flag;
+    ~Unset() { flag = false; }
+  } unset{usePacked_};
+  set_thread_override(evalThreads());
+  forwardPass(idx, B, T, false, 0);
+  const long V = s_.V;
+  for_rows(M_, 1, [&](long, long r0, long r1) {
+    ops().softmax_xent(logits_ + r0 * V, targets + r0, losses + r0, r1 - r0, V, 1.0f, 0);
+  });
+  set_thread_override(0);
 }
 
 // ---------------------------------------------------------------- thread tuning

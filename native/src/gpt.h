@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gptlab {
@@ -68,11 +69,14 @@ class NativeGPT {
   void forward(const int32_t* idx, long B, long T);
 
   // Inference with a KV cache: appends n ids at positions cached() .. cached()+n-1 (cached() + n <= T) and returns
-  // the logits of rows firstRow .. n-1 [n - firstRow, V] (n - 1: the last token's). A generated token then costs one
-  // pass over the weights instead of a forward over its whole window. Valid until the next decode.
-  const float* decode(const int32_t* ids, long n, long firstRow);
-  // The same, then the cross-entropy of each of those rows against targets[row] into losses [n - firstRow].
-  void decodeLosses(const int32_t* ids, const int32_t* targets, long n, long firstRow, float* losses);
+  // the logits of the last one [V]. A generated token then costs one pass over the weights instead of a forward over
+  // its whole window. Valid until the next decode.
+  const float* decode(const int32_t* ids, long n);
+  // The cross-entropy of every row of a [B, T] batch against targets, into losses [B*T], by one forward pass without
+  // dropout: a probe's windows all at once, each weight read once for all of them.
+  void rowLosses(const int32_t* idx, const int32_t* targets, long B, long T, float* losses);
+  // decode and rowLosses pack the weights for the GEMM on their first call and keep them, so they are for weights that
+  // no longer change; a training call (lossAndGradients, step) drops the packing.
   void resetCache() { cached_ = 0; }
   long cached() const { return cached_; }
 
@@ -157,7 +161,13 @@ class NativeGPT {
   float *decX_ = nullptr, *decLn_ = nullptr, *decY_ = nullptr, *decBranch_ = nullptr;  // [T, D]
   float *decQkv_ = nullptr, *decFc_ = nullptr;             // [T, 3D], [T, F]
   float *decMean_ = nullptr, *decRstd_ = nullptr;          // [T]
-  float *decLogits_ = nullptr;                             // [T, V]
+  float *decLogits_ = nullptr;                             // [V]
+  float* packedArena_ = nullptr;                           // the weights packed for GemmTask::packedB
+  std::vector<std::pair<long, const float*>> packed_;      // (weight offset, packed copy) of every linear layer
+  bool usePacked_ = false;                                 // linear() runs on the packed copies (rowLosses)
+  void packWeights();
+  void dropPackedWeights();
+  const float* packedWeight(long wOff) const;
 
   int fixedThreads_ = 0;
   int lastThreads_ = 1;

@@ -5,7 +5,7 @@
 //           for tensors the config lacks
 //   params  Float32Array of every parameter in the model file's order and layouts. The object keeps a reference
 //           and trains it in place, so JavaScript always sees the current weights.
-// Methods: loss, lossAndGradients, gradients, step, forward, logits, attention, residual, decode, decodeLosses,
+// Methods: loss, lossAndGradients, gradients, step, forward, logits, attention, residual, rowLosses, decode,
 // resetCache, setThreads, dispose.
 // Batches are Int32Array [B*T] of model ids in [0, V); T may be shorter than the context length.
 #include "gpt_napi.h"
@@ -307,40 +307,38 @@ napi_value Logits(napi_env env, napi_callback_info info) {
   return copy_out(env, m->logits(), m->rows() * m->shape().V);
 }
 
-// decode(ids, firstRow) -> logits of rows firstRow..n-1 [n - firstRow, V]: ids (Int32Array) join the KV cache at the
-// next positions. decodeLosses(ids, targets, firstRow) -> the cross-entropy of those rows against targets [n - firstRow].
+// decode(ids) -> the logits of the last id [V]: ids (Int32Array) join the KV cache at the next positions.
 // resetCache() empties the cache.
-napi_value DecodeCall(napi_env env, napi_callback_info info, bool withTargets) {
-  size_t argc = 3;
-  napi_value argv[3];
+napi_value Decode(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
   NativeGPT* m = unwrap(env, info, &argc, argv);
   if (!m) return nullptr;
   const GPTShape& s = m->shape();
   int32_t* ids = nullptr;
-  int32_t* targets = nullptr;
-  long n = 0, nt = 0, firstRow = 0;
-  const size_t shift = withTargets ? 1 : 0;
-  if (argc < 2 + shift || !get_typed(env, argv[0], napi_int32_array, &ids, &n) ||
-      (withTargets && !get_typed(env, argv[1], napi_int32_array, &targets, &nt)) || !get_long(env, argv[1 + shift], &firstRow))
-    return fail(env, withTargets ? "decodeLosses(ids: Int32Array, targets: Int32Array, firstRow)" : "decode(ids: Int32Array, firstRow)");
+  long n = 0;
+  if (argc < 1 || !get_typed(env, argv[0], napi_int32_array, &ids, &n)) return fail(env, "decode(ids: Int32Array)");
   if (n < 1 || m->cached() + n > s.T)
     return fail(env, "decode: the cache holds " + std::to_string(s.T) + " tokens; " + std::to_string(m->cached()) +
                          " + " + std::to_string(n) + " do not fit", true);
-  if (firstRow < 0 || firstRow >= n) return fail(env, "decode: firstRow must be in [0, n)", true);
-  if (withTargets && nt != n) return fail(env, "decodeLosses: targets must hold one id per input id", true);
   for (long i = 0; i < n; i++)
-    if (ids[i] < 0 || ids[i] >= s.V || (targets && (targets[i] < 0 || targets[i] >= s.V)))
-      return fail(env, "token id out of the model's vocabulary", true);
-  return guarded(env, [&]() -> napi_value {
-    if (!withTargets) return copy_out(env, m->decode(ids, n, firstRow), (n - firstRow) * s.V);
-    std::vector<float> losses(n - firstRow);
-    m->decodeLosses(ids, targets, n, firstRow, losses.data());
-    return copy_out(env, losses.data(), n - firstRow);
-  });
+    if (ids[i] < 0 || ids[i] >= s.V) return fail(env, "token id out of the model's vocabulary", true);
+  return guarded(env, [&] { return copy_out(env, m->decode(ids, n), s.V); });
 }
 
-napi_value Decode(napi_env env, napi_callback_info info) { return DecodeCall(env, info, false); }
-napi_value DecodeLosses(napi_env env, napi_callback_info info) { return DecodeCall(env, info, true); }
+// rowLosses(inputs, targets, B, T) -> the cross-entropy of every row [B*T], one forward pass without dropout
+napi_value RowLosses(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  size_t argc;
+  Batch b;
+  NativeGPT* m = batch_call(env, info, true, 4, "rowLosses(inputs, targets, B, T)", argv, &argc, &b);
+  if (!m) return nullptr;
+  return guarded(env, [&] {
+    std::vector<float> losses(b.B * b.T);
+    m->rowLosses(b.idx, b.targets, b.B, b.T, losses.data());
+    return copy_out(env, losses.data(), b.B * b.T);
+  });
+}
 
 napi_value ResetCache(napi_env env, napi_callback_info info) {
   size_t argc = 0;
@@ -401,7 +399,7 @@ bool define_native_gpt(napi_env env, napi_value exports) {
       {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"residual", nullptr, Residual, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decode", nullptr, Decode, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"decodeLosses", nullptr, DecodeLosses, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rowLosses", nullptr, RowLosses, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"resetCache", nullptr, ResetCache, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dispose", nullptr, Dispose, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -45,22 +45,28 @@ for (const path of PATHS) {
       }
       assert.ok(worst < 2e-5, `max |cached - forward| = ${worst}`);
       assert.throws(() => session.feed([1]), /the cache holds 16 tokens; 16 \+ 1 do not fit/);
-      assert.throws(() => session.windowLosses(Int32Array.of(1, 61), Int32Array.of(61, 1)), /token id 61 is not in the model's vocabulary/);
+      assert.throws(() => session.rowLosses(Int32Array.of(1, 61), Int32Array.of(61, 1), 1, 2), /token id 61 is not in the model's vocabulary/);
+      assert.throws(() => session.rowLosses(new Int32Array(17), new Int32Array(17), 1, 17), /no \[1, 17\] batch fits a context of 16/);
 
-      // A probe's window: the loss of each prediction from row 3 on, each equal to the cross-entropy of a forward over
-      // the prefix it ends.
-      const inputs = Int32Array.from(seq.slice(0, 9)), targets = Int32Array.from(seq.slice(1, 10));
-      const losses = session.windowLosses(inputs, targets, 3);
-      assert.equal(losses.length, 6);
+      // A probe's windows, two of 9 tokens in one batch: every row's loss equals the cross-entropy of a forward over
+      // the prefix it ends, in its own window.
+      const windows = [seq.slice(0, 10), seq.slice(5, 15)];
+      const inputs = Int32Array.from(windows.flatMap((w) => w.slice(0, 9)));
+      const targets = Int32Array.from(windows.flatMap((w) => w.slice(1, 10)));
+      const losses = session.rowLosses(inputs, targets, 2, 9);
+      assert.equal(losses.length, 18);
       worst = 0;
-      for (let r = 3; r < 9; r++) {
-        const logits = nextTokenLogits(model, seq.slice(0, r + 1));
-        const max = Math.max(...logits);
-        const expected = max + Math.log(logits.reduce((sum, z) => sum + Math.exp(z - max), 0)) - logits[targets[r]];
-        worst = Math.max(worst, Math.abs(losses[r - 3] - expected));
-      }
+      windows.forEach((w, b) => {
+        for (let r = 0; r < 9; r++) {
+          const logits = nextTokenLogits(model, w.slice(0, r + 1));
+          const max = Math.max(...logits);
+          const expected = max + Math.log(logits.reduce((sum, z) => sum + Math.exp(z - max), 0)) - logits[w[r + 1]];
+          worst = Math.max(worst, Math.abs(losses[b * 9 + r] - expected));
+        }
+      });
       assert.ok(worst < 2e-5, `max |window loss - forward loss| = ${worst}`);
-      assert.equal(session.length, 9, 'a window fills the cache from position 0');
+      assert.equal(session.length, 0, 'scoring windows leaves the cache empty');
+      assert.equal(session.feed(seq.slice(0, 16)).length, 61, 'and the whole context fits again');
       session.dispose();
       model.dispose();
     });

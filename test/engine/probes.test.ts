@@ -162,20 +162,25 @@ test('per-token loss from an offset: a short tail is scored in one window ending
   assert.deepEqual(perTokenLoss(ctx, text, 0).map((t) => t.loss), perTokenLoss(ctx, text).map((t) => t.loss));
 });
 
-test('per-token loss on the native decoder matches the tfjs model, short and sliding', (t) => {
+test('per-token loss on the native forward pass over batched windows matches the tfjs model, short and sliding', (t) => {
   const decoder = new KVCacheSession(ctx.model);
   if (decoder.path !== 'native') return t.skip('the native addon is not built');
-  const scoreWindow = (ids: Int32Array, targets: Int32Array, first: number): ArrayLike<number> => decoder.windowLosses(ids, targets, first);
+  const scoreWindows = (inputs: Int32Array, targets: Int32Array, B: number, T: number): ArrayLike<number> => decoder.rowLosses(inputs, targets, B, T);
   try {
     const T = ctx.model.config.contextLength;
-    for (const text of [TEXT.slice(0, T - 3), TEXT.slice(0, 3 * T + 5)]) {
+    let calls = 0;
+    const counted: typeof scoreWindows = (...args) => (calls++, scoreWindows(...args));
+    // one window; a few in one batch; 1,520 characters: 189 windows of 16, in batches of 16 windows (256 rows)
+    for (const text of [TEXT.slice(0, T - 3), TEXT.slice(0, 3 * T + 5), TEXT]) {
+      calls = 0;
       const plain = perTokenLoss(ctx, text);
-      const fast = perTokenLoss({ ...ctx, scoreWindow }, text);
+      const fast = perTokenLoss({ ...ctx, scoreWindows: counted }, text);
+      assert.equal(calls, text === TEXT ? 12 : 1, `${text.length} characters`);
       assert.equal(fast.length, plain.length);
       fast.forEach((f, i) => assert.ok(f.loss === plain[i].loss || Math.abs(f.loss! - plain[i].loss!) < 1e-4,
         `token ${i}: native ${f.loss} vs tfjs ${plain[i].loss}`));
     }
-    const tail = perTokenLoss({ ...ctx, scoreWindow }, TEXT.slice(0, 3 * T), 3 * T - 4);
+    const tail = perTokenLoss({ ...ctx, scoreWindows }, TEXT.slice(0, 3 * T), 3 * T - 4);
     assert.equal(tail.length, 4);
   } finally {
     decoder.dispose();
