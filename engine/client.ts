@@ -16,7 +16,7 @@ export interface EngineClientOptions {
   maxMemoryMb?: number;
   /** Called once when the process dies unexpectedly, with a one-line reason. */
   onCrash?: (reason: string) => void;
-  /** Run below normal priority (training), so that interactive requests to another engine get the cores first. */
+  /** Run at the lowest priority (training), so that interactive requests to another engine get the cores first. */
   background?: boolean;
 }
 

@@ -23,7 +23,7 @@ export class EngineHost implements vscode.Disposable {
     if (entry) return entry;
     // Half the machine's memory at most, so a runaway model fails in the engine, never in the editor.
     const maxMemoryMb = Math.max(1024, Math.floor(os.totalmem() / 1048576 / 2));
-    // The trainer runs below normal priority, so the prober's threads (every core) take the cores from it when a hover
+    // The trainer runs at the lowest priority, so the prober's threads (every core) take the cores from it when a hover
     // or completion comes: decoding is bound by reading the weights, and two cores read them twice as fast as one.
     const client = new EngineClient({ workerPath: this.workerPath, maxMemoryMb, background: role === 'trainer',
       onCrash: (reason) => this.onCrash(role, reason) });
