@@ -1,7 +1,6 @@
 // GPT Lab's entry: builds the engine host and the session, registers every feature, and hands all of it to
 // context.subscriptions. Nothing here loads tfjs: the engine processes start on first use.
 import * as vscode from 'vscode';
-import type { TrainEvent } from '../engine';
 import { Command } from './commands';
 import { EngineHost } from './engineHost';
 import { registerGenerate } from './generate';
@@ -27,8 +26,6 @@ export interface GptLabApi {
   activeModel(): StoredModel | null;
   run(): Run | null;
   crashCount(): number;
-  /** The newest training event of this session (tests wait on it). */
-  lastTrainEvent(): TrainEvent | null;
   /** The model a window opened now would restore (a run's checkpoint when one is under way). */
   restorable(): StoredModel | null;
 }
@@ -40,7 +37,6 @@ export function activate(context: vscode.ExtensionContext): GptLabApi {
   const session = new Session(host, store, log);
   const uri = context.extensionUri;
   const loss = new LossPanel(uri, log, session);
-  let lastTrainEvent: TrainEvent | null = null;
   context.subscriptions.push(
     log, host, session, loss,
     new TokensPanel(uri, log, session),
@@ -54,7 +50,6 @@ export function activate(context: vscode.ExtensionContext): GptLabApi {
     ...registerSurprise(session),
     ...registerModelFiles(session),
     registerGenerate(session),
-    session.onDidTrainEvent(({ event }) => (lastTrainEvent = event)),
     vscode.commands.registerCommand(Command.OpenSample, async () =>
       vscode.window.showTextDocument(await vscode.workspace.openTextDocument(context.asAbsolutePath('media/tinyshakespeare-sample.txt')))),
   );
@@ -63,7 +58,6 @@ export function activate(context: vscode.ExtensionContext): GptLabApi {
     activeModel: () => session.model,
     run: () => session.run,
     crashCount: () => host.crashes,
-    lastTrainEvent: () => lastTrainEvent,
     restorable: () => store.restorable(),
   };
 }

@@ -12,7 +12,6 @@ export interface GptLabApi {
   enginePid(): number | undefined;
   activeModel(): { file: string | null; tokenizer: string; parameters: number; partial: boolean } | null;
   crashCount(): number;
-  lastTrainEvent(): { event: string } | null;
   restorable(): { file: string; partial: boolean; tokenizer: string } | null;
 }
 
