@@ -625,7 +625,7 @@ void NativeGPT::decodeAttention(long l, long n, const float* qkv, float* y) {
   });
 }
 
-// Each decoded linear layer's weight, packed whole for the micro-kernel: a window of rows then runs at the GEMM's full
+// Each linear layer's weight, packed whole for the micro-kernel (decode, rowLosses): a window of rows then runs at the GEMM's full
 // rate instead of paying to pack the weight on every call.
 void NativeGPT::packWeights() {
   const long D = s_.D, F = s_.F, V = s_.V, N = s_.N;
@@ -641,9 +641,9 @@ void NativeGPT::packWeights() {
   weights.push_back({s_.tied ? offsets_[kWte] : offsets_[kLmW], V, D});
   long total = 0;
   for (const Weight& w : weights) total += round16(k.packedFloats(w.in, w.out));
-  check_fits(sizeof(float) * static_cast<double>(total), "the packed weights for decoding");
+  check_fits(sizeof(float) * static_cast<double>(total), "the packed weights for inference");
   packedArena_ = alloc_floats(total, false);
-  if (!packedArena_) throw OutOfMemory("the packed weights for decoding could not be allocated");
+  if (!packedArena_) throw OutOfMemory("the packed weights for inference could not be allocated");
   long at = 0;
   for (const Weight& w : weights) {
     // op(B) = W^T [in, out] of the [out, in] weight
