@@ -625,8 +625,8 @@ void NativeGPT::decodeAttention(long l, long n, const float* qkv, float* y) {
   });
 }
 
-// Each linear layer's weight, packed whole for the micro-kernel (decode, rowLosses): a window of rows then runs at the GEMM's full
-// rate instead of paying to pack the weight on every call.
+// Each linear layer's weight, packed whole for the micro-kernel (decode, rowLosses): a window of rows then runs at
+// the GEMM's full rate instead of paying to pack the weight on every call.
 void NativeGPT::packWeights() {
   const long D = s_.D, F = s_.F, V = s_.V, N = s_.N;
   const GemmKernel& k = kernels();
