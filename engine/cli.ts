@@ -558,7 +558,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) {
       const known = command !== undefined && COMMANDS.includes(command);
-      stderrWrite(`gpt-lab: ${oneLine(e.message)}\n(run "gpt-lab ${known ? `${command} ` : ''}--help" for usage)\n`);
+      stderrWrite(`gpt-lab: ${oneLine(e.message)} (usage: gpt-lab ${known ? `${command} ` : ''}--help)\n`); // one line, as every error
       return 2;
     }
     if (e instanceof InputError || e instanceof ModelFileError || e instanceof BadWeightsError) {

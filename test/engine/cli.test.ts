@@ -28,6 +28,7 @@ function expectBadInput(args: string[], pattern: RegExp): void {
   const r = run(args);
   assert.equal(r.code, 2, `exit code for ${args.join(' ')}: ${r.stderr}`);
   const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line on stderr: ${r.stderr}`);
   assert.match(lines[0], pattern);
   assert.ok(!/internal error| {4}at /.test(r.stderr), 'no stack trace');
 }
@@ -320,7 +321,7 @@ test('model files whose config implies enormous allocations are refused before a
     /cannot be loaded: running this model needs about .* memory|the config implies/);
 });
 
-test('every subcommand has --help; usage errors are one line and a hint; control characters in messages are escaped', () => {
+test('every subcommand has --help; usage errors are one line that names the help; control characters in messages are escaped', () => {
   for (const cmd of ['train', 'sample', 'tokens', 'probe', 'eval']) {
     const r = run([cmd, '--help']);
     assert.equal(r.code, 0);
@@ -328,7 +329,7 @@ test('every subcommand has --help; usage errors are one line and a hint; control
   }
   const r = run(['train', corpus, '--bogus', '1']);
   assert.equal(r.code, 2);
-  assert.deepEqual(r.stderr.trim().split('\n'), ['gpt-lab: unknown option --bogus', '(run "gpt-lab train --help" for usage)']);
+  assert.deepEqual(r.stderr.trim().split('\n'), ['gpt-lab: unknown option --bogus (usage: gpt-lab train --help)']);
   expectBadInput(['sample', model, '--top-p', '0'], /--top-p must be in \(0, 1\], got 0/);
   const weird = run(['train', 'no\nsuch\x1b[31mfile.txt']);
   assert.equal(weird.code, 2);
