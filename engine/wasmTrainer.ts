@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { GPTConfig } from './config';
-import { findUp, runSelfCheck, type NativeGPTConstructor, type NativeGPTHandle, type NativeStepSettings } from './nativeAddon';
+import { findUp, OUT_OF_MEMORY_CODE, runSelfCheck, type NativeGPTConstructor, type NativeGPTHandle, type NativeStepSettings } from './nativeAddon';
 
 const WASM_REL = path.join('native', 'wasm', 'gptlab_trainer.js');
 
@@ -148,7 +148,6 @@ export function wasmGPTClass(options: { liveParams?: boolean } = {}): NativeGPTC
 }
 
 const ERROR_LEN = 512;
-const OUT_OF_MEMORY = 'ERR_GPTLAB_OUT_OF_MEMORY';
 
 function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
   const f32 = (ptr: number, n: number): Float32Array => new Float32Array(m.wasmMemory.buffer, ptr, n);
@@ -158,7 +157,7 @@ function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
     const p = m._gptlab_malloc(Math.max(bytes, 8));
     if (!p) {
       const e = new Error(`the wasm trainer could not allocate ${(bytes / 1e9).toFixed(1)} GB (its memory is at most 4 GB)`);
-      (e as { code?: string }).code = OUT_OF_MEMORY;
+      (e as { code?: string }).code = OUT_OF_MEMORY_CODE;
       throw e;
     }
     return p;
@@ -218,7 +217,7 @@ function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
     private fail(rc: number, msg: string): never {
       if (rc === 1) throw new RangeError(msg);
       const e = new Error(msg);
-      if (rc === 2) (e as { code?: string }).code = OUT_OF_MEMORY;
+      if (rc === 2) (e as { code?: string }).code = OUT_OF_MEMORY_CODE;
       throw e;
     }
 
@@ -272,7 +271,10 @@ function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
     }
 
     gradients(): Float32Array {
-      return f32(m._gptlab_gradients(this.live()), this.nparams).slice();
+      const at = m._gptlab_gradients(this.live());
+      // Null until the first lossAndGradients or step (NativeGPT allocates gradients then), as the addon says too.
+      if (at === 0) throw new Error('gradients: call lossAndGradients or step first');
+      return f32(at, this.nparams).slice();
     }
 
     step(inputs: Int32Array, targets: Int32Array, B: number, T: number, s: NativeStepSettings):

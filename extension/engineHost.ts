@@ -59,6 +59,9 @@ export class EngineHost implements vscode.Disposable {
       const r = entry.client.request(method, params, onEvent);
       resolveId(r.id);
       return r.result;
+    }, (e: unknown) => {
+      resolveId(-1); // never sent (the engine did not start): nothing to cancel, and a Stop must not wait forever
+      throw e;
     });
     return { id, result };
   }

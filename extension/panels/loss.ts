@@ -28,7 +28,9 @@ export class LossPanel extends PanelController<'loss'> {
       const batch = this.pending.get(run.id) ?? [];
       batch.push(event);
       this.pending.set(run.id, batch);
-      this.timer ??= setTimeout(() => this.flush(), event.event === 'done' ? 0 : FLUSH_MS);
+      // The end of a run is drawn at once; steps go in batches (a step timer is usually pending when `done` comes).
+      if (event.event === 'done') this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
     }));
   }
 
