@@ -42,6 +42,12 @@ constexpr double kParallelWeightFloats = 65536;
 constexpr long kPackAFloats = kMCMax * kKC;
 constexpr long kPackBFloats = (kNC + kNRMax) * kKC;
 
+// A few rows of A times a weight's transpose (nn.Linear on a token or a window): the weight's reading is the cost.
+// Static, so each ISA's translation unit keeps its own copy (see the note at the top).
+static inline bool streams_weight(const GemmTask& t) {
+  return t.transB && !t.transA && t.M <= kRowDotMaxM && t.N * t.K >= kRowDotMinWeight;
+}
+
 struct GemmKernel {
   const char* isa;
   int mr;

@@ -211,7 +211,8 @@ constexpr int fold_src(int p, int half) {
 
 template <int Half, int... P>
 __attribute__((always_inline)) inline vf fold(vf a, vf c, Lanes<P...>) {
-  return __builtin_shufflevector(a, c, fold_src(P, Half)...) + __builtin_shufflevector(a, c, (fold_src(P, Half) + Half)...);
+  return __builtin_shufflevector(a, c, fold_src(P, Half)...) +
+         __builtin_shufflevector(a, c, (fold_src(P, Half) + Half)...);
 }
 
 // v[0..n) -> v[0] (n == VL on the first call).
@@ -290,7 +291,7 @@ void rowdot_run(const gptlab::GemmTask& t) {
 void gemm_run(const gptlab::GemmTask& t, float* packA, float* packB) {
   const long M = t.M, N = t.N, K = t.K;
   if (M <= 0 || N <= 0) return;
-  if (!t.packedB && t.transB && !t.transA && M <= gptlab::kRowDotMaxM && N * K >= gptlab::kRowDotMinWeight) return rowdot_run(t);
+  if (!t.packedB && gptlab::streams_weight(t)) return rowdot_run(t);  // a packed weight runs the micro-kernel
   if (K <= 0 || t.alpha == 0.0f) {
     for (long i = 0; i < M; i++) {
       float* c = t.C + i * t.ldc;

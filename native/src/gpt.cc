@@ -272,11 +272,12 @@ void NativeGPT::reserve(long B, long T) {
 
 // ---------------------------------------------------------------- layers
 
-// y [M, out] = x [M, in] @ W[out, in]^T (+ b)
-void NativeGPT::linear(const float* x, long inDim, long wOff, long bOff, float* y, long outDim) {
-  GemmTask t{0, 1, M_, outDim, inDim, 1.0f, x, inDim, P(wOff), inDim, 0.0f, y, outDim};
+// y [rows, out] = x [rows, in] @ W[out, in]^T (+ b), on W's packed copy when `packed` (inference, see packWeights)
+void NativeGPT::linear(const float* x, long inDim, long wOff, long bOff, float* y, long outDim, long rows,
+                       bool packed) {
+  GemmTask t{0, 1, rows, outDim, inDim, 1.0f, x, inDim, P(wOff), inDim, 0.0f, y, outDim};
   t.bias = P(bOff);
-  if (usePacked_) t.packedB = packedWeight(wOff);
+  if (packed) t.packedB = packedWeight(wOff);
   gemm(t);
 }
 
@@ -418,7 +419,7 @@ void NativeGPT::dropout(float* x, long n, uint64_t seed) const {
 
 // ---------------------------------------------------------------- forward and backward
 
-void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, uint64_t seed) {
+void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, uint64_t seed, bool packed) {
   reserve(B, T);
   const long D = s_.D, F = s_.F, V = s_.V, M = M_, N = s_.N;
   const bool drop = training && s_.dropout > 0;
@@ -441,17 +442,17 @@ void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, u
     float* fch = fch_ + l * M * F;
     float* fca = fca_ + l * M * F;
     // mid = x + c_proj(attention(ln_1(x)))
-    linear(ln1, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), qkv, 3 * D);     // [M, 3D]
+    linear(ln1, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), qkv, 3 * D, M, packed);     // [M, 3D]
     attentionForward(qkv, att_ + l * attStride_, atty, drop, site_seed(dropoutSeed_, 3 * l + 1));  // [M, D]
-    linear(atty, D, layerOffset(l, kProjW), layerOffset(l, kProjB), branch_, D);   // [M, D]
+    linear(atty, D, layerOffset(l, kProjW), layerOffset(l, kProjB), branch_, D, M, packed);   // [M, D]
     if (drop) dropout(branch_, M * D, site_seed(dropoutSeed_, 3 * l + 2));
     addNorm(x, branch_, mid, layerOffset(l, kLn2W), layerOffset(l, kLn2B), ln2, ln2Mean_ + l * M, ln2Rstd_ + l * M);
     // x' = mid + c_proj(act(c_fc(ln_2(mid)))), normed by the next block's ln_1 (or ln_f after the last block)
-    linear(ln2, D, layerOffset(l, kFcW), layerOffset(l, kFcB), fch, F);            // [M, F]
+    linear(ln2, D, layerOffset(l, kFcW), layerOffset(l, kFcB), fch, F, M, packed);            // [M, F]
     for_rows(M, 4, [&](long, long r0, long r1) {
       ops().act_forward(fch + r0 * F, fca + r0 * F, (r1 - r0) * F, s_.gelu);
     });
-    linear(fca, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), branch_, D);      // [M, D]
+    linear(fca, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), branch_, D, M, packed);      // [M, D]
     if (drop) dropout(branch_, M * D, site_seed(dropoutSeed_, 3 * l + 3));
     float* next = resid_ + (l + 1) * rowsD_;
     if (l + 1 < N) {
@@ -462,7 +463,7 @@ void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, u
     }
   }
   // logits = lm_head(ln_f(x)), lm_head being wte when tied
-  linear(lnf_, D, s_.tied ? offsets_[kWte] : offsets_[kLmW], offsets_[kLmB], logits_, V);  // [M, V]
+  linear(lnf_, D, s_.tied ? offsets_[kWte] : offsets_[kLmW], offsets_[kLmB], logits_, V, M, packed);  // [M, V]
 }
 
 double NativeGPT::forwardLoss(const int32_t* idx, const int32_t* targets, long B, long T, bool training, bool grad,
@@ -686,14 +687,9 @@ const float* NativeGPT::decode(const int32_t* ids, long n) {
   }
   if (!packedArena_) packWeights();
   set_thread_override(evalThreads());
-  // y [n, out] = x [n, in] @ W[out, in]^T (+ b). A single row reads the weight as it is stored (rowdot_run, bound by
-  // memory); more rows run the micro-kernel on the packed copy.
-  auto linearRows = [&](const float* x, long inDim, long wOff, long bOff, float* y, long outDim, long rows) {
-    GemmTask t{0, 1, rows, outDim, inDim, 1.0f, x, inDim, P(wOff), inDim, 0.0f, y, outDim};
-    t.bias = P(bOff);
-    if (rows >= kPackedMinRows) t.packedB = packedWeight(wOff);
-    gemm(t);
-  };
+  // A single row reads each weight as it is stored (rowdot_run, bound by memory); more rows run the micro-kernel on
+  // the packed copy.
+  const bool packed = n >= kPackedMinRows;
   auto normRows = [&](const float* x, long wOff, long bOff, float* y, long rows) {
     ops().norm_forward(x, P(wOff), P(bOff), y, decMean_, decRstd_, rows, D, s_.rmsnorm);
   };
@@ -703,38 +699,33 @@ const float* NativeGPT::decode(const int32_t* ids, long n) {
   for (long l = 0; l < N; l++) {
     // x += c_proj(attention(ln_1(x)))
     normRows(decX_, layerOffset(l, kLn1W), layerOffset(l, kLn1B), decLn_, n);
-    linearRows(decLn_, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), decQkv_, 3 * D, n);  // [n, 3D]
+    linear(decLn_, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), decQkv_, 3 * D, n, packed);  // [n, 3D]
     for (long r = 0; r < n; r++) {
       std::memcpy(kCache_ + (l * T + p0 + r) * D, decQkv_ + r * 3 * D + D, sizeof(float) * D);
       std::memcpy(vCache_ + (l * T + p0 + r) * D, decQkv_ + r * 3 * D + 2 * D, sizeof(float) * D);
     }
     decodeAttention(l, n, decQkv_, decY_);                                                      // [n, D]
-    linearRows(decY_, D, layerOffset(l, kProjW), layerOffset(l, kProjB), decBranch_, D, n);
+    linear(decY_, D, layerOffset(l, kProjW), layerOffset(l, kProjB), decBranch_, D, n, packed);
     ops().add(decX_, decBranch_, decX_, n * D);
     // x += c_proj(act(c_fc(ln_2(x))))
     normRows(decX_, layerOffset(l, kLn2W), layerOffset(l, kLn2B), decLn_, n);
-    linearRows(decLn_, D, layerOffset(l, kFcW), layerOffset(l, kFcB), decFc_, F, n);           // [n, F]
+    linear(decLn_, D, layerOffset(l, kFcW), layerOffset(l, kFcB), decFc_, F, n, packed);           // [n, F]
     ops().act_forward(decFc_, decFc_, n * F, s_.gelu);
-    linearRows(decFc_, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), decBranch_, D, n);
+    linear(decFc_, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), decBranch_, D, n, packed);
     ops().add(decX_, decBranch_, decX_, n * D);
   }
   cached_ = p0 + n;
   // logits = lm_head(ln_f(x)) of the last row
   normRows(decX_ + (n - 1) * D, offsets_[kLnfW], offsets_[kLnfB], decLn_, 1);
-  linearRows(decLn_, D, s_.tied ? offsets_[kWte] : offsets_[kLmW], offsets_[kLmB], decLogits_, V, 1);
+  linear(decLn_, D, s_.tied ? offsets_[kWte] : offsets_[kLmW], offsets_[kLmB], decLogits_, V, 1, false);
   set_thread_override(0);
   return decLogits_;
 }
 
 void NativeGPT::rowLosses(const int32_t* idx, const int32_t* targets, long B, long T, float* losses) {
   if (!packedArena_) packWeights();
-  usePacked_ = true;
-  struct Unset {
-    bool& flag;
-    ~Unset() { flag = false; }
-  } unset{usePacked_};
   set_thread_override(evalThreads());
-  forwardPass(idx, B, T, false, 0);
+  forwardPass(idx, B, T, false, 0, true);
   const long V = s_.V;
   for_rows(M_, 1, [&](long, long r0, long r1) {
     ops().softmax_xent(logits_ + r0 * V, targets + r0, losses + r0, r1 - r0, V, 1.0f, 0);

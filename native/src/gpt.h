@@ -103,11 +103,11 @@ class NativeGPT {
   float* G(long off) const { return off < 0 ? nullptr : grads_ + off; }
   long layerOffset(long l, LayerTensor t) const { return offsets_[kGlobalTensors + l * kLayerTensors + t]; }
   void reserve(long B, long T);
-  void forwardPass(const int32_t* idx, long B, long T, bool training, uint64_t seed);
+  void forwardPass(const int32_t* idx, long B, long T, bool training, uint64_t seed, bool packed = false);
   double forwardLoss(const int32_t* idx, const int32_t* targets, long B, long T, bool training, bool grad,
                      uint64_t seed);
   void backward(const int32_t* idx);
-  void linear(const float* x, long inDim, long wOff, long bOff, float* y, long outDim);
+  void linear(const float* x, long inDim, long wOff, long bOff, float* y, long outDim, long rows, bool packed);
   void linearBackward(const float* dy, long outDim, const float* x, long inDim, long wOff, long bOff, float* dx);
   void norm(const float* x, long wOff, long bOff, float* y, float* mean, float* rstd);
   void addNorm(const float* a, const float* b, float* sum, long wOff, long bOff, float* y, float* mean, float* rstd);
@@ -164,7 +164,6 @@ class NativeGPT {
   float *decLogits_ = nullptr;                             // [V]
   float* packedArena_ = nullptr;                           // the weights packed for GemmTask::packedB
   std::vector<std::pair<long, const float*>> packed_;      // (weight offset, packed copy) of every linear layer
-  bool usePacked_ = false;                                 // linear() runs on the packed copies (rowLosses)
   void packWeights();
   void dropPackedWeights();
   const float* packedWeight(long wOff) const;

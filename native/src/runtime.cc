@@ -429,9 +429,8 @@ void gemm(const GemmTask& t, long batch, long strideA, long strideB, long stride
   bool measured = false;
   // A few rows times a big weight (decoding) is bound by reading the weight, not by its flops: each thread streams
   // its own band of weight rows, and two cores read twice as fast as one.
-  const bool streamsWeight = t.transB && !t.transA && t.M <= kRowDotMaxM && t.N * t.K >= kRowDotMinWeight;
   const bool parallel = flops >= g_min_parallel_flops ||
-                        (streamsWeight && static_cast<double>(t.N) * t.K * batch >= kParallelWeightFloats);
+                        (streams_weight(t) && static_cast<double>(t.N) * t.K * batch >= kParallelWeightFloats);
   if (g_pool && parallel) {
     if (g_override > 0) {
       threads = clamp_threads(g_override);
