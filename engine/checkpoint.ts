@@ -2,11 +2,11 @@
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { validateConfig, type GPTConfig } from './config';
-import { readBounded, shown } from './files';
+import { readBounded, shown, writeFileAtomic } from './files';
 import { estimateInference, formatBytes, memoryProblem, parameterCount } from './memory';
 import { GPT, tidyData } from './model';
 import { paramSpecs } from './params';
-import { decodeSafeTensors, encodeSafeTensors, writeFileAtomic, type SafeTensor } from './safetensors';
+import { decodeSafeTensors, encodeSafeTensors, type SafeTensor } from './safetensors';
 import { InputError } from './text';
 import { getTokenizer, isTokenizerName, type Tokenizer } from './tokenizers';
 import { Vocabulary } from './vocab';
@@ -70,13 +70,15 @@ function checkConfigRanges(c: GPTConfig): void {
   }
 }
 
-export function encodeModel(model: GPT, vocab: Vocabulary, tokenizerName: string, history: unknown): Buffer {
+/** The model file's bytes; `tensors` are the model's weights when the caller has already read them out. */
+export function encodeModel(model: GPT, vocab: Vocabulary, tokenizerName: string, history: unknown,
+  tensors = model.toTensors()): Buffer {
   if (vocab.size !== model.config.vocabSize) throw new Error(`vocabulary has ${vocab.size} entries but the model ${model.config.vocabSize}`);
   const c = model.config;
   const config = { vocabSize: c.vocabSize, contextLength: c.contextLength, dim: c.dim, heads: c.heads, layers: c.layers,
     ffnMult: c.ffnMult, norm: c.norm, activation: c.activation, positions: c.positions, tieEmbeddings: c.tieEmbeddings,
     bias: c.bias, qkvBias: c.qkvBias, dropout: c.dropout };
-  return encodeSafeTensors(model.toTensors(), {
+  return encodeSafeTensors(tensors, {
     'gptlab.format': FORMAT_VERSION,
     'gptlab.config': JSON.stringify(config),
     'gptlab.tokenizer': tokenizerName,
@@ -87,9 +89,10 @@ export function encodeModel(model: GPT, vocab: Vocabulary, tokenizerName: string
 
 /** Saves a model atomically; refuses (BadWeightsError) weights that are not finite or absurdly large. */
 export function saveModel(file: string, model: GPT, vocab: Vocabulary, tokenizerName: string, history: unknown): void {
-  const problem = weightProblem(model.toTensors());
+  const tensors = model.toTensors(); // read out of the model once: checked, then written
+  const problem = weightProblem(tensors);
   if (problem) throw new BadWeightsError(`the model was not saved: its weights are broken (${problem})`);
-  writeFileAtomic(file, encodeModel(model, vocab, tokenizerName, history));
+  writeFileAtomic(file, encodeModel(model, vocab, tokenizerName, history, tensors));
 }
 
 /** Parses and validates a model file's bytes: version, config, vocabulary, tensor names and shapes. */

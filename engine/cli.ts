@@ -14,7 +14,7 @@ import { generate, validateSampling, type SamplingOptions } from './sample';
 import { decodeTextFile, InputError, MAX_TEXT_BYTES } from './text';
 import { getTokenizer, isTokenizerName, iterTokenChunks, textSize, TOKENIZER_NAMES } from './tokenizers';
 import { trainOnText, type TrainEvent } from './train';
-import { isTrainerChoice } from './trainer';
+import { expectedTrainingPath, isTrainerChoice } from './trainer';
 import { UNKNOWN_ID } from './vocab';
 
 const USAGE = `usage:
@@ -168,7 +168,7 @@ async function train(argv: string[]): Promise<number> {
   const { preset: resolvedPreset, tokenizer, model, settings } = resolveTrainSettings(choices, size);
   if (model.dim % model.heads !== 0) throw new UsageError(`--dim ${model.dim} must be divisible by --heads ${model.heads}`);
   const backend = await backendFrom(p);
-  const modelBytes = checkTrainingMemory(text, tokenizer, model, settings.batchSize, trainingPathFor(p.flags.get('trainer') ?? 'auto', backend), backend);
+  const modelBytes = checkTrainingMemory(text, tokenizer, model, settings.batchSize, expectedTrainingPath(trainerChoice, backend), backend);
   checkDestination(out, [file], modelBytes);
 
   // Ctrl-C: the first stops training and saves what was trained; a second, before the save starts, quits without
@@ -250,13 +250,6 @@ function saveTrained(target: string, inputs: string[], save: (file: string) => v
       return { path: null, message: `${why}; the model could not be saved anywhere (${describeFsError(e2, fallback, 'write')})` };
     }
   }
-}
-
-/** Which training path the memory estimate is for: the --trainer choice, or what auto picks on this backend. */
-function trainingPathFor(trainer: string, backend: BackendReport): EstimatePath {
-  if (trainer === 'native' || trainer === 'tfjs' || trainer === 'wasm') return trainer;
-  if (backend.name === 'tensorflow') return /gpu/i.test(backend.detail) ? 'tfjs' : 'native';
-  return backend.kernels?.native ? 'native' : 'tfjs';
 }
 
 /**

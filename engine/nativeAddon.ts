@@ -102,6 +102,9 @@ export interface NativeStepSettings {
   seed: number; // draws the dropout masks
 }
 
+/** error.code of an addon or wasm error that means "needs more memory than the machine has" (gpt_napi.cc, gpt_wasm.cc). */
+export const OUT_OF_MEMORY_CODE = 'ERR_GPTLAB_OUT_OF_MEMORY';
+
 export type NativeGPTConstructor = new (shape: GPTConfig, offsets: Float64Array, params: Float32Array) => NativeGPTHandle;
 
 // ------------------------------------------------------------------ the flat parameter layout
@@ -246,11 +249,6 @@ export function nativeAddonCandidates(): string[] {
   if (override) return fs.existsSync(override) ? [path.resolve(override)] : [];
   const found = [findUp(ADDON_REL), findUp(prebuiltAddonRel())].filter((p): p is string => p !== null);
   return [...new Set(found)];
-}
-
-/** Absolute path of the first addon to try, or null. GPTLAB_NATIVE_PATH overrides. */
-export function findNativeAddonPath(): string | null {
-  return nativeAddonCandidates()[0] ?? null;
 }
 
 function isAddon(x: unknown): x is NativeAddon {

@@ -3,7 +3,7 @@
 // stays the reference path and the model that probes, sampling and saving read; syncModel() copies the trained
 // weights into it.
 import type { TrainSettings } from './config';
-import { flatLayout, nativeGPTClass, type FlatLayout, type NativeGPTConstructor, type NativeGPTHandle } from './nativeAddon';
+import { flatLayout, nativeGPTClass, OUT_OF_MEMORY_CODE, type FlatLayout, type NativeGPTConstructor, type NativeGPTHandle } from './nativeAddon';
 import type { GPT } from './model';
 import { learningRateAt, type OptimSettings, type StepResult } from './optim';
 import { InputError } from './text';
@@ -22,15 +22,12 @@ export function unflatten(flat: Float32Array, layout: FlatLayout): Map<string, F
   return out;
 }
 
-/** The addon's error.code for "needs more memory than this machine has". */
-const OUT_OF_MEMORY = 'ERR_GPTLAB_OUT_OF_MEMORY';
-
 /** Runs a native call; a model or batch too large for the machine becomes a one-line InputError that says how much. */
 function native<R>(call: () => R): R {
   try {
     return call();
   } catch (e) {
-    if ((e as { code?: unknown }).code === OUT_OF_MEMORY) {
+    if ((e as { code?: unknown }).code === OUT_OF_MEMORY_CODE) {
       throw new InputError(`${(e as Error).message}; use a smaller model, batch or context`);
     }
     throw e;

@@ -1,5 +1,4 @@
 // The safetensors container: u64 little-endian header length, a JSON header, then raw little-endian data.
-import { writeFileAtomic as atomicWrite } from './files';
 
 export interface SafeTensor {
   shape: number[];
@@ -94,9 +93,4 @@ export function decodeSafeTensors(buf: Uint8Array): SafeTensorsFile {
     new Uint8Array(t.data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
   }
   return { tensors, metadata };
-}
-
-/** Writes a file atomically (files.ts): a temporary file beside it, then a rename. */
-export function writeFileAtomic(file: string, data: Uint8Array): void {
-  atomicWrite(file, data);
 }

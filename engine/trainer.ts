@@ -28,6 +28,15 @@ function onGpu(backend: BackendReport | null): boolean {
   return backend?.name === 'tensorflow' && /gpu|cuda/i.test(backend.detail);
 }
 
+/**
+ * The path a choice trains on: an explicit one is itself; auto is tfjs on a GPU, else the native trainer when the addon
+ * is built, else the wasm build (what the memory estimate assumes before the run; the constructor decides for real).
+ */
+export function expectedTrainingPath(choice: TrainerChoice, backend: BackendReport | null): TrainingPath {
+  if (choice !== 'auto') return choice;
+  return onGpu(backend) ? 'tfjs' : nativeGPTClass() ? 'native' : 'wasm';
+}
+
 /** Mean loss over fixed [B, T] batches on the tfjs model, without gradients or dropout. */
 export function batchLoss(model: GPT, batches: { inputs: Int32Array; targets: Int32Array }[], B: number, T: number): number {
   let sum = 0;
