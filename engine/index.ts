@@ -3,6 +3,7 @@ export * from './config';
 export type { BackendReport, BackendRequest } from './backend';
 export { EngineClient, EngineCrashedError, type EngineClientOptions } from './client';
 export type * from './protocol';
+export { envelope } from './protocol';
 export type { TrainEvent, History } from './train';
 export type { SamplingOptions } from './sample';
 export type * from './probes';

@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import { getTokenizer, tokenChunks, type TokenChunk, type TokenLoss } from '../engine';
 import type { Log } from './log';
+import { escapeHtml } from './panels/html';
 import type { Session } from './session';
 import { readSettings } from './settings';
 
@@ -18,8 +19,7 @@ export function registerHover(session: Session, log: Log): vscode.Disposable {
 }
 
 /** The encoding the hover uses: the setting, or with `auto` the active model's tokenizer (o200k_base without one). */
-function hoverEncoding(session: Session): string {
-  const chosen = readSettings().hover.encoding;
+function hoverEncoding(session: Session, chosen: string): string {
   return chosen !== 'auto' ? chosen : session.model?.tokenizer || 'o200k_base';
 }
 
@@ -33,11 +33,11 @@ async function tokensHover(session: Session, log: Log, doc: vscode.TextDocument,
   let text = doc.getText(range);
   const truncated = text.length > settings.maxLength;
   if (truncated) text = text.slice(0, settings.maxLength);
-  const encoding = hoverEncoding(session);
+  const encoding = hoverEncoding(session, settings.encoding);
   const chunks = cachedChunks(encoding, text);
   let surprise: (TokenLoss | undefined)[] | null = null;
   const model = session.model;
-  if (model && model.tokenizer === encoding) {
+  if (model && model.tokenizer === encoding && !token.isCancellationRequested) {
     try {
       surprise = await surpriseInContext(session, doc, range, text);
     } catch (e) {
@@ -117,6 +117,3 @@ function formatProb(p: number): string {
   return p >= 0.001 ? p.toFixed(3) : p.toExponential(1);
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}

@@ -45,6 +45,7 @@ export function makeNonce(): string {
   return Buffer.from(bytes).toString('base64');
 }
 
-function escapeHtml(s: string): string {
+/** Text made safe inside HTML and Markdown that allows HTML (the webview shell, the hover). */
+export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -4,6 +4,7 @@
 // so the panel comes back after a window reload.
 import * as vscode from 'vscode';
 import { isValidToHost, type ToHost, type ToView, type ToViewType, type ViewMessages, type ViewName } from '../../webviews/protocol';
+import { envelope } from '../../engine';
 import type { Log } from '../log';
 import { makeNonce, viewShell } from './html';
 
@@ -49,7 +50,7 @@ export abstract class PanelController<V extends ViewName> implements vscode.Disp
 
   /** Sends a message, queued until the webview says it is ready. */
   protected post<K extends ToViewType<V>>(type: K, params: ViewMessages[V]['toView'][K], id?: number): void {
-    const msg = (id === undefined ? { type, params } : { type, id, params }) as unknown as ToView<V>;
+    const msg = envelope<ViewMessages[V]['toView'], K>(type, params, id) as ToView<V>;
     if (!this.panel) return;
     if (this.ready) void this.panel.webview.postMessage(msg);
     else this.queue.push(msg);

@@ -105,9 +105,3 @@ function fromBase64(b64: string): Uint8Array {
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
-
-/** A token as it reads in a label: whitespace made visible, long tokens shortened. */
-export function showToken(text: string, max = 12): string {
-  const v = text.replace(/ /g, '·').replace(/\r\n|\n/g, '↵').replace(/\r/g, '␍').replace(/\t/g, '⇥');
-  return v.length > max ? `${v.slice(0, max - 1)}…` : v === '' ? '∅' : v;
-}

@@ -11,7 +11,8 @@ import * as d3 from 'd3';
 import type { AttentionData } from '../protocol';
 import { createTooltip } from '../shared/tooltip';
 import { connect } from '../shared/host';
-import { invalidReason, loadData, showToken, storeData, type StoredData } from './data';
+import { showToken } from '../shared/format';
+import { invalidReason, loadData, storeData, type StoredData } from './data';
 import { cellValue, flatMap, fmtWeight, lutIndex, makeLut, paintPooled, paintRows, poolLayer, type Lut, type Rgb, type Thumbs } from './heatmap';
 
 type Head = number | 'mean';

@@ -8,7 +8,7 @@ import { createTooltip } from '../shared/tooltip';
 import type { LossRun, TrainEvent } from '../protocol';
 import {
   addRun, applyEvents, bestOf, decimate, emptyState, findRun, formatDuration, nearestIndex, plannedSteps, restoreState,
-  smooth, statusOf, type LossState, type RunData,
+  smoothed, statusOf, type LossState, type RunData,
 } from './model';
 
 // ---- constants ----
@@ -33,7 +33,6 @@ const fmtRate = (v: number): string => (v >= 1e4 ? d3.format('.3~s')(v) : d3.for
 let state: LossState = emptyState();
 let viewError: string | null = null;
 let hoverStep: number | null = null;
-let hoverChart: 'main' | Metric = 'main';
 let dirty = false;
 let lastSave = 0;
 let saveTimer: number | undefined;
@@ -222,10 +221,8 @@ let yMain: d3.ScaleContinuousNumeric<number, number> = d3.scaleLinear();
 
 function lossDomain(runs: RunData[], focus: RunData | undefined): [number, number] {
   const values: number[] = [];
-  let rawMax = -Infinity;
   for (const r of runs) {
-    for (const v of smooth(r.loss, state.smoothing)) if (Number.isFinite(v)) values.push(v);
-    for (const v of r.loss) if (Number.isFinite(v) && v > rawMax) rawMax = v;
+    for (const v of smoothed(r.loss, state.smoothing)) if (Number.isFinite(v)) values.push(v);
     for (const e of r.evals) if (e.valLoss !== null && Number.isFinite(e.valLoss)) values.push(e.valLoss);
     if (state.showRaw) for (const v of r.loss) if (Number.isFinite(v)) values.push(v);
   }
@@ -240,7 +237,6 @@ function lossDomain(runs: RunData[], focus: RunData | undefined): [number, numbe
   const pad = (hi - lo) * 0.06;
   lo = Math.max(state.log ? 1e-3 : 0, lo - pad);
   hi = hi + pad;
-  if (rawMax < hi && !state.showRaw) hi = Math.max(hi, lo);
   return [lo, hi];
 }
 
@@ -263,7 +259,7 @@ function update(): void {
   updateStatus();
   updateBanners();
   updateLegend();
-  updateFocusSelect(focus);
+  updateFocusSelect();
   if (!hasData) return;
   updateMain(runs, focus);
   for (const s of small) updateSmall(s, runs);
@@ -281,7 +277,7 @@ function updateStatus(): void {
   const last = run.last;
   const steps = plannedSteps(run);
   const lastVal = [...run.evals].reverse().find((e) => e.valLoss !== null)?.valLoss ?? null;
-  const loss = run.loss.length ? smooth(run.loss, state.smoothing).at(-1) ?? NaN : NaN;
+  const loss = run.loss.length ? smoothed(run.loss, state.smoothing).at(-1) ?? NaN : NaN;
   const parts: string[] = [];
   if (st === 'training' || st === 'waiting') {
     parts.push(st === 'training' ? '● Training' : '○ Starting');
@@ -381,7 +377,7 @@ function updateLegend(): void {
   items.select('button.remove').attr('aria-label', (d) => `remove run ${d.label} from the chart`).attr('title', 'remove from the chart');
 }
 
-function updateFocusSelect(focus: RunData | undefined): void {
+function updateFocusSelect(): void {
   focusLabel.attr('hidden', state.runs.length > 1 ? null : true);
   const opts = [{ id: '', label: 'the newest run' }, ...state.runs.map((r) => ({ id: r.id, label: r.label }))];
   focusSelect.selectAll<HTMLOptionElement, { id: string; label: string }>('option')
@@ -390,7 +386,6 @@ function updateFocusSelect(focus: RunData | undefined): void {
     .attr('value', (d) => d.id)
     .text((d) => d.label);
   focusSelect.property('value', state.focus ?? '');
-  void focus;
 }
 
 function updateMain(runs: RunData[], focus: RunData | undefined): void {
@@ -479,7 +474,7 @@ function updateMain(runs: RunData[], focus: RunData | undefined): void {
   const lineData: Line[] = runs.map((r) => ({
     run: r,
     raw: state.showRaw ? decimate(r.step, r.loss, POINT_BUDGET) : [],
-    smooth: decimate(r.step, smooth(r.loss, state.smoothing), POINT_BUDGET),
+    smooth: decimate(r.step, smoothed(r.loss, state.smoothing), POINT_BUDGET),
   }));
   const line = d3.line<[number, number]>().defined((d) => Number.isFinite(d[1]) && d[1] > 0).x((d) => xMain(d[0])).y((d) => yMain(d[1]));
   linesG.selectAll<SVGGElement, Line>('g.run')
@@ -627,13 +622,12 @@ function updateSmall(s: (typeof small)[number], runs: RunData[]): void {
 // ---- hover: one step shared by every chart ----
 function updateHover(): void {
   const runs = visibleRuns();
-  const [, iw] = xMain.range();
   const show = hoverStep !== null;
   const ih = yMain.range()[0];
   hoverRule.attr('hidden', show ? null : true).attr('x1', show ? xMain(hoverStep!) : 0).attr('x2', show ? xMain(hoverStep!) : 0)
     .attr('y1', 0).attr('y2', ih);
   type Dot = { run: RunData; x: number; y: number };
-  const sm = new Map(runs.map((r) => [r.id, smooth(r.loss, state.smoothing)]));
+  const sm = new Map(runs.map((r) => [r.id, smoothed(r.loss, state.smoothing)]));
   const dots: Dot[] = !show ? [] : runs.flatMap((r) => {
     const i = nearestIndex(r, hoverStep!);
     const v = i >= 0 ? sm.get(r.id)![i] : NaN;
@@ -641,7 +635,6 @@ function updateHover(): void {
   });
   hoverG.selectAll<SVGCircleElement, Dot>('circle').data(dots, (d) => d.run.id).join('circle')
     .attr('class', (d) => `dot ${colourClass(d.run)}`).attr('r', 3.5).attr('cx', (d) => d.x).attr('cy', (d) => Math.max(0, Math.min(ih, d.y)));
-  void iw;
   for (const s of small) {
     const sx = (s as { x?: d3.ScaleLinear<number, number> }).x;
     const sy = (s as { y?: d3.ScaleContinuousNumeric<number, number> }).y;
@@ -667,7 +660,7 @@ function hoverText(step: number, chart: 'main' | Metric): string {
     if (i < 0) continue;
     shownStep = r.step[i];
     if (chart === 'main') {
-      const sm = smooth(r.loss, state.smoothing)[i];
+      const sm = smoothed(r.loss, state.smoothing)[i];
       const ev = r.evals.find((e) => e.step === r.step[i]);
       lines.push(`${r.label}\n  loss ${fmtExact(r.loss[i])}   smoothed ${fmtExact(sm)}${ev?.valLoss != null ? `\n  val ${fmtExact(ev.valLoss)}` : ''}`);
     } else {
@@ -681,7 +674,6 @@ function hoverText(step: number, chart: 'main' | Metric): string {
 function onPointer(e: PointerEvent, chart: 'main' | Metric, x: d3.ScaleLinear<number, number>): void {
   const [px] = d3.pointer(e);
   hoverStep = Math.max(0, Math.round(x.invert(px)));
-  hoverChart = chart;
   updateHover();
   tooltip.show(hoverText(hoverStep, chart), e.clientX, e.clientY);
 }
@@ -712,7 +704,6 @@ function onKey(e: KeyboardEvent, chart: 'main' | Metric, svg: SVGSVGElement): vo
   else return;
   e.preventDefault();
   hoverStep = Math.max(0, Math.min(maxStep, next));
-  hoverChart = chart;
   updateHover();
   const r = svg.getBoundingClientRect();
   const sx = chart === 'main' ? xMain : ((small.find((s) => s.key === chart) as { x?: d3.ScaleLinear<number, number> }).x ?? xMain);
@@ -721,7 +712,6 @@ function onKey(e: KeyboardEvent, chart: 'main' | Metric, svg: SVGSVGElement): vo
 }
 mainSvg.on('keydown', (e: KeyboardEvent) => onKey(e, 'main', mainSvg.node()!)).on('blur', onLeave);
 for (const s of small) s.svg.on('keydown', (e: KeyboardEvent) => onKey(e, s.key, s.svg.node()!)).on('blur', onLeave);
-void hoverChart;
 
 // ---- the text alternative ----
 function updateTables(): void {

@@ -203,7 +203,22 @@ export function plannedSteps(run: RunData): number {
 }
 
 /** TensorBoard's smoothing: an exponential moving average, debiased so the first points are not pulled to zero. */
-export function smooth(values: readonly number[], weight: number): number[] {
+const smoothedCache = new WeakMap<readonly number[], { length: number; weight: number; values: number[] }>();
+
+/**
+ * smooth() of a run's loss column, kept until the column grows or the weight changes: the axes, the status line, the
+ * lines and the hover readout all read it, several times a frame. (A column only ever grows: a replayed run gets new
+ * arrays.)
+ */
+export function smoothed(values: readonly number[], weight: number): number[] {
+  const hit = smoothedCache.get(values);
+  if (hit && hit.length === values.length && hit.weight === weight) return hit.values;
+  const out = smooth(values, weight);
+  smoothedCache.set(values, { length: values.length, weight, values: out });
+  return out;
+}
+
+function smooth(values: readonly number[], weight: number): number[] {
   const out = new Array<number>(values.length);
   let last = 0, count = 0;
   for (let i = 0; i < values.length; i++) {

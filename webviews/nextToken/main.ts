@@ -9,6 +9,7 @@
 import * as d3 from 'd3';
 import type { NextTokenData, SamplingOptions } from '../protocol';
 import { createTooltip } from '../shared/tooltip';
+import { showToken } from '../shared/format';
 import { connect } from '../shared/host';
 
 interface State {
@@ -130,11 +131,6 @@ const tooltip = createTooltip();
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-/** A token as it reads in a cell: whitespace made visible. */
-function show(text: string, max = 16): string {
-  const v = text.replace(/ /g, '·').replace(/\r\n|\n/g, '↵').replace(/\r/g, '␍').replace(/\t/g, '⇥');
-  return v === '' ? '∅' : v.length > max ? `${v.slice(0, max - 1)}…` : v;
-}
 const pct = (p: number): string => (!Number.isFinite(p) ? '–' : p === 0 ? '0%' : p < 0.001 ? `${(p * 100).toExponential(1)}%` : `${(p * 100).toFixed(p < 0.1 ? 2 : 1)}%`);
 const num = (x: number, d = 3): string => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 
@@ -237,7 +233,7 @@ function renderBars(d: NextTokenData): void {
     .attr('aria-label', (t, i) => `${i + 1}. ${JSON.stringify(t.text)}: probability ${pct(t.prob)}, logit ${num(t.logit)}, `
       + (t.sampledProb > 0 ? `sampled with ${pct(t.sampledProb)}` : 'cut by the sampling settings'));
   rows.select('.nt-rank').text((_t, i) => i + 1);
-  rows.select('.nt-token').text((t) => show(t.text)).classed('unknown', (t) => t.unknown);
+  rows.select('.nt-token').text((t) => showToken(t.text, 16)).classed('unknown', (t) => t.unknown);
   rows.select('.nt-prob').text((t) => pct(t.prob));
   rows.select('.nt-bar-raw').style('width', (t) => `${(100 * Math.max(0, t.prob)) / maxP}%`);
   rows.select('.nt-bar-sampled').style('width', (t) => `${(100 * Math.max(0, t.sampledProb)) / maxP}%`);
@@ -254,7 +250,7 @@ function renderBars(d: NextTokenData): void {
 }
 
 function lensCell(s: Score | undefined): string {
-  return s ? `${show(s.text, 10)} ${pct(s.prob)}` : '';
+  return s ? `${showToken(s.text, 10)} ${pct(s.prob)}` : '';
 }
 
 function renderLens(d: NextTokenData): void {
@@ -277,11 +273,11 @@ function renderLens(d: NextTokenData): void {
     const k = Math.min(5, layers[0][T - 1].top.length);
     columns = d3.range(k).map((j) => ({ key: `r${j}`, label: `#${j + 1}`, title: `the ${j + 1}. most likely token at the last position`,
       cell: (l: number) => layers[l][T - 1].top[j] }));
-    lensNote.text(`What each layer would predict after the last token if the model stopped there (read through the final norm and the output head). ${final ? `The output’s top token “${show(final.text)}” is outlined wherever it appears.` : ''}`);
+    lensNote.text(`What each layer would predict after the last token if the model stopped there (read through the final norm and the output head). ${final ? `The output’s top token “${showToken(final.text, 16)}” is outlined wherever it appears.` : ''}`);
   } else {
     const from = Math.max(0, T - LENS_COLUMNS);
     const toks = d.lens.tokens;
-    columns = d3.range(from, T).map((t) => ({ key: `p${t}`, label: show(toks[t]?.text ?? '?', 6), title: `after token ${t + 1} ${JSON.stringify(toks[t]?.text ?? '')}`,
+    columns = d3.range(from, T).map((t) => ({ key: `p${t}`, label: showToken(toks[t]?.text ?? '?', 6), title: `after token ${t + 1} ${JSON.stringify(toks[t]?.text ?? '')}`,
       cell: (l: number) => layers[l][t].top[0] }));
     lensNote.text(`The top prediction after every position${from > 0 ? ` (the last ${T - from} of ${T})` : ''}; columns are the token just read, cells what comes next.`);
   }
