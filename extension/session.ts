@@ -15,6 +15,8 @@ export interface Run {
   docUri: string;
   started: number;
   requestId: Promise<number>;
+  /** The newest step the engine reported (0 before the first). */
+  step: number;
 }
 
 export interface RunEvent {
@@ -66,13 +68,14 @@ export class Session implements vscode.Disposable {
     const docUri = doc.uri.toString();
     const out = this.store.fileFor(docUri);
     const runId = `${Date.now().toString(36)}`;
-    const run: Run = { id: runId, label, docUri, started: Date.now(), requestId: Promise.resolve(-1) };
+    const run: Run = { id: runId, label, docUri, started: Date.now(), requestId: Promise.resolve(-1), step: 0 };
     let running: RunningModel | null = null; // the model this run trains, once its start event says what it is
     const request = this.host.request('trainer', 'train', { text, label, choices, trainer, out }, (event) => {
       if (event.event === 'start') {
         running = { docUri, label, tokenizer: event.tokenizer, parameters: event.parameters, contextLength: event.config.contextLength };
         void this.store.runStarted(running);
       }
+      if (event.event === 'step') run.step = event.step;
       this.trainEvents.fire({ run, event });
     });
     run.requestId = request.id;

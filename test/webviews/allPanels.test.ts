@@ -2,8 +2,8 @@
 // and a screenshot per panel, <panel>-high-contrast.png, to look at), and every panel's own handler fuzzed.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ToView, ViewName } from '../../webviews/protocol';
-import { attentionData, engineData, nextTokenData, projectionData, selectionOf, tokensData } from './engineData';
+import { VIEW_NAMES, type ToView, type ViewName } from '../../webviews/protocol';
+import { attentionData, engineData, nextTokenData, projectionData, selectionOf, tokensData, type EngineData } from './engineData';
 import { openView, shutdown } from './harness';
 
 after(shutdown);
@@ -12,23 +12,26 @@ const SCREENSHOT: Record<ViewName, string> = {
   loss: 'loss', tokens: 'tokens', attention: 'attention', nextToken: 'next-token', embeddings: 'embeddings',
 };
 
-for (const view of ['loss', 'tokens', 'attention', 'nextToken', 'embeddings'] as const) {
+/** What each view draws from real engine output: the messages, and a mark that only real data draws. */
+function realData(view: ViewName, data: EngineData, runId: string): { messages: ToView<ViewName>[]; drawn: string } {
+  const selection = selectionOf(data, 160, 200);
+  return {
+    loss: { messages: [{ type: 'run', params: { id: runId, label: `sample · ${runId}` } }, { type: 'events', params: { runId, events: data.events } }],
+      drawn: `#loss-chart g.run[data-run="${runId}"] path.smooth[d]` },
+    tokens: { messages: [{ type: 'tokens', params: tokensData(data, selection) }], drawn: 'section.card span.tok' },
+    attention: { messages: [{ type: 'attention', params: attentionData(data, selection) }], drawn: 'button.att-cell canvas' },
+    nextToken: { messages: [{ type: 'nextToken', params: nextTokenData(data, selection) }], drawn: 'table.nt-bars tbody tr' },
+    embeddings: { messages: [{ type: 'projection', params: projectionData(data) }], drawn: '#app[data-points]:not([data-points="0"])' },
+  }[view] as unknown as { messages: ToView<ViewName>[]; drawn: string };
+}
+
+for (const view of VIEW_NAMES) {
   test(`${view} in the high-contrast theme`, async () => {
-    const data = await engineData();
-    const selection = selectionOf(data, 160, 200);
-    const messages = {
-      loss: [{ type: 'run', params: { id: 'hc', label: 'sample · run 1' } }, { type: 'events', params: { runId: 'hc', events: data.events } }],
-      tokens: [{ type: 'tokens', params: tokensData(data, selection) }],
-      attention: [{ type: 'attention', params: attentionData(data, selection) }],
-      nextToken: [{ type: 'nextToken', params: nextTokenData(data, selection) }],
-      embeddings: [{ type: 'projection', params: projectionData(data) }],
-    }[view] as unknown as ToView<typeof view>[];
+    const { messages, drawn } = realData(view, await engineData(), 'hc');
     const v = await openView(view, 'high-contrast', { width: 1000, height: 760 });
     try {
       for (const m of messages) await v.post(m);
-      await v.page.waitForTimeout(400);
-      const drawn = await v.page.locator('svg path, svg circle, canvas, table td, span').count();
-      assert.ok(drawn > 10, `${view} drew ${drawn} marks`);
+      await v.page.waitForSelector(drawn);
       await v.screenshot(`${SCREENSHOT[view]}-high-contrast`);
       assert.deepEqual(v.consoleErrors, []);
       assert.deepEqual(v.cspViolations, []);
@@ -40,7 +43,7 @@ for (const view of ['loss', 'tokens', 'attention', 'nextToken', 'embeddings'] as
 
 // Each panel's own message handler, fuzzed in the page: 10,000 seeded random messages (unknown types, known types with
 // wrong or hostile parameters, odd ids), then a real message. The panel must log no error and still draw.
-for (const view of ['loss', 'tokens', 'attention', 'nextToken', 'embeddings'] as const) {
+for (const view of VIEW_NAMES) {
   test(`${view}: 10,000 random messages, then real data still draws`, async () => {
     const data = await engineData();
     const v = await openView(view, 'dark', { width: 900, height: 700 });
@@ -64,18 +67,11 @@ for (const view of ['loss', 'tokens', 'attention', 'nextToken', 'embeddings'] as
           window.postMessage(msg, '*');
         }
       }, ['run', 'events', 'tokens', 'attention', 'nextToken', 'projection', 'neighbours', 'analogy', 'error']);
-      await v.page.waitForTimeout(1500);
-      const selection = selectionOf(data, 160, 200);
-      const real = {
-        loss: [{ type: 'run', params: { id: 'after', label: 'after the fuzz' } }, { type: 'events', params: { runId: 'after', events: data.events } }],
-        tokens: [{ type: 'tokens', params: tokensData(data, selection) }],
-        attention: [{ type: 'attention', params: attentionData(data, selection) }],
-        nextToken: [{ type: 'nextToken', params: nextTokenData(data, selection) }],
-        embeddings: [{ type: 'projection', params: projectionData(data) }],
-      }[view] as unknown as ToView<typeof view>[];
-      for (const m of real) await v.post(m);
-      await v.page.waitForTimeout(400);
-      assert.ok((await v.page.locator('svg path, canvas, table td, span').count()) > 10, 'the panel draws after the fuzz');
+      const { messages, drawn } = realData(view, data, 'after');
+      await v.page.evaluate(() => new Promise((r) => setTimeout(r, 0))); // every fuzz message handled (a task each)
+      assert.equal(await v.page.locator(drawn).count(), 0, 'no random message drew real marks');
+      for (const m of messages) await v.post(m);
+      await v.page.waitForSelector(drawn); // posted after the fuzz, so handled after every fuzz message
       assert.deepEqual(v.consoleErrors, [], 'no console errors (dropped messages are warnings)');
       assert.deepEqual(v.cspViolations, []);
     } finally {

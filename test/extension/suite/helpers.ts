@@ -12,6 +12,7 @@ export interface GptLabApi {
   enginePid(): number | undefined;
   activeModel(): { file: string | null; tokenizer: string; parameters: number; partial: boolean } | null;
   crashCount(): number;
+  run(): { step: number } | null;
   restorable(): { file: string; partial: boolean; tokenizer: string } | null;
 }
 
