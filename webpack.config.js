@@ -4,8 +4,8 @@
 /**
  * Bundles for GPT Lab. Exports an array of configs:
  *   extension  ./extension/extension.ts   -> dist/extension.js        (node, commonjs2, vscode external)
- *   worker     ./engine/worker.ts         -> dist/engine-worker.js    (node)
- *   cli        ./engine/cli.ts            -> dist/cli.js              (node)
+ *   worker     ./engine/host/worker.ts         -> dist/engine-worker.js    (node)
+ *   cli        ./engine/host/cli.ts            -> dist/cli.js              (node)
  *   webviews   ./webviews/<view>/main.ts  -> dist/webviews/<view>.js, with <view>.css and theme.css (web)
  * Entries whose source file does not exist yet are skipped (with a note on stderr).
  */
@@ -167,13 +167,13 @@ const configs = [
   nodeConfig('extension', './extension/extension.ts', 'extension.js', 'extension/tsconfig.json', {
     externals: [{ vscode: 'commonjs vscode' }, ...nodeExternals],
   }),
-  nodeConfig('worker', './engine/worker.ts', 'engine-worker.js', 'engine/tsconfig.json', {
+  nodeConfig('worker', './engine/host/worker.ts', 'engine-worker.js', 'engine/tsconfig.json', {
     plugins: [copyWasmPlugin],
     // Node needs no minified code, and tfjs's source maps are 20 MB: readable bundles build in seconds.
     devtool: false,
     optimization: { minimize: false },
   }),
-  nodeConfig('cli', './engine/cli.ts', 'cli.js', 'engine/tsconfig.json', {
+  nodeConfig('cli', './engine/host/cli.ts', 'cli.js', 'engine/tsconfig.json', {
     plugins: [copyWasmPlugin],
     // Node needs no minified code, and tfjs's source maps are 20 MB: readable bundles build in seconds.
     devtool: false,

@@ -69,7 +69,7 @@ function log(msg) {
 }
 
 function ensureBuilt() {
-  const need = ['backend.js', 'train.js', 'checkpoint.js', 'model.js', path.join('kernels', 'index.js')];
+  const need = [path.join('compute', 'tfjsBackend.js'), path.join('training', 'train.js'), path.join('io', 'checkpoint.js'), path.join('model', 'gpt.js'), path.join('compute', 'kernels', 'index.js')];
   if (need.every((f) => fs.existsSync(path.join(OUT, f)))) return;
   log('compiling TypeScript (tsc -b) ...');
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -230,10 +230,10 @@ function makeBatches(c, n, seed) {
 }
 
 async function writeInitialModel(c, file) {
-  await require(path.join(OUT, 'backend.js')).selectBackend('cpu', { native: false });
-  const { GPT } = require(path.join(OUT, 'model.js'));
-  const { saveModel } = require(path.join(OUT, 'checkpoint.js'));
-  const { Vocabulary } = require(path.join(OUT, 'vocab.js'));
+  await require(path.join(OUT, 'compute', 'tfjsBackend.js')).selectBackend('cpu', { native: false });
+  const { GPT } = require(path.join(OUT, 'model', 'gpt.js'));
+  const { saveModel } = require(path.join(OUT, 'io', 'checkpoint.js'));
+  const { Vocabulary } = require(path.join(OUT, 'text', 'vocab.js'));
   const model = GPT.init(modelConfig(c), 1234);
   const vocab = new Vocabulary([null, ...Array.from({ length: c.V - 1 }, (_, i) => i + 1)]);
   saveModel(file, model, vocab, 'char', null);
@@ -325,7 +325,7 @@ async function main() {
     fs.writeFileSync(batchesFile, Buffer.from(makeBatches(c, o.warmup + o.steps, 42).buffer));
     prepared[name] = { c, modelFile, batchesFile, params, engine: [], wasm: [], tfjs: [], stock: [], torch: [] };
   }
-  const preset = require(path.join(OUT, 'config.js')).PRESETS.classic.train;
+  const preset = require(path.join(OUT, 'model', 'config.js')).PRESETS.classic.train;
   const train = { ...preset, learningRate: 1e-3, warmupSteps: 0, steps: 1000 };
   for (let round = 0; round < o.rounds; round++) {
     for (const name of o.configs) {

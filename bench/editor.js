@@ -1,4 +1,4 @@
-// What a person in the editor waits for, through the real engine processes the extension runs (out/engine/worker.js
+// What a person in the editor waits for, through the real engine processes the extension runs (out/engine/host/worker.js
 // via EngineClient), measured while another engine process trains, as in the editor:
 //   hover: the tokens of a 200-character line, tokenized in the host process (what extension/hover.ts does);
 //   hover with a model: the same plus the model's per-token loss over the line and its context (the `tokenLoss` request);
@@ -10,11 +10,11 @@ const os = require('os');
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
 const { flag, percentiles } = require('./common');
-const { EngineClient } = require(path.join(OUT, 'client.js'));
-const { getTokenizer, tokenChunks } = require(path.join(OUT, 'tokenizers.js'));
+const { EngineClient } = require(path.join(OUT, 'host', 'client.js'));
+const { getTokenizer, tokenChunks } = require(path.join(OUT, 'text', 'tokenizers.js'));
 
 const repeats = Number(flag('repeats', 60));
-const worker = path.join(OUT, 'worker.js');
+const worker = path.join(OUT, 'host', 'worker.js');
 const sample = fs.readFileSync(path.join(__dirname, '..', 'media', 'tinyshakespeare-sample.txt'), 'utf8');
 
 

@@ -14,11 +14,11 @@ async function main() {
   const [modelPath, batchesPath, settingsJson] = process.argv.slice(2);
   const s = JSON.parse(settingsJson);
   const tf = require('@tensorflow/tfjs-core');
-  const { selectBackend } = require(path.join(OUT, 'backend.js'));
-  const kernels = require(path.join(OUT, 'kernels', 'index.js'));
-  const { loadModel } = require(path.join(OUT, 'checkpoint.js'));
-  const { Trainer } = require(path.join(OUT, 'trainer.js'));
-  const { loadNative } = require(path.join(OUT, 'nativeAddon.js'));
+  const { selectBackend } = require(path.join(OUT, 'compute', 'tfjsBackend.js'));
+  const kernels = require(path.join(OUT, 'compute', 'kernels', 'index.js'));
+  const { loadModel } = require(path.join(OUT, 'io', 'checkpoint.js'));
+  const { Trainer } = require(path.join(OUT, 'training', 'trainer.js'));
+  const { loadNative } = require(path.join(OUT, 'compute', 'addon.js'));
 
   // selectBackend installs (or, with native false, removes) the native kernels and sets the matching transpose mode
   const backend = await selectBackend(s.backend, { native: s.native });

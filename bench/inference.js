@@ -5,14 +5,14 @@ const fs = require('fs');
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
 const { flag, percentiles } = require('./common');
-const { selectBackend, describeBackend } = require(path.join(OUT, 'backend.js'));
-const { PRESETS } = require(path.join(OUT, 'config.js'));
-const { GPT } = require(path.join(OUT, 'model.js'));
-const { KVCacheSession, decodeWithCache } = require(path.join(OUT, 'inference.js'));
-const { Trainer } = require(path.join(OUT, 'trainer.js'));
-const { Vocabulary } = require(path.join(OUT, 'vocab.js'));
-const { getTokenizer } = require(path.join(OUT, 'tokenizers.js'));
-const { nextToken, attentionMaps, logitLens } = require(path.join(OUT, 'probes.js'));
+const { selectBackend, describeBackend } = require(path.join(OUT, 'compute', 'tfjsBackend.js'));
+const { PRESETS } = require(path.join(OUT, 'model', 'config.js'));
+const { GPT } = require(path.join(OUT, 'model', 'gpt.js'));
+const { KVCacheSession, decodeWithCache } = require(path.join(OUT, 'inference', 'kvCache.js'));
+const { Trainer } = require(path.join(OUT, 'training', 'trainer.js'));
+const { Vocabulary } = require(path.join(OUT, 'text', 'vocab.js'));
+const { getTokenizer } = require(path.join(OUT, 'text', 'tokenizers.js'));
+const { nextToken, attentionMaps, logitLens } = require(path.join(OUT, 'probes', 'probes.js'));
 
 const repeats = Number(flag('repeats', 30));
 

@@ -77,17 +77,17 @@ function runTorch(modelFile, batchesFile, settings) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  if (!fs.existsSync(path.join(OUT, 'train.js'))) throw new Error('out/engine is not built; run `npx tsc -b` first');
+  if (!fs.existsSync(path.join(OUT, 'training', 'train.js'))) throw new Error('out/engine is not built; run `npx tsc -b` first');
   const tf = require('@tensorflow/tfjs-core');
-  const backendMod = require(path.join(OUT, 'backend.js'));
-  const { PRESETS } = require(path.join(OUT, 'config.js'));
-  const { GPT } = require(path.join(OUT, 'model.js'));
-  const { saveModel } = require(path.join(OUT, 'checkpoint.js'));
-  const { Dataset } = require(path.join(OUT, 'train.js'));
-  const { Trainer } = require(path.join(OUT, 'trainer.js'));
-  const { getTokenizer } = require(path.join(OUT, 'tokenizers.js'));
-  const { Vocabulary } = require(path.join(OUT, 'vocab.js'));
-  const { Rng } = require(path.join(OUT, 'rng.js'));
+  const backendMod = require(path.join(OUT, 'compute', 'tfjsBackend.js'));
+  const { PRESETS } = require(path.join(OUT, 'model', 'config.js'));
+  const { GPT } = require(path.join(OUT, 'model', 'gpt.js'));
+  const { saveModel } = require(path.join(OUT, 'io', 'checkpoint.js'));
+  const { Dataset } = require(path.join(OUT, 'training', 'train.js'));
+  const { Trainer } = require(path.join(OUT, 'training', 'trainer.js'));
+  const { getTokenizer } = require(path.join(OUT, 'text', 'tokenizers.js'));
+  const { Vocabulary } = require(path.join(OUT, 'text', 'vocab.js'));
+  const { Rng } = require(path.join(OUT, 'common', 'rng.js'));
 
   const preset = PRESETS.classic;
   const textFile = findText(o.text);

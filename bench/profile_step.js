@@ -13,9 +13,9 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** Medians of forward + loss (loss()), + backward (lossAndGradients()), + clipping and AdamW (step()). */
 async function nativePhases(model, c, repeats, wasm, threads) {
-  const { flattenWeights } = require(path.join(OUT, 'nativeTrainer.js'));
-  const { flatLayout, loadNative, nativeGPTClass } = require(path.join(OUT, 'nativeAddon.js'));
-  const wt = require(path.join(OUT, 'wasmTrainer.js'));
+  const { flattenWeights } = require(path.join(OUT, 'training', 'compiledTrainer.js'));
+  const { flatLayout, loadNative, nativeGPTClass } = require(path.join(OUT, 'compute', 'addon.js'));
+  const wt = require(path.join(OUT, 'compute', 'wasm.js'));
   if (wasm && !(await wt.loadWasmTrainer())) throw new Error(`the wasm trainer did not load: ${wt.lastWasmLoadError()}`);
   const cls = wasm ? wt.wasmGPTClass({ liveParams: false }) : nativeGPTClass();
   if (!cls) throw new Error('the native addon is not built (npm run build:native)');
@@ -52,8 +52,8 @@ async function nativePhases(model, c, repeats, wasm, threads) {
 
 async function tfjsKernels(model, c, shapes) {
   const tf = require('@tensorflow/tfjs-core');
-  const { Trainer } = require(path.join(OUT, 'trainer.js'));
-  const { PRESETS } = require(path.join(OUT, 'config.js'));
+  const { Trainer } = require(path.join(OUT, 'training', 'trainer.js'));
+  const { PRESETS } = require(path.join(OUT, 'model', 'config.js'));
   const trainer = new Trainer(model, { ...PRESETS.classic.train, batchSize: c.B, seed: 1 }, 'tfjs');
   const n = c.B * c.T;
   const x = new Int32Array(n).map((_, i) => 1 + ((i * 7919) % 4743));
@@ -100,8 +100,8 @@ async function tfjsKernels(model, c, shapes) {
   if (args.includes('--no-native')) process.env.GPTLAB_NATIVE = '0';
   const repeatsAt = args.indexOf('--repeats');
   const repeats = repeatsAt >= 0 ? parseInt(args[repeatsAt + 1], 10) : 20;
-  const { selectBackend } = require(path.join(OUT, 'backend.js'));
-  const { GPT } = require(path.join(OUT, 'model.js'));
+  const { selectBackend } = require(path.join(OUT, 'compute', 'tfjsBackend.js'));
+  const { GPT } = require(path.join(OUT, 'model', 'gpt.js'));
   const c = which === 'B' ? { B: 16, T: 128, D: 128, H: 4, N: 4 } : { B: 8, T: 32, D: 256, H: 8, N: 12 };
   const backend = await selectBackend('auto');
   const model = GPT.init({ vocabSize: 4744, contextLength: c.T, dim: c.D, heads: c.H, layers: c.N, ffnMult: 4, norm: 'layernorm',

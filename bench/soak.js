@@ -7,7 +7,7 @@ const os = require('os');
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
 const { flag } = require('./common');
-const { EngineClient } = require(path.join(OUT, 'client.js'));
+const { EngineClient } = require(path.join(OUT, 'host', 'client.js'));
 
 const minutes = Number(flag('minutes', 10));
 let seed = Number(flag('seed', 7));
@@ -22,7 +22,7 @@ const mb = (b) => `${(b / 1048576).toFixed(0)} MB`;
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-soak-'));
-  const client = new EngineClient({ workerPath: path.join(OUT, 'worker.js'), onCrash: (r) => errors.push(`crash: ${r}`) });
+  const client = new EngineClient({ workerPath: path.join(OUT, 'host', 'worker.js'), onCrash: (r) => errors.push(`crash: ${r}`) });
   const errors = [];
   const counts = {};
   const choices = { preset: 'tiny', contextLength: 32, dim: 64, layers: 2, batchSize: 8, evalEvery: 20 };

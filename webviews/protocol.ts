@@ -3,12 +3,12 @@
  * Payload types come from the engine (`import type` only: no engine code enters a webview bundle). A request carries
  * an id and its reply (or `error`) echoes it; the webview says `ready` before the host posts anything.
  */
-import type { Envelope } from '../engine/protocol';
-import type { ModelSummary } from '../engine/protocol';
+import type { Envelope } from '../engine/protocol/engine';
+import type { ModelSummary } from '../engine/protocol/engine';
 import type { AnalogyResult, AttentionProbe, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, TokenizerComparison,
-  TokenLoss } from '../engine/probes';
-import type { SamplingOptions } from '../engine/sample';
-import type { TrainEvent } from '../engine/train';
+  TokenLoss } from '../engine/probes/probes';
+import type { SamplingOptions } from '../engine/inference/sample';
+import type { TrainEvent } from '../engine/training/train';
 
 export type { Envelope, ModelSummary, TrainEvent, SamplingOptions, AnalogyResult, AttentionProbe, LensProbe, Neighbour,
   NextTokenProbe, ProjectedToken, TokenizerComparison, TokenLoss };

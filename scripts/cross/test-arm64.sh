@@ -20,7 +20,7 @@ echo "== arm64 node $(run --version) under $(qemu-aarch64 --version | head -1)"
 cd "$ROOT"
 # 1. Loads, picks the generic (NEON) kernels, passes the self-check; prints the path name.
 run -e '
-const a = require("./out/engine/nativeAddon.js");
+const a = require("./out/engine/compute/addon.js");
 const addon = a.loadNative();
 if (!addon) { console.error("not loaded: " + a.lastNativeLoadError()); process.exit(1); }
 const i = addon.info();
@@ -28,7 +28,7 @@ console.log(`loaded ${process.arch} ${a.nativePathName(i.isa)} (isa ${i.isa}, ${
 '
 # 2. A deliberately broken build is refused.
 GPTLAB_SELFCHECK_BREAK=native run -e '
-const a = require("./out/engine/nativeAddon.js");
+const a = require("./out/engine/compute/addon.js");
 if (a.loadNative()) { console.error("the broken build was accepted"); process.exit(1); }
 console.log("broken build refused: " + a.lastNativeLoadError());
 '

@@ -32,14 +32,14 @@ run() {
 cd "$ROOT"
 echo "== win32 node $(run --version 2>&1 | tr -d '\r') under $("$WINE" --version)"
 run -e '
-const a = require("./out/engine/nativeAddon.js");
+const a = require("./out/engine/compute/addon.js");
 const addon = a.loadNative();
 if (!addon) { console.error("not loaded: " + a.lastNativeLoadError()); process.exit(1); }
 const i = addon.info();
 console.log(`loaded ${process.platform}-${process.arch} ${a.nativePathName(i.isa)} (${i.mr}x${i.nr} tile, ${i.maxThreads} threads), self-check passed`);
 '
 GPTLAB_SELFCHECK_BREAK=native run -e '
-const a = require("./out/engine/nativeAddon.js");
+const a = require("./out/engine/compute/addon.js");
 if (a.loadNative()) { console.error("the broken build was accepted"); process.exit(1); }
 console.log("broken build refused: " + a.lastNativeLoadError());
 '
@@ -49,7 +49,7 @@ HOSTDIR="$CACHE/win-host"
 mkdir -p "$HOSTDIR" && cp -f "$NODE" "$HOSTDIR/Code.exe"
 NODE_SAVED="$NODE"; NODE="$HOSTDIR/Code.exe"
 run -e '
-const a = require("./out/engine/nativeAddon.js");
+const a = require("./out/engine/compute/addon.js");
 if (!a.loadNative()) { console.error("not loaded under Code.exe: " + a.lastNativeLoadError()); process.exit(1); }
 console.log("loaded under " + require("path").basename(process.execPath) + ": N-API resolved from the host executable");
 '

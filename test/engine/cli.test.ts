@@ -5,9 +5,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { saveModel } from '../../engine/checkpoint';
-import { GPT } from '../../engine/model';
-import { Vocabulary } from '../../engine/vocab';
+import { saveModel } from '../../engine/io/checkpoint';
+import { GPT } from '../../engine/model/gpt';
+import { Vocabulary } from '../../engine/text/vocab';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const BIN = path.join(ROOT, 'bin', 'gpt-lab.js');

@@ -4,13 +4,13 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { partialPath } from '../../engine/config';
-import { EngineClient, EngineCrashedError } from '../../engine/client';
-import { loadNative } from '../../engine/nativeAddon';
-import type { TrainEvent } from '../../engine/train';
+import { partialPath } from '../../engine/model/config';
+import { EngineClient, EngineCrashedError } from '../../engine/host/client';
+import { loadNative } from '../../engine/compute/addon';
+import type { TrainEvent } from '../../engine/training/train';
 
 const crashes: string[] = [];
-const client = new EngineClient({ workerPath: path.resolve(__dirname, '../../engine/worker.js'), maxMemoryMb: 2048, onCrash: (r) => crashes.push(r) });
+const client = new EngineClient({ workerPath: path.resolve(__dirname, '../../engine/host/worker.js'), maxMemoryMb: 2048, onCrash: (r) => crashes.push(r) });
 after(() => client.dispose());
 
 const job = (steps: number, out: string | null = null) => ({

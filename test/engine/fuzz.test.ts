@@ -8,14 +8,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { decodeModel, encodeModel } from '../../engine/checkpoint';
-import { GPT } from '../../engine/model';
-import { attentionMaps, nextToken } from '../../engine/probes';
-import { Rng } from '../../engine/rng';
-import { generate } from '../../engine/sample';
-import { InputError } from '../../engine/text';
-import { getTokenizer, iterTokenChunks, TOKENIZER_NAMES } from '../../engine/tokenizers';
-import { Vocabulary } from '../../engine/vocab';
+import { decodeModel, encodeModel } from '../../engine/io/checkpoint';
+import { GPT } from '../../engine/model/gpt';
+import { attentionMaps, nextToken } from '../../engine/probes/probes';
+import { Rng } from '../../engine/common/rng';
+import { generate } from '../../engine/inference/sample';
+import { InputError } from '../../engine/text/checks';
+import { getTokenizer, iterTokenChunks, TOKENIZER_NAMES } from '../../engine/text/tokenizers';
+import { Vocabulary } from '../../engine/text/vocab';
 
 const SEED = 20240601;
 const PER_CASE_TIMEOUT_MS = 30_000; // generous: a case takes milliseconds; only a hang gets near this

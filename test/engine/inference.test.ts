@@ -1,12 +1,12 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { selectBackend } from '../../engine/backend';
-import type { GPTConfig } from '../../engine/config';
-import { decodeWithCache, KVCacheSession, type DecodePath } from '../../engine/inference';
-import { nativeGPTClass } from '../../engine/nativeAddon';
-import { GPT } from '../../engine/model';
-import { Rng } from '../../engine/rng';
-import { nextTokenLogits, generate } from '../../engine/sample';
+import { selectBackend } from '../../engine/compute/tfjsBackend';
+import type { GPTConfig } from '../../engine/model/config';
+import { decodeWithCache, KVCacheSession, type DecodePath } from '../../engine/inference/kvCache';
+import { nativeGPTClass } from '../../engine/compute/addon';
+import { GPT } from '../../engine/model/gpt';
+import { Rng } from '../../engine/common/rng';
+import { nextTokenLogits, generate } from '../../engine/inference/sample';
 
 const base: GPTConfig = {
   vocabSize: 61, contextLength: 16, dim: 32, heads: 4, layers: 2, ffnMult: 4, norm: 'layernorm', activation: 'gelu',

@@ -8,12 +8,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import '@tensorflow/tfjs'; // registers the gradients
-import { loadModel, saveModel } from '../../engine/checkpoint';
-import type { ModelShape, TrainSettings } from '../../engine/config';
-import { evaluateText } from '../../engine/probes';
-import { getTokenizer } from '../../engine/tokenizers';
-import { trainOnText } from '../../engine/train';
-import { Vocabulary } from '../../engine/vocab';
+import { loadModel, saveModel } from '../../engine/io/checkpoint';
+import type { ModelShape, TrainSettings } from '../../engine/model/config';
+import { evaluateText } from '../../engine/probes/probes';
+import { getTokenizer } from '../../engine/text/tokenizers';
+import { trainOnText } from '../../engine/training/train';
+import { Vocabulary } from '../../engine/text/vocab';
 import { engineModes, formatMeasurements, runPythonJson, torchAvailable, useMode, type Measurement } from '../helpers/reference';
 
 const TOL_LOSS = 1e-4; // absolute, nats per token

@@ -6,9 +6,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs'; // registers the gradients (tfjs-core's CommonJS build has none)
 import {
   installNativeKernels, nativeKernelStats, uninstallNativeKernels,
-} from '../../engine/kernels/index';
-import { nativeAdamWUpdate, nativeOptimizerAvailable, nativeSumSquares } from '../../engine/kernels/adamw';
-import { lastNativeLoadError, loadNative } from '../../engine/nativeAddon';
+} from '../../engine/compute/kernels/index';
+import { nativeAdamWUpdate, nativeOptimizerAvailable, nativeSumSquares } from '../../engine/compute/kernels/adamw';
+import { lastNativeLoadError, loadNative } from '../../engine/compute/addon';
 
 const addon = loadNative();
 const SKIP = addon ? false : `native addon unavailable: ${lastNativeLoadError() ?? 'unknown'}`;

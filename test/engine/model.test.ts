@@ -4,13 +4,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '../../engine/backend';
-import { decodeModel, encodeModel, loadModel, saveModel } from '../../engine/checkpoint';
-import type { GPTConfig } from '../../engine/config';
-import { GPT, matMul, useExplicitTransposes } from '../../engine/model';
-import { AdamW } from '../../engine/optim';
-import { getTokenizer } from '../../engine/tokenizers';
-import { Vocabulary } from '../../engine/vocab';
+import { selectBackend } from '../../engine/compute/tfjsBackend';
+import { decodeModel, encodeModel, loadModel, saveModel } from '../../engine/io/checkpoint';
+import type { GPTConfig } from '../../engine/model/config';
+import { GPT, matMul, useExplicitTransposes } from '../../engine/model/gpt';
+import { AdamW } from '../../engine/training/adamw';
+import { getTokenizer } from '../../engine/text/tokenizers';
+import { Vocabulary } from '../../engine/text/vocab';
 
 const base: GPTConfig = {
   vocabSize: 50, contextLength: 12, dim: 32, heads: 4, layers: 2, ffnMult: 4, norm: 'layernorm', activation: 'gelu',

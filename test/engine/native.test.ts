@@ -6,15 +6,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { selectBackend } from '../../engine/backend';
-import type { GPTConfig, TrainSettings } from '../../engine/config';
-import { flatLayout, lastNativeLoadError, nativeGPTClass, type NativeGPTHandle } from '../../engine/nativeAddon';
-import { GPT } from '../../engine/model';
-import { nativeAddonCandidates, prebuiltAddonRel } from '../../engine/nativeAddon';
-import { flattenWeights } from '../../engine/nativeTrainer';
-import { Rng } from '../../engine/rng';
-import { InputError } from '../../engine/text';
-import { batchLoss, Trainer } from '../../engine/trainer';
+import { selectBackend } from '../../engine/compute/tfjsBackend';
+import type { GPTConfig, TrainSettings } from '../../engine/model/config';
+import { flatLayout, lastNativeLoadError, nativeGPTClass, type NativeGPTHandle } from '../../engine/compute/addon';
+import { GPT } from '../../engine/model/gpt';
+import { nativeAddonCandidates, prebuiltAddonRel } from '../../engine/compute/addon';
+import { flattenWeights } from '../../engine/training/compiledTrainer';
+import { Rng } from '../../engine/common/rng';
+import { InputError } from '../../engine/text/checks';
+import { batchLoss, Trainer } from '../../engine/training/trainer';
 import { FIXTURE_DIR, maxAbsDiff } from '../helpers/reference';
 
 const BASE: GPTConfig = {
@@ -176,10 +176,10 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
   test('every ISA build matches the PyTorch fixture', (t) => {
     const engine = path.resolve(__dirname, '..', '..', 'engine');
     const child = `
-      const { decodeModel } = require(${JSON.stringify(path.join(engine, 'checkpoint.js'))});
-      const { decodeSafeTensors } = require(${JSON.stringify(path.join(engine, 'safetensors.js'))});
-      const { flatLayout, loadNative, nativeGPTClass } = require(${JSON.stringify(path.join(engine, 'nativeAddon.js'))});
-      const { flattenWeights, unflatten } = require(${JSON.stringify(path.join(engine, 'nativeTrainer.js'))});
+      const { decodeModel } = require(${JSON.stringify(path.join(engine, 'io', 'checkpoint.js'))});
+      const { decodeSafeTensors } = require(${JSON.stringify(path.join(engine, 'io', 'safetensors.js'))});
+      const { flatLayout, loadNative, nativeGPTClass } = require(${JSON.stringify(path.join(engine, 'compute', 'addon.js'))});
+      const { flattenWeights, unflatten } = require(${JSON.stringify(path.join(engine, 'training', 'compiledTrainer.js'))});
       const fs = require('fs');
       const dir = ${JSON.stringify(FIXTURE_DIR)};
       let worst = 0;

@@ -1,12 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { selectBackend } from '../../engine/backend';
-import { PRESETS } from '../../engine/config';
+import { selectBackend } from '../../engine/compute/tfjsBackend';
+import { PRESETS } from '../../engine/model/config';
 import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, logitLens, neighbours, nextToken, perTokenLoss, singleTokenId, slidingLosses, topIndices, windowLosses,
-  type ProbeContext } from '../../engine/probes';
-import { trainOnText } from '../../engine/train';
-import { getTokenizer } from '../../engine/tokenizers';
-import { KVCacheSession } from '../../engine/inference';
+  type ProbeContext } from '../../engine/probes/probes';
+import { trainOnText } from '../../engine/training/train';
+import { getTokenizer } from '../../engine/text/tokenizers';
+import { KVCacheSession } from '../../engine/inference/kvCache';
 
 let ctx: ProbeContext;
 const TEXT = 'abcabcabd xyz xyz. '.repeat(80);

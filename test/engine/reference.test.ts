@@ -6,15 +6,15 @@ import { after, before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs'; // registers the gradients
-import { decodeModel } from '../../engine/checkpoint';
-import type { GPTConfig } from '../../engine/config';
-import { paramNameOf, transpose2d, type GPT } from '../../engine/model';
-import { AdamW, learningRateAt, type OptimSettings } from '../../engine/optim';
-import { isLinearWeight } from '../../engine/params';
-import { flatLayout, lastNativeLoadError, nativeGPTClass, type NativeGPTConstructor } from '../../engine/nativeAddon';
-import { flattenWeights, NativeTrainer, unflatten } from '../../engine/nativeTrainer';
-import { findWasmTrainerPath, lastWasmLoadError, loadWasmTrainer, wasmGPTClass } from '../../engine/wasmTrainer';
-import { samplingDistribution, type SamplingOptions } from '../../engine/sample';
+import { decodeModel } from '../../engine/io/checkpoint';
+import type { GPTConfig } from '../../engine/model/config';
+import { paramNameOf, transpose2d, type GPT } from '../../engine/model/gpt';
+import { AdamW, learningRateAt, type OptimSettings } from '../../engine/training/adamw';
+import { isLinearWeight } from '../../engine/model/params';
+import { flatLayout, lastNativeLoadError, nativeGPTClass, type NativeGPTConstructor } from '../../engine/compute/addon';
+import { flattenWeights, NativeTrainer, unflatten } from '../../engine/training/compiledTrainer';
+import { findWasmTrainerPath, lastWasmLoadError, loadWasmTrainer, wasmGPTClass } from '../../engine/compute/wasm';
+import { samplingDistribution, type SamplingOptions } from '../../engine/inference/sample';
 import {
   engineModes, fixtureBytes, formatMeasurements, idsOf, l2, maxAbsDiff, readFixture, relMaxErr, tensorOf, useMode,
   type Fixture, type Measurement,

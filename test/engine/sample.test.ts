@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../engine/rng';
-import { drawFrom, samplingDistribution, validateSampling } from '../../engine/sample';
+import { Rng } from '../../engine/common/rng';
+import { drawFrom, samplingDistribution, validateSampling } from '../../engine/inference/sample';
 
 const rng = new Rng(3);
 const logits = Float32Array.from({ length: 40 }, () => rng.normal() * 2);

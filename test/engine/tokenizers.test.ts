@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { displayBytes, encodeAsync, getTokenizer, MAX_PIECE_BYTES, tokenChunks, tokenText, TOKENIZER_NAMES } from '../../engine/tokenizers';
+import { displayBytes, encodeAsync, getTokenizer, MAX_PIECE_BYTES, tokenChunks, tokenText, TOKENIZER_NAMES } from '../../engine/text/tokenizers';
 
 const SAMPLES: Record<string, string> = {
   english: 'The quick brown fox jumps over the lazy dog. It\'s 3:14 p.m.',

@@ -1,10 +1,10 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '../../engine/backend';
-import { PRESETS, resolveTrainSettings, type ModelShape, type TrainSettings } from '../../engine/config';
-import { learningRateAt } from '../../engine/optim';
-import { countingBaselines, Dataset, trainOnText, type TrainEvent } from '../../engine/train';
+import { selectBackend } from '../../engine/compute/tfjsBackend';
+import { PRESETS, resolveTrainSettings, type ModelShape, type TrainSettings } from '../../engine/model/config';
+import { learningRateAt } from '../../engine/training/adamw';
+import { countingBaselines, Dataset, trainOnText, type TrainEvent } from '../../engine/training/train';
 
 const shape: ModelShape = { ...PRESETS.tiny.model, contextLength: 16, dim: 32, heads: 2, layers: 2 };
 const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({

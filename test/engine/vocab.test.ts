@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getTokenizer } from '../../engine/tokenizers';
-import { UNKNOWN_ID, Vocabulary } from '../../engine/vocab';
+import { getTokenizer } from '../../engine/text/tokenizers';
+import { UNKNOWN_ID, Vocabulary } from '../../engine/text/vocab';
 
 test('compaction keeps the distinct ids of the text, sorted, behind the unknown token', () => {
   const tok = getTokenizer('o200k_base');

@@ -7,16 +7,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '../../engine/backend';
-import { GPT } from '../../engine/model';
-import { flatLayout, loadNative, runSelfCheck, SELF_CHECK_CONFIG, SELF_CHECK_EXPECTED, selfCheckInputs } from '../../engine/nativeAddon';
-import { unflatten } from '../../engine/nativeTrainer';
-import { AdamW } from '../../engine/optim';
-import { Trainer } from '../../engine/trainer';
-import { findWasmTrainerPath, lastWasmLoadError, loadWasmTrainer, wasmGPTClass } from '../../engine/wasmTrainer';
+import { selectBackend } from '../../engine/compute/tfjsBackend';
+import { GPT } from '../../engine/model/gpt';
+import { flatLayout, loadNative, runSelfCheck, SELF_CHECK_CONFIG, SELF_CHECK_EXPECTED, selfCheckInputs } from '../../engine/compute/addon';
+import { unflatten } from '../../engine/training/compiledTrainer';
+import { AdamW } from '../../engine/training/adamw';
+import { Trainer } from '../../engine/training/trainer';
+import { findWasmTrainerPath, lastWasmLoadError, loadWasmTrainer, wasmGPTClass } from '../../engine/compute/wasm';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CLI = path.join(ROOT, 'out', 'engine', 'cli.js');
+const CLI = path.join(ROOT, 'out', 'engine', 'host', 'cli.js');
 const TEXT = path.join(ROOT, 'media', 'tinyshakespeare-sample.txt');
 
 /** Runs `gpt-lab train` (tsc output) in a child with extra environment; returns status, stderr and the start event. */

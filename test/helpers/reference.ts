@@ -3,11 +3,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '../../engine/backend';
-import { installNativeKernels, uninstallNativeKernels } from '../../engine/kernels/index';
-import { loadNative } from '../../engine/nativeAddon';
-import { useExplicitTransposes } from '../../engine/model';
-import { decodeSafeTensors, type SafeTensor } from '../../engine/safetensors';
+import { selectBackend } from '../../engine/compute/tfjsBackend';
+import { installNativeKernels, uninstallNativeKernels } from '../../engine/compute/kernels/index';
+import { loadNative } from '../../engine/compute/addon';
+import { useExplicitTransposes } from '../../engine/model/gpt';
+import { decodeSafeTensors, type SafeTensor } from '../../engine/io/safetensors';
 
 /** The repository root, from out/test/helpers/ (compiled) or test/helpers/ (source). */
 export const ROOT = path.resolve(__dirname, '..', '..', path.basename(path.resolve(__dirname, '..', '..')) === 'out' ? '..' : '.');

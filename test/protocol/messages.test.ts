@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isValidToHost, TO_HOST_TYPES, VIEW_NAMES } from '../../webviews/protocol';
-import { Rng } from '../../engine/rng';
+import { Rng } from '../../engine/common/rng';
 
 const rng = new Rng(2026);
 const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];

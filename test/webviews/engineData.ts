@@ -16,12 +16,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { selectBackend } from '../../engine/backend';
-import { PRESETS, type ModelShape, type TrainSettings } from '../../engine/config';
+import { selectBackend } from '../../engine/compute/tfjsBackend';
+import { PRESETS, type ModelShape, type TrainSettings } from '../../engine/model/config';
 import { analogy, attentionMaps, compareTokenizers, embeddingPca, logitLens, neighbours, nextToken, perTokenLoss,
-  singleTokenId, type AnalogyResult, type ProbeContext } from '../../engine/probes';
-import type { SamplingOptions } from '../../engine/sample';
-import { trainOnText, type TrainEvent } from '../../engine/train';
+  singleTokenId, type AnalogyResult, type ProbeContext } from '../../engine/probes/probes';
+import type { SamplingOptions } from '../../engine/inference/sample';
+import { trainOnText, type TrainEvent } from '../../engine/training/train';
 import type { AttentionData, NeighboursData, NextTokenData, ProjectionData, TokensData } from '../../webviews/protocol';
 
 /** The repository root (this file runs from out/test/webviews/). */

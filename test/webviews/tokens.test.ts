@@ -3,7 +3,7 @@
 // escapes, the model's vocabulary, surprise colours and values, windowing of long selections, keyboard, reload.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareTokenizers } from '../../engine/probes';
+import { compareTokenizers } from '../../engine/probes/probes';
 import type { ToView, TokensData } from '../../webviews/protocol';
 import { engineData, tokensData, type EngineData } from './engineData';
 import { openView, shutdown, timeUntil, type Theme, type ViewPage } from './harness';

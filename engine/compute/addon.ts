@@ -4,8 +4,8 @@
 // wasmTrainer.ts) runs when it loads. Nothing else in the engine calls process.dlopen.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { GPTConfig } from './config';
-import { paramSpecs } from './params';
+import type { GPTConfig } from '../model/config';
+import { paramSpecs } from '../model/params';
 
 export interface NativeInfo {
   isa: string;

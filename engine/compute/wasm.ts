@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { GPTConfig } from './config';
-import { findUp, OUT_OF_MEMORY_CODE, runSelfCheck, type NativeGPTConstructor, type NativeGPTHandle, type NativeStepSettings } from './nativeAddon';
+import type { GPTConfig } from '../model/config';
+import { findUp, OUT_OF_MEMORY_CODE, runSelfCheck, type NativeGPTConstructor, type NativeGPTHandle, type NativeStepSettings } from './addon';
 
 const WASM_REL = path.join('native', 'wasm', 'gptlab_trainer.js');
 

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs'; // registers the gradients, which tfjs-core's CommonJS build does not include
 import { validateConfig, type GPTConfig } from './config';
 import { isLinearWeight, paramSpecs, type ParamSpec } from './params';
-import { Rng } from './rng';
+import { Rng } from '../common/rng';
 
 // PROD skips tfjs's debug checks and its console banner about tfjs-node; set where tensors are first made, so that no
 // entry point (CLI, engine process, tests, benchmarks) prints it.

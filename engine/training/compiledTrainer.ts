@@ -2,11 +2,11 @@
 // addon's, or the wasm build's WasmGPT with the same interface), on one flat Float32Array of the parameters in the model file's order and PyTorch layouts. The tfjs GPT (model.ts)
 // stays the reference path and the model that probes, sampling and saving read; syncModel() copies the trained
 // weights into it.
-import type { TrainSettings } from './config';
-import { flatLayout, nativeGPTClass, OUT_OF_MEMORY_CODE, type FlatLayout, type NativeGPTConstructor, type NativeGPTHandle } from './nativeAddon';
-import type { GPT } from './model';
-import { learningRateAt, type OptimSettings, type StepResult } from './optim';
-import { InputError } from './text';
+import type { TrainSettings } from '../model/config';
+import { flatLayout, nativeGPTClass, OUT_OF_MEMORY_CODE, type FlatLayout, type NativeGPTConstructor, type NativeGPTHandle } from '../compute/addon';
+import type { GPT } from '../model/gpt';
+import { learningRateAt, type OptimSettings, type StepResult } from './adamw';
+import { InputError } from '../text/checks';
 
 /** Copies a model's weights into one flat buffer (PyTorch layouts). */
 export function flattenWeights(model: GPT, layout: FlatLayout): Float32Array {

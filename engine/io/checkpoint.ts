@@ -1,15 +1,15 @@
 // The model file: one self-contained .safetensors with nanoGPT names, PyTorch layouts and GPT Lab metadata.
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { validateConfig, type GPTConfig } from './config';
+import { validateConfig, type GPTConfig } from '../model/config';
 import { readBounded, shown, writeFileAtomic } from './files';
-import { estimateInference, formatBytes, memoryProblem, parameterCount } from './memory';
-import { GPT, tidyData } from './model';
-import { paramSpecs } from './params';
+import { estimateInference, formatBytes, memoryProblem, parameterCount } from '../model/memory';
+import { GPT, tidyData } from '../model/gpt';
+import { paramSpecs } from '../model/params';
 import { decodeSafeTensors, encodeSafeTensors, type SafeTensor } from './safetensors';
-import { InputError } from './text';
-import { getTokenizer, isTokenizerName, type Tokenizer } from './tokenizers';
-import { Vocabulary } from './vocab';
+import { InputError } from '../text/checks';
+import { getTokenizer, isTokenizerName, type Tokenizer } from '../text/tokenizers';
+import { Vocabulary } from '../text/vocab';
 
 export const FORMAT_VERSION = '1';
 

@@ -9,7 +9,7 @@
  * functions return false / null and the caller uses its tfjs path.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNative, type NativeAddon } from '../nativeAddon';
+import { loadNative, type NativeAddon } from '../addon';
 import { nativeKernelsInstalled, tensorMemory } from './index';
 
 /** The addon, only while native kernels are installed for the active backend: one switch turns all of them off. */

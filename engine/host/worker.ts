@@ -4,19 +4,19 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from './backend';
-import { BadWeightsError, saveModel, loadModel } from './checkpoint';
-import { partialPath, resolveTrainSettings } from './config';
+import { selectBackend } from '../compute/tfjsBackend';
+import { BadWeightsError, saveModel, loadModel } from '../io/checkpoint';
+import { partialPath, resolveTrainSettings } from '../model/config';
 import { isEngineRequest, type EngineReply, type EngineRequest, type Method, type ModelSummary, type ParamsOf,
-  type ResultOf } from './protocol';
+  type ResultOf } from '../protocol/engine';
 import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, logitLens, neighbours, nextToken,
-  perTokenLoss, singleTokenId, type ProbeContext } from './probes';
-import { KVCacheSession } from './inference';
-import { Rng } from './rng';
-import { generate, validateSampling } from './sample';
-import { checkText } from './text';
-import { getTokenizer, textSize, tokenChunks } from './tokenizers';
-import { trainOnText, type History } from './train';
+  perTokenLoss, singleTokenId, type ProbeContext } from '../probes/probes';
+import { KVCacheSession } from '../inference/kvCache';
+import { Rng } from '../common/rng';
+import { generate, validateSampling } from '../inference/sample';
+import { checkText } from '../text/checks';
+import { getTokenizer, textSize, tokenChunks } from '../text/tokenizers';
+import { trainOnText, type History } from '../training/train';
 
 interface Loaded extends ProbeContext {
   history: (History & { partial?: boolean }) | null;

@@ -5,14 +5,14 @@
 // The choice is an argument (TrainerChoice), never a global: 'auto' takes native, then wasm, then tfjs (tfjs first
 // when the backend passed in runs TensorFlow on a GPU). An explicit choice that cannot load is an InputError.
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendReport } from './backend';
-import type { TrainSettings } from './config';
-import { tidyData, type GPT } from './model';
-import { lastNativeLoadError, loadNative, nativeGPTClass, nativePathName } from './nativeAddon';
-import { NativeTrainer } from './nativeTrainer';
-import { AdamW, type StepResult } from './optim';
-import { InputError } from './text';
-import { lastWasmLoadError, loadWasmTrainer, wasmGPTClass, wasmTrainerInfo } from './wasmTrainer';
+import type { BackendReport } from '../compute/tfjsBackend';
+import type { TrainSettings } from '../model/config';
+import { tidyData, type GPT } from '../model/gpt';
+import { lastNativeLoadError, loadNative, nativeGPTClass, nativePathName } from '../compute/addon';
+import { NativeTrainer } from './compiledTrainer';
+import { AdamW, type StepResult } from './adamw';
+import { InputError } from '../text/checks';
+import { lastWasmLoadError, loadWasmTrainer, wasmGPTClass, wasmTrainerInfo } from '../compute/wasm';
 
 export const TRAINER_CHOICES = ['auto', 'native', 'wasm', 'tfjs'] as const;
 export type TrainerChoice = (typeof TRAINER_CHOICES)[number];

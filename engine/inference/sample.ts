@@ -1,8 +1,8 @@
 // Sampling: temperature, top-k, top-p on one logit vector, and autoregressive generation cropped to the context.
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeWithCache, KVCacheSession } from './inference';
-import { tidyData, type GPT } from './model';
-import type { Rng } from './rng';
+import { decodeWithCache, KVCacheSession } from './kvCache';
+import { tidyData, type GPT } from '../model/gpt';
+import type { Rng } from '../common/rng';
 
 export interface SamplingOptions {
   temperature: number; // 0 = greedy

@@ -1,6 +1,6 @@
 // Tokenizers: the four tiktoken encodings, loaded offline from js-tiktoken, and a character-level one.
 // Every tokenizer id can be shown as text; bytes that are only part of a UTF-8 character show as \xNN.
-import type { TextSize } from './config';
+import type { TextSize } from '../model/config';
 
 // js-tiktoken ships ESM types that a CommonJS project cannot import, so its small surface is declared here.
 interface TiktokenBPE {

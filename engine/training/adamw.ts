@@ -1,9 +1,9 @@
 // AdamW exactly as torch.optim.AdamW (PyTorch 1.13, single-tensor path), with clip_grad_norm_ and
 // nanoGPT's schedule: linear warm-up, then cosine decay to a floor.
 import * as tf from '@tensorflow/tfjs-core';
-import type { TrainSettings } from './config';
-import { nativeAdamWUpdate, nativeSumSquares, type AdamWHyper } from './kernels/adamw';
-import { tidyData, type GPT } from './model';
+import type { TrainSettings } from '../model/config';
+import { nativeAdamWUpdate, nativeSumSquares, type AdamWHyper } from '../compute/kernels/adamw';
+import { tidyData, type GPT } from '../model/gpt';
 
 export type OptimSettings = Pick<TrainSettings,
   'steps' | 'learningRate' | 'minLearningRate' | 'warmupSteps' | 'weightDecay' | 'beta1' | 'beta2' | 'eps' | 'gradClip'>;

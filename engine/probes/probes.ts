@@ -1,9 +1,9 @@
 // Probes: what the UI shows about a model, returned as plain data (numbers, strings, arrays) with no tensors.
 import * as tf from '@tensorflow/tfjs-core';
-import { tidyData, tokenLosses, type GPT } from './model';
-import { samplingDistribution, type SamplingOptions } from './sample';
-import { getTokenizer, TOKENIZER_NAMES, tokenChunks, type TokenChunk, type Tokenizer } from './tokenizers';
-import { UNKNOWN_ID, type Vocabulary } from './vocab';
+import { tidyData, tokenLosses, type GPT } from '../model/gpt';
+import { samplingDistribution, type SamplingOptions } from '../inference/sample';
+import { getTokenizer, TOKENIZER_NAMES, tokenChunks, type TokenChunk, type Tokenizer } from '../text/tokenizers';
+import { UNKNOWN_ID, type Vocabulary } from '../text/vocab';
 
 /** The cross-entropy of every row [B*T] of B windows of T ids, each from position 0 (KVCacheSession.rowLosses). */
 export type WindowScorer = (inputs: Int32Array, targets: Int32Array, B: number, T: number) => ArrayLike<number>;

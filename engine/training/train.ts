@@ -1,14 +1,14 @@
 // Training on a text: tokenize, compact the vocabulary, split 90/10, sample random (B, T+1) windows, AdamW steps,
 // fixed validation batches every K steps, and a typed event stream that a UI or the CLI can follow.
 import * as tf from '@tensorflow/tfjs-core';
-import type { GPTConfig, ModelShape, TrainSettings } from './config';
-import { GPT } from './model';
-import { Rng } from './rng';
-import { generate } from './sample';
-import { InputError } from './text';
-import { encodeAsync, getTokenizer, type Tokenizer } from './tokenizers';
-import { Vocabulary } from './vocab';
-import { currentBackend } from './backend';
+import type { GPTConfig, ModelShape, TrainSettings } from '../model/config';
+import { GPT } from '../model/gpt';
+import { Rng } from '../common/rng';
+import { generate } from '../inference/sample';
+import { InputError } from '../text/checks';
+import { encodeAsync, getTokenizer, type Tokenizer } from '../text/tokenizers';
+import { Vocabulary } from '../text/vocab';
+import { currentBackend } from '../compute/tfjsBackend';
 import { Trainer, type TrainerChoice } from './trainer';
 
 /**

@@ -13,7 +13,7 @@
  * No vscode import: used by the engine, CLI, tests and benchmarks alike.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNative, type NativeAddon } from '../nativeAddon';
+import { loadNative, type NativeAddon } from '../addon';
 
 export interface KernelReport {
   native: boolean;

@@ -1,14 +1,14 @@
 // The one typed message protocol between the engine process and whoever drives it (the extension, tests), in the
 // envelope every GPT Lab channel uses, webviews included: { type, id, params }. Requests carry an id; every reply
 // and event echoes it.
-import type { BackendReport, BackendRequest } from './backend';
-import type { GPTConfig, TrainChoices } from './config';
+import type { BackendReport, BackendRequest } from '../compute/tfjsBackend';
+import type { GPTConfig, TrainChoices } from '../model/config';
 import type { AnalogyResult, AttentionProbe, EvalResult, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, TokenLoss,
-  TokenizerComparison } from './probes';
-import type { SamplingOptions } from './sample';
-import type { TokenChunk } from './tokenizers';
-import type { TrainEvent } from './train';
-import type { TrainerChoice } from './trainer';
+  TokenizerComparison } from '../probes/probes';
+import type { SamplingOptions } from '../inference/sample';
+import type { TokenChunk } from '../text/tokenizers';
+import type { TrainEvent } from '../training/train';
+import type { TrainerChoice } from '../training/trainer';
 
 /**
  * A message of a channel whose `type`s map to parameter types: a switch on `msg.type` narrows `msg.params`.
