@@ -17,6 +17,9 @@ const nodeGlobals = {
   clearTimeout: 'readonly',
 };
 
+/** The engine's rooms, lowest floor first: each imports only rooms before it in this list. */
+const ENGINE_ROOMS = ['common', 'model', 'protocol', 'text', 'compute', 'io', 'inference', 'training', 'probes', 'host'];
+
 export default defineConfig(
   {
     ignores: [
@@ -74,9 +77,25 @@ export default defineConfig(
     },
   },
   // Layers: the engine never imports the editor or the webviews; the extension reaches the engine only through its
-  // public entry (so tfjs never enters the extension bundle); webviews take nothing from the engine but types.
+  // public entry (so tfjs never enters the extension bundle); webviews take from the engine only its protocol room.
+  // Inside the engine, rooms are floors: a room imports only the rooms below it (ENGINE_ROOMS, lowest first).
+  ...ENGINE_ROOMS.map((room, floor) => ({
+    files: [`engine/${room}/**/*.ts`],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: [{ name: 'vscode', message: 'engine/ runs outside VS Code.' }],
+        patterns: [
+          { group: ['**/extension/**', '**/webviews/**'], message: 'engine/ imports neither the extension nor the webviews.' },
+          ...ENGINE_ROOMS.slice(floor + 1).map((above) => ({
+            group: [`../${above}`, `../${above}/**`, `**/engine/${above}/**`],
+            message: `engine/${room} sits below engine/${above} (floors: ${ENGINE_ROOMS.join(' < ')}); move the shared piece down instead.`,
+          })),
+        ],
+      }],
+    },
+  })),
   {
-    files: ['engine/**/*.ts'],
+    files: ['engine/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': ['error', {
         paths: [{ name: 'vscode', message: 'engine/ runs outside VS Code.' }],
@@ -99,7 +118,8 @@ export default defineConfig(
     files: ['webviews/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': ['error', {
-        patterns: [{ group: ['**/engine/**', '**/engine'], allowTypeImports: true, message: 'webviews take only types from the engine.' }],
+        patterns: [{ regex: '^(\\.\\./)+engine(/(?!protocol(/|$)).*)?$',
+          message: 'webviews take only the protocol room (plain data and guards) from the engine.' }],
         paths: [{ name: 'vscode', message: 'webviews are front-end bundles.' }],
       }],
     },

@@ -13,8 +13,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** Medians of forward + loss (loss()), + backward (lossAndGradients()), + clipping and AdamW (step()). */
 async function nativePhases(model, c, repeats, wasm, threads) {
-  const { flattenWeights } = require(path.join(OUT, 'training', 'compiledTrainer.js'));
-  const { flatLayout, loadNative, nativeGPTClass } = require(path.join(OUT, 'compute', 'addon.js'));
+  const { flatLayout, flattenWeights } = require(path.join(OUT, 'model', 'flatLayout.js'));
+  const { loadNative, nativeGPTClass } = require(path.join(OUT, 'compute', 'addon.js'));
   const wt = require(path.join(OUT, 'compute', 'wasm.js'));
   if (wasm && !(await wt.loadWasmTrainer())) throw new Error(`the wasm trainer did not load: ${wt.lastWasmLoadError()}`);
   const cls = wasm ? wt.wasmGPTClass({ liveParams: false }) : nativeGPTClass();

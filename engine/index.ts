@@ -1,12 +1,7 @@
-// The engine's public surface for the extension and other hosts. Nothing here imports vscode.
+// The engine's public surface for the extension and other hosts. Nothing here imports vscode, and nothing here loads
+// tfjs: the extension bundle takes the protocol, the config, the client and the tokenizers.
 export * from './model/config';
-export type { BackendReport, BackendRequest } from './compute/tfjsBackend';
+export * from './protocol';
 export { EngineClient, EngineCrashedError, type EngineClientOptions } from './host/client';
-export type * from './protocol/engine';
-export { envelope } from './protocol/engine';
-export type { TrainEvent, History } from './training/train';
-export type { SamplingOptions } from './inference/sample';
-export type * from './probes/probes';
-export { TOKENIZER_NAMES, type TokenizerName, type TokenChunk, type Tokenizer } from './text/tokenizers';
+export { TOKENIZER_NAMES, type TokenizerName, type Tokenizer } from './text/tokenizers';
 export { getTokenizer, tokenChunks } from './text/tokenizers';
-export type { TrainerChoice } from './training/trainer';

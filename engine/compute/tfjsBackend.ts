@@ -4,22 +4,12 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { installNativeKernels, uninstallNativeKernels, type KernelReport } from './kernels';
+import { installNativeKernels, uninstallNativeKernels } from './kernels';
 import { useExplicitTransposes } from '../model/gpt';
-
-export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendRequest = (typeof BACKEND_NAMES)[number];
+import { BACKEND_NAMES, type BackendReport, type BackendRequest } from '../protocol';
 
 export function isBackendRequest(name: string): name is BackendRequest {
   return (BACKEND_NAMES as readonly string[]).includes(name);
-}
-
-export interface BackendReport {
-  name: 'tensorflow' | 'wasm' | 'cpu';
-  requested: BackendRequest;
-  detail: string; // e.g. "@tensorflow/tfjs-node-gpu (CUDA)" or "wasm SIMD"
-  tried: string[]; // what auto tried before, with the reason each failed
-  kernels: KernelReport | null; // native matmul kernels under wasm/cpu; null on tensorflow
 }
 
 export interface BackendOptions {
@@ -58,7 +48,6 @@ function configureWasmPaths(): void {
   const bundled = path.join(__dirname, 'tfjs-backend-wasm-simd.wasm');
   if (fs.existsSync(bundled)) setWasmPaths(__dirname + path.sep);
 }
-
 
 async function activate(name: BackendReport['name']): Promise<string> {
   if (name === 'tensorflow') {

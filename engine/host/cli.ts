@@ -2,7 +2,7 @@
 // 130 when training is interrupted (the model trained so far is saved), 1 on an unexpected failure.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describeBackend, isBackendRequest, selectBackend, type BackendReport } from '../compute/tfjsBackend';
+import { describeBackend, isBackendRequest, selectBackend } from '../compute/tfjsBackend';
 import { isPresetName, resolveTrainSettings, type ModelShape, type TrainChoices } from '../model/config';
 import { BadWeightsError, loadModel, ModelFileError, saveModel } from '../io/checkpoint';
 import { besidePath, checkDestination, describeFsError, fallbackPath, readBounded, shown } from '../io/files';
@@ -10,12 +10,14 @@ import { estimateTraining, memoryProblem, type EstimatePath } from '../model/mem
 import { escapeControls, safeStderr, safeStdout } from '../io/output';
 import { attentionMaps, evaluateText, logitLens, neighbours, nextToken, singleTokenId, type ProbeContext } from '../probes/probes';
 import { Rng } from '../common/rng';
-import { generate, validateSampling, type SamplingOptions } from '../inference/sample';
-import { decodeTextFile, InputError, MAX_TEXT_BYTES } from '../text/checks';
+import { generate, validateSampling } from '../inference/sample';
+import { InputError } from '../common/errors';
+import { decodeTextFile, MAX_TEXT_BYTES } from '../text/checks';
 import { getTokenizer, isTokenizerName, iterTokenChunks, textSize, TOKENIZER_NAMES } from '../text/tokenizers';
-import { trainOnText, type TrainEvent } from '../training/train';
+import { trainOnText } from '../training/train';
 import { expectedTrainingPath, isTrainerChoice } from '../training/trainer';
 import { UNKNOWN_ID } from '../text/vocab';
+import { type BackendReport, type SamplingOptions, type TrainEvent } from '../protocol';
 
 const USAGE = `usage:
   gpt-lab train <file> [--preset auto|tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}]

@@ -1,7 +1,7 @@
 // Drives an engine process: typed requests, streamed training events, cancellation, and crash reporting.
 import { fork, type ChildProcess } from 'node:child_process';
-import type { TrainEvent } from '../training/train';
 import { isEngineReply, type Method, type ParamsOf, type ResultOf } from '../protocol/engine';
+import { type TrainEvent } from '../protocol';
 
 interface Pending {
   resolve: (value: unknown) => void;

@@ -16,7 +16,8 @@ import { Rng } from '../common/rng';
 import { generate, validateSampling } from '../inference/sample';
 import { checkText } from '../text/checks';
 import { getTokenizer, textSize, tokenChunks } from '../text/tokenizers';
-import { trainOnText, type History } from '../training/train';
+import { trainOnText } from '../training/train';
+import { type History } from '../protocol';
 
 interface Loaded extends ProbeContext {
   history: (History & { partial?: boolean }) | null;

@@ -2,8 +2,8 @@
 // NativeGPT.decode (C++, the weights read once per token with no packing), and typed-array math here that runs the
 // same math as model.ts over Float32Arrays (the reference, and the path without the addon). Tests hold both to the
 // tfjs forward pass.
-import { flatLayout, loadNative, nativeGPTClass, type NativeAddon, type NativeGPTConstructor, type NativeGPTHandle } from '../compute/addon';
-import { flattenWeights } from '../training/compiledTrainer';
+import { loadNative, nativeGPTClass, type NativeAddon, type NativeGPTConstructor, type NativeGPTHandle } from '../compute/addon';
+import { flatLayout, flattenWeights } from '../model/flatLayout';
 import { NORM_EPS, sinusoidalPositions, type GPT } from '../model/gpt';
 
 interface LayerWeights {

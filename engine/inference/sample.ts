@@ -3,12 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { decodeWithCache, KVCacheSession } from './kvCache';
 import { tidyData, type GPT } from '../model/gpt';
 import type { Rng } from '../common/rng';
-
-export interface SamplingOptions {
-  temperature: number; // 0 = greedy
-  topK: number; // 0 = off
-  topP: number; // 1 = off
-}
+import { type SamplingOptions } from '../protocol';
 
 export function validateSampling(o: SamplingOptions): SamplingOptions {
   if (!(o.temperature >= 0) || !Number.isFinite(o.temperature)) throw new Error(`temperature must be >= 0, got ${o.temperature}`);

@@ -7,7 +7,7 @@ import { estimateInference, formatBytes, memoryProblem, parameterCount } from '.
 import { GPT, tidyData } from '../model/gpt';
 import { paramSpecs } from '../model/params';
 import { decodeSafeTensors, encodeSafeTensors, type SafeTensor } from './safetensors';
-import { InputError } from '../text/checks';
+import { InputError } from '../common/errors';
 import { getTokenizer, isTokenizerName, type Tokenizer } from '../text/tokenizers';
 import { Vocabulary } from '../text/vocab';
 

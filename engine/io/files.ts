@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { escapeControls } from './output';
-import { InputError } from '../text/checks';
+import { InputError } from '../common/errors';
 
 /** A file name as a message shows it: control characters escaped, so one message is always one line. */
 export function shown(file: string): string {

@@ -1,9 +1,10 @@
 // Probes: what the UI shows about a model, returned as plain data (numbers, strings, arrays) with no tensors.
 import * as tf from '@tensorflow/tfjs-core';
 import { tidyData, tokenLosses, type GPT } from '../model/gpt';
-import { samplingDistribution, type SamplingOptions } from '../inference/sample';
-import { getTokenizer, TOKENIZER_NAMES, tokenChunks, type TokenChunk, type Tokenizer } from '../text/tokenizers';
+import { samplingDistribution } from '../inference/sample';
+import { getTokenizer, TOKENIZER_NAMES, tokenChunks, type Tokenizer } from '../text/tokenizers';
 import { UNKNOWN_ID, type Vocabulary } from '../text/vocab';
+import { type AnalogyResult, type AttentionProbe, type EncodingComparison, type EvalResult, type LensProbe, type Neighbour, type NextTokenProbe, type ProbeToken, type ProjectedToken, type SamplingOptions, type TextToken, type TokenLoss, type TokenScore, type TokenizerComparison } from '../protocol';
 
 /** The cross-entropy of every row [B*T] of B windows of T ids, each from position 0 (KVCacheSession.rowLosses). */
 export type WindowScorer = (inputs: Int32Array, targets: Int32Array, B: number, T: number) => ArrayLike<number>;
@@ -14,24 +15,6 @@ export interface ProbeContext {
   tokenizer: Tokenizer;
   /** The native forward pass over windows, when the engine has one: every weight read once for several windows. */
   scoreWindows?: WindowScorer;
-}
-
-export interface ProbeToken {
-  id: number; // model id
-  tokenizerId: number | null; // null for the unknown token
-  text: string; // display form
-  unknown: boolean; // the model never saw this token in training
-}
-
-/** A token of a probed text, with where it sits in that text (UTF-16 offsets), so a UI can point at it. */
-export interface TextToken extends ProbeToken {
-  start: number;
-  end: number;
-}
-
-export interface TokenScore extends ProbeToken {
-  prob: number;
-  logit: number;
 }
 
 /** The model's tokens of a text with their offsets in it. */
@@ -75,16 +58,6 @@ function topOf(ctx: ProbeContext, logits: ArrayLike<number>, probs: ArrayLike<nu
   return topIndices(logits, k).map((id) => ({ ...describe(ctx, id), prob: probs[id], logit: logits[id] }));
 }
 
-export interface NextTokenProbe {
-  tokens: TextToken[]; // the context the model saw
-  cropped: number; // tokens dropped from the front to fit the context length
-  top: (TokenScore & { sampledProb: number })[]; // by raw probability (temperature 1, no filtering); sampledProb 0 = cut
-  sampled: TokenScore[]; // the distribution a sampler with these settings draws from, top entries
-  sampling: SamplingOptions;
-  keptMass: number; // raw probability of the tokens the sampler can still draw
-  vocabSize: number;
-}
-
 /** Next-token distribution after a text. */
 export function nextToken(ctx: ProbeContext, text: string, k: number, sampling: SamplingOptions = { temperature: 1, topK: 0, topP: 1 }): NextTokenProbe {
   const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
@@ -101,12 +74,6 @@ export function nextToken(ctx: ProbeContext, text: string, k: number, sampling: 
     sampled: topOf(ctx, logits, filtered, k).filter((t) => filtered[t.id] > 0), sampling, keptMass, vocabSize: V };
 }
 
-export interface AttentionProbe {
-  tokens: TextToken[];
-  cropped: number;
-  layers: number[][][][]; // [N][H][T][T]: row = query position, column = key position
-}
-
 /** Every layer's and head's attention probabilities over a text (its last T tokens). */
 export function attentionMaps(ctx: ProbeContext, text: string): AttentionProbe {
   const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
@@ -116,13 +83,6 @@ export function attentionMaps(ctx: ProbeContext, text: string): AttentionProbe {
   const layers = flat.map((a) => Array.from({ length: H }, (_, h) => Array.from({ length: T }, (_, q) =>
     Array.from(a.subarray((h * T + q) * T, (h * T + q + 1) * T)))));
   return { tokens, cropped, layers };
-}
-
-export interface LensProbe {
-  tokens: TextToken[];
-  cropped: number;
-  /** [N+1][T]: layer 0 is the embeddings, layer l the residual after block l, each read through ln_f and lm_head. */
-  layers: { top: TokenScore[] }[][];
 }
 
 /** Logit lens: what each layer's residual stream would predict if the model stopped there. */
@@ -143,10 +103,6 @@ export function logitLens(ctx: ProbeContext, text: string, k: number): LensProbe
     return { top: topIndices(row, k).map((id) => ({ ...describe(ctx, id), prob: Math.exp(row[id] - logZ), logit: row[id] })) };
   }));
   return { tokens, cropped, layers };
-}
-
-export interface Neighbour extends ProbeToken {
-  cosine: number;
 }
 
 /** Nearest tokens to a model id in the input embedding matrix, by cosine similarity. */
@@ -177,15 +133,6 @@ function nearestTo(ctx: ProbeContext, E: Float32Array, query: ArrayLike<number>,
   return topIndices(cosines, Math.min(k, V - exclude.size)).map((v) => ({ ...describe(ctx, v), cosine: cosines[v] }));
 }
 
-export interface AnalogyResult {
-  /** The three query tokens, each exactly one token the model knows. */
-  a: ProbeToken;
-  b: ProbeToken;
-  c: ProbeToken;
-  /** Nearest to E[a] - E[b] + E[c] by cosine, the three query tokens left out (as in word2vec). */
-  nearest: Neighbour[];
-}
-
 /** a − b + c → nearest, in the input embedding space: "king" − "man" + "woman" ≈ "queen" in word2vec. */
 export function analogy(ctx: ProbeContext, a: string, b: string, c: string, k: number): AnalogyResult {
   const [ia, ib, ic] = [a, b, c].map((t) => singleTokenId(ctx, t));
@@ -194,23 +141,6 @@ export function analogy(ctx: ProbeContext, a: string, b: string, c: string, k: n
   const query = new Float64Array(D);
   for (let d = 0; d < D; d++) query[d] = E[ia * D + d] - E[ib * D + d] + E[ic * D + d];
   return { a: describe(ctx, ia), b: describe(ctx, ib), c: describe(ctx, ic), nearest: nearestTo(ctx, E, query, new Set([ia, ib, ic]), k) };
-}
-
-export interface EncodingComparison {
-  encoding: string;
-  /** The selection's tokens, at most MAX_COMPARED_TOKENS of them. */
-  tokens: TokenChunk[];
-  count: number; // all of the selection's tokens
-  /** For the model's own tokenizer: whether each shown token is in the model's vocabulary; else null. */
-  inModel: boolean[] | null;
-  fileTokens: number;
-  charsPerToken: number; // over the whole file
-}
-
-export interface TokenizerComparison {
-  encodings: EncodingComparison[];
-  fileChars: number;
-  modelTokenizer: string | null;
 }
 
 export const MAX_COMPARED_TOKENS = 2000;
@@ -236,11 +166,6 @@ export function singleTokenId(ctx: ProbeContext, text: string): number {
   const id = ctx.vocab.modelId(ids[0]);
   if (id === UNKNOWN_ID) throw new Error(`"${text}" never occurred in the training text, so the model has no embedding for it`);
   return id;
-}
-
-export interface ProjectedToken extends ProbeToken {
-  x: number;
-  y: number;
 }
 
 /** 2-D PCA of the input embeddings: the top two principal components by power iteration, in float64. */
@@ -288,10 +213,6 @@ export function embeddingPca(ctx: ProbeContext, seed = 1): { points: ProjectedTo
     return { ...describe(ctx, v), x, y };
   });
   return { points, explained: [variances[0] / (total || 1), variances[1] / (total || 1)] };
-}
-
-export interface TokenLoss extends TextToken {
-  loss: number | null; // cross-entropy of predicting this token from the ones before (nats); null for the first
 }
 
 /**
@@ -371,14 +292,6 @@ export function windowLosses(model: GPT, ids: Int32Array): Float64Array {
     out.set(tfjsLosses(model, ids.subarray(s, s + len), ids.subarray(s + 1, s + 1 + len)), s);
   }
   return out;
-}
-
-export interface EvalResult {
-  loss: number; // mean cross-entropy per predicted token (nats)
-  perplexity: number;
-  bitsPerByte: number; // total bits over the text's UTF-8 bytes: comparable across tokenizers
-  tokens: number; // predicted tokens (n-1)
-  unknown: number; // tokens the model never saw in training
 }
 
 export function evaluateText(ctx: ProbeContext, text: string): EvalResult {

@@ -1,32 +1,11 @@
-// The one typed message protocol between the engine process and whoever drives it (the extension, tests), in the
-// envelope every GPT Lab channel uses, webviews included: { type, id, params }. Requests carry an id; every reply
-// and event echoes it.
-import type { BackendReport, BackendRequest } from '../compute/tfjsBackend';
+// The engine's methods: what the extension (or a test) asks the engine process, and what each answers, in the
+// envelope of envelope.ts. Payload types come from this room only, never from the code that computes them.
+import type { BackendReport, BackendRequest, TrainerChoice } from './compute';
 import type { GPTConfig, TrainChoices } from '../model/config';
-import type { AnalogyResult, AttentionProbe, EvalResult, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, TokenLoss,
-  TokenizerComparison } from '../probes/probes';
-import type { SamplingOptions } from '../inference/sample';
-import type { TokenChunk } from '../text/tokenizers';
-import type { TrainEvent } from '../training/train';
-import type { TrainerChoice } from '../training/trainer';
-
-/**
- * A message of a channel whose `type`s map to parameter types: a switch on `msg.type` narrows `msg.params`.
- * Requests carry an `id`; a reply to a request echoes it.
- */
-export type Envelope<P, K extends keyof P = keyof P> = K extends keyof P ? { type: K; id?: number; params: P[K] } : never;
-
-/** Builds an envelope; `id` is the request id (or, in a reply, the id of the request answered). */
-export function envelope<P, K extends keyof P>(type: K, params: P[K], id?: number): Envelope<P, K> {
-  return (id === undefined ? { type, params } : { type, id, params }) as Envelope<P, K>;
-}
-
-/** Checks the shape of an envelope that arrived through IPC or postMessage (which are untyped). */
-export function isEnvelopeOf<P>(x: unknown, types: readonly (keyof P)[]): x is Envelope<P> {
-  if (typeof x !== 'object' || x === null) return false;
-  const m = x as { type?: unknown; id?: unknown; params?: unknown };
-  return (types as readonly unknown[]).includes(m.type) && 'params' in m && (m.id === undefined || Number.isSafeInteger(m.id));
-}
+import type { AnalogyResult, AttentionProbe, EvalResult, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, SamplingOptions,
+  TokenChunk, TokenizerComparison, TokenLoss } from './probes';
+import type { TrainEvent } from './events';
+import { isEnvelopeOf, type Envelope } from './envelope';
 
 export interface ModelSummary {
   config: GPTConfig;

@@ -1,10 +1,7 @@
 // Checks on user text before it reaches a tokenizer: each failure is one line a person can act on.
+import { InputError } from '../common/errors';
 
 export const MAX_TEXT_BYTES = 64 * 1024 * 1024;
-
-export class InputError extends Error {
-  override name = 'InputError';
-}
 
 /** Decodes a file's bytes as UTF-8 text, refusing empty, binary and huge input with a one-line message. */
 export function decodeTextFile(bytes: Uint8Array, label: string): string {

@@ -1,6 +1,7 @@
 // Tokenizers: the four tiktoken encodings, loaded offline from js-tiktoken, and a character-level one.
 // Every tokenizer id can be shown as text; bytes that are only part of a UTF-8 character show as \xNN.
 import type { TextSize } from '../model/config';
+import { type TokenChunk } from '../protocol';
 
 // js-tiktoken ships ESM types that a CommonJS project cannot import, so its small surface is declared here.
 interface TiktokenBPE {
@@ -20,16 +21,6 @@ export type TokenizerName = (typeof TOKENIZER_NAMES)[number];
 
 export function isTokenizerName(name: string): name is TokenizerName {
   return (TOKENIZER_NAMES as readonly string[]).includes(name);
-}
-
-/** One token of a text, with where it sits in the JavaScript string (UTF-16 offsets) and in the UTF-8 bytes. */
-export interface TokenChunk {
-  id: number;
-  text: string; // display form: the decoded text, or \xNN escapes for bytes that are not whole characters
-  start: number; // UTF-16 offset of the first character the token touches
-  end: number; // UTF-16 offset after the last character the token touches
-  byteStart: number;
-  byteEnd: number;
 }
 
 export interface Tokenizer {

@@ -3,24 +3,11 @@
 // stays the reference path and the model that probes, sampling and saving read; syncModel() copies the trained
 // weights into it.
 import type { TrainSettings } from '../model/config';
-import { flatLayout, nativeGPTClass, OUT_OF_MEMORY_CODE, type FlatLayout, type NativeGPTConstructor, type NativeGPTHandle } from '../compute/addon';
+import { nativeGPTClass, OUT_OF_MEMORY_CODE, type NativeGPTConstructor, type NativeGPTHandle } from '../compute/addon';
 import type { GPT } from '../model/gpt';
+import { flatLayout, flattenWeights, unflatten, type FlatLayout } from '../model/flatLayout';
 import { learningRateAt, type OptimSettings, type StepResult } from './adamw';
-import { InputError } from '../text/checks';
-
-/** Copies a model's weights into one flat buffer (PyTorch layouts). */
-export function flattenWeights(model: GPT, layout: FlatLayout): Float32Array {
-  const flat = new Float32Array(layout.size);
-  for (const [name, t] of model.toTensors()) flat.set(t.data, layout.offsets.get(name)!.offset);
-  return flat;
-}
-
-/** The tensors of a flat buffer, by name (views, not copies). */
-export function unflatten(flat: Float32Array, layout: FlatLayout): Map<string, Float32Array> {
-  const out = new Map<string, Float32Array>();
-  for (const [name, { offset, size }] of layout.offsets) out.set(name, flat.subarray(offset, offset + size));
-  return out;
-}
+import { InputError } from '../common/errors';
 
 /** Runs a native call; a model or batch too large for the machine becomes a one-line InputError that says how much. */
 function native<R>(call: () => R): R {

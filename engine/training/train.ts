@@ -5,41 +5,12 @@ import type { GPTConfig, ModelShape, TrainSettings } from '../model/config';
 import { GPT } from '../model/gpt';
 import { Rng } from '../common/rng';
 import { generate } from '../inference/sample';
-import { InputError } from '../text/checks';
+import { InputError } from '../common/errors';
 import { encodeAsync, getTokenizer, type Tokenizer } from '../text/tokenizers';
 import { Vocabulary } from '../text/vocab';
 import { currentBackend } from '../compute/tfjsBackend';
-import { Trainer, type TrainerChoice } from './trainer';
-
-/**
- * What a model that only counts would score on the validation split (nats per token), so a chart can show when the
- * transformer beats counting: uniform is ln V; unigram and bigram are counted from the training split.
- */
-export interface Baselines {
-  uniform: number;
-  unigram: number | null; // null when there is no validation split
-  bigram: number | null;
-}
-
-export type TrainEvent =
-  | { event: 'start'; backend: string; trainer: string; parameters: number; vocabSize: number; tokenizerVocab: number; trainTokens: number;
-      valTokens: number; config: GPTConfig; settings: TrainSettings; tokenizer: string; baselines: Baselines; plan: string | null }
-  | { event: 'step'; step: number; steps: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number;
-      elapsedMs: number; etaMs: number }
-  | { event: 'eval'; step: number; trainLoss: number; valLoss: number | null }
-  /** A new best validation loss: these weights are kept (and saved as a checkpoint by hosts that ask). */
-  | { event: 'checkpoint'; step: number; valLoss: number }
-  | { event: 'sample'; step: number; text: string }
-  | { event: 'warning'; code: 'no-validation' | 'memorising'; message: string }
-  | { event: 'done'; step: number; steps: number; cancelled: boolean; error: string | null; loss: number | null;
-      valLoss: number | null; elapsedMs: number; best: { step: number; valLoss: number } | null; restoredBest: boolean };
-
-export interface History {
-  steps: { step: number; loss: number; lr: number }[];
-  evals: { step: number; trainLoss: number; valLoss: number | null }[];
-  best?: { step: number; valLoss: number } | null;
-}
-
+import { Trainer } from './trainer';
+import { type Baselines, type History, type TrainEvent, type TrainerChoice } from '../protocol';
 
 /** Token stream split into train and validation parts, with window sampling. */
 export class Dataset {

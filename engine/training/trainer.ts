@@ -5,19 +5,14 @@
 // The choice is an argument (TrainerChoice), never a global: 'auto' takes native, then wasm, then tfjs (tfjs first
 // when the backend passed in runs TensorFlow on a GPU). An explicit choice that cannot load is an InputError.
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendReport } from '../compute/tfjsBackend';
 import type { TrainSettings } from '../model/config';
 import { tidyData, type GPT } from '../model/gpt';
 import { lastNativeLoadError, loadNative, nativeGPTClass, nativePathName } from '../compute/addon';
 import { NativeTrainer } from './compiledTrainer';
 import { AdamW, type StepResult } from './adamw';
-import { InputError } from '../text/checks';
+import { InputError } from '../common/errors';
 import { lastWasmLoadError, loadWasmTrainer, wasmGPTClass, wasmTrainerInfo } from '../compute/wasm';
-
-export const TRAINER_CHOICES = ['auto', 'native', 'wasm', 'tfjs'] as const;
-export type TrainerChoice = (typeof TRAINER_CHOICES)[number];
-/** Which implementation trains. */
-export type TrainingPath = Exclude<TrainerChoice, 'auto'>;
+import { type BackendReport, TRAINER_CHOICES, type TrainerChoice, type TrainingPath } from '../protocol';
 
 export function isTrainerChoice(name: string): name is TrainerChoice {
   return (TRAINER_CHOICES as readonly string[]).includes(name);

@@ -3,7 +3,7 @@
 // painting goes away when the panel closes or the selection changes.
 import * as vscode from 'vscode';
 import type { AttentionProbe } from '../../engine';
-import type { AttentionFocus, ToHost } from '../../webviews/protocol';
+import type { AttentionFocus, ToHost } from '../../engine';
 import { Command } from '../commands';
 import type { Log } from '../log';
 import { haveModel, selectionText } from '../needsModel';

@@ -1,6 +1,6 @@
 // The embeddings panel: a 2-D PCA of the model's whole vocabulary, nearest neighbours of a token, and analogies.
 import * as vscode from 'vscode';
-import type { ToHost } from '../../webviews/protocol';
+import type { ToHost } from '../../engine';
 import { Command } from '../commands';
 import type { Log } from '../log';
 import { haveModel } from '../needsModel';

@@ -1,7 +1,7 @@
 // The HTML shell of every GPT Lab webview: a strict CSP (nothing by default; scripts only by nonce; styles, images
 // and fonts only from the bundle folder), the shared theme and the view's stylesheet, and the view's bundle.
 // No vscode import, so the webview tests in Chromium serve exactly this page.
-import type { ViewName } from '../../webviews/protocol';
+import type { ViewName } from '../../engine';
 
 export interface ShellOptions {
   view: ViewName;

@@ -2,7 +2,7 @@
 // second, and replayed whole when the panel (re)connects.
 import type * as vscode from 'vscode';
 import type { TrainEvent } from '../../engine';
-import type { LossRun, ToHost } from '../../webviews/protocol';
+import type { LossRun, ToHost } from '../../engine';
 import type { Log } from '../log';
 import type { Session } from '../session';
 import { PanelController } from './panel';

@@ -2,7 +2,7 @@
 // top-p, with the logit lens; "sample" appends a drawn token to the panel's prompt. The document is never touched.
 import * as vscode from 'vscode';
 import type { LensProbe, SamplingOptions } from '../../engine';
-import type { NextTokenData, ToHost } from '../../webviews/protocol';
+import type { NextTokenData, ToHost } from '../../engine';
 import { Command } from '../commands';
 import type { Log } from '../log';
 import { haveModel, selectionText } from '../needsModel';

@@ -3,7 +3,7 @@
 // everything the webview sends (unknown messages are dropped and logged), registered disposables, and a serializer
 // so the panel comes back after a window reload.
 import * as vscode from 'vscode';
-import { isValidToHost, type ToHost, type ToView, type ToViewType, type ViewMessages, type ViewName } from '../../webviews/protocol';
+import { isValidToHost, type ToHost, type ToView, type ToViewType, type ViewMessages, type ViewName } from '../../engine';
 import { envelope } from '../../engine';
 import type { Log } from '../log';
 import { makeNonce, viewShell } from './html';

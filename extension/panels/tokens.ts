@@ -5,7 +5,7 @@ import { Command } from '../commands';
 import type { Log } from '../log';
 import { selectionText } from '../needsModel';
 import { shortName, type Session } from '../session';
-import type { ToHost } from '../../webviews/protocol';
+import type { ToHost } from '../../engine';
 import { PanelController } from './panel';
 
 export class TokensPanel extends PanelController<'tokens'> {

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import { partialPath } from '../../engine/model/config';
 import { EngineClient, EngineCrashedError } from '../../engine/host/client';
 import { loadNative } from '../../engine/compute/addon';
-import type { TrainEvent } from '../../engine/training/train';
+import { type TrainEvent } from '../../engine/protocol';
 
 const crashes: string[] = [];
 const client = new EngineClient({ workerPath: path.resolve(__dirname, '../../engine/host/worker.js'), maxMemoryMb: 2048, onCrash: (r) => crashes.push(r) });

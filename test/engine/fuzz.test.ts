@@ -13,7 +13,7 @@ import { GPT } from '../../engine/model/gpt';
 import { attentionMaps, nextToken } from '../../engine/probes/probes';
 import { Rng } from '../../engine/common/rng';
 import { generate } from '../../engine/inference/sample';
-import { InputError } from '../../engine/text/checks';
+import { InputError } from '../../engine/common/errors';
 import { getTokenizer, iterTokenChunks, TOKENIZER_NAMES } from '../../engine/text/tokenizers';
 import { Vocabulary } from '../../engine/text/vocab';
 

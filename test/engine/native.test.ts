@@ -8,12 +8,12 @@ import { before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
 import type { GPTConfig, TrainSettings } from '../../engine/model/config';
-import { flatLayout, lastNativeLoadError, nativeGPTClass, type NativeGPTHandle } from '../../engine/compute/addon';
+import { lastNativeLoadError, nativeGPTClass, type NativeGPTHandle } from '../../engine/compute/addon';
 import { GPT } from '../../engine/model/gpt';
 import { nativeAddonCandidates, prebuiltAddonRel } from '../../engine/compute/addon';
-import { flattenWeights } from '../../engine/training/compiledTrainer';
+import { flatLayout, flattenWeights } from '../../engine/model/flatLayout';
 import { Rng } from '../../engine/common/rng';
-import { InputError } from '../../engine/text/checks';
+import { InputError } from '../../engine/common/errors';
 import { batchLoss, Trainer } from '../../engine/training/trainer';
 import { FIXTURE_DIR, maxAbsDiff } from '../helpers/reference';
 
@@ -178,8 +178,8 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
     const child = `
       const { decodeModel } = require(${JSON.stringify(path.join(engine, 'io', 'checkpoint.js'))});
       const { decodeSafeTensors } = require(${JSON.stringify(path.join(engine, 'io', 'safetensors.js'))});
-      const { flatLayout, loadNative, nativeGPTClass } = require(${JSON.stringify(path.join(engine, 'compute', 'addon.js'))});
-      const { flattenWeights, unflatten } = require(${JSON.stringify(path.join(engine, 'training', 'compiledTrainer.js'))});
+      const { loadNative, nativeGPTClass } = require(${JSON.stringify(path.join(engine, 'compute', 'addon.js'))});
+      const { flatLayout, flattenWeights, unflatten } = require(${JSON.stringify(path.join(engine, 'model', 'flatLayout.js'))});
       const fs = require('fs');
       const dir = ${JSON.stringify(FIXTURE_DIR)};
       let worst = 0;

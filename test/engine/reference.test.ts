@@ -11,14 +11,16 @@ import type { GPTConfig } from '../../engine/model/config';
 import { paramNameOf, transpose2d, type GPT } from '../../engine/model/gpt';
 import { AdamW, learningRateAt, type OptimSettings } from '../../engine/training/adamw';
 import { isLinearWeight } from '../../engine/model/params';
-import { flatLayout, lastNativeLoadError, nativeGPTClass, type NativeGPTConstructor } from '../../engine/compute/addon';
-import { flattenWeights, NativeTrainer, unflatten } from '../../engine/training/compiledTrainer';
+import { lastNativeLoadError, nativeGPTClass, type NativeGPTConstructor } from '../../engine/compute/addon';
+import { NativeTrainer } from '../../engine/training/compiledTrainer';
+import { flatLayout, flattenWeights, unflatten } from '../../engine/model/flatLayout';
 import { findWasmTrainerPath, lastWasmLoadError, loadWasmTrainer, wasmGPTClass } from '../../engine/compute/wasm';
-import { samplingDistribution, type SamplingOptions } from '../../engine/inference/sample';
+import { samplingDistribution } from '../../engine/inference/sample';
 import {
   engineModes, fixtureBytes, formatMeasurements, idsOf, l2, maxAbsDiff, readFixture, relMaxErr, tensorOf, useMode,
   type Fixture, type Measurement,
 } from '../helpers/reference';
+import { type SamplingOptions } from '../../engine/protocol';
 
 const VARIANTS = ['classic', 'gpt2', 'rms_sin'] as const;
 

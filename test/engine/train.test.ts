@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
 import { PRESETS, resolveTrainSettings, type ModelShape, type TrainSettings } from '../../engine/model/config';
 import { learningRateAt } from '../../engine/training/adamw';
-import { countingBaselines, Dataset, trainOnText, type TrainEvent } from '../../engine/training/train';
+import { countingBaselines, Dataset, trainOnText } from '../../engine/training/train';
+import { type TrainEvent } from '../../engine/protocol';
 
 const shape: ModelShape = { ...PRESETS.tiny.model, contextLength: 16, dim: 32, heads: 2, layers: 2 };
 const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({

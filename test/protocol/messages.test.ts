@@ -2,7 +2,7 @@
 // parameters of the right shape or rejected; none throws.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isValidToHost, TO_HOST_TYPES, VIEW_NAMES } from '../../webviews/protocol';
+import { isValidToHost, TO_HOST_TYPES, VIEW_NAMES } from '../../engine/protocol';
 import { Rng } from '../../engine/common/rng';
 
 const rng = new Rng(2026);

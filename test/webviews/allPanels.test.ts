@@ -2,7 +2,7 @@
 // and a screenshot per panel, <panel>-high-contrast.png, to look at), and every panel's own handler fuzzed.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { VIEW_NAMES, type ToView, type ViewName } from '../../webviews/protocol';
+import { VIEW_NAMES, type ToView, type ViewName } from '../../engine/protocol';
 import { attentionData, engineData, nextTokenData, projectionData, selectionOf, tokensData, type EngineData } from './engineData';
 import { openView, shutdown } from './harness';
 

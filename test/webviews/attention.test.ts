@@ -8,7 +8,7 @@
 import * as assert from 'node:assert/strict';
 import * as os from 'node:os';
 import { after, before, test } from 'node:test';
-import type { AttentionData, AttentionFocus } from '../../webviews/protocol';
+import type { AttentionData, AttentionFocus } from '../../engine/protocol';
 import { attentionData, engineData, selectionOf, type EngineData } from './engineData';
 import { canvasPixel, openView, shutdown, type ViewPage } from './harness';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import type { ProjectionData, ToView } from '../../webviews/protocol';
+import type { ProjectionData, ToView } from '../../engine/protocol';
 import { analogyData, engineData, neighboursData, projectionData, type EngineData } from './engineData';
 import { openView, shutdown, timeUntil, type ViewPage } from './harness';
 

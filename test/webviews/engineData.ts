@@ -18,11 +18,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
 import { PRESETS, type ModelShape, type TrainSettings } from '../../engine/model/config';
-import { analogy, attentionMaps, compareTokenizers, embeddingPca, logitLens, neighbours, nextToken, perTokenLoss,
-  singleTokenId, type AnalogyResult, type ProbeContext } from '../../engine/probes/probes';
-import type { SamplingOptions } from '../../engine/inference/sample';
-import { trainOnText, type TrainEvent } from '../../engine/training/train';
-import type { AttentionData, NeighboursData, NextTokenData, ProjectionData, TokensData } from '../../webviews/protocol';
+import { analogy, attentionMaps, compareTokenizers, embeddingPca, logitLens, neighbours, nextToken, perTokenLoss, singleTokenId, type ProbeContext } from '../../engine/probes/probes';
+import { trainOnText } from '../../engine/training/train';
+import type { AttentionData, NeighboursData, NextTokenData, ProjectionData, TokensData } from '../../engine/protocol';
+import { type AnalogyResult, type SamplingOptions, type TrainEvent } from '../../engine/protocol';
 
 /** The repository root (this file runs from out/test/webviews/). */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');

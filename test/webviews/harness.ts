@@ -25,7 +25,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { makeNonce, viewShell } from '../../extension/panels/html';
-import type { ToHost, ToHostType, ToView, ViewName } from '../../webviews/protocol';
+import type { ToHost, ToHostType, ToView, ViewName } from '../../engine/protocol';
 
 export type Theme = 'light' | 'dark' | 'high-contrast';
 

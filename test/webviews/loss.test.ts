@@ -5,10 +5,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TrainEvent } from '../../engine/training/train';
-import type { ToView } from '../../webviews/protocol';
+import type { ToView } from '../../engine/protocol';
 import { engineData, eventsOf, extraRun, REPO_ROOT, type EngineData } from './engineData';
 import { openView, shutdown, timeUntil, type Theme, type ViewPage } from './harness';
+import { type TrainEvent } from '../../engine/protocol';
 
 
 let data: EngineData;

@@ -6,7 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { NextTokenData, SamplingOptions } from '../../webviews/protocol';
+import type { NextTokenData, SamplingOptions } from '../../engine/protocol';
 import { engineData, nextTokenData, selectionOf, type EngineData } from './engineData';
 import { openView, shutdown, type ViewPage } from './harness';
 

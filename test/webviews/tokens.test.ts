@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compareTokenizers } from '../../engine/probes/probes';
-import type { ToView, TokensData } from '../../webviews/protocol';
+import type { ToView, TokensData } from '../../engine/protocol';
 import { engineData, tokensData, type EngineData } from './engineData';
 import { openView, shutdown, timeUntil, type Theme, type ViewPage } from './harness';
 

@@ -3,7 +3,7 @@
  * Small probes are kept as they are; a big one (a 512-token selection is 12 x 8 x 512 x 512 weights) is kept as its
  * causal half quantized to bytes, so a window reload still redraws it without a 250 MB JSON state.
  */
-import type { AttentionData } from '../protocol';
+import type { AttentionData } from '../../engine/protocol';
 
 /** Limits that keep a malformed or absurd message from freezing the view. */
 export const MAX_LAYERS = 96;

@@ -8,7 +8,7 @@
  * positioned bands and a tooltip, nothing is redrawn.
  */
 import * as d3 from 'd3';
-import type { AttentionData } from '../protocol';
+import type { AttentionData } from '../../engine/protocol';
 import { createTooltip } from '../shared/tooltip';
 import { connect } from '../shared/host';
 import { showToken } from '../shared/format';

@@ -5,7 +5,7 @@
  * input that caused it.
  */
 import { select, type Selection } from 'd3-selection';
-import type { AnalogyResult, Neighbour, NeighboursData, ProjectionData } from '../protocol';
+import type { AnalogyResult, Neighbour, NeighboursData, ProjectionData } from '../../engine/protocol';
 import { connect } from '../shared/host';
 import { cos3, num, percent, visible } from './format';
 import { Scatter, type Highlight, type SavedTransform } from './scatter';

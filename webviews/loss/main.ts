@@ -5,7 +5,7 @@
 import * as d3 from 'd3';
 import { connect } from '../shared/host';
 import { createTooltip } from '../shared/tooltip';
-import type { LossRun, TrainEvent } from '../protocol';
+import type { LossRun, TrainEvent } from '../../engine/protocol';
 import {
   addRun, applyEvents, bestOf, decimate, emptyState, findRun, formatDuration, nearestIndex, plannedSteps, restoreState,
   smoothed, statusOf, type LossState, type RunData,

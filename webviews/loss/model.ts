@@ -1,6 +1,6 @@
 // The loss chart's data: every run's train events folded into columns (one array per metric, indexed by step order),
 // validated on the way in, small enough to persist with setState and redraw from after a window reload.
-import type { LossRun, TrainEvent } from '../protocol';
+import type { LossRun, TrainEvent } from '../../engine/protocol';
 
 export type StartEvent = Extract<TrainEvent, { event: 'start' }>;
 export type DoneEvent = Extract<TrainEvent, { event: 'done' }>;

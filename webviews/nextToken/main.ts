@@ -7,7 +7,7 @@
  * The bars are an HTML table (one keyed row per token): the chart and its text alternative are the same element.
  */
 import * as d3 from 'd3';
-import type { NextTokenData, SamplingOptions } from '../protocol';
+import type { NextTokenData, SamplingOptions } from '../../engine/protocol';
 import { createTooltip } from '../shared/tooltip';
 import { showToken } from '../shared/format';
 import { connect } from '../shared/host';

@@ -4,7 +4,7 @@
  * the handlers are in place. Persisted view state goes through VS Code's getState/setState, so a panel survives a
  * window reload.
  */
-import { isMessageOf, TO_VIEW_TYPES, type ToHostType, type ToViewType, type ViewMessages, type ViewName } from '../protocol';
+import { isViewMessage, TO_VIEW_TYPES, type ToHostType, type ToViewType, type ViewMessages, type ViewName } from '../../engine/protocol';
 
 /** The API VS Code injects into webviews (there is no @types package for it). */
 interface VsCodeApi {
@@ -33,7 +33,7 @@ export function connect<V extends ViewName, S>(view: V, handlers: ViewHandlers<V
   let nextId = 1;
   window.addEventListener('message', (event: MessageEvent<unknown>) => {
     const msg = event.data;
-    if (!isMessageOf<ViewMessages[V]['toView']>(msg, TO_VIEW_TYPES[view])) {
+    if (!isViewMessage<ViewMessages[V]['toView']>(msg, TO_VIEW_TYPES[view])) {
       console.warn(`gpt-lab ${view}: dropped a message that is not part of the protocol`);
       return;
     }

@@ -5,7 +5,7 @@
 import * as d3 from 'd3';
 import { connect } from '../shared/host';
 import { createTooltip } from '../shared/tooltip';
-import type { TokenLoss, TokensData } from '../protocol';
+import type { TokenLoss, TokensData } from '../../engine/protocol';
 
 // ---- constants ----
 const PAGE = 400; // chunks drawn per encoding, and added per "show more"

@@ -14,13 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { loadNative, type NativeAddon } from '../addon';
-
-export interface KernelReport {
-  native: boolean;
-  isa: string;
-  threads: number;
-  kernels: string[];
-}
+import { type KernelReport } from '../../protocol';
 
 export interface NativeKernelStats {
   /** Calls served by the native addon, per kernel name. */

@@ -1,17 +1,10 @@
-/**
- * The messages between the extension host and each webview, in the engine's envelope ({ type, id?, params }).
- * Payload types come from the engine (`import type` only: no engine code enters a webview bundle). A request carries
- * an id and its reply (or `error`) echoes it; the webview says `ready` before the host posts anything.
- */
-import type { Envelope } from '../engine/protocol/engine';
-import type { ModelSummary } from '../engine/protocol/engine';
-import type { AnalogyResult, AttentionProbe, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, TokenizerComparison,
-  TokenLoss } from '../engine/probes/probes';
-import type { SamplingOptions } from '../engine/inference/sample';
-import type { TrainEvent } from '../engine/training/train';
-
-export type { Envelope, ModelSummary, TrainEvent, SamplingOptions, AnalogyResult, AttentionProbe, LensProbe, Neighbour,
-  NextTokenProbe, ProjectedToken, TokenizerComparison, TokenLoss };
+// The messages between the extension host and each webview, in the one envelope (envelope.ts): a request carries an
+// id and its reply (or `error`) echoes it; a webview says `ready` before the host posts anything. Webview bundles
+// import this room (plain data and guards) and nothing else from the engine.
+import { isEnvelopeOf, type Envelope } from './envelope';
+import type { TrainEvent } from './events';
+import type { AnalogyResult, AttentionProbe, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, SamplingOptions,
+  TokenizerComparison, TokenLoss } from './probes';
 
 /** What every view accepts and sends. */
 interface CommonToView {
@@ -130,12 +123,9 @@ export const TO_VIEW_TYPES: { [V in ViewName]: readonly ToViewType<V>[] } = {
   embeddings: ['error', 'projection', 'neighbours', 'analogy'],
 };
 
-/** Checks the envelope of a message that arrived through postMessage (untyped): known type, params, safe id. */
-export function isMessageOf<P>(x: unknown, types: readonly (keyof P)[]): x is Envelope<P> {
-  if (typeof x !== 'object' || x === null) return false;
-  const m = x as { type?: unknown; id?: unknown; params?: unknown };
-  return (types as readonly unknown[]).includes(m.type) && typeof m.params === 'object' && m.params !== null &&
-    (m.id === undefined || Number.isSafeInteger(m.id));
+/** A message of a view's channel: a sound envelope of a known type whose params are an object (every view message's are). */
+export function isViewMessage<P>(x: unknown, types: readonly (keyof P)[]): x is Envelope<P> {
+  return isEnvelopeOf<P>(x, types) && typeof x.params === 'object' && x.params !== null;
 }
 
 const isInt = (x: unknown, min: number, max: number): x is number => Number.isInteger(x) && (x as number) >= min && (x as number) <= max;
@@ -158,7 +148,7 @@ const PARAM_CHECKS: { [V in ViewName]?: { [K in ToHostType<V>]?: (p: Record<stri
 
 /** The host's guard for a message from a view: a known type, a sound envelope, and parameters of the right shape. */
 export function isValidToHost<V extends ViewName>(view: V, x: unknown): x is ToHost<V> {
-  if (!isMessageOf<ViewMessages[V]['toHost']>(x, TO_HOST_TYPES[view])) return false;
+  if (!isViewMessage<ViewMessages[V]['toHost']>(x, TO_HOST_TYPES[view])) return false;
   const checks = PARAM_CHECKS[view] as Record<string, ((p: Record<string, unknown>) => boolean) | undefined> | undefined;
   const check = checks?.[x.type as string];
   return !check || check(x.params as Record<string, unknown>);
