@@ -351,7 +351,7 @@ test('eval of a model with non-finite weights is exit 2 with one line', () => {
 test('probe --attention on a long context is bounded and says what was cut; tokens streams large files', async () => {
   const vocab = new Vocabulary([null, ...Array.from({ length: 26 }, (_, i) => 97 + i)]);
   const long = GPT.init({ vocabSize: 27, contextLength: 2048, dim: 8, heads: 2, layers: 2, ffnMult: 1, norm: 'layernorm', activation: 'relu',
-    positions: 'learned', tieEmbeddings: true, bias: false, qkvBias: false, dropout: 0 }, 1);
+    positions: 'learned', tieEmbeddings: true, bias: false, qkvBias: false, dropout: 0, kvHeads: 2, headDim: 4, qkNorm: false }, 1);
   const file = path.join(dir, 'long.safetensors');
   saveModel(file, long, vocab, 'char', null);
   long.dispose();

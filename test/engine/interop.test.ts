@@ -65,7 +65,7 @@ To grunt and sweat under a weary life,
 
 const SHAPE: ModelShape = {
   contextLength: 16, dim: 32, heads: 4, layers: 2, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
-  positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0,
+  positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0, kvHeads: 4, headDim: 8, qkNorm: false,
 };
 
 const SETTINGS: TrainSettings = {
