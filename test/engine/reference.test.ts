@@ -20,7 +20,7 @@ import {
   type Fixture, type Measurement,
 } from '../helpers/reference';
 
-const VARIANTS = ['classic', 'gpt2', 'rms_sin'] as const;
+const VARIANTS = ['classic', 'gpt2', 'rms_sin', 'gqa_rope', 'mqa_nope_qknorm', 'rope_qknorm_wide', 'attn_only_narrow'] as const;
 
 const TOL = {
   logits: 1e-4, // max abs
