@@ -171,7 +171,7 @@ const OVERRIDABLE: Record<keyof ModelShape, OverrideKind> = {
  */
 export function parseModelOverrides(text: string): Partial<ModelShape> {
   const out: Record<string, unknown> = {};
-  if (text.trim() === '') return out as Partial<ModelShape>;
+  if (text.trim() === '') return {};
   for (const entry of text.split(',')) {
     const eq = entry.indexOf('=');
     const key = (eq === -1 ? entry : entry.slice(0, eq)).trim();
@@ -198,7 +198,7 @@ export function parseModelOverrides(text: string): Partial<ModelShape> {
       out[key] = value;
     }
   }
-  return out as Partial<ModelShape>;
+  return out; // every key and value checked above
 }
 
 /**
