@@ -219,7 +219,7 @@ export class GPT {
     this.rope = tables ? { cos: tf.tensor2d(tables.cos, [T, hs / 2]), sin: tf.tensor2d(tables.sin, [T, hs / 2]) } : null;
   }
 
-  /** GPT-2 initialisation: N(0, 0.02), residual projections N(0, 0.02/sqrt(2N)) (two per block), biases 0, norm gains 1. */
+  /** GPT-2 initialisation: N(0, 0.02), residual projections N(0, residualStd), biases 0, norm gains 1. */
   static init(config: GPTConfig, seed: number): GPT {
     const rng = new Rng(seed);
     const tensors = new Map<string, Float32Array>();
