@@ -198,6 +198,7 @@ function modelConfig(c) {
   return {
     vocabSize: c.V, contextLength: c.T, dim: c.D, heads: c.H, layers: c.N, ffnMult: 4, norm: 'layernorm',
     activation: 'relu', positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: false, dropout: 0,
+    kvHeads: c.H, headDim: c.D / c.H, qkNorm: false,
   };
 }
 

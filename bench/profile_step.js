@@ -105,7 +105,8 @@ async function tfjsKernels(model, c, shapes) {
   const c = which === 'B' ? { B: 16, T: 128, D: 128, H: 4, N: 4 } : { B: 8, T: 32, D: 256, H: 8, N: 12 };
   const backend = await selectBackend('auto');
   const model = GPT.init({ vocabSize: 4744, contextLength: c.T, dim: c.D, heads: c.H, layers: c.N, ffnMult: 4, norm: 'layernorm',
-    activation: 'relu', positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: false, dropout: 0 }, 1);
+    activation: 'relu', positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: false, dropout: 0,
+    kvHeads: c.H, headDim: c.D / c.H, qkNorm: false }, 1);
   if (tfjs) {
     console.log(`config ${which}, tfjs path on ${backend.name}${backend.kernels && backend.kernels.native ? ' + native kernels' : ''}:`);
     await tfjsKernels(model, c, args.includes('--shapes'));

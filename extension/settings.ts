@@ -1,6 +1,6 @@
 // The typed `gptLab.*` settings (mirroring package.json `contributes.configuration`), read fresh on each use.
 import * as vscode from 'vscode';
-import type { BackendRequest, PresetName, TrainChoices } from '../engine';
+import { parseModelOverrides, type BackendRequest, type PresetName, type TrainChoices } from '../engine';
 
 export type GhostTextScope = 'trainedFile' | 'allFiles' | 'off';
 
@@ -11,6 +11,7 @@ export interface Settings {
   batchSize: number;
   contextLength: number;
   learningRate: number;
+  modelSwitches: string; // key=value,... (parseModelOverrides); empty: the preset's
   backend: BackendRequest;
   trainer: 'auto' | 'native' | 'wasm' | 'tfjs';
   hover: { enabled: boolean; encoding: string; maxLength: number };
@@ -26,6 +27,7 @@ export function readSettings(): Settings {
     batchSize: c.get('batchSize', 0),
     contextLength: c.get('contextLength', 0),
     learningRate: c.get('learningRate', 0),
+    modelSwitches: c.get('modelSwitches', ''),
     backend: c.get('backend', 'auto'),
     trainer: c.get('trainer', 'auto'),
     hover: { enabled: c.get('hover.enabled', true), encoding: c.get('hover.encoding', 'auto'), maxLength: c.get('hover.maxLength', 2000) },
@@ -39,8 +41,17 @@ export function readSettings(): Settings {
   };
 }
 
-/** What the user chose for a run, for the engine's resolveTrainSettings (0 and 'auto' mean "decide for me"). */
+/**
+ * What the user chose for a run, for the engine's resolveTrainSettings (0 and 'auto' mean "decide for me"). Throws a
+ * one-line Error naming the setting when gptLab.modelSwitches cannot be read.
+ */
 export function trainChoices(s: Settings): TrainChoices {
+  let modelOverrides: TrainChoices['modelOverrides'];
+  try {
+    modelOverrides = parseModelOverrides(s.modelSwitches);
+  } catch (e) {
+    throw new Error(`the setting gptLab.modelSwitches: ${e instanceof Error ? e.message : String(e)}`);
+  }
   return {
     preset: s.preset,
     tokenizer: s.tokenizer,
@@ -48,5 +59,6 @@ export function trainChoices(s: Settings): TrainChoices {
     batchSize: s.batchSize || undefined,
     contextLength: s.contextLength || undefined,
     learningRate: s.learningRate || undefined,
+    modelOverrides,
   };
 }

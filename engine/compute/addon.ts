@@ -113,7 +113,7 @@ export type NativeGPTConstructor = new (shape: GPTConfig, offsets: Float64Array,
 /** The self-check's model: every switch that has its own kernel (biases, GELU, untied head), small enough for ~1 ms. */
 export const SELF_CHECK_CONFIG: GPTConfig = {
   vocabSize: 13, contextLength: 6, dim: 8, heads: 2, layers: 2, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
-  positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: true, dropout: 0,
+  positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: true, dropout: 0, kvHeads: 2, headDim: 4, qkNorm: false,
 };
 
 /** Deterministic weights, ids and settings of the self-check (the same for every path; tests run it on tfjs too). */

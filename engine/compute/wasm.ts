@@ -180,8 +180,9 @@ function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
       if (!(offsets instanceof Float64Array)) throw new TypeError('NativeGPT: offsets must be a Float64Array');
       if (!(params instanceof Float32Array)) throw new TypeError('NativeGPT: params must be a Float32Array');
       const known = (x: string, ok: string[]): boolean => ok.includes(x);
+      const positions = ['sinusoidal', 'learned', 'rope', 'none']; // codes 0..3 of gpt_wasm.cc's shape[8]
       if (!known(shape.norm, ['layernorm', 'rmsnorm']) || !known(shape.activation, ['relu', 'gelu']) ||
-        !known(shape.positions, ['learned', 'sinusoidal'])) throw new TypeError('NativeGPT: unknown norm, activation or positions');
+        !known(shape.positions, positions)) throw new TypeError('NativeGPT: unknown norm, activation or positions');
       this.V = shape.vocabSize;
       this.T = shape.contextLength;
       this.H = shape.heads;
@@ -192,9 +193,10 @@ function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
       this.paramsPtr = alloc(4 * params.length);
       f32(this.paramsPtr, params.length).set(params);
       const shapePtr = this.scratch + ERROR_LEN;
-      f64(shapePtr, 13).set([shape.vocabSize, shape.contextLength, shape.dim, shape.heads, shape.layers, shape.ffnMult,
-        shape.norm === 'rmsnorm' ? 1 : 0, shape.activation === 'gelu' ? 1 : 0, shape.positions === 'learned' ? 1 : 0,
-        shape.tieEmbeddings ? 1 : 0, shape.bias ? 1 : 0, shape.qkvBias ? 1 : 0, shape.dropout]);
+      f64(shapePtr, 16).set([shape.vocabSize, shape.contextLength, shape.dim, shape.heads, shape.layers, shape.ffnMult,
+        shape.norm === 'rmsnorm' ? 1 : 0, shape.activation === 'gelu' ? 1 : 0, positions.indexOf(shape.positions),
+        shape.tieEmbeddings ? 1 : 0, shape.bias ? 1 : 0, shape.qkvBias ? 1 : 0, shape.dropout, shape.kvHeads, shape.headDim,
+        shape.qkNorm ? 1 : 0]);
       const offPtr = shapePtr + 16 * 8;
       f64(offPtr, offsets.length).set(offsets);
       const outPtr = offPtr + offsets.length * 8;

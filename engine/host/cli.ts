@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeBackend, isBackendRequest, selectBackend } from '../compute/tfjsBackend';
-import { isPresetName, resolveTrainSettings, type ModelShape, type TrainChoices } from '../model/config';
+import { isPresetName, parseModelOverrides, resolveTrainSettings, type ModelShape, type TrainChoices } from '../model/config';
 import { BadWeightsError, loadModel, ModelFileError, saveModel } from '../io/checkpoint';
 import { besidePath, checkDestination, describeFsError, fallbackPath, readBounded, shown } from '../io/files';
 import { estimateTraining, memoryProblem, type EstimatePath } from '../model/memory';
@@ -22,8 +22,9 @@ import { type BackendReport, type SamplingOptions, type TrainEvent } from '../pr
 const USAGE = `usage:
   gpt-lab train <file> [--preset auto|tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}]
           [--steps N] [--batch B] [--context T] [--dim D] [--heads H] [--layers L] [--lr X] [--seed S]
-          [--eval-every K] [--out model.safetensors] [--backend auto|tensorflow|wasm|cpu]
+          [--arch SWITCHES] [--eval-every K] [--out model.safetensors] [--backend auto|tensorflow|wasm|cpu]
           [--trainer auto|native|wasm|tfjs] [--json]
+          SWITCHES: key=value,... for any model switch, e.g. kvHeads=1,positions=rope,qkNorm=true,ffnMult=0
   gpt-lab sample <model> [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--top-p P] [--seed S] [--json]
   gpt-lab tokens [--encoding NAME] (--text TEXT | --file F) [--json]
   gpt-lab probe <model> --text TEXT [--topk K] [--attention] [--lens] [--neighbours TOKEN] [--json]
@@ -71,6 +72,15 @@ function numberFlag(p: Parsed, name: string, opts: { int?: boolean; min?: number
   if (opts.min !== undefined && v < opts.min) throw new UsageError(`--${name} must be at least ${opts.min}, got ${raw}`);
   if (opts.max !== undefined && v > opts.max) throw new UsageError(`--${name} must be at most ${opts.max}, got ${raw}`);
   return v;
+}
+
+/** f(), its one-line Error (a config that cannot be) turned into a usage error about `what`. */
+function usage<R>(what: string, f: () => R): R {
+  try {
+    return f();
+  } catch (e) {
+    throw new UsageError(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 function onePositional(p: Parsed, what: string): string {
@@ -139,7 +149,7 @@ function humanProgress(backend: string): (e: TrainEvent) => void {
 
 async function train(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['preset', 'tokenizer', 'steps', 'batch', 'context', 'dim', 'heads', 'layers', 'lr', 'seed',
-    'eval-every', 'out', 'backend', 'trainer', 'json']);
+    'arch', 'eval-every', 'out', 'backend', 'trainer', 'json']);
   const trainerChoice = p.flags.get('trainer') ?? 'auto';
   if (!isTrainerChoice(trainerChoice)) throw new UsageError(`--trainer must be auto, native, wasm or tfjs, got "${trainerChoice}"`);
   const file = onePositional(p, 'text file');
@@ -161,14 +171,14 @@ async function train(argv: string[]): Promise<number> {
     learningRate: numberFlag(p, 'lr', { min: 0 }),
     evalEvery: numberFlag(p, 'eval-every', { int: true, min: 0 }),
     seed: numberFlag(p, 'seed', { int: true }),
+    modelOverrides: usage('--arch', () => parseModelOverrides(p.flags.get('arch') ?? '')),
   };
   const out = p.flags.get('out') ?? `${path.basename(file).replace(/\.[^.]*$/, '') || 'model'}.safetensors`;
   checkDestination(out, [file]); // before any work: a run is never lost to an --out that cannot be written
   const asJson = p.switches.has('json');
   const text = readText(file);
   const size = textSize(text);
-  const { preset: resolvedPreset, tokenizer, model, settings } = resolveTrainSettings(choices, size);
-  if (model.dim % model.heads !== 0) throw new UsageError(`--dim ${model.dim} must be divisible by --heads ${model.heads}`);
+  const { preset: resolvedPreset, tokenizer, model, settings } = usage('the model', () => resolveTrainSettings(choices, size));
   const backend = await backendFrom(p);
   const modelBytes = checkTrainingMemory(text, tokenizer, model, settings.batchSize, expectedTrainingPath(trainerChoice, backend), backend);
   checkDestination(out, [file], modelBytes);

@@ -4,15 +4,22 @@
 // tfjs forward pass.
 import { loadNative, nativeGPTClass, type NativeAddon, type NativeGPTConstructor, type NativeGPTHandle } from '../compute/addon';
 import { flatLayout, flattenWeights } from '../model/flatLayout';
-import { NORM_EPS, sinusoidalPositions, type GPT } from '../model/gpt';
+import { NORM_EPS, ropeTables, sinusoidalPositions, type GPT } from '../model/gpt';
 
-interface LayerWeights {
-  ln1w: Float32Array; ln1b: Float32Array | null;
-  attnW: Float32Array; attnB: Float32Array | null; // [3D, D]
-  projW: Float32Array; projB: Float32Array | null; // [D, D]
+// Shapes as in config.ts: H query heads, KV key/value heads (G = H/KV queries each), hs head size, A = H*hs,
+// C = (H + 2*KV)*hs.
+
+interface MlpWeights {
   ln2w: Float32Array; ln2b: Float32Array | null;
   fcW: Float32Array; fcB: Float32Array | null; // [F, D]
   fc2W: Float32Array; fc2B: Float32Array | null; // [D, F]
+}
+
+interface LayerWeights {
+  ln1w: Float32Array; ln1b: Float32Array | null;
+  attnW: Float32Array; attnB: Float32Array | null; // [C, D]
+  projW: Float32Array; projB: Float32Array | null; // [D, A]
+  mlp: MlpWeights | null; // null in attention-only blocks
 }
 
 /** Y[n, out] = X[n, in] @ W[out, in]^T (+ b): nn.Linear on rows, PyTorch layout. */
@@ -44,21 +51,27 @@ function linearRows(native: NativeAddon | null, X: Float32Array, n: number, W: F
   return Y;
 }
 
+/** Attention's shape, as config.ts names it. */
+interface HeadShape {
+  H: number; KV: number; hs: number;
+}
+
 /**
  * Causal attention of n new rows (at positions p0..p0+n-1) over the cache: Y[r, head h] = softmax(q k^T / sqrt(hs)) V,
- * with q from qkv [n, 3D] and k, v from the cache [T, D] (already holding the new rows). Scores in float64.
+ * with q from qkv [n, C] and k, v of key/value head floor(h / G) from the cache [T, KV*hs] (already holding the new
+ * rows). Scores in float64.
  */
-function attend(qkv: Float32Array, K: Float32Array, V: Float32Array, n: number, p0: number, D: number, H: number,
+function attend(qkv: Float32Array, K: Float32Array, V: Float32Array, n: number, p0: number, { H, KV, hs }: HeadShape,
   scores: Float64Array, acc: Float64Array): Float32Array {
-  const hs = D / H, scale = 1 / Math.sqrt(hs);
-  const Y = new Float32Array(n * D);
+  const scale = 1 / Math.sqrt(hs), G = H / KV, C = (H + 2 * KV) * hs, W = KV * hs;
+  const Y = new Float32Array(n * H * hs); // [n, A]
   for (let r = 0; r < n; r++) {
     const last = p0 + r; // causal: position p attends to 0..p
     for (let h = 0; h < H; h++) {
-      const q = r * 3 * D + h * hs;
+      const q = r * C + h * hs, kv = Math.floor(h / G) * hs;
       let max = -Infinity;
       for (let j = 0; j <= last; j++) {
-        const k = j * D + h * hs;
+        const k = j * W + kv;
         let s = 0;
         for (let i = 0; i < hs; i++) s += qkv[q + i] * K[k + i];
         s *= scale;
@@ -70,14 +83,42 @@ function attend(qkv: Float32Array, K: Float32Array, V: Float32Array, n: number, 
       // y = sum_j p_j v_j, walking each cached value row front to back
       acc.fill(0);
       for (let j = 0; j <= last; j++) {
-        const p = scores[j], v = j * D + h * hs;
+        const p = scores[j], v = j * W + kv;
         for (let i = 0; i < hs; i++) acc[i] += p * V[v + i];
       }
-      const y = r * D + h * hs;
+      const y = r * H * hs + h * hs;
       for (let i = 0; i < hs; i++) Y[y + i] = acc[i] / sum;
     }
   }
   return Y;
+}
+
+/**
+ * In place on the q and k heads (the first H + KV heads of each row of qkv [n, C]) of rows at positions p0..: RoPE
+ * (pair (i, i + hs/2) turned by the position's angle) when tables are given, then QK-norm when asked.
+ */
+function prepareQueriesAndKeys(qkv: Float32Array, n: number, p0: number, { H, KV, hs }: HeadShape,
+  rope: { cos: Float32Array; sin: Float32Array } | null, qkNorm: boolean): void {
+  const C = (H + 2 * KV) * hs, half = hs / 2;
+  for (let r = 0; r < n; r++) {
+    for (let h = 0; h < H + KV; h++) {
+      const o = r * C + h * hs;
+      if (rope) {
+        const t = (p0 + r) * half;
+        for (let i = 0; i < half; i++) {
+          const x1 = qkv[o + i], x2 = qkv[o + half + i], c = rope.cos[t + i], s = rope.sin[t + i];
+          qkv[o + i] = x1 * c - x2 * s;
+          qkv[o + half + i] = x2 * c + x1 * s;
+        }
+      }
+      if (qkNorm) {
+        let sq = 0;
+        for (let i = 0; i < hs; i++) sq += qkv[o + i] * qkv[o + i];
+        const inv = 1 / Math.sqrt(sq / hs + NORM_EPS);
+        for (let i = 0; i < hs; i++) qkv[o + i] *= inv;
+      }
+    }
+  }
 }
 
 const erf = (x: number): number => {
@@ -116,12 +157,14 @@ class TypedDecoder implements Decoder {
   private readonly T: number;
   private readonly layers: LayerWeights[] = [];
   private readonly wte: Float32Array;
-  private readonly positions: Float32Array; // [T, D]
+  private readonly positions: Float32Array | null; // [T, D] added to the embeddings (learned or sinusoidal)
+  private readonly rope: { cos: Float32Array; sin: Float32Array } | null; // [T, hs/2] each
+  private readonly heads: HeadShape;
   private readonly lnfw: Float32Array;
   private readonly lnfb: Float32Array | null;
   private readonly head: Float32Array; // [V, D]
   private readonly headB: Float32Array | null;
-  private readonly K: Float32Array[]; // per layer [T, D]
+  private readonly K: Float32Array[]; // per layer [T, KV*hs]
   private readonly V: Float32Array[];
   private filled = 0;
 
@@ -137,24 +180,29 @@ class TypedDecoder implements Decoder {
     };
     const opt = (name: string): Float32Array | null => w.get(name)?.data ?? null;
     this.wte = get('transformer.wte.weight');
-    this.positions = c.positions === 'learned' ? get('transformer.wpe.weight') : sinusoidalPositions(c.contextLength, c.dim);
+    this.positions = c.positions === 'learned' ? get('transformer.wpe.weight')
+      : c.positions === 'sinusoidal' ? sinusoidalPositions(c.contextLength, c.dim) : null;
+    this.rope = c.positions === 'rope' ? ropeTables(c.contextLength, c.headDim) : null;
+    this.heads = { H: c.heads, KV: c.kvHeads, hs: c.headDim };
     for (let l = 0; l < c.layers; l++) {
       const h = `transformer.h.${l}`;
       this.layers.push({
         ln1w: get(`${h}.ln_1.weight`), ln1b: opt(`${h}.ln_1.bias`),
         attnW: get(`${h}.attn.c_attn.weight`), attnB: opt(`${h}.attn.c_attn.bias`),
         projW: get(`${h}.attn.c_proj.weight`), projB: opt(`${h}.attn.c_proj.bias`),
-        ln2w: get(`${h}.ln_2.weight`), ln2b: opt(`${h}.ln_2.bias`),
-        fcW: get(`${h}.mlp.c_fc.weight`), fcB: opt(`${h}.mlp.c_fc.bias`),
-        fc2W: get(`${h}.mlp.c_proj.weight`), fc2B: opt(`${h}.mlp.c_proj.bias`),
+        mlp: c.ffnMult === 0 ? null : {
+          ln2w: get(`${h}.ln_2.weight`), ln2b: opt(`${h}.ln_2.bias`),
+          fcW: get(`${h}.mlp.c_fc.weight`), fcB: opt(`${h}.mlp.c_fc.bias`),
+          fc2W: get(`${h}.mlp.c_proj.weight`), fc2B: opt(`${h}.mlp.c_proj.bias`),
+        },
       });
     }
     this.lnfw = get('transformer.ln_f.weight');
     this.lnfb = opt('transformer.ln_f.bias');
     this.head = opt('lm_head.weight') ?? this.wte;
     this.headB = opt('lm_head.bias');
-    this.K = this.layers.map(() => new Float32Array(this.T * this.D));
-    this.V = this.layers.map(() => new Float32Array(this.T * this.D));
+    this.K = this.layers.map(() => new Float32Array(this.T * c.kvHeads * c.headDim));
+    this.V = this.layers.map(() => new Float32Array(this.T * c.kvHeads * c.headDim));
   }
 
   reset(): void {
@@ -205,28 +253,32 @@ class TypedDecoder implements Decoder {
   /** Appends ids at the next positions; the logits of rows firstRow..n-1 [n - firstRow, V]. */
   private feed(ids: Int32Array, firstRow: number): Float32Array {
     const n = ids.length, D = this.D, p0 = this.filled, c = this.model.config;
-    const H = c.heads, hs = D / H, F = c.ffnMult * D;
+    const { H, KV, hs } = this.heads, F = c.ffnMult * D;
+    const A = H * hs, W = KV * hs, C = A + 2 * W; // attention width, one cache row, q k v together
     const X = new Float32Array(n * D); // [n, D] residual stream
     for (let r = 0; r < n; r++) {
       const id = ids[r];
-      for (let i = 0; i < D; i++) X[r * D + i] = this.wte[id * D + i] + this.positions[(p0 + r) * D + i];
+      for (let i = 0; i < D; i++) X[r * D + i] = this.wte[id * D + i] + (this.positions ? this.positions[(p0 + r) * D + i] : 0);
     }
     const scores = new Float64Array(this.T);
     const acc = new Float64Array(hs);
     for (let l = 0; l < this.layers.length; l++) {
       const L = this.layers[l], K = this.K[l], Vc = this.V[l];
-      const qkv = linearRows(this.native, this.norm(X, n, L.ln1w, L.ln1b), n, L.attnW, L.attnB, D, 3 * D); // [n, 3D]
+      const qkv = linearRows(this.native, this.norm(X, n, L.ln1w, L.ln1b), n, L.attnW, L.attnB, D, C); // [n, C]
+      prepareQueriesAndKeys(qkv, n, p0, this.heads, this.rope, c.qkNorm);
       for (let r = 0; r < n; r++) {
-        K.set(qkv.subarray(r * 3 * D + D, r * 3 * D + 2 * D), (p0 + r) * D);
-        Vc.set(qkv.subarray(r * 3 * D + 2 * D, r * 3 * D + 3 * D), (p0 + r) * D);
+        K.set(qkv.subarray(r * C + A, r * C + A + W), (p0 + r) * W);
+        Vc.set(qkv.subarray(r * C + A + W, r * C + C), (p0 + r) * W);
       }
-      const Y = attend(qkv, K, Vc, n, p0, D, H, scores, acc); // [n, D] attention output, heads side by side
-      const attnOut = linearRows(this.native, Y, n, L.projW, L.projB, D, D);
+      const Y = attend(qkv, K, Vc, n, p0, this.heads, scores, acc); // [n, A] attention output, heads side by side
+      const attnOut = linearRows(this.native, Y, n, L.projW, L.projB, A, D);
       for (let i = 0; i < n * D; i++) X[i] += attnOut[i];
-      const A = linearRows(this.native, this.norm(X, n, L.ln2w, L.ln2b), n, L.fcW, L.fcB, D, F); // [n, F]
-      if (c.activation === 'relu') for (let i = 0; i < A.length; i++) A[i] = A[i] > 0 ? A[i] : 0;
-      else for (let i = 0; i < A.length; i++) A[i] = 0.5 * A[i] * (1 + erf(A[i] * Math.SQRT1_2));
-      const mlpOut = linearRows(this.native, A, n, L.fc2W, L.fc2B, F, D);
+      const M = L.mlp;
+      if (!M) continue; // attention-only block
+      const hidden = linearRows(this.native, this.norm(X, n, M.ln2w, M.ln2b), n, M.fcW, M.fcB, D, F); // [n, F]
+      if (c.activation === 'relu') for (let i = 0; i < hidden.length; i++) hidden[i] = hidden[i] > 0 ? hidden[i] : 0;
+      else for (let i = 0; i < hidden.length; i++) hidden[i] = 0.5 * hidden[i] * (1 + erf(hidden[i] * Math.SQRT1_2));
+      const mlpOut = linearRows(this.native, hidden, n, M.fc2W, M.fc2B, F, D);
       for (let i = 0; i < n * D; i++) X[i] += mlpOut[i];
     }
     this.filled += n;

@@ -1,7 +1,7 @@
 // The model file: one self-contained .safetensors with nanoGPT names, PyTorch layouts and GPT Lab metadata.
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { validateConfig, type GPTConfig } from '../model/config';
+import { CONFIG_KEYS, validateConfig, withConfigDefaults, type GPTConfig } from '../model/config';
 import { readBounded, shown, writeFileAtomic } from './files';
 import { estimateInference, formatBytes, memoryProblem, parameterCount } from '../model/memory';
 import { GPT, tidyData } from '../model/gpt';
@@ -64,7 +64,7 @@ export function vocabularyProblem(vocab: Vocabulary, tok: Tokenizer): string | n
 /** Limits on config values, before any arithmetic on them: far beyond any model this engine can build. */
 function checkConfigRanges(c: GPTConfig): void {
   const caps: [keyof GPTConfig, number][] = [['vocabSize', 1 << 24], ['contextLength', 1 << 20], ['dim', 1 << 16], ['heads', 1 << 12],
-    ['layers', 1 << 12], ['ffnMult', 64]];
+    ['layers', 1 << 12], ['ffnMult', 64], ['headDim', 1 << 16]];
   for (const [key, cap] of caps) {
     if ((c[key] as number) > cap) throw new Error(`config ${key} is ${String(c[key])}, beyond this engine's limit of ${cap}`);
   }
@@ -74,10 +74,7 @@ function checkConfigRanges(c: GPTConfig): void {
 export function encodeModel(model: GPT, vocab: Vocabulary, tokenizerName: string, history: unknown,
   tensors = model.toTensors()): Buffer {
   if (vocab.size !== model.config.vocabSize) throw new Error(`vocabulary has ${vocab.size} entries but the model ${model.config.vocabSize}`);
-  const c = model.config;
-  const config = { vocabSize: c.vocabSize, contextLength: c.contextLength, dim: c.dim, heads: c.heads, layers: c.layers,
-    ffnMult: c.ffnMult, norm: c.norm, activation: c.activation, positions: c.positions, tieEmbeddings: c.tieEmbeddings,
-    bias: c.bias, qkvBias: c.qkvBias, dropout: c.dropout };
+  const config = Object.fromEntries(CONFIG_KEYS.map((k) => [k, model.config[k]]));
   return encodeSafeTensors(tensors, {
     'gptlab.format': FORMAT_VERSION,
     'gptlab.config': JSON.stringify(config),
@@ -112,7 +109,7 @@ export function decodeModel(bytes: Uint8Array): ModelFile {
   };
   const raw = parse('gptlab.config') as Partial<GPTConfig>;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('metadata gptlab.config is not a JSON object');
-  const config = validateConfig({ qkvBias: raw.bias ?? true, dropout: 0, ...raw } as GPTConfig);
+  const config = validateConfig(withConfigDefaults(raw));
   checkConfigRanges(config);
   // What the config implies, checked against the file and the machine before anything is allocated for it.
   let stored = 0;

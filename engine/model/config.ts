@@ -1,26 +1,37 @@
 // The model's hyper-parameters and the presets a user picks from.
 // Legend used in shape comments across the engine:
-//   B = batch, T = context length, D = model width, H = heads, hs = D/H, F = ffnMult*D, V = model vocabulary, N = layers
+//   B = batch, T = context length, D = model width, H = query heads, KV = key/value heads, hs = head size,
+//   A = H*hs (the attention's width), C = (H + 2*KV)*hs (q, k and v together), F = ffnMult*D, V = model vocabulary,
+//   N = layers
 
 export type NormKind = 'layernorm' | 'rmsnorm';
 export type ActivationKind = 'relu' | 'gelu';
-export type PositionKind = 'learned' | 'sinusoidal';
+export type PositionKind = 'learned' | 'sinusoidal' | 'rope' | 'none';
 
 export interface GPTConfig {
   vocabSize: number; // V: compacted vocabulary (distinct ids of the training text + 1 unknown token)
   contextLength: number; // T: the longest sequence the model sees
   dim: number; // D: residual stream width
-  heads: number; // H: attention heads; D must be divisible by H
+  heads: number; // H: query heads
   layers: number; // N: transformer blocks
-  ffnMult: number; // the feed-forward layer is D -> ffnMult*D -> D
+  ffnMult: number; // the feed-forward layer is D -> ffnMult*D -> D; 0 makes attention-only blocks (no MLP, no ln_2)
   norm: NormKind; // pre-norm flavour; eps 1e-5 for both
   activation: ActivationKind; // gelu is the exact erf form, as PyTorch's default
-  positions: PositionKind; // learned wpe, or fixed sin/cos (no wpe tensor)
+  // learned: a wpe table added to the embeddings; sinusoidal: fixed sin/cos added; rope: q and k rotated by position
+  // (rotate-half form, base 10000, as LLaMA and nanochat); none: no position signal but the causal mask (NoPE)
+  positions: PositionKind;
   tieEmbeddings: boolean; // lm_head reuses wte (no lm_head.weight tensor)
   bias: boolean; // biases in c_proj, the MLP, LayerNorm and lm_head
   qkvBias: boolean; // bias on c_attn (GPT-2 has one; the classic notebook's per-head q/k/v do not)
   dropout: number; // applied to attention probabilities and residual branches while training
+  kvHeads: number; // KV: key/value heads, each shared by H/KV query heads: H is multi-head, 1 multi-query, between grouped
+  headDim: number; // hs: one head's width; D/H in GPT-2, free here (q: D -> H*hs, k and v: D -> KV*hs, c_proj: H*hs -> D)
+  qkNorm: boolean; // RMSNorm without weights (eps 1e-5) on each head's q and k before the scores, as nanochat
 }
+
+/** The config's keys in the model file's order (gptlab.config); the last three came later and have defaults. */
+export const CONFIG_KEYS: readonly (keyof GPTConfig)[] = ['vocabSize', 'contextLength', 'dim', 'heads', 'layers', 'ffnMult',
+  'norm', 'activation', 'positions', 'tieEmbeddings', 'bias', 'qkvBias', 'dropout', 'kvHeads', 'headDim', 'qkNorm'];
 
 /** The parts of a config that a preset or the user chooses; vocabSize comes from the text. */
 export type ModelShape = Omit<GPTConfig, 'vocabSize'>;
@@ -57,7 +68,7 @@ export const PRESETS: Record<'tiny' | 'small' | 'classic', Preset> = {
     tokenizer: 'char',
     model: {
       contextLength: 64, dim: 96, heads: 4, layers: 3, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
-      positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0,
+      positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0, kvHeads: 4, headDim: 24, qkNorm: false,
     },
     // With the native trainer 2000 steps take about 35 s on two cores and reach val loss about 1.6 on Shakespeare:
     // speaker names, verse lines, mostly real words
@@ -69,7 +80,7 @@ export const PRESETS: Record<'tiny' | 'small' | 'classic', Preset> = {
     tokenizer: 'char',
     model: {
       contextLength: 64, dim: 128, heads: 4, layers: 4, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
-      positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0,
+      positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0, kvHeads: 4, headDim: 32, qkNorm: false,
     },
     train: { ...adamDefaults, steps: 2000, batchSize: 12, learningRate: 1e-3, minLearningRate: 1e-4, warmupSteps: 100,
       evalEvery: 200, evalBatches: 8, sampleEvery: 500 },
@@ -79,7 +90,7 @@ export const PRESETS: Record<'tiny' | 'small' | 'classic', Preset> = {
     tokenizer: 'o200k_base',
     model: {
       contextLength: 32, dim: 256, heads: 8, layers: 12, ffnMult: 4, norm: 'layernorm', activation: 'relu',
-      positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: false, dropout: 0,
+      positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: false, dropout: 0, kvHeads: 8, headDim: 32, qkNorm: false,
     },
     train: { ...adamDefaults, steps: 3000, batchSize: 8, learningRate: 1e-3, minLearningRate: 1e-4, warmupSteps: 100,
       evalEvery: 250, evalBatches: 8, sampleEvery: 500 },
@@ -94,25 +105,115 @@ export function isPresetName(name: string): name is PresetName {
 
 /** Throws a one-line Error when the config cannot describe a model. */
 export function validateConfig(c: GPTConfig): GPTConfig {
-  const positiveInt = (name: string, v: unknown): void => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${String(v)}`);
-  };
   positiveInt('vocabSize', c.vocabSize);
-  positiveInt('contextLength', c.contextLength);
-  positiveInt('dim', c.dim);
-  positiveInt('heads', c.heads);
-  positiveInt('layers', c.layers);
-  positiveInt('ffnMult', c.ffnMult);
-  if (c.dim % c.heads !== 0) throw new Error(`dim ${c.dim} is not divisible by heads ${c.heads}`);
+  validateModelShape(c);
+  return c;
+}
+
+function positiveInt(name: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${String(v)}`);
+}
+
+/** validateConfig without the vocabulary, which comes from the text: what a preset plus overrides must pass. */
+export function validateModelShape<S extends ModelShape>(c: S): S {
+  for (const key of ['contextLength', 'dim', 'heads', 'kvHeads', 'headDim', 'layers'] as const) positiveInt(key, c[key]);
+  if (typeof c.ffnMult !== 'number' || !Number.isInteger(c.ffnMult) || c.ffnMult < 0) {
+    throw new Error(`ffnMult must be a whole number (0: no feed-forward layer), got ${String(c.ffnMult)}`);
+  }
+  if (c.heads % c.kvHeads !== 0) throw new Error(`heads ${c.heads} is not a multiple of kvHeads ${c.kvHeads}`);
+  if (!isOneOf(c.norm, NORMS)) throw new Error(`norm must be ${NORMS.join(' or ')}, got ${String(c.norm)}`);
+  if (!isOneOf(c.activation, ACTIVATIONS)) throw new Error(`activation must be ${ACTIVATIONS.join(' or ')}, got ${String(c.activation)}`);
+  if (!isOneOf(c.positions, POSITIONS)) throw new Error(`positions must be ${POSITIONS.join(', ')}, got ${String(c.positions)}`);
   if (c.positions === 'sinusoidal' && c.dim % 2 !== 0) throw new Error(`sinusoidal positions need an even dim, got ${c.dim}`);
-  if (c.norm !== 'layernorm' && c.norm !== 'rmsnorm') throw new Error(`norm must be layernorm or rmsnorm, got ${String(c.norm)}`);
-  if (c.activation !== 'relu' && c.activation !== 'gelu') throw new Error(`activation must be relu or gelu, got ${String(c.activation)}`);
-  if (c.positions !== 'learned' && c.positions !== 'sinusoidal') throw new Error(`positions must be learned or sinusoidal, got ${String(c.positions)}`);
-  if (typeof c.tieEmbeddings !== 'boolean' || typeof c.bias !== 'boolean' || typeof c.qkvBias !== 'boolean') {
-    throw new Error('tieEmbeddings, bias and qkvBias must be booleans');
+  if (c.positions === 'rope' && c.headDim % 2 !== 0) throw new Error(`rotary positions need an even headDim, got ${c.headDim}`);
+  if (typeof c.tieEmbeddings !== 'boolean' || typeof c.bias !== 'boolean' || typeof c.qkvBias !== 'boolean' || typeof c.qkNorm !== 'boolean') {
+    throw new Error('tieEmbeddings, bias, qkvBias and qkNorm must be booleans');
   }
   if (typeof c.dropout !== 'number' || !(c.dropout >= 0 && c.dropout < 1)) throw new Error(`dropout must be in [0, 1), got ${String(c.dropout)}`);
   return c;
+}
+
+const NORMS: readonly NormKind[] = ['layernorm', 'rmsnorm'];
+const ACTIVATIONS: readonly ActivationKind[] = ['relu', 'gelu'];
+const POSITIONS: readonly PositionKind[] = ['learned', 'sinusoidal', 'rope', 'none'];
+
+function isOneOf<K extends string>(v: unknown, kinds: readonly K[]): v is K {
+  return typeof v === 'string' && (kinds as readonly string[]).includes(v);
+}
+
+/**
+ * A model file's config with the fields older files lack filled in as those files meant them: qkvBias as bias,
+ * no dropout, one key/value head per query head, heads of D/H, no QK-norm. Not validated.
+ */
+export function withConfigDefaults(raw: Partial<GPTConfig>): GPTConfig {
+  const standardHead = typeof raw.dim === 'number' && typeof raw.heads === 'number' && raw.heads > 0 && raw.dim % raw.heads === 0;
+  return {
+    qkvBias: raw.bias ?? true, dropout: 0, kvHeads: raw.heads, headDim: standardHead ? raw.dim! / raw.heads! : undefined, qkNorm: false,
+    ...raw,
+  } as GPTConfig;
+}
+
+// ------------------------------------------------------------------ overrides by name: "kvHeads=1,norm=rmsnorm"
+
+type OverrideKind = { int: number } | { choices: readonly string[] } | 'boolean' | 'dropout';
+
+/** Every model switch a person can set by name, and what it takes. */
+const OVERRIDABLE: Record<keyof ModelShape, OverrideKind> = {
+  contextLength: { int: 1 }, dim: { int: 1 }, heads: { int: 1 }, kvHeads: { int: 1 }, headDim: { int: 1 }, layers: { int: 1 },
+  ffnMult: { int: 0 }, norm: { choices: NORMS }, activation: { choices: ACTIVATIONS }, positions: { choices: POSITIONS },
+  tieEmbeddings: 'boolean', bias: 'boolean', qkvBias: 'boolean', qkNorm: 'boolean', dropout: 'dropout',
+};
+
+/**
+ * Parses a `key=value,...` list of model switches (`kvHeads=1,norm=rmsnorm,positions=rope`) into overrides of a
+ * model shape. Keys are GPTConfig's names; numbers are whole (dropout in [0, 1)), booleans true or false. Throws a
+ * one-line Error naming the first bad entry. The empty string gives no overrides.
+ */
+export function parseModelOverrides(text: string): Partial<ModelShape> {
+  const out: Record<string, unknown> = {};
+  if (text.trim() === '') return {};
+  for (const entry of text.split(',')) {
+    const eq = entry.indexOf('=');
+    const key = (eq === -1 ? entry : entry.slice(0, eq)).trim();
+    const value = eq === -1 ? '' : entry.slice(eq + 1).trim();
+    if (eq === -1 || key === '' || value === '') throw new Error(`"${entry.trim()}" is not key=value (e.g. kvHeads=1,norm=rmsnorm)`);
+    if (!Object.prototype.hasOwnProperty.call(OVERRIDABLE, key)) {
+      throw new Error(`unknown model switch "${key}"; the switches are ${Object.keys(OVERRIDABLE).join(', ')}`);
+    }
+    if (key in out) throw new Error(`${key} is set twice`);
+    const kind = OVERRIDABLE[key as keyof ModelShape];
+    if (kind === 'boolean') {
+      if (value !== 'true' && value !== 'false') throw new Error(`${key} must be true or false, got "${value}"`);
+      out[key] = value === 'true';
+    } else if (kind === 'dropout') {
+      const p = /^\d*\.?\d+(e-?\d+)?$/i.test(value) ? Number(value) : NaN;
+      if (!(p >= 0 && p < 1)) throw new Error(`${key} must be a number in [0, 1), got "${value}"`);
+      out[key] = p;
+    } else if ('int' in kind) {
+      const n = /^\d+$/.test(value) ? Number(value) : NaN;
+      if (!(Number.isSafeInteger(n) && n >= kind.int)) throw new Error(`${key} must be a whole number >= ${kind.int}, got "${value}"`);
+      out[key] = n;
+    } else {
+      if (!kind.choices.includes(value)) throw new Error(`${key} must be ${kind.choices.join(', ')}, got "${value}"`);
+      out[key] = value;
+    }
+  }
+  return out; // every key and value checked above
+}
+
+/**
+ * A shape with some switches changed, validated. kvHeads and headDim follow a changed heads or dim when the base
+ * has the standard ones (KV = H, hs = D/H) and the overrides do not set them, so `heads=8` on a standard model gives
+ * a standard model with 8 heads; `heads=8,headDim=32` gives more heads than D/hs.
+ */
+export function applyModelOverrides(base: ModelShape, overrides: Partial<ModelShape>): ModelShape {
+  const shape: ModelShape = { ...base, ...overrides };
+  if (overrides.kvHeads === undefined && base.kvHeads === base.heads) shape.kvHeads = shape.heads;
+  if (overrides.headDim === undefined && base.headDim * base.heads === base.dim) {
+    if (shape.dim % shape.heads !== 0) throw new Error(`dim ${shape.dim} is not divisible by heads ${shape.heads}; set headDim to choose the head size`);
+    shape.headDim = shape.dim / shape.heads;
+  }
+  return validateModelShape(shape);
 }
 
 /** What a person chose; anything omitted comes from the preset, and steps from the text's size. */
@@ -125,6 +226,8 @@ export interface TrainChoices {
   dim?: number;
   heads?: number;
   layers?: number;
+  /** Any other model switches by name (parseModelOverrides), applied after the fields above. */
+  modelOverrides?: Partial<ModelShape>;
   learningRate?: number;
   evalEvery?: number;
   seed?: number;
@@ -158,7 +261,8 @@ export function presetForSize(bytes: number): PresetName {
 }
 
 /**
- * A preset plus overrides: the one resolution the CLI and the editor share. The minimum learning rate keeps the
+ * A preset plus overrides: the one resolution the CLI and the editor share. Throws a one-line Error when the
+ * overrides make an invalid model (dim not divisible by heads, say). The minimum learning rate keeps the
  * preset's ratio to the peak, warm-up is at most a tenth of the run, and with no explicit steps the run is sized to
  * the text so that a small file is not memorised (the preset's steps stay the ceiling).
  */
@@ -168,13 +272,12 @@ export function resolveTrainSettings(choices: TrainChoices, text: TextSize | nul
     : choices.preset;
   const preset = PRESETS[presetName];
   const tokenizer = choices.tokenizer && choices.tokenizer !== 'auto' ? choices.tokenizer : preset.tokenizer;
-  const model: ModelShape = {
-    ...preset.model,
-    contextLength: choices.contextLength || preset.model.contextLength,
-    dim: choices.dim || preset.model.dim,
-    heads: choices.heads || preset.model.heads,
-    layers: choices.layers || preset.model.layers,
-  };
+  const sizes: Partial<ModelShape> = {};
+  if (choices.contextLength) sizes.contextLength = choices.contextLength;
+  if (choices.dim) sizes.dim = choices.dim;
+  if (choices.heads) sizes.heads = choices.heads;
+  if (choices.layers) sizes.layers = choices.layers;
+  const model = applyModelOverrides(preset.model, { ...sizes, ...choices.modelOverrides });
   const batchSize = choices.batchSize || preset.train.batchSize;
   const why = choices.preset === 'auto' && text ? `auto: ${presetName} for ${formatBytes(text.bytes)}` : presetName;
   let steps = choices.steps || 0;

@@ -1,11 +1,12 @@
 // The decoder-only GPT, written to read like the math. Shape legend in config.ts:
-//   B batch, T time, D width, H heads, hs = D/H, F = ffnMult*D, V vocabulary, N layers.
+//   B batch, T time, D width, H query heads, KV key/value heads, G = H/KV query heads per key/value head, hs head size,
+//   A = H*hs, C = (H + 2*KV)*hs, F = ffnMult*D, V vocabulary, N layers.
 // Parameters live as tf.Variables in the engine's layout: nn.Linear weights are kept [in, out] (the transpose of
 // PyTorch's [out, in]) so every forward matmul is untransposed; toTensors/fromTensors convert at the file boundary.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs'; // registers the gradients, which tfjs-core's CommonJS build does not include
 import { validateConfig, type GPTConfig } from './config';
-import { isLinearWeight, paramSpecs, type ParamSpec } from './params';
+import { isLinearWeight, paramSpecs, residualStd, type ParamSpec } from './params';
 import { Rng } from '../common/rng';
 
 // PROD skips tfjs's debug checks and its console banner about tfjs-node; set where tensors are first made, so that no
@@ -51,6 +52,26 @@ export function sinusoidalPositions(T: number, D: number): Float32Array {
     }
   }
   return P;
+}
+
+/** RoPE's base: position t turns pair i of a head by the angle t / ROPE_BASE^(2i/hs). */
+export const ROPE_BASE = 10000;
+
+/**
+ * Rotary tables [T, hs/2], computed in float64: cos and sin of t / 10000^(2i/hs) for position t and pair i. Pair i
+ * of a head is its elements (i, i + hs/2): the rotate-half form of GPT-NeoX, LLaMA (Hugging Face) and nanochat.
+ */
+export function ropeTables(T: number, hs: number): { cos: Float32Array; sin: Float32Array } {
+  const half = hs / 2;
+  const cos = new Float32Array(T * half), sin = new Float32Array(T * half);
+  for (let t = 0; t < T; t++) {
+    for (let i = 0; i < half; i++) {
+      const angle = t / Math.pow(ROPE_BASE, (2 * i) / hs);
+      cos[t * half + i] = Math.cos(angle);
+      sin[t * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos, sin };
 }
 
 /**
@@ -177,7 +198,8 @@ export class GPT {
   readonly specs: ParamSpec[];
   private readonly params = new Map<string, tf.Variable>();
   private readonly causalMask: tf.Tensor2D; // [T, T]: 0 on and below the diagonal, -1e9 above
-  private readonly positionTable: tf.Tensor2D | null; // [T, D] sinusoidal table, or null with learned positions
+  private readonly positionTable: tf.Tensor2D | null; // [T, D] sinusoidal table, else null
+  private readonly rope: { cos: tf.Tensor2D; sin: tf.Tensor2D } | null; // [T, hs/2] each with rotary positions
   private dropoutSeed = 1;
 
   private constructor(config: GPTConfig, tensors: Map<string, Float32Array>) {
@@ -192,15 +214,18 @@ export class GPT {
     const T = this.config.contextLength, D = this.config.dim;
     this.causalMask = tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9)) as tf.Tensor2D;
     this.positionTable = this.config.positions === 'sinusoidal' ? tf.tensor2d(sinusoidalPositions(T, D), [T, D]) : null;
+    const hs = this.config.headDim;
+    const tables = this.config.positions === 'rope' ? ropeTables(T, hs) : null;
+    this.rope = tables ? { cos: tf.tensor2d(tables.cos, [T, hs / 2]), sin: tf.tensor2d(tables.sin, [T, hs / 2]) } : null;
   }
 
-  /** GPT-2 initialisation: N(0, 0.02), residual projections N(0, 0.02/sqrt(2N)), biases 0, norm gains 1. */
+  /** GPT-2 initialisation: N(0, 0.02), residual projections N(0, residualStd), biases 0, norm gains 1. */
   static init(config: GPTConfig, seed: number): GPT {
     const rng = new Rng(seed);
     const tensors = new Map<string, Float32Array>();
     for (const spec of paramSpecs(validateConfig(config))) {
       const data = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
-      const std = spec.init === 'residual' ? 0.02 / Math.sqrt(2 * config.layers) : 0.02;
+      const std = spec.init === 'residual' ? residualStd(config) : 0.02;
       if (spec.init === 'ones') data.fill(1);
       else if (spec.init !== 'zeros') for (let i = 0; i < data.length; i++) data[i] = std * rng.normal();
       tensors.set(spec.name, data);
@@ -293,29 +318,49 @@ export class GPT {
     return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))); // exact erf GELU
   }
 
-  /** Causal self-attention. x [B*T, D] -> y [B*T, D], probabilities [B, H, T, T]. */
+  /** RoPE on one head tensor x [B, n, T, hs]: pair (i, i + hs/2) at position t turns by t / 10000^(2i/hs). */
+  private rotary(x: tf.Tensor, T: number): tf.Tensor {
+    const half = this.config.headDim / 2;
+    const cos = tf.slice(this.rope!.cos, [0, 0], [T, half]), sin = tf.slice(this.rope!.sin, [0, 0], [T, half]); // [T, hs/2]
+    const [x1, x2] = tf.split(x, 2, 3); // [B, n, T, hs/2] each
+    return tf.concat([tf.sub(tf.mul(x1, cos), tf.mul(x2, sin)), tf.add(tf.mul(x2, cos), tf.mul(x1, sin))], 3); // [B, n, T, hs]
+  }
+
+  /** QK-norm: RMSNorm without a weight over each head's last axis. x [B, n, T, hs] -> [B, n, T, hs]. */
+  private headNorm(x: tf.Tensor): tf.Tensor {
+    return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), NORM_EPS)));
+  }
+
+  /**
+   * Causal self-attention with H query heads over KV key/value heads, query head h reading key/value head
+   * floor(h / G). x [B*T, D] -> y [B*T, D], probabilities [B, H, T, T].
+   */
   private attention(x: tf.Tensor, B: number, T: number, layer: number, opts: ForwardOptions): [tf.Tensor, tf.Tensor4D] {
-    const { dim: D, heads: H } = this.config;
-    const hs = D / H;
+    const { heads: H, kvHeads: KV, headDim: hs } = this.config;
+    const G = H / KV;
     const prefix = `transformer.h.${layer}.attn`;
-    const qkv = this.linear(x, `${prefix}.c_attn`); // [BT, 3D]
-    const [q2, k2, v2] = tf.split(qkv, 3, 1); // 3 x [BT, D]
-    const heads = (t: tf.Tensor): tf.Tensor => tf.transpose(tf.reshape(t, [B, T, H, hs]), [0, 2, 1, 3]); // [B, H, T, hs]
+    const qkv = this.linear(x, `${prefix}.c_attn`); // [BT, C]
+    const [q2, k2, v2] = tf.split(qkv, [H * hs, KV * hs, KV * hs], 1); // [BT, A], [BT, KV*hs], [BT, KV*hs]
+    const heads = (t: tf.Tensor, n: number): tf.Tensor => tf.transpose(tf.reshape(t, [B, T, n, hs]), [0, 2, 1, 3]); // [B, n, T, hs]
+    let q = heads(q2, H), k = heads(k2, KV); // [B, H, T, hs], [B, KV, T, hs]
+    const v = heads(v2, KV); // [B, KV, T, hs]
+    if (this.rope) [q, k] = [this.rotary(q, T), this.rotary(k, T)];
+    if (this.config.qkNorm) [q, k] = [this.headNorm(q), this.headNorm(k)]; // after RoPE, as nanochat (they commute)
     const mask = tf.slice(this.causalMask, [0, 0], [T, T]); // [T, T]
     let y: tf.Tensor, att: tf.Tensor;
     if (!opts.reference) {
-      const q = heads(q2), k = heads(k2), v = heads(v2); // [B, H, T, hs]
-      const scores = tf.add(tf.mul(matMul(q, k, false, true), 1 / Math.sqrt(hs)), mask); // [B, H, T, T]
+      // The G query heads of a key/value head are consecutive: stacked as G*T rows, they share one product with k and v.
+      const qg = tf.reshape(q, [B, KV, G * T, hs]); // [B, KV, G*T, hs]
+      const scores = tf.add(tf.reshape(tf.mul(matMul(qg, k, false, true), 1 / Math.sqrt(hs)), [B, H, T, T]), mask); // [B, H, T, T]
       att = this.dropout(tf.softmax(scores), !!opts.training); // [B, H, T, T]
-      y = matMul(att, v); // [B, H, T, hs]
+      y = tf.reshape(matMul(tf.reshape(att, [B, KV, G * T, T]), v), [B, H, T, hs]); // [B, H, T, hs]
     } else {
       // Plain path: one 2-D attention per (batch, head), exactly the textbook formula.
       const ys: tf.Tensor[] = [], atts: tf.Tensor[] = [];
-      const q3 = tf.reshape(q2, [B, T, D]), k3 = tf.reshape(k2, [B, T, D]), v3 = tf.reshape(v2, [B, T, D]);
+      const pick = (t: tf.Tensor, b: number, h: number): tf.Tensor => tf.reshape(tf.slice(t, [b, h, 0, 0], [1, 1, T, hs]), [T, hs]);
       for (let b = 0; b < B; b++) {
         for (let h = 0; h < H; h++) {
-          const pick = (t: tf.Tensor): tf.Tensor => tf.reshape(tf.slice(t, [b, 0, h * hs], [1, T, hs]), [T, hs]);
-          const qh = pick(q3), kh = pick(k3), vh = pick(v3); // [T, hs]
+          const qh = pick(q, b, h), kh = pick(k, b, Math.floor(h / G)), vh = pick(v, b, Math.floor(h / G)); // [T, hs]
           const p = tf.softmax(tf.add(tf.div(matMul(qh, tf.transpose(kh)), Math.sqrt(hs)), mask)); // [T, T]
           atts.push(p);
           ys.push(matMul(p, vh)); // [T, hs]
@@ -324,7 +369,7 @@ export class GPT {
       att = tf.reshape(tf.stack(atts), [B, H, T, T]);
       y = tf.reshape(tf.stack(ys), [B, H, T, hs]);
     }
-    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, D]); // [BT, D]
+    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, H * hs]); // [BT, A]
     const out = this.dropout(this.linear(merged, `${prefix}.c_proj`), !!opts.training); // [BT, D]
     return [out, att as tf.Tensor4D];
   }
@@ -351,9 +396,11 @@ export class GPT {
     if (T > contextLength) throw new Error(`sequence length ${T} exceeds the context length ${contextLength}`);
     const training = !!opts.training;
     const tokens = embeddingLookup(this.param('transformer.wte.weight') as tf.Tensor2D, tf.reshape(idx, [B * T])); // [BT, D]
-    const table = this.positionTable ?? this.param('transformer.wpe.weight'); // [Tmax, D]
-    const pos = tf.slice(table, [0, 0], [T, D]); // [T, D]
-    let x: tf.Tensor = tf.reshape(tf.add(tf.reshape(tokens, [B, T, D]), pos), [B * T, D]); // [BT, D]
+    // Learned and sinusoidal positions are added here; rotary ones turn q and k inside attention; none has nothing.
+    const table = this.config.positions === 'learned' ? this.param('transformer.wpe.weight') : this.positionTable; // [Tmax, D]
+    let x: tf.Tensor = table
+      ? tf.reshape(tf.add(tf.reshape(tokens, [B, T, D]), tf.slice(table, [0, 0], [T, D])), [B * T, D]) // [BT, D]
+      : tokens;
     x = this.dropout(x, training);
     const attention: tf.Tensor4D[] = [];
     const residuals: tf.Tensor3D[] = [];
@@ -361,7 +408,7 @@ export class GPT {
     for (let l = 0; l < this.config.layers; l++) {
       const [a, att] = this.attention(this.norm(x, `transformer.h.${l}.ln_1`), B, T, l, opts);
       x = tf.add(x, a); // [BT, D]
-      x = tf.add(x, this.mlp(this.norm(x, `transformer.h.${l}.ln_2`), l, training)); // [BT, D]
+      if (this.config.ffnMult > 0) x = tf.add(x, this.mlp(this.norm(x, `transformer.h.${l}.ln_2`), l, training)); // [BT, D]
       if (opts.collect) {
         attention.push(att);
         residuals.push(tf.reshape(x, [B, T, D]) as tf.Tensor3D);
@@ -383,5 +430,6 @@ export class GPT {
     this.params.clear();
     this.causalMask.dispose();
     this.positionTable?.dispose();
+    if (this.rope) tf.dispose([this.rope.cos, this.rope.sin]);
   }
 }

@@ -16,24 +16,27 @@ const HOST_SHARE = 0.75;
 const WASM_SHARE = 0.85;
 
 /** The parameter count a config implies, computed arithmetically (no per-layer lists, so absurd configs stay cheap). */
-export function parameterCount(c: Pick<GPTConfig, 'vocabSize' | 'contextLength' | 'dim' | 'layers' | 'ffnMult' | 'norm' | 'positions' |
-  'tieEmbeddings' | 'bias' | 'qkvBias'>): number {
+export function parameterCount(c: Omit<GPTConfig, 'activation' | 'dropout' | 'qkNorm'>): number {
   const D = c.dim, V = c.vocabSize, T = c.contextLength, F = c.ffnMult * c.dim;
+  const A = c.heads * c.headDim, C = (c.heads + 2 * c.kvHeads) * c.headDim;
   const norm = c.norm === 'layernorm' && c.bias ? 2 * D : D;
-  const block = 2 * norm + 3 * D * D + (c.qkvBias ? 3 * D : 0) + D * D + (c.bias ? D : 0) + F * D + (c.bias ? F : 0) + D * F + (c.bias ? D : 0);
-  return V * D + (c.positions === 'learned' ? T * D : 0) + c.layers * block + norm + (c.tieEmbeddings ? 0 : V * D) + (c.bias ? V : 0);
+  const attention = norm + C * D + (c.qkvBias ? C : 0) + D * A + (c.bias ? D : 0);
+  const mlp = F === 0 ? 0 : norm + F * D + (c.bias ? F : 0) + D * F + (c.bias ? D : 0);
+  return V * D + (c.positions === 'learned' ? T * D : 0) + c.layers * (attention + mlp) + norm + (c.tieEmbeddings ? 0 : V * D) + (c.bias ? V : 0);
 }
 
 /** Floats a forward pass over [B, T] keeps alive (what a backward pass needs), plus the [T, T] mask. */
 function activationFloats(c: GPTConfig, B: number, T: number): number {
   const D = c.dim, F = c.ffnMult * c.dim, H = c.heads, V = c.vocabSize;
-  const perLayer = 14 * B * T * D + 2 * B * T * F + 2 * B * H * T * T;
+  const A = H * c.headDim, C = (H + 2 * c.kvHeads) * c.headDim;
+  const perLayer = B * T * (10 * D + C + A + 2 * F) + 2 * B * H * T * T; // 14 BTD + 2 BTF for a standard block
   return c.layers * perLayer + 3 * B * T * D + 3 * B * T * V;
 }
 
-/** Fixed per-model tensors: the causal mask (built through two [T, T] temporaries) and a sinusoidal position table. */
+/** Fixed per-model tensors: the causal mask (built through two [T, T] temporaries) and a sinusoidal or rotary table. */
 function fixedFloats(c: GPTConfig): number {
-  return 3 * c.contextLength * c.contextLength + (c.positions === 'sinusoidal' ? c.contextLength * c.dim : 0);
+  const T = c.contextLength;
+  return 3 * T * T + (c.positions === 'sinusoidal' ? T * c.dim : c.positions === 'rope' ? T * c.headDim : 0);
 }
 
 export type EstimatePath = 'native' | 'tfjs' | 'wasm';

@@ -1,8 +1,10 @@
 // The native GPT's forward and backward passes (llm.c style: one forward/backward pair per layer kind), AdamW, and
 // the step-level thread tuner. The math is engine/model.ts's; tests hold the two to PyTorch and to each other.
-// Legend: B batch, T time, D width, H heads, hs = D/H, F = ffnMult*D, V vocabulary, N layers, M = B*T rows.
+// Legend: B batch, T time, D width, H query heads, KV key/value heads, G = H/KV, hs head size, A = H*hs,
+// C = (H + 2*KV)*hs, F = ffnMult*D, V vocabulary, N layers, M = B*T rows.
 #include "gpt.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -117,6 +119,45 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// RoPE on each hs-wide head of x[0, heads*hs): pair (i, i + hs/2) turned by the angle whose cosine and sine are c[i]
+// and s[i]; sign -1 turns back, which is the transpose (RoPE's backward).
+void rotate_heads(float* x, long heads, long hs, const float* c, const float* s, float sign) {
+  const long half = hs / 2;
+  for (long h = 0; h < heads; h++) {
+    float* x1 = x + h * hs;
+    float* x2 = x1 + half;
+    for (long i = 0; i < half; i++) {
+      const float a = x1[i], b = x2[i], si = sign * s[i];
+      x1[i] = a * c[i] - b * si;
+      x2[i] = b * c[i] + a * si;
+    }
+  }
+}
+
+// QK-norm: each hs-wide head of x[0, heads*hs) divided by its RMS (eps 1e-5, no weight); rstd[h] keeps 1/rms.
+void rms_heads(float* x, long heads, long hs, float* rstd) {
+  for (long h = 0; h < heads; h++) {
+    float* xh = x + h * hs;
+    float ss = 0.0f;
+    for (long i = 0; i < hs; i++) ss += xh[i] * xh[i];
+    const float r = 1.0f / std::sqrt(ss / static_cast<float>(hs) + kNormEps);
+    for (long i = 0; i < hs; i++) xh[i] *= r;
+    rstd[h] = r;
+  }
+}
+
+// Its backward from the normalised heads y: dy := rstd * (dy - y * mean(dy * y)), head by head.
+void rms_heads_backward(const float* y, float* dy, long heads, long hs, const float* rstd) {
+  for (long h = 0; h < heads; h++) {
+    const float* yh = y + h * hs;
+    float* gh = dy + h * hs;
+    float dot = 0.0f;
+    for (long i = 0; i < hs; i++) dot += gh[i] * yh[i];
+    const float m = dot / static_cast<float>(hs), r = rstd[h];
+    for (long i = 0; i < hs; i++) gh[i] = r * (gh[i] - yh[i] * m);
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- construction
@@ -127,13 +168,17 @@ NativeGPT* NativeGPT::create(const GPTShape& s, const std::vector<long>& offsets
     *error = why;
     return nullptr;
   };
-  if (s.V < 1 || s.T < 1 || s.D < 1 || s.H < 1 || s.N < 1 || s.F < 1) return fail("every dimension must be positive");
-  if (s.D % s.H != 0) return fail("dim must be divisible by heads");
+  if (s.V < 1 || s.T < 1 || s.D < 1 || s.H < 1 || s.N < 1 || s.KV < 1 || s.hs < 1 || s.F < 0)
+    return fail("every dimension must be positive");
+  if (s.H % s.KV != 0) return fail("heads must be a multiple of kvHeads");
+  if (s.positions == Positions::kRope && s.hs % 2 != 0) return fail("rotary positions need an even head size");
+  if (s.positions == Positions::kSinusoidal && s.D % 2 != 0) return fail("sinusoidal positions need an even dim");
   if (!(s.dropout >= 0.0f && s.dropout < 1.0f)) return fail("dropout must be in [0, 1)");
   if (static_cast<long>(offsets.size()) != kGlobalTensors + s.N * kLayerTensors)
     return fail("the tensor layout has the wrong number of entries");
   const bool normBias = !s.rmsnorm && s.bias;
   // Every tensor the config has must fit in the buffer; every tensor it lacks must be absent.
+  std::vector<std::pair<long, long>> spans;  // (offset, size) of each tensor
   auto check = [&](long off, long size, bool present, const char* name) -> bool {
     if (!present) {
       if (off >= 0) *error = std::string("the layout has a ") + name + " this config does not";
@@ -143,23 +188,35 @@ NativeGPT* NativeGPT::create(const GPTShape& s, const std::vector<long>& offsets
       *error = std::string("tensor ") + name + " does not fit in the parameter buffer";
       return false;
     }
+    spans.emplace_back(off, size);
     return true;
   };
-  const long D = s.D, F = s.F;
-  if (!check(offsets[kWte], s.V * D, true, "wte") || !check(offsets[kWpe], s.T * D, s.learnedPositions, "wpe") ||
+  const long D = s.D, F = s.F, A = s.H * s.hs, C = (s.H + 2 * s.KV) * s.hs;
+  const bool mlp = F > 0;
+  if (!check(offsets[kWte], s.V * D, true, "wte") ||
+      !check(offsets[kWpe], s.T * D, s.positions == Positions::kLearned, "wpe") ||
       !check(offsets[kLnfW], D, true, "ln_f.weight") || !check(offsets[kLnfB], D, normBias, "ln_f.bias") ||
       !check(offsets[kLmW], s.V * D, !s.tied, "lm_head.weight") || !check(offsets[kLmB], s.V, s.bias, "lm_head.bias"))
     return nullptr;
   for (long l = 0; l < s.N; l++) {
     const long* o = offsets.data() + kGlobalTensors + l * kLayerTensors;
     if (!check(o[kLn1W], D, true, "ln_1.weight") || !check(o[kLn1B], D, normBias, "ln_1.bias") ||
-        !check(o[kAttnW], 3 * D * D, true, "c_attn.weight") || !check(o[kAttnB], 3 * D, s.qkvBias, "c_attn.bias") ||
-        !check(o[kProjW], D * D, true, "attn.c_proj.weight") || !check(o[kProjB], D, s.bias, "attn.c_proj.bias") ||
-        !check(o[kLn2W], D, true, "ln_2.weight") || !check(o[kLn2B], D, normBias, "ln_2.bias") ||
-        !check(o[kFcW], F * D, true, "c_fc.weight") || !check(o[kFcB], F, s.bias, "c_fc.bias") ||
-        !check(o[kFc2W], D * F, true, "mlp.c_proj.weight") || !check(o[kFc2B], D, s.bias, "mlp.c_proj.bias"))
+        !check(o[kAttnW], C * D, true, "c_attn.weight") || !check(o[kAttnB], C, s.qkvBias, "c_attn.bias") ||
+        !check(o[kProjW], D * A, true, "attn.c_proj.weight") || !check(o[kProjB], D, s.bias, "attn.c_proj.bias") ||
+        !check(o[kLn2W], D, mlp, "ln_2.weight") || !check(o[kLn2B], D, mlp && normBias, "ln_2.bias") ||
+        !check(o[kFcW], F * D, mlp, "c_fc.weight") || !check(o[kFcB], F, mlp && s.bias, "c_fc.bias") ||
+        !check(o[kFc2W], D * F, mlp, "mlp.c_proj.weight") || !check(o[kFc2B], D, mlp && s.bias, "mlp.c_proj.bias"))
       return nullptr;
   }
+  // And together they tile it, back to back: sizes that fit but differ from the layout's (another head size, say)
+  // would read the wrong weights.
+  std::sort(spans.begin(), spans.end());
+  long end = 0;
+  for (const auto& span : spans) {
+    if (span.first != end) return fail("the config's tensors do not tile the parameter buffer");
+    end += span.second;
+  }
+  if (end != nparams) return fail("the config's tensors do not tile the parameter buffer");
   return new NativeGPT(s, offsets, params, nparams);
 }
 
@@ -183,9 +240,9 @@ void NativeGPT::ensureTrainingState() {
 }
 
 NativeGPT::NativeGPT(const GPTShape& s, const std::vector<long>& offsets, float* params, long nparams)
-    : s_(s), offsets_(offsets), params_(params), nparams_(nparams) {
+    : s_(s), offsets_(offsets), params_(params), nparams_(nparams), A_(s.H * s.hs), C_((s.H + 2 * s.KV) * s.hs) {
   init_runtime();
-  if (!s.learnedPositions) {
+  if (s.positions == Positions::kSinusoidal) {
     // P[i, 2j] = sin(i / 10000^(2j/D)), P[i, 2j+1] = cos(...), in double like model.ts
     sinusoid_.assign(s.T * s.D, 0.0f);
     for (long i = 0; i < s.T; i++)
@@ -193,6 +250,18 @@ NativeGPT::NativeGPT(const GPTShape& s, const std::vector<long>& offsets, float*
         const double angle = static_cast<double>(i) / std::pow(10000.0, static_cast<double>(2 * j) / s.D);
         sinusoid_[i * s.D + 2 * j] = static_cast<float>(std::sin(angle));
         if (2 * j + 1 < s.D) sinusoid_[i * s.D + 2 * j + 1] = static_cast<float>(std::cos(angle));
+      }
+  }
+  if (s.positions == Positions::kRope) {
+    // cos and sin of t / 10000^(2i/hs) for position t and pair i, in double like model.ts's ropeTables
+    const long half = s.hs / 2;
+    ropeCos_.assign(s.T * half, 0.0f);
+    ropeSin_.assign(s.T * half, 0.0f);
+    for (long t = 0; t < s.T; t++)
+      for (long i = 0; i < half; i++) {
+        const double angle = static_cast<double>(t) / std::pow(10000.0, static_cast<double>(2 * i) / s.hs);
+        ropeCos_[t * half + i] = static_cast<float>(std::cos(angle));
+        ropeSin_[t * half + i] = static_cast<float>(std::sin(angle));
       }
   }
 }
@@ -208,14 +277,17 @@ NativeGPT::~NativeGPT() {
 
 // Lays out the activations of a [B, T] batch, growing the arena when it is larger than any before.
 void NativeGPT::reserve(long B, long T) {
-  const long D = s_.D, F = s_.F, V = s_.V, N = s_.N, H = s_.H;
+  const long D = s_.D, F = s_.F, V = s_.V, N = s_.N, H = s_.H, A = A_, C = C_;
   const bool drop = s_.dropout > 0;
+  const long mlp = F > 0 ? 1 : 0;  // attention-only blocks keep no mid-block stream or ln_2
+  const long qkHeads = s_.qkNorm ? H + s_.KV : 0;
   // The pieces, in the order they are carved; the sizes grow with B and T, so the largest batch's arena fits all.
   auto pieces = [&](long b, long t, float** out) -> long {
     const long M = b * t, att = b * H * t * t;
-    const long sizes[] = {(N + 1) * M * D, N * M * D, N * M, N * M, N * M * 3 * D, N * att, drop ? N * att : 0,
-                          N * M * D, N * M * D, N * M * D, N * M, N * M, N * M * F, N * M * F, M * D, M, M,
-                          M * V, M * D, M * D, M * D, M * 3 * D, M * F, kMaxChunks * 2 * D};
+    const long sizes[] = {(N + 1) * M * D, N * M * D, N * M, N * M, N * M * C, N * att, drop ? N * att : 0,
+                          N * M * A, mlp * N * M * D, mlp * N * M * D, mlp * N * M, mlp * N * M, N * M * F,
+                          N * M * F, M * D, M, M, M * V, M * D, M * D, M * (A > D ? A : D), M * C, M * F,
+                          kMaxChunks * 2 * D, N * M * qkHeads};
     long total = 0;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
       if (out) out[i] = arena_ + total;
@@ -237,7 +309,7 @@ void NativeGPT::reserve(long B, long T) {
     capB_ = b;
     capT_ = t;
   }
-  float* p[24];
+  float* p[25];
   pieces(B, T, p);
   resid_ = p[0];
   ln1_ = p[1];
@@ -263,6 +335,7 @@ void NativeGPT::reserve(long B, long T) {
   dqkv_ = p[21];
   dff_ = p[22];
   partials_ = p[23];
+  qkRstd_ = s_.qkNorm ? p[24] : nullptr;
   B_ = B;
   T_ = T;
   M_ = B * T;
@@ -335,9 +408,10 @@ void NativeGPT::normBackward(const float* dy, const float* x, const float* mean,
   }
 }
 
-// qkv [M, 3D] -> att [B, H, T, T] (probabilities), y [M, D] (heads side by side), one (b, h) per unit.
+// qkv [M, C] -> att [B, H, T, T] (probabilities), y [M, A] (heads side by side), one (b, h) per unit; query head h
+// reads key/value head h / G.
 void NativeGPT::attentionForward(const float* qkv, float* att, float* y, bool training, uint64_t seed) {
-  const long T = T_, D = s_.D, H = s_.H, hs = D / H;
+  const long T = T_, H = s_.H, KV = s_.KV, G = H / KV, hs = s_.hs, A = A_, C = C_;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const bool drop = training && s_.dropout > 0;
   const uint32_t threshold = static_cast<uint32_t>(s_.dropout * 16777216.0f);
@@ -345,13 +419,13 @@ void NativeGPT::attentionForward(const float* qkv, float* att, float* y, bool tr
   float* attDrop = drop ? attDrop_ + (att - att_) : nullptr;
   parallel_for(B_ * H, [&](long u, Workspace& ws) {
     const long b = u / H, h = u % H;
-    const float* q = qkv + b * T * 3 * D + h * hs;  // [T, hs], row stride 3D
-    const float* k = q + D;
-    const float* v = q + 2 * D;
+    const float* q = qkv + b * T * C + h * hs;           // [T, hs], row stride C
+    const float* k = qkv + b * T * C + A + (h / G) * hs;
+    const float* v = k + KV * hs;
     float* P = att + u * T * T;                     // [T, T]
     float* Pd = drop ? attDrop + u * T * T : P;     // what multiplies v
     // P = causal softmax(q k^T / sqrt(hs)); y = P v
-    ops().attn_scores(q, 3 * D, k, 3 * D, T, hs, scale, P, T, ws.scratchFor(hs * (T + 64)));
+    ops().attn_scores(q, C, k, C, T, hs, scale, P, T, ws.scratchFor(hs * (T + 64)));
     ops().causal_softmax(P, T, T, 0, T);
     if (drop) {
       for (long i = 0; i < T; i++)
@@ -360,50 +434,86 @@ void NativeGPT::attentionForward(const float* qkv, float* att, float* y, bool tr
           Pd[i * T + j] = keeps(seed, idx, threshold) ? P[i * T + j] * keepScale : 0.0f;
         }
     }
-    ops().attn_apply(Pd, T, v, 3 * D, T, hs, y + b * T * D + h * hs, D);
+    ops().attn_apply(Pd, T, v, C, T, hs, y + b * T * A + h * hs, A);
   });
 }
 
-// dy [M, D] -> dqkv [M, 3D], from the saved probabilities.
+// dy [M, A] -> dqkv [M, C], from the saved probabilities. One unit per (b, key/value head): the G query heads that
+// share its k and v add their dk and dv in a fixed order, so results do not depend on the thread count.
 void NativeGPT::attentionBackward(const float* qkv, const float* att, const float* dy, float* dqkv, uint64_t seed) {
-  const long T = T_, D = s_.D, H = s_.H, hs = D / H;
+  const long T = T_, H = s_.H, KV = s_.KV, G = H / KV, hs = s_.hs, A = A_, C = C_;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const bool drop = attDrop_ != nullptr && dropoutSeed_ != 0;
   const uint32_t threshold = static_cast<uint32_t>(s_.dropout * 16777216.0f);
   const float keepScale = 1.0f / (1.0f - s_.dropout);
   const float* attDrop = drop ? attDrop_ + (att - att_) : nullptr;
-  parallel_for(B_ * H, [&](long u, Workspace& ws) {
-    const long b = u / H, h = u % H;
-    const float* q = qkv + b * T * 3 * D + h * hs;
-    const float* k = q + D;
-    const float* v = q + 2 * D;
-    float* dq = dqkv + b * T * 3 * D + h * hs;
-    float* dk = dq + D;
-    float* dv = dq + 2 * D;
-    const float* P = att + u * T * T;
-    const float* Pd = drop ? attDrop + u * T * T : P;
-    const float* dyo = dy + b * T * D + h * hs;
+  parallel_for(B_ * KV, [&](long unit, Workspace& ws) {
+    const long b = unit / KV, g = unit % KV;
+    const float* k = qkv + b * T * C + A + g * hs;
+    const float* v = k + KV * hs;
+    float* dk = dqkv + b * T * C + A + g * hs;
+    float* dv = dk + KV * hs;
+    for (long t = 0; t < T; t++) {
+      std::memset(dk + t * C, 0, sizeof(float) * hs);
+      std::memset(dv + t * C, 0, sizeof(float) * hs);
+    }
     float* dP = ws.scratchFor(T * T + hs * (T + 64));  // [T, T], then the transposed-operand scratch
     float* scratch = dP + T * T;
-    // dP = dy v^T (through the dropout mask), then dS = the softmax backward, scaled by 1/sqrt(hs)
-    ops().attn_scores(dyo, D, v, 3 * D, T, hs, 1.0f, dP, T, scratch);
-    if (drop) {
-      for (long i = 0; i < T; i++)
-        for (long j = 0; j <= i; j++) {
-          const uint64_t idx = static_cast<uint64_t>(u * T + i) * T + j;
-          if (!keeps(seed, idx, threshold)) dP[i * T + j] = 0.0f;
-          else dP[i * T + j] *= keepScale;
-        }
+    for (long h = g * G; h < (g + 1) * G; h++) {
+      const long u = b * H + h;  // the forward pass's unit
+      const float* q = qkv + b * T * C + h * hs;
+      float* dq = dqkv + b * T * C + h * hs;
+      const float* P = att + u * T * T;
+      const float* Pd = drop ? attDrop + u * T * T : P;
+      const float* dyo = dy + b * T * A + h * hs;
+      // dP = dy v^T (through the dropout mask), then dS = the softmax backward, scaled by 1/sqrt(hs)
+      ops().attn_scores(dyo, A, v, C, T, hs, 1.0f, dP, T, scratch);
+      if (drop) {
+        for (long i = 0; i < T; i++)
+          for (long j = 0; j <= i; j++) {
+            const uint64_t idx = static_cast<uint64_t>(u * T + i) * T + j;
+            if (!keeps(seed, idx, threshold)) dP[i * T + j] = 0.0f;
+            else dP[i * T + j] *= keepScale;
+          }
+      }
+      ops().softmax_backward(P, T, dP, T, T, 0, T, scale);
+      // dq = dS k;  dk += dS^T q;  dv += Pd^T dy
+      ops().attn_apply(dP, T, k, C, T, hs, dq, C);
+      ops().attn_apply_t(dP, T, q, C, T, hs, dk, C);
+      ops().attn_apply_t(Pd, T, dyo, A, T, hs, dv, C);
     }
-    ops().softmax_backward(P, T, dP, T, T, 0, T, scale);
-    // dq = dS k;  dk = dS^T q;  dv = Pd^T dy
-    ops().attn_apply(dP, T, k, 3 * D, T, hs, dq, 3 * D);
-    for (long t = 0; t < T; t++) {
-      std::memset(dk + t * 3 * D, 0, sizeof(float) * hs);
-      std::memset(dv + t * 3 * D, 0, sizeof(float) * hs);
+  });
+}
+
+// RoPE, then QK-norm, in place on the q and k heads (the first H + KV heads of each row) of qkv [rows, C]; row r is
+// at position p0 + r % T. rstd [rows, H + KV] keeps QK-norm's factors for the backward pass.
+void NativeGPT::queryKeyForward(float* qkv, float* rstd, long rows, long T, long p0) const {
+  const bool rope = s_.positions == Positions::kRope;
+  if (!rope && !s_.qkNorm) return;
+  const long heads = s_.H + s_.KV, hs = s_.hs, half = hs / 2, C = C_;
+  for_rows(rows, 8, [&](long, long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      float* row = qkv + r * C;
+      const long t = p0 + r % T;
+      if (rope) rotate_heads(row, heads, hs, ropeCos_.data() + t * half, ropeSin_.data() + t * half, 1.0f);
+      if (s_.qkNorm) rms_heads(row, heads, hs, rstd + r * heads);
     }
-    ops().attn_apply_t(dP, T, q, 3 * D, T, hs, dk, 3 * D);
-    ops().attn_apply_t(Pd, T, dyo, D, T, hs, dv, 3 * D);
+  });
+}
+
+// The gradient through queryKeyForward of the last training forward, in place on the q and k heads of dqkv [M, C]:
+// QK-norm's backward from the normed heads in qkv, then RoPE's (the opposite turn).
+void NativeGPT::queryKeyBackward(const float* qkv, const float* rstd, float* dqkv) const {
+  const bool rope = s_.positions == Positions::kRope;
+  if (!rope && !s_.qkNorm) return;
+  const long heads = s_.H + s_.KV, hs = s_.hs, half = hs / 2, C = C_, T = T_;
+  for_rows(M_, 8, [&](long, long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      float* g = dqkv + r * C;
+      const long t = r % T;
+      if (s_.qkNorm) rms_heads_backward(qkv + r * C, g, heads, hs, rstd + r * heads);
+      if (rope) rotate_heads(g, heads, hs, ropeCos_.data() + t * half, ropeSin_.data() + t * half, -1.0f);
+    }
   });
 }
 
@@ -419,33 +529,56 @@ void NativeGPT::dropout(float* x, long n, uint64_t seed) const {
 
 // ---------------------------------------------------------------- forward and backward
 
+// next = a + b, the residual stream after block l, normed by what reads it: block l+1's ln_1, or ln_f after the last.
+void NativeGPT::nextNorm(long l, const float* a, const float* b, float* next) {
+  const long M = M_;
+  if (l + 1 < s_.N)
+    addNorm(a, b, next, layerOffset(l + 1, kLn1W), layerOffset(l + 1, kLn1B), ln1_ + (l + 1) * rowsD_,
+            ln1Mean_ + (l + 1) * M, ln1Rstd_ + (l + 1) * M);
+  else
+    addNorm(a, b, next, offsets_[kLnfW], offsets_[kLnfB], lnf_, lnfMean_, lnfRstd_);
+}
+
 void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, uint64_t seed, bool packed) {
   reserve(B, T);
-  const long D = s_.D, F = s_.F, V = s_.V, M = M_, N = s_.N;
+  const long D = s_.D, F = s_.F, V = s_.V, M = M_, N = s_.N, A = A_, C = C_, qkHeads = s_.H + s_.KV;
   const bool drop = training && s_.dropout > 0;
   dropoutSeed_ = drop ? (seed | 1) : 0;  // 0 marks "no dropout in this forward" for the backward pass
   const float* wte = P(offsets_[kWte]);
-  const float* pos = s_.learnedPositions ? P(offsets_[kWpe]) : sinusoid_.data();
-  // x = wte[idx] + pos[t]
+  // Learned and sinusoidal positions are added to the embeddings; rotary ones turn q and k; none adds nothing.
+  const float* pos = s_.positions == Positions::kLearned      ? P(offsets_[kWpe])
+                     : s_.positions == Positions::kSinusoidal ? sinusoid_.data()
+                                                              : nullptr;
+  // x = wte[idx] (+ pos[t])
   for_rows(M, 8, [&](long, long r0, long r1) {
-    for (long r = r0; r < r1; r++) ops().add(wte + static_cast<long>(idx[r]) * D, pos + (r % T) * D, resid_ + r * D, D);
+    for (long r = r0; r < r1; r++) {
+      const float* e = wte + static_cast<long>(idx[r]) * D;
+      if (pos) ops().add(e, pos + (r % T) * D, resid_ + r * D, D);
+      else std::memcpy(resid_ + r * D, e, sizeof(float) * D);
+    }
   });
   if (drop) dropout(resid_, M * D, site_seed(dropoutSeed_, 0));
   norm(resid_, layerOffset(0, kLn1W), layerOffset(0, kLn1B), ln1_, ln1Mean_, ln1Rstd_);
   for (long l = 0; l < N; l++) {
     const float* x = resid_ + l * rowsD_;
     const float* ln1 = ln1_ + l * rowsD_;  // ln_1(x), computed with x
-    float* qkv = qkv_ + l * M * 3 * D;
-    float* atty = atty_ + l * rowsD_;
+    float* qkv = qkv_ + l * M * C;
+    float* atty = atty_ + l * M * A;
+    float* next = resid_ + (l + 1) * rowsD_;
+    // x + c_proj(attention(ln_1(x)))
+    linear(ln1, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), qkv, C, M, packed);       // [M, C]
+    queryKeyForward(qkv, qkRstd_ ? qkRstd_ + l * M * qkHeads : nullptr, M, T, 0);
+    attentionForward(qkv, att_ + l * attStride_, atty, drop, site_seed(dropoutSeed_, 3 * l + 1));  // [M, A]
+    linear(atty, A, layerOffset(l, kProjW), layerOffset(l, kProjB), branch_, D, M, packed);  // [M, D]
+    if (drop) dropout(branch_, M * D, site_seed(dropoutSeed_, 3 * l + 2));
+    if (F == 0) {  // attention-only block: x' = x + that, normed by what reads it next
+      nextNorm(l, x, branch_, next);
+      continue;
+    }
     float* mid = mid_ + l * rowsD_;
     float* ln2 = ln2_ + l * rowsD_;
     float* fch = fch_ + l * M * F;
     float* fca = fca_ + l * M * F;
-    // mid = x + c_proj(attention(ln_1(x)))
-    linear(ln1, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), qkv, 3 * D, M, packed);     // [M, 3D]
-    attentionForward(qkv, att_ + l * attStride_, atty, drop, site_seed(dropoutSeed_, 3 * l + 1));  // [M, D]
-    linear(atty, D, layerOffset(l, kProjW), layerOffset(l, kProjB), branch_, D, M, packed);   // [M, D]
-    if (drop) dropout(branch_, M * D, site_seed(dropoutSeed_, 3 * l + 2));
     addNorm(x, branch_, mid, layerOffset(l, kLn2W), layerOffset(l, kLn2B), ln2, ln2Mean_ + l * M, ln2Rstd_ + l * M);
     // x' = mid + c_proj(act(c_fc(ln_2(mid)))), normed by the next block's ln_1 (or ln_f after the last block)
     linear(ln2, D, layerOffset(l, kFcW), layerOffset(l, kFcB), fch, F, M, packed);            // [M, F]
@@ -454,13 +587,7 @@ void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, u
     });
     linear(fca, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), branch_, D, M, packed);      // [M, D]
     if (drop) dropout(branch_, M * D, site_seed(dropoutSeed_, 3 * l + 3));
-    float* next = resid_ + (l + 1) * rowsD_;
-    if (l + 1 < N) {
-      addNorm(mid, branch_, next, layerOffset(l + 1, kLn1W), layerOffset(l + 1, kLn1B), ln1_ + (l + 1) * rowsD_,
-              ln1Mean_ + (l + 1) * M, ln1Rstd_ + (l + 1) * M);
-    } else {
-      addNorm(mid, branch_, next, offsets_[kLnfW], offsets_[kLnfB], lnf_, lnfMean_, lnfRstd_);
-    }
+    nextNorm(l, mid, branch_, next);
   }
   // logits = lm_head(ln_f(x)), lm_head being wte when tied
   linear(lnf_, D, s_.tied ? offsets_[kWte] : offsets_[kLmW], offsets_[kLmB], logits_, V, M, packed);  // [M, V]
@@ -485,7 +612,7 @@ double NativeGPT::forwardLoss(const int32_t* idx, const int32_t* targets, long B
 
 // The gradient of the mean loss of the last training forward, whose logits now hold dL/dlogits.
 void NativeGPT::backward(const int32_t* idx) {
-  const long D = s_.D, F = s_.F, V = s_.V, M = M_, T = T_;
+  const long D = s_.D, F = s_.F, V = s_.V, M = M_, T = T_, A = A_, C = C_, qkHeads = s_.H + s_.KV;
   const bool drop = dropoutSeed_ != 0;
   const long wteOff = offsets_[kWte];
   // lm_head and ln_f
@@ -502,25 +629,28 @@ void NativeGPT::backward(const int32_t* idx) {
   for (long l = s_.N - 1; l >= 0; l--) {
     const float* x = resid_ + l * rowsD_;
     const float* ln1 = ln1_ + l * rowsD_;
-    const float* qkv = qkv_ + l * M * 3 * D;
-    const float* atty = atty_ + l * rowsD_;
-    const float* mid = mid_ + l * rowsD_;
-    const float* ln2 = ln2_ + l * rowsD_;
-    const float* fch = fch_ + l * M * F;
-    const float* fca = fca_ + l * M * F;
-    // MLP branch: dresid holds dL/dx'; afterwards dL/dmid
-    linearBackward(branchGradient(3 * l + 3), D, fca, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), dff_);  // dfca
-    for_rows(M, 4, [&](long, long r0, long r1) {
-      ops().act_backward(fch + r0 * F, dff_ + r0 * F, dff_ + r0 * F, (r1 - r0) * F, s_.gelu);
-    });
-    linearBackward(dff_, F, ln2, D, layerOffset(l, kFcW), layerOffset(l, kFcB), dln_);  // d ln2
-    normBackward(dln_, mid, ln2Mean_ + l * M, ln2Rstd_ + l * M, layerOffset(l, kLn2W), layerOffset(l, kLn2B),
-                 dresid_);
+    const float* qkv = qkv_ + l * M * C;
+    const float* atty = atty_ + l * M * A;
+    if (F > 0) {
+      const float* mid = mid_ + l * rowsD_;
+      const float* ln2 = ln2_ + l * rowsD_;
+      const float* fch = fch_ + l * M * F;
+      const float* fca = fca_ + l * M * F;
+      // MLP branch: dresid holds dL/dx'; afterwards dL/dmid
+      linearBackward(branchGradient(3 * l + 3), D, fca, F, layerOffset(l, kFc2W), layerOffset(l, kFc2B), dff_);
+      for_rows(M, 4, [&](long, long r0, long r1) {
+        ops().act_backward(fch + r0 * F, dff_ + r0 * F, dff_ + r0 * F, (r1 - r0) * F, s_.gelu);
+      });
+      linearBackward(dff_, F, ln2, D, layerOffset(l, kFcW), layerOffset(l, kFcB), dln_);  // d ln2
+      normBackward(dln_, mid, ln2Mean_ + l * M, ln2Rstd_ + l * M, layerOffset(l, kLn2W), layerOffset(l, kLn2B),
+                   dresid_);
+    }
     // attention branch: afterwards dresid holds dL/dx
-    linearBackward(branchGradient(3 * l + 2), D, atty, D, layerOffset(l, kProjW), layerOffset(l, kProjB),
-                   dln_);  // d atty
-    attentionBackward(qkv, att_ + l * attStride_, dln_, dqkv_, site_seed(dropoutSeed_, 3 * l + 1));
-    linearBackward(dqkv_, 3 * D, ln1, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), dln_);  // d ln1
+    linearBackward(branchGradient(3 * l + 2), D, atty, A, layerOffset(l, kProjW), layerOffset(l, kProjB),
+                   dln_);  // d atty [M, A]
+    attentionBackward(qkv, att_ + l * attStride_, dln_, dqkv_, site_seed(dropoutSeed_, 3 * l + 1));  // [M, C]
+    queryKeyBackward(qkv, qkRstd_ ? qkRstd_ + l * M * qkHeads : nullptr, dqkv_);
+    linearBackward(dqkv_, C, ln1, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), dln_);  // d ln1
     normBackward(dln_, x, ln1Mean_ + l * M, ln1Rstd_ + l * M, layerOffset(l, kLn1W), layerOffset(l, kLn1B), dresid_);
   }
   // embeddings: scatter-add into wte (after lm_head's share when tied) and sum over the batch into wpe
@@ -611,18 +741,20 @@ StepResult NativeGPT::step(const int32_t* idx, const int32_t* targets, long B, l
 // values join the cache, and they attend to every cached position up to their own. Rows r of the scratch are the
 // new tokens; row j of a layer's cache is position j.
 
-// Causal attention of the n new rows over the cache of layer l: y [n, D], heads side by side.
+// Causal attention of the n new rows over the cache of layer l: y [n, A], heads side by side; query head h reads
+// key/value head h / G.
 void NativeGPT::decodeAttention(long l, long n, const float* qkv, float* y) {
-  const long D = s_.D, H = s_.H, hs = D / H, T = s_.T, p0 = cached_, L = p0 + n;
+  const long H = s_.H, G = H / s_.KV, hs = s_.hs, W = s_.KV * hs, T = s_.T, A = A_, C = C_, p0 = cached_, L = p0 + n;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  const float* K = kCache_ + l * T * D;
-  const float* V = vCache_ + l * T * D;
+  const float* K = kCache_ + l * T * W;
+  const float* V = vCache_ + l * T * W;
   parallel_for(H, [&](long h, Workspace& ws) {
+    const long g = h / G;
     float* S = ws.scratchFor(n * L);  // [n, L] scores, then probabilities
-    // S = scale * q_h k_h^T; P = causal softmax (row r sees positions 0..p0+r); y_h = P v_h
-    kernels().run(GemmTask{0, 1, n, L, hs, scale, qkv + h * hs, 3 * D, K + h * hs, D, 0.0f, S, L}, ws.packA, ws.packB);
+    // S = scale * q_h k_g^T; P = causal softmax (row r sees positions 0..p0+r); y_h = P v_g
+    kernels().run(GemmTask{0, 1, n, L, hs, scale, qkv + h * hs, C, K + g * hs, W, 0.0f, S, L}, ws.packA, ws.packB);
     ops().causal_softmax(S, L, n, p0, L);
-    kernels().run(GemmTask{0, 0, n, hs, L, 1.0f, S, L, V + h * hs, D, 0.0f, y + h * hs, D}, ws.packA, ws.packB);
+    kernels().run(GemmTask{0, 0, n, hs, L, 1.0f, S, L, V + g * hs, W, 0.0f, y + h * hs, A}, ws.packA, ws.packB);
   });
 }
 
@@ -634,8 +766,9 @@ void NativeGPT::packWeights() {
   struct Weight { long off, out, in; };
   std::vector<Weight> weights;
   for (long l = 0; l < N; l++) {
-    weights.push_back({layerOffset(l, kAttnW), 3 * D, D});
-    weights.push_back({layerOffset(l, kProjW), D, D});
+    weights.push_back({layerOffset(l, kAttnW), C_, D});
+    weights.push_back({layerOffset(l, kProjW), D, A_});
+    if (F == 0) continue;
     weights.push_back({layerOffset(l, kFcW), F, D});
     weights.push_back({layerOffset(l, kFc2W), D, F});
   }
@@ -667,18 +800,18 @@ void NativeGPT::dropPackedWeights() {
 }
 
 const float* NativeGPT::decode(const int32_t* ids, long n) {
-  const long D = s_.D, F = s_.F, V = s_.V, T = s_.T, N = s_.N, p0 = cached_;
+  const long D = s_.D, F = s_.F, V = s_.V, T = s_.T, N = s_.N, A = A_, C = C_, W = s_.KV * s_.hs, p0 = cached_;
   if (n < 1 || p0 + n > T) throw std::invalid_argument("decode: the cache holds " + std::to_string(T) + " tokens; " +
                                                        std::to_string(p0) + " + " + std::to_string(n) + " do not fit");
   if (!decodeArena_) {
-    const long sizes[] = {N * T * D, N * T * D, T * D, T * D, T * D, T * D, T * 3 * D, T * F, T, T, V};
+    const long sizes[] = {N * T * W, N * T * W, T * D, T * D, T * A, T * D, T * C, T * F, T, T, V, T * (s_.H + s_.KV)};
     long total = 0;
     for (long size : sizes) total += round16(size);
     check_fits(sizeof(float) * static_cast<double>(total), "the decoding cache");
     decodeArena_ = alloc_floats(total, false);
     if (!decodeArena_) throw OutOfMemory("the decoding cache could not be allocated");
     float** pieces[] = {&kCache_, &vCache_, &decX_, &decLn_, &decY_, &decBranch_, &decQkv_, &decFc_, &decMean_,
-                        &decRstd_, &decLogits_};
+                        &decRstd_, &decLogits_, &decQkRstd_};
     long at = 0;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
       *pieces[i] = decodeArena_ + at;
@@ -694,19 +827,27 @@ const float* NativeGPT::decode(const int32_t* ids, long n) {
     ops().norm_forward(x, P(wOff), P(bOff), y, decMean_, decRstd_, rows, D, s_.rmsnorm);
   };
   const float* wte = P(offsets_[kWte]);
-  const float* pos = s_.learnedPositions ? P(offsets_[kWpe]) : sinusoid_.data();
-  for (long r = 0; r < n; r++) ops().add(wte + static_cast<long>(ids[r]) * D, pos + (p0 + r) * D, decX_ + r * D, D);
+  const float* pos = s_.positions == Positions::kLearned      ? P(offsets_[kWpe])
+                     : s_.positions == Positions::kSinusoidal ? sinusoid_.data()
+                                                              : nullptr;
+  for (long r = 0; r < n; r++) {
+    const float* e = wte + static_cast<long>(ids[r]) * D;
+    if (pos) ops().add(e, pos + (p0 + r) * D, decX_ + r * D, D);
+    else std::memcpy(decX_ + r * D, e, sizeof(float) * D);
+  }
   for (long l = 0; l < N; l++) {
     // x += c_proj(attention(ln_1(x)))
     normRows(decX_, layerOffset(l, kLn1W), layerOffset(l, kLn1B), decLn_, n);
-    linear(decLn_, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), decQkv_, 3 * D, n, packed);  // [n, 3D]
+    linear(decLn_, D, layerOffset(l, kAttnW), layerOffset(l, kAttnB), decQkv_, C, n, packed);  // [n, C]
+    queryKeyForward(decQkv_, decQkRstd_, n, n, p0);  // rows at positions p0 .. p0+n-1
     for (long r = 0; r < n; r++) {
-      std::memcpy(kCache_ + (l * T + p0 + r) * D, decQkv_ + r * 3 * D + D, sizeof(float) * D);
-      std::memcpy(vCache_ + (l * T + p0 + r) * D, decQkv_ + r * 3 * D + 2 * D, sizeof(float) * D);
+      std::memcpy(kCache_ + (l * T + p0 + r) * W, decQkv_ + r * C + A, sizeof(float) * W);
+      std::memcpy(vCache_ + (l * T + p0 + r) * W, decQkv_ + r * C + A + W, sizeof(float) * W);
     }
-    decodeAttention(l, n, decQkv_, decY_);                                                      // [n, D]
-    linear(decY_, D, layerOffset(l, kProjW), layerOffset(l, kProjB), decBranch_, D, n, packed);
+    decodeAttention(l, n, decQkv_, decY_);                                                      // [n, A]
+    linear(decY_, A, layerOffset(l, kProjW), layerOffset(l, kProjB), decBranch_, D, n, packed);
     ops().add(decX_, decBranch_, decX_, n * D);
+    if (F == 0) continue;  // attention-only block
     // x += c_proj(act(c_fc(ln_2(x))))
     normRows(decX_, layerOffset(l, kLn2W), layerOffset(l, kLn2B), decLn_, n);
     linear(decLn_, D, layerOffset(l, kFcW), layerOffset(l, kFcB), decFc_, F, n, packed);           // [n, F]

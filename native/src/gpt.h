@@ -1,7 +1,8 @@
 // The native GPT: forward, backward and AdamW for engine/model.ts's architecture, over one flat parameter buffer
 // in the model file's order and PyTorch layouts (nn.Linear weights [out, in]). The fast CPU training path; the
 // tfjs model stays the reference the tests hold it to.
-// Legend: B batch, T time, D width, H heads, hs = D/H, F = ffnMult*D, V vocabulary, N layers, M = B*T rows.
+// Legend: B batch, T time, D width, H query heads, KV key/value heads, G = H/KV, hs head size, A = H*hs,
+// C = (H + 2*KV)*hs (q, k, v side by side), F = ffnMult*D, V vocabulary, N layers, M = B*T rows.
 #ifndef GPTLAB_GPT_H
 #define GPTLAB_GPT_H
 
@@ -18,11 +19,18 @@ struct OutOfMemory : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// How positions reach the model: a learned table or fixed sin/cos added to the embeddings, q and k rotated (RoPE,
+// rotate-half form, base 10000), or nothing but the causal mask.
+enum class Positions { kLearned, kSinusoidal, kRope, kNone };
+
 struct GPTShape {
-  long V, T, D, H, N, F;  // T is the context length (the longest sequence)
+  long V, T, D, H, N, F;  // T is the context length (the longest sequence); F = 0: attention-only blocks
+  long KV;                // key/value heads: query head h reads key/value head h / (H/KV)
+  long hs;                // head size (any; D/H is GPT-2's)
   bool rmsnorm;           // else LayerNorm
   bool gelu;              // else ReLU
-  bool learnedPositions;  // else sinusoidal
+  Positions positions;
+  bool qkNorm;            // RMSNorm without weights on each head's q and k, after RoPE
   bool tied;              // lm_head reuses wte
   bool bias;              // biases in c_proj, the MLP, LayerNorm and lm_head
   bool qkvBias;           // bias on c_attn
@@ -115,6 +123,9 @@ class NativeGPT {
                     float* dx);
   void attentionForward(const float* qkv, float* att, float* y, bool training, uint64_t seed);
   void attentionBackward(const float* qkv, const float* att, const float* dy, float* dqkv, uint64_t seed);
+  void queryKeyForward(float* qkv, float* rstd, long rows, long T, long p0) const;
+  void queryKeyBackward(const float* qkv, const float* rstd, float* dqkv) const;
+  void nextNorm(long l, const float* a, const float* b, float* next);
   void dropout(float* x, long n, uint64_t seed) const;
   void ensureTrainingState();
   void decodeAttention(long l, long n, const float* qkv, float* y);
@@ -130,6 +141,8 @@ class NativeGPT {
   float* m_ = nullptr;
   float* v_ = nullptr;
   std::vector<float> sinusoid_;  // [T, D] when positions are sinusoidal
+  std::vector<float> ropeCos_, ropeSin_;  // [T, hs/2] each with rotary positions
+  long A_ = 0, C_ = 0;                    // H*hs (attention width) and (H + 2*KV)*hs (q, k, v)
 
   // Activations for up to capRows_ rows (capB_ sequences), carved from one allocation.
   float* arena_ = nullptr;
@@ -137,18 +150,20 @@ class NativeGPT {
   long B_ = 0, T_ = 0, M_ = 0, rowsD_ = 0, attStride_ = 0;
   float *resid_ = nullptr;                            // (N+1) x [M, D]: input of each block, then the final stream
   float *ln1_ = nullptr, *ln1Mean_ = nullptr, *ln1Rstd_ = nullptr;  // N x [M, D], N x [M], N x [M]
-  float *qkv_ = nullptr;                              // N x [M, 3D]
+  float *qkv_ = nullptr;                              // N x [M, C], q and k after RoPE and QK-norm
+  float *qkRstd_ = nullptr;                           // N x [M, H + KV]: QK-norm's 1/rms of each q and k head
   float *att_ = nullptr;                              // N x [B, H, T, T] probabilities (before dropout)
   float *attDrop_ = nullptr;                          // N x [B, H, T, T] after dropout (dropout > 0 only)
-  float *atty_ = nullptr;                             // N x [M, D] heads merged, before c_proj
-  float *mid_ = nullptr;                              // N x [M, D] residual after attention
+  float *atty_ = nullptr;                             // N x [M, A] heads merged, before c_proj
+  float *mid_ = nullptr;                              // N x [M, D] residual after attention (F > 0 only)
   float *ln2_ = nullptr, *ln2Mean_ = nullptr, *ln2Rstd_ = nullptr;
   float *fch_ = nullptr, *fca_ = nullptr;             // N x [M, F] before and after the activation
   float *lnf_ = nullptr, *lnfMean_ = nullptr, *lnfRstd_ = nullptr;  // [M, D], [M], [M]
   float *logits_ = nullptr;                           // [M, V]; the gradient in place after a training forward
   float *branch_ = nullptr;                           // [M, D] scratch: a block's branch output / its gradient
-  float *dresid_ = nullptr, *dln_ = nullptr;          // [M, D] gradient scratch
-  float *dqkv_ = nullptr;                             // [M, 3D]
+  float *dresid_ = nullptr;                           // [M, D] gradient scratch
+  float *dln_ = nullptr;                              // [M, max(D, A)] gradient scratch
+  float *dqkv_ = nullptr;                             // [M, C]
   float *dff_ = nullptr;                              // [M, F]
   float *partials_ = nullptr;                         // per-chunk partial sums for norm weight gradients
   std::vector<double> sums_;                          // per-chunk partial sums (losses, squares)
@@ -157,10 +172,12 @@ class NativeGPT {
   // decode(): the KV cache and the rows being decoded, carved from one allocation on the first call.
   float* decodeArena_ = nullptr;
   long cached_ = 0;
-  float *kCache_ = nullptr, *vCache_ = nullptr;            // N x [T, D] each
-  float *decX_ = nullptr, *decLn_ = nullptr, *decY_ = nullptr, *decBranch_ = nullptr;  // [T, D]
-  float *decQkv_ = nullptr, *decFc_ = nullptr;             // [T, 3D], [T, F]
+  float *kCache_ = nullptr, *vCache_ = nullptr;            // N x [T, KV*hs] each
+  float *decX_ = nullptr, *decLn_ = nullptr, *decBranch_ = nullptr;  // [T, D]
+  float *decY_ = nullptr;                                  // [T, A]
+  float *decQkv_ = nullptr, *decFc_ = nullptr;             // [T, C], [T, F]
   float *decMean_ = nullptr, *decRstd_ = nullptr;          // [T]
+  float *decQkRstd_ = nullptr;                             // [T, H + KV]
   float *decLogits_ = nullptr;                             // [V]
   float* packedArena_ = nullptr;                           // the weights packed for GemmTask::packedB
   std::vector<std::pair<long, const float*>> packed_;      // (weight offset, packed copy) of every linear layer

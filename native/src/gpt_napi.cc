@@ -1,6 +1,6 @@
 // new NativeGPT(shape, offsets, params): the native trainer as a JavaScript class.
 //   shape   {vocabSize, contextLength, dim, heads, layers, ffnMult, norm, activation, positions, tieEmbeddings,
-//            bias, qkvBias, dropout} (engine/config.ts's GPTConfig)
+//            bias, qkvBias, dropout, kvHeads, headDim, qkNorm} (engine/model/config.ts's GPTConfig)
 //   offsets Float64Array: where each tensor starts in params (gpt.h's GlobalTensor, then LayerTensor per layer), -1
 //           for tensors the config lacks
 //   params  Float32Array of every parameter in the model file's order and layouts. The object keeps a reference
@@ -188,15 +188,19 @@ napi_value Construct(napi_env env, napi_callback_info info) {
       !prop_string(env, argv[0], "norm", &norm) || !prop_string(env, argv[0], "activation", &activation) ||
       !prop_string(env, argv[0], "positions", &positions) || !prop_bool(env, argv[0], "tieEmbeddings", &s.tied) ||
       !prop_bool(env, argv[0], "bias", &s.bias) || !prop_bool(env, argv[0], "qkvBias", &s.qkvBias) ||
-      !prop_double(env, argv[0], "dropout", &dropout))
+      !prop_double(env, argv[0], "dropout", &dropout) || !prop_long(env, argv[0], "kvHeads", &s.KV) ||
+      !prop_long(env, argv[0], "headDim", &s.hs) || !prop_bool(env, argv[0], "qkNorm", &s.qkNorm))
     return fail(env, "NativeGPT: the shape is missing a field or has a wrongly typed one");
   if ((norm != "layernorm" && norm != "rmsnorm") || (activation != "relu" && activation != "gelu") ||
-      (positions != "learned" && positions != "sinusoidal"))
+      (positions != "learned" && positions != "sinusoidal" && positions != "rope" && positions != "none"))
     return fail(env, "NativeGPT: unknown norm, activation or positions");
   s.F = ffnMult * s.D;
   s.rmsnorm = norm == "rmsnorm";
   s.gelu = activation == "gelu";
-  s.learnedPositions = positions == "learned";
+  s.positions = positions == "learned"      ? Positions::kLearned
+                : positions == "sinusoidal" ? Positions::kSinusoidal
+                : positions == "rope"       ? Positions::kRope
+                                            : Positions::kNone;
   s.dropout = static_cast<float>(dropout);
   double* off = nullptr;
   long noff = 0;

@@ -71,7 +71,8 @@ EMSCRIPTEN_KEEPALIVE const char* gptlab_info(double* out) {
   return gptlab::kernels().isa;
 }
 
-// shape: V, T, D, H, N, ffnMult, rmsnorm, gelu, learnedPositions, tied, bias, qkvBias, dropout.
+// shape: V, T, D, H, N, ffnMult, rmsnorm, gelu, positions (0 sinusoidal, 1 learned, 2 rope, 3 none), tied, bias,
+// qkvBias, dropout, kvHeads, headDim, qkNorm.
 EMSCRIPTEN_KEEPALIVE int gptlab_create(const double* shape, const double* offsets, int noffsets, float* params,
                                        double nparams, NativeGPT** out, char* error, int errorLen) {
   gptlab::GPTShape s{};
@@ -83,11 +84,16 @@ EMSCRIPTEN_KEEPALIVE int gptlab_create(const double* shape, const double* offset
   s.F = static_cast<long>(shape[5]) * s.D;
   s.rmsnorm = shape[6] != 0;
   s.gelu = shape[7] != 0;
-  s.learnedPositions = shape[8] != 0;
+  const gptlab::Positions positions[] = {gptlab::Positions::kSinusoidal, gptlab::Positions::kLearned,
+                                         gptlab::Positions::kRope, gptlab::Positions::kNone};
+  s.positions = positions[static_cast<int>(shape[8]) & 3];
   s.tied = shape[9] != 0;
   s.bias = shape[10] != 0;
   s.qkvBias = shape[11] != 0;
   s.dropout = static_cast<float>(shape[12]);
+  s.KV = static_cast<long>(shape[13]);
+  s.hs = static_cast<long>(shape[14]);
+  s.qkNorm = shape[15] != 0;
   std::vector<long> offs(noffsets);
   for (int i = 0; i < noffsets; i++) offs[i] = static_cast<long>(offsets[i]);
   *out = nullptr;

@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { decodeSafeTensors } from '../../engine/io/safetensors';
 import { saveModel } from '../../engine/io/checkpoint';
 import { GPT } from '../../engine/model/gpt';
 import { Vocabulary } from '../../engine/text/vocab';
@@ -57,6 +58,20 @@ test('train for people prints progress, the backend and samples', () => {
   assert.match(r.stderr, /step 5\/5 \[#+\] loss \d+\.\d{4} \| \d+ tok\/s \| ETA/);
   assert.match(r.stderr, /saved .*human\.safetensors/);
   assert.match(r.stdout, /--- sample 1 ---/);
+});
+
+test('train --arch sets switches by name: multi-query, rotary, QK-norm, attention-only blocks, saved and read back', () => {
+  const out = path.join(dir, 'arch.safetensors');
+  const r = run(['train', corpus, ...SMALL, '--steps', '5', '--arch', 'kvHeads=1,positions=rope,qkNorm=true,ffnMult=0', '--json', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const start = JSON.parse(r.stdout.split('\n')[0]) as { event: string; trainer: string };
+  assert.equal(start.event, 'start');
+  const config = JSON.parse(decodeSafeTensors(fs.readFileSync(out)).metadata['gptlab.config']) as Record<string, unknown>;
+  assert.deepEqual([config.heads, config.kvHeads, config.headDim, config.positions, config.qkNorm, config.ffnMult], [2, 1, 16, 'rope', true, 0]);
+  const p = run(['probe', out, '--text', 'To be, or not', '--attention', '--json']);
+  assert.equal(p.code, 0, p.stderr);
+  assert.equal((JSON.parse(p.stdout) as { attention: { layers: number[][][][] } }).attention.layers[0].length, 2, 'one map per query head');
+  assert.equal(run(['sample', out, '--prompt', 'ROMEO:', '--tokens', '20', '--json']).code, 0);
 });
 
 test('sample, probe, eval and tokens work on the trained model', () => {
@@ -121,7 +136,10 @@ test('bad usage and bad input exit 2 with one line and no stack trace', () => {
   expectBadInput(['train', corpus, '--backend', 'tensorflow'], /backend "tensorflow" is not available/);
   expectBadInput(['train', corpus, '--steps', 'many'], /--steps must be a number/);
   expectBadInput(['train', corpus, '--preset', 'huge'], /--preset must be auto, tiny, small or classic/);
-  expectBadInput(['train', corpus, '--dim', '30', '--heads', '4'], /--dim 30 must be divisible by --heads 4/);
+  expectBadInput(['train', corpus, '--dim', '30', '--heads', '4'], /the model: dim 30 is not divisible by heads 4; set headDim/);
+  expectBadInput(['train', corpus, '--arch', 'kvHeads=3'], /the model: heads 4 is not a multiple of kvHeads 3/);
+  expectBadInput(['train', corpus, '--arch', 'positions=alibi'], /--arch: positions must be learned, sinusoidal, rope, none, got "alibi"/);
+  expectBadInput(['train', corpus, '--arch', 'kvheads=1'], /--arch: unknown model switch "kvheads"; the switches are/);
   expectBadInput(['train', corpus, '--out', corpus], /corpus\.txt is the same file as .*corpus\.txt; the model would overwrite it/);
   expectBadInput(['train', corpus, '--bogus', '1'], /unknown option --bogus/);
   expectBadInput(['sample', corrupt], /corrupt\.safetensors is not a valid GPT Lab model/);
@@ -351,7 +369,7 @@ test('eval of a model with non-finite weights is exit 2 with one line', () => {
 test('probe --attention on a long context is bounded and says what was cut; tokens streams large files', async () => {
   const vocab = new Vocabulary([null, ...Array.from({ length: 26 }, (_, i) => 97 + i)]);
   const long = GPT.init({ vocabSize: 27, contextLength: 2048, dim: 8, heads: 2, layers: 2, ffnMult: 1, norm: 'layernorm', activation: 'relu',
-    positions: 'learned', tieEmbeddings: true, bias: false, qkvBias: false, dropout: 0 }, 1);
+    positions: 'learned', tieEmbeddings: true, bias: false, qkvBias: false, dropout: 0, kvHeads: 2, headDim: 4, qkNorm: false }, 1);
   const file = path.join(dir, 'long.safetensors');
   saveModel(file, long, vocab, 'char', null);
   long.dispose();

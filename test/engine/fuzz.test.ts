@@ -35,7 +35,8 @@ function modelBytes(tokenizer: 'char' | 'cl100k_base'): Buffer {
   const tok = getTokenizer(tokenizer);
   const vocab = Vocabulary.fromTokenIds(tok.encode('To be, or not to be: that is the question. Їжак 🙂'));
   const model = GPT.init({ vocabSize: vocab.size, contextLength: 16, dim: 16, heads: 2, layers: 2, ffnMult: 2, norm: 'layernorm',
-    activation: 'gelu', positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0 }, 3);
+    activation: 'gelu', positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0, kvHeads: 2, headDim: 8,
+    qkNorm: false }, 3);
   const bytes = encodeModel(model, vocab, tokenizer, { steps: [] });
   model.dispose();
   return bytes;

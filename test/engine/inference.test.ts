@@ -10,11 +10,14 @@ import { nextTokenLogits, generate } from '../../engine/inference/sample';
 
 const base: GPTConfig = {
   vocabSize: 61, contextLength: 16, dim: 32, heads: 4, layers: 2, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
-  positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: true, dropout: 0,
+  positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: true, dropout: 0, kvHeads: 4, headDim: 8, qkNorm: false,
 };
 const VARIANTS: [string, Partial<GPTConfig>][] = [
   ['layernorm/gelu/learned/untied', {}],
   ['rmsnorm/relu/sinusoidal/tied/no bias', { norm: 'rmsnorm', activation: 'relu', positions: 'sinusoidal', tieEmbeddings: true, bias: false, qkvBias: false }],
+  ['grouped-query (2 of 4)/rope/QK-norm', { kvHeads: 2, positions: 'rope', qkNorm: true }],
+  ['multi-query/no positions/attention-only/heads of 12', { kvHeads: 1, positions: 'none', ffnMult: 0, headDim: 12 }],
+  ['rmsnorm/rope/heads of 4/no bias', { norm: 'rmsnorm', positions: 'rope', headDim: 4, bias: false, qkvBias: false }],
 ];
 
 before(async () => {

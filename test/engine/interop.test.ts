@@ -65,8 +65,11 @@ To grunt and sweat under a weary life,
 
 const SHAPE: ModelShape = {
   contextLength: 16, dim: 32, heads: 4, layers: 2, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
-  positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0,
+  positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0, kvHeads: 4, headDim: 8, qkNorm: false,
 };
+
+/** The new attention switches together: grouped queries, rotary positions, QK-norm, heads wider than D/H, no MLP. */
+const SWITCHED: ModelShape = { ...SHAPE, kvHeads: 2, positions: 'rope', qkNorm: true, headDim: 12, ffnMult: 0 };
 
 const SETTINGS: TrainSettings = {
   steps: 30, batchSize: 8, learningRate: 3e-3, minLearningRate: 3e-4, warmupSteps: 5, weightDecay: 0.01,
@@ -118,11 +121,12 @@ async function compareEval(t: { diagnostic(msg: string): void }, label: string, 
 }
 
 describe('engine <-> PyTorch model files', { skip: SKIP }, () => {
-  for (const tokenizer of ['char', 'o200k_base']) {
-    test(`engine-trained model (${tokenizer}) evaluates the same in PyTorch`, async (t) => {
+  for (const [tokenizer, shape, label] of [['char', SHAPE, 'char'], ['o200k_base', SHAPE, 'o200k_base'],
+    ['char', SWITCHED, 'char, GQA + RoPE + QK-norm + attention-only']] as const) {
+    test(`engine-trained model (${label}) evaluates the same in PyTorch`, async (t) => {
       await useMode({ label: 'wasm', backend: 'wasm', native: false });
-      const r = await trainOnText({ text: TRAIN_TEXT, tokenizer, model: SHAPE, settings: SETTINGS });
-      const file = path.join(tmp, `trained-${tokenizer}.safetensors`);
+      const r = await trainOnText({ text: TRAIN_TEXT, tokenizer, model: shape, settings: SETTINGS });
+      const file = path.join(tmp, `trained-${tokenizer}${shape === SHAPE ? '' : '-switched'}.safetensors`);
       try {
         assert.equal(r.error, null);
         assert.equal(r.history.steps.length, SETTINGS.steps);
@@ -133,16 +137,16 @@ describe('engine <-> PyTorch model files', { skip: SKIP }, () => {
       } finally {
         r.model.dispose();
       }
-      await compareEval(t, `trained ${tokenizer}`, file, tokenizer === 'char');
+      await compareEval(t, `trained ${label}`, file, tokenizer === 'char');
     });
   }
 
   test('PyTorch-initialised model loads in the engine and evaluates the same', async (t) => {
-    for (const [tokenizer, seed] of [['char', 3], ['o200k_base', 4]] as const) {
+    for (const [tokenizer, seed, shape] of [['char', 3, SHAPE], ['o200k_base', 4, SHAPE], ['char', 5, { ...SWITCHED, kvHeads: 1, positions: 'none' }]] as const) {
       const tok = getTokenizer(tokenizer);
       const vocab = Vocabulary.fromTokenIds(tok.encode(TRAIN_TEXT));
-      const file = path.join(tmp, `torch-init-${tokenizer}.safetensors`);
-      const config = { ...SHAPE, tieEmbeddings: tokenizer !== 'char', activation: tokenizer === 'char' ? 'relu' : 'gelu' };
+      const file = path.join(tmp, `torch-init-${tokenizer}-${seed}.safetensors`);
+      const config = { ...shape, tieEmbeddings: tokenizer !== 'char', activation: tokenizer === 'char' ? 'relu' : 'gelu' };
       runPythonJson('torch_init_model.py', [file, '--config', JSON.stringify(config), '--vocab', JSON.stringify(vocab.toTokenizer),
         '--tokenizer', tokenizer, '--seed', String(seed)]);
       const m = loadModel(file);
@@ -151,10 +155,11 @@ describe('engine <-> PyTorch model files', { skip: SKIP }, () => {
         assert.deepEqual(m.vocab.toTokenizer, vocab.toTokenizer);
         assert.equal(m.model.config.vocabSize, vocab.size);
         assert.equal(m.model.config.tieEmbeddings, config.tieEmbeddings);
+        assert.deepEqual([m.model.config.kvHeads, m.model.config.headDim, m.model.config.positions], [config.kvHeads, config.headDim, config.positions]);
       } finally {
         m.model.dispose();
       }
-      await compareEval(t, `torch-init ${tokenizer}`, file, false);
+      await compareEval(t, `torch-init ${tokenizer}${shape === SHAPE ? '' : ' MQA + NoPE + QK-norm + attention-only'}`, file, false);
     }
   });
 });

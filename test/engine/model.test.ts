@@ -6,7 +6,9 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
 import { decodeModel, encodeModel, loadModel, saveModel } from '../../engine/io/checkpoint';
+import { decodeSafeTensors, encodeSafeTensors } from '../../engine/io/safetensors';
 import type { GPTConfig } from '../../engine/model/config';
+import { parameterCount } from '../../engine/model/memory';
 import { GPT, matMul, useExplicitTransposes } from '../../engine/model/gpt';
 import { AdamW } from '../../engine/training/adamw';
 import { getTokenizer } from '../../engine/text/tokenizers';
@@ -14,11 +16,14 @@ import { Vocabulary } from '../../engine/text/vocab';
 
 const base: GPTConfig = {
   vocabSize: 50, contextLength: 12, dim: 32, heads: 4, layers: 2, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
-  positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: true, dropout: 0,
+  positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: true, dropout: 0, kvHeads: 4, headDim: 8, qkNorm: false,
 };
 const VARIANTS: [string, Partial<GPTConfig>][] = [
   ['layernorm/gelu/learned/untied', {}],
   ['rmsnorm/relu/sinusoidal/tied/no bias', { norm: 'rmsnorm', activation: 'relu', positions: 'sinusoidal', tieEmbeddings: true, bias: false, qkvBias: false }],
+  ['grouped-query (2 of 4)/rope/QK-norm', { kvHeads: 2, positions: 'rope', qkNorm: true }],
+  ['multi-query/no positions/attention-only/heads of 12', { kvHeads: 1, positions: 'none', ffnMult: 0, headDim: 12 }],
+  ['rmsnorm/rope/heads of 4/no bias', { norm: 'rmsnorm', positions: 'rope', headDim: 4, bias: false, qkvBias: false }],
 ];
 
 const ids = (B: number, T: number, V: number, seed: number): tf.Tensor2D =>
@@ -99,6 +104,40 @@ test('file names follow nanoGPT and layouts follow PyTorch', () => {
     model.param('transformer.h.1.mlp.c_fc.bias')).dataSync());
   expected.forEach((v, o) => assert.ok(Math.abs(v - internal[o]) < 1e-5));
   model.dispose();
+});
+
+test('attention switches set the tensor shapes: c_attn [(H + 2 KV) hs, D], c_proj [D, H hs]; no MLP or ln_2 without a feed-forward layer', () => {
+  const config: GPTConfig = { ...base, kvHeads: 1, headDim: 12, ffnMult: 0, positions: 'rope' };
+  const model = GPT.init(config, 1);
+  const t = model.toTensors();
+  assert.deepEqual(t.get('transformer.h.0.attn.c_attn.weight')!.shape, [(4 + 2 * 1) * 12, 32]);
+  assert.deepEqual(t.get('transformer.h.0.attn.c_attn.bias')!.shape, [72]);
+  assert.deepEqual(t.get('transformer.h.1.attn.c_proj.weight')!.shape, [32, 48]);
+  const names = [...t.keys()];
+  assert.ok(!names.some((n) => /\.(mlp|ln_2)\./.test(n)), names.join(', '));
+  assert.ok(!names.includes('transformer.wpe.weight'), 'rotary positions have no table');
+  assert.equal(model.parameterCount, parameterCount(config));
+  // residual projections: one per block without the MLP, so std 0.02/sqrt(N)
+  const proj = t.get('transformer.h.0.attn.c_proj.weight')!.data;
+  const std = Math.sqrt(proj.reduce((s, v) => s + v * v, 0) / proj.length);
+  assert.ok(Math.abs(std - 0.02 / Math.sqrt(2)) < 0.002, `c_proj std ${std}`);
+  model.dispose();
+});
+
+test('a model file from before kvHeads, headDim and qkNorm loads as the standard attention it was', () => {
+  const model = GPT.init(base, 1);
+  const vocab = new Vocabulary([null, ...Array.from({ length: base.vocabSize - 1 }, (_, i) => 100 + i)]);
+  const file = decodeSafeTensors(encodeModel(model, vocab, 'cl100k_base', null));
+  const config = JSON.parse(file.metadata['gptlab.config']) as Record<string, unknown>;
+  for (const key of ['kvHeads', 'headDim', 'qkNorm']) delete config[key];
+  const old = decodeModel(encodeSafeTensors(file.tensors, { ...file.metadata, 'gptlab.config': JSON.stringify(config) }));
+  assert.deepEqual(old.model.config, { ...base, kvHeads: 4, headDim: 8, qkNorm: false });
+  tf.tidy(() => {
+    const x = ids(2, 12, base.vocabSize, 9);
+    assert.deepEqual(old.model.forward(x).logits.dataSync(), model.forward(x).logits.dataSync());
+  });
+  model.dispose();
+  old.model.dispose();
 });
 
 test('matMul with explicit transposes has the same values and gradients as tf.matMul', () => {

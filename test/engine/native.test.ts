@@ -19,8 +19,11 @@ import { FIXTURE_DIR, maxAbsDiff } from '../helpers/reference';
 
 const BASE: GPTConfig = {
   vocabSize: 37, contextLength: 12, dim: 32, heads: 4, layers: 2, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
-  positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: true, dropout: 0,
+  positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: true, dropout: 0, kvHeads: 4, headDim: 8, qkNorm: false,
 };
+
+/** Grouped-query attention (2 key/value heads for 4 query heads) with RoPE, QK-norm and heads wider than D/H. */
+const GROUPED: GPTConfig = { ...BASE, kvHeads: 2, positions: 'rope', qkNorm: true, headDim: 12 };
 
 const SETTINGS: TrainSettings = {
   steps: 20, batchSize: 4, learningRate: 1e-2, minLearningRate: 1e-3, warmupSteps: 3, weightDecay: 0.01, beta1: 0.9,
@@ -67,6 +70,8 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
   for (const variant of [
     { name: 'LayerNorm, GELU, learned, untied', config: BASE },
     { name: 'RMSNorm, ReLU, sinusoidal, tied, no biases', config: { ...BASE, norm: 'rmsnorm', activation: 'relu', positions: 'sinusoidal', tieEmbeddings: true, bias: false, qkvBias: false } as GPTConfig },
+    { name: 'grouped-query, RoPE, QK-norm, heads of 12', config: GROUPED },
+    { name: 'multi-query, no positions, attention-only, heads of 4', config: { ...BASE, kvHeads: 1, positions: 'none', ffnMult: 0, headDim: 4 } as GPTConfig },
   ]) {
     test(`trains like the tfjs path, step by step (${variant.name})`, async (t) => {
       const data = batches(variant.config, SETTINGS.batchSize, 12, 3);
@@ -106,24 +111,26 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
     });
   }
 
-  test('results do not depend on the thread count', () => {
-    const model = GPT.init(BASE, 5);
-    const data = batches(BASE, 8, 4, 9);
-    const finals = [1, 2].map((threads) => {
-      const { native, params } = nativeModel(model);
-      native.setThreads(threads);
-      data.forEach(({ inputs, targets }, i) => {
-        native.step(inputs, targets, 8, BASE.contextLength, { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1, t: i + 1, seed: 1 });
+  for (const config of [BASE, GROUPED]) {
+    test(`results do not depend on the thread count (${config === BASE ? 'multi-head' : 'grouped-query'})`, () => {
+      const model = GPT.init(config, 5);
+      const data = batches(config, 8, 4, 9);
+      const finals = [1, 2].map((threads) => {
+        const { native, params } = nativeModel(model);
+        native.setThreads(threads);
+        data.forEach(({ inputs, targets }, i) => {
+          native.step(inputs, targets, 8, config.contextLength, { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1, t: i + 1, seed: 1 });
+        });
+        native.dispose();
+        return params;
       });
-      native.dispose();
-      return params;
+      assert.deepEqual(finals[0], finals[1], 'parameters after 4 steps on 1 and 2 threads are not bit-identical');
+      model.dispose();
     });
-    assert.deepEqual(finals[0], finals[1], 'parameters after 4 steps on 1 and 2 threads are not bit-identical');
-    model.dispose();
-  });
+  }
 
-  test('dropout: masks follow the seed, eval is deterministic, and the backward pass matches finite differences', () => {
-    const config: GPTConfig = { ...BASE, dropout: 0.25, layers: 1 };
+  for (const base of [BASE, GROUPED]) test(`dropout: masks follow the seed, eval is deterministic, and the backward pass matches finite differences (${base === BASE ? 'multi-head' : 'grouped-query'})`, () => {
+    const config: GPTConfig = { ...base, dropout: 0.25, layers: 1 };
     const model = GPT.init(config, 21);
     const { native, params } = nativeModel(model);
     const [{ inputs, targets }] = batches(config, 2, 1, 4);
@@ -183,7 +190,7 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
       const fs = require('fs');
       const dir = ${JSON.stringify(FIXTURE_DIR)};
       let worst = 0;
-      for (const v of ['classic', 'gpt2', 'rms_sin']) {
+      for (const v of ['classic', 'gpt2', 'rms_sin', 'gqa_rope', 'mqa_nope_qknorm', 'rope_qknorm_wide', 'attn_only_narrow']) {
         const { model } = decodeModel(fs.readFileSync(dir + '/' + v + '.model.safetensors'));
         const ex = decodeSafeTensors(fs.readFileSync(dir + '/' + v + '.expected.safetensors')).tensors;
         const ids = Int32Array.from(ex.get('idx').data), tg = Int32Array.from(ex.get('targets').data);
@@ -227,6 +234,11 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
     const layout = flatLayout(BASE);
     assert.throws(() => new (nativeGPTClass()!)({ ...BASE, bias: false }, layout.slots, new Float32Array(layout.size)), /this config does not/);
     assert.throws(() => new (nativeGPTClass()!)(BASE, layout.slots, new Float32Array(layout.size - 1)), /does not fit/);
+    assert.throws(() => new (nativeGPTClass()!)({ ...BASE, positions: 'rope' }, layout.slots, new Float32Array(layout.size)), /a wpe this config does not/);
+    // every tensor fits, but they no longer tile the buffer: another head size or key/value head count
+    for (const other of [{ ...BASE, kvHeads: 2 }, { ...BASE, headDim: 4 }]) {
+      assert.throws(() => new (nativeGPTClass()!)(other, layout.slots, new Float32Array(layout.size)), /do not tile the parameter buffer/);
+    }
     native.dispose();
     native.dispose(); // twice is harmless
     assert.throws(() => native.loss(ids, ids, 2, T), /disposed/);
@@ -252,22 +264,24 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
   });
 
   test('a shorter sequence than the context, and probes of the last forward', () => {
-    const model = GPT.init(BASE, 3);
-    const { native } = nativeModel(model);
-    const ids = Int32Array.from({ length: 5 }, (_, i) => i + 1);
-    native.forward(ids, 1, 5);
-    assert.equal(native.logits().length, 5 * BASE.vocabSize);
-    const att = native.attention(0); // [1, H, 5, 5], causal rows summing to 1
-    assert.equal(att.length, BASE.heads * 25);
-    for (let r = 0; r < BASE.heads * 5; r++) {
-      const row = att.subarray(r * 5, r * 5 + 5);
-      const q = r % 5;
-      assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-6);
-      for (let k = q + 1; k < 5; k++) assert.equal(row[k], 0, 'no attention to later positions');
+    for (const config of [BASE, GROUPED]) {
+      const model = GPT.init(config, 3);
+      const { native } = nativeModel(model);
+      const ids = Int32Array.from({ length: 5 }, (_, i) => i + 1);
+      native.forward(ids, 1, 5);
+      assert.equal(native.logits().length, 5 * config.vocabSize);
+      const att = native.attention(0); // [1, H, 5, 5], causal rows summing to 1 (H query heads, whatever KV is)
+      assert.equal(att.length, config.heads * 25);
+      for (let r = 0; r < config.heads * 5; r++) {
+        const row = att.subarray(r * 5, r * 5 + 5);
+        const q = r % 5;
+        assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-6);
+        for (let k = q + 1; k < 5; k++) assert.equal(row[k], 0, 'no attention to later positions');
+      }
+      assert.equal(native.residual(config.layers).length, 5 * config.dim);
+      native.dispose();
+      model.dispose();
     }
-    assert.equal(native.residual(BASE.layers).length, 5 * BASE.dim);
-    native.dispose();
-    model.dispose();
   });
 });
 

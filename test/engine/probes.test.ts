@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
-import { PRESETS } from '../../engine/model/config';
+import { applyModelOverrides, PRESETS } from '../../engine/model/config';
 import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, logitLens, neighbours, nextToken, perTokenLoss, singleTokenId, slidingLosses, topIndices, windowLosses,
   type ProbeContext } from '../../engine/probes/probes';
 import { trainOnText } from '../../engine/training/train';
@@ -13,7 +13,7 @@ const TEXT = 'abcabcabd xyz xyz. '.repeat(80);
 
 before(async () => {
   await selectBackend('wasm');
-  const r = await trainOnText({ text: TEXT, tokenizer: 'char', model: { ...PRESETS.tiny.model, contextLength: 16, dim: 32, heads: 2, layers: 2 },
+  const r = await trainOnText({ text: TEXT, tokenizer: 'char', model: applyModelOverrides(PRESETS.tiny.model, { contextLength: 16, dim: 32, heads: 2, layers: 2 }),
     settings: { ...PRESETS.tiny.train, steps: 40, batchSize: 8, evalEvery: 0, sampleEvery: 0, seed: 5 } });
   ctx = { model: r.model, vocab: r.vocab, tokenizer: r.tokenizer };
 });

@@ -22,7 +22,7 @@ import {
 } from '../helpers/reference';
 import { type SamplingOptions } from '../../engine/protocol';
 
-const VARIANTS = ['classic', 'gpt2', 'rms_sin'] as const;
+const VARIANTS = ['classic', 'gpt2', 'rms_sin', 'gqa_rope', 'mqa_nope_qknorm', 'rope_qknorm_wide', 'attn_only_narrow'] as const;
 
 const TOL = {
   logits: 1e-4, // max abs

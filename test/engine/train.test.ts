@@ -2,12 +2,12 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
-import { PRESETS, resolveTrainSettings, type ModelShape, type TrainSettings } from '../../engine/model/config';
+import { applyModelOverrides, PRESETS, resolveTrainSettings, type ModelShape, type TrainSettings } from '../../engine/model/config';
 import { learningRateAt } from '../../engine/training/adamw';
 import { countingBaselines, Dataset, trainOnText } from '../../engine/training/train';
 import { type TrainEvent } from '../../engine/protocol';
 
-const shape: ModelShape = { ...PRESETS.tiny.model, contextLength: 16, dim: 32, heads: 2, layers: 2 };
+const shape: ModelShape = applyModelOverrides(PRESETS.tiny.model, { contextLength: 16, dim: 32, heads: 2, layers: 2 });
 const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({
   ...PRESETS.tiny.train, steps: 60, batchSize: 8, learningRate: 3e-3, minLearningRate: 3e-4, warmupSteps: 5, evalEvery: 30,
   evalBatches: 2, sampleEvery: 0, seed: 42, ...over,

@@ -86,7 +86,7 @@ describe('self-check', () => {
 describe('training paths', { skip: findWasmTrainerPath() ? false : 'no wasm build' }, () => {
   test('native, wasm and tfjs train the same run', async () => {
     await selectBackend('cpu', { native: false });
-    const config = { ...SELF_CHECK_CONFIG, vocabSize: 17, contextLength: 8, dim: 16, dropout: 0 };
+    const config = { ...SELF_CHECK_CONFIG, vocabSize: 17, contextLength: 8, dim: 16, headDim: 8, dropout: 0 };
     const settings = { steps: 6, learningRate: 3e-3, minLearningRate: 3e-4, warmupSteps: 2, weightDecay: 0.01, beta1: 0.9,
       beta2: 0.999, eps: 1e-8, gradClip: 1, seed: 3, batchSize: 2, evalEvery: 0, evalBatches: 1, sampleEvery: 0 };
     const x = Int32Array.from({ length: 16 }, (_, i) => (i * 5 + 1) % 17), y = Int32Array.from({ length: 16 }, (_, i) => (i * 3 + 2) % 17);

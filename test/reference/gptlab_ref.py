@@ -14,7 +14,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 CONFIG_KEYS = ['vocabSize', 'contextLength', 'dim', 'heads', 'layers', 'ffnMult', 'norm', 'activation',
-               'positions', 'tieEmbeddings', 'bias', 'qkvBias', 'dropout']
+               'positions', 'tieEmbeddings', 'bias', 'qkvBias', 'dropout', 'kvHeads', 'headDim', 'qkNorm']
+ROPE_BASE = 10000.0
+NORM_EPS = 1e-5
+
+
+def with_defaults(cfg):
+    """A config with the keys older model files lack, as those files meant them (engine/model/config.ts's
+    withConfigDefaults): qkvBias as bias, no dropout, one key/value head per query head, heads of D/H, no QK-norm."""
+    full = {'qkvBias': cfg.get('bias', True), 'dropout': 0, 'kvHeads': cfg['heads'], 'headDim': cfg['dim'] // cfg['heads'],
+            'qkNorm': False}
+    full.update(cfg)
+    return {k: full[k] for k in CONFIG_KEYS}
 
 # ----------------------------------------------------------------------------------------------
 # safetensors by hand (numpy only)
@@ -99,7 +110,7 @@ def save_model(path, model, tokenizer='char', vocab=None, history='[]'):
 
 def load_model(path, dtype=torch.float64):
     tensors, meta = read_safetensors(path)
-    cfg = json.loads(meta['gptlab.config'])
+    cfg = with_defaults(json.loads(meta['gptlab.config']))
     model = GPT(cfg)
     model.load_state_dict(tensors, strict=True)
     return model.to(dtype), meta
@@ -135,29 +146,62 @@ def make_norm(cfg):
     raise ValueError(cfg['norm'])
 
 
+def rope_tables(T, hs, dtype=torch.float64):
+    """cos and sin [T, hs/2] of t / 10000^(2i/hs), computed in float64."""
+    t = torch.arange(T, dtype=torch.float64)[:, None]
+    i2 = torch.arange(0, hs, 2, dtype=torch.float64)[None, :]
+    angle = t / torch.pow(torch.tensor(ROPE_BASE, dtype=torch.float64), i2 / hs)
+    return torch.cos(angle).to(dtype), torch.sin(angle).to(dtype)
+
+
+def apply_rope(x, cos, sin):
+    """Rotate-half RoPE (GPT-NeoX, Hugging Face LLaMA): pair (i, i + hs/2) of x [B, n, T, hs] turns by angle t * f_i.
+    nanochat turns by the opposite angle; its model is this one with the second half of each q and k head negated."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
+def head_norm(x):
+    """QK-norm: RMSNorm without a weight over each head (nanochat's norm(q), norm(k), with eps 1e-5)."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + NORM_EPS)
+
+
 class Attention(nn.Module):
+    """H query heads over KV key/value heads (query head h reads key/value head h // (H/KV)), each hs wide. c_attn's
+    rows are q (H*hs), k (KV*hs), v (KV*hs); c_proj maps H*hs back to D."""
+
     def __init__(self, cfg):
         super().__init__()
         D = cfg['dim']
-        self.H = cfg['heads']
-        self.c_attn = nn.Linear(D, 3 * D, bias=cfg['qkvBias'])
-        self.c_proj = nn.Linear(D, D, bias=cfg['bias'])
+        self.H, self.KV, self.hs = cfg['heads'], cfg['kvHeads'], cfg['headDim']
+        self.c_attn = nn.Linear(D, (self.H + 2 * self.KV) * self.hs, bias=cfg['qkvBias'])
+        self.c_proj = nn.Linear(self.H * self.hs, D, bias=cfg['bias'])
+        self.rope = cfg['positions'] == 'rope'
+        self.qk_norm = cfg['qkNorm']
         self.dropout = cfg['dropout']
 
     def forward(self, x):
         B, T, D = x.shape
-        H, hs = self.H, D // self.H
-        q, k, v = self.c_attn(x).split(D, dim=-1)
-        q = q.view(B, T, H, hs).transpose(1, 2)
-        k = k.view(B, T, H, hs).transpose(1, 2)
-        v = v.view(B, T, H, hs).transpose(1, 2)
+        H, KV, hs = self.H, self.KV, self.hs
+        q, k, v = self.c_attn(x).split([H * hs, KV * hs, KV * hs], dim=-1)
+        q = q.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
+        k = k.view(B, T, KV, hs).transpose(1, 2)  # (B, KV, T, hs)
+        v = v.view(B, T, KV, hs).transpose(1, 2)
+        if self.rope:
+            cos, sin = rope_tables(T, hs, x.dtype)
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if self.qk_norm:  # after RoPE, as nanochat (a weightless RMSNorm commutes with a rotation)
+            q, k = head_norm(q), head_norm(k)
+        k = k.repeat_interleave(H // KV, dim=1)  # (B, H, T, hs)
+        v = v.repeat_interleave(H // KV, dim=1)
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
         mask = torch.tril(torch.ones(T, T, dtype=torch.bool, device=x.device))
         att = att.masked_fill(~mask, float('-inf'))
         att = F.softmax(att, dim=-1)
         probs = att
         att = F.dropout(att, self.dropout, self.training)
-        y = (att @ v).transpose(1, 2).contiguous().view(B, T, D)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, H * hs)
         y = F.dropout(self.c_proj(y), self.dropout, self.training)
         return y, probs
 
@@ -178,17 +222,23 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
+    """Pre-norm block; with ffnMult 0 attention only (no ln_2, no mlp)."""
+
     def __init__(self, cfg):
         super().__init__()
         self.ln_1 = make_norm(cfg)
         self.attn = Attention(cfg)
-        self.ln_2 = make_norm(cfg)
-        self.mlp = MLP(cfg)
+        if cfg['ffnMult'] > 0:
+            self.ln_2 = make_norm(cfg)
+            self.mlp = MLP(cfg)
+        else:
+            self.mlp = None
 
     def forward(self, x):
         a, probs = self.attn(self.ln_1(x))
         x = x + a
-        x = x + self.mlp(self.ln_2(x))
+        if self.mlp is not None:
+            x = x + self.mlp(self.ln_2(x))
         return x, probs
 
 
@@ -215,13 +265,13 @@ def sinusoidal_positions(T, D, dtype=torch.float64):
 class GPT(nn.Module):
     def __init__(self, cfg):
         super().__init__()
-        cfg = {k: cfg[k] for k in CONFIG_KEYS}
+        cfg = with_defaults(cfg)
         self.cfg = cfg
         V, T, D = cfg['vocabSize'], cfg['contextLength'], cfg['dim']
         tr = {'wte': nn.Embedding(V, D)}
         if cfg['positions'] == 'learned':
             tr['wpe'] = nn.Embedding(T, D)
-        elif cfg['positions'] != 'sinusoidal':
+        elif cfg['positions'] not in ('sinusoidal', 'rope', 'none'):
             raise ValueError(cfg['positions'])
         tr['h'] = nn.ModuleList([Block(cfg) for _ in range(cfg['layers'])])
         tr['ln_f'] = make_norm(cfg)
@@ -230,8 +280,9 @@ class GPT(nn.Module):
         self.init_weights()
 
     def init_weights(self):
-        """nanoGPT: normal(0, 0.02); c_proj weights normal(0, 0.02/sqrt(2N)); biases 0; norm weights 1."""
-        res_std = 0.02 / math.sqrt(2 * self.cfg['layers'])
+        """nanoGPT: normal(0, 0.02); c_proj weights normal(0, 0.02/sqrt(residual branches: 2N, or N without MLPs));
+        biases 0; norm weights 1."""
+        res_std = 0.02 / math.sqrt((2 if self.cfg['ffnMult'] > 0 else 1) * self.cfg['layers'])
         with torch.no_grad():
             for name, p in self.named_parameters():
                 if name.endswith('c_proj.weight'):
@@ -261,10 +312,11 @@ class GPT(nn.Module):
         B, T = idx.shape
         wte = self.transformer.wte.weight
         x = self.transformer.wte(idx)
-        if 'wpe' in self.transformer:
+        if self.cfg['positions'] == 'learned':
             x = x + self.transformer.wpe.weight[:T]
-        else:
+        elif self.cfg['positions'] == 'sinusoidal':
             x = x + sinusoidal_positions(T, self.cfg['dim'], wte.dtype).to(wte.device)
+        # rope turns q and k inside attention; none adds nothing
         x = F.dropout(x, self.cfg['dropout'], self.training)
         residuals = [x]
         attns = []

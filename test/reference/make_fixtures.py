@@ -7,7 +7,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gptlab_ref import GPT, loss_fn, lr_at, sampling_probs, save_model, write_safetensors  # noqa: E402
+from gptlab_ref import GPT, loss_fn, lr_at, sampling_probs, save_model, with_defaults, write_safetensors  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, 'test', 'fixtures', 'reference')
@@ -17,6 +17,18 @@ VARIANTS = {
     'classic': dict(norm='layernorm', activation='relu', positions='learned', tieEmbeddings=False, bias=True, qkvBias=False),
     'gpt2': dict(norm='layernorm', activation='gelu', positions='learned', tieEmbeddings=True, bias=True, qkvBias=True),
     'rms_sin': dict(norm='rmsnorm', activation='gelu', positions='sinusoidal', tieEmbeddings=False, bias=False, qkvBias=False),
+    # grouped-query attention (2 key/value heads for 4 query heads), rotary positions, a bias on c_attn (rotated too)
+    'gqa_rope': dict(norm='layernorm', activation='gelu', positions='rope', tieEmbeddings=True, bias=True, qkvBias=True,
+                     kvHeads=2),
+    # multi-query attention (one key/value head), no positions at all (NoPE), QK-norm
+    'mqa_nope_qknorm': dict(norm='rmsnorm', activation='relu', positions='none', tieEmbeddings=False, bias=False,
+                            qkvBias=True, kvHeads=1, qkNorm=True),
+    # nanochat's attention: RoPE then QK-norm, grouped queries, no biases; heads wider than D/H (4 x 16 = 64 > 48)
+    'rope_qknorm_wide': dict(norm='rmsnorm', activation='gelu', positions='rope', tieEmbeddings=False, bias=False,
+                             qkvBias=False, kvHeads=2, headDim=16, qkNorm=True),
+    # attention-only blocks (no MLP, no ln_2), heads narrower than D/H (4 x 8 = 32 < 48)
+    'attn_only_narrow': dict(norm='layernorm', activation='gelu', positions='learned', tieEmbeddings=False, bias=True,
+                             qkvBias=False, ffnMult=0, headDim=8),
 }
 B = 4
 STEP = dict(lr=1e-3, minLr=1e-4, warmup=4, steps=10, t=2, gradClip=1.0, beta1=0.9, beta2=0.999, eps=1e-8, weightDecay=0.01)
@@ -38,7 +50,7 @@ def fixture_model(cfg, seed):
 
 
 def make_variant(name, seed):
-    cfg = dict(BASE, **VARIANTS[name])
+    cfg = with_defaults(dict(BASE, **VARIANTS[name]))
     model = fixture_model(cfg, seed)
     save_model(os.path.join(OUT, f'{name}.model.safetensors'), model)
 

@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
-import { PRESETS, type ModelShape, type TrainSettings } from '../../engine/model/config';
+import { applyModelOverrides, PRESETS, type ModelShape, type TrainSettings } from '../../engine/model/config';
 import { analogy, attentionMaps, compareTokenizers, embeddingPca, logitLens, neighbours, nextToken, perTokenLoss, singleTokenId, type ProbeContext } from '../../engine/probes/probes';
 import { trainOnText } from '../../engine/training/train';
 import type { AttentionData, NeighboursData, NextTokenData, ProjectionData, TokensData } from '../../engine/protocol';
@@ -40,7 +40,7 @@ export interface EngineData {
 }
 
 export const TEXT_CHARS = 12_000;
-export const SHAPE: ModelShape = { ...PRESETS.tiny.model, contextLength: 48, dim: 48, heads: 4, layers: 2 };
+export const SHAPE: ModelShape = applyModelOverrides(PRESETS.tiny.model, { contextLength: 48, dim: 48, heads: 4, layers: 2 });
 export const SETTINGS: TrainSettings = {
   ...PRESETS.tiny.train, steps: 150, batchSize: 8, learningRate: 3e-3, minLearningRate: 3e-4, warmupSteps: 10,
   evalEvery: 25, evalBatches: 2, sampleEvery: 50, seed: 7,
@@ -69,7 +69,7 @@ async function train(): Promise<EngineData> {
 export async function extraRun(over: { shape?: Partial<ModelShape>; settings?: Partial<TrainSettings>; text?: string }): Promise<TrainEvent[]> {
   const data = await engineData();
   const events: TrainEvent[] = [];
-  const r = await trainOnText({ text: over.text ?? data.text, tokenizer: 'char', model: { ...SHAPE, ...over.shape },
+  const r = await trainOnText({ text: over.text ?? data.text, tokenizer: 'char', model: applyModelOverrides(SHAPE, over.shape ?? {}),
     settings: { ...SETTINGS, ...over.settings }, onEvent: (e) => events.push(e) });
   r.model.dispose();
   return events;
