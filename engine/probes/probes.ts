@@ -197,7 +197,7 @@ export function analogy(ctx: ProbeContext, a: string, b: string, c: string, k: n
 }
 
 export interface EncodingComparison {
-  encoding: string;
+  encoding: string; // a fixed tokenizer's name, or bpe:N for one learned from the file (or the model's)
   /** The selection's tokens, at most MAX_COMPARED_TOKENS of them. */
   tokens: TokenChunk[];
   count: number; // all of the selection's tokens
@@ -205,28 +205,37 @@ export interface EncodingComparison {
   inModel: boolean[] | null;
   fileTokens: number;
   charsPerToken: number; // over the whole file
+  /** UTF-8 bytes per token over the whole file: a loss in nats per token over ln 2 times this is bits per byte. */
+  bytesPerToken: number;
 }
 
 export interface TokenizerComparison {
   encodings: EncodingComparison[];
   fileChars: number;
+  fileBytes: number;
   modelTokenizer: string | null;
 }
 
 export const MAX_COMPARED_TOKENS = 2000;
 
-/** The selection under every tokenizer side by side, and each tokenizer's characters per token on the whole file. */
-export function compareTokenizers(ctx: ProbeContext | null, selection: string, file: string): TokenizerComparison {
+/**
+ * The selection under every tokenizer side by side, and each tokenizer's characters (and bytes) per token on the whole
+ * file: the fixed ones, the active model's learned BPE, and `learned` (say, a BPE learned from this file).
+ */
+export function compareTokenizers(ctx: ProbeContext | null, selection: string, file: string, learned: readonly Tokenizer[] = []): TokenizerComparison {
   const fileChars = [...file].length;
-  const encodings = TOKENIZER_NAMES.map((name): EncodingComparison => {
-    const tok = getTokenizer(name);
+  const fileBytes = Buffer.byteLength(file, 'utf8');
+  const tokenizers: Tokenizer[] = TOKENIZER_NAMES.map((name) => getTokenizer(name));
+  for (const tok of [...(ctx ? [ctx.tokenizer] : []), ...learned]) if (!tokenizers.includes(tok)) tokenizers.push(tok);
+  const encodings = tokenizers.map((tok): EncodingComparison => {
     const all = tokenChunks(tok, selection);
     const tokens = all.slice(0, MAX_COMPARED_TOKENS);
     const fileTokens = file === selection ? all.length : tok.encode(file).length;
-    const inModel = ctx && ctx.tokenizer.name === name ? tokens.map((t) => ctx.vocab.modelId(t.id) !== UNKNOWN_ID) : null;
-    return { encoding: name, tokens, count: all.length, inModel, fileTokens, charsPerToken: fileChars / Math.max(1, fileTokens) };
+    const inModel = ctx && ctx.tokenizer === tok ? tokens.map((t) => ctx.vocab.modelId(t.id) !== UNKNOWN_ID) : null;
+    return { encoding: tok.name, tokens, count: all.length, inModel, fileTokens, charsPerToken: fileChars / Math.max(1, fileTokens),
+      bytesPerToken: fileBytes / Math.max(1, fileTokens) };
   });
-  return { encodings, fileChars, modelTokenizer: ctx?.tokenizer.name ?? null };
+  return { encodings, fileChars, fileBytes, modelTokenizer: ctx?.tokenizer.name ?? null };
 }
 
 /** The model id a piece of text stands for when it is exactly one token, else an error naming the count. */

@@ -7,6 +7,7 @@ import type { AnalogyResult, AttentionProbe, EvalResult, LensProbe, Neighbour, N
   TokenizerComparison } from '../probes/probes';
 import type { SamplingOptions } from '../inference/sample';
 import type { TokenChunk } from '../text/tokenizers';
+import type { BpeReplay } from '../text/bpe';
 import type { TrainEvent } from '../training/train';
 import type { TrainerChoice } from '../training/trainer';
 
@@ -77,7 +78,10 @@ export interface EngineMethods {
   tokenize: [{ encoding: string; text: string }, { count: number; tokens: TokenChunk[] }];
   /** Tokens of a text with the model's loss (surprise) of each: all, or those from UTF-16 offset `from` (after context). */
   tokenLoss: [{ text: string; from?: number }, TokenLoss[]];
-  compareTokenizers: [{ selection: string; file: string }, TokenizerComparison];
+  /** The selection under every tokenizer; with `bpeVocabSize`, also under a BPE of that size learned from `file`. */
+  compareTokenizers: [{ selection: string; file: string; bpeVocabSize?: number }, TokenizerComparison];
+  /** The merges of a BPE learned from a text, in order, with the text's token count after each (the merge replay). */
+  bpeReplay: [{ text: string; vocabSize: number }, BpeReplay];
   sample: [{ prompt: string; tokens: number; sampling: SamplingOptions; seed: number; stopAtNewline?: boolean }, { text: string }];
   nextToken: [{ text: string; k: number; sampling?: SamplingOptions }, NextTokenProbe];
   attention: [{ text: string }, AttentionProbe];
@@ -92,7 +96,7 @@ export type Method = keyof EngineMethods;
 export type ParamsOf<M extends Method> = EngineMethods[M][0];
 export type ResultOf<M extends Method> = EngineMethods[M][1];
 export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'save', 'model', 'status', 'tokenize', 'tokenLoss',
-  'compareTokenizers', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection', 'evaluate'];
+  'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection', 'evaluate'];
 
 /** Requests to the engine: `type` is the method. */
 export type EngineRequest = { [M in Method]: { type: M; id: number; params: ParamsOf<M> } }[Method];

@@ -425,6 +425,7 @@ export interface BpeReplay {
 
 /** Learns a BPE from a text and describes every merge for the merge replay. */
 export async function bpeReplay(text: string, vocabSize: number, signal?: AbortSignal): Promise<BpeReplay> {
+  if (bpeVocabSize(`bpe:${vocabSize}`) === null) throw new Error(`a BPE's vocabulary size must be a whole number from 256 to 65536, got ${vocabSize}`);
   const learned = await learnBpeAsync(text, vocabSize, signal);
   const tok = new BpeTokenizer(learned.merges);
   const shown = (id: number): string => displayBytes(tok.tokenBytes(id));

@@ -1,9 +1,19 @@
 // The byte-level BPE learned from a text (engine/text/bpe.ts): the textbook examples merge by merge, the incremental
 // counts against a plain recount, encoding against what learning ended with, round trips on any text, and the
 // metadata that carries the merges in a model file.
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Rng } from '../../engine/common/rng';
+import { selectBackend } from '../../engine/compute/tfjsBackend';
+import { encodeModel, loadModel, saveModel } from '../../engine/io/checkpoint';
+import { PRESETS, type ModelShape } from '../../engine/model/config';
+import { evaluateText } from '../../engine/probes/probes';
+import { trainOnText, type TrainEvent } from '../../engine/training/train';
+import { ROOT } from '../helpers/reference';
 import { BpeLearner, BpeTokenizer, bpeReplay, decodeBpeMetadata, encodeBpeMetadata, FIRST_MERGE_ID, learnBpe, learnBpeAsync,
   tokenizerForText } from '../../engine/text/bpe';
 import { bpeVocabSize, isTokenizerChoice, MAX_PIECE_BYTES, tokenChunks } from '../../engine/text/tokenizers';
@@ -187,4 +197,75 @@ test('the merge replay lists every merge with the file\'s token count falling af
     [['a', 'a', 'aa', 4, 9], ['a', 'b', 'ab', 2, 7], ['aa', 'ab', 'aaab', 2, 5]]);
   const big = await bpeReplay(SAMPLE.repeat(5), 400);
   for (let i = 1; i < big.steps.length; i++) assert.ok(big.steps[i].tokensAfter < big.steps[i - 1].tokensAfter);
+});
+
+// ---- Training on its ids, the merges in the model file, and the command line ----
+
+const shape: ModelShape = { ...PRESETS.tiny.model, contextLength: 16, dim: 32, heads: 2, layers: 1 };
+const CORPUS = fs.readFileSync(path.join(ROOT, 'media', 'tinyshakespeare-sample.txt'), 'utf8').slice(0, 20000);
+
+before(async () => {
+  await selectBackend('wasm');
+});
+
+test('training on a bpe:N tokenizer learns it from the text, trains on its ids and keeps the merges in the model file', async () => {
+  const events: TrainEvent[] = [];
+  const r = await trainOnText({ text: CORPUS, tokenizer: 'bpe:400', model: shape, trainer: 'tfjs', onEvent: (e) => events.push(e),
+    settings: { ...PRESETS.tiny.train, steps: 30, batchSize: 4, warmupSteps: 3, evalEvery: 15, evalBatches: 2, sampleEvery: 0, seed: 3 } });
+  try {
+    assert.equal(r.tokenizer.name, 'bpe:400');
+    const start = events[0] as Extract<TrainEvent, { event: 'start' }>;
+    assert.equal(start.tokenizer, 'bpe:400');
+    assert.equal(r.vocab.size, 401); // the whole learned vocabulary, behind the unknown token
+    assert.equal(start.trainTokens + start.valTokens, r.tokenizer.encode(CORPUS).length);
+    assert.ok(r.history.steps.at(-1)!.loss < r.history.steps[0].loss - 0.5, 'the loss falls');
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-bpe-')), 'bpe.safetensors');
+    saveModel(file, r.model, r.vocab, r.tokenizer, r.history);
+    const loaded = loadModel(file);
+    try {
+      assert.equal(loaded.tokenizer.name, 'bpe:400');
+      assert.deepEqual(Array.from((loaded.tokenizer as BpeTokenizer).merges), Array.from((r.tokenizer as BpeTokenizer).merges));
+      const probe = CORPUS.slice(5000, 7000);
+      assert.deepEqual(loaded.tokenizer.encode(probe), r.tokenizer.encode(probe));
+      assert.equal(evaluateText(loaded, probe).loss, evaluateText(r, probe).loss);
+    } finally {
+      loaded.model.dispose();
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    }
+    // saving a learned tokenizer by name alone would lose its merges: refused
+    assert.throws(() => encodeModel(r.model, r.vocab, 'bpe:400', null), /carries its merges/);
+  } finally {
+    r.model.dispose();
+  }
+});
+
+test('gpt-lab train --tokenizer bpe:N, then eval and tokens; a bad N is one line', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-bpe-cli-'));
+  try {
+    const corpus = path.join(dir, 'corpus.txt'), out = path.join(dir, 'm.safetensors');
+    fs.writeFileSync(corpus, CORPUS);
+    const bin = path.join(ROOT, 'bin', 'gpt-lab.js');
+    const run = (args: string[]): SpawnSyncReturns<string> =>
+      spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: dir, timeout: 180_000, maxBuffer: 1 << 30 });
+    const t = run(['train', corpus, '--tokenizer', 'bpe:300', '--steps', '10', '--context', '16', '--dim', '32', '--heads', '2',
+      '--layers', '1', '--batch', '4', '--json', '--out', out]);
+    assert.equal(t.status, 0, `${String(t.signal)} ${String(t.error)} ${t.stderr}`);
+    const startEvent = JSON.parse(t.stdout.split('\n')[0]) as { tokenizer: string; vocabSize: number };
+    assert.equal(startEvent.tokenizer, 'bpe:300');
+    assert.equal(startEvent.vocabSize, 301);
+    const e = run(['eval', out, '--file', corpus, '--json']);
+    assert.equal(e.status, 0, e.stderr);
+    const ev = JSON.parse(e.stdout) as { loss: number; bitsPerByte: number; tokens: number; unknownTokens: number };
+    assert.ok(Number.isFinite(ev.loss) && ev.bitsPerByte > 0 && ev.unknownTokens === 0);
+    const k = run(['tokens', '--encoding', 'bpe:300', '--file', corpus, '--json']);
+    assert.equal(k.status, 0, k.stderr);
+    const tk = JSON.parse(k.stdout) as { encoding: string; count: number };
+    assert.equal(tk.encoding, 'bpe:300');
+    assert.equal(tk.count, ev.tokens + 1); // the same merges: learned from the same text
+    const bad = run(['train', corpus, '--tokenizer', 'bpe:12']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr.trim(), /^gpt-lab: --tokenizer must be .*bpe:N .*got "bpe:12" \(usage: gpt-lab train --help\)$/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
