@@ -15,6 +15,7 @@ import { decodeTextFile, InputError, MAX_TEXT_BYTES } from '../text/checks';
 import { isTokenizerChoice, iterTokenChunks, textSize, TOKENIZER_CHOICES, TOKENIZER_NAMES, type Tokenizer } from '../text/tokenizers';
 import { learnedTokenizers, tokenizerForText } from '../text/bpe';
 import { trainOnText, type TrainEvent } from '../training/train';
+import { EXPORT_TARGETS, exportModelFile, isExportTarget } from './export';
 import { expectedTrainingPath, isTrainerChoice } from '../training/trainer';
 import { UNKNOWN_ID } from '../text/vocab';
 
@@ -26,7 +27,8 @@ const USAGE = `usage:
   gpt-lab sample <model> [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--top-p P] [--seed S] [--json]
   gpt-lab tokens [--encoding NAME|bpe:N] (--text TEXT | --file F) [--json]
   gpt-lab probe <model> --text TEXT [--topk K] [--attention] [--lens] [--neighbours TOKEN] [--json]
-  gpt-lab eval <model> --file F [--json]`;
+  gpt-lab eval <model> --file F [--json]
+  gpt-lab export <model> --to nanogpt|hf --out DIR [--text TRAINING_FILE] [--json]`;
 
 class UsageError extends Error {}
 
@@ -482,6 +484,26 @@ async function evaluate(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `export`: the model for nanoGPT (with the training text's train.bin and val.bin) or Hugging Face (engine/host/export.ts). */
+async function exportCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, ['to', 'out', 'text', 'json', 'backend']);
+  const modelFile = onePositional(p, 'model file');
+  const target = p.flags.get('to');
+  if (target === undefined || !isExportTarget(target)) throw new UsageError(`--to must be ${EXPORT_TARGETS.join(' or ')}, got "${target ?? ''}"`);
+  const out = p.flags.get('out');
+  if (!out) throw new UsageError('export needs --out DIR, the folder to write');
+  const textFile = p.flags.get('text');
+  if (textFile !== undefined && target !== 'nanogpt') throw new UsageError('--text is for --to nanogpt (its train.bin and val.bin)');
+  await backendFrom(p);
+  const r = exportModelFile(modelFile, target, out, textFile === undefined ? null : readText(textFile));
+  if (p.switches.has('json')) json({ to: target, out, files: r.files, notes: r.notes });
+  else {
+    for (const f of r.files) print(`wrote ${shown(f)}`);
+    for (const n of r.notes) stderrWrite(`note: ${escapeControls(n)}\n`);
+  }
+  return 0;
+}
+
 /** The usage lines of one command. */
 function commandUsage(command: string): string {
   const lines = USAGE.split('\n');
@@ -492,7 +514,7 @@ function commandUsage(command: string): string {
   return `usage:\n${lines.slice(start, end).join('\n')}`;
 }
 
-const COMMANDS = ['train', 'sample', 'tokens', 'probe', 'eval'];
+const COMMANDS = ['train', 'sample', 'tokens', 'probe', 'eval', 'export'];
 
 /**
  * GPTLAB_* settings a person may set, and the values each takes. A value outside them is an error, not silently
@@ -542,6 +564,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'tokens': return await tokens(rest);
       case 'probe': return await probe(rest);
       case 'eval': return await evaluate(rest);
+      case 'export': return await exportCommand(rest);
       case undefined: case '--help': case '-h': case 'help':
         print(USAGE);
         return command === undefined ? 2 : 0;
