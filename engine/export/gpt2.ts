@@ -41,7 +41,7 @@ export function gpt2Problem(config: GPTConfig, target: ExportTarget): string | n
     if (SIZES.has(key) || value === undefined) continue;
     const rule = RULES[key];
     const why = rule ? rule(c, target) : 'no GPT-2 equivalent is known to this export';
-    if (why) problems.push(`${key}=${typeof value === "string" ? value : JSON.stringify(value)} (${why})`);
+    if (why) problems.push(`${key}=${typeof value === 'string' ? value : JSON.stringify(value)} (${why})`);
   }
   return problems.length ? problems.join('; ') : null;
 }
