@@ -249,7 +249,7 @@ test('switches GPT-2 cannot hold are refused with one line naming each, whatever
   assert.match(gpt2Problem(classic, 'nanogpt')!, /^activation=relu \(.*\); tieEmbeddings=false \(/);
   assert.match(gpt2Problem({ ...base, norm: 'rmsnorm', positions: 'sinusoidal' }, 'nanogpt')!, /^norm=rmsnorm .*; positions=sinusoidal /);
   // Switches from elsewhere: at their GPT-2 values they pass; otherwise, and for any switch no rule knows, refused.
-  const more = (extra: Record<string, unknown>): GPTConfig => ({ ...base, ...extra }) as GPTConfig;
+  const more = (extra: Record<string, unknown>): GPTConfig => ({ ...base, ...extra });
   assert.equal(gpt2Problem(more({ kvHeads: base.heads, headDim: base.dim / base.heads, qkNorm: false, ffn: true }), 'nanogpt'), null);
   assert.match(gpt2Problem(more({ kvHeads: 1 }), 'nanogpt')!, /^kvHeads=1 /);
   assert.match(gpt2Problem(more({ positions: 'rope' }), 'hf')!, /positions=rope/);
