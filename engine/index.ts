@@ -9,4 +9,5 @@ export type { SamplingOptions } from './inference/sample';
 export type * from './probes/probes';
 export { TOKENIZER_NAMES, type TokenizerName, type TokenChunk, type Tokenizer } from './text/tokenizers';
 export { getTokenizer, tokenChunks } from './text/tokenizers';
+export type { BpeReplay, BpeReplayStep } from './text/bpe';
 export type { TrainerChoice } from './training/trainer';

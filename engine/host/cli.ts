@@ -148,7 +148,7 @@ async function train(argv: string[]): Promise<number> {
   if (presetName !== 'auto' && !isPresetName(presetName)) throw new UsageError(`--preset must be auto, tiny, small or classic, got "${presetName}"`);
   const tokenizerFlag = p.flags.get('tokenizer');
   if (tokenizerFlag !== undefined && !isTokenizerChoice(tokenizerFlag)) {
-    throw new UsageError(`--tokenizer must be ${TOKENIZER_CHOICES}, got "${tokenizerFlag}"`);
+    throw new UsageError(`--tokenizer must be one of ${TOKENIZER_CHOICES}, got "${tokenizerFlag}"`);
   }
   const choices: TrainChoices = {
     preset: presetName,
@@ -324,7 +324,7 @@ async function tokens(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['encoding', 'text', 'file', 'json']);
   if (p.positional.length) throw new UsageError(`unexpected argument "${p.positional[0]}"`);
   const encoding = p.flags.get('encoding') ?? 'o200k_base';
-  if (!isTokenizerChoice(encoding)) throw new UsageError(`--encoding must be ${TOKENIZER_CHOICES}, got "${encoding}"`);
+  if (!isTokenizerChoice(encoding)) throw new UsageError(`--encoding must be one of ${TOKENIZER_CHOICES}, got "${encoding}"`);
   const hasText = p.flags.has('text'), hasFile = p.flags.has('file');
   if (hasText === hasFile) throw new UsageError('give exactly one of --text or --file');
   const text = hasText ? p.flags.get('text')! : readText(p.flags.get('file')!);

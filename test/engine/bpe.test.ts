@@ -11,7 +11,7 @@ import { Rng } from '../../engine/common/rng';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
 import { encodeModel, loadModel, saveModel } from '../../engine/io/checkpoint';
 import { PRESETS, type ModelShape } from '../../engine/model/config';
-import { evaluateText } from '../../engine/probes/probes';
+import { compareTokenizers, evaluateText } from '../../engine/probes/probes';
 import { trainOnText, type TrainEvent } from '../../engine/training/train';
 import { ROOT } from '../helpers/reference';
 import { BpeLearner, BpeTokenizer, bpeReplay, decodeBpeMetadata, encodeBpeMetadata, FIRST_MERGE_ID, learnBpe, learnBpeAsync,
@@ -268,4 +268,18 @@ test('gpt-lab train --tokenizer bpe:N, then eval and tokens; a bad N is one line
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('comparing tokenizers on a file adds a BPE learned from it, with bytes per token for every row', async () => {
+  const learned = await tokenizerForText('bpe:500', CORPUS);
+  const c = compareTokenizers(null, CORPUS.slice(0, 200), CORPUS, [learned]);
+  assert.deepEqual(c.encodings.map((e) => e.encoding), ['o200k_base', 'cl100k_base', 'p50k_base', 'r50k_base', 'char', 'bpe:500']);
+  assert.equal(c.fileBytes, Buffer.byteLength(CORPUS));
+  for (const e of c.encodings) {
+    assert.equal(e.bytesPerToken, c.fileBytes / e.fileTokens, e.encoding);
+    assert.equal(e.charsPerToken, c.fileChars / e.fileTokens, e.encoding);
+  }
+  const bpe = c.encodings.at(-1)!;
+  assert.equal(bpe.fileTokens, learned.encode(CORPUS).length);
+  assert.ok(bpe.charsPerToken > c.encodings.find((e) => e.encoding === 'char')!.charsPerToken);
 });
