@@ -18,7 +18,7 @@ const nodeGlobals = {
 };
 
 /** The engine's rooms, lowest floor first: each imports only rooms before it in this list. */
-const ENGINE_ROOMS = ['common', 'model', 'protocol', 'text', 'compute', 'io', 'inference', 'training', 'probes', 'host'];
+const ENGINE_ROOMS = ['common', 'model', 'protocol', 'text', 'compute', 'io', 'inference', 'training', 'probes', 'export', 'host'];
 
 export default defineConfig(
   {

@@ -2,7 +2,7 @@
 // token's probability in context and its surprise (−log₂ p). Tokenizing runs right here in the extension host (no
 // engine round trip), so a hover costs a few milliseconds even while a run keeps the engines busy.
 import * as vscode from 'vscode';
-import { getTokenizer, tokenChunks, type TokenChunk, type TokenLoss } from '../engine';
+import { getTokenizer, tokenChunks, TOKENIZER_NAMES, type TokenChunk, type TokenLoss } from '../engine';
 import type { Log } from './log';
 import { escapeHtml } from './panels/html';
 import type { Session } from './session';
@@ -34,7 +34,13 @@ async function tokensHover(session: Session, log: Log, doc: vscode.TextDocument,
   const truncated = text.length > settings.maxLength;
   if (truncated) text = text.slice(0, settings.maxLength);
   const encoding = hoverEncoding(session, settings.encoding);
-  const chunks = cachedChunks(encoding, text);
+  let chunks: TokenChunk[];
+  try {
+    chunks = await chunksFor(session, encoding, text);
+  } catch (e) {
+    log.error(`hover: ${String(e)}`);
+    return undefined;
+  }
   let surprise: (TokenLoss | undefined)[] | null = null;
   const model = session.model;
   if (model && model.tokenizer === encoding && !token.isCancellationRequested) {
@@ -46,6 +52,15 @@ async function tokensHover(session: Session, log: Log, doc: vscode.TextDocument,
   }
   if (token.isCancellationRequested) return undefined;
   return new vscode.Hover(render(chunks, encoding, text, truncated, surprise, model?.label ?? null), range);
+}
+
+/**
+ * The tokens of a hovered text: here for the fixed tokenizers; a tokenizer learned from the training text (bpe:N)
+ * travels in the model file, so the engine that holds the model tokenizes with it.
+ */
+async function chunksFor(session: Session, encoding: string, text: string): Promise<TokenChunk[]> {
+  if ((TOKENIZER_NAMES as readonly string[]).includes(encoding)) return cachedChunks(encoding, text);
+  return (await session.probe('tokenize', { encoding, text })).tokens;
 }
 
 /** The last few hovers' tokens: moving the mouse within a word asks again for the same text. */

@@ -7,6 +7,7 @@ export type GhostTextScope = 'trainedFile' | 'allFiles' | 'off';
 export interface Settings {
   preset: PresetName | 'auto';
   tokenizer: string;
+  bpeVocabSize: number;
   steps: number;
   batchSize: number;
   contextLength: number;
@@ -23,6 +24,7 @@ export function readSettings(): Settings {
   return {
     preset: c.get('preset', 'auto'),
     tokenizer: c.get('tokenizer', 'auto'),
+    bpeVocabSize: c.get('bpeVocabSize', 1024),
     steps: c.get('steps', 0),
     batchSize: c.get('batchSize', 0),
     contextLength: c.get('contextLength', 0),
@@ -54,7 +56,7 @@ export function trainChoices(s: Settings): TrainChoices {
   }
   return {
     preset: s.preset,
-    tokenizer: s.tokenizer,
+    tokenizer: s.tokenizer === 'bpe' ? `bpe:${s.bpeVocabSize}` : s.tokenizer, // learned from the file at the start of the run
     steps: s.steps || undefined,
     batchSize: s.batchSize || undefined,
     contextLength: s.contextLength || undefined,

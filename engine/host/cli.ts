@@ -13,22 +13,25 @@ import { Rng } from '../common/rng';
 import { generate, validateSampling } from '../inference/sample';
 import { InputError } from '../common/errors';
 import { decodeTextFile, MAX_TEXT_BYTES } from '../text/checks';
-import { getTokenizer, isTokenizerName, iterTokenChunks, textSize, TOKENIZER_NAMES } from '../text/tokenizers';
+import { isTokenizerChoice, iterTokenChunks, textSize, TOKENIZER_CHOICES, TOKENIZER_NAMES, type Tokenizer } from '../text/tokenizers';
+import { learnedTokenizers, tokenizerForText } from '../text/bpe';
 import { trainOnText } from '../training/train';
+import { EXPORT_TARGETS, exportModelFile, isExportTarget } from './export';
 import { expectedTrainingPath, isTrainerChoice } from '../training/trainer';
 import { UNKNOWN_ID } from '../text/vocab';
 import { type BackendReport, type SamplingOptions, type TrainEvent } from '../protocol';
 
 const USAGE = `usage:
-  gpt-lab train <file> [--preset auto|tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}]
+  gpt-lab train <file> [--preset auto|tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}|bpe:N]
           [--steps N] [--batch B] [--context T] [--dim D] [--heads H] [--layers L] [--lr X] [--seed S]
           [--arch SWITCHES] [--eval-every K] [--out model.safetensors] [--backend auto|tensorflow|wasm|cpu]
           [--trainer auto|native|wasm|tfjs] [--json]
           SWITCHES: key=value,... for any model switch, e.g. kvHeads=1,positions=rope,qkNorm=true,ffnMult=0
   gpt-lab sample <model> [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--top-p P] [--seed S] [--json]
-  gpt-lab tokens [--encoding NAME] (--text TEXT | --file F) [--json]
+  gpt-lab tokens [--encoding NAME|bpe:N] (--text TEXT | --file F) [--json]
   gpt-lab probe <model> --text TEXT [--topk K] [--attention] [--lens] [--neighbours TOKEN] [--json]
-  gpt-lab eval <model> --file F [--json]`;
+  gpt-lab eval <model> --file F [--json]
+  gpt-lab export <model> --to nanogpt|hf --out DIR [--text TRAINING_FILE] [--json]`;
 
 class UsageError extends Error {}
 
@@ -156,8 +159,8 @@ async function train(argv: string[]): Promise<number> {
   const presetName = p.flags.get('preset') ?? 'tiny';
   if (presetName !== 'auto' && !isPresetName(presetName)) throw new UsageError(`--preset must be auto, tiny, small or classic, got "${presetName}"`);
   const tokenizerFlag = p.flags.get('tokenizer');
-  if (tokenizerFlag !== undefined && !isTokenizerName(tokenizerFlag)) {
-    throw new UsageError(`--tokenizer must be one of ${TOKENIZER_NAMES.join(', ')}, got "${tokenizerFlag}"`);
+  if (tokenizerFlag !== undefined && !isTokenizerChoice(tokenizerFlag)) {
+    throw new UsageError(`--tokenizer must be one of ${TOKENIZER_CHOICES}, got "${tokenizerFlag}"`);
   }
   const choices: TrainChoices = {
     preset: presetName,
@@ -177,10 +180,10 @@ async function train(argv: string[]): Promise<number> {
   checkDestination(out, [file]); // before any work: a run is never lost to an --out that cannot be written
   const asJson = p.switches.has('json');
   const text = readText(file);
-  const size = textSize(text);
+  const size = textSize(text, await learnedTokenizers([tokenizerFlag], text)); // bpe:N learns its merges from the text here
   const { preset: resolvedPreset, tokenizer, model, settings } = usage('the model', () => resolveTrainSettings(choices, size));
   const backend = await backendFrom(p);
-  const modelBytes = checkTrainingMemory(text, tokenizer, model, settings.batchSize, expectedTrainingPath(trainerChoice, backend), backend);
+  const modelBytes = checkTrainingMemory(text, size.tokenizerOf(tokenizer), model, settings.batchSize, expectedTrainingPath(trainerChoice, backend), backend);
   checkDestination(out, [file], modelBytes);
 
   // Ctrl-C: the first stops training and saves what was trained; a second, before the save starts, quits without
@@ -200,7 +203,7 @@ async function train(argv: string[]): Promise<number> {
   const progress = asJson ? null : humanProgress(describeBackend(backend));
   let finished: Extract<TrainEvent, { event: 'done' }> | null = null;
   const result = await trainOnText({
-    text, tokenizer, tokenIds: size.idsOf(tokenizer), model, settings, signal: controller.signal, trainer: trainerChoice,
+    text, tokenizer, learnedTokenizer: size.tokenizerOf(tokenizer), tokenIds: size.idsOf(tokenizer), model, settings, signal: controller.signal, trainer: trainerChoice,
     onEvent: (e) => {
       if (e.event === 'start') process.on('SIGINT', onSigint);
       if (e.event === 'done') finished = e; // reported below, once the model is saved
@@ -213,7 +216,7 @@ async function train(argv: string[]): Promise<number> {
   // A failed run never replaces an existing model: it goes beside it.
   const failedBeside = result.error !== null && fs.existsSync(out);
   const target = failedBeside ? besidePath(out, 'failed') : out;
-  const saved = saveTrained(target, [file], (f) => saveModel(f, result.model, result.vocab, tokenizer, history));
+  const saved = saveTrained(target, [file], (f) => saveModel(f, result.model, result.vocab, result.tokenizer, history));
   process.removeListener('SIGINT', onSigint);
   if (finished === null) throw new Error('training ended without a done event');
   const notes: string[] = [];
@@ -269,9 +272,8 @@ function saveTrained(target: string, inputs: string[], save: (file: string) => v
  * with the figure. The vocabulary is bounded cheaply first and counted exactly only when the bound does not fit.
  * Returns the model file's size in bytes.
  */
-function checkTrainingMemory(text: string, tokenizer: string, shape: ModelShape, batchSize: number, trainPath: EstimatePath,
+function checkTrainingMemory(text: string, tok: Tokenizer, shape: ModelShape, batchSize: number, trainPath: EstimatePath,
   backend: BackendReport): number {
-  const tok = getTokenizer(tokenizer);
   const wasm = backend.name === 'wasm';
   const estimate = (vocabSize: number): ReturnType<typeof estimateTraining> => estimateTraining({ ...shape, vocabSize }, batchSize, trainPath, wasm);
   let vocabSize: number;
@@ -334,12 +336,12 @@ async function tokens(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['encoding', 'text', 'file', 'json']);
   if (p.positional.length) throw new UsageError(`unexpected argument "${p.positional[0]}"`);
   const encoding = p.flags.get('encoding') ?? 'o200k_base';
-  if (!isTokenizerName(encoding)) throw new UsageError(`--encoding must be one of ${TOKENIZER_NAMES.join(', ')}, got "${encoding}"`);
+  if (!isTokenizerChoice(encoding)) throw new UsageError(`--encoding must be one of ${TOKENIZER_CHOICES}, got "${encoding}"`);
   const hasText = p.flags.has('text'), hasFile = p.flags.has('file');
   if (hasText === hasFile) throw new UsageError('give exactly one of --text or --file');
   const text = hasText ? p.flags.get('text')! : readText(p.flags.get('file')!);
   // Streamed: a 60 MB file has millions of tokens, more than one string or one array of objects can hold.
-  const tok = getTokenizer(encoding);
+  const tok = await tokenizerForText(encoding, text); // bpe:N is learned from the text it tokenizes
   const ids = tok.encode(text);
   let characters = 0;
   for (let i = 0; i < text.length; i++) {
@@ -349,8 +351,8 @@ async function tokens(argv: string[]): Promise<number> {
   const out = safeStdout();
   const asJson = p.switches.has('json');
   let buffer = asJson
-    ? `{"encoding":${JSON.stringify(encoding)},"count":${ids.length},"characters":${characters},"bytes":${Buffer.byteLength(text)},"tokens":[`
-    : `${ids.length} tokens (${encoding}), ${characters} characters, ${Buffer.byteLength(text)} bytes\n`;
+    ? `{"encoding":${JSON.stringify(tok.name)},"count":${ids.length},"characters":${characters},"bytes":${Buffer.byteLength(text)},"tokens":[`
+    : `${ids.length} tokens (${tok.name}), ${characters} characters, ${Buffer.byteLength(text)} bytes\n`;
   let first = true;
   for (const c of iterTokenChunks(tok, text, ids)) {
     buffer += asJson ? `${first ? '' : ','}${JSON.stringify(c)}` : `${String(c.id).padStart(7)}  ${JSON.stringify(c.text)}\n`;
@@ -494,6 +496,26 @@ async function evaluate(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `export`: the model for nanoGPT (with the training text's train.bin and val.bin) or Hugging Face (engine/host/export.ts). */
+async function exportCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, ['to', 'out', 'text', 'json', 'backend']);
+  const modelFile = onePositional(p, 'model file');
+  const target = p.flags.get('to');
+  if (target === undefined || !isExportTarget(target)) throw new UsageError(`--to must be ${EXPORT_TARGETS.join(' or ')}, got "${target ?? ''}"`);
+  const out = p.flags.get('out');
+  if (!out) throw new UsageError('export needs --out DIR, the folder to write');
+  const textFile = p.flags.get('text');
+  if (textFile !== undefined && target !== 'nanogpt') throw new UsageError('--text is for --to nanogpt (its train.bin and val.bin)');
+  await backendFrom(p);
+  const r = exportModelFile(modelFile, target, out, textFile === undefined ? null : readText(textFile));
+  if (p.switches.has('json')) json({ to: target, out, files: r.files, notes: r.notes });
+  else {
+    for (const f of r.files) print(`wrote ${shown(f)}`);
+    for (const n of r.notes) stderrWrite(`note: ${escapeControls(n)}\n`);
+  }
+  return 0;
+}
+
 /** The usage lines of one command. */
 function commandUsage(command: string): string {
   const lines = USAGE.split('\n');
@@ -504,7 +526,7 @@ function commandUsage(command: string): string {
   return `usage:\n${lines.slice(start, end).join('\n')}`;
 }
 
-const COMMANDS = ['train', 'sample', 'tokens', 'probe', 'eval'];
+const COMMANDS = ['train', 'sample', 'tokens', 'probe', 'eval', 'export'];
 
 /**
  * GPTLAB_* settings a person may set, and the values each takes. A value outside them is an error, not silently
@@ -554,6 +576,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'tokens': return await tokens(rest);
       case 'probe': return await probe(rest);
       case 'eval': return await evaluate(rest);
+      case 'export': return await exportCommand(rest);
       case undefined: case '--help': case '-h': case 'help':
         print(USAGE);
         return command === undefined ? 2 : 0;

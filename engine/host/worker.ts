@@ -15,7 +15,8 @@ import { KVCacheSession } from '../inference/kvCache';
 import { Rng } from '../common/rng';
 import { generate, validateSampling } from '../inference/sample';
 import { checkText } from '../text/checks';
-import { getTokenizer, textSize, tokenChunks } from '../text/tokenizers';
+import { bpeVocabSize, getTokenizer, textSize, tokenChunks, type Tokenizer } from '../text/tokenizers';
+import { bpeReplay, learnedTokenizers, tokenizerForText } from '../text/bpe';
 import { trainOnText } from '../training/train';
 import { type History } from '../protocol';
 
@@ -47,6 +48,21 @@ function summary(m: Loaded): ModelSummary {
     best: m.history?.best ?? null, partial: m.history?.partial === true };
 }
 
+/** A tokenizer by name: a fixed one, or the active model's learned one (a bpe:N name means that model's merges). */
+function tokenizerNamed(name: string): Tokenizer {
+  if (bpeVocabSize(name) !== null && loaded?.tokenizer.name === name) return loaded.tokenizer;
+  return getTokenizer(name);
+}
+
+/** The last BPE learned for a file in the tokens panel: asking again for the same file and size learns nothing. */
+let lastLearned: { key: string; tokenizer: Tokenizer } | null = null;
+
+async function learnedForFile(name: string, file: string): Promise<Tokenizer> {
+  const key = `${name}\u0000${file.length}\u0000${file}`;
+  if (lastLearned?.key !== key) lastLearned = { key, tokenizer: await tokenizerForText(name, file) };
+  return lastLearned.tokenizer;
+}
+
 function requireModel(): Loaded {
   if (!loaded) throw new Error('no model is loaded: train one or open a model file first');
   return loaded;
@@ -69,20 +85,26 @@ const handlers: Handlers = {
   async train(p, id) {
     const controller = running.get(id) ?? new AbortController();
     const text = checkText(p.text, p.label);
-    const size = textSize(text);
+    let size: ReturnType<typeof textSize>;
+    try {
+      size = textSize(text, await learnedTokenizers([p.choices.tokenizer], text, controller.signal)); // bpe:N learns here
+    } catch (e) {
+      if (controller.signal.aborted) return { summary: null, cancelled: true, error: null, steps: 0 };
+      throw e;
+    }
     const plan = resolveTrainSettings(p.choices, size);
     const meta = { preset: plan.preset, tokenizer: plan.tokenizer, settings: plan.settings, source: p.label };
     const checkpoint = p.out ? partialPath(p.out) : null;
     const saveCheckpoint = (m: ProbeContext, best: { step: number; valLoss: number }): void => {
       try {
-        saveModel(checkpoint!, m.model, m.vocab, m.tokenizer.name, { steps: [], evals: [], best, ...meta, partial: true });
+        saveModel(checkpoint!, m.model, m.vocab, m.tokenizer, { steps: [], evals: [], best, ...meta, partial: true });
       } catch (e) {
         if (!(e instanceof BadWeightsError)) throw e; // weights that cannot be right are not worth a checkpoint
       }
     };
     let result;
     try {
-      result = await trainOnText({ text, tokenizer: plan.tokenizer, tokenIds: size.idsOf(plan.tokenizer), model: plan.model, settings: plan.settings, plan: plan.sizing,
+      result = await trainOnText({ text, tokenizer: plan.tokenizer, learnedTokenizer: size.tokenizerOf(plan.tokenizer), tokenIds: size.idsOf(plan.tokenizer), model: plan.model, settings: plan.settings, plan: plan.sizing,
         trainer: p.trainer, signal: controller.signal, onEvent: (event) => send({ type: 'event', id, params: event }),
         onCheckpoint: checkpoint ? saveCheckpoint : undefined });
     } catch (e) {
@@ -98,7 +120,7 @@ const handlers: Handlers = {
       return { summary: null, cancelled: false, error: result.error, steps: result.history.steps.length };
     }
     if (p.out) {
-      saveModel(p.out, next.model, next.vocab, next.tokenizer.name, history);
+      saveModel(p.out, next.model, next.vocab, next.tokenizer, history);
       next.file = p.out;
       if (checkpoint) fs.rmSync(checkpoint, { force: true });
     }
@@ -118,7 +140,7 @@ const handlers: Handlers = {
   },
   save: (p) => {
     const m = requireModel();
-    saveModel(p.file, m.model, m.vocab, m.tokenizer.name, m.history);
+    saveModel(p.file, m.model, m.vocab, m.tokenizer, m.history);
     m.file = p.file;
     return summary(m);
   },
@@ -128,7 +150,7 @@ const handlers: Handlers = {
     return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, tensors: tf.memory().numTensors, training: running.size > 0 };
   },
   tokenize: (p) => {
-    const tokens = tokenChunks(getTokenizer(p.encoding), p.text);
+    const tokens = tokenChunks(tokenizerNamed(p.encoding), p.text);
     return { count: tokens.length, tokens };
   },
   tokenLoss: (p) => {
@@ -138,7 +160,9 @@ const handlers: Handlers = {
     return perTokenLoss(decoder.path === 'native' ? { ...m, scoreWindows: (inputs, targets, B, T) => decoder.rowLosses(inputs, targets, B, T) } : m,
       p.text, p.from);
   },
-  compareTokenizers: (p) => compareTokenizers(loaded, p.selection, p.file),
+  compareTokenizers: async (p) => compareTokenizers(loaded, p.selection, p.file,
+    p.bpeVocabSize === undefined ? [] : [await learnedForFile(`bpe:${p.bpeVocabSize}`, p.file)]),
+  bpeReplay: (p) => bpeReplay(p.text, p.vocabSize),
   sample: (p) => {
     const m = requireModel();
     let prompt = m.vocab.encode(m.tokenizer.encode(p.prompt));

@@ -8,7 +8,8 @@ import { GPT, tidyData } from '../model/gpt';
 import { paramSpecs } from '../model/params';
 import { decodeSafeTensors, encodeSafeTensors, type SafeTensor } from './safetensors';
 import { InputError } from '../common/errors';
-import { getTokenizer, isTokenizerName, type Tokenizer } from '../text/tokenizers';
+import { bpeVocabSize, getTokenizer, isTokenizerName, type Tokenizer } from '../text/tokenizers';
+import { BpeTokenizer, decodeBpeMetadata, encodeBpeMetadata } from '../text/bpe';
 import { Vocabulary } from '../text/vocab';
 
 export const FORMAT_VERSION = '1';
@@ -70,26 +71,37 @@ function checkConfigRanges(c: GPTConfig): void {
   }
 }
 
+/** A fixed tokenizer's name, or the tokenizer itself (a learned one must be: its merges go into the file). */
+export type TokenizerRef = Tokenizer | string;
+
+/** The tokenizer metadata of a model file: its name, and for a learned BPE its merges (`gptlab.bpe`). */
+function tokenizerMetadata(ref: TokenizerRef): Record<string, string> {
+  const name = typeof ref === 'string' ? ref : ref.name;
+  if (ref instanceof BpeTokenizer) return { 'gptlab.tokenizer': name, 'gptlab.bpe': encodeBpeMetadata(ref) };
+  if (!isTokenizerName(name)) throw new Error(`tokenizer ${name} cannot be saved by name: pass the tokenizer, which carries its merges`);
+  return { 'gptlab.tokenizer': name };
+}
+
 /** The model file's bytes; `tensors` are the model's weights when the caller has already read them out. */
-export function encodeModel(model: GPT, vocab: Vocabulary, tokenizerName: string, history: unknown,
+export function encodeModel(model: GPT, vocab: Vocabulary, tokenizer: TokenizerRef, history: unknown,
   tensors = model.toTensors()): Buffer {
   if (vocab.size !== model.config.vocabSize) throw new Error(`vocabulary has ${vocab.size} entries but the model ${model.config.vocabSize}`);
   const config = Object.fromEntries(CONFIG_KEYS.map((k) => [k, model.config[k]]));
   return encodeSafeTensors(tensors, {
     'gptlab.format': FORMAT_VERSION,
     'gptlab.config': JSON.stringify(config),
-    'gptlab.tokenizer': tokenizerName,
+    ...tokenizerMetadata(tokenizer),
     'gptlab.vocab': JSON.stringify(vocab.toTokenizer),
     'gptlab.history': JSON.stringify(history ?? null),
   });
 }
 
 /** Saves a model atomically; refuses (BadWeightsError) weights that are not finite or absurdly large. */
-export function saveModel(file: string, model: GPT, vocab: Vocabulary, tokenizerName: string, history: unknown): void {
+export function saveModel(file: string, model: GPT, vocab: Vocabulary, tokenizer: TokenizerRef, history: unknown): void {
   const tensors = model.toTensors(); // read out of the model once: checked, then written
   const problem = weightProblem(tensors);
   if (problem) throw new BadWeightsError(`the model was not saved: its weights are broken (${problem})`);
-  writeFileAtomic(file, encodeModel(model, vocab, tokenizerName, history, tensors));
+  writeFileAtomic(file, encodeModel(model, vocab, tokenizer, history, tensors));
 }
 
 /** Parses and validates a model file's bytes: version, config, vocabulary, tensor names and shapes. */
@@ -122,12 +134,13 @@ export function decodeModel(bytes: Uint8Array): ModelFile {
   const memory = memoryProblem(estimateInference(config), 'running this model');
   if (memory) throw new InputError(memory);
   const tokenizerName = metadata['gptlab.tokenizer'] ?? '';
-  if (!isTokenizerName(tokenizerName)) throw new Error(`unknown tokenizer "${tokenizerName.slice(0, 40)}"`);
+  const learned = bpeVocabSize(tokenizerName) !== null;
+  if (!learned && !isTokenizerName(tokenizerName)) throw new Error(`unknown tokenizer "${tokenizerName.slice(0, 40)}"`);
   const vocabList = parse('gptlab.vocab');
   if (!Array.isArray(vocabList)) throw new Error('metadata gptlab.vocab is not an array');
   const vocab = new Vocabulary(vocabList as (number | null)[]);
   if (vocab.size !== config.vocabSize) throw new Error(`vocabulary has ${vocab.size} entries but the config says ${config.vocabSize}`);
-  const tokenizer = getTokenizer(tokenizerName);
+  const tokenizer = learned ? decodeBpeMetadata(metadata['gptlab.bpe'], tokenizerName) : getTokenizer(tokenizerName);
   const badId = vocabularyProblem(vocab, tokenizer);
   if (badId) throw new Error(badId);
   const specs = paramSpecs(config);

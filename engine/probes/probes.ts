@@ -145,18 +145,24 @@ export function analogy(ctx: ProbeContext, a: string, b: string, c: string, k: n
 
 export const MAX_COMPARED_TOKENS = 2000;
 
-/** The selection under every tokenizer side by side, and each tokenizer's characters per token on the whole file. */
-export function compareTokenizers(ctx: ProbeContext | null, selection: string, file: string): TokenizerComparison {
+/**
+ * The selection under every tokenizer side by side, and each tokenizer's characters (and bytes) per token on the whole
+ * file: the fixed ones, the active model's learned BPE, and `learned` (say, a BPE learned from this file).
+ */
+export function compareTokenizers(ctx: ProbeContext | null, selection: string, file: string, learned: readonly Tokenizer[] = []): TokenizerComparison {
   const fileChars = [...file].length;
-  const encodings = TOKENIZER_NAMES.map((name): EncodingComparison => {
-    const tok = getTokenizer(name);
+  const fileBytes = Buffer.byteLength(file, 'utf8');
+  const tokenizers: Tokenizer[] = TOKENIZER_NAMES.map((name) => getTokenizer(name));
+  for (const tok of [...(ctx ? [ctx.tokenizer] : []), ...learned]) if (!tokenizers.includes(tok)) tokenizers.push(tok);
+  const encodings = tokenizers.map((tok): EncodingComparison => {
     const all = tokenChunks(tok, selection);
     const tokens = all.slice(0, MAX_COMPARED_TOKENS);
     const fileTokens = file === selection ? all.length : tok.encode(file).length;
-    const inModel = ctx && ctx.tokenizer.name === name ? tokens.map((t) => ctx.vocab.modelId(t.id) !== UNKNOWN_ID) : null;
-    return { encoding: name, tokens, count: all.length, inModel, fileTokens, charsPerToken: fileChars / Math.max(1, fileTokens) };
+    const inModel = ctx && ctx.tokenizer === tok ? tokens.map((t) => ctx.vocab.modelId(t.id) !== UNKNOWN_ID) : null;
+    return { encoding: tok.name, tokens, count: all.length, inModel, fileTokens, charsPerToken: fileChars / Math.max(1, fileTokens),
+      bytesPerToken: fileBytes / Math.max(1, fileTokens) };
   });
-  return { encodings, fileChars, modelTokenizer: ctx?.tokenizer.name ?? null };
+  return { encodings, fileChars, fileBytes, modelTokenizer: ctx?.tokenizer.name ?? null };
 }
 
 /** The model id a piece of text stands for when it is exactly one token, else an error naming the count. */

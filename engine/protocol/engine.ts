@@ -2,7 +2,7 @@
 // envelope of envelope.ts. Payload types come from this room only, never from the code that computes them.
 import type { BackendReport, BackendRequest, TrainerChoice } from './compute';
 import type { GPTConfig, TrainChoices } from '../model/config';
-import type { AnalogyResult, AttentionProbe, EvalResult, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, SamplingOptions,
+import type { AnalogyResult, AttentionProbe, BpeReplay, EvalResult, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, SamplingOptions,
   TokenChunk, TokenizerComparison, TokenLoss } from './probes';
 import type { TrainEvent } from './events';
 import { isEnvelopeOf, type Envelope } from './envelope';
@@ -56,7 +56,10 @@ export interface EngineMethods {
   tokenize: [{ encoding: string; text: string }, { count: number; tokens: TokenChunk[] }];
   /** Tokens of a text with the model's loss (surprise) of each: all, or those from UTF-16 offset `from` (after context). */
   tokenLoss: [{ text: string; from?: number }, TokenLoss[]];
-  compareTokenizers: [{ selection: string; file: string }, TokenizerComparison];
+  /** The selection under every tokenizer; with `bpeVocabSize`, also under a BPE of that size learned from `file`. */
+  compareTokenizers: [{ selection: string; file: string; bpeVocabSize?: number }, TokenizerComparison];
+  /** The merges of a BPE learned from a text, in order, with the text's token count after each (the merge replay). */
+  bpeReplay: [{ text: string; vocabSize: number }, BpeReplay];
   sample: [{ prompt: string; tokens: number; sampling: SamplingOptions; seed: number; stopAtNewline?: boolean }, { text: string }];
   nextToken: [{ text: string; k: number; sampling?: SamplingOptions }, NextTokenProbe];
   attention: [{ text: string }, AttentionProbe];
@@ -71,7 +74,7 @@ export type Method = keyof EngineMethods;
 export type ParamsOf<M extends Method> = EngineMethods[M][0];
 export type ResultOf<M extends Method> = EngineMethods[M][1];
 export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'save', 'model', 'status', 'tokenize', 'tokenLoss',
-  'compareTokenizers', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection', 'evaluate'];
+  'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection', 'evaluate'];
 
 /** Requests to the engine: `type` is the method. */
 export type EngineRequest = { [M in Method]: { type: M; id: number; params: ParamsOf<M> } }[Method];

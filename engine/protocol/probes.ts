@@ -72,7 +72,7 @@ export interface AnalogyResult {
 }
 
 export interface EncodingComparison {
-  encoding: string;
+  encoding: string; // a fixed tokenizer's name, or bpe:N for one learned from the file (or the model's)
   /** The selection's tokens, at most MAX_COMPARED_TOKENS of them. */
   tokens: TokenChunk[];
   count: number; // all of the selection's tokens
@@ -80,11 +80,14 @@ export interface EncodingComparison {
   inModel: boolean[] | null;
   fileTokens: number;
   charsPerToken: number; // over the whole file
+  /** UTF-8 bytes per token over the whole file: a loss in nats per token over ln 2 times this is bits per byte. */
+  bytesPerToken: number;
 }
 
 export interface TokenizerComparison {
   encodings: EncodingComparison[];
   fileChars: number;
+  fileBytes: number;
   modelTokenizer: string | null;
 }
 
@@ -103,4 +106,22 @@ export interface EvalResult {
   bitsPerByte: number; // total bits over the text's UTF-8 bytes: comparable across tokenizers
   tokens: number; // predicted tokens (n-1)
   unknown: number; // tokens the model never saw in training
+}
+
+/** One merge as the tokens panel replays it. */
+export interface BpeReplayStep {
+  id: number; // the new token's id
+  left: string; // display forms (\xNN for bytes that are not whole characters)
+  right: string;
+  token: string;
+  pairCount: number; // times the pair stood side by side in the file when it was merged
+  tokensAfter: number; // the file's token count after this merge
+}
+
+/** The merges learned from a file, in order, with the file's token count after each: what the panel replays. */
+export interface BpeReplay {
+  name: string; // bpe:N as learned (N can fall short of the target when no pair is left that occurs twice)
+  bytes: number; // the file's tokens before any merge
+  characters: number;
+  steps: BpeReplayStep[];
 }

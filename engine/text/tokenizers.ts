@@ -23,9 +23,30 @@ export function isTokenizerName(name: string): name is TokenizerName {
   return (TOKENIZER_NAMES as readonly string[]).includes(name);
 }
 
+/** Vocabulary sizes a `bpe:N` tokenizer learned from the text may ask for: the 256 bytes, plus up to N - 256 merges. */
+export const BPE_MIN_VOCAB = 256;
+export const BPE_MAX_VOCAB = 65536;
+
+/** N of a `bpe:N` name, or null when the name is not of that form (or N is out of range). */
+export function bpeVocabSize(name: string): number | null {
+  const m = /^bpe:(\d{1,6})$/.exec(name);
+  if (!m) return null;
+  const n = Number(m[1]);
+  return n >= BPE_MIN_VOCAB && n <= BPE_MAX_VOCAB ? n : null;
+}
+
+/** A tokenizer a person can train with: one of the fixed ones, or `bpe:N`, learned from the training text. */
+export function isTokenizerChoice(name: string): boolean {
+  return isTokenizerName(name) || bpeVocabSize(name) !== null;
+}
+
+/** The choices, for messages and usage lines. */
+export const TOKENIZER_CHOICES = `${TOKENIZER_NAMES.join(', ')} or bpe:N (a byte-level BPE learned from the text, N from ${BPE_MIN_VOCAB} to ${BPE_MAX_VOCAB})`;
+
 export interface Tokenizer {
-  readonly name: TokenizerName;
-  /** The tokenizer's own id space size (code points for char), used only for display. */
+  /** One of TOKENIZER_NAMES, or `bpe:N` for a byte-level BPE learned from a text (its merges travel with the model). */
+  readonly name: string;
+  /** The tokenizer's own id space size (code points for char). */
   readonly vocabSize: number;
   encode(text: string): number[];
   decode(ids: readonly number[]): string;
@@ -38,7 +59,7 @@ export interface Tokenizer {
 }
 
 /** Ids produced between two yields of encodeAsync: a few milliseconds of work. */
-const SLICE_IDS = 1 << 15;
+export const SLICE_IDS = 1 << 15;
 
 /**
  * Longest regex piece, in UTF-8 bytes, that goes to byte-pair merging whole. BPE over one piece is quadratic in its
@@ -50,7 +71,7 @@ const SLICE_IDS = 1 << 15;
  */
 export const MAX_PIECE_BYTES = 256;
 
-const utf8 = new TextEncoder();
+export const utf8 = new TextEncoder();
 
 /**
  * Decodes bytes as UTF-8 where they form whole characters and writes \xNN for each byte that does not.
@@ -273,6 +294,7 @@ function loadRanks(name: Exclude<TokenizerName, 'char'>): TiktokenBPE {
 }
 
 export function getTokenizer(name: string): Tokenizer {
+  if (bpeVocabSize(name) !== null) throw new Error(`${name} is learned from a text: it comes from a model file or from training, not by name`);
   if (!isTokenizerName(name)) throw new Error(`unknown tokenizer "${name}"; choose one of ${TOKENIZER_NAMES.join(', ')}`);
   let tok = cache.get(name);
   if (!tok) {
@@ -282,17 +304,24 @@ export function getTokenizer(name: string): Tokenizer {
   return tok;
 }
 
-/** A text's size for sizing a run to it (config.ts's resolveTrainSettings); counts are memoised per tokenizer. */
-export function textSize(text: string): TextSize & { idsOf(name: string): number[] | undefined } {
+/**
+ * A text's size for sizing a run to it (config.ts's resolveTrainSettings); counts are memoised per tokenizer.
+ * `learned` holds tokenizers already learned from this text (bpe.ts's tokenizerForText), by the name that chose them.
+ */
+export function textSize(text: string, learned: ReadonlyMap<string, Tokenizer> = new Map()):
+  TextSize & { idsOf(name: string): number[] | undefined; tokenizerOf(name: string): Tokenizer } {
   const ids = new Map<string, number[]>();
+  const tokenizerOf = (name: string): Tokenizer => learned.get(name) ?? getTokenizer(name);
   return {
     bytes: Buffer.byteLength(text),
     countTokens: (name) => {
       let t = ids.get(name);
-      if (t === undefined) ids.set(name, (t = getTokenizer(name).encode(text)));
+      if (t === undefined) ids.set(name, (t = tokenizerOf(name).encode(text)));
       return t.length;
     },
     /** The ids counted for sizing, if any, so training need not tokenize the text a second time. */
     idsOf: (name) => ids.get(name),
+    /** The tokenizer a name stands for on this text. */
+    tokenizerOf,
   };
 }

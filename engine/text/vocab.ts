@@ -29,6 +29,15 @@ export class Vocabulary {
     return new Vocabulary([null, ...distinct]);
   }
 
+  /**
+   * Every id of a tokenizer of `size` ids, behind the unknown token: for a BPE learned from the training text, whose
+   * whole vocabulary belongs to that text (merges that later merges used up included), so that an exported model
+   * carries a tokenizer that Hugging Face's BPE loads as it is.
+   */
+  static whole(size: number): Vocabulary {
+    return new Vocabulary([null, ...Array.from({ length: size }, (_, i) => i)]);
+  }
+
   get size(): number {
     return this.toTokenizer.length;
   }

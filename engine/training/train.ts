@@ -6,7 +6,8 @@ import { GPT } from '../model/gpt';
 import { Rng } from '../common/rng';
 import { generate } from '../inference/sample';
 import { InputError } from '../common/errors';
-import { encodeAsync, getTokenizer, type Tokenizer } from '../text/tokenizers';
+import { encodeAsync, type Tokenizer } from '../text/tokenizers';
+import { BpeTokenizer, tokenizerForText } from '../text/bpe';
 import { Vocabulary } from '../text/vocab';
 import { currentBackend } from '../compute/tfjsBackend';
 import { Trainer } from './trainer';
@@ -49,6 +50,8 @@ export class Dataset {
 export interface TrainRequest {
   text: string;
   tokenizer: string;
+  /** The tokenizer `tokenizer` names, when the caller has it (a bpe:N one already learned from this text). */
+  learnedTokenizer?: Tokenizer;
   /** The text already encoded with that tokenizer, when the caller has it. */
   tokenIds?: number[];
   model: ModelShape;
@@ -78,10 +81,11 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
 export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   const emit = req.onEvent ?? (() => undefined);
   const s = req.settings;
-  const tokenizer = getTokenizer(req.tokenizer);
+  const tokenizer = req.learnedTokenizer ?? (await tokenizerForText(req.tokenizer, req.text, req.signal));
   // Ids already made for sizing the run are reused; otherwise encode, yielding so that a cancel gets through.
   const tokenizerIds = req.tokenIds ?? (await encodeAsync(tokenizer, req.text, req.signal));
-  const vocab = Vocabulary.fromTokenIds(tokenizerIds);
+  // A BPE learned from this text keeps its whole vocabulary; a fixed tokenizer's is compacted to the ids the text uses.
+  const vocab = tokenizer instanceof BpeTokenizer ? Vocabulary.whole(tokenizer.vocabSize) : Vocabulary.fromTokenIds(tokenizerIds);
   const data = new Dataset(vocab.encode(tokenizerIds), req.model.contextLength);
   const config: GPTConfig = { ...req.model, vocabSize: vocab.size };
   const model = GPT.init(config, s.seed);

@@ -95,6 +95,7 @@ function validate(p: unknown): TokensData | null {
     inModel: Array.isArray(e.inModel) ? e.inModel : null,
     fileTokens: isNum(e.fileTokens) ? e.fileTokens : 0,
     charsPerToken: isNum(e.charsPerToken) ? e.charsPerToken : 0,
+    bytesPerToken: isNum(e.bytesPerToken) ? e.bytesPerToken : 0,
   }));
   const surprise = Array.isArray(d.surprise)
     ? d.surprise.filter((t) => t && isNum(t.start) && isNum(t.end) && (t.loss === null || isNum(t.loss)))
@@ -102,7 +103,7 @@ function validate(p: unknown): TokensData | null {
   return {
     source: typeof d.source === 'string' ? d.source.slice(0, 200) : '',
     selection: d.selection,
-    comparison: { encodings, fileChars: isNum(c.fileChars) ? c.fileChars : 0,
+    comparison: { encodings, fileChars: isNum(c.fileChars) ? c.fileChars : 0, fileBytes: isNum(c.fileBytes) ? c.fileBytes : 0,
       modelTokenizer: typeof c.modelTokenizer === 'string' ? c.modelTokenizer : null },
     surprise: surprise && surprise.length ? surprise : null,
   };
