@@ -12,7 +12,7 @@ export interface Settings {
   contextLength: number;
   learningRate: number;
   backend: BackendRequest;
-  trainer: 'auto' | 'native' | 'wasm' | 'tfjs';
+  trainer: 'auto' | 'native' | 'wasm' | 'tfjs' | 'webgpu';
   hover: { enabled: boolean; encoding: string; maxLength: number };
   ghostText: { scope: GhostTextScope; debounceMs: number; maxTokens: number; temperature: number; stopAtNewline: boolean };
 }

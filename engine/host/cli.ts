@@ -21,7 +21,7 @@ const USAGE = `usage:
   gpt-lab train <file> [--preset auto|tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}]
           [--steps N] [--batch B] [--context T] [--dim D] [--heads H] [--layers L] [--lr X] [--seed S]
           [--eval-every K] [--out model.safetensors] [--backend auto|tensorflow|wasm|cpu]
-          [--trainer auto|native|wasm|tfjs] [--json]
+          [--trainer auto|native|wasm|tfjs|webgpu] [--json]
   gpt-lab sample <model> [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--top-p P] [--seed S] [--json]
   gpt-lab tokens [--encoding NAME] (--text TEXT | --file F) [--json]
   gpt-lab probe <model> --text TEXT [--topk K] [--attention] [--lens] [--neighbours TOKEN] [--json]
@@ -139,7 +139,7 @@ async function train(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['preset', 'tokenizer', 'steps', 'batch', 'context', 'dim', 'heads', 'layers', 'lr', 'seed',
     'eval-every', 'out', 'backend', 'trainer', 'json']);
   const trainerChoice = p.flags.get('trainer') ?? 'auto';
-  if (!isTrainerChoice(trainerChoice)) throw new UsageError(`--trainer must be auto, native, wasm or tfjs, got "${trainerChoice}"`);
+  if (!isTrainerChoice(trainerChoice)) throw new UsageError(`--trainer must be auto, native, wasm, tfjs or webgpu, got "${trainerChoice}"`);
   const file = onePositional(p, 'text file');
   const presetName = p.flags.get('preset') ?? 'tiny';
   if (presetName !== 'auto' && !isPresetName(presetName)) throw new UsageError(`--preset must be auto, tiny, small or classic, got "${presetName}"`);
