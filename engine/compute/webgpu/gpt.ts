@@ -410,17 +410,25 @@ export class WebGpuGPT implements AsyncGPTHandle {
     this.dropPlans();
     for (const b of this.acts?.all ?? []) b.destroy();
     this.acts = null;
+    const all: GpuBuffer[] = [];
+    try {
+      this.acts = this.allocate(capB, capT, all);
+    } catch (e) {
+      for (const b of all) b.destroy(); // a tensor the device cannot hold: nothing half-built stays
+      throw e;
+    }
+  }
+
+  private allocate(capB: number, capT: number, all: GpuBuffer[]): Activations {
     const { D, F, V, N, H } = this.s;
     const M = capB * capT, att = capB * H * capT * capT;
-    const all: GpuBuffer[] = [];
     const buf = (n: number, what: string): GpuBuffer => {
       const b = this.ctx.storage(n, `${what} of a batch of ${capB} x ${capT} tokens`);
       all.push(b);
       return b;
     };
     const layers = (n: number, what: string): GpuBuffer[] => Array.from({ length: N }, () => buf(n, what));
-    const chunks = Math.min(MAX_CHUNKS, M);
-    this.acts = {
+    return {
       capB, capT,
       resid: Array.from({ length: N + 1 }, () => buf(M * D, 'the residual stream')),
       ln1: layers(M * D, 'ln_1'), stats1: layers(2 * M, 'ln_1 statistics'), qkv: layers(3 * M * D, 'q, k, v'),
@@ -431,7 +439,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
       lnf: buf(M * D, 'ln_f'), statsf: buf(2 * M, 'ln_f statistics'), logits: buf(M * V, 'the logits'),
       branch: buf(M * D, 'a branch'), dresid: buf(M * D, 'a gradient'), dln: buf(M * D, 'a gradient'), dqkv: buf(3 * M * D, 'a gradient'),
       dff: buf(M * F, 'a gradient'), dP: buf(att, 'the attention gradient'),
-      part: buf(chunks * 2 * Math.max(3 * D, F, V), 'partial sums'),
+      part: buf(Math.min(MAX_CHUNKS, M) * 2 * Math.max(3 * D, F, V), 'partial sums'),
       idx: buf(M, 'the ids'), targets: buf(M, 'the targets'), csr: buf(3 * M + 2, 'the rows by token'), losses: buf(M, 'the losses'),
       all,
     };
