@@ -26,16 +26,21 @@ export function dawnPlatformDir(platform: string = process.platform, arch: strin
   return platform === 'darwin' ? 'darwin-universal' : `${platform}-${arch}`;
 }
 
-/** node_modules/webgpu/dist/<platform>/dawn.node, relative to the package root (what a platform VSIX carries). */
+/** Dawn's build in the `webgpu` package, relative to the package root (a checkout after npm install). */
 export function dawnRel(platform?: string, arch?: string): string {
   return path.join('node_modules', 'webgpu', 'dist', dawnPlatformDir(platform, arch), 'dawn.node');
 }
 
-/** The binding to load: GPTLAB_WEBGPU_PATH when set, else the `webgpu` package's build for this platform. */
+/** Where a platform VSIX carries it (scripts/package.js copies it there: vsce leaves node_modules out). */
+export function packagedDawnRel(platform?: string, arch?: string): string {
+  return path.join('native', 'webgpu', dawnPlatformDir(platform, arch), 'dawn.node');
+}
+
+/** The binding to load: GPTLAB_WEBGPU_PATH when set, else a packaged copy, else the `webgpu` package's. */
 export function findDawn(): string | null {
   const override = process.env.GPTLAB_WEBGPU_PATH;
   if (override) return path.resolve(override);
-  return findUp(dawnRel());
+  return findUp(packagedDawnRel()) ?? findUp(dawnRel());
 }
 
 /** Whether an adapter is a software rasteriser: what WebGPU says, and the names of the known ones. */

@@ -70,7 +70,7 @@ interface Activations {
   dqkv: GpuBuffer; // [M, 3D]
   dff: GpuBuffer; // [M, F]
   dP: GpuBuffer; // [B, H, T, T]
-  part: GpuBuffer; // partial column sums [chunks, 2, max(3D, F, V)]
+  part: GpuBuffer; // a norm's partial column sums [chunks, 2, D]
   idx: GpuBuffer; // [M] ids
   targets: GpuBuffer; // [M]
   csr: GpuBuffer; // rows grouped by token: [U], [U + 1], [M]
@@ -172,6 +172,8 @@ interface GemmArgs {
   epilogue?: { kind: 1; C2: Binding } | { kind: 2; aux: Binding };
   causal?: 1 | 2 | 3;
   q0?: number;
+  /** Also the row sums of op(A) into C at this offset (a bias gradient beside its weight's). */
+  rowSumsAt?: number;
 }
 
 export class WebGpuGPT implements AsyncGPTHandle {
@@ -439,7 +441,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
       lnf: buf(M * D, 'ln_f'), statsf: buf(2 * M, 'ln_f statistics'), logits: buf(M * V, 'the logits'),
       branch: buf(M * D, 'a branch'), dresid: buf(M * D, 'a gradient'), dln: buf(M * D, 'a gradient'), dqkv: buf(3 * M * D, 'a gradient'),
       dff: buf(M * F, 'a gradient'), dP: buf(att, 'the attention gradient'),
-      part: buf(Math.min(MAX_CHUNKS, M) * 2 * Math.max(3 * D, F, V), 'partial sums'),
+      part: buf(Math.min(MAX_CHUNKS, M) * 2 * D, 'partial sums'),
       idx: buf(M, 'the ids'), targets: buf(M, 'the targets'), csr: buf(3 * M + 2, 'the rows by token'), losses: buf(M, 'the losses'),
       all,
     };
@@ -482,6 +484,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
         offBias: g.bias && g.bias.offset >= 0 ? g.bias.offset : NONE, offA: g.offA ?? 0, offB: g.offB ?? 0, offC: g.offC ?? 0,
         q0: g.q0 ?? 0, sAo: b.a[0], sAi: b.a[1], sBo: b.b[0], sBi: b.b[1], sCo: b.c[0], sCi: b.c[1], alpha: g.alpha ?? 1,
         transA: g.transA ? 1 : 0, transB: g.transB ? 1 : 0, epilogue: epi?.kind ?? 0, gelu: this.s.gelu ? 1 : 0, causal: g.causal ?? 0,
+        offRowSum: g.rowSumsAt !== undefined && g.rowSumsAt >= 0 ? g.rowSumsAt : NONE,
       },
       buffers: [g.A, g.B, g.C, g.bias && g.bias.offset >= 0 ? g.bias.buffer : null, epi?.kind === 2 ? epi.aux : null,
         epi?.kind === 1 ? epi.C2 : null],
@@ -497,14 +500,13 @@ export class WebGpuGPT implements AsyncGPTHandle {
   }
 
   /**
-   * From dy [rows, out]: dW = dy^T x and db = column sums (both overwritten), and dx [rows, in] = dy W when dx is
-   * given (times act'(pre) when `actOf` is: the MLP's c_proj, whose input was act(pre)).
+   * From dy [rows, out]: dW = dy^T x and db = column sums of dy (both overwritten, in one dispatch), and dx [rows, in]
+   * = dy W when dx is given (times act'(pre) when `actOf` is: the MLP's c_proj, whose input was act(pre)).
    */
   private linearBackward(dy: GpuBuffer, outDim: number, x: GpuBuffer, inDim: number, wOff: number, bOff: number, rows: number,
     dx: GpuBuffer | null, actOf?: GpuBuffer): Dispatch[] {
     const out: Dispatch[] = [this.gemm({ M: outDim, N: inDim, K: rows, A: dy, lda: outDim, transA: true, B: x, ldb: inDim,
-      C: this.grads, ldc: inDim, offC: wOff })];
-    if (bOff >= 0) out.push(...this.columnSums(dy, null, null, rows, outDim, NONE, bOff));
+      C: this.grads, ldc: inDim, offC: wOff, rowSumsAt: bOff })];
     if (dx) {
       out.push(this.gemm({ M: rows, N: inDim, K: outDim, A: dy, lda: outDim, B: this.P, ldb: inDim, offB: wOff, C: dx, ldc: inDim,
         epilogue: actOf ? { kind: 2, aux: actOf } : undefined }));
@@ -512,14 +514,14 @@ export class WebGpuGPT implements AsyncGPTHandle {
     return out;
   }
 
-  /** Column sums of dy (into offB) and, given x and its norm statistics, of dy * xhat (into offW), in two passes. */
-  private columnSums(dy: GpuBuffer, x: GpuBuffer | null, stats: GpuBuffer | null, rows: number, cols: number, offW: number,
+  /** A norm's weight gradient (column sums of dy * xhat, into offW) and bias gradient (of dy, into offB), in two passes. */
+  private normWeightGradients(dy: GpuBuffer, x: GpuBuffer, stats: GpuBuffer, rows: number, cols: number, offW: number,
     offB: number): Dispatch[] {
     const chunks = Math.min(MAX_CHUNKS, rows), chunkRows = Math.ceil(rows / chunks);
     const used = Math.ceil(rows / chunkRows);
     const part = this.acts!.part;
     return [
-      { kernel: 'colsumPartial', uniforms: { rows, cols, chunkRows, norm: x ? 1 : 0 }, buffers: [dy, x, stats, part],
+      { kernel: 'colsumPartial', uniforms: { rows, cols, chunkRows }, buffers: [dy, x, stats, part],
         grid: [Math.ceil(cols / 256), used] },
       { kernel: 'colsumFinal', uniforms: { cols, chunks: used, offW, offB: offB >= 0 ? offB : NONE }, buffers: [part, this.grads],
         grid: [Math.ceil(cols / 256)] },
@@ -544,7 +546,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
     return [
       { kernel: 'normBackward', uniforms: { rows, D: this.s.D, offW: wOff, accumulate: accumulate ? 1 : 0, rms: this.s.rms ? 1 : 0 },
         buffers: [dy, x, stats, this.P, dx], grid: grid1d(rows) },
-      ...this.columnSums(dy, x, stats, rows, this.s.D, wOff, bOff),
+      ...this.normWeightGradients(dy, x, stats, rows, this.s.D, wOff, bOff),
     ];
   }
 

@@ -143,13 +143,15 @@ export const KERNELS = {
    * 64x64 tiles of 4x4 per invocation. op(A) is [M, K], op(B) [K, N]; transA reads A as [K, M], transB reads B as
    * [N, K] (a PyTorch [out, in] weight). Epilogue 1 also writes act(C) to C2; epilogue 2 multiplies by act'(aux).
    * Causal 1 skips output tiles above the diagonal (column n > row m + q0), 2 stops K where op(A) is zero (k > m + q0),
-   * 3 starts it there (k < m - q0): the causal attention products, whose other half is exactly zero. These switches
+   * 3 starts it there (k < m - q0): the causal attention products, whose other half is exactly zero. With offRowSum,
+   * the first column of workgroups also writes the row sums of op(A) to C[offRowSum + m]: a bias gradient (the column
+   * sums of dy) from the weight gradient's own dispatch, added up in a fixed order. These switches
    * are uniforms, not pipeline constants: they act outside the inner loop, and one pipeline compiles once (a software
    * adapter takes seconds per pipeline).
    */
   gemm: {
     fields: ['M', 'N', 'K', 'inner', 'lda', 'ldb', 'ldc', 'offBias', 'offA', 'offB', 'offC', 'q0',
-      'sAo', 'sAi', 'sBo', 'sBi', 'sCo', 'sCi', 'alpha', 'transA', 'transB', 'epilogue', 'gelu', 'causal'],
+      'sAo', 'sAi', 'sBo', 'sBi', 'sCo', 'sCi', 'alpha', 'transA', 'transB', 'epilogue', 'gelu', 'causal', 'offRowSum'],
     floatFields: ['alpha'],
     bindings: [
       { name: 'A', kind: 'read' }, { name: 'Bm', kind: 'read' }, { name: 'C', kind: 'write' }, { name: 'bias', kind: 'read' },
@@ -172,8 +174,10 @@ var<workgroup> Bs: array<f32, 1024>; // [BK, BN]
   if (u.causal == 2u) { kEnd = min(u.K, m0 + BM + u.q0); }
   if (u.causal == 3u && m0 > u.q0) { kBegin = ((m0 - u.q0) / BK) * BK; }
   let transA = u.transA != 0u; let transB = u.transB != 0u; let gelu = u.gelu != 0u;
+  let rowSums = u.offRowSum != ${NONE}u && wid.x == 0u;
   let t = lid.x; let ty = t / 16u; let tx = t % 16u;
   var acc: array<array<f32, 4>, 4>;
+  var rs: array<f32, 4>;
   for (var k0 = kBegin; k0 < kEnd; k0 = k0 + BK) {
     for (var e = 0u; e < 4u; e = e + 1u) {
       let idx = t + e * 256u;
@@ -195,6 +199,11 @@ var<workgroup> Bs: array<f32, 1024>; // [BK, BN]
       Bs[kb * BN + nn] = w;
     }
     workgroupBarrier();
+    if (rowSums && tx == 0u) {
+      for (var i = 0u; i < 4u; i = i + 1u) {
+        for (var kk = 0u; kk < BK; kk = kk + 1u) { rs[i] = rs[i] + As[kk * BM + ty + 16u * i]; }
+      }
+    }
     for (var kk = 0u; kk < BK; kk = kk + 1u) {
       var a: array<f32, 4>; var b: array<f32, 4>;
       for (var i = 0u; i < 4u; i = i + 1u) { a[i] = As[kk * BM + ty + 16u * i]; b[i] = Bs[kk * BN + tx + 16u * i]; }
@@ -207,6 +216,7 @@ var<workgroup> Bs: array<f32, 1024>; // [BK, BN]
   for (var i = 0u; i < 4u; i = i + 1u) {
     let m = m0 + ty + 16u * i;
     if (m >= u.M) { continue; }
+    if (rowSums && tx == 0u) { C[u.offRowSum + m] = rs[i]; }
     for (var j = 0u; j < 4u; j = j + 1u) {
       let n = n0 + tx + 16u * j;
       if (n >= u.N) { continue; }
@@ -331,11 +341,11 @@ var<workgroup> Bs: array<f32, 1024>; // [BK, BN]
   },
 
   /**
-   * Column sums over a chunk of rows (grid: column blocks x chunks) into part [chunks, 2, cols]: slot 1 the sum of
-   * dy (a bias gradient), slot 0 with NORM the sum of dy * xhat (a norm weight gradient).
+   * A norm's weight and bias gradients, first pass: column sums over a chunk of rows (grid: column blocks x chunks)
+   * into part [chunks, 2, cols], slot 0 the sum of dy * xhat, slot 1 the sum of dy.
    */
   colsumPartial: {
-    fields: ['rows', 'cols', 'chunkRows', 'norm'],
+    fields: ['rows', 'cols', 'chunkRows'],
     bindings: [
       { name: 'dy', kind: 'read' }, { name: 'x', kind: 'read' }, { name: 'stats', kind: 'read' }, { name: 'part', kind: 'write' },
     ],
@@ -349,13 +359,13 @@ var<workgroup> Bs: array<f32, 1024>; // [BK, BN]
   for (var r = r0; r < r1; r = r + 1u) {
     let g = dy[r * u.cols + c];
     sb = sb + g;
-    if (u.norm != 0u) { sw = sw + g * (x[r * u.cols + c] - stats[2u * r]) * stats[2u * r + 1u]; }
+    sw = sw + g * (x[r * u.cols + c] - stats[2u * r]) * stats[2u * r + 1u];
   }
   part[(wid.y * 2u) * u.cols + c] = sw;
   part[(wid.y * 2u + 1u) * u.cols + c] = sb;`,
   },
 
-  /** The partial column sums added up in chunk order, written to the gradients at offW (slot 0) and offB (slot 1). */
+  /** Second pass: the partial column sums added up in chunk order, into the gradients at offW (slot 0) and offB (slot 1). */
   colsumFinal: {
     fields: ['cols', 'chunks', 'offW', 'offB'],
     bindings: [{ name: 'part', kind: 'read' }, { name: 'G', kind: 'write' }],
