@@ -42,7 +42,8 @@ for (const target of fs.existsSync(prebuilt) ? fs.readdirSync(prebuilt) : []) {
 }
 /**
  * The WebGPU trainer's binding (the `webgpu` package's Dawn build for the target) beside the addon: vsce leaves
- * node_modules out, so it is copied to native/webgpu/<dir>/, where engine/compute/webgpu/device.ts looks first.
+ * node_modules out, so it is copied to native/webgpu/<dir>/, where engine/compute/webgpu/device.ts looks first, for
+ * the time of the packing (a stale copy would shadow node_modules in this checkout).
  */
 function dawnLines(target) {
   const dir = target.startsWith('darwin-') ? 'darwin-universal' : target;
@@ -53,7 +54,9 @@ function dawnLines(target) {
 }
 
 for (const [target, addon] of targets) {
-  pack(`gpt-lab-${target}-${version}.vsix`, ignoreFileFor(target, [`!${addon}`, ...dawnLines(target)]), ['--target', target],
-    `${target}: native trainer, WebGPU`);
+  const dawn = dawnLines(target);
+  pack(`gpt-lab-${target}-${version}.vsix`, ignoreFileFor(target, [`!${addon}`, ...dawn]), ['--target', target],
+    `${target}: native trainer${dawn.length ? ', WebGPU' : ''}`);
+  fs.rmSync(path.join(root, 'native', 'webgpu'), { recursive: true, force: true });
 }
 console.log(`packaged:\n  ${made.join('\n  ')}`);

@@ -101,7 +101,10 @@ async function readbackProblem(context: GpuContext): Promise<string | null> {
 async function load(): Promise<WebGpuLoad> {
   if (process.env.GPTLAB_WEBGPU === '0') return { ok: false, reason: 'disabled by GPTLAB_WEBGPU=0' };
   const file = findDawn();
-  if (!file) return { ok: false, reason: `the webgpu package is not installed (${dawnRel()} not found)` };
+  if (!file) {
+    return { ok: false, reason: `the webgpu package is not installed (neither ${packagedDawnRel()}, which a platform VSIX carries, ` +
+      `nor ${dawnRel()} was found)` };
+  }
   let create: (flags: string[]) => Gpu;
   try {
     // process.dlopen instead of require: bundlers leave it alone, and the package itself is an ES module.
