@@ -123,6 +123,24 @@ export class GpuContext {
     return this.device.createBuffer({ size: bytes, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC | extraUsage, label });
   }
 
+  /**
+   * Runs make(), which creates buffers, and waits for the device's verdict: a device out of memory is reported
+   * asynchronously, and becomes an error whose code says so (one line of bad input for the trainer).
+   */
+  async allocate<T>(what: string, make: () => T): Promise<T> {
+    this.device.pushErrorScope('out-of-memory');
+    let value: T;
+    try {
+      value = make();
+    } catch (e) {
+      await this.device.popErrorScope();
+      throw e;
+    }
+    const error = await this.device.popErrorScope();
+    if (error) throw outOfMemory(`${what} did not fit in the GPU's memory (${error.message.split('\n')[0]})`);
+    return value;
+  }
+
   /** A placeholder for binding i of a kernel (distinct per slot, so a write binding never aliases another). */
   private placeholder(i: number): GpuBuffer {
     while (this.placeholders.length <= i) this.placeholders.push(this.storage(4, `placeholder ${this.placeholders.length}`));

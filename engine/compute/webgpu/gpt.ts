@@ -6,7 +6,7 @@
 // Legend: B batch, T time, D width, H heads, hs = D/H, F = ffnMult*D, V vocabulary, N layers, M = B*T rows.
 import type { GPTConfig } from '../../model/config';
 import type { AsyncGPTHandle, NativeStepResult, NativeStepSettings } from '../addon';
-import { grid1d, type Binding, type Clear, type Dispatch, type GpuContext, type Plan } from './context';
+import { grid1d, outOfMemory, type Binding, type Clear, type Dispatch, type GpuContext, type Plan } from './context';
 import type { GpuBuffer } from './gpuTypes';
 import { NONE } from './kernels';
 
@@ -195,6 +195,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
   private last: { B: number; T: number } | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private disposed = false;
+  private readonly created: Promise<void>;
 
   constructor(private readonly ctx: GpuContext, shape: GPTConfig, offsets: Float64Array, private readonly params: Float32Array) {
     if (!(params instanceof Float32Array)) throw new TypeError('WebGpuGPT: params must be a Float32Array');
@@ -210,6 +211,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
     };
     this.nparams = params.length;
     this.off = checkLayout(this.s, offsets, params.length);
+    ctx.device.pushErrorScope('out-of-memory');
     this.P = ctx.storage(params.length, 'the parameters');
     ctx.device.queue.writeBuffer(this.P, 0, params);
     this.table = this.s.learned ? null : ctx.storage(this.s.ctx * this.s.D, 'the sinusoid table');
@@ -217,13 +219,17 @@ export class WebGpuGPT implements AsyncGPTHandle {
     this.seeds = ctx.storage(2 * (3 * this.s.N + 1), 'the dropout seeds');
     this.stats = ctx.storage(4, 'the step results');
     this.sumsqPart = ctx.storage(SUMSQ_GROUPS, 'the gradient norm partials');
+    // Whether the device could hold them is known only asynchronously: the first call waits for it.
+    this.created = ctx.device.popErrorScope().then((e) => {
+      if (e) throw outOfMemory(`the model's ${params.length} parameters did not fit in the GPU's memory (${e.message.split('\n')[0]})`);
+    });
   }
 
   // ---------------------------------------------------------------- public entry points
 
   loss(inputs: Int32Array, targets: Int32Array, B: number, T: number): Promise<number> {
     return this.serial(async () => {
-      this.checkBatch(inputs, targets, B, T);
+      await this.checkBatch(inputs, targets, B, T);
       this.upload(inputs, targets, B, T, false);
       const [losses] = await this.ctx.run(this.plan('loss', B, T), [{ buffer: this.acts!.losses, bytes: 4 * B * T }], 'the loss');
       return meanOf(new Float32Array(losses));
@@ -233,8 +239,8 @@ export class WebGpuGPT implements AsyncGPTHandle {
   lossAndGradients(inputs: Int32Array, targets: Int32Array, B: number, T: number, seed = 0): Promise<number> {
     return this.serial(async () => {
       if (!Number.isInteger(seed) || seed < 0) throw new TypeError('seed must be a non-negative integer');
-      this.checkBatch(inputs, targets, B, T);
-      this.ensureTrainingState();
+      await this.checkBatch(inputs, targets, B, T);
+      await this.ensureTrainingState();
       const drop = seed !== 0 && this.s.dropout > 0;
       this.upload(inputs, targets, B, T, true);
       if (drop) this.ctx.device.queue.writeBuffer(this.seeds, 0, siteSeeds(seed, this.s.N));
@@ -258,8 +264,8 @@ export class WebGpuGPT implements AsyncGPTHandle {
       if (settings.some((x) => typeof x !== 'number') || !Number.isInteger(st.t) || st.t < 1 || !(st.seed >= 0 && st.seed <= 9.0e15)) {
         throw new TypeError('step: settings need lr, beta1, beta2, eps, weightDecay, gradClip, t >= 1 and seed');
       }
-      this.checkBatch(inputs, targets, B, T);
-      this.ensureTrainingState();
+      await this.checkBatch(inputs, targets, B, T);
+      await this.ensureTrainingState();
       const drop = this.s.dropout > 0;
       this.upload(inputs, targets, B, T, true);
       if (drop) this.ctx.device.queue.writeBuffer(this.seeds, 0, siteSeeds(st.seed, this.s.N));
@@ -274,7 +280,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
 
   forward(inputs: Int32Array, B: number, T: number): Promise<void> {
     return this.serial(async () => {
-      this.checkBatch(inputs, null, B, T);
+      await this.checkBatch(inputs, null, B, T);
       this.upload(inputs, null, B, T, false);
       await this.ctx.run(this.plan('forward', B, T), [], 'a forward pass');
       this.last = { B, T };
@@ -312,7 +318,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
       const n = ids.length, p0 = this.cached;
       if (n < 1 || p0 + n > this.s.ctx) throw new RangeError(`decode: the cache holds ${this.s.ctx} tokens; ${p0} + ${n} do not fit`);
       for (const id of ids) if (id < 0 || id >= this.s.V) throw new RangeError("token id out of the model's vocabulary");
-      const d = this.decodeBuffers();
+      const d = await this.decodeBuffers();
       this.ctx.device.queue.writeBuffer(d.ids, 0, ids);
       const plan = this.ctx.plan(this.decodeDispatches(d, p0, n));
       try {
@@ -327,7 +333,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
 
   rowLosses(inputs: Int32Array, targets: Int32Array, B: number, T: number): Promise<Float32Array> {
     return this.serial(async () => {
-      this.checkBatch(inputs, targets, B, T);
+      await this.checkBatch(inputs, targets, B, T);
       this.upload(inputs, targets, B, T, false);
       const [losses] = await this.ctx.run(this.plan('loss', B, T), [{ buffer: this.acts!.losses, bytes: 4 * B * T }], 'the row losses');
       return new Float32Array(losses);
@@ -364,7 +370,11 @@ export class WebGpuGPT implements AsyncGPTHandle {
   /** Runs calls one after another, in the order they were made: they share buffers and plans. */
   private serial<R>(call: () => Promise<R>): Promise<R> {
     if (this.disposed) return Promise.reject(new TypeError('WebGpuGPT: the model was disposed'));
-    const result = this.chain.then(call, call);
+    const next = async (): Promise<R> => {
+      await this.created;
+      return call();
+    };
+    const result = this.chain.then(next, next);
     this.chain = result.catch(() => undefined);
     return result;
   }
@@ -375,14 +385,21 @@ export class WebGpuGPT implements AsyncGPTHandle {
   }
 
   /** Gradients and AdamW moments, on the first call that trains (a model that only infers never allocates them). */
-  private ensureTrainingState(): void {
+  private async ensureTrainingState(): Promise<void> {
     if (this.grads) return;
-    this.grads = this.ctx.storage(this.nparams, 'the gradients');
-    this.m = this.ctx.storage(this.nparams, 'the AdamW moments');
-    this.v = this.ctx.storage(this.nparams, 'the AdamW moments');
+    const made: GpuBuffer[] = [];
+    try {
+      await this.ctx.allocate('the gradients and AdamW moments', () => {
+        for (const what of ['the gradients', 'the AdamW moments', 'the AdamW moments']) made.push(this.ctx.storage(this.nparams, what));
+      });
+    } catch (e) {
+      for (const b of made) b.destroy();
+      throw e;
+    }
+    [this.grads, this.m, this.v] = made;
   }
 
-  private checkBatch(inputs: Int32Array, targets: Int32Array | null, B: number, T: number): void {
+  private async checkBatch(inputs: Int32Array, targets: Int32Array | null, B: number, T: number): Promise<void> {
     if (!(inputs instanceof Int32Array)) throw new TypeError('inputs must be an Int32Array');
     if (targets !== null && !(targets instanceof Int32Array)) throw new TypeError('targets must be an Int32Array');
     if (!Number.isInteger(B) || !Number.isInteger(T) || B < 1 || T < 1) throw new TypeError('B and T must be positive integers');
@@ -393,7 +410,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
         throw new RangeError("token id out of the model's vocabulary");
       }
     }
-    this.reserve(B, T);
+    await this.reserve(B, T);
   }
 
   /** Writes a batch's ids (and, for a backward pass, its rows grouped by token) to the device. */
@@ -406,7 +423,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
   }
 
   /** Lays out the activations of a [B, T] batch, growing them when it is larger than any before (gpt.cc: reserve). */
-  private reserve(B: number, T: number): void {
+  private async reserve(B: number, T: number): Promise<void> {
     if (this.acts && B <= this.acts.capB && T <= this.acts.capT) return;
     const capB = Math.max(B, this.acts?.capB ?? 0), capT = Math.max(T, this.acts?.capT ?? 0);
     this.dropPlans();
@@ -414,7 +431,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
     this.acts = null;
     const all: GpuBuffer[] = [];
     try {
-      this.acts = this.allocate(capB, capT, all);
+      this.acts = await this.ctx.allocate(`the activations of a batch of ${capB} x ${capT} tokens`, () => this.allocate(capB, capT, all));
     } catch (e) {
       for (const b of all) b.destroy(); // a tensor the device cannot hold: nothing half-built stays
       throw e;
@@ -688,23 +705,32 @@ export class WebGpuGPT implements AsyncGPTHandle {
 
   // ---------------------------------------------------------------- decoding with a KV cache
 
-  private decodeBuffers(): DecodeBuffers {
+  private async decodeBuffers(): Promise<DecodeBuffers> {
     if (this.dec) return this.dec;
-    const { ctx, D, F, V, N, H } = this.s;
     const all: GpuBuffer[] = [];
+    try {
+      this.dec = await this.ctx.allocate('the decoding cache', () => this.allocateDecoding(all));
+    } catch (e) {
+      for (const b of all) b.destroy();
+      throw e;
+    }
+    return this.dec;
+  }
+
+  private allocateDecoding(all: GpuBuffer[]): DecodeBuffers {
+    const { ctx, D, F, V, N, H } = this.s;
     const buf = (n: number, what: string): GpuBuffer => {
       const b = this.ctx.storage(n, what);
       all.push(b);
       return b;
     };
-    this.dec = {
+    return {
       K: Array.from({ length: N }, () => buf(ctx * D, 'the key cache')), Vc: Array.from({ length: N }, () => buf(ctx * D, 'the value cache')),
       x: [buf(ctx * D, 'the decoding stream'), buf(ctx * D, 'the decoding stream')], ln: buf(ctx * D, 'decoding'),
       stats: buf(2 * ctx, 'decoding'), qkv: buf(3 * ctx * D, 'decoding'), S: buf(H * ctx * ctx, 'decoding attention'),
       y: buf(ctx * D, 'decoding'), branch: buf(ctx * D, 'decoding'), fch: buf(ctx * F, 'decoding'), fca: buf(ctx * F, 'decoding'),
       ids: buf(ctx, 'decoding'), logits: buf(V, 'decoding'), all,
     };
-    return this.dec;
   }
 
   /** gpt.cc decode: n new rows at positions p0.. join the cache; the last one's logits [V] come out. */
