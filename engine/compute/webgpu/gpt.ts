@@ -8,15 +8,13 @@ import type { GPTConfig } from '../../model/config';
 import type { AsyncGPTHandle, NativeStepResult, NativeStepSettings } from '../addon';
 import { grid1d, outOfMemory, type Binding, type Clear, type Dispatch, type GpuContext, type Plan } from './context';
 import type { GpuBuffer } from './gpuTypes';
-import { NONE } from './kernels';
+import { NONE, NORM_ROWS } from './kernels';
 
 // Slot order of the flat layout's offset table (addon.ts flatLayout, native/src/gpt.h).
 const G_WTE = 0, G_WPE = 1, G_LNF_W = 2, G_LNF_B = 3, G_LM_W = 4, G_LM_B = 5, GLOBALS = 6;
 const L_LN1_W = 0, L_LN1_B = 1, L_ATTN_W = 2, L_ATTN_B = 3, L_PROJ_W = 4, L_PROJ_B = 5, L_LN2_W = 6, L_LN2_B = 7,
   L_FC_W = 8, L_FC_B = 9, L_FC2_W = 10, L_FC2_B = 11, LAYER_SLOTS = 12;
 
-/** Rows of one partial column sum (colsumPartial): fixed by the row count alone, so results never depend on timing. */
-const MAX_CHUNKS = 64;
 /** Workgroups of the gradient sum of squares. */
 const SUMSQ_GROUPS = 1024;
 
@@ -70,7 +68,7 @@ interface Activations {
   dqkv: GpuBuffer; // [M, 3D]
   dff: GpuBuffer; // [M, F]
   dP: GpuBuffer; // [B, H, T, T]
-  part: GpuBuffer; // a norm's partial column sums [chunks, 2, D]
+  part: GpuBuffer; // a norm's partial column sums [M / NORM_ROWS, 2, D]
   idx: GpuBuffer; // [M] ids
   targets: GpuBuffer; // [M]
   csr: GpuBuffer; // rows grouped by token: [U], [U + 1], [M]
@@ -458,7 +456,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
       lnf: buf(M * D, 'ln_f'), statsf: buf(2 * M, 'ln_f statistics'), logits: buf(M * V, 'the logits'),
       branch: buf(M * D, 'a branch'), dresid: buf(M * D, 'a gradient'), dln: buf(M * D, 'a gradient'), dqkv: buf(3 * M * D, 'a gradient'),
       dff: buf(M * F, 'a gradient'), dP: buf(att, 'the attention gradient'),
-      part: buf(Math.min(MAX_CHUNKS, M) * 2 * D, 'partial sums'),
+      part: buf(Math.ceil(M / NORM_ROWS) * 2 * D, 'partial sums'),
       idx: buf(M, 'the ids'), targets: buf(M, 'the targets'), csr: buf(3 * M + 2, 'the rows by token'), losses: buf(M, 'the losses'),
       all,
     };
@@ -531,20 +529,6 @@ export class WebGpuGPT implements AsyncGPTHandle {
     return out;
   }
 
-  /** A norm's weight gradient (column sums of dy * xhat, into offW) and bias gradient (of dy, into offB), in two passes. */
-  private normWeightGradients(dy: GpuBuffer, x: GpuBuffer, stats: GpuBuffer, rows: number, cols: number, offW: number,
-    offB: number): Dispatch[] {
-    const chunks = Math.min(MAX_CHUNKS, rows), chunkRows = Math.ceil(rows / chunks);
-    const used = Math.ceil(rows / chunkRows);
-    const part = this.acts!.part;
-    return [
-      { kernel: 'colsumPartial', uniforms: { rows, cols, chunkRows }, buffers: [dy, x, stats, part],
-        grid: [Math.ceil(cols / 256), used] },
-      { kernel: 'colsumFinal', uniforms: { cols, chunks: used, offW, offB: offB >= 0 ? offB : NONE }, buffers: [part, this.grads],
-        grid: [Math.ceil(cols / 256)] },
-    ];
-  }
-
   /** s = a (+ dropout(b) into sum), then y = norm(s) with its statistics. */
   private norm(rows: number, a: GpuBuffer, b: GpuBuffer | null, sum: GpuBuffer | null, y: GpuBuffer, stats: GpuBuffer,
     wOff: number, bOff: number, drop: boolean, site: number): Dispatch {
@@ -560,10 +544,12 @@ export class WebGpuGPT implements AsyncGPTHandle {
   /** dx (+)= the norm's input gradient, and its weight and bias gradients (overwritten). */
   private normBackward(rows: number, dy: GpuBuffer, x: GpuBuffer, stats: GpuBuffer, wOff: number, bOff: number, dx: GpuBuffer,
     accumulate: boolean): Dispatch[] {
+    const chunks = Math.ceil(rows / NORM_ROWS), part = this.acts!.part;
     return [
       { kernel: 'normBackward', uniforms: { rows, D: this.s.D, offW: wOff, accumulate: accumulate ? 1 : 0, rms: this.s.rms ? 1 : 0 },
-        buffers: [dy, x, stats, this.P, dx], grid: grid1d(rows) },
-      ...this.normWeightGradients(dy, x, stats, rows, this.s.D, wOff, bOff),
+        buffers: [dy, x, stats, this.P, dx, part], grid: grid1d(chunks) },
+      { kernel: 'normFinal', uniforms: { cols: this.s.D, chunks, offW: wOff, offB: bOff >= 0 ? bOff : NONE }, buffers: [part, this.grads],
+        grid: [Math.ceil(this.s.D / 256)] },
     ];
   }
 

@@ -29,6 +29,9 @@ export const NONE = 0xffffffff;
 /** Rows and 1-D element grids wider than 65535 workgroups fold into a second dimension. */
 export const MAX_GROUPS = 65535;
 
+/** Rows of one workgroup of a norm's backward pass (and of one partial column sum of its weight gradient). */
+export const NORM_ROWS = 16;
+
 const GRID = /* wgsl */ `
 fn groupIndex(wid: vec3<u32>) -> u32 { return wid.y * ${MAX_GROUPS}u + wid.x; }
 `;
@@ -306,67 +309,62 @@ var<workgroup> Bs: array<f32, 1024>; // [BK, BN]
   },
 
   /**
-   * One row per workgroup: dx (+)= rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * w
-   * (RMSNorm has no mean term). The weight gradients come from colsumPartial/colsumFinal.
+   * A norm's backward pass over a chunk of NORM_ROWS rows per workgroup: dx (+)= rstd * (dxhat - mean(dxhat) -
+   * xhat * mean(dxhat * xhat)), dxhat = dy * w (RMSNorm has no mean term); and the chunk's column sums of dy * xhat
+   * and dy into part [chunks, 2, D], which normFinal adds up in chunk order: the weight and bias gradients without
+   * float atomics.
    */
   normBackward: {
     fields: ['rows', 'D', 'offW', 'accumulate', 'rms'],
     bindings: [
       { name: 'dy', kind: 'read' }, { name: 'x', kind: 'read' }, { name: 'stats', kind: 'read' }, { name: 'P', kind: 'read' },
-      { name: 'dx', kind: 'write' },
+      { name: 'dx', kind: 'write' }, { name: 'part', kind: 'write' },
     ],
     workgroup: 256,
-    prelude: GRID + REDUCE,
+    prelude: GRID + REDUCE + /* wgsl */ `
+const NORM_ROWS = ${NORM_ROWS}u;
+var<workgroup> means: array<vec2<f32>, ${NORM_ROWS}>;
+`,
     body: /* wgsl */ `
-  let r = groupIndex(wid);
-  if (r >= u.rows) { return; }
-  let t = lid.x; let base = r * u.D;
-  let mu = stats[2u * r]; let rs = stats[2u * r + 1u];
-  var s = vec2<f32>(0.0, 0.0);
-  for (var c = t; c < u.D; c = c + 256u) {
-    let xhat = (x[base + c] - mu) * rs;
-    let dxhat = dy[base + c] * P[u.offW + c];
-    s = s + vec2<f32>(dxhat, dxhat * xhat);
+  let chunk = groupIndex(wid);
+  let r0 = chunk * NORM_ROWS;
+  if (r0 >= u.rows) { return; }
+  let t = lid.x;
+  let n = min(NORM_ROWS, u.rows - r0);
+  // mean(dxhat) and mean(dxhat * xhat) of each row
+  for (var i = 0u; i < n; i = i + 1u) {
+    let r = r0 + i; let base = r * u.D;
+    let mu = stats[2u * r]; let rs = stats[2u * r + 1u];
+    var s = vec2<f32>(0.0, 0.0);
+    for (var c = t; c < u.D; c = c + 256u) {
+      let xhat = (x[base + c] - mu) * rs;
+      let dxhat = dy[base + c] * P[u.offW + c];
+      s = s + vec2<f32>(dxhat, dxhat * xhat);
+    }
+    let tot = reduceSum2(s, t) / f32(u.D);
+    if (t == 0u) { means[i] = vec2<f32>(select(tot.x, 0.0, u.rms != 0u), tot.y); }
   }
-  let tot = reduceSum2(s, t);
-  let m1 = select(tot.x / f32(u.D), 0.0, u.rms != 0u);
-  let m2 = tot.y / f32(u.D);
+  workgroupBarrier();
+  // each invocation its columns: dx of every row of the chunk, and the chunk's column sums
   for (var c = t; c < u.D; c = c + 256u) {
-    let xhat = (x[base + c] - mu) * rs;
-    let dxhat = dy[base + c] * P[u.offW + c];
-    var v = rs * (dxhat - m1 - xhat * m2);
-    if (u.accumulate != 0u) { v = v + dx[base + c]; }
-    dx[base + c] = v;
+    var sw = 0.0; var sb = 0.0;
+    for (var i = 0u; i < n; i = i + 1u) {
+      let r = r0 + i; let at = r * u.D + c;
+      let xhat = (x[at] - stats[2u * r]) * stats[2u * r + 1u];
+      let g = dy[at];
+      var v = stats[2u * r + 1u] * (g * P[u.offW + c] - means[i].x - xhat * means[i].y);
+      if (u.accumulate != 0u) { v = v + dx[at]; }
+      dx[at] = v;
+      sw = sw + g * xhat;
+      sb = sb + g;
+    }
+    part[(chunk * 2u) * u.D + c] = sw;
+    part[(chunk * 2u + 1u) * u.D + c] = sb;
   }`,
   },
 
-  /**
-   * A norm's weight and bias gradients, first pass: column sums over a chunk of rows (grid: column blocks x chunks)
-   * into part [chunks, 2, cols], slot 0 the sum of dy * xhat, slot 1 the sum of dy.
-   */
-  colsumPartial: {
-    fields: ['rows', 'cols', 'chunkRows'],
-    bindings: [
-      { name: 'dy', kind: 'read' }, { name: 'x', kind: 'read' }, { name: 'stats', kind: 'read' }, { name: 'part', kind: 'write' },
-    ],
-    workgroup: 256,
-    body: /* wgsl */ `
-  let c = wid.x * 256u + lid.x;
-  if (c >= u.cols) { return; }
-  let r0 = wid.y * u.chunkRows;
-  let r1 = min(u.rows, r0 + u.chunkRows);
-  var sw = 0.0; var sb = 0.0;
-  for (var r = r0; r < r1; r = r + 1u) {
-    let g = dy[r * u.cols + c];
-    sb = sb + g;
-    sw = sw + g * (x[r * u.cols + c] - stats[2u * r]) * stats[2u * r + 1u];
-  }
-  part[(wid.y * 2u) * u.cols + c] = sw;
-  part[(wid.y * 2u + 1u) * u.cols + c] = sb;`,
-  },
-
-  /** Second pass: the partial column sums added up in chunk order, into the gradients at offW (slot 0) and offB (slot 1). */
-  colsumFinal: {
+  /** The partial column sums added up in chunk order, into the gradients at offW (slot 0) and offB (slot 1). */
+  normFinal: {
     fields: ['cols', 'chunks', 'offW', 'offB'],
     bindings: [{ name: 'part', kind: 'read' }, { name: 'G', kind: 'write' }],
     workgroup: 256,
@@ -378,7 +376,7 @@ var<workgroup> Bs: array<f32, 1024>; // [BK, BN]
     sw = sw + part[(2u * k) * u.cols + c];
     sb = sb + part[(2u * k + 1u) * u.cols + c];
   }
-  if (u.offW != ${NONE}u) { G[u.offW + c] = sw; }
+  G[u.offW + c] = sw;
   if (u.offB != ${NONE}u) { G[u.offB + c] = sb; }`,
   },
 
