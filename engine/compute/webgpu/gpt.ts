@@ -178,7 +178,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
   private readonly s: Shape;
   private readonly off: number[];
   private readonly nparams: number;
-  private P: GpuBuffer;
+  private readonly P: GpuBuffer;
   private grads: GpuBuffer | null = null;
   private m: GpuBuffer | null = null;
   private v: GpuBuffer | null = null;
@@ -221,6 +221,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
     this.created = ctx.device.popErrorScope().then((e) => {
       if (e) throw outOfMemory(`the model's ${params.length} parameters did not fit in the GPU's memory (${e.message.split('\n')[0]})`);
     });
+    this.created.catch(() => undefined); // reported by the first call, not as an unhandled rejection
   }
 
   // ---------------------------------------------------------------- public entry points
