@@ -14,7 +14,7 @@ export interface Settings {
   learningRate: number;
   modelSwitches: string; // key=value,... (parseModelOverrides); empty: the preset's
   backend: BackendRequest;
-  trainer: 'auto' | 'native' | 'wasm' | 'tfjs';
+  trainer: 'auto' | 'native' | 'wasm' | 'tfjs' | 'webgpu';
   hover: { enabled: boolean; encoding: string; maxLength: number };
   ghostText: { scope: GhostTextScope; debounceMs: number; maxTokens: number; temperature: number; stopAtNewline: boolean };
 }

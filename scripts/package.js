@@ -40,7 +40,23 @@ const prebuilt = path.join(root, 'native', 'prebuilt');
 for (const target of fs.existsSync(prebuilt) ? fs.readdirSync(prebuilt) : []) {
   if (!targets.has(target) && fs.existsSync(path.join(prebuilt, target, ADDON))) targets.set(target, `native/prebuilt/${target}/${ADDON}`);
 }
+/**
+ * The WebGPU trainer's binding (the `webgpu` package's Dawn build for the target) beside the addon: vsce leaves
+ * node_modules out, so it is copied to native/webgpu/<dir>/, where engine/compute/webgpu/device.ts looks first, for
+ * the time of the packing (a stale copy would shadow node_modules in this checkout).
+ */
+function dawnLines(target) {
+  const dir = target.startsWith('darwin-') ? 'darwin-universal' : target;
+  const from = path.join(root, 'node_modules', 'webgpu', 'dist', dir);
+  if (!fs.existsSync(path.join(from, 'dawn.node'))) return [];
+  fs.cpSync(from, path.join(root, 'native', 'webgpu', dir), { recursive: true });
+  return [`!native/webgpu/${dir}/**`];
+}
+
 for (const [target, addon] of targets) {
-  pack(`gpt-lab-${target}-${version}.vsix`, ignoreFileFor(target, [`!${addon}`]), ['--target', target], `${target}: native trainer`);
+  const dawn = dawnLines(target);
+  pack(`gpt-lab-${target}-${version}.vsix`, ignoreFileFor(target, [`!${addon}`, ...dawn]), ['--target', target],
+    `${target}: native trainer${dawn.length ? ', WebGPU' : ''}`);
+  fs.rmSync(path.join(root, 'native', 'webgpu'), { recursive: true, force: true });
 }
 console.log(`packaged:\n  ${made.join('\n  ')}`);

@@ -65,8 +65,7 @@ export interface NativeGPTHandle {
   lossAndGradients(inputs: Int32Array, targets: Int32Array, B: number, T: number, seed?: number): number;
   /** A copy of the gradients of the last lossAndGradients or step, laid out like the parameters. */
   gradients(): Float32Array;
-  step(inputs: Int32Array, targets: Int32Array, B: number, T: number, settings: NativeStepSettings):
-    { loss: number; gradNorm: number; applied: boolean; threads: number };
+  step(inputs: Int32Array, targets: Int32Array, B: number, T: number, settings: NativeStepSettings): NativeStepResult;
   forward(inputs: Int32Array, B: number, T: number): void;
   /** Of the last forward: logits [B, T, V], attention of layer l [B, H, T, T], residual stream entering layer l [B, T, D]. */
   logits(): Float32Array;
@@ -90,6 +89,42 @@ export interface NativeGPTHandle {
   syncParams?(): void;
   dispose(): void;
 }
+
+/** What step() reports: the loss and gradient norm before the update, and whether it was applied (both finite). */
+export interface NativeStepResult {
+  loss: number;
+  gradNorm: number;
+  applied: boolean;
+  threads: number;
+}
+
+/**
+ * NativeGPTHandle for a device that answers asynchronously (the WebGPU trainer, engine/compute/webgpu/): the same
+ * methods and contracts, every result a promise, because reading a GPU buffer back (mapAsync) is asynchronous.
+ * Calls run in the order they are made. The parameters live on the device: syncParams() copies them back.
+ */
+export interface AsyncGPTHandle {
+  loss(inputs: Int32Array, targets: Int32Array, B: number, T: number): Promise<number>;
+  lossAndGradients(inputs: Int32Array, targets: Int32Array, B: number, T: number, seed?: number): Promise<number>;
+  gradients(): Promise<Float32Array>;
+  step(inputs: Int32Array, targets: Int32Array, B: number, T: number, settings: NativeStepSettings): Promise<NativeStepResult>;
+  forward(inputs: Int32Array, B: number, T: number): Promise<void>;
+  logits(): Promise<Float32Array>;
+  attention(layer: number): Promise<Float32Array>;
+  residual(layer: number): Promise<Float32Array>;
+  decode(ids: Int32Array): Promise<Float32Array>;
+  rowLosses(inputs: Int32Array, targets: Int32Array, B: number, T: number): Promise<Float32Array>;
+  resetCache(): void;
+  setThreads(n: number): void;
+  syncParams(): Promise<void>;
+  dispose(): void;
+}
+
+export type AsyncGPTConstructor = new (shape: GPTConfig, offsets: Float64Array, params: Float32Array) => AsyncGPTHandle;
+
+/** Either kind of compiled trainer: CompiledTrainer awaits every call, which costs the synchronous ones nothing. */
+export type GPTHandle = NativeGPTHandle | AsyncGPTHandle;
+export type GPTConstructor = NativeGPTConstructor | AsyncGPTConstructor;
 
 export interface NativeStepSettings {
   lr: number;
@@ -137,6 +172,18 @@ export const SELF_CHECK_EXPECTED = { loss: 2.667717, gradNorm: 0.2996264, lossAf
 /** Relative tolerance: float32 paths differ by ~1e-6 here; a wrong kernel is off by far more. */
 const SELF_CHECK_TOLERANCE = 1e-4;
 
+/** Null when a self-check's results match the stored ones, else the one-line reason. */
+function selfCheckVerdict(got: { loss: number; gradNorm: number; lossAfter: number }, label: string): string | null {
+  if ((process.env.GPTLAB_SELFCHECK_BREAK ?? '').split(',').includes(label)) got = { ...got, lossAfter: got.lossAfter * 1.01 };
+  for (const k of ['loss', 'gradNorm', 'lossAfter'] as const) {
+    const want = SELF_CHECK_EXPECTED[k];
+    if (!(Math.abs(got[k] - want) <= SELF_CHECK_TOLERANCE * Math.abs(want))) {
+      return `self-check failed: ${k} ${got[k]} instead of ${want}`;
+    }
+  }
+  return null;
+}
+
 /**
  * Runs the tiny known step on a compiled trainer; null when it matches, else a one-line reason. `label` names the
  * build for GPTLAB_SELFCHECK_BREAK, the test hook that perturbs a result the way a miscompiled binary would.
@@ -149,16 +196,23 @@ export function runSelfCheck(cls: NativeGPTConstructor, label: string): string |
     h.setThreads(1);
     const loss = h.loss(inputs, targets, B, T);
     const r = h.step(inputs, targets, B, T, settings);
-    let lossAfter = h.loss(inputs, targets, B, T);
-    if ((process.env.GPTLAB_SELFCHECK_BREAK ?? '').split(',').includes(label)) lossAfter *= 1.01;
-    const got = { loss, gradNorm: r.gradNorm, lossAfter };
-    for (const k of ['loss', 'gradNorm', 'lossAfter'] as const) {
-      const want = SELF_CHECK_EXPECTED[k];
-      if (!(Math.abs(got[k] - want) <= SELF_CHECK_TOLERANCE * Math.abs(want))) {
-        return `self-check failed: ${k} ${got[k]} instead of ${want}`;
-      }
-    }
-    return null;
+    return selfCheckVerdict({ loss, gradNorm: r.gradNorm, lossAfter: h.loss(inputs, targets, B, T) }, label);
+  } catch (e) {
+    return `self-check failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+  } finally {
+    h?.dispose();
+  }
+}
+
+/** runSelfCheck for a trainer that answers asynchronously (WebGPU). */
+export async function runSelfCheckAsync(cls: AsyncGPTConstructor, label: string): Promise<string | null> {
+  const { params, inputs, targets, B, T, settings } = selfCheckInputs();
+  let h: AsyncGPTHandle | null = null;
+  try {
+    h = new cls(SELF_CHECK_CONFIG, flatLayout(SELF_CHECK_CONFIG).slots, params);
+    const loss = await h.loss(inputs, targets, B, T);
+    const r = await h.step(inputs, targets, B, T, settings);
+    return selfCheckVerdict({ loss, gradNorm: r.gradNorm, lossAfter: await h.loss(inputs, targets, B, T) }, label);
   } catch (e) {
     return `self-check failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
   } finally {

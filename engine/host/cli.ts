@@ -25,7 +25,7 @@ const USAGE = `usage:
   gpt-lab train <file> [--preset auto|tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}|bpe:N]
           [--steps N] [--batch B] [--context T] [--dim D] [--heads H] [--layers L] [--lr X] [--seed S]
           [--arch SWITCHES] [--eval-every K] [--out model.safetensors] [--backend auto|tensorflow|wasm|cpu]
-          [--trainer auto|native|wasm|tfjs] [--json]
+          [--trainer auto|native|wasm|tfjs|webgpu] [--json]
           SWITCHES: key=value,... for any model switch, e.g. kvHeads=1,positions=rope,qkNorm=true,ffnMult=0
   gpt-lab sample <model> [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--top-p P] [--seed S] [--json]
   gpt-lab tokens [--encoding NAME|bpe:N] (--text TEXT | --file F) [--json]
@@ -154,7 +154,7 @@ async function train(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['preset', 'tokenizer', 'steps', 'batch', 'context', 'dim', 'heads', 'layers', 'lr', 'seed',
     'arch', 'eval-every', 'out', 'backend', 'trainer', 'json']);
   const trainerChoice = p.flags.get('trainer') ?? 'auto';
-  if (!isTrainerChoice(trainerChoice)) throw new UsageError(`--trainer must be auto, native, wasm or tfjs, got "${trainerChoice}"`);
+  if (!isTrainerChoice(trainerChoice)) throw new UsageError(`--trainer must be auto, native, wasm, tfjs or webgpu, got "${trainerChoice}"`);
   const file = onePositional(p, 'text file');
   const presetName = p.flags.get('preset') ?? 'tiny';
   if (presetName !== 'auto' && !isPresetName(presetName)) throw new UsageError(`--preset must be auto, tiny, small or classic, got "${presetName}"`);

@@ -39,7 +39,7 @@ function fixedFloats(c: GPTConfig): number {
   return 3 * T * T + (c.positions === 'sinusoidal' ? T * c.dim : c.positions === 'rope' ? T * c.headDim : 0);
 }
 
-export type EstimatePath = 'native' | 'tfjs' | 'wasm';
+export type EstimatePath = 'native' | 'tfjs' | 'wasm' | 'webgpu';
 
 export interface MemoryEstimate {
   parameters: number;
@@ -63,6 +63,9 @@ export function estimateTraining(c: GPTConfig, batchSize: number, path: Estimate
     const native = P * F32 * 4 + act * F32; // flat weights, gradients, two moments; the activation arena
     return { parameters: P, hostBytes: tfModel + native, wasmBytes: wasmBackend ? tfModel : 0 };
   }
+  // WebGPU keeps weights, gradients, moments and activations on the device (checked there against the adapter's
+  // limits); the host holds the tfjs model and one flat copy of the weights.
+  if (path === 'webgpu') return { parameters: P, hostBytes: tfModel + P * F32, wasmBytes: wasmBackend ? tfModel : 0 };
   const tensors = tfModel + P * F32 * 3 + 2 * act * F32; // + gradients and moments; activations and their gradients
   if (path === 'wasm') return { parameters: P, hostBytes: tfModel + P * F32 * 4 + act * F32, wasmBytes: P * F32 * 4 + act * F32 };
   return { parameters: P, hostBytes: tensors, wasmBytes: wasmBackend ? tensors : 0 };

@@ -20,7 +20,7 @@ export interface KernelReport {
   kernels: string[];
 }
 
-export const TRAINER_CHOICES = ['auto', 'native', 'wasm', 'tfjs'] as const;
+export const TRAINER_CHOICES = ['auto', 'native', 'wasm', 'tfjs', 'webgpu'] as const;
 
 export type TrainerChoice = (typeof TRAINER_CHOICES)[number];
 

@@ -109,14 +109,14 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   let step = 0;
   let best: { step: number; valLoss: number; weights: Map<string, Float32Array> } | null = null;
   const memorising = new MemorisingWatch();
-  const evaluate = (): void => {
-    const trainLoss = trainer.loss(evalBatches, B, T);
-    lastVal = valBatches.length ? trainer.loss(valBatches, B, T) : null;
+  const evaluate = async (): Promise<void> => {
+    const trainLoss = await trainer.loss(evalBatches, B, T);
+    lastVal = valBatches.length ? await trainer.loss(valBatches, B, T) : null;
     history.evals.push({ step, trainLoss, valLoss: lastVal });
     emit({ event: 'eval', step, trainLoss, valLoss: lastVal });
     if (lastVal === null || !Number.isFinite(lastVal)) return;
     if (!best || lastVal < best.valLoss) {
-      trainer.syncModel();
+      await trainer.syncModel();
       best = { step, valLoss: lastVal, weights: copyWeights(model) };
       emit({ event: 'checkpoint', step, valLoss: lastVal });
       req.onCheckpoint?.({ model, vocab, tokenizer }, { step, valLoss: lastVal });
@@ -141,22 +141,22 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
       const elapsedMs = Date.now() - started;
       emit({ event: 'step', step, steps: s.steps, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm,
         tokensPerSec: (step * B * T) / Math.max(1e-3, elapsedMs / 1000), elapsedMs, etaMs: clock.etaMs(s.steps - step) });
-      if (s.evalEvery > 0 && step % s.evalEvery === 0) evaluate();
+      if (s.evalEvery > 0 && step % s.evalEvery === 0) await evaluate();
       if (s.sampleEvery > 0 && step % s.sampleEvery === 0) {
-        trainer.syncModel();
+        await trainer.syncModel();
         const prompt = data.train.subarray(0, 1);
         const ids = generate(model, prompt, Math.min(160, 4 * T), { temperature: 0.8, topK: 0, topP: 1 }, new Rng(s.seed + step));
         emit({ event: 'sample', step, text: tokenizer.decode(vocab.decode(ids)) });
       }
       await yieldToEventLoop();
     }
-    if (step > 0 && (s.evalEvery <= 0 || step % s.evalEvery !== 0)) evaluate();
+    if (step > 0 && (s.evalEvery <= 0 || step % s.evalEvery !== 0)) await evaluate();
   } catch (e) {
     trainer.dispose();
     model.dispose();
     throw e;
   }
-  trainer.syncModel();
+  await trainer.syncModel();
   trainer.dispose();
   // Keep the best-validation weights when the run ended worse than its best (it went on memorising, or was stopped).
   const kept = best as { step: number; valLoss: number; weights: Map<string, Float32Array> } | null;

@@ -87,8 +87,8 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
           losses.push(r.loss);
           norms.push(r.gradNorm);
         }
-        trainer.syncModel();
-        const evalLoss = trainer.loss(data.slice(0, 2), SETTINGS.batchSize, variant.config.contextLength);
+        await trainer.syncModel();
+        const evalLoss = await trainer.loss(data.slice(0, 2), SETTINGS.batchSize, variant.config.contextLength);
         const weights = model.toTensors();
         trainer.dispose();
         runs.push({ losses, norms, evalLoss, weights, model });
@@ -170,9 +170,9 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
     const model = GPT.init(config, 2);
     const trainer = new Trainer(model, { ...SETTINGS, steps: 40 }, 'native');
     const data = batches(config, SETTINGS.batchSize, 40, 8);
-    const before = trainer.loss(data.slice(0, 4), SETTINGS.batchSize, config.contextLength);
+    const before = await trainer.loss(data.slice(0, 4), SETTINGS.batchSize, config.contextLength);
     for (const { inputs, targets } of data) await trainer.step(inputs, targets);
-    const after = trainer.loss(data.slice(0, 4), SETTINGS.batchSize, config.contextLength);
+    const after = await trainer.loss(data.slice(0, 4), SETTINGS.batchSize, config.contextLength);
     assert.ok(after < before - 0.5, `loss ${before} -> ${after}`);
     trainer.dispose();
     model.dispose();

@@ -11,7 +11,8 @@ import type { GPTConfig } from '../../engine/model/config';
 import { paramNameOf, transpose2d, type GPT } from '../../engine/model/gpt';
 import { AdamW, learningRateAt, type OptimSettings } from '../../engine/training/adamw';
 import { isLinearWeight } from '../../engine/model/params';
-import { lastNativeLoadError, nativeGPTClass, type NativeGPTConstructor } from '../../engine/compute/addon';
+import { lastNativeLoadError, nativeGPTClass, type GPTConstructor } from '../../engine/compute/addon';
+import { loadWebGpu } from '../../engine/compute/webgpu/device';
 import { NativeTrainer } from '../../engine/training/compiledTrainer';
 import { flatLayout, flattenWeights, unflatten } from '../../engine/model/flatLayout';
 import { findWasmTrainerPath, lastWasmLoadError, loadWasmTrainer, wasmGPTClass } from '../../engine/compute/wasm';
@@ -21,6 +22,7 @@ import {
   type Fixture, type Measurement,
 } from '../helpers/reference';
 import { type SamplingOptions } from '../../engine/protocol';
+import { webGpuTestAdapter } from '../helpers/webgpu';
 
 const VARIANTS = ['classic', 'gpt2', 'rms_sin', 'gqa_rope', 'mqa_nope_qknorm', 'rope_qknorm_wide', 'attn_only_narrow'] as const;
 
@@ -266,9 +268,9 @@ for (const mode of engineModes()) {
 }
 
 // The compiled trainers (native/src/gpt.cc) against the same fixtures: their own forward, backward and AdamW step.
-// The addon on this CPU's ISA (GPTLAB_ISA=avx2|generic runs the lower ones), and the WebAssembly build, whose
-// tolerances are the same.
-function compiledTrainerFixtures(label: string, load: () => Promise<NativeGPTConstructor | null>): void {
+// The addon on this CPU's ISA (GPTLAB_ISA=avx2|generic runs the lower ones), the WebAssembly build and the WebGPU
+// trainer, whose tolerances are the same. Every call is awaited: WebGPU's answer with promises.
+function compiledTrainerFixtures(label: string, load: () => Promise<GPTConstructor | null>): void {
   // The fixtures' models are decoded into tfjs tensors: a backend must be up even when only these blocks run
   // (--test-name-pattern, as scripts/cross/test-arm64.sh does).
   before(() => useMode({ label: 'cpu', backend: 'cpu', native: false }));
@@ -283,15 +285,16 @@ function compiledTrainerFixtures(label: string, load: () => Promise<NativeGPTCon
         const idxT = tensorOf(expected, 'idx');
         const [B, T] = idxT.shape;
         const ids = idsOf(idxT), tg = idsOf(tensorOf(expected, 'targets'));
-        native.forward(ids, B, T);
-        check(t, 'logits max abs', variant, label, maxAbsDiff(native.logits(), tensorOf(expected, 'logits').data), TOL.logits);
+        await native.forward(ids, B, T);
+        check(t, 'logits max abs', variant, label, maxAbsDiff(await native.logits(), tensorOf(expected, 'logits').data), TOL.logits);
         let attErr = 0;
-        for (let l = 0; l < model.config.layers; l++) attErr = Math.max(attErr, maxAbsDiff(native.attention(l), tensorOf(expected, `attn.${l}`).data));
+        for (let l = 0; l < model.config.layers; l++) attErr = Math.max(attErr, maxAbsDiff(await native.attention(l), tensorOf(expected, `attn.${l}`).data));
         check(t, 'attention max abs', variant, label, attErr, TOL.attention);
-        const loss = native.lossAndGradients(ids, tg, B, T);
+        const loss = await native.lossAndGradients(ids, tg, B, T);
         const lossRef = tensorOf(expected, 'loss').data[0];
         check(t, 'loss relative', variant, label, Math.abs(loss - lossRef) / lossRef, TOL.loss);
-        const grads = unflatten(native.gradients(), layout);
+        const flatGrads = await native.gradients();
+        const grads = unflatten(flatGrads, layout);
         let worstGrad = 0, worstName = '';
         for (const spec of model.specs) {
           const e = relMaxErr(grads.get(spec.name)!, tensorOf(expected, `grad.${spec.name}`).data);
@@ -299,7 +302,7 @@ function compiledTrainerFixtures(label: string, load: () => Promise<NativeGPTCon
         }
         check(t, 'gradient relative (max norm)', variant, label, worstGrad, TOL.grad, `worst: ${worstName}`);
         const hp = JSON.parse(expected.metadata['gptlab.fixture']) as FixtureHyper;
-        check(t, 'gradient norm relative', variant, label, Math.abs(l2(native.gradients()) - hp.gradNorm) / hp.gradNorm, TOL.gradNorm);
+        check(t, 'gradient norm relative', variant, label, Math.abs(l2(flatGrads) - hp.gradNorm) / hp.gradNorm, TOL.gradNorm);
       } finally {
         native.dispose();
         model.dispose();
@@ -315,20 +318,20 @@ function compiledTrainerFixtures(label: string, load: () => Promise<NativeGPTCon
       const ids = idsOf(idxT), tg = idsOf(tensorOf(expected, 'targets'));
       const layout = flatLayout(model.config);
       const probe = new cls(model.config, layout.slots, flattenWeights(model, layout));
-      probe.lossAndGradients(ids, tg, B, T);
-      const grads = unflatten(probe.gradients(), layout);
+      await probe.lossAndGradients(ids, tg, B, T);
+      const grads = unflatten(await probe.gradients(), layout);
       probe.dispose();
       const before = model.toTensors();
       // The fixture's step is torch's first AdamW step at lr_t: a flat schedule at lr_t gives exactly that lr.
       const trainer = NativeTrainer.create(model, { steps: hp.steps, learningRate: hp.lrT, minLearningRate: hp.lrT, warmupSteps: 0,
         weightDecay: hp.weightDecay, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, gradClip: hp.gradClip, seed: 1 }, cls)!;
       try {
-        const r = trainer.step(ids, tg, B, T);
+        const r = await trainer.step(ids, tg, B, T);
         assert.ok(r.applied);
         const lossRef = tensorOf(expected, 'loss').data[0];
         check(t, 'step loss relative', variant, label, Math.abs(r.loss - lossRef) / lossRef, TOL.loss);
         check(t, 'step gradNorm relative', variant, label, Math.abs(r.gradNorm - hp.gradNorm) / hp.gradNorm, TOL.gradNorm);
-        trainer.syncModel();
+        await trainer.syncModel();
         checkAdamWStep(t, variant, label, hp, expected, before, grads, model.toTensors(), r.gradNorm);
       } finally {
         trainer.dispose();
@@ -348,6 +351,16 @@ describe('reference fixtures on the wasm trainer', { skip: findWasmTrainerPath()
     await loadWasmTrainer();
     assert.equal(lastWasmLoadError(), undefined);
     return wasmGPTClass({ liveParams: false });
+  });
+});
+
+// On whatever adapter this machine has (lavapipe in CI): skipped, with the reason, only where there is none.
+const webgpu = webGpuTestAdapter();
+describe('reference fixtures on the WebGPU trainer', { skip: webgpu.skip }, () => {
+  compiledTrainerFixtures('webgpu', async () => {
+    const r = await loadWebGpu();
+    assert.ok(r.ok, r.ok ? '' : r.reason);
+    return r.cls;
   });
 });
 
