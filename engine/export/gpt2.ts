@@ -18,7 +18,7 @@ const RULES: Record<string, Rule> = {
   activation: (c) => (c.activation === 'gelu' ? null : 'GPT-2\'s MLP uses GELU'),
   positions: (c) => (c.positions === 'learned' ? null : 'GPT-2 learns its position embeddings (wpe)'),
   tieEmbeddings: (c) => (c.tieEmbeddings === true ? null : 'GPT-2 ties its output layer to the token embeddings'),
-  // nanoGPT's MLP is 4x wide; Hugging Face's GPT-2 takes any width (n_inner)
+  // nanoGPT's MLP is 4x wide; Hugging Face's GPT-2 takes any width (n_inner) but not none (attention-only blocks)
   ffnMult: (c, t) => (c.ffnMult === 4 || (t === 'hf' && typeof c.ffnMult === 'number' && c.ffnMult > 0) ? null : 'nanoGPT\'s MLP is 4 times as wide as the model'),
   // GPT-2's output layer has no bias; nanoGPT takes one with the small patch export writes beside the checkpoint
   bias: (c, t) => (c.bias === false || t === 'nanogpt' ? null : 'it puts a bias on the output layer (lm_head.bias), which GPT-2 does not have'),
@@ -27,7 +27,6 @@ const RULES: Record<string, Rule> = {
   kvHeads: (c) => (c.kvHeads === undefined || c.kvHeads === c.heads ? null : 'GPT-2 gives every head its own keys and values'),
   headDim: (c) => (c.headDim === undefined || c.headDim === (c.dim as number) / (c.heads as number) ? null : 'GPT-2\'s head size is dim / heads'),
   qkNorm: (c) => (c.qkNorm === undefined || c.qkNorm === false || c.qkNorm === 'none' ? null : 'GPT-2 does not normalise queries and keys'),
-  ffn: (c) => (c.ffn === undefined || c.ffn === true ? null : 'every GPT-2 block has an MLP'),
 };
 
 /**

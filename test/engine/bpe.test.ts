@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Rng } from '../../engine/common/rng';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
 import { encodeModel, loadModel, saveModel } from '../../engine/io/checkpoint';
-import { PRESETS, type ModelShape } from '../../engine/model/config';
+import { applyModelOverrides, PRESETS, type ModelShape } from '../../engine/model/config';
 import { compareTokenizers, evaluateText } from '../../engine/probes/probes';
 import { trainOnText } from '../../engine/training/train';
 import { ROOT } from '../helpers/reference';
@@ -202,7 +202,7 @@ test('the merge replay lists every merge with the file\'s token count falling af
 
 // ---- Training on its ids, the merges in the model file, and the command line ----
 
-const shape: ModelShape = { ...PRESETS.tiny.model, contextLength: 16, dim: 32, heads: 2, layers: 1 };
+const shape: ModelShape = applyModelOverrides(PRESETS.tiny.model, { contextLength: 16, dim: 32, heads: 2, layers: 1 });
 const CORPUS = fs.readFileSync(path.join(ROOT, 'media', 'tinyshakespeare-sample.txt'), 'utf8').slice(0, 20000);
 
 before(async () => {

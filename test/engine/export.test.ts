@@ -13,7 +13,7 @@ import { gpt2Problem } from '../../engine/export/gpt2';
 import { PyDict, PyFloat, PyTuple } from '../../engine/export/pickle';
 import { TorchDict, TorchTensor, torchSave } from '../../engine/export/torchSave';
 import { loadModel, saveModel } from '../../engine/io/checkpoint';
-import { PRESETS, type GPTConfig, type ModelShape } from '../../engine/model/config';
+import { applyModelOverrides, PRESETS, type GPTConfig, type ModelShape } from '../../engine/model/config';
 import { evaluateText } from '../../engine/probes/probes';
 import { trainOnText } from '../../engine/training/train';
 import { PYTHON, REFERENCE_DIR, ROOT, torchAvailable } from '../helpers/reference';
@@ -54,7 +54,7 @@ function python(script: string, args: string[], cwd = dir, env: Record<string, s
 /** Trains a small model of `shape` on the corpus and saves it; 40 steps, so nanoGPT resumes at iter 40. */
 async function trainedModel(name: string, shape: Partial<ModelShape>, tokenizer = 'char'): Promise<string> {
   const r = await trainOnText({ text: CORPUS, tokenizer, trainer: 'tfjs',
-    model: { ...PRESETS.tiny.model, contextLength: 16, dim: 32, heads: 2, layers: 2, ...shape },
+    model: applyModelOverrides(PRESETS.tiny.model, { contextLength: 16, dim: 32, heads: 2, layers: 2, ...shape }),
     settings: { ...PRESETS.tiny.train, steps: 40, batchSize: 4, warmupSteps: 4, evalEvery: 20, evalBatches: 2, sampleEvery: 0, seed: 5 } });
   const file = path.join(dir, `${name}.safetensors`);
   saveModel(file, r.model, r.vocab, r.tokenizer, { ...r.history, settings: { steps: 40, batchSize: 4, learningRate: 3e-3,
@@ -250,13 +250,14 @@ test('switches GPT-2 cannot hold are refused with one line naming each, whatever
   assert.match(gpt2Problem({ ...base, norm: 'rmsnorm', positions: 'sinusoidal' }, 'nanogpt')!, /^norm=rmsnorm .*; positions=sinusoidal /);
   // Switches from elsewhere: at their GPT-2 values they pass; otherwise, and for any switch no rule knows, refused.
   const more = (extra: Record<string, unknown>): GPTConfig => ({ ...base, ...extra });
-  assert.equal(gpt2Problem(more({ kvHeads: base.heads, headDim: base.dim / base.heads, qkNorm: false, ffn: true }), 'nanogpt'), null);
+  assert.equal(gpt2Problem(more({ kvHeads: base.heads, headDim: base.dim / base.heads, qkNorm: false }), 'nanogpt'), null);
+  assert.match(gpt2Problem({ ...base, bias: false, ffnMult: 0 }, 'hf')!, /^ffnMult=0 /);
   assert.match(gpt2Problem(more({ kvHeads: 1 }), 'nanogpt')!, /^kvHeads=1 /);
   assert.match(gpt2Problem(more({ positions: 'rope' }), 'hf')!, /positions=rope/);
   assert.match(gpt2Problem(more({ someNewSwitch: 'x' }), 'hf')!, /someNewSwitch=x \(no GPT-2 equivalent is known to this export\)/);
 
   // Through the command line: one line on stderr, exit 2, nothing written.
-  const r = await trainOnText({ text: CORPUS.slice(0, 3000), tokenizer: 'char', trainer: 'tfjs', model: { ...classic, contextLength: 8, dim: 16, heads: 2, layers: 1 },
+  const r = await trainOnText({ text: CORPUS.slice(0, 3000), tokenizer: 'char', trainer: 'tfjs', model: applyModelOverrides(PRESETS.classic.model, { contextLength: 8, dim: 16, heads: 2, layers: 1 }),
     settings: { ...PRESETS.classic.train, steps: 2, batchSize: 2, evalEvery: 0, evalBatches: 1, sampleEvery: 0, seed: 1 } });
   const file = path.join(dir, 'classic.safetensors');
   saveModel(file, r.model, r.vocab, r.tokenizer, r.history);
