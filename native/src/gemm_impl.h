@@ -18,6 +18,27 @@ constexpr long NC = gptlab::kNC;
 
 static_assert(NR <= gptlab::kNRMax, "NR too large");
 
+// acc + a * b. Native builds fuse this into one FMA where the ISA has it (-ffp-contract=fast). WebAssembly's fused
+// multiply-add is relaxed SIMD's madd, whose rounding is the host's (fused where the CPU has FMA), so clang never
+// contracts into it: the relaxed-SIMD build (scripts/build-wasm.js, -mrelaxed-simd) asks for it by name.
+__attribute__((always_inline)) inline vf vmadd(vf acc, vf a, vf b) {
+#if defined(__wasm_relaxed_simd__)
+  return __builtin_wasm_relaxed_madd_f32x4(a, b, acc);
+#else
+  return acc + a * b;
+#endif
+}
+
+// acc + a * s, s on every lane.
+__attribute__((always_inline)) inline vf vmadd(vf acc, vf a, float s) {
+#if defined(__wasm_relaxed_simd__)
+  static_assert(VL == 4, "wasm vectors hold 4 floats");
+  return __builtin_wasm_relaxed_madd_f32x4(a, (vf){s, s, s, s}, acc);
+#else
+  return acc + a * s;
+#endif
+}
+
 // C tile (mr x nr valid) = alpha * acc + beta * C (+ bias, nr floats, when set)
 __attribute__((always_inline)) inline void micro_kernel(long kc, const float* __restrict a,
                                                         const float* __restrict b,
@@ -44,7 +65,7 @@ __attribute__((always_inline)) inline void micro_kernel(long kc, const float* __
     for (int i = 0; i < MR; i++) {
       const float av = a[i];
 #pragma GCC unroll 4
-      for (int j = 0; j < NV; j++) acc[i][j] += bv[j] * av;
+      for (int j = 0; j < NV; j++) acc[i][j] = vmadd(acc[i][j], bv[j], av);
     }
     a += MR;
     b += NR;
@@ -267,7 +288,7 @@ void rowdot_run(const gptlab::GemmTask& t) {
 #pragma GCC unroll 4
         for (int ii = 0; ii < RD_I; ii++)
 #pragma GCC unroll 4
-          for (int jj = 0; jj < RD_J; jj++) acc[ii * RD_J + jj] += av[ii] * bv[jj];
+          for (int jj = 0; jj < RD_J; jj++) acc[ii * RD_J + jj] = vmadd(acc[ii * RD_J + jj], av[ii], bv[jj]);
       }
       float dot[RD_I * RD_J];
       for (int g = 0; g < RD_I * RD_J; g += VL) {
