@@ -12,6 +12,8 @@ import { isEngineRequest, type EngineReply, type EngineRequest, type Method, typ
 import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, logitLens, neighbours, nextToken,
   perTokenLoss, singleTokenId, type ProbeContext } from '../probes/probes';
 import { KVCacheSession } from '../inference/kvCache';
+import { nativeGPTClass } from '../compute/addon';
+import { loadWasmTrainer } from '../compute/wasm';
 import { Rng } from '../common/rng';
 import { generate, validateSampling } from '../inference/sample';
 import { checkText } from '../text/checks';
@@ -49,6 +51,11 @@ function summary(m: Loaded): ModelSummary {
 function requireModel(): Loaded {
   if (!loaded) throw new Error('no model is loaded: train one or open a model file first');
   return loaded;
+}
+
+/** Without the addon (the universal VSIX), the wasm build's NativeGPT decodes and scores windows: loads it (once). */
+async function decoderClassReady(): Promise<void> {
+  if (!nativeGPTClass()) await loadWasmTrainer();
 }
 
 function decoderOf(m: Loaded): KVCacheSession {
@@ -130,7 +137,8 @@ const handlers: Handlers = {
     const tokens = tokenChunks(getTokenizer(p.encoding), p.text);
     return { count: tokens.length, tokens };
   },
-  tokenLoss: (p) => {
+  tokenLoss: async (p) => {
+    await decoderClassReady();
     const m = requireModel();
     // The native model scores all the windows in one pass, each weight read once; without it, the tfjs model does.
     const decoder = decoderOf(m);
@@ -138,7 +146,8 @@ const handlers: Handlers = {
       p.text, p.from);
   },
   compareTokenizers: (p) => compareTokenizers(loaded, p.selection, p.file),
-  sample: (p) => {
+  sample: async (p) => {
+    await decoderClassReady();
     const m = requireModel();
     let prompt = m.vocab.encode(m.tokenizer.encode(p.prompt));
     if (prompt.length === 0) prompt = Int32Array.of(1);
