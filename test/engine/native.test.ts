@@ -3,6 +3,7 @@
 // (Its agreement with PyTorch is in reference.test.ts.)
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -289,8 +290,8 @@ describe('instruction set', { skip: nativeGPTClass() ? false : 'native addon not
 });
 
 /** scripts/cross/check-darwin.js: the static checks of a macOS addon. */
-const { checkDarwinAddon } = require(path.resolve(__dirname, '..', '..', '..', 'scripts', 'cross', 'check-darwin.js')) as {
-  checkDarwinAddon(file: string, arch: 'arm64' | 'x64'): string[];
+const { checkDarwinAddon } = createRequire(__filename)(path.resolve(__dirname, '..', '..', '..', 'scripts', 'cross', 'check-darwin.js')) as {
+  checkDarwinAddon: (file: string, arch: 'arm64' | 'x64') => string[];
 };
 const darwinAddon = (arch: string): string => path.resolve(__dirname, '..', '..', '..', prebuiltAddonRel('darwin', arch));
 

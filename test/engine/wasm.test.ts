@@ -16,7 +16,7 @@ import { flattenWeights, unflatten } from '../../engine/training/compiledTrainer
 import { AdamW } from '../../engine/training/adamw';
 import { Trainer } from '../../engine/training/trainer';
 import { findWasmTrainerPath, lastWasmLoadError, loadWasmBuild, loadWasmTrainer, relaxedSimdAvailable, WASM_BUILDS, wasmGPTClass,
-  wasmTrainerInfo, type WasmBuildName } from '../../engine/compute/wasm';
+  wasmTrainerInfo } from '../../engine/compute/wasm';
 import { KVCacheSession } from '../../engine/inference/kvCache';
 import { nextTokenLogits } from '../../engine/inference/sample';
 import { Rng } from '../../engine/common/rng';
@@ -59,7 +59,7 @@ describe('self-check', () => {
     assert.equal(runSelfCheck(wasmGPTClass()!, 'wasm'), null);
     for (const { name } of WASM_BUILDS) {
       const r = await loadWasmBuild(name);
-      assert.ok(typeof r !== 'string', `${name}: ${String(r)}`);
+      if (typeof r === 'string') return assert.fail(`${name}: ${r}`);
       assert.equal(r.info.name, name);
       assert.equal(runSelfCheck(r.cls, 'wasm'), null);
     }
@@ -147,7 +147,7 @@ describe('decoding on the wasm builds', { skip: findWasmTrainerPath() ? false : 
     return m;
   };
 
-  for (const build of WASM_BUILDS.map((b) => b.name) as WasmBuildName[]) {
+  for (const build of WASM_BUILDS.map((b) => b.name)) {
     for (const [label, over] of variants) {
       test(`${build}, ${label}: cached logits and window losses equal the full forward pass; bad input is refused`, async (t) => {
         await selectBackend('cpu', { native: false });
