@@ -178,8 +178,10 @@ function loadOnce(build: WasmBuildName): Promise<LoadedBuild | string> {
 /** The builds to try, best first: GPTLAB_WASM_BUILD=wasm-simd|wasm-fma names one. */
 function candidates(): WasmBuildName[] {
   const forced = process.env.GPTLAB_WASM_BUILD;
+  if (!forced) return WASM_BUILDS.map((b) => b.name);
   const named = WASM_BUILDS.find((b) => b.name === forced);
-  return named ? [named.name] : WASM_BUILDS.map((b) => b.name);
+  if (!named) throw new Error(`GPTLAB_WASM_BUILD must be ${WASM_BUILDS.map((b) => b.name).join(' or ')}, not "${forced}"`);
+  return [named.name];
 }
 
 /**
@@ -193,8 +195,15 @@ export function loadWasmTrainer(): Promise<WasmModule | null> {
       loadError = 'disabled by GPTLAB_WASM=0';
       return null;
     }
+    let names: WasmBuildName[];
+    try {
+      names = candidates();
+    } catch (e) {
+      loadError = (e as Error).message;
+      return null;
+    }
     const reasons: string[] = [];
-    for (const build of candidates()) {
+    for (const build of names) {
       const r = await loadOnce(build);
       if (typeof r !== 'string') {
         chosen = r;

@@ -367,12 +367,13 @@ __attribute__((always_inline)) inline vf vexp(vf x) {
   fx = tf > fx ? tf - 1.0f : tf;                                        // floor
   x = x - fx * 0.693359375f - fx * -2.12194440e-4f;
   const vf z = x * x;
-  vf y = x * 1.9875691500E-4f + 1.3981999507E-3f;
-  y = y * x + 8.3334519073E-3f;
-  y = y * x + 4.1665795894E-2f;
-  y = y * x + 1.6666665459E-1f;
-  y = y * x + 5.0000001201E-1f;
-  y = y * z + x + 1.0f;
+  // Horner, one multiply-add a term (the same sums as y * x + c, in the same order)
+  vf y = vmadd((vf){} + 1.3981999507E-3f, x, 1.9875691500E-4f);
+  y = vmadd((vf){} + 8.3334519073E-3f, y, x);
+  y = vmadd((vf){} + 4.1665795894E-2f, y, x);
+  y = vmadd((vf){} + 1.6666665459E-1f, y, x);
+  y = vmadd((vf){} + 5.0000001201E-1f, y, x);
+  y = vmadd(x, y, z) + 1.0f;
   // 2^n as two factors, each a normal float for n in [-126, 128].
   const vi n = __builtin_convertvector(fx, vi);
   const vi h = n >> 1;

@@ -124,6 +124,9 @@ describe('which wasm build runs', { skip: findWasmTrainerPath() ? false : 'no wa
     const simd = train(['--trainer', 'wasm'], { GPTLAB_WASM_BUILD: 'wasm-simd' });
     assert.equal(simd.status, 0, simd.stderr);
     assert.match(simd.start?.trainer ?? '', /^wasm-simd, \d+ threads?$/);
+    const unknown = train(['--trainer', 'wasm'], { GPTLAB_WASM_BUILD: 'fma' });
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr.trim(), /^[^\n]*GPTLAB_WASM_BUILD must be wasm-fma or wasm-simd, not "fma"$/);
     const auto = train([], { GPTLAB_NATIVE: '0' });
     assert.equal(auto.status, 0, auto.stderr);
     assert.match(auto.start?.trainer ?? '', /^wasm-(fma|simd), \d+ threads?, native trainer unavailable: disabled by GPTLAB_NATIVE=0$/);
