@@ -66,6 +66,7 @@ function replace(next: Loaded): void {
   loaded?.decoder?.dispose();
   loaded?.model.dispose();
   loaded = next;
+  void decoderClassReady(); // now rather than in the first hover
 }
 
 type Handlers = { [M in Method]: (params: ParamsOf<M>, id: number) => Promise<ResultOf<M>> | ResultOf<M> };
