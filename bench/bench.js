@@ -2,13 +2,15 @@
 // GPT Lab training-step benchmark: engine vs PyTorch on identical weights and batches.
 //
 //   npm run bench [-- --steps 10 --warmup 3 --rounds 2 --configs A,B --backend auto --stock-steps 4
-//                    --no-native --no-wasm --no-tfjs --no-stock --no-torch]
+//                    --no-native --no-wasm --no-tfjs --no-stock --no-torch]   (--no-wasm: neither wasm build)
 //
 // For each config the engine writes its initial model file; every side loads it (PyTorch through
 // test/reference/gptlab_ref.py) and runs AdamW steps on the same [B, T] batches, each in its own process so
 // peak RSS is per side. The sides, side by side in one run:
 //   native     the addon's NativeGPT (the path training uses on CPUs: native-avx512, -avx2, -neon, -generic)
-//   wasm       the same C++ built to WebAssembly SIMD128 with threads (native/wasm/): wasm-simd, the universal path
+//   wasm-fma   the same C++ built to WebAssembly with threads and relaxed SIMD (native/wasm/gptlab_trainer_fma): its
+//              GEMM's multiply-adds fused, the universal path where the runtime has relaxed SIMD (Node 20 with a flag)
+//   wasm-simd  the same with SIMD128 only (native/wasm/gptlab_trainer): runtimes without relaxed SIMD
 //   tfjs+k     the tfjs path (the reference implementation) on --backend, with the addon's matmul kernels
 //   tfjs-wasm  the stock tfjs path on @tensorflow/tfjs-backend-wasm, no native code: what a VSIX gave before the
 //              native work (--stock-steps timed steps, 1 warm-up: it is slow)
@@ -54,7 +56,7 @@ function parseArgs(argv) {
     else if (a === '--help' || a === '-h') {
       console.log('usage: node bench/bench.js [--steps N] [--warmup N] [--rounds N] [--configs A,B] [--backend auto|wasm|cpu] [--stock-steps N]\n' +
         '         [--no-native] [--no-wasm] [--no-tfjs] [--no-stock] [--no-torch] [--no-install]\n' +
-        '  --no-native: no native addon at all (the tfjs+k side then runs on stock kernels); --no-wasm: skip the wasm trainer;\n' +
+        '  --no-native: no native addon at all (the tfjs+k side then runs on stock kernels); --no-wasm: skip both wasm builds;\n' +
         '  --no-tfjs: skip the tfjs path with native kernels; --no-stock: skip the stock tfjs-wasm path;\n' +
         '  --no-install: never apt-get install libopenblas0-pthread');
       process.exit(0);
@@ -324,7 +326,7 @@ async function main() {
     const params = await writeInitialModel(c, modelFile);
     const batchesFile = path.join(tmp, `${name}.batches.i32`);
     fs.writeFileSync(batchesFile, Buffer.from(makeBatches(c, o.warmup + o.steps, 42).buffer));
-    prepared[name] = { c, modelFile, batchesFile, params, engine: [], wasm: [], tfjs: [], stock: [], torch: [] };
+    prepared[name] = { c, modelFile, batchesFile, params, engine: [], wasm: [], wasmSimd: [], tfjs: [], stock: [], torch: [] };
   }
   const preset = require(path.join(OUT, 'model', 'config.js')).PRESETS.classic.train;
   const train = { ...preset, learningRate: 1e-3, warmupSteps: 0, steps: 1000 };
@@ -332,10 +334,10 @@ async function main() {
     for (const name of o.configs) {
       const p = prepared[name];
       const common = { B: p.c.B, T: p.c.T, warmup: o.warmup, steps: o.steps };
-      const runEngine = (side, trainingPath, extra = {}) => {
+      const runEngine = (side, trainingPath, extra = {}, env = {}) => {
         log(`round ${round + 1}/${o.rounds} config ${name}: ${side} ...`);
         const settings = { ...common, backend: o.backend, native: o.native, path: trainingPath, train, ...extra };
-        p[side].push(runChild(process.execPath, [path.join(__dirname, 'engine_step.js'), p.modelFile, p.batchesFile, JSON.stringify(settings)], {}));
+        p[side].push(runChild(process.execPath, [path.join(__dirname, 'engine_step.js'), p.modelFile, p.batchesFile, JSON.stringify(settings)], env));
       };
       const runTorch = () => {
         log(`round ${round + 1}/${o.rounds} config ${name}: pytorch ...`);
@@ -348,7 +350,10 @@ async function main() {
       };
       const sides = [];
       if (o.native) sides.push(() => runEngine('engine', 'native'));
-      if (o.wasm) sides.push(() => runEngine('wasm', 'wasm'));
+      if (o.wasm) {
+        sides.push(() => runEngine('wasm', 'wasm', {}, { GPTLAB_WASM_BUILD: 'wasm-fma' }));
+        sides.push(() => runEngine('wasmSimd', 'wasm', {}, { GPTLAB_WASM_BUILD: 'wasm-simd' }));
+      }
       if (o.tfjs && o.native) sides.push(() => runEngine('tfjs', 'tfjs'));
       if (o.stock || (o.tfjs && !o.native)) {
         sides.push(() => runEngine('stock', 'tfjs', { backend: 'wasm', native: false, warmup: 1, steps: Math.max(1, Math.min(o.stockSteps, o.steps)) }));
@@ -383,6 +388,7 @@ async function main() {
     };
     const e = side(p.engine);
     const w = side(p.wasm);
+    const ws = side(p.wasmSimd);
     const j = side(p.tfjs);
     const k = side(p.stock);
     const t0 = side(p.torch);
@@ -400,6 +406,7 @@ async function main() {
       flops_per_step: flops,
       engine: e && { ...e, trainer: lastOf(p.engine).trainer, nativeInfo: lastOf(p.engine).nativeInfo },
       engine_wasm: w && { ...w, trainer: lastOf(p.wasm).trainer },
+      engine_wasm_simd: ws && { ...ws, trainer: lastOf(p.wasmSimd).trainer },
       engine_tfjs: j && { ...j, trainer: lastOf(p.tfjs).trainer, backend: lastOf(p.tfjs).backend, kernels: lastOf(p.tfjs).kernels,
         kernelCalls: lastOf(p.tfjs).kernelCalls },
       tfjs_stock: k && { ...k, trainer: lastOf(p.stock).trainer, backend: lastOf(p.stock).backend, kernels: lastOf(p.stock).kernels },
@@ -411,6 +418,8 @@ async function main() {
       ratio_stock_over_pytorch: ratio(k, t),
       ratio_engine_over_tfjs: ratio(e, j),
       ratio_wasm_over_native: ratio(w, e),
+      ratio_wasm_simd_over_native: ratio(ws, e),
+      speedup_wasm_fma_over_simd: w && ws ? +(ws.median_ms / w.median_ms).toFixed(2) : null,
       speedup_wasm_over_stock: w && k ? +(k.median_ms / w.median_ms).toFixed(2) : null,
       speedup_wasm_over_tfjs: w && j ? +(j.median_ms / w.median_ms).toFixed(2) : null,
       engine_fraction_of_sgemm_ceiling: e && peak ? +(e.gflops / peak).toFixed(2) : null,
@@ -442,18 +451,22 @@ async function main() {
     const row = (sideName, s, how) => s && lines.push(
       `${r.config.padEnd(7)} ${sideName.padEnd(10)} ${fmt(s.median_ms, 1).padStart(7)} (${fmt(s.min_ms, 0).padStart(5)})  ${fmt(s.tokens_per_s).padStart(6)}  ${fmt(s.gflops, 1).padStart(7)}  ${fmt(s.peak_rss_mb).padStart(6)}  ${s.first_loss.toFixed(4).padStart(8)}  ${how}`);
     row('native', r.engine, r.engine && `${r.engine.trainer} (the native trainer)`);
-    row('wasm', r.engine_wasm, r.engine_wasm && `${r.engine_wasm.trainer} (native/wasm/, the universal path)`);
+    row('wasm-fma', r.engine_wasm, r.engine_wasm && `${r.engine_wasm.trainer} (native/wasm/, relaxed SIMD: the universal path)`);
+    row('wasm-simd', r.engine_wasm_simd, r.engine_wasm_simd && `${r.engine_wasm_simd.trainer} (native/wasm/, SIMD128: runtimes without relaxed SIMD)`);
     row('tfjs+k', r.engine_tfjs, r.engine_tfjs && `${r.engine_tfjs.trainer}${r.engine_tfjs.kernels.native ? ` + native ${r.engine_tfjs.kernels.isa} ${r.engine_tfjs.kernels.kernels.join(',')}` : ', stock kernels'} (the reference path)`);
     row('tfjs-wasm', r.tfjs_stock, r.tfjs_stock && `${r.tfjs_stock.trainer}, stock @tensorflow/tfjs-backend-wasm kernels, no native code`);
     const b = r.pytorch && r.pytorch.blas;
     row('pytorch', r.pytorch, r.pytorch && `torch ${r.pytorch.version}, ${r.pytorch.threads} threads, BLAS ${b ? `${b.kind}${torch.blas.core ? ` ${torch.blas.core}${torch.blas.detectedCore ? ` (forced; detected ${torch.blas.detectedCore})` : ''}` : ''} (${b.libs.filter((l) => /libblas|openblas.*\.so/.test(path.basename(l))).map((l) => path.basename(path.dirname(l)) + '/' + path.basename(l)).join(', ')})` : 'unknown'}`);
     if (r.pytorch_ratio_refused) lines.push(`${r.config.padEnd(7)} no ratio against PyTorch: ${r.pytorch_ratio_refused}, ~30x slower than OpenBLAS; apt-get install -y libopenblas0-pthread`);
     const facts = [];
-    if (r.ratio_wasm_over_native != null) facts.push(`wasm/native ${r.ratio_wasm_over_native}`);
-    if (r.speedup_wasm_over_stock != null) facts.push(`wasm ${r.speedup_wasm_over_stock}x faster than tfjs-wasm`);
+    const nativeName = r.engine ? r.engine.trainer.split(',')[0] : 'native';
+    if (r.ratio_wasm_over_native != null) facts.push(`wasm-fma/${nativeName} ${r.ratio_wasm_over_native}`);
+    if (r.ratio_wasm_simd_over_native != null) facts.push(`wasm-simd/${nativeName} ${r.ratio_wasm_simd_over_native}`);
+    if (r.speedup_wasm_fma_over_simd != null) facts.push(`FMA ${r.speedup_wasm_fma_over_simd}x faster than SIMD128`);
+    if (r.speedup_wasm_over_stock != null) facts.push(`wasm-fma ${r.speedup_wasm_over_stock}x faster than tfjs-wasm`);
     if (r.speedup_wasm_over_tfjs != null) facts.push(`${r.speedup_wasm_over_tfjs}x than tfjs+k`);
     if (r.ratio_engine_over_pytorch != null) facts.push(`native/pytorch ${r.ratio_engine_over_pytorch}`);
-    if (r.ratio_wasm_over_pytorch != null) facts.push(`wasm/pytorch ${r.ratio_wasm_over_pytorch}`);
+    if (r.ratio_wasm_over_pytorch != null) facts.push(`wasm-fma/pytorch ${r.ratio_wasm_over_pytorch}`);
     if (r.ratio_tfjs_over_pytorch != null) facts.push(`tfjs+k/pytorch ${r.ratio_tfjs_over_pytorch}`);
     if (r.ratio_stock_over_pytorch != null) facts.push(`tfjs-wasm/pytorch ${r.ratio_stock_over_pytorch}`);
     if (r.engine_fraction_of_sgemm_ceiling != null) facts.push(`engine at ${Math.round(r.engine_fraction_of_sgemm_ceiling * 100)}% of the sgemm ceiling`);

@@ -1,10 +1,24 @@
 #!/usr/bin/env node
-// Builds the WebAssembly native trainer (native/src in its portable-vector form, SIMD128, pthreads) with Emscripten
-// into native/wasm/: gptlab_trainer.js (the glue, a CommonJS factory), gptlab_trainer.wasm and
-// gptlab_trainer.worker.js. The outputs are committed, so this never fails an install: without the toolchain
-// (Debian: apt-get install emscripten) it keeps the committed build and says so.
-//   node scripts/build-wasm.js            build if emcc is there, else keep the committed build
+// Builds the WebAssembly native trainer (native/src in its portable-vector form, pthreads) twice into native/wasm/,
+// each as <name>.js (the glue, a CommonJS factory), <name>.wasm and <name>.worker.js:
+//   gptlab_trainer      SIMD128: every runtime with wasm SIMD (Node >= 16, Electron, browsers)
+//   gptlab_trainer_fma  SIMD128 + relaxed SIMD: its GEMM multiplies and adds in one f32x4.relaxed_madd (an FMA on CPUs
+//                       that have one); engine/compute/wasm.ts picks it where the runtime validates that opcode
+// The outputs are committed, so this never fails an install: without the toolchain it keeps the committed builds and
+// says so.
+//   node scripts/build-wasm.js            build if the toolchain is there, else keep the committed builds
 //   node scripts/build-wasm.js --require  fail (exit 1) when it cannot build (CI's check that the build works)
+//
+// The toolchain, from Debian bookworm and npm (see /work/shared/notes/toolchains.md):
+//   emscripten 3.1.6 (apt-get install emscripten)  the driver, the JS glue and its prebuilt libc/libc++ (pthreads)
+//   clang-19, wasm-ld-19 (apt-get install clang-19 lld-19)  as emscripten's LLVM: clang 14's relaxed madd is a
+//                       pre-standard opcode that V8 rejects
+//   binaryen 132 (npm pack binaryen@132.0.0 into ~/.cache/gptlab-cross)  as emscripten's wasm-opt and wasm-metadce:
+//                       Debian's binaryen 108 cannot parse the standard opcode
+// Three settings make emscripten 3.1.6 work with binaryen 132: EMCC_READ_METADATA=python reads the module's metadata
+// itself instead of running wasm-emscripten-finalize (which does not come with npm's binaryen); -sWASM_BIGINT=1 leaves
+// finalize nothing to rewrite; -lexports.js keeps import names unminified (binaryen 132 reports the minified names as
+// JSON, which emscripten 3.1.6 cannot read). Both builds use the same toolchain.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -14,11 +28,20 @@ const path = require('path');
 const root = path.resolve(__dirname, '..');
 const src = path.join(root, 'native', 'src');
 const outDir = path.join(root, 'native', 'wasm');
-const NAME = 'gptlab_trainer';
 const required = process.argv.includes('--require');
+const EXTS = ['js', 'wasm', 'worker.js'];
+
+const CLANG_VERSION = '19';
+const BINARYEN_VERSION = '132.0.0';
+const CACHE = process.env.GPTLAB_CROSS_CACHE || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'gptlab-cross');
+
+const BUILDS = [
+  { name: 'gptlab_trainer', what: 'SIMD128', flags: ['-msimd128'] },
+  { name: 'gptlab_trainer_fma', what: 'relaxed SIMD', flags: ['-msimd128', '-mrelaxed-simd'] },
+];
 
 function committed() {
-  return ['js', 'wasm', 'worker.js'].every((ext) => fs.existsSync(path.join(outDir, `${NAME}.${ext}`)));
+  return BUILDS.every((b) => EXTS.every((ext) => fs.existsSync(path.join(outDir, `${b.name}.${ext}`))));
 }
 
 function keep(msg) {
@@ -26,16 +49,13 @@ function keep(msg) {
     console.error(`gpt-lab: wasm trainer not built: ${msg}`);
     process.exit(1);
   }
-  console.warn(`gpt-lab: wasm trainer not rebuilt (${msg}); ${committed() ? 'using the committed build in native/wasm/' : 'no build in native/wasm/ either, so the wasm path is unavailable'}.`);
+  console.warn(`gpt-lab: wasm trainer not rebuilt (${msg}); ${committed() ? 'using the committed builds in native/wasm/' : 'native/wasm/ lacks a build too, so the wasm path may be unavailable'}.`);
   process.exit(0);
 }
 
-function findEmcc() {
-  const names = process.platform === 'win32' ? ['em++.bat', 'em++'] : ['em++'];
-  const dirs = (process.env.PATH || '').split(path.delimiter);
-  if (process.env.EMSDK) dirs.unshift(path.join(process.env.EMSDK, 'upstream', 'emscripten'));
-  for (const d of dirs) for (const n of names) {
-    const p = path.join(d, n);
+function onPath(name) {
+  for (const d of (process.env.PATH || '').split(path.delimiter)) {
+    const p = path.join(d, name);
     try {
       if (fs.statSync(p).isFile()) return p;
     } catch {
@@ -45,13 +65,29 @@ function findEmcc() {
   return null;
 }
 
+/** npm's binaryen, unpacked once into the cache (never into node_modules): its bin/ folder, or null. */
+function binaryenBin() {
+  const dir = path.join(CACHE, `binaryen-${BINARYEN_VERSION}`);
+  const bin = path.join(dir, 'package', 'bin');
+  if (fs.existsSync(path.join(bin, 'wasm-opt'))) return bin;
+  fs.mkdirSync(dir, { recursive: true });
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const pack = spawnSync(npm, ['pack', `binaryen@${BINARYEN_VERSION}`, '--silent'], { cwd: dir, encoding: 'utf8', timeout: 5 * 60 * 1000 });
+  const tgz = path.join(dir, `binaryen-${BINARYEN_VERSION}.tgz`);
+  if (pack.status !== 0 || !fs.existsSync(tgz)) return null;
+  const untar = spawnSync('tar', ['xzf', tgz], { cwd: dir });
+  fs.rmSync(tgz, { force: true });
+  return untar.status === 0 && fs.existsSync(path.join(bin, 'wasm-opt')) ? bin : null;
+}
+
 const SOURCES = ['gpt_wasm.cc', 'gpt.cc', 'runtime.cc', 'gemm_generic.cc'];
-// Functions the glue calls (engine/wasmTrainer.ts); only gptlab_guarded catches C++ exceptions.
+// Functions the glue calls (engine/compute/wasm.ts); only gptlab_guarded catches C++ exceptions.
 const EXPORTS = ['gptlab_init', 'gptlab_info', 'gptlab_create', 'gptlab_destroy', 'gptlab_loss', 'gptlab_loss_and_gradients',
   'gptlab_step', 'gptlab_forward', 'gptlab_gradients', 'gptlab_logits', 'gptlab_attention', 'gptlab_residual',
-  'gptlab_rows', 'gptlab_batch', 'gptlab_time', 'gptlab_set_threads', 'gptlab_malloc', 'gptlab_free'];
+  'gptlab_rows', 'gptlab_batch', 'gptlab_time', 'gptlab_set_threads', 'gptlab_decode', 'gptlab_row_losses',
+  'gptlab_reset_cache', 'gptlab_cached', 'gptlab_malloc', 'gptlab_free'];
 
-const COMPILE = ['-O3', '-std=gnu++17', '-msimd128', '-ffp-contract=fast', '-fno-math-errno', '-pthread', '-DGPTLAB_WASM_MR=4', '-DGPTLAB_WASM_NV=2',
+const COMPILE = ['-O3', '-std=gnu++17', '-ffp-contract=fast', '-fno-math-errno', '-pthread', '-DGPTLAB_WASM_MR=4', '-DGPTLAB_WASM_NV=2',
   '-sEXCEPTION_CATCHING_ALLOWED=[gptlab_guarded]'];
 const LINK = [
   '-sMODULARIZE=1', '-sEXPORT_NAME=createGptlabTrainer', '-sENVIRONMENT=node,worker', '-sALLOW_MEMORY_GROWTH=1',
@@ -61,32 +97,54 @@ const LINK = [
   '-sPTHREAD_POOL_SIZE=Module["gptlabWorkers"]||0', '-sPTHREAD_POOL_SIZE_STRICT=2',
   `-sEXPORTED_FUNCTIONS=${EXPORTS.map((e) => `_${e}`).join(',')}`,
   '-sEXPORTED_RUNTIME_METHODS=UTF8ToString', '-sEXIT_RUNTIME=0', '-sTEXTDECODER=2',
+  '-sWASM_BIGINT=1', '-lexports.js', // see the note at the top
 ];
 
-function main() {
-  if (process.env.GPTLAB_SKIP_WASM === '1') keep('GPTLAB_SKIP_WASM=1');
-  const emcc = findEmcc();
-  if (!emcc) keep('em++ not found; install emscripten');
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-wasm-'));
-  // Debian's emscripten runs its JS tools with the system node, which finds Debian's node packages (acorn) only here.
-  const env = { ...process.env, NODE_PATH: [process.env.NODE_PATH, '/usr/share/nodejs', '/usr/lib/nodejs'].filter(Boolean).join(path.delimiter) };
-  const args = [...COMPILE, ...LINK, ...SOURCES.map((s) => path.join(src, s)), '-o', path.join(tmp, `${NAME}.js`)];
+function toolchain() {
+  const emcc = onPath(process.platform === 'win32' ? 'em++.bat' : 'em++');
+  if (!emcc) keep('em++ not found; apt-get install emscripten');
+  const clang = onPath(`clang++-${CLANG_VERSION}`);
+  const ld = onPath(`wasm-ld-${CLANG_VERSION}`);
+  if (!clang || !ld) keep(`clang++-${CLANG_VERSION} or wasm-ld-${CLANG_VERSION} not found; apt-get install clang-${CLANG_VERSION} lld-${CLANG_VERSION}`);
+  const binaryen = binaryenBin();
+  if (!binaryen) keep(`npm's binaryen@${BINARYEN_VERSION} could not be fetched into ${CACHE}`);
+  const env = {
+    ...process.env,
+    EM_LLVM_ROOT: path.dirname(clang),
+    EM_LLVM_ADD_VERSION: CLANG_VERSION,
+    EM_CLANG_ADD_VERSION: CLANG_VERSION,
+    EMCC_READ_METADATA: 'python',
+    PATH: [binaryen, process.env.PATH].join(path.delimiter),
+    // Debian's emscripten runs its JS tools with the system node, which finds Debian's node packages (acorn) only here.
+    NODE_PATH: [process.env.NODE_PATH, '/usr/share/nodejs', '/usr/lib/nodejs'].filter(Boolean).join(path.delimiter),
+  };
+  return { emcc, env };
+}
+
+function build(tc, b, tmp) {
+  const args = [...COMPILE, ...b.flags, ...LINK, ...SOURCES.map((s) => path.join(src, s)), '-o', path.join(tmp, `${b.name}.js`)];
   const t0 = Date.now();
-  const res = spawnSync(emcc, args, { env, encoding: 'utf8', timeout: 15 * 60 * 1000, maxBuffer: 64 << 20 });
+  const res = spawnSync(tc.emcc, args, { env: tc.env, encoding: 'utf8', timeout: 15 * 60 * 1000, maxBuffer: 64 << 20 });
   if (res.error) keep(res.error.message);
   if (res.status !== 0) {
     const lines = `${res.stderr || ''}\n${res.stdout || ''}`.split('\n').filter((l) => /error/i.test(l));
-    keep(`em++ failed: ${(lines[0] || `exit ${res.status}`).slice(0, 300)}`);
+    keep(`em++ failed on ${b.name}: ${(lines[0] || `exit ${res.status}`).slice(0, 300)}`);
   }
+  for (const ext of EXTS) if (!fs.existsSync(path.join(tmp, `${b.name}.${ext}`))) keep(`em++ produced no ${b.name}.${ext}`);
+  return (Date.now() - t0) / 1000;
+}
+
+function main() {
+  if (process.env.GPTLAB_SKIP_WASM === '1') keep('GPTLAB_SKIP_WASM=1');
+  const tc = toolchain();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-wasm-'));
+  // Both are built before either is copied: the two builds in native/wasm/ always come from the same source.
+  const seconds = BUILDS.map((b) => build(tc, b, tmp));
   fs.mkdirSync(outDir, { recursive: true });
-  for (const ext of ['js', 'wasm', 'worker.js']) {
-    const f = path.join(tmp, `${NAME}.${ext}`);
-    if (!fs.existsSync(f)) keep(`em++ produced no ${NAME}.${ext}`);
-    fs.copyFileSync(f, path.join(outDir, `${NAME}.${ext}`));
-  }
+  for (const b of BUILDS) for (const ext of EXTS) fs.copyFileSync(path.join(tmp, `${b.name}.${ext}`), path.join(outDir, `${b.name}.${ext}`));
   fs.rmSync(tmp, { recursive: true, force: true });
-  const kb = (ext) => (fs.statSync(path.join(outDir, `${NAME}.${ext}`)).size / 1024).toFixed(0);
-  console.log(`gpt-lab: wasm trainer built in ${((Date.now() - t0) / 1000).toFixed(0)} s: native/wasm/${NAME}.wasm ${kb('wasm')} KB, .js ${kb('js')} KB, .worker.js ${kb('worker.js')} KB.`);
+  const kb = (f) => (fs.statSync(path.join(outDir, f)).size / 1024).toFixed(0);
+  BUILDS.forEach((b, i) => console.log(`gpt-lab: wasm trainer (${b.what}) built in ${seconds[i].toFixed(0)} s: native/wasm/${b.name}.wasm ${kb(`${b.name}.wasm`)} KB, .js ${kb(`${b.name}.js`)} KB.`));
 }
 
 try {

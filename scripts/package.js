@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // Packs the VSIXs: a universal one without native code (it trains on the WebAssembly build of the native trainer, and
 // the status bar says so), and one per platform whose native addon is built here: this machine's
-// (native/build/Release) and any cross-built one in native/prebuilt/<platform>-<arch>/ (npm run build:cross).
+// (native/build/Release) and any cross-built one in native/prebuilt/<platform>-<arch>/ (npm run build:cross): linux-arm64,
+// win32-x64, darwin-arm64 and darwin-x64.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+
+const { checkDarwinAddon } = require('./cross/check-darwin.js');
 
 const root = path.resolve(__dirname, '..');
 const { version } = require(path.join(root, 'package.json'));
@@ -53,10 +56,21 @@ function dawnLines(target) {
   return [`!native/webgpu/${dir}/**`];
 }
 
+const refused = [];
 for (const [target, addon] of targets) {
+  // A macOS addon cannot run here (scripts/cross/build-darwin.sh): it is packed only when it passes the static checks.
+  const problems = target.startsWith('darwin-') ? checkDarwinAddon(path.join(root, addon), target.slice('darwin-'.length)) : [];
+  if (problems.length) {
+    refused.push(`${target}: ${addon}: ${problems.join('; ')}`);
+    continue;
+  }
   const dawn = dawnLines(target);
   pack(`gpt-lab-${target}-${version}.vsix`, ignoreFileFor(target, [`!${addon}`, ...dawn]), ['--target', target],
     `${target}: native trainer${dawn.length ? ', WebGPU' : ''}`);
   fs.rmSync(path.join(root, 'native', 'webgpu'), { recursive: true, force: true });
 }
 console.log(`packaged:\n  ${made.join('\n  ')}`);
+if (refused.length) {
+  console.error(`not packaged, the addon failed its static checks:\n  ${refused.join('\n  ')}`);
+  process.exit(1);
+}

@@ -72,9 +72,9 @@ export interface NativeGPTHandle {
   attention(layer: number): Float32Array;
   residual(layer: number): Float32Array;
   /**
-   * Inference (the addon's class has these; the wasm build's does not). decode: ids join a KV cache at the next
-   * positions (at most T in all; resetCache empties it) and the last one's logits [V] come back. rowLosses: the
-   * cross-entropy of every row of a [B, T] batch [B*T], by one forward pass without dropout.
+   * Inference (the addon's and the wasm builds' classes have these; an addon built before them does not). decode: ids
+   * join a KV cache at the next positions (at most T in all; resetCache empties it) and the last one's logits [V] come
+   * back. rowLosses: the cross-entropy of every row of a [B, T] batch [B*T], by one forward pass without dropout.
    */
   decode?(ids: Int32Array): Float32Array;
   rowLosses?(inputs: Int32Array, targets: Int32Array, B: number, T: number): Float32Array;

@@ -1,14 +1,23 @@
-// The wasm training path: native/src's NativeGPT compiled to WebAssembly (SIMD128, pthreads; scripts/build-wasm.js),
-// wrapped in a class with the addon NativeGPT's interface (nativeAddon.ts's NativeGPTHandle). The universal fast path
-// where no prebuilt addon matches the platform (macOS, or an addon that failed its self-check).
+// The wasm training path: native/src's NativeGPT compiled to WebAssembly with pthreads (scripts/build-wasm.js), in two
+// builds: wasm-fma (relaxed SIMD: the GEMM's multiply-adds fused, where the runtime has relaxed SIMD) and wasm-simd
+// (SIMD128: every runtime). Each is wrapped in a class with the addon NativeGPT's interface (addon.ts's
+// NativeGPTHandle), decoding included. The universal fast path where no prebuilt addon matches the platform, or the
+// addon failed its self-check.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
 import type { GPTConfig } from '../model/config';
 import { findUp, OUT_OF_MEMORY_CODE, runSelfCheck, type NativeGPTConstructor, type NativeGPTHandle, type NativeStepSettings } from './addon';
 
-const WASM_REL = path.join('native', 'wasm', 'gptlab_trainer.js');
+/** The builds in native/wasm/, best first. */
+export const WASM_BUILDS = [
+  { name: 'wasm-fma', file: 'gptlab_trainer_fma.js', isa: 'wasm-relaxed-simd' },
+  { name: 'wasm-simd', file: 'gptlab_trainer.js', isa: 'wasm-simd128' },
+] as const;
+export type WasmBuildName = (typeof WASM_BUILDS)[number]['name'];
+const WASM_DIR = path.join('native', 'wasm');
 
 // The engine's TypeScript lib has no WebAssembly declarations (they come with the DOM lib); the little used here.
 interface WasmMemory { readonly buffer: ArrayBuffer }
@@ -17,6 +26,7 @@ interface WasmInstance { readonly exports: object }
 const WA = (globalThis as unknown as { WebAssembly: {
   Module: new (bytes: Uint8Array) => WasmCompiled;
   Instance: new (module: WasmCompiled, imports: object) => WasmInstance;
+  validate(bytes: Uint8Array): boolean;
 } }).WebAssembly;
 
 /** The Emscripten module's parts that this file uses (native/src/gpt_wasm.cc's exports). */
@@ -35,6 +45,11 @@ interface WasmModule {
   _gptlab_step(m: number, idx: number, targets: number, B: number, T: number, settings: number, out: number, error: number,
     errorLen: number): number;
   _gptlab_forward(m: number, idx: number, B: number, T: number, error: number, errorLen: number): number;
+  _gptlab_decode(m: number, ids: number, n: number, out: number, error: number, errorLen: number): number;
+  _gptlab_row_losses(m: number, idx: number, targets: number, B: number, T: number, losses: number, error: number,
+    errorLen: number): number;
+  _gptlab_reset_cache(m: number): void;
+  _gptlab_cached(m: number): number;
   _gptlab_gradients(m: number): number;
   _gptlab_logits(m: number): number;
   _gptlab_attention(m: number, l: number): number;
@@ -48,26 +63,60 @@ interface WasmModule {
 }
 
 export interface WasmInfo {
-  /** "wasm-simd" */
-  name: string;
+  /** "wasm-fma" or "wasm-simd" */
+  name: WasmBuildName;
   isa: string;
   maxThreads: number;
   file: string;
 }
 
+interface LoadedBuild {
+  module: WasmModule;
+  info: WasmInfo;
+}
+
+/** Each build loads at most once per process; a failure is kept as its one-line reason. */
+const builds = new Map<WasmBuildName, Promise<LoadedBuild | string>>();
 let loading: Promise<WasmModule | null> | null = null;
-let loaded: WasmModule | null = null;
-let info: WasmInfo | null = null;
+let chosen: LoadedBuild | null = null;
 let loadError: string | undefined;
 
-/** The glue file (native/wasm/gptlab_trainer.js), or null. GPTLAB_WASM_PATH (the .js or its folder) overrides. */
-export function findWasmTrainerPath(): string | null {
+/**
+ * One function, f32x4.relaxed_madd over three v128 parameters (37 bytes): valid exactly where the runtime compiles
+ * relaxed SIMD.
+ */
+const RELAXED_SIMD_PROBE = Uint8Array.of(0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10,
+  13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11);
+
+/**
+ * Whether this runtime runs relaxed SIMD. Node 22 and Electron (VS Code) have it on; Node 20's V8 has it behind a flag,
+ * which is turned on here, before the build is compiled (worker threads started later inherit it).
+ */
+export function relaxedSimdAvailable(): boolean {
+  if (WA.validate(RELAXED_SIMD_PROBE)) return true;
+  try {
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    return false;
+  }
+  return WA.validate(RELAXED_SIMD_PROBE);
+}
+
+/**
+ * A build's glue file (native/wasm/<file>.js), or null. GPTLAB_WASM_PATH overrides the folder: a folder holding the
+ * builds, or one build's .js file (then only that build is found).
+ */
+export function findWasmTrainerPath(build: WasmBuildName = 'wasm-simd'): string | null {
+  const file = WASM_BUILDS.find((b) => b.name === build)!.file;
   const override = process.env.GPTLAB_WASM_PATH;
   if (override) {
-    const f = fs.existsSync(override) && fs.statSync(override).isDirectory() ? path.join(override, 'gptlab_trainer.js') : override;
-    return fs.existsSync(f) ? path.resolve(f) : null;
+    if (fs.existsSync(override) && fs.statSync(override).isDirectory()) {
+      const f = path.join(override, file);
+      return fs.existsSync(f) ? path.resolve(f) : null;
+    }
+    return path.basename(override) === file && fs.existsSync(override) ? path.resolve(override) : null;
   }
-  return findUp(WASM_REL);
+  return findUp(path.join(WASM_DIR, file));
 }
 
 /** Threads the wasm pool uses: GPTLAB_THREADS, else the cores. */
@@ -100,42 +149,92 @@ async function instantiate(file: string): Promise<WasmModule> {
   return m;
 }
 
+/** Loads one build and self-checks it: the build, or a one-line reason. */
+async function loadBuild(build: WasmBuildName): Promise<LoadedBuild | string> {
+  try {
+    const spec = WASM_BUILDS.find((b) => b.name === build)!;
+    const file = findWasmTrainerPath(build);
+    if (!file) return `${build}: ${path.join(WASM_DIR, spec.file)} not found (run npm run build:wasm)`;
+    if (build === 'wasm-fma' && !relaxedSimdAvailable()) return `${build}: this runtime has no relaxed SIMD`;
+    const m = await instantiate(file);
+    const out = m._gptlab_malloc(24);
+    const kernels = m.UTF8ToString(m._gptlab_info(out));
+    const maxThreads = new Float64Array(m.wasmMemory.buffer, out, 3)[0];
+    m._gptlab_free(out);
+    const failed = runSelfCheck(wasmClass(m, true), 'wasm');
+    if (failed) return `${build} refused: ${failed}`;
+    return { module: m, info: { name: build, isa: `${spec.isa} (${kernels} kernels)`, maxThreads, file } };
+  } catch (e) {
+    return `${build}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+  }
+}
+
+function loadOnce(build: WasmBuildName): Promise<LoadedBuild | string> {
+  let p = builds.get(build);
+  if (!p) builds.set(build, (p = loadBuild(build)));
+  return p;
+}
+
+/** The builds to try, best first: GPTLAB_WASM_BUILD=wasm-simd|wasm-fma names one. */
+function candidates(): WasmBuildName[] {
+  const forced = process.env.GPTLAB_WASM_BUILD;
+  if (!forced) return WASM_BUILDS.map((b) => b.name);
+  const named = WASM_BUILDS.find((b) => b.name === forced);
+  if (!named) throw new Error(`GPTLAB_WASM_BUILD must be ${WASM_BUILDS.map((b) => b.name).join(' or ')}, not "${forced}"`);
+  return [named.name];
+}
+
 /**
- * Loads the wasm trainer once and self-checks it; resolves to null (never rejects) when the build is missing, this
- * runtime lacks wasm SIMD or threads, GPTLAB_WASM=0 disables it, or the self-check refuses it.
+ * Loads the best wasm build that this runtime runs and that passes its self-check (wasm-fma, then wasm-simd), once;
+ * resolves to null (never rejects) when none does or GPTLAB_WASM=0 disables them. lastWasmLoadError() says why.
  */
 export function loadWasmTrainer(): Promise<WasmModule | null> {
   if (loading) return loading;
   loading = (async () => {
-    try {
-      if (process.env.GPTLAB_WASM === '0') throw new Error('disabled by GPTLAB_WASM=0');
-      const file = findWasmTrainerPath();
-      if (!file) throw new Error(`${WASM_REL} not found (run npm run build:wasm)`);
-      const m = await instantiate(file);
-      const out = m._gptlab_malloc(24);
-      const isa = m.UTF8ToString(m._gptlab_info(out));
-      const maxThreads = new Float64Array(m.wasmMemory.buffer, out, 3)[0];
-      m._gptlab_free(out);
-      const failed = runSelfCheck(wasmClass(m, true), 'wasm');
-      if (failed) throw new Error(`wasm-simd refused: ${failed}`);
-      info = { name: 'wasm-simd', isa: `wasm-simd128 (${isa} kernels)`, maxThreads, file };
-      loaded = m;
-      return m;
-    } catch (e) {
-      loadError = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    if (process.env.GPTLAB_WASM === '0') {
+      loadError = 'disabled by GPTLAB_WASM=0';
       return null;
     }
+    let names: WasmBuildName[];
+    try {
+      names = candidates();
+    } catch (e) {
+      loadError = (e as Error).message;
+      return null;
+    }
+    const reasons: string[] = [];
+    for (const build of names) {
+      const r = await loadOnce(build);
+      if (typeof r !== 'string') {
+        chosen = r;
+        loadError = undefined;
+        return r.module;
+      }
+      reasons.push(r);
+    }
+    loadError = reasons.join('; ');
+    return null;
   })();
   return loading;
+}
+
+/**
+ * One build's NativeGPT class, whatever loadWasmTrainer() chose (tests and benchmarks compare the two), or its
+ * one-line reason.
+ */
+export async function loadWasmBuild(build: WasmBuildName, options: { liveParams?: boolean } = {}):
+  Promise<{ cls: NativeGPTConstructor; info: WasmInfo } | string> {
+  const r = await loadOnce(build);
+  return typeof r === 'string' ? r : { cls: wasmClass(r.module, options.liveParams ?? true), info: r.info };
 }
 
 export function lastWasmLoadError(): string | undefined {
   return loadError;
 }
 
-/** Set once loadWasmTrainer() has resolved with a module. */
+/** Set once loadWasmTrainer() has resolved with a build. */
 export function wasmTrainerInfo(): WasmInfo | null {
-  return info;
+  return chosen?.info ?? null;
 }
 
 /**
@@ -144,17 +243,18 @@ export function wasmTrainerInfo(): WasmInfo | null {
  * it saves a copy of every weight per step).
  */
 export function wasmGPTClass(options: { liveParams?: boolean } = {}): NativeGPTConstructor | null {
-  return loaded ? wasmClass(loaded, options.liveParams ?? true) : null;
+  return chosen ? wasmClass(chosen.module, options.liveParams ?? true) : null;
 }
 
 const ERROR_LEN = 512;
 
 function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
-  const f32 = (ptr: number, n: number): Float32Array => new Float32Array(m.wasmMemory.buffer, ptr, n);
-  const f64 = (ptr: number, n: number): Float64Array => new Float64Array(m.wasmMemory.buffer, ptr, n);
-  const i32 = (ptr: number, n: number): Int32Array => new Int32Array(m.wasmMemory.buffer, ptr, n);
+  // Pointers come back from wasm as signed 32-bit numbers: those past 2 GB are negative until made unsigned.
+  const f32 = (ptr: number, n: number): Float32Array => new Float32Array(m.wasmMemory.buffer, ptr >>> 0, n);
+  const f64 = (ptr: number, n: number): Float64Array => new Float64Array(m.wasmMemory.buffer, ptr >>> 0, n);
+  const i32 = (ptr: number, n: number): Int32Array => new Int32Array(m.wasmMemory.buffer, ptr >>> 0, n);
   const alloc = (bytes: number): number => {
-    const p = m._gptlab_malloc(Math.max(bytes, 8));
+    const p = m._gptlab_malloc(Math.max(bytes, 8)) >>> 0;
     if (!p) {
       const e = new Error(`the wasm trainer could not allocate ${(bytes / 1e9).toFixed(1)} GB (its memory is at most 4 GB)`);
       (e as { code?: string }).code = OUT_OF_MEMORY_CODE;
@@ -327,6 +427,35 @@ function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
       const rows = this.rows();
       if (!Number.isInteger(layer) || layer < 0 || layer > this.N) throw new RangeError('layer index out of range');
       return f32(m._gptlab_residual(this.handle, layer), rows * this.D).slice();
+    }
+
+    decode(ids: Int32Array): Float32Array {
+      const h = this.live();
+      if (!(ids instanceof Int32Array)) throw new TypeError('decode(ids: Int32Array)');
+      const cached = m._gptlab_cached(h), n = ids.length;
+      if (n < 1 || cached + n > this.T) {
+        throw new RangeError(`decode: the cache holds ${this.T} tokens; ${cached} + ${n} do not fit`);
+      }
+      const b = this.batch(ids, null, 1, n);
+      const out = this.scratch + ERROR_LEN; // receives the pointer to the logits
+      this.check(m._gptlab_decode(h, b.idx, n, out, this.scratch, ERROR_LEN));
+      return f32(i32(out, 1)[0], this.V).slice();
+    }
+
+    rowLosses(inputs: Int32Array, targets: Int32Array, B: number, T: number): Float32Array {
+      const h = this.live();
+      const b = this.batch(inputs, targets, B, T);
+      const losses = alloc(4 * B * T);
+      try {
+        this.check(m._gptlab_row_losses(h, b.idx, b.tg, B, T, losses, this.scratch, ERROR_LEN));
+        return f32(losses, B * T).slice();
+      } finally {
+        m._gptlab_free(losses);
+      }
+    }
+
+    resetCache(): void {
+      m._gptlab_reset_cache(this.live());
     }
 
     setThreads(n: number): void {

@@ -12,6 +12,8 @@ import { isEngineRequest, type EngineReply, type EngineRequest, type Method, typ
 import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, logitLens, neighbours, nextToken,
   perTokenLoss, singleTokenId, type ProbeContext } from '../probes/probes';
 import { KVCacheSession } from '../inference/kvCache';
+import { nativeGPTClass } from '../compute/addon';
+import { loadWasmTrainer } from '../compute/wasm';
 import { Rng } from '../common/rng';
 import { generate, validateSampling } from '../inference/sample';
 import { checkText } from '../text/checks';
@@ -68,6 +70,11 @@ function requireModel(): Loaded {
   return loaded;
 }
 
+/** Without the addon (the universal VSIX), the wasm build's NativeGPT decodes and scores windows: loads it (once). */
+async function decoderClassReady(): Promise<void> {
+  if (!nativeGPTClass()) await loadWasmTrainer();
+}
+
 function decoderOf(m: Loaded): KVCacheSession {
   return (m.decoder ??= new KVCacheSession(m.model));
 }
@@ -76,6 +83,7 @@ function replace(next: Loaded): void {
   loaded?.decoder?.dispose();
   loaded?.model.dispose();
   loaded = next;
+  void decoderClassReady(); // now rather than in the first hover
 }
 
 type Handlers = { [M in Method]: (params: ParamsOf<M>, id: number) => Promise<ResultOf<M>> | ResultOf<M> };
@@ -153,7 +161,8 @@ const handlers: Handlers = {
     const tokens = tokenChunks(tokenizerNamed(p.encoding), p.text);
     return { count: tokens.length, tokens };
   },
-  tokenLoss: (p) => {
+  tokenLoss: async (p) => {
+    await decoderClassReady();
     const m = requireModel();
     // The native model scores all the windows in one pass, each weight read once; without it, the tfjs model does.
     const decoder = decoderOf(m);
@@ -163,7 +172,8 @@ const handlers: Handlers = {
   compareTokenizers: async (p) => compareTokenizers(loaded, p.selection, p.file,
     p.bpeVocabSize === undefined ? [] : [await learnedForFile(`bpe:${p.bpeVocabSize}`, p.file)]),
   bpeReplay: (p) => bpeReplay(p.text, p.vocabSize),
-  sample: (p) => {
+  sample: async (p) => {
+    await decoderClassReady();
     const m = requireModel();
     let prompt = m.vocab.encode(m.tokenizer.encode(p.prompt));
     if (prompt.length === 0) prompt = Int32Array.of(1);

@@ -3,6 +3,7 @@
 // same math as model.ts over Float32Arrays (the reference, and the path without the addon). Tests hold both to the
 // tfjs forward pass.
 import { loadNative, nativeGPTClass, type NativeAddon, type NativeGPTConstructor, type NativeGPTHandle } from '../compute/addon';
+import { wasmGPTClass } from '../compute/wasm';
 import { flatLayout, flattenWeights } from '../model/flatLayout';
 import { NORM_EPS, ropeTables, sinusoidalPositions, type GPT } from '../model/gpt';
 
@@ -344,7 +345,8 @@ export class KVCacheSession {
   private filled = 0;
   readonly capacity: number;
 
-  constructor(model: GPT, path: DecodePath = 'auto', cls: NativeGPTConstructor | null = nativeGPTClass()) {
+  /** cls: the addon's NativeGPT, else the wasm build's once loadWasmTrainer() has loaded it (both decode). */
+  constructor(model: GPT, path: DecodePath = 'auto', cls: NativeGPTConstructor | null = nativeGPTClass() ?? wasmGPTClass()) {
     const native = path !== 'typed' && cls ? NativeDecoder.create(model, cls) : null;
     if (path === 'native' && !native) throw new Error('the native decoder needs the addon (npm run build:native)');
     this.decoder = native ?? new TypedDecoder(model);

@@ -1,6 +1,6 @@
 // The object that runs AdamW steps on [B, T] batches, on one of four paths that the caller names:
 //   native  the addon's NativeGPT (nativeAddon.ts), the whole step in C++ with AVX-512/AVX2/NEON/generic kernels
-//   wasm    the same C++ compiled to WebAssembly SIMD128 with threads (wasmTrainer.ts): every platform
+//   wasm    the same C++ compiled to WebAssembly with threads (compute/wasm.ts): relaxed SIMD (FMA) or SIMD128, every platform
 //   webgpu  the same step as WGSL kernels on the GPU through Dawn (compute/webgpu/): any vendor, only when asked
 //   tfjs    engine/model.ts's GPT in TensorFlow.js ops: the reference path, and the fast one on a GPU
 // The choice is an argument (TrainerChoice), never a global: 'auto' takes native, then wasm, then tfjs (tfjs first
@@ -49,6 +49,8 @@ export class Trainer {
   private readonly optimizer: AdamW | null = null;
   private readonly native: NativeTrainer | null = null;
   readonly path: TrainingPath;
+  /** Why auto did not train on a faster path (the native trainer, then the wasm one), in one line; null when it did. */
+  readonly fallback: string | null = null;
 
   /**
    * Loads what the choice needs (the wasm build compiles and starts its workers, WebGPU finds its adapter and
@@ -92,9 +94,14 @@ export class Trainer {
     }
     if (!this.native) this.optimizer = new AdamW(model, settings);
     this.path = path;
+    if (auto && this.path !== 'native') {
+      const native = lastNativeLoadError() ?? 'the addon has no NativeGPT';
+      this.fallback = this.path === 'wasm' ? `native trainer unavailable: ${native}`
+        : `native and wasm trainers unavailable: ${native}; ${lastWasmLoadError() ?? 'the wasm build is not loaded'}`;
+    }
   }
 
-  /** The path's name for people and the start event: native-avx512, native-avx2, native-neon, wasm-simd, webgpu, tfjs-wasm, ... */
+  /** The path's name for people and the start event: native-avx512, native-avx2, native-neon, wasm-fma, wasm-simd, webgpu, tfjs-wasm, ... */
   get name(): string {
     if (this.path === 'native') return nativePathName(loadNative()?.info().isa ?? 'generic');
     if (this.path === 'wasm') return wasmTrainerInfo()?.name ?? 'wasm-simd';
@@ -103,18 +110,23 @@ export class Trainer {
   }
 
   /**
-   * For people: "native-avx512, 2 threads", "wasm-simd, 2 threads", "tfjs-wasm", or the adapter for webgpu
-   * ("webgpu: nvidia NVIDIA H200 (GPU)", "webgpu: mesa llvmpipe ... (software)").
+   * For people, one line: "native-avx512, 2 threads", "wasm-fma, 2 threads", "tfjs-wasm", or the adapter for webgpu
+   * ("webgpu: nvidia NVIDIA H200 (GPU)"), then why auto fell back when it did ("wasm-fma, 2 threads, native trainer
+   * unavailable: ..."). The path's name comes before the first comma.
    */
   describe(): string {
     if (this.path === 'webgpu') {
       const gpu = webGpuLoaded();
       return gpu?.ok ? gpu.report : this.name;
     }
-    if (!this.native) return this.name;
-    const max = this.path === 'native' ? loadNative()?.info().maxThreads : wasmTrainerInfo()?.maxThreads;
-    const threads = this.native.threads || max || 1;
-    return `${this.name}, ${threads} thread${threads === 1 ? '' : 's'}`;
+    const parts = [this.name];
+    if (this.native) {
+      const max = this.path === 'native' ? loadNative()?.info().maxThreads : wasmTrainerInfo()?.maxThreads;
+      const threads = this.native.threads || max || 1;
+      parts.push(`${threads} thread${threads === 1 ? '' : 's'}`);
+    }
+    if (this.fallback) parts.push(this.fallback);
+    return parts.join(', ');
   }
 
   async step(inputs: Int32Array, targets: Int32Array): Promise<StepResult> {

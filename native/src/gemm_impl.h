@@ -18,6 +18,27 @@ constexpr long NC = gptlab::kNC;
 
 static_assert(NR <= gptlab::kNRMax, "NR too large");
 
+// acc + a * b. Native builds fuse this into one FMA where the ISA has it (-ffp-contract=fast). WebAssembly's fused
+// multiply-add is relaxed SIMD's madd, whose rounding is the host's (fused where the CPU has FMA), so clang never
+// contracts into it: the relaxed-SIMD build (scripts/build-wasm.js, -mrelaxed-simd) asks for it by name.
+__attribute__((always_inline)) inline vf vmadd(vf acc, vf a, vf b) {
+#if defined(__wasm_relaxed_simd__)
+  return __builtin_wasm_relaxed_madd_f32x4(a, b, acc);
+#else
+  return acc + a * b;
+#endif
+}
+
+// acc + a * s, s on every lane.
+__attribute__((always_inline)) inline vf vmadd(vf acc, vf a, float s) {
+#if defined(__wasm_relaxed_simd__)
+  static_assert(VL == 4, "wasm vectors hold 4 floats");
+  return __builtin_wasm_relaxed_madd_f32x4(a, (vf){s, s, s, s}, acc);
+#else
+  return acc + a * s;
+#endif
+}
+
 // C tile (mr x nr valid) = alpha * acc + beta * C (+ bias, nr floats, when set)
 __attribute__((always_inline)) inline void micro_kernel(long kc, const float* __restrict a,
                                                         const float* __restrict b,
@@ -44,7 +65,7 @@ __attribute__((always_inline)) inline void micro_kernel(long kc, const float* __
     for (int i = 0; i < MR; i++) {
       const float av = a[i];
 #pragma GCC unroll 4
-      for (int j = 0; j < NV; j++) acc[i][j] += bv[j] * av;
+      for (int j = 0; j < NV; j++) acc[i][j] = vmadd(acc[i][j], bv[j], av);
     }
     a += MR;
     b += NR;
@@ -267,7 +288,7 @@ void rowdot_run(const gptlab::GemmTask& t) {
 #pragma GCC unroll 4
         for (int ii = 0; ii < RD_I; ii++)
 #pragma GCC unroll 4
-          for (int jj = 0; jj < RD_J; jj++) acc[ii * RD_J + jj] += av[ii] * bv[jj];
+          for (int jj = 0; jj < RD_J; jj++) acc[ii * RD_J + jj] = vmadd(acc[ii * RD_J + jj], av[ii], bv[jj]);
       }
       float dot[RD_I * RD_J];
       for (int g = 0; g < RD_I * RD_J; g += VL) {
@@ -346,12 +367,13 @@ __attribute__((always_inline)) inline vf vexp(vf x) {
   fx = tf > fx ? tf - 1.0f : tf;                                        // floor
   x = x - fx * 0.693359375f - fx * -2.12194440e-4f;
   const vf z = x * x;
-  vf y = x * 1.9875691500E-4f + 1.3981999507E-3f;
-  y = y * x + 8.3334519073E-3f;
-  y = y * x + 4.1665795894E-2f;
-  y = y * x + 1.6666665459E-1f;
-  y = y * x + 5.0000001201E-1f;
-  y = y * z + x + 1.0f;
+  // Horner, one multiply-add a term (the same sums as y * x + c, in the same order)
+  vf y = vmadd((vf){} + 1.3981999507E-3f, x, 1.9875691500E-4f);
+  y = vmadd((vf){} + 8.3334519073E-3f, y, x);
+  y = vmadd((vf){} + 4.1665795894E-2f, y, x);
+  y = vmadd((vf){} + 1.6666665459E-1f, y, x);
+  y = vmadd((vf){} + 5.0000001201E-1f, y, x);
+  y = vmadd(x, y, z) + 1.0f;
   // 2^n as two factors, each a normal float for n in [-126, 128].
   const vi n = __builtin_convertvector(fx, vi);
   const vi h = n >> 1;

@@ -1,6 +1,6 @@
 // The native trainer's C interface for the WebAssembly build (scripts/build-wasm.js, Emscripten, SIMD128 and
 // pthreads): the same NativeGPT as the N-API addon, compiled from the portable-vector kernels (gemm_generic.cc).
-// engine/wasmTrainer.ts wraps these functions in a class with NativeGPT's JavaScript interface. Pointers are
+// engine/compute/wasm.ts wraps these functions in a class with NativeGPT's JavaScript interface. Pointers are
 // offsets into the wasm heap; errors come back as a nonzero status with a one-line message in `error`.
 #include <emscripten/emscripten.h>
 
@@ -141,6 +141,24 @@ EMSCRIPTEN_KEEPALIVE int gptlab_step(NativeGPT* m, const int32_t* idx, const int
 EMSCRIPTEN_KEEPALIVE int gptlab_forward(NativeGPT* m, const int32_t* idx, int B, int T, char* error, int errorLen) {
   return guarded(error, errorLen, [&] { m->forward(idx, B, T); });
 }
+
+// Inference with the KV cache (ghost text, sampling): n ids join the cache at the next positions; *out points at the
+// logits of the last one [V], valid until the next decode. The caller checks the ids and that cached + n <= T.
+EMSCRIPTEN_KEEPALIVE int gptlab_decode(NativeGPT* m, const int32_t* ids, int n, const float** out, char* error,
+                                       int errorLen) {
+  return guarded(error, errorLen, [&] { *out = m->decode(ids, n); });
+}
+
+// The cross-entropy of every row of a [B, T] batch into losses [B*T] (a hover's surprise), one forward pass without
+// dropout.
+EMSCRIPTEN_KEEPALIVE int gptlab_row_losses(NativeGPT* m, const int32_t* idx, const int32_t* targets, int B, int T,
+                                           float* losses, char* error, int errorLen) {
+  return guarded(error, errorLen, [&] { m->rowLosses(idx, targets, B, T, losses); });
+}
+
+EMSCRIPTEN_KEEPALIVE void gptlab_reset_cache(NativeGPT* m) { m->resetCache(); }
+// Positions the KV cache holds.
+EMSCRIPTEN_KEEPALIVE int gptlab_cached(NativeGPT* m) { return static_cast<int>(m->cached()); }
 
 EMSCRIPTEN_KEEPALIVE const float* gptlab_gradients(NativeGPT* m) { return m->gradients(); }
 EMSCRIPTEN_KEEPALIVE const float* gptlab_logits(NativeGPT* m) { return m->logits(); }

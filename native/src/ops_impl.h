@@ -351,7 +351,7 @@ __attribute__((always_inline)) inline void weighted_rows_tile(const float* w, lo
     for (int r = 0; r < R; r++) {
       const float a = wrow[r][k * wk];
 #pragma GCC unroll 4
-      for (int c = 0; c < ND; c++) acc[r][c] += xv[c] * a;
+      for (int c = 0; c < ND; c++) acc[r][c] = vmadd(acc[r][c], xv[c], a);
     }
   }
   for (int r = 0; r < R && r < rows; r++)

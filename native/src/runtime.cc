@@ -15,8 +15,12 @@
 #endif
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define GPTLAB_PAUSE() _mm_pause()
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 #else
 #define GPTLAB_PAUSE() std::this_thread::yield()
 #endif
@@ -30,14 +34,59 @@ namespace {
 GemmKernel g_kernel;
 OpsKernel g_ops;
 
+#if defined(__x86_64__) || defined(__i386__)
+// What the CPU and the OS support, read with cpuid and xgetbv. Not __builtin_cpu_supports: it needs the compiler
+// runtime's __cpu_model, which zig's runtime (the macOS and glibc-2.17 cross builds) lacks, and a Mach-O addon linked
+// with -undefined dynamic_lookup would only fail when it runs.
+struct X86Isa {
+  bool avx2 = false;    // AVX2 and FMA, the YMM state saved by the OS
+  bool avx512 = false;  // AVX-512 F, DQ and VL (what gemm_avx512.cc is compiled for), the ZMM state saved too
+};
+
+uint64_t xcr0() {
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+#if defined(__APPLE__)
+bool apple_has(const char* name) {
+  int v = 0;
+  size_t n = sizeof(v);
+  return sysctlbyname(name, &v, &n, nullptr, 0) == 0 && v != 0;
+}
+#endif
+
+X86Isa x86_isa() {
+  X86Isa isa;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return isa;
+  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28);
+  if (!osxsave || !avx || __get_cpuid_max(0, nullptr) < 7) return isa;
+  const uint64_t xcr = xcr0();
+  if ((xcr & 0x6) != 0x6) return isa;  // XMM and YMM state
+  __cpuid_count(7, 0, a, b, c, d);
+  isa.avx2 = fma && (b & (1u << 5));
+  const bool cpu512 = (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 31));  // F, DQ, VL
+#if defined(__APPLE__)
+  // macOS turns the AVX-512 state on at a thread's first use, so XCR0 does not show it yet; it says so in sysctl.
+  isa.avx512 = isa.avx2 && cpu512 && apple_has("hw.optional.avx512f") && apple_has("hw.optional.avx512dq") &&
+               apple_has("hw.optional.avx512vl");
+#else
+  isa.avx512 = isa.avx2 && cpu512 && (xcr & 0xe0) == 0xe0;  // opmask, ZMM_Hi256, Hi16_ZMM state
+#endif
+  return isa;
+}
+#endif
+
 // The widest ISA this CPU runs, unless GPTLAB_ISA asks for a lower one; GEMM and element-wise kernels match.
 void pick_kernels() {
   const char* force = std::getenv("GPTLAB_ISA");
   std::string f = force ? force : "";
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  const bool has512 = __builtin_cpu_supports("avx512f");
-  const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const X86Isa isa = x86_isa();
+  const bool has512 = isa.avx512;
+  const bool has2 = isa.avx2;
   if (f != "generic") {
     if (has512 && f != "avx2") {
       g_kernel = gemm_kernel_avx512();

@@ -11,12 +11,14 @@ SOURCES_COMMON=(addon.cc runtime.cc gpt.cc gpt_napi.cc gemm_generic.cc)
 SOURCES_X86=(gemm_avx2.cc gemm_avx512.cc)
 CXXFLAGS_COMMON=(-O3 -std=gnu++17 -ffp-contract=fast -fno-math-errno -DNAPI_VERSION=8 -fvisibility=hidden)
 
-# fetch_npm NAME VERSION -> prints the unpacked package folder (CACHE/NAME-VERSION/package)
+# fetch_npm NAME VERSION -> prints the unpacked package folder (CACHE/NAME-VERSION/package; a scope's @ and / become
+# part of the folder name)
 fetch_npm() {
-  local name="$1" version="$2" dir="$CACHE/$1-$2"
+  local name="$1" version="$2" dir="$CACHE/${1//[@\/]/_}-$2"
   if [ ! -d "$dir/package" ]; then
     mkdir -p "$dir"
-    (cd "$dir" && npm pack "$name@$version" --silent >/dev/null && tar xzf "$name-$version.tgz" && rm -f "$name-$version.tgz")
+    # npm pack names the tarball without the scope's @ and with - for /; there is only that one tarball in the folder.
+    (cd "$dir" && npm pack "$name@$version" --silent >/dev/null && tar xzf ./*.tgz && rm -f ./*.tgz)
   fi
   echo "$dir/package"
 }

@@ -3,6 +3,8 @@
 // (Its agreement with PyTorch is in reference.test.ts.)
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -282,6 +284,50 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
       native.dispose();
       model.dispose();
     }
+  });
+});
+
+describe('instruction set', { skip: nativeGPTClass() ? false : 'native addon not built' }, () => {
+  test('the kernels are the widest this CPU runs, read with cpuid and xgetbv (as /proc/cpuinfo lists them)', (t) => {
+    if (process.platform !== 'linux' || process.arch !== 'x64') return t.skip('compares with /proc/cpuinfo on x86-64 Linux');
+    const flags = new Set((/^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));
+    const want = ['avx512f', 'avx512dq', 'avx512vl'].every((f) => flags.has(f)) ? 'avx512f'
+      : flags.has('avx2') && flags.has('fma') ? 'avx2+fma' : 'generic';
+    const env = { ...process.env };
+    delete env.GPTLAB_ISA;
+    const addon = path.resolve(__dirname, '..', '..', 'engine', 'compute', 'addon.js');
+    const r = spawnSync(process.execPath, ['-e', `process.stdout.write(require(${JSON.stringify(addon)}).loadNative().info().isa)`],
+      { encoding: 'utf8', env, timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, want);
+  });
+});
+
+/** scripts/cross/check-darwin.js: the static checks of a macOS addon. */
+const { checkDarwinAddon } = createRequire(__filename)(path.resolve(__dirname, '..', '..', '..', 'scripts', 'cross', 'check-darwin.js')) as {
+  checkDarwinAddon: (file: string, arch: 'arm64' | 'x64') => string[];
+};
+const darwinAddon = (arch: string): string => path.resolve(__dirname, '..', '..', '..', prebuiltAddonRel('darwin', arch));
+
+// Nothing built for macOS runs here: scripts/cross/build-darwin.sh's addons are checked as files. CI builds them.
+describe('macOS addons, checked statically', () => {
+  for (const arch of ['arm64', 'x64'] as const) {
+    test(`darwin-${arch}: Mach-O ${arch}, libSystem only, undefined symbols napi_* and libSystem's, signature`, (t) => {
+      if (!fs.existsSync(darwinAddon(arch))) return t.skip('not built (scripts/cross/build-darwin.sh)');
+      assert.deepEqual(checkDarwinAddon(darwinAddon(arch), arch), []);
+      assert.match(checkDarwinAddon(darwinAddon(arch), arch === 'arm64' ? 'x64' : 'arm64').join('\n'), /CPU type 0x[0-9a-f]+, expected/);
+    });
+  }
+
+  test('a byte changed after signing, or a file that is no Mach-O, is refused', (t) => {
+    const local = nativeAddonCandidates().find((f) => fs.existsSync(f));
+    if (local) assert.match(checkDarwinAddon(local, 'x64').join('\n'), /not a 64-bit Mach-O file/);
+    if (!fs.existsSync(darwinAddon('arm64'))) return t.skip('darwin-arm64 not built (scripts/cross/build-darwin.sh)');
+    const bytes = fs.readFileSync(darwinAddon('arm64'));
+    bytes[20000] ^= 0xff;
+    const changed = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-darwin-')), 'gptlab_native.node');
+    fs.writeFileSync(changed, bytes);
+    assert.match(checkDarwinAddon(changed, 'arm64').join('\n'), /code signature: page \d+ does not match its hash/);
   });
 });
 

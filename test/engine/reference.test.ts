@@ -15,7 +15,7 @@ import { lastNativeLoadError, nativeGPTClass, type GPTConstructor } from '../../
 import { loadWebGpu } from '../../engine/compute/webgpu/device';
 import { NativeTrainer } from '../../engine/training/compiledTrainer';
 import { flatLayout, flattenWeights, unflatten } from '../../engine/model/flatLayout';
-import { findWasmTrainerPath, lastWasmLoadError, loadWasmTrainer, wasmGPTClass } from '../../engine/compute/wasm';
+import { findWasmTrainerPath, loadWasmBuild } from '../../engine/compute/wasm';
 import { samplingDistribution } from '../../engine/inference/sample';
 import {
   engineModes, fixtureBytes, formatMeasurements, idsOf, l2, maxAbsDiff, readFixture, relMaxErr, tensorOf, useMode,
@@ -346,14 +346,18 @@ describe('reference fixtures on the native trainer', { skip: nativeGPTClass() ? 
   compiledTrainerFixtures('native', () => Promise.resolve(nativeGPTClass()));
 });
 
-// The wasm build is committed, so it is always tested; it must load (SIMD128 and threads are in every Node >= 20).
-describe('reference fixtures on the wasm trainer', { skip: findWasmTrainerPath() ? false : 'native/wasm/gptlab_trainer.js missing' }, () => {
-  compiledTrainerFixtures('wasm-trainer', async () => {
-    await loadWasmTrainer();
-    assert.equal(lastWasmLoadError(), undefined);
-    return wasmGPTClass({ liveParams: false });
+// The wasm builds are committed, so they are always tested; they must load (SIMD128 and threads are in every Node >= 20,
+// relaxed SIMD in Node 20 behind the flag that the engine turns on). The FMA build's fused multiply-adds change last
+// bits only: the same tolerances hold.
+for (const build of ['wasm-simd', 'wasm-fma'] as const) {
+  describe(`reference fixtures on the wasm trainer (${build})`, { skip: findWasmTrainerPath(build) ? false : `the ${build} build is missing` }, () => {
+    compiledTrainerFixtures(build, async () => {
+      const r = await loadWasmBuild(build, { liveParams: false });
+      if (typeof r === 'string') return assert.fail(r);
+      return r.cls;
+    });
   });
-});
+}
 
 // On whatever adapter this machine has (lavapipe in CI): skipped, with the reason, only where there is none.
 const webgpu = webGpuTestAdapter();

@@ -1,5 +1,7 @@
-// The WebAssembly build of the native trainer (native/wasm/, scripts/build-wasm.js) and the self-check every compiled
-// trainer runs when it loads. Its PyTorch fixtures are in reference.test.ts ("reference fixtures on the wasm trainer").
+// The WebAssembly builds of the native trainer (native/wasm/, scripts/build-wasm.js: wasm-fma with relaxed SIMD,
+// wasm-simd with SIMD128), which one a runtime gets, their decoding (the KV cache and window losses), and the
+// self-check every compiled trainer runs when it loads. Their PyTorch fixtures are in reference.test.ts ("reference
+// fixtures on the wasm trainer").
 import { describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,10 +12,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
 import { GPT } from '../../engine/model/gpt';
 import { loadNative, runSelfCheck, SELF_CHECK_CONFIG, SELF_CHECK_EXPECTED, selfCheckInputs } from '../../engine/compute/addon';
-import { flatLayout, unflatten } from '../../engine/model/flatLayout';
+import { flatLayout, flattenWeights, unflatten } from '../../engine/model/flatLayout';
 import { AdamW } from '../../engine/training/adamw';
 import { Trainer } from '../../engine/training/trainer';
-import { findWasmTrainerPath, lastWasmLoadError, loadWasmTrainer, wasmGPTClass } from '../../engine/compute/wasm';
+import { findWasmTrainerPath, lastWasmLoadError, loadWasmBuild, loadWasmTrainer, relaxedSimdAvailable, WASM_BUILDS, wasmGPTClass,
+  wasmTrainerInfo } from '../../engine/compute/wasm';
+import { KVCacheSession } from '../../engine/inference/kvCache';
+import { nextTokenLogits } from '../../engine/inference/sample';
+import { Rng } from '../../engine/common/rng';
+import type { GPTConfig } from '../../engine/model/config';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CLI = path.join(ROOT, 'out', 'engine', 'host', 'cli.js');
@@ -46,10 +53,16 @@ describe('self-check', () => {
     }
   });
 
-  test('the addon and the wasm build pass it', { skip: loadNative() ? false : 'native addon not built' }, async () => {
+  test('the addon and both wasm builds pass it', { skip: loadNative() ? false : 'native addon not built' }, async () => {
     assert.equal(runSelfCheck(loadNative()!.NativeGPT!, 'native'), null);
     assert.ok(await loadWasmTrainer(), lastWasmLoadError());
     assert.equal(runSelfCheck(wasmGPTClass()!, 'wasm'), null);
+    for (const { name } of WASM_BUILDS) {
+      const r = await loadWasmBuild(name);
+      if (typeof r === 'string') return assert.fail(`${name}: ${r}`);
+      assert.equal(r.info.name, name);
+      assert.equal(runSelfCheck(r.cls, 'wasm'), null);
+    }
   });
 
   test('a build that computes a wrong result is refused with one line; auto falls back, an explicit choice exits 2', () => {
@@ -69,18 +82,126 @@ describe('self-check', () => {
     assert.match(onlyWasm.start?.trainer ?? '', loadNative() ? /^native-/ : /^tfjs-/);
   });
 
-  test('a corrupted wasm copy is refused', { skip: findWasmTrainerPath() ? false : 'no wasm build' }, () => {
+  test('a corrupted wasm copy is refused, and a corrupted FMA build gives way to the SIMD128 one', { skip: findWasmTrainerPath() ? false : 'no wasm build' }, () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-wasm-corrupt-'));
     const src = path.dirname(findWasmTrainerPath()!);
     for (const f of fs.readdirSync(src)) fs.copyFileSync(path.join(src, f), path.join(dir, f));
-    const wasm = path.join(dir, 'gptlab_trainer.wasm');
-    const bytes = fs.readFileSync(wasm);
-    fs.writeFileSync(wasm, bytes.subarray(0, bytes.length >> 1)); // truncated, as by a broken download
+    const truncate = (file: string): void => {
+      const bytes = fs.readFileSync(path.join(dir, file));
+      fs.writeFileSync(path.join(dir, file), bytes.subarray(0, bytes.length >> 1)); // as by a broken download
+    };
+    truncate('gptlab_trainer_fma.wasm');
+    const simd = train(['--trainer', 'wasm'], { GPTLAB_WASM_PATH: dir });
+    assert.equal(simd.status, 0, simd.stderr);
+    assert.match(simd.start?.trainer ?? '', /^wasm-simd, /);
+    truncate('gptlab_trainer.wasm');
     const r = train(['--trainer', 'wasm'], { GPTLAB_WASM_PATH: dir });
     assert.equal(r.status, 2);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, /trainer "wasm" is not available/);
+    assert.match(r.stderr, /trainer "wasm" is not available: wasm-fma: .*; wasm-simd: /);
   });
+});
+
+describe('which wasm build runs', { skip: findWasmTrainerPath() ? false : 'no wasm build' }, () => {
+  test('the FMA build needs relaxed SIMD and the SIMD128 build does not', (t) => {
+    const dir = path.dirname(findWasmTrainerPath()!);
+    const child = `const fs = require('fs');
+      const valid = (f) => WebAssembly.validate(fs.readFileSync(${JSON.stringify(dir)} + '/' + f));
+      process.stdout.write(JSON.stringify({ fma: valid('gptlab_trainer_fma.wasm'), simd: valid('gptlab_trainer.wasm') }));`;
+    const r = spawnSync(process.execPath, ['--no-experimental-wasm-relaxed-simd', '-e', child], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0 && /bad option|unrecognized/i.test(r.stderr)) return t.skip(`this Node has no flag to turn relaxed SIMD off: ${r.stderr.trim()}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { fma: false, simd: true });
+  });
+
+  test('auto takes the FMA build where relaxed SIMD runs (Node 20: behind a flag that the engine turns on)', async () => {
+    assert.ok(await loadWasmTrainer(), lastWasmLoadError());
+    assert.equal(wasmTrainerInfo()?.name, relaxedSimdAvailable() ? 'wasm-fma' : 'wasm-simd');
+    assert.match(wasmTrainerInfo()!.isa, relaxedSimdAvailable() ? /^wasm-relaxed-simd / : /^wasm-simd128 /);
+  });
+
+  test('GPTLAB_WASM_BUILD names one; auto without the addon says why it took wasm, in the one start line', () => {
+    const simd = train(['--trainer', 'wasm'], { GPTLAB_WASM_BUILD: 'wasm-simd' });
+    assert.equal(simd.status, 0, simd.stderr);
+    assert.match(simd.start?.trainer ?? '', /^wasm-simd, \d+ threads?$/);
+    const unknown = train(['--trainer', 'wasm'], { GPTLAB_WASM_BUILD: 'fma' });
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr.trim(), /^[^\n]*GPTLAB_WASM_BUILD must be wasm-fma or wasm-simd, not "fma"$/);
+    const auto = train([], { GPTLAB_NATIVE: '0' });
+    assert.equal(auto.status, 0, auto.stderr);
+    assert.match(auto.start?.trainer ?? '', /^wasm-(fma|simd), \d+ threads?, native trainer unavailable: disabled by GPTLAB_NATIVE=0$/);
+  });
+});
+
+// The editor's fast paths on the universal VSIX: the wasm NativeGPT's KV cache (ghost text) and batched window losses
+// (hover surprise), held to the full forward pass as inference.test.ts holds the addon's.
+describe('decoding on the wasm builds', { skip: findWasmTrainerPath() ? false : 'no wasm build' }, () => {
+  const base: GPTConfig = {
+    vocabSize: 61, contextLength: 16, dim: 32, heads: 4, layers: 2, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
+    positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: true, dropout: 0, kvHeads: 4, headDim: 8, qkNorm: false,
+  };
+  const variants: [string, Partial<GPTConfig>][] = [
+    ['layernorm/gelu/learned/untied', {}],
+    ['rmsnorm/relu/sinusoidal/tied/no bias', { norm: 'rmsnorm', activation: 'relu', positions: 'sinusoidal', tieEmbeddings: true, bias: false, qkvBias: false }],
+    ['grouped queries/rope/qk-norm/wide heads', { kvHeads: 2, headDim: 12, positions: 'rope', qkNorm: true }],
+    ['one key-value head/no positions/attention only', { kvHeads: 1, positions: 'none', ffnMult: 0 }],
+  ];
+  const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+    let m = 0;
+    for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+    return m;
+  };
+
+  for (const build of WASM_BUILDS.map((b) => b.name)) {
+    for (const [label, over] of variants) {
+      test(`${build}, ${label}: cached logits and window losses equal the full forward pass; bad input is refused`, async (t) => {
+        await selectBackend('cpu', { native: false });
+        const loaded = await loadWasmBuild(build);
+        if (typeof loaded === 'string') {
+          assert.ok(build === 'wasm-fma' && !relaxedSimdAvailable(), loaded); // only a runtime without relaxed SIMD may lack one
+          return t.skip(loaded);
+        }
+        const model = GPT.init({ ...base, ...over }, 4);
+        const rng = new Rng(2);
+        const seq = Array.from({ length: 16 }, () => rng.int(61));
+        const session = new KVCacheSession(model, 'native', loaded.cls);
+        let worst = maxAbsDiff(session.feed(seq.slice(0, 5)), nextTokenLogits(model, seq.slice(0, 5))); // a five-token prefill
+        for (let i = 5; i < 16; i++) worst = Math.max(worst, maxAbsDiff(session.feed([seq[i]]), nextTokenLogits(model, seq.slice(0, i + 1))));
+        assert.ok(worst < 2e-5, `max |cached - forward| = ${worst}`);
+        assert.throws(() => session.feed([1]), /the cache holds 16 tokens; 16 \+ 1 do not fit/);
+
+        const windows = [seq.slice(0, 10), seq.slice(5, 15)];
+        const losses = session.rowLosses(Int32Array.from(windows.flatMap((w) => w.slice(0, 9))),
+          Int32Array.from(windows.flatMap((w) => w.slice(1, 10))), 2, 9);
+        assert.equal(losses.length, 18);
+        worst = 0;
+        windows.forEach((w, b) => {
+          for (let r = 0; r < 9; r++) {
+            const logits = nextTokenLogits(model, w.slice(0, r + 1));
+            const max = Math.max(...logits);
+            const expected = max + Math.log(logits.reduce((sum, z) => sum + Math.exp(z - max), 0)) - logits[w[r + 1]];
+            worst = Math.max(worst, Math.abs(losses[b * 9 + r] - expected));
+          }
+        });
+        assert.ok(worst < 2e-5, `max |window loss - forward loss| = ${worst}`);
+        assert.equal(session.feed(seq).length, 61, 'scoring windows leaves the cache empty: the whole context fits again');
+        session.dispose();
+
+        // The class itself, as the addon's: one-line errors, and nothing works after dispose.
+        const layout = flatLayout(model.config);
+        const raw = new loaded.cls(model.config, layout.slots, flattenWeights(model, layout));
+        assert.throws(() => raw.decode!(Int32Array.of(61)), (e: Error) => e instanceof RangeError && /token id out of the model's vocabulary/.test(e.message));
+        assert.throws(() => raw.decode!(new Int32Array(17)), (e: Error) => e instanceof RangeError && /the cache holds 16 tokens; 0 \+ 17 do not fit/.test(e.message));
+        assert.throws(() => raw.decode!([1] as unknown as Int32Array), /decode\(ids: Int32Array\)/);
+        assert.equal(raw.decode!(Int32Array.of(1, 2)).length, 61);
+        raw.resetCache!();
+        assert.equal(raw.decode!(new Int32Array(16)).length, 61, 'resetCache empties the cache');
+        raw.dispose();
+        assert.throws(() => raw.decode!(Int32Array.of(1)), /the model was disposed/);
+        model.dispose();
+      });
+    }
+  }
 });
 
 describe('training paths', { skip: findWasmTrainerPath() ? false : 'no wasm build' }, () => {
@@ -95,7 +216,7 @@ describe('training paths', { skip: findWasmTrainerPath() ? false : 'no wasm buil
       const model = GPT.init(config, 7);
       const trainer = await Trainer.create(model, settings, choice);
       assert.equal(trainer.path, choice);
-      assert.match(trainer.describe(), choice === 'wasm' ? /^wasm-simd, \d+ threads?$/ : choice === 'native' ? /^native-/ : /^tfjs-cpu$/);
+      assert.match(trainer.describe(), choice === 'wasm' ? /^wasm-(fma|simd), \d+ threads?$/ : choice === 'native' ? /^native-/ : /^tfjs-cpu$/);
       losses[choice] = [];
       for (let i = 0; i < 6; i++) losses[choice].push((await trainer.step(x, y)).loss);
       trainer.dispose();
