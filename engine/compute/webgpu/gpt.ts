@@ -12,7 +12,7 @@ import { ropeTables, sinusoidalPositions } from '../../model/gpt';
 import type { AsyncGPTHandle, NativeStepResult, NativeStepSettings } from '../addon';
 import { grid1d, outOfMemory, type Binding, type Clear, type Dispatch, type GpuContext, type Plan } from './context';
 import type { GpuBuffer } from './gpuTypes';
-import { ATTN_ROWS, NONE, NORM_ROWS } from './kernels';
+import { ATTN_ROWS, GEMV_ROWS, NONE, NORM_ROWS } from './kernels';
 
 // Slot order of the flat layout's offset table (model/flatLayout.ts, native/src/gpt.h).
 const G_WTE = 0, G_WPE = 1, G_LNF_W = 2, G_LNF_B = 3, G_LM_W = 4, G_LM_B = 5, GLOBALS = 6;
@@ -565,6 +565,11 @@ export class WebGpuGPT implements AsyncGPTHandle {
   /** y [rows, out] = x [rows, in] W[out, in]^T (+ b); with `act`, also act(y) into it (the MLP's c_fc). */
   private linear(x: Binding, inDim: number, wOff: number, bOff: number, y: GpuBuffer, outDim: number, rows: number,
     opts: { act?: GpuBuffer; offX?: number } = {}): Dispatch {
+    if (rows <= GEMV_ROWS) {
+      return { kernel: 'gemv', uniforms: { M: rows, N: outDim, K: inDim, lda: inDim, offA: opts.offX ?? 0, offW: wOff,
+        offBias: bOff >= 0 ? bOff : NONE, epilogue: opts.act ? 1 : 0, gelu: this.s.gelu ? 1 : 0 },
+      buffers: [x, this.P, y, opts.act ?? null], grid: grid1d(Math.ceil(outDim / 8)) };
+    }
     return this.gemm(x, [{ M: rows, N: outDim, K: inDim, lda: inDim, offA: opts.offX, B: this.P, ldb: inDim, offB: wOff, transB: true,
       C: y, ldc: outDim, biasAt: bOff, epilogue: opts.act ? 1 : undefined }], { C1: opts.act });
   }

@@ -42,6 +42,9 @@ export const NORM_ROWS = 16;
 /** Query (or key) rows of one workgroup of the attention kernels. */
 export const ATTN_ROWS = 16;
 
+/** Linear layers on at most this many rows run as dot products (gemv) rather than tiled products (gemm). */
+export const GEMV_ROWS = 4;
+
 const GRID = /* wgsl */ `
 fn groupIndex(wid: vec3<u32>) -> u32 { return wid.y * ${MAX_GROUPS}u + wid.x; }
 `;
@@ -293,6 +296,47 @@ fn storeC(job: u32, i: u32, v: f32) {
       storeC(job, ci, v);
       if (u.epilogue == 1u) { C1[ci] = actForward(v, gelu); }
     }
+  }`,
+  },
+
+  /**
+   * A linear layer on at most GEMV_ROWS rows (decoding a token): y[m, n] = x[m] . W[n] (+ bias[n]), with epilogue 1
+   * also act(y) into y2. A GEMM's 64-row tile would do 64 times the work for one row; here 8 columns per workgroup,
+   * each a dot product over K split across 32 invocations that read W's row contiguously, then added up in a fixed
+   * tree order.
+   */
+  gemv: {
+    fields: ['M', 'N', 'K', 'lda', 'offA', 'offW', 'offBias', 'epilogue', 'gelu'],
+    bindings: [{ name: 'x', kind: 'read' }, { name: 'W', kind: 'read' }, { name: 'y', kind: 'write' }, { name: 'y2', kind: 'write' }],
+    workgroup: 256,
+    prelude: GRID + ACT + /* wgsl */ `
+var<workgroup> lanes: array<f32, 256>;
+`,
+    body: /* wgsl */ `
+  let t = lid.x; let lane = t % 32u;
+  let n = groupIndex(wid) * 8u + t / 32u;
+  var acc: array<f32, ${GEMV_ROWS}>;
+  if (n < u.N) {
+    let wrow = u.offW + n * u.K;
+    for (var k = lane; k < u.K; k = k + 32u) {
+      let wv = W[wrow + k];
+      for (var m = 0u; m < u.M; m = m + 1u) { acc[m] = acc[m] + x[u.offA + m * u.lda + k] * wv; }
+    }
+  }
+  for (var m = 0u; m < u.M; m = m + 1u) {
+    lanes[t] = acc[m];
+    workgroupBarrier();
+    for (var s = 16u; s > 0u; s = s >> 1u) {
+      if (lane < s) { lanes[t] = lanes[t] + lanes[t + s]; }
+      workgroupBarrier();
+    }
+    if (lane == 0u && n < u.N) {
+      var v = lanes[t];
+      if (u.offBias != ${NONE}u) { v = v + W[u.offBias + n]; }
+      y[m * u.N + n] = v;
+      if (u.epilogue == 1u) { y2[m * u.N + n] = actForward(v, u.gelu != 0u); }
+    }
+    workgroupBarrier();
   }`,
   },
 
