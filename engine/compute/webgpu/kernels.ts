@@ -205,7 +205,7 @@ const ATTN_FIELDS = ['B', 'H', 'G', 'hs', 'Tq', 'C', 'A', 'W', 'ldP', 'scale'] a
 export const KERNELS = {
   /**
    * Up to two independent products per dispatch (a linear layer's weight gradient and input gradient, say), each
-   * C = op(A) op(B) (+ bias) in 64x64 tiles of 4x4 per invocation; workgroups [0, U[0].tiles) run job 0, the rest
+   * C = op(A) op(B) (+ bias) in 64x64 tiles of 4x4 per invocation (read as two vec4 from workgroup memory per k); workgroups [0, U[0].tiles) run job 0, the rest
    * job 1. op(A) is [M, K] (transA reads A as [K, M]), op(B) [K, N] (transB reads B as [N, K], a PyTorch [out, in]
    * weight). Both jobs read A; job j reads Bj and writes Cj. The bias lies in job 0's B (the parameters). Epilogue 1
    * (job 0) also writes act(C) to C1: c_fc and its activation; epilogue 2 multiplies by act'(aux): the gradient
@@ -225,8 +225,8 @@ export const KERNELS = {
     workgroup: 256,
     prelude: GRID + ACT + /* wgsl */ `
 const BM = 64u; const BN = 64u; const BK = 16u;
-var<workgroup> As: array<f32, 1024>; // [BK, BM]
-var<workgroup> Bs: array<f32, 1024>; // [BK, BN]
+var<workgroup> As: array<vec4<f32>, 256>; // [BK, BM / 4]: rows 4i .. 4i+3 of op(A) at each k
+var<workgroup> Bs: array<vec4<f32>, 256>; // [BK, BN / 4]
 fn loadB(job: u32, i: u32) -> f32 {
   if (job == 0u) { return B0[i]; }
   return B1[i];
@@ -244,9 +244,10 @@ fn storeC(job: u32, i: u32, v: f32) {
   let m0 = (tile / u.tilesN) * BM; let n0 = (tile % u.tilesN) * BN;
   let transA = u.transA != 0u; let transB = u.transB != 0u; let gelu = u.gelu != 0u;
   let rowSums = u.offRowSum != ${NONE}u && n0 == 0u;
+  // invocation t computes rows m0 + 4 ty .. +3 and columns n0 + 4 tx .. +3
   let t = lid.x; let ty = t / 16u; let tx = t % 16u;
-  var acc: array<array<f32, 4>, 4>;
-  var rs: array<f32, 4>;
+  var acc: array<vec4<f32>, 4>;
+  var rs = vec4<f32>(0.0);
   for (var k0 = 0u; k0 < u.K; k0 = k0 + BK) {
     for (var e = 0u; e < 4u; e = e + 1u) {
       let idx = t + e * 256u;
@@ -257,7 +258,7 @@ fn storeC(job: u32, i: u32, v: f32) {
       if (gm < u.M && gk < u.K) {
         if (transA) { v = A[u.offA + gk * u.lda + gm]; } else { v = A[u.offA + gm * u.lda + gk]; }
       }
-      As[kk * BM + mm] = v;
+      As[kk * 16u + mm / 4u][mm % 4u] = v;
       var nn: u32; var kb: u32;
       if (transB) { kb = idx % BK; nn = idx / BK; } else { nn = idx % BN; kb = idx / BN; }
       let gn = n0 + nn; let gkb = k0 + kb;
@@ -265,29 +266,25 @@ fn storeC(job: u32, i: u32, v: f32) {
       if (gn < u.N && gkb < u.K) {
         if (transB) { b = loadB(job, u.offB + gn * u.ldb + gkb); } else { b = loadB(job, u.offB + gkb * u.ldb + gn); }
       }
-      Bs[kb * BN + nn] = b;
+      Bs[kb * 16u + nn / 4u][nn % 4u] = b;
     }
     workgroupBarrier();
     if (rowSums && tx == 0u) {
-      for (var i = 0u; i < 4u; i = i + 1u) {
-        for (var kk = 0u; kk < BK; kk = kk + 1u) { rs[i] = rs[i] + As[kk * BM + ty + 16u * i]; }
-      }
+      for (var kk = 0u; kk < BK; kk = kk + 1u) { rs = rs + As[kk * 16u + ty]; }
     }
     for (var kk = 0u; kk < BK; kk = kk + 1u) {
-      var a: array<f32, 4>; var b: array<f32, 4>;
-      for (var i = 0u; i < 4u; i = i + 1u) { a[i] = As[kk * BM + ty + 16u * i]; b[i] = Bs[kk * BN + tx + 16u * i]; }
-      for (var i = 0u; i < 4u; i = i + 1u) {
-        for (var j = 0u; j < 4u; j = j + 1u) { acc[i][j] = acc[i][j] + a[i] * b[j]; }
-      }
+      let a = As[kk * 16u + ty]; let b = Bs[kk * 16u + tx];
+      acc[0] = acc[0] + a.x * b; acc[1] = acc[1] + a.y * b;
+      acc[2] = acc[2] + a.z * b; acc[3] = acc[3] + a.w * b;
     }
     workgroupBarrier();
   }
   for (var i = 0u; i < 4u; i = i + 1u) {
-    let m = m0 + ty + 16u * i;
+    let m = m0 + 4u * ty + i;
     if (m >= u.M) { continue; }
     if (rowSums && tx == 0u) { storeC(job, u.offRowSum + m, rs[i]); }
     for (var j = 0u; j < 4u; j = j + 1u) {
-      let n = n0 + tx + 16u * j;
+      let n = n0 + 4u * tx + j;
       if (n >= u.N) { continue; }
       var v = acc[i][j];
       if (u.offBias != ${NONE}u) { v = v + B0[u.offBias + n]; }
