@@ -104,7 +104,7 @@ interface DecodeBuffers {
   fca: GpuBuffer;
   ids: GpuBuffer;
   logits: GpuBuffer; // [V]
-  state: GpuBuffer; // [p0, 0, unused seeds]
+  state: GpuBuffer; // [p0, 0, a seed that no decoding kernel uses]
   all: GpuBuffer[];
 }
 

@@ -185,9 +185,9 @@ fn rowMax(v: f32, t: u32) -> f32 {
 `;
 
 /**
- * The two small matrix products of the attention kernels, on a block of 16 rows with 256 invocations (row t / 16,
- * lane t % 16): scoresTile gives each invocation 4 of the block's dot products with 64 other rows (columns lane +
- * 16e), over hs in chunks of 16 through workgroup memory; the weighted sums are written out by each kernel.
+ * Workgroup memory of the attention kernels' small products. Each works on a block of 16 rows with 256 invocations
+ * (row t / 16, lane t % 16), and each invocation keeps 4 results (columns lane + 16e): scores against 64 keys at a
+ * time, hs in chunks of 16; weighted sums over 16 keys at a time, hs in chunks of 64.
  */
 const TILES = /* wgsl */ `
 var<workgroup> tileA: array<f32, 1024>;
