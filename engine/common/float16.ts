@@ -16,7 +16,11 @@ const u32 = new Uint32Array(f32.buffer);
 /** One float32 to the nearest half's bits (ties to even); beyond FLOAT16_MAX it becomes infinity, as IEEE rounding does. */
 export function toFloat16Bits(value: number): number {
   f32[0] = value;
-  const x = u32[0];
+  return halfOfFloatBits(u32[0]);
+}
+
+/** The half nearest to the float32 with these bits. */
+function halfOfFloatBits(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
@@ -51,8 +55,9 @@ export function fromFloat16Bits(h: number): number {
 
 /** Float32 values to half bits. */
 export function toFloat16(data: Float32Array): Uint16Array {
+  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length); // the same memory, read as float32 bits
   const out = new Uint16Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = toFloat16Bits(data[i]);
+  for (let i = 0; i < bits.length; i++) out[i] = halfOfFloatBits(bits[i]);
   return out;
 }
 
@@ -60,15 +65,18 @@ export function toFloat16(data: Float32Array): Uint16Array {
 export function fromFloat16(bits: Uint16Array): Float32Array {
   const table = halfTable();
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]];
+  const outBits = new Uint32Array(out.buffer);
+  for (let i = 0; i < bits.length; i++) outBits[i] = table[bits[i]];
   return out;
 }
 
-let table: Float32Array | null = null;
-function halfTable(): Float32Array {
+let table: Uint32Array | null = null;
+/** Every half's value as float32 bits (each is exact in float32). */
+function halfTable(): Uint32Array {
   if (!table) {
-    table = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) table[h] = fromFloat16Bits(h);
+    const values = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) values[h] = fromFloat16Bits(h);
+    table = new Uint32Array(values.buffer);
   }
   return table;
 }

@@ -134,10 +134,11 @@ export function printInterp(r: Record<string, unknown>, print: (line: string) =>
   const tl = r.timeline as Timeline | undefined;
   if (tl) {
     print(`snapshots: ${tl.snapshots.map((s) => `${s.index}: step ${s.step}`).join(', ')}`);
-    print('timeline (step, training loss, loss on the repeat, strongest induction head):');
+    print('timeline (step, training loss, induction test: loss on the first half and on the repeat, strongest induction head):');
     for (const p of tl.points) {
       const best = strongest(p.roles.induction);
-      print(`  step ${String(p.step).padStart(6)}  loss ${p.loss === null ? '   n/a' : p.loss.toFixed(3)}  repeat ${p.repeatLoss.secondHalf.toFixed(3)}  ` +
+      print(`  step ${String(p.step).padStart(6)}  loss ${p.loss === null ? '   n/a' : p.loss.toFixed(3)}  ` +
+        `first ${p.repeatLoss.firstHalf.toFixed(3)} repeat ${p.repeatLoss.secondHalf.toFixed(3)}  ` +
         `induction ${best.score.toFixed(3)} (L${best.layer}H${best.head})${p.snapshot === null ? '' : `  [snapshot ${p.snapshot}]`}`);
     }
   }

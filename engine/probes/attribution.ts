@@ -26,13 +26,15 @@ export function attribution(ctx: ProbeContext, text: string, options: Attributio
   // Everything the split needs, read out in one pass: logits, embeddings, each head's z, each MLP's output, the final
   // residual at p, and the weights that map them.
   const [logits, embed, final, ...perLayer] = tidyData(() => {
-    const out = model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true, hooks: { ...ctx.hooks, capture: true } });
+    // Only position p is unembedded (by the model's own ln_f and head), not every position.
+    const out = model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true, lastPosition: true, hooks: { ...ctx.hooks, capture: true } });
     const residuals = out.residuals!;
     const layerData = Array.from({ length: N }, (_, l) => [
       tf.reshape(tf.slice(out.z![l], [0, 0, p, 0], [1, H, 1, hs]), [H * hs]), // z at p [H*hs]
       out.mlpOut![l] ? at(out.mlpOut![l]) : tf.zeros([D]), // [D]
     ]).flat();
-    return [at(out.logits), at(residuals[0]), at(residuals[N]), ...layerData];
+    const final = at(residuals[N]); // [D]
+    return [tf.reshape(model.headLogits(tf.reshape(final, [1, D])), [V]), at(residuals[0]), final, ...layerData];
   });
   const tokenId = options.token === undefined ? argmax(logits)
     : typeof options.token === 'number' ? options.token : singleTokenId(ctx, options.token);
