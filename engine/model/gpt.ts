@@ -29,15 +29,14 @@ export interface ForwardOptions {
 }
 
 /**
- * Where interpretability probes (engine/probes) read and change a forward pass, TransformerLens's hook points:
- * z is a layer's per-head attention output before c_proj [B, H, T, hs], so head h writes z_h @ W_O[h] into the
- * residual stream; resid_pre of block l is the residual stream entering it [B, T, D] (l = N: entering ln_f).
+ * Where interpretability probes (engine/probes) read and change a forward pass, TransformerLens's hook points: z is a
+ * layer's per-head attention output before c_proj [B, H, T, hs], so head h writes z_h @ W_O[h] into the residual
+ * stream. (The residual stream entering each block is `collect`'s; forwardFrom resumes a pass from an edited one.)
  * Absent hooks cost nothing.
  */
 export interface ForwardHooks {
-  capture?: boolean; // return z, attnOut and mlpOut of every block
+  capture?: boolean; // return z, mlpOut and keyValues of every block
   z?: (layer: number, z: tf.Tensor4D) => tf.Tensor4D; // replaces a layer's z: head ablation, patching a head's output
-  residPre?: (layer: number, x: tf.Tensor3D) => tf.Tensor3D; // replaces the residual entering block l: patching it
 }
 
 /** Keys and values of one layer's key/value heads [B, KV, S, hs], after RoPE and QK-norm: what attention reads. */
@@ -57,7 +56,6 @@ export interface ForwardResult {
   attention?: tf.Tensor4D[]; // N x [B, H, T, S]: S = T, or P + T after P past positions
   residuals?: tf.Tensor3D[]; // N+1 x [B, T, D]: entering each block (the first is the embeddings), then entering ln_f
   z?: tf.Tensor4D[]; // N x [B, H, T, hs] (hooks.capture)
-  attnOut?: tf.Tensor3D[]; // N x [B, T, D]: z @ W_O + c_proj's bias (hooks.capture)
   mlpOut?: (tf.Tensor3D | null)[]; // N x [B, T, D], null for an attention-only block (hooks.capture)
   keyValues?: KeyValues[]; // N x [B, KV, S, hs] (hooks.capture)
 }
@@ -464,11 +462,9 @@ export class GPT {
   private blocks(x: tf.Tensor, from: number, B: number, T: number, opts: ForwardOptions): ForwardResult {
     const { dim: D, vocabSize: V, layers: N } = this.config;
     const training = !!opts.training, hooks = opts.hooks;
-    const resid = (l: number, r: tf.Tensor): tf.Tensor => hooks?.residPre ? tf.reshape(hooks.residPre(l, tf.reshape(r, [B, T, D]) as tf.Tensor3D), [B * T, D]) : r;
     const attention: tf.Tensor4D[] = [], residuals: tf.Tensor3D[] = [];
-    const z: tf.Tensor4D[] = [], attnOut: tf.Tensor3D[] = [], mlpOut: (tf.Tensor3D | null)[] = [], keyValues: KeyValues[] = [];
+    const z: tf.Tensor4D[] = [], mlpOut: (tf.Tensor3D | null)[] = [], keyValues: KeyValues[] = [];
     for (let l = from; l < N; l++) {
-      x = resid(l, x);
       if (opts.collect) residuals.push(tf.reshape(x, [B, T, D]) as tf.Tensor3D);
       const a = this.attention(this.norm(x, `transformer.h.${l}.ln_1`), B, T, l, opts, opts.past?.[l] ?? null);
       x = tf.add(x, a.out); // [BT, D]
@@ -477,16 +473,14 @@ export class GPT {
       if (opts.collect) attention.push(a.att);
       if (hooks?.capture) {
         z.push(a.z);
-        attnOut.push(tf.reshape(a.out, [B, T, D]) as tf.Tensor3D);
         mlpOut.push(m ? (tf.reshape(m, [B, T, D]) as tf.Tensor3D) : null);
         keyValues.push({ keys: a.keys, values: a.values });
       }
     }
-    x = resid(N, x);
     if (opts.collect) residuals.push(tf.reshape(x, [B, T, D]) as tf.Tensor3D);
     const last = opts.lastPosition ? tf.reshape(tf.slice(tf.reshape(x, [B, T, D]), [0, T - 1, 0], [B, 1, D]), [B, D]) : x; // [B, D] or [BT, D]
     const logits = tf.reshape(this.headLogits(last), [B, opts.lastPosition ? 1 : T, V]) as tf.Tensor3D; // [B, T, V]
-    return { logits, ...(opts.collect ? { attention, residuals } : {}), ...(hooks?.capture ? { z, attnOut, mlpOut, keyValues } : {}) };
+    return { logits, ...(opts.collect ? { attention, residuals } : {}), ...(hooks?.capture ? { z, mlpOut, keyValues } : {}) };
   }
 
   /** Mean next-token cross-entropy of a batch: inputs, targets [B, T] int32 -> scalar. */
