@@ -23,6 +23,9 @@ import { SnapshotKeeper, snapshotContext } from '../../engine/probes/snapshots';
 import { decodeSnapshots, encodeSnapshots, loadSnapshots, saveSnapshots, snapshotWeights } from '../../engine/io/snapshots';
 import { FLOAT16_ABSOLUTE_ERROR, FLOAT16_MAX, FLOAT16_RELATIVE_ERROR, fromFloat16, fromFloat16Bits, toFloat16, toFloat16Bits } from '../../engine/common/float16';
 import { Dataset, trainOnText } from '../../engine/training/train';
+import { KVCacheSession } from '../../engine/inference/kvCache';
+import { nativeGPTClass, type NativeGPTConstructor } from '../../engine/compute/addon';
+import { loadWasmBuild, WASM_BUILDS } from '../../engine/compute/wasm';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const SAMPLE = fs.readFileSync(path.join(ROOT, 'media', 'tinyshakespeare-sample.txt'), 'utf8');
@@ -452,6 +455,38 @@ test('entropy beside surprise: each token\'s entropy is that of the full next-to
       }
       assert.ok(Math.abs(per[i].entropy! - h) < 1e-4, `token ${i}: ${per[i].entropy} vs ${h}`);
       assert.ok(per[i].entropy! >= 0 && per[i].entropy! <= Math.log(V) + 1e-6);
+    }
+  } finally {
+    m.dispose();
+  }
+});
+
+test('entropy from every decoder (the addon, both wasm builds, typed arrays) equals the tfjs model\'s, and so do the losses', async (t) => {
+  const m = model({ kvHeads: 2, positions: 'rope' }, 6, 4);
+  try {
+    const ids = vocab.encode(tokenizer.encode(TEXT.slice(500, 532))); // two windows of 16
+    const inputs = Int32Array.from([...ids.subarray(0, 15), ...ids.subarray(16, 31)]), targets = Int32Array.from([...ids.subarray(1, 16), ...ids.subarray(17, 32)]);
+    const expected = [ids.subarray(0, 16), ids.subarray(16, 32)].map((w) => perTokenLoss(contextOf(m), tokenizer.decode(vocab.decode(w))).slice(1));
+    const decoders: [string, NativeGPTConstructor | null][] = [['addon', nativeGPTClass()], ['typed', null]];
+    for (const build of WASM_BUILDS.map((b) => b.name)) {
+      const loaded = await loadWasmBuild(build);
+      decoders.push([build, typeof loaded === 'string' ? null : loaded.cls]);
+    }
+    for (const [name, cls] of decoders) {
+      if (name !== 'typed' && !cls) {
+        t.diagnostic(`${name} is not available here`);
+        continue;
+      }
+      const session = new KVCacheSession(m, cls ? 'native' : 'typed', cls);
+      try {
+        const r = session.rowScores(inputs, targets, 2, 15);
+        expected.flat().forEach((e, i) => {
+          assert.ok(Math.abs(r.losses[i] - e.loss!) < 1e-4, `${name} loss ${i}: ${r.losses[i]} vs ${e.loss}`);
+          assert.ok(Math.abs(r.entropies[i] - e.entropy!) < 1e-4, `${name} entropy ${i}: ${r.entropies[i]} vs ${e.entropy}`);
+        });
+      } finally {
+        session.dispose();
+      }
     }
   } finally {
     m.dispose();
