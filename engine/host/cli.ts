@@ -20,7 +20,8 @@ import { EXPORT_TARGETS, exportModelFile, isExportTarget } from './export';
 import { expectedTrainingPath, isTrainerChoice } from '../training/trainer';
 import { UNKNOWN_ID } from '../text/vocab';
 import { type BackendReport, type SamplingOptions, type TrainEvent } from '../protocol';
-import { INTERP_PROBE_FLAGS, INTERP_SWITCHES, interpProbe, interpProbeOptions, printInterp, saveRunSnapshots, snapshotKeeper, writePerToken } from './interp';
+import { INTERP_PROBE_FLAGS, INTERP_SWITCHES, interpProbe, interpProbeOptions, printInterp, saveRunSnapshots, snapshotKeeper, writePerToken,
+  type InterpProbe } from './interp';
 
 const USAGE = `usage:
   gpt-lab train <file> [--preset auto|tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}|bpe:N]
@@ -385,14 +386,13 @@ async function probe(argv: string[]): Promise<number> {
   const interpOptions = usage('probe', () => interpProbeOptions(p.flags, p.switches));
   await backendFrom(p);
   const loaded = loadContext(file);
-  const interp = (() => {
-    try {
-      return interpProbe(loaded, file, text, interpOptions);
-    } catch (e) {
-      loaded.model.dispose();
-      throw e;
-    }
-  })();
+  let interp: InterpProbe;
+  try {
+    interp = interpProbe(loaded, file, text, interpOptions); // the model at a snapshot, heads ablated, and their results
+  } catch (e) {
+    loaded.model.dispose();
+    throw e;
+  }
   const ctx = interp.ctx;
   try {
     const result: Record<string, unknown> = { next: nextToken(ctx, text, k), ...interp.results };
