@@ -20,17 +20,22 @@ import { EXPORT_TARGETS, exportModelFile, isExportTarget } from './export';
 import { expectedTrainingPath, isTrainerChoice } from '../training/trainer';
 import { UNKNOWN_ID } from '../text/vocab';
 import { type BackendReport, type SamplingOptions, type TrainEvent } from '../protocol';
+import { INTERP_PROBE_FLAGS, INTERP_SWITCHES, interpProbe, interpProbeOptions, printInterp, saveRunSnapshots, snapshotKeeper, writePerToken,
+  type InterpProbe } from './interp';
 
 const USAGE = `usage:
   gpt-lab train <file> [--preset auto|tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}|bpe:N]
           [--steps N] [--batch B] [--context T] [--dim D] [--heads H] [--layers L] [--lr X] [--seed S]
           [--arch SWITCHES] [--eval-every K] [--out model.safetensors] [--backend auto|tensorflow|wasm|cpu]
-          [--trainer auto|native|wasm|tfjs|webgpu] [--json]
+          [--trainer auto|native|wasm|tfjs|webgpu] [--snapshots N] [--json]
           SWITCHES: key=value,... for any model switch, e.g. kvHeads=1,positions=rope,qkNorm=true,ffnMult=0
+          --snapshots N keeps N float16 snapshots of the weights in <out>.snapshots.safetensors
   gpt-lab sample <model> [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--top-p P] [--seed S] [--json]
   gpt-lab tokens [--encoding NAME|bpe:N] (--text TEXT | --file F) [--json]
-  gpt-lab probe <model> --text TEXT [--topk K] [--attention] [--lens] [--neighbours TOKEN] [--json]
-  gpt-lab eval <model> --file F [--json]
+  gpt-lab probe <model> --text TEXT [--topk K] [--attention] [--lens] [--neighbours TOKEN] [--head-roles] [--attribution]
+          [--ablate L.H,...] [--ablation zero|mean] [--snapshot K] [--timeline] [--json]
+          --ablate reruns the probe with those heads (layer.head from 0; L.* for a whole layer) switched off
+  gpt-lab eval <model> --file F [--per-token] [--json]   (--per-token: each token's surprise and entropy, in bits)
   gpt-lab export <model> --to nanogpt|hf --out DIR [--text TRAINING_FILE] [--json]`;
 
 class UsageError extends Error {}
@@ -41,7 +46,7 @@ interface Parsed {
   switches: Set<string>;
 }
 
-const SWITCHES = new Set(['json', 'attention', 'lens', 'help']);
+const SWITCHES = new Set(['json', 'attention', 'lens', 'help', ...INTERP_SWITCHES]);
 
 function parseArgs(argv: string[], allowed: string[]): Parsed {
   const out: Parsed = { positional: [], flags: new Map(), switches: new Set() };
@@ -152,7 +157,7 @@ function humanProgress(backend: string): (e: TrainEvent) => void {
 
 async function train(argv: string[]): Promise<number> {
   const p = parseArgs(argv, ['preset', 'tokenizer', 'steps', 'batch', 'context', 'dim', 'heads', 'layers', 'lr', 'seed',
-    'arch', 'eval-every', 'out', 'backend', 'trainer', 'json']);
+    'arch', 'eval-every', 'out', 'backend', 'trainer', 'snapshots', 'json']);
   const trainerChoice = p.flags.get('trainer') ?? 'auto';
   if (!isTrainerChoice(trainerChoice)) throw new UsageError(`--trainer must be auto, native, wasm, tfjs or webgpu, got "${trainerChoice}"`);
   const file = onePositional(p, 'text file');
@@ -182,6 +187,8 @@ async function train(argv: string[]): Promise<number> {
   const text = readText(file);
   const size = textSize(text, await learnedTokenizers([tokenizerFlag], text)); // bpe:N learns its merges from the text here
   const { preset: resolvedPreset, tokenizer, model, settings } = usage('the model', () => resolveTrainSettings(choices, size));
+  const snapshotCount = numberFlag(p, 'snapshots', { int: true, min: 2, max: 64 });
+  const keeper = snapshotCount === undefined ? undefined : snapshotKeeper(snapshotCount, settings.steps);
   const backend = await backendFrom(p);
   const modelBytes = checkTrainingMemory(text, size.tokenizerOf(tokenizer), model, settings.batchSize, expectedTrainingPath(trainerChoice, backend), backend);
   checkDestination(out, [file], modelBytes);
@@ -203,7 +210,7 @@ async function train(argv: string[]): Promise<number> {
   const progress = asJson ? null : humanProgress(describeBackend(backend));
   let finished: Extract<TrainEvent, { event: 'done' }> | null = null;
   const result = await trainOnText({
-    text, tokenizer, learnedTokenizer: size.tokenizerOf(tokenizer), tokenIds: size.idsOf(tokenizer), model, settings, signal: controller.signal, trainer: trainerChoice,
+    text, tokenizer, learnedTokenizer: size.tokenizerOf(tokenizer), tokenIds: size.idsOf(tokenizer), model, settings, signal: controller.signal, trainer: trainerChoice, snapshots: keeper,
     onEvent: (e) => {
       if (e.event === 'start') process.on('SIGINT', onSigint);
       if (e.event === 'done') finished = e; // reported below, once the model is saved
@@ -221,15 +228,18 @@ async function train(argv: string[]): Promise<number> {
   if (finished === null) throw new Error('training ended without a done event');
   const notes: string[] = [];
   if (saved.message) notes.push(saved.message);
+  const snapshots = keeper && saved.path ? saveRunSnapshots(saved.path, result.model.config, keeper) : null;
+  if (snapshots?.note) notes.push(snapshots.note);
   if (failedBeside && saved.path) notes.push(`${shown(out)} was left as it was; this failed run's model is in ${shown(saved.path)}`);
   if (asJson) {
-    json({ ...(finished as object), out: saved.path });
+    json({ ...(finished as object), out: saved.path, ...(snapshots ? { snapshots: snapshots.file } : {}) });
     for (const n of notes) stderrWrite(`gpt-lab: ${escapeControls(n)}\n`);
   } else {
     progress?.(finished);
     if (result.error) stderrWrite(`error: ${result.error}\n`);
     for (const n of notes) stderrWrite(`gpt-lab: ${escapeControls(n)}\n`);
     if (saved.path) stderrWrite(`saved ${shown(saved.path)}\n`);
+    if (snapshots?.file) stderrWrite(`saved ${keeper!.result().snapshots.length} snapshots in ${shown(snapshots.file)}\n`);
     if (!result.cancelled && !result.error && !saved.message) {
       const ctx = { model: result.model, vocab: result.vocab, tokenizer: result.tokenizer };
       for (let i = 0; i < 2; i++) {
@@ -368,15 +378,24 @@ async function tokens(argv: string[]): Promise<number> {
 }
 
 async function probe(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, ['text', 'topk', 'attention', 'lens', 'neighbours', 'json', 'backend']);
+  const p = parseArgs(argv, ['text', 'topk', 'attention', 'lens', 'neighbours', 'json', 'backend', ...INTERP_PROBE_FLAGS]);
   const file = onePositional(p, 'model file');
   const text = p.flags.get('text');
   if (text === undefined || text === '') throw new UsageError('probe needs --text');
   const k = numberFlag(p, 'topk', { int: true, min: 1, max: 1000 }) ?? 10;
+  const interpOptions = usage('probe', () => interpProbeOptions(p.flags, p.switches));
   await backendFrom(p);
-  const ctx = loadContext(file);
+  const loaded = loadContext(file);
+  let interp: InterpProbe;
   try {
-    const result: Record<string, unknown> = { next: nextToken(ctx, text, k) };
+    interp = interpProbe(loaded, file, text, interpOptions); // the model at a snapshot, heads ablated, and their results
+  } catch (e) {
+    loaded.model.dispose();
+    throw e;
+  }
+  const ctx = interp.ctx;
+  try {
+    const result: Record<string, unknown> = { next: nextToken(ctx, text, k), ...interp.results };
     if (p.switches.has('attention')) {
       // N x H x T x T weights: bounded, so a long context cannot outgrow memory or a string; the output says what was cut.
       const { heads, layers } = ctx.model.config;
@@ -400,9 +419,13 @@ async function probe(argv: string[]): Promise<number> {
       result.neighbours = { token: word, id, nearest: neighbours(ctx, id, k) };
     }
     if (p.switches.has('json')) await streamJson(result);
-    else printProbe(result);
+    else {
+      printProbe(result);
+      printInterp(result, print);
+    }
   } finally {
-    ctx.model.dispose();
+    interp.dispose();
+    loaded.model.dispose();
   }
   return 0;
 }
@@ -474,7 +497,7 @@ function printProbe(r: Record<string, unknown>): void {
 }
 
 async function evaluate(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, ['file', 'json', 'backend']);
+  const p = parseArgs(argv, ['file', 'json', 'backend', 'per-token']);
   const modelFile = onePositional(p, 'model file');
   const file = p.flags.get('file');
   if (!file) throw new UsageError('eval needs --file');
@@ -484,6 +507,7 @@ async function evaluate(argv: string[]): Promise<number> {
   let r: ReturnType<typeof evaluateText>;
   try {
     r = evaluateText(ctx, text);
+    if (p.switches.has('per-token') && Number.isFinite(r.loss)) await writePerToken(ctx, text, p.switches.has('json'));
   } catch (e) {
     throw new InputError(e instanceof Error ? e.message : String(e));
   } finally {

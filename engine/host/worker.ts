@@ -21,12 +21,16 @@ import { bpeVocabSize, getTokenizer, textSize, tokenChunks, type Tokenizer } fro
 import { bpeReplay, learnedTokenizers, tokenizerForText } from '../text/bpe';
 import { trainOnText } from '../training/train';
 import { type History } from '../protocol';
+import { InterpState, interpHandlers } from './interpMethods';
+import { SnapshotKeeper } from '../probes/snapshots';
 
 interface Loaded extends ProbeContext {
   history: (History & { partial?: boolean }) | null;
   file: string | null;
   /** The KV-cache decoder and its copy of the weights (a model here never changes), made on first use. */
   decoder?: KVCacheSession;
+  /** Its snapshots, the model at the snapshot last probed, its training text for copy checks (interpMethods.ts). */
+  interp?: InterpState;
 }
 
 // A background engine (the one that trains) runs at the lowest priority (nice 19, idle class on Windows); threads it
@@ -75,12 +79,22 @@ async function decoderClassReady(): Promise<void> {
   if (!nativeGPTClass()) await loadWasmTrainer();
 }
 
+function interpOf(m: Loaded): InterpState {
+  return (m.interp ??= new InterpState(m, null));
+}
+
+/** The active model, or the model as it was at one of its snapshots. */
+function modelAt(p: { snapshot?: number }): ProbeContext {
+  return interpOf(requireModel()).context(p);
+}
+
 function decoderOf(m: Loaded): KVCacheSession {
   return (m.decoder ??= new KVCacheSession(m.model));
 }
 
 function replace(next: Loaded): void {
   loaded?.decoder?.dispose();
+  loaded?.interp?.dispose();
   loaded?.model.dispose();
   loaded = next;
   void decoderClassReady(); // now rather than in the first hover
@@ -110,9 +124,10 @@ const handlers: Handlers = {
         if (!(e instanceof BadWeightsError)) throw e; // weights that cannot be right are not worth a checkpoint
       }
     };
+    const keeper = p.snapshots === undefined ? undefined : new SnapshotKeeper(p.snapshots, plan.settings.steps);
     let result;
     try {
-      result = await trainOnText({ text, tokenizer: plan.tokenizer, learnedTokenizer: size.tokenizerOf(plan.tokenizer), tokenIds: size.idsOf(plan.tokenizer), model: plan.model, settings: plan.settings, plan: plan.sizing,
+      result = await trainOnText({ snapshots: keeper, text, tokenizer: plan.tokenizer, learnedTokenizer: size.tokenizerOf(plan.tokenizer), tokenIds: size.idsOf(plan.tokenizer), model: plan.model, settings: plan.settings, plan: plan.sizing,
         trainer: p.trainer, signal: controller.signal, onEvent: (event) => send({ type: 'event', id, params: event }),
         onCheckpoint: checkpoint ? saveCheckpoint : undefined });
     } catch (e) {
@@ -127,8 +142,10 @@ const handlers: Handlers = {
       if (checkpoint) fs.rmSync(checkpoint, { force: true });
       return { summary: null, cancelled: false, error: result.error, steps: result.history.steps.length };
     }
+    next.interp = new InterpState(next, keeper ? keeper.result() : null, text);
     if (p.out) {
       saveModel(p.out, next.model, next.vocab, next.tokenizer, history);
+      next.interp.saveBeside(p.out);
       next.file = p.out;
       if (checkpoint) fs.rmSync(checkpoint, { force: true });
     }
@@ -143,12 +160,14 @@ const handlers: Handlers = {
   load: (p) => {
     const m = loadModel(p.file);
     const next: Loaded = { model: m.model, vocab: m.vocab, tokenizer: m.tokenizer, history: m.history as Loaded['history'], file: p.file };
+    next.interp = InterpState.forFile(next, p.file);
     replace(next);
     return summary(next);
   },
   save: (p) => {
     const m = requireModel();
     saveModel(p.file, m.model, m.vocab, m.tokenizer, m.history);
+    interpOf(m).saveBeside(p.file);
     m.file = p.file;
     return summary(m);
   },
@@ -162,11 +181,12 @@ const handlers: Handlers = {
     return { count: tokens.length, tokens };
   },
   tokenLoss: async (p) => {
+    if (p.snapshot !== undefined) return perTokenLoss(modelAt(p), p.text, p.from);
     await decoderClassReady();
     const m = requireModel();
     // The native model scores all the windows in one pass, each weight read once; without it, the tfjs model does.
     const decoder = decoderOf(m);
-    return perTokenLoss(decoder.path === 'native' ? { ...m, scoreWindows: (inputs, targets, B, T) => decoder.rowLosses(inputs, targets, B, T) } : m,
+    return perTokenLoss(decoder.path === 'native' ? { ...m, scoreWindows: (inputs, targets, B, T) => decoder.rowScores(inputs, targets, B, T) } : m,
       p.text, p.from);
   },
   compareTokenizers: async (p) => compareTokenizers(loaded, p.selection, p.file,
@@ -187,17 +207,18 @@ const handlers: Handlers = {
     const text = decode();
     return { text: p.stopAtNewline && text.includes('\n') ? text.slice(0, text.indexOf('\n')) : text };
   },
-  nextToken: (p) => nextToken(requireModel(), p.text, p.k, p.sampling ? validateSampling(p.sampling) : undefined),
-  attention: (p) => attentionMaps(requireModel(), p.text),
-  lens: (p) => logitLens(requireModel(), p.text, p.k),
+  nextToken: (p) => nextToken(modelAt(p), p.text, p.k, p.sampling ? validateSampling(p.sampling) : undefined),
+  attention: (p) => attentionMaps(modelAt(p), p.text),
+  lens: (p) => logitLens(modelAt(p), p.text, p.k),
   neighbours: (p) => {
     const m = requireModel();
     const id = singleTokenId(m, p.token);
     return { id, nearest: neighbours(m, id, p.k) };
   },
   analogy: (p) => analogy(requireModel(), p.a, p.b, p.c, p.k),
-  projection: () => embeddingPca(requireModel()),
+  projection: (p) => embeddingPca(modelAt(p)),
   evaluate: (p) => evaluateText(requireModel(), p.text),
+  ...interpHandlers(() => interpOf(requireModel())),
 };
 
 async function dispatch(req: EngineRequest): Promise<void> {
