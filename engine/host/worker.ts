@@ -9,8 +9,9 @@ import { BadWeightsError, saveModel, loadModel } from '../io/checkpoint';
 import { partialPath, resolveTrainSettings } from '../model/config';
 import { isEngineRequest, type EngineReply, type EngineRequest, type Method, type ModelSummary, type ParamsOf,
   type ResultOf } from '../protocol/engine';
-import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, logitLens, neighbours, nextToken,
-  perTokenLoss, singleTokenId, type ProbeContext } from '../probes/probes';
+import { analogy, compareTokenizers, embeddingPca, evaluateText, logitLens, nextToken, perTokenLoss, textNeighbours,
+  type ProbeContext } from '../probes/probes';
+import { attentionMap, attentionProbe, attentionRows, AttentionStore, type TextAttention } from '../probes/attention';
 import { KVCacheSession } from '../inference/kvCache';
 import { nativeGPTClass } from '../compute/addon';
 import { loadWasmTrainer } from '../compute/wasm';
@@ -92,7 +93,22 @@ function decoderOf(m: Loaded): KVCacheSession {
   return (m.decoder ??= new KVCacheSession(m.model));
 }
 
+/**
+ * The attention of the last text (and snapshot) a panel probed, kept for its next map or row: the compiled decoder's
+ * forward pass for the active model when it has one, the tfjs model's for a snapshot.
+ */
+const attentionStore = new AttentionStore();
+
+async function attentionOf(p: { text: string; snapshot?: number }): Promise<TextAttention> {
+  if (p.snapshot !== undefined) return attentionStore.of(modelAt(p), p.text);
+  await decoderClassReady();
+  const m = requireModel();
+  const decoder = decoderOf(m);
+  return attentionStore.of(m, p.text, decoder.path === 'native' ? (ids) => decoder.attention(ids) : undefined);
+}
+
 function replace(next: Loaded): void {
+  attentionStore.clear();
   loaded?.decoder?.dispose();
   loaded?.interp?.dispose();
   loaded?.model.dispose();
@@ -208,13 +224,11 @@ const handlers: Handlers = {
     return { text: p.stopAtNewline && text.includes('\n') ? text.slice(0, text.indexOf('\n')) : text };
   },
   nextToken: (p) => nextToken(modelAt(p), p.text, p.k, p.sampling ? validateSampling(p.sampling) : undefined),
-  attention: (p) => attentionMaps(modelAt(p), p.text),
+  attention: async (p) => attentionProbe(await attentionOf(p), p.thumbnail, p.open),
+  attentionMap: async (p) => attentionMap(await attentionOf(p), p.layer, p.head),
+  attentionRows: async (p) => attentionRows(await attentionOf(p), p.layer, p.query),
   lens: (p) => logitLens(modelAt(p), p.text, p.k),
-  neighbours: (p) => {
-    const m = requireModel();
-    const id = singleTokenId(m, p.token);
-    return { id, nearest: neighbours(m, id, p.k) };
-  },
+  neighbours: (p) => textNeighbours(requireModel(), p.token, p.k),
   analogy: (p) => analogy(requireModel(), p.a, p.b, p.c, p.k),
   projection: (p) => embeddingPca(modelAt(p)),
   evaluate: (p) => evaluateText(requireModel(), p.text),

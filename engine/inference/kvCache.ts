@@ -318,7 +318,7 @@ type NativeDecodeHandle = NativeGPTHandle & Required<Pick<NativeGPTHandle, 'deco
 
 /** The addon's NativeGPT.decode over its own copy of the weights. */
 class NativeDecoder implements Decoder {
-  constructor(private readonly handle: NativeDecodeHandle) {}
+  constructor(private readonly handle: NativeDecodeHandle, private readonly layers: number) {}
 
   static create(model: GPT, cls: NativeGPTConstructor): NativeDecoder | null {
     const layout = flatLayout(model.config);
@@ -328,7 +328,14 @@ class NativeDecoder implements Decoder {
       handle.dispose(); // an addon built before decoding (or entropies) existed
       return null;
     }
-    return new NativeDecoder(handle as NativeDecodeHandle);
+    return new NativeDecoder(handle as NativeDecodeHandle, model.config.layers);
+  }
+
+  /** One forward pass over a window from position 0: every layer's attention probabilities, N x [H, T, T]. */
+  attention(ids: Int32Array): Float32Array[] {
+    this.handle.resetCache();
+    this.handle.forward(ids, 1, ids.length);
+    return Array.from({ length: this.layers }, (_, l) => this.handle.attention(l));
   }
 
   decode(ids: Int32Array): Float32Array {
@@ -395,6 +402,16 @@ export class KVCacheSession {
     const logits = this.decoder.decode(batch);
     this.filled += batch.length;
     return logits;
+  }
+
+  /**
+   * A probe's forward pass over one window of T <= capacity ids from position 0: every layer's attention
+   * probabilities, N x [H, T, T], on the native decoder (null on the typed one). The cache is left empty.
+   */
+  attention(ids: Int32Array): Float32Array[] | null {
+    if (!(this.decoder instanceof NativeDecoder)) return null;
+    this.filled = 0;
+    return this.decoder.attention(this.checked(ids, this.capacity));
   }
 
   /**

@@ -4,7 +4,7 @@ import { tidyData, tokenLosses, type ForwardHooks, type GPT } from '../model/gpt
 import { samplingDistribution } from '../inference/sample';
 import { getTokenizer, TOKENIZER_NAMES, tokenChunks, type Tokenizer } from '../text/tokenizers';
 import { UNKNOWN_ID, type Vocabulary } from '../text/vocab';
-import { type AnalogyResult, type AttentionProbe, type EncodingComparison, type EvalResult, type LensProbe, type Neighbour, type NextTokenProbe, type ProbeToken, type ProjectedToken, type SamplingOptions, type TextToken, type TokenLoss, type TokenScore, type TokenizerComparison } from '../protocol';
+import { type AnalogyResult, type AttentionWeights, type EncodingComparison, type EvalResult, type LensProbe, type Neighbour, type NextTokenProbe, type ProbeToken, type ProjectedToken, type SamplingOptions, type TextToken, type TokenLoss, type TokenScore, type TokenizerComparison, type TextNeighbours } from '../protocol';
 
 /** Cross-entropy and entropy (nats) of every row [B*T] of B windows of T ids, each from position 0. */
 export interface WindowScores {
@@ -83,7 +83,7 @@ export function nextToken(ctx: ProbeContext, text: string, k: number, sampling: 
 }
 
 /** Every layer's and head's attention probabilities over a text (its last T tokens). */
-export function attentionMaps(ctx: ProbeContext, text: string): AttentionProbe {
+export function attentionMaps(ctx: ProbeContext, text: string): AttentionWeights {
   const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
   const T = ids.length;
   const H = ctx.model.config.heads;
@@ -119,6 +119,25 @@ export function neighbours(ctx: ProbeContext, id: number, k: number): Neighbour[
   if (!(id >= 0 && id < V)) throw new Error(`token id ${id} is outside the model's vocabulary of ${V}`);
   const E = ctx.model.embeddingMatrix(); // [V, D]
   return nearestTo(ctx, E, E.subarray(id * D, (id + 1) * D), new Set([id]), k);
+}
+
+/**
+ * Nearest tokens to a text's input embedding: its one token's, or the mean of its tokens' when it has several (tokens
+ * the model never saw have no embedding of their own and are left out). The query's own tokens are not listed.
+ */
+export function textNeighbours(ctx: ProbeContext, text: string, k: number): TextNeighbours {
+  const { dim: D } = ctx.model.config;
+  const ids = ctx.vocab.encode(ctx.tokenizer.encode(text));
+  if (ids.length === 0) throw new Error('the text has no tokens');
+  const known = Array.from(ids).filter((id) => id !== UNKNOWN_ID);
+  if (known.length === 0) {
+    throw new Error(`"${text}" never occurred in the training text, so the model has no embedding for ${ids.length === 1 ? 'it' : 'any of its tokens'}`);
+  }
+  const E = ctx.model.embeddingMatrix(); // [V, D]
+  const mean = new Float64Array(D); // [D]
+  for (const id of known) for (let d = 0; d < D; d++) mean[d] += E[id * D + d] / known.length;
+  return { query: known.map((id) => describe(ctx, id)), mean: known.length > 1, unknown: ids.length - known.length,
+    nearest: nearestTo(ctx, E, mean, new Set(known), k) };
 }
 
 /** The k rows of E [V, D] with the highest cosine to a query vector [D], skipping `exclude`. */

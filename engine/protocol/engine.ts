@@ -2,9 +2,9 @@
 // envelope of envelope.ts. Payload types come from this room only, never from the code that computes them.
 import type { BackendReport, BackendRequest, TrainerChoice } from './compute';
 import type { GPTConfig, TrainChoices } from '../model/config';
-import type { AblationMode, AblationProbe, AnalogyResult, AttentionProbe, AttributionProbe, BpeReplay, CopiedSpan, EvalResult, HeadRef,
-  HeadRolesProbe, LensProbe, Neighbour, NextTokenProbe, PatchingProbe, ProjectedToken, SamplingOptions, Timeline, TokenChunk,
-  TokenizerComparison, TokenLoss } from './probes';
+import type { AblationMode, AblationProbe, AnalogyResult, AttentionHead, AttentionMap, AttentionProbe, AttentionRows, AttributionProbe,
+  BpeReplay, CopiedSpan, EvalResult, HeadRef, HeadRolesProbe, LensProbe, NextTokenProbe, PatchingProbe, ProjectedToken, SamplingOptions,
+  TextNeighbours, Timeline, TokenChunk, TokenizerComparison, TokenLoss } from './probes';
 import type { TrainEvent } from './events';
 import { isEnvelopeOf, type Envelope } from './envelope';
 
@@ -70,9 +70,17 @@ export interface EngineMethods {
   bpeReplay: [{ text: string; vocabSize: number }, BpeReplay];
   sample: [{ prompt: string; tokens: number; sampling: SamplingOptions; seed: number; stopAtNewline?: boolean }, { text: string }];
   nextToken: [{ text: string; k: number; sampling?: SamplingOptions } & AtSnapshot, NextTokenProbe];
-  attention: [{ text: string } & AtSnapshot, AttentionProbe];
+  /**
+   * Attention over a text: every map as a thumbnail of `thumbnail` pixels (64 when absent), and the `open` maps in full
+   * (layer 0, head 0 when absent). The engine keeps the weights of the last text, so attentionMap and attentionRows
+   * on the same text (and snapshot) cost no second forward pass.
+   */
+  attention: [{ text: string; thumbnail?: number; open?: { layer: number; head: AttentionHead }[] } & AtSnapshot, AttentionProbe];
+  attentionMap: [{ text: string; layer: number; head: AttentionHead } & AtSnapshot, AttentionMap];
+  attentionRows: [{ text: string; layer: number; query: number } & AtSnapshot, AttentionRows];
   lens: [{ text: string; k: number } & AtSnapshot, LensProbe];
-  neighbours: [{ token: string; k: number }, { id: number; nearest: Neighbour[] }];
+  /** Nearest tokens to a text's embedding: its token's, or the mean of its tokens' when it has several. */
+  neighbours: [{ token: string; k: number }, TextNeighbours];
   analogy: [{ a: string; b: string; c: string; k: number }, AnalogyResult];
   projection: [AtSnapshot, { points: ProjectedToken[]; explained: [number, number] }];
   evaluate: [{ text: string }, EvalResult];
@@ -98,8 +106,8 @@ export type Method = keyof EngineMethods;
 export type ParamsOf<M extends Method> = EngineMethods[M][0];
 export type ResultOf<M extends Method> = EngineMethods[M][1];
 export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'save', 'model', 'status', 'tokenize', 'tokenLoss',
-  'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection', 'evaluate',
-  'headRoles', 'timeline', 'attribution', 'patch', 'ablate', 'copySource', 'copies', 'validationStart'];
+  'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'attentionMap', 'attentionRows', 'lens', 'neighbours', 'analogy',
+  'projection', 'evaluate', 'headRoles', 'timeline', 'attribution', 'patch', 'ablate', 'copySource', 'copies', 'validationStart'];
 
 /** Requests to the engine: `type` is the method. */
 export type EngineRequest = { [M in Method]: { type: M; id: number; params: ParamsOf<M> } }[Method];

@@ -45,10 +45,43 @@ export interface NextTokenProbe {
   vocabSize: number;
 }
 
-export interface AttentionProbe {
+/** Every weight of every layer and head, as nested arrays: what `gpt-lab probe --attention` prints. */
+export interface AttentionWeights {
   tokens: TextToken[];
   cropped: number;
   layers: number[][][][]; // [N][H][T][T]: row = query position, column = key position
+}
+
+/** One head of a layer, or the mean over its heads. */
+export type AttentionHead = number | 'mean';
+
+/** One attention map, row-major: row q is the query position, column k the key position; zero where k > q (causal). */
+export interface AttentionMap {
+  layer: number;
+  head: AttentionHead;
+  weights: Float32Array; // [T * T]
+}
+
+/** What one query token gives each key in every head of a layer: a head view's lines. */
+export interface AttentionRows {
+  layer: number;
+  query: number;
+  weights: Float32Array; // [H * (query + 1)]: head h's weight on key k at h * (query + 1) + k
+}
+
+/**
+ * Attention over a text (its last T tokens) as a panel first draws it: every map max-pooled to a thumbnail, and the
+ * maps asked for in full. Typed arrays, about 2 MB for 12 layers x 8 heads x 512 tokens instead of 25 M numbers; any
+ * other map or row comes by `attentionMap` and `attentionRows`.
+ */
+export interface AttentionProbe {
+  tokens: TextToken[];
+  cropped: number;
+  layers: number; // N
+  heads: number; // H
+  /** [N][H + 1][res][res]: each head's map, then the layer's mean over heads, max-pooled (a diagonal stays visible). */
+  thumbnails: { res: number; values: Float32Array };
+  maps: AttentionMap[];
 }
 
 export interface LensProbe {
@@ -60,6 +93,18 @@ export interface LensProbe {
 
 export interface Neighbour extends ProbeToken {
   cosine: number;
+}
+
+/** The nearest tokens to a text's input embedding: its one token's, or the mean of its tokens' when it has several. */
+export interface TextNeighbours {
+  /** The text's tokens whose embeddings were used (in order; repeats count), each a token the model knows. */
+  query: ProbeToken[];
+  /** Whether `query` holds several tokens and the embedding is their mean. */
+  mean: boolean;
+  /** Tokens of the text the model never saw in training: they have no embedding of their own and are left out. */
+  unknown: number;
+  /** By cosine, the query's own tokens left out. */
+  nearest: Neighbour[];
 }
 
 export interface AnalogyResult {

@@ -35,11 +35,20 @@ test('trains in the engine process with streamed events, then answers probes', a
   assert.match(start.trainer, loadNative() ? /^native/ : /^tfjs/);
   const next = await client.call('nextToken', { text: 'to be or not', k: 3 });
   assert.equal(next.top.length, 3);
+  // Attention as a panel reads it: typed arrays, the open map in full, every map as a thumbnail; more on request.
   const att = await client.call('attention', { text: 'to be' });
-  assert.equal(att.layers[0][0].length, 5);
+  assert.equal(att.tokens.length, 5);
+  assert.ok(att.maps[0].weights instanceof Float32Array && att.maps[0].weights.length === 25, 'typed arrays cross the process boundary');
+  assert.equal(att.thumbnails.values.length, att.layers * (att.heads + 1) * 5 * 5);
+  const map = await client.call('attentionMap', { text: 'to be', layer: 0, head: 'mean' });
+  const rows = await client.call('attentionRows', { text: 'to be', layer: 0, query: 4 });
+  assert.ok(Math.abs(map.weights[24] - Array.from({ length: att.heads }, (_, h) => rows.weights[h * 5 + 4]).reduce((a, b) => a + b) / att.heads) < 1e-6);
+  await assert.rejects(client.call('attentionMap', { text: 'to be', layer: 9, head: 0 }), /layer 9 is not one of the model's 1 layers/);
   const tokens = await client.call('tokenize', { encoding: 'o200k_base', text: 'Привіт' });
   assert.equal(tokens.tokens.map((t) => t.text).join(''), 'Привіт');
-  await assert.rejects(client.call('neighbours', { token: 'zz', k: 3 }), /"zz" is 2 tokens in char/);
+  const mean = await client.call('neighbours', { token: 'to', k: 3 });
+  assert.deepEqual([mean.mean, mean.query.map((t) => t.text)], [true, ['t', 'o']], 'a text of two tokens: the mean of their embeddings');
+  await assert.rejects(client.call('neighbours', { token: 'zz', k: 3 }), /"zz" never occurred in the training text/);
 });
 
 test('cancel stops a training request between steps', async () => {

@@ -1,0 +1,160 @@
+// The attention probe as a panel reads it. One forward pass per text gives every layer's probabilities [H, T, T]; the
+// engine keeps them (AttentionStore) and sends what a panel draws first: every map max-pooled to a thumbnail and the
+// open map in full, as typed arrays. Any other map, or one token's rows over all heads, comes on request from the
+// kept weights. For 12 layers x 8 heads x 512 tokens that is about 2 MB instead of 25 M numbers as nested arrays.
+import * as tf from '@tensorflow/tfjs-core';
+import { tidyData } from '../model/gpt';
+import type { AttentionHead, AttentionMap, AttentionProbe, AttentionRows, TextToken } from '../protocol';
+import { encodeForProbe, type ProbeContext } from './probes';
+
+/** A forward pass that returns every layer's attention probabilities, N x [H, T, T] (the native decoder's), or null. */
+export type AttentionForward = (ids: Int32Array) => Float32Array[] | null;
+
+/** The attention of one text under one model. */
+export interface TextAttention {
+  tokens: TextToken[];
+  cropped: number;
+  N: number;
+  H: number;
+  T: number;
+  /** Per layer [H, T, T]: head h, query q, key k at (h * T + q) * T + k. */
+  layers: Float32Array[];
+  /** Per layer the mean over heads [T, T], made when first asked for. */
+  means: (Float32Array | null)[];
+}
+
+/** Thumbnail side in pixels when a request names none; at most this many keeps a message small. */
+export const DEFAULT_THUMBNAIL = 64;
+const MAX_THUMBNAIL = 256;
+const MAX_OPEN_MAPS = 16;
+
+/** Every layer's attention over a text's last T tokens: the native forward pass when given, else the tfjs model's. */
+export function textAttention(ctx: ProbeContext, text: string, forward?: AttentionForward): TextAttention {
+  const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
+  const T = ids.length;
+  const { heads: H, layers: N } = ctx.model.config;
+  const layers = forward?.(ids) ??
+    tidyData(() => ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true }).attention ?? []); // N x [1, H, T, T]
+  if (layers.length !== N || layers.some((a) => a.length !== H * T * T)) {
+    throw new Error(`the forward pass returned attention of the wrong shape (expected ${N} x [${H}, ${T}, ${T}])`);
+  }
+  return { tokens, cropped, N, H, T, layers, means: new Array<Float32Array | null>(N).fill(null) };
+}
+
+/** The attention of the last text asked about, so a panel's next map or row costs no second forward pass. */
+export class AttentionStore {
+  private last: { ctx: ProbeContext; text: string; attention: TextAttention } | null = null;
+
+  of(ctx: ProbeContext, text: string, forward?: AttentionForward): TextAttention {
+    if (this.last && this.last.ctx === ctx && this.last.text === text) return this.last.attention;
+    this.last = null; // let the old weights go before the new ones are made
+    const attention = textAttention(ctx, text, forward);
+    this.last = { ctx, text, attention };
+    return attention;
+  }
+
+  clear(): void {
+    this.last = null;
+  }
+}
+
+function checkLayer(a: TextAttention, layer: number): void {
+  if (!(Number.isInteger(layer) && layer >= 0 && layer < a.N)) throw new Error(`layer ${layer} is not one of the model's ${a.N} layers (0-${a.N - 1})`);
+}
+
+function checkHead(a: TextAttention, head: AttentionHead): void {
+  if (head !== 'mean' && !(Number.isInteger(head) && head >= 0 && head < a.H)) {
+    throw new Error(`head ${String(head)} is not one of the model's ${a.H} heads (0-${a.H - 1}) or "mean"`);
+  }
+}
+
+/** The mean over heads of a layer [T, T]. */
+function meanOf(a: TextAttention, layer: number): Float32Array {
+  const cached = a.means[layer];
+  if (cached) return cached;
+  const { H, T } = a;
+  const src = a.layers[layer];
+  const out = new Float32Array(T * T);
+  for (let h = 0; h < H; h++) {
+    const base = h * T * T;
+    for (let i = 0; i < T * T; i++) out[i] += src[base + i];
+  }
+  for (let i = 0; i < T * T; i++) out[i] /= H;
+  a.means[layer] = out;
+  return out;
+}
+
+/** One map [T, T], copied out (a view into the layer would carry all of its heads through IPC and postMessage). */
+export function attentionMap(a: TextAttention, layer: number, head: AttentionHead): AttentionMap {
+  checkLayer(a, layer);
+  checkHead(a, head);
+  const { T } = a;
+  const weights = head === 'mean' ? meanOf(a, layer).slice() : a.layers[layer].slice(head * T * T, (head + 1) * T * T);
+  return { layer, head, weights };
+}
+
+/** What query token `query` gives each key k <= query in every head of a layer: [H, query + 1]. */
+export function attentionRows(a: TextAttention, layer: number, query: number): AttentionRows {
+  checkLayer(a, layer);
+  const { H, T } = a;
+  if (!(Number.isInteger(query) && query >= 0 && query < T)) throw new Error(`token ${query} is not one of the ${T} probed tokens (0-${T - 1})`);
+  const n = query + 1;
+  const weights = new Float32Array(H * n);
+  for (let h = 0; h < H; h++) weights.set(a.layers[layer].subarray((h * T + query) * T, (h * T + query) * T + n), h * n);
+  return { layer, query, weights };
+}
+
+/** The bin (0..res-1) of each of T positions pooled into res bins. */
+function bins(T: number, res: number): Int32Array {
+  const b = new Int32Array(T);
+  for (let i = 0; i < T; i++) b[i] = Math.min(res - 1, Math.floor((i * res) / T));
+  return b;
+}
+
+/**
+ * Every head's map and each layer's mean over heads, max-pooled to res x res in one pass over the causal half:
+ * [N][H + 1][res][res]. Max, not mean: a one-token-wide diagonal (a previous-token head) stays visible.
+ */
+export function attentionThumbnails(a: TextAttention, res: number): Float32Array {
+  const { N, H, T } = a;
+  const size = res * res;
+  const out = new Float32Array(N * (H + 1) * size);
+  const bin = bins(T, res);
+  const meanRow = new Float64Array(T);
+  for (let l = 0; l < N; l++) {
+    const src = a.layers[l];
+    const layerBase = l * (H + 1) * size;
+    const meanBase = layerBase + H * size;
+    for (let q = 0; q < T; q++) {
+      const rowBase = bin[q] * res;
+      meanRow.fill(0, 0, q + 1);
+      for (let h = 0; h < H; h++) {
+        const row = (h * T + q) * T;
+        const base = layerBase + h * size + rowBase;
+        for (let k = 0; k <= q; k++) {
+          const v = src[row + k] > 0 ? src[row + k] : 0;
+          meanRow[k] += v;
+          if (v > out[base + bin[k]]) out[base + bin[k]] = v;
+        }
+      }
+      for (let k = 0; k <= q; k++) {
+        const v = meanRow[k] / H;
+        const i = meanBase + rowBase + bin[k];
+        if (v > out[i]) out[i] = v;
+      }
+    }
+  }
+  return out;
+}
+
+/** What a panel draws first: thumbnails of every map and the open maps in full. */
+export function attentionProbe(a: TextAttention, thumbnail = DEFAULT_THUMBNAIL,
+  open: readonly { layer: number; head: AttentionHead }[] = [{ layer: 0, head: 0 }]): AttentionProbe {
+  if (!(Number.isInteger(thumbnail) && thumbnail >= 1 && thumbnail <= MAX_THUMBNAIL)) {
+    throw new Error(`a thumbnail is 1 to ${MAX_THUMBNAIL} pixels, not ${thumbnail}`);
+  }
+  if (open.length > MAX_OPEN_MAPS) throw new Error(`at most ${MAX_OPEN_MAPS} maps open at once`);
+  const res = Math.min(thumbnail, a.T);
+  return { tokens: a.tokens, cropped: a.cropped, layers: a.N, heads: a.H, thumbnails: { res, values: attentionThumbnails(a, res) },
+    maps: open.map((m) => attentionMap(a, m.layer, m.head)) };
+}
