@@ -116,10 +116,14 @@ export default defineConfig(
   },
   {
     files: ['webviews/**/*.ts'],
+    ignores: ['webviews/shared/d3.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': ['error', {
-        patterns: [{ regex: '^(\\.\\./)+engine(/(?!protocol(/|$)).*)?$',
-          message: 'webviews take only the protocol room (plain data and guards) from the engine.' }],
+        patterns: [
+          { regex: '^(\\.\\./)+engine(/(?!protocol(/|$)).*)?$',
+            message: 'webviews take only the protocol room (plain data and guards) from the engine.' },
+          { regex: '^d3(-[a-z-]+)?$', message: 'webviews import d3 one way: `import * as d3 from \'../shared/d3\'`.' },
+        ],
         paths: [{ name: 'vscode', message: 'webviews are front-end bundles.' }],
       }],
     },

@@ -65,9 +65,10 @@ const nodeExternals = [
 
 /**
  * @param {string} tsconfig path of the tsconfig for this part
+ * @param {Record<string, unknown>} [compilerOptions] overrides for the bundle
  * @returns {NonNullable<Configuration['module']>}
  */
-const tsModule = (tsconfig) => ({
+const tsModule = (tsconfig, compilerOptions = {}) => ({
   rules: [
     {
       test: /\.ts$/,
@@ -76,7 +77,7 @@ const tsModule = (tsconfig) => ({
         {
           loader: 'ts-loader',
           // Type checking is tsc -b's job; a bundle compiles sources of several projects, so rootDir is the repository.
-          options: { transpileOnly: true, configFile: path.join(root, tsconfig), compilerOptions: { rootDir: root } },
+          options: { transpileOnly: true, configFile: path.join(root, tsconfig), compilerOptions: { rootDir: root, ...compilerOptions } },
         },
       ],
     },
@@ -157,7 +158,9 @@ function webviewConfigs() {
       clean: true, // no stale view bundles in the VSIX
       devtoolModuleFilenameTemplate: '../../[resource-path]',
     },
-    module: tsModule('webviews/tsconfig.json'),
+    // tsc builds the webviews as CommonJS (so node tests load their pure state modules); the bundle keeps ES modules,
+    // so webpack tree-shakes the d3 packages.
+    module: tsModule('webviews/tsconfig.json', { module: 'esnext', moduleResolution: 'bundler' }),
     plugins: [copyViewStylesPlugin],
   }];
 }

@@ -1,15 +1,28 @@
-// The messages between the extension host and each webview, in the one envelope (envelope.ts): a request carries an
-// id and its reply (or `error`) echoes it; a webview says `ready` before the host posts anything. Webview bundles
-// import this room (plain data and guards) and nothing else from the engine.
+// The messages between the extension host and each webview, in the one envelope (envelope.ts). A webview says `ready`
+// before the host posts anything. The one reply rule: a view's request carries an id, and the message that carries
+// that id back answers it (its type is the request's reply type in REPLY_TYPES, or `error`). Everything else the host
+// posts is a push: a command's `loading` note, then its data or an `error`. Webview bundles import this room (plain
+// data and guards) and nothing else from the engine.
 import { isEnvelopeOf, type Envelope } from './envelope';
 import type { TrainEvent } from './events';
-import type { AnalogyResult, AttentionProbe, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, SamplingOptions,
-  TokenizerComparison, TokenLoss } from './probes';
+import type { AnalogyResult, AttentionHead, AttentionMap, AttentionProbe, AttentionRows, BpeReplay, LensProbe, NextTokenProbe,
+  ProjectedToken, SamplingOptions, TextNeighbours, TokenizerComparison, TokenLoss } from './probes';
 
-/** What every view accepts and sends. */
+/** The model a panel's content came from: every panel names it. */
+export interface ModelTag {
+  label: string; // the document it was trained on, or the model file's name
+  tokenizer: string; // e.g. "char", "o200k_base", "bpe:1024"
+  parameters: number;
+  /** A checkpoint of a run that did not finish. */
+  partial: boolean;
+}
+
+/** What every view accepts. */
 interface CommonToView {
   /** A request failed, or the view's data cannot be produced; `id` echoes the request when there was one. */
   error: { message: string };
+  /** The host started a command for this view: what it is doing. The view marks what it shows as stale until the data (or an error) comes. */
+  loading: { what: string };
 }
 interface CommonToHost {
   /** The webview has loaded and listens; the host queues everything until this arrives. */
@@ -18,30 +31,44 @@ interface CommonToHost {
 
 /** One training run drawn on the loss chart. */
 export interface LossRun {
-  id: string;
-  label: string; // e.g. "poems.txt · tiny · layernorm"
+  id: string; // unique across window reloads (the run's start time), stable for the run's life
+  source: string; // the document's name; the chart numbers the runs of each document
 }
 
 export interface TokensData {
   source: string; // the document's name
-  selection: string;
+  /** What was tokenized: the selection, the line under the cursor (nothing was selected), or the whole file. */
+  scope: 'selection' | 'line' | 'file';
+  /** The line's number (1-based) when scope is 'line'. */
+  line: number | null;
+  text: string;
   comparison: TokenizerComparison;
-  /** Under the active model, when there is one: each of the selection's model tokens with its loss in context. */
+  /** Under `model`: each of the text's model tokens with its loss in context. */
   surprise: TokenLoss[] | null;
+  model: ModelTag | null;
+}
+
+/** A BPE learned from the panel's file, merge by merge, and the panel's text under every tokenizer with it among them. */
+export interface BpeReplayData {
+  replay: BpeReplay;
+  comparison: TokenizerComparison;
 }
 
 export interface AttentionData {
   source: string;
+  model: ModelTag | null;
   probe: AttentionProbe;
   /** Tokens of the whole selection; the probe holds the last `probe.tokens.length` of them (the model's context). */
   totalTokens: number;
 }
 
-/** The attention a token gives, to be painted over the source: its row of one head, or the mean of a layer's heads. */
+/** The attention a token gives, to be painted over the source: its row of one head, or of the mean of a layer's heads. */
 export interface AttentionFocus {
   token: number | null; // query position in probe.tokens; null clears the painting
   layer: number;
-  head: number | 'mean';
+  head: AttentionHead;
+  /** Its weights on keys 0..token (the open map's row), for the host to paint; null with a null token. */
+  weights: number[] | null;
 }
 
 export interface NextTokenData {
@@ -49,51 +76,60 @@ export interface NextTokenData {
   sampledSoFar: string; // the part of the prompt the panel appended
   probe: NextTokenProbe;
   lens: LensProbe;
+  model: ModelTag | null;
 }
 
 export interface ProjectionData {
   points: ProjectedToken[];
   explained: [number, number];
+  model: ModelTag | null;
 }
 
-export interface NeighboursData {
-  query: string;
-  id: number;
-  nearest: Neighbour[];
+export interface NeighboursData extends TextNeighbours {
+  text: string; // what was asked about
 }
 
-/** view name -> the messages each way. */
+/** view name -> the messages each way, and the message type that answers each request. */
 export interface ViewMessages {
   loss: {
     toView: CommonToView & {
-      /** A run starts (or, after a reload, is replayed); its events follow. */
+      /** A run starts (or, after the panel reopens, is replayed); its events follow. */
       run: LossRun;
       /** Training events of a run, batched. */
       events: { runId: string; events: TrainEvent[] };
     };
     toHost: CommonToHost;
+    replies: Record<never, never>;
   };
   tokens: {
-    toView: CommonToView & { tokens: TokensData };
-    toHost: CommonToHost;
+    toView: CommonToView & { tokens: TokensData; bpeReplay: BpeReplayData };
+    toHost: CommonToHost & { bpeReplay: { vocabSize: number } };
+    replies: { bpeReplay: 'bpeReplay' };
   };
   attention: {
-    toView: CommonToView & { attention: AttentionData };
-    toHost: CommonToHost & { focus: AttentionFocus };
+    toView: CommonToView & {
+      attention: AttentionData;
+      map: AttentionMap;
+      rows: AttentionRows;
+      /** The painting over the source went away (the text changed, the editor closed): the focus goes too. */
+      unfocus: { reason: string };
+    };
+    toHost: CommonToHost & { focus: AttentionFocus; map: { layer: number; head: AttentionHead }; rows: { layer: number; query: number } };
+    replies: { map: 'map'; rows: 'rows' };
   };
   nextToken: {
     toView: CommonToView & { nextToken: NextTokenData };
-    /** Requests; each is answered by a `nextToken` (or `error`) with the same id. */
     toHost: CommonToHost & {
       resample: SamplingOptions; // the same prompt under other sampling settings
       sampleOne: SamplingOptions; // draw one token with these settings and append it to the prompt
       reset: Record<string, never>; // back to the selection
     };
+    replies: { resample: 'nextToken'; sampleOne: 'nextToken'; reset: 'nextToken' };
   };
   embeddings: {
     toView: CommonToView & { projection: ProjectionData; neighbours: NeighboursData; analogy: AnalogyResult };
-    /** Requests; answered by the message of the same name (or `error`) with the same id. */
     toHost: CommonToHost & { neighbours: { token: string; k: number }; analogy: { a: string; b: string; c: string; k: number } };
+    replies: { neighbours: 'neighbours'; analogy: 'analogy' };
   };
 }
 
@@ -104,24 +140,47 @@ export type ToView<V extends ViewName> = Envelope<ViewMessages[V]['toView']>;
 export type ToHost<V extends ViewName> = Envelope<ViewMessages[V]['toHost']>;
 export type ToViewType<V extends ViewName> = keyof ViewMessages[V]['toView'];
 export type ToHostType<V extends ViewName> = keyof ViewMessages[V]['toHost'];
+/** The types a view sends as requests (each answered by one message with its id). */
+export type RequestType<V extends ViewName> = keyof ViewMessages[V]['replies'] & ToHostType<V>;
+/** The message type that answers a request. */
+export type ReplyType<V extends ViewName, K extends RequestType<V>> = ViewMessages[V]['replies'][K] & ToViewType<V>;
+/** The parameters of a request's reply. */
+export type ReplyOf<V extends ViewName, K extends RequestType<V>> = ViewMessages[V]['toView'][ReplyType<V, K>];
 
 /** The message types each view sends, for the host's guard (complete: a missing type is a compile error). */
 export const TO_HOST_TYPES: { [V in ViewName]: readonly ToHostType<V>[] } = {
   loss: ['ready'],
-  tokens: ['ready'],
-  attention: ['ready', 'focus'],
+  tokens: ['ready', 'bpeReplay'],
+  attention: ['ready', 'focus', 'map', 'rows'],
   nextToken: ['ready', 'resample', 'sampleOne', 'reset'],
   embeddings: ['ready', 'neighbours', 'analogy'],
 };
 
 /** The message types each view accepts, for the webview's guard. */
 export const TO_VIEW_TYPES: { [V in ViewName]: readonly ToViewType<V>[] } = {
-  loss: ['error', 'run', 'events'],
-  tokens: ['error', 'tokens'],
-  attention: ['error', 'attention'],
-  nextToken: ['error', 'nextToken'],
-  embeddings: ['error', 'projection', 'neighbours', 'analogy'],
+  loss: ['error', 'loading', 'run', 'events'],
+  tokens: ['error', 'loading', 'tokens', 'bpeReplay'],
+  attention: ['error', 'loading', 'attention', 'map', 'rows', 'unfocus'],
+  nextToken: ['error', 'loading', 'nextToken'],
+  embeddings: ['error', 'loading', 'projection', 'neighbours', 'analogy'],
 };
+
+/** Each request and the type of the message that answers it: the one reply rule, for the host and the view alike. */
+export const REPLY_TYPES: { [V in ViewName]: ViewMessages[V]['replies'] } = {
+  loss: {},
+  tokens: { bpeReplay: 'bpeReplay' },
+  attention: { map: 'map', rows: 'rows' },
+  nextToken: { resample: 'nextToken', sampleOne: 'nextToken', reset: 'nextToken' },
+  embeddings: { neighbours: 'neighbours', analogy: 'analogy' },
+};
+
+/** The reply type of a message a view sent, or undefined when the message is not a request. */
+export function replyTypeOf<V extends ViewName>(view: V, type: ToHostType<V>): ToViewType<V> | undefined {
+  return (REPLY_TYPES[view] as Record<string, ToViewType<V> | undefined>)[type as string];
+}
+
+/** How long a view waits for the answer to a request before it gives up (a probe of a big model can take seconds). */
+export const REQUEST_DEADLINE_MS = 60_000;
 
 /** A message of a view's channel: a sound envelope of a known type whose params are an object (every view message's are). */
 export function isViewMessage<P>(x: unknown, types: readonly (keyof P)[]): x is Envelope<P> {
@@ -130,14 +189,23 @@ export function isViewMessage<P>(x: unknown, types: readonly (keyof P)[]): x is 
 
 const isInt = (x: unknown, min: number, max: number): x is number => Number.isInteger(x) && (x as number) >= min && (x as number) <= max;
 const isText = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 1000;
+const isHead = (x: unknown): boolean => x === 'mean' || isInt(x, 0, 4096);
 const isSampling = (p: Record<string, unknown>): boolean =>
   typeof p.temperature === 'number' && p.temperature >= 0 && p.temperature <= 100 && isInt(p.topK, 0, 1_000_000) &&
   typeof p.topP === 'number' && p.topP > 0 && p.topP <= 1;
+/** A focus names a token with its row of weights (keys 0..token, each in [0, 1]), or clears with nulls. */
+const isFocus = (p: Record<string, unknown>): boolean => isInt(p.layer, 0, 4096) && isHead(p.head) && (p.token === null
+  ? p.weights === null
+  : isInt(p.token, 0, 4095) && Array.isArray(p.weights) && p.weights.length === p.token + 1 &&
+    (p.weights as unknown[]).every((w) => typeof w === 'number' && w >= 0 && w <= 1));
 
 /** What each request of a view must hold, beyond its envelope; types not listed carry nothing the host reads. */
 const PARAM_CHECKS: { [V in ViewName]?: { [K in ToHostType<V>]?: (p: Record<string, unknown>) => boolean } } = {
+  tokens: { bpeReplay: (p) => isInt(p.vocabSize, 256, 65_536) },
   attention: {
-    focus: (p) => (p.token === null || isInt(p.token, 0, 1 << 20)) && isInt(p.layer, 0, 4096) && (p.head === 'mean' || isInt(p.head, 0, 4096)),
+    focus: isFocus,
+    map: (p) => isInt(p.layer, 0, 4096) && isHead(p.head),
+    rows: (p) => isInt(p.layer, 0, 4096) && isInt(p.query, 0, 4095),
   },
   nextToken: { resample: isSampling, sampleOne: isSampling },
   embeddings: {

@@ -1,28 +1,34 @@
-// The attention panel: every layer's and head's attention over the selection (its last T tokens), and the
-// attention a clicked token gives, painted over the source with decorations whose opacity is the weight. The
-// painting goes away when the panel closes or the selection changes.
+// The attention panel: every layer's and head's attention over the selection (its last T tokens), and the attention a
+// chosen token gives, painted over the source in amber (never the selection's blue), the strongest keys most opaque.
+// The painting and the panel agree: clicks and selections in the editor leave it (and the panel's focus) alone; an
+// edit of the text, or closing the document, removes it and tells the panel, which drops its focus and says why; an
+// editor of the document that comes back into view is painted again.
 import * as vscode from 'vscode';
-import type { AttentionProbe } from '../../engine';
-import type { AttentionFocus, ToHost } from '../../engine';
+import type { AttentionFocus, TextToken, ToHost } from '../../engine';
 import { Command } from '../commands';
 import type { Log } from '../log';
 import { haveModel, selectionText } from '../needsModel';
 import { shortName, type Session } from '../session';
-import { PanelController } from './panel';
+import { modelTag, PanelController } from './panel';
 
 const LEVELS = 10;
+/** The painting's colour: amber, apart from the selection's blue in light, dark and high-contrast themes alike. */
+const PAINT_RGB = '230, 126, 34';
 
-interface Painted {
-  editor: vscode.TextEditor;
+interface Source {
+  doc: vscode.TextDocument;
   base: number; // document offset of the probed text
-  probe: AttentionProbe;
+  text: string; // the probed text (the engine keeps its weights for the maps and rows the view asks for)
+  tokens: TextToken[];
 }
 
 export class AttentionPanel extends PanelController<'attention'> {
-  private source: Painted | null = null;
-  private painting = false;
+  private source: Source | null = null;
+  private inspections = 0;
+  private focus: AttentionFocus | null = null; // painted while set
+  private open = { layer: 0, head: 0 as number | 'mean' }; // the view's open map, asked for in full with the next probe
   private readonly levels = Array.from({ length: LEVELS }, (_, i) => vscode.window.createTextEditorDecorationType({
-    backgroundColor: `rgba(56, 139, 253, ${((i + 1) / LEVELS * 0.75).toFixed(3)})`, borderRadius: '2px' }));
+    backgroundColor: `rgba(${PAINT_RGB}, ${(0.12 + ((i + 1) / LEVELS) * 0.58).toFixed(3)})`, borderRadius: '2px' }));
   private readonly query = vscode.window.createTextEditorDecorationType({
     border: '1px solid', borderColor: new vscode.ThemeColor('focusBorder'), borderRadius: '2px' });
 
@@ -30,66 +36,105 @@ export class AttentionPanel extends PanelController<'attention'> {
     super('attention', 'GPT Lab: Attention', extensionUri, log);
     this.disposables.push(...this.levels, this.query,
       vscode.commands.registerCommand(Command.InspectAttention, () => this.inspect()),
-      vscode.window.onDidChangeTextEditorSelection((e) => {
-        if (this.painting && e.textEditor === this.source?.editor) this.clearPainting();
-      }));
+      vscode.workspace.onDidChangeTextDocument((e) => {
+        if (this.focus && e.document === this.source?.doc && e.contentChanges.length > 0) {
+          this.unfocus('the text changed, so the painting no longer matched it');
+        }
+      }),
+      vscode.workspace.onDidCloseTextDocument((doc) => {
+        if (doc === this.source?.doc) {
+          if (this.focus) this.unfocus(`${shortName(doc)} was closed`);
+          this.source = null;
+        }
+      }),
+      // Decorations belong to an editor: one that shows the document again gets the painting again.
+      vscode.window.onDidChangeVisibleTextEditors(() => this.paint()),
+    );
   }
 
   private async inspect(): Promise<void> {
     const sel = selectionText();
     if (!sel || !haveModel(this.session, 'Inspecting attention')) return;
-    this.clearPainting();
-    this.show(true);
-    try {
-      const probe = await this.session.probe('attention', { text: sel.text });
-      this.source = { editor: sel.editor, base: sel.editor.document.offsetAt(sel.range.start), probe };
-      this.post('attention', { source: shortName(sel.editor.document), probe, totalTokens: probe.cropped + probe.tokens.length });
-    } catch (e) {
-      this.postError(e);
-    }
+    this.clear();
+    const doc = sel.editor.document;
+    const source = shortName(doc);
+    const inspection = ++this.inspections;
+    await this.load(`Running the model over ${[...sel.text].length.toLocaleString('en-US')} characters of ${source}`, 'attention', async () => {
+      const model = modelTag(this.session);
+      const probe = await this.session.probe('attention', { text: sel.text, open: [this.open] });
+      // Only the newest inspection's tokens are painted (an older one that ends later is dropped by load() too).
+      if (inspection === this.inspections) this.source = { doc, base: doc.offsetAt(sel.range.start), text: sel.text, tokens: probe.tokens };
+      return { source, model, probe, totalTokens: probe.cropped + probe.tokens.length };
+    });
   }
 
   protected receive(msg: ToHost<'attention'>): void {
-    if (msg.type === 'focus') this.paint(msg.params);
+    switch (msg.type) {
+      case 'focus':
+        this.open = { layer: msg.params.layer, head: msg.params.head };
+        this.focus = msg.params.token === null ? null : msg.params;
+        this.paint();
+        break;
+      case 'map':
+        this.open = { layer: msg.params.layer, head: msg.params.head };
+        void this.answer(msg, () => this.session.probe('attentionMap', { text: this.probedText(), ...msg.params }));
+        break;
+      case 'rows':
+        void this.answer(msg, () => this.session.probe('attentionRows', { text: this.probedText(), ...msg.params }));
+        break;
+    }
   }
 
-  /** The row of attention the focused token gives (one head, or the mean of the layer's heads), as decorations. */
-  private paint(focus: AttentionFocus): void {
-    const src = this.source;
-    this.clearPainting();
-    if (!src || focus.token === null) return;
-    const { probe } = src;
-    const T = probe.tokens.length;
+  private probedText(): string {
+    if (!this.source) throw new Error('run “Inspect attention for selection” again: the panel was reloaded or its document closed');
+    return this.source.text;
+  }
+
+  /** Paints the focused token's row into every visible editor of the document (or clears them all). */
+  private paint(): void {
+    const src = this.source, focus = this.focus;
+    const editors = src ? vscode.window.visibleTextEditors.filter((e) => e.document === src.doc) : [];
+    if (!src || !focus || focus.token === null || !focus.weights || focus.token >= src.tokens.length) {
+      for (const editor of editors) this.clearEditor(editor);
+      return;
+    }
     const q = focus.token;
-    const layer = probe.layers[focus.layer];
-    if (!Number.isInteger(q) || q < 0 || q >= T || !layer) return;
-    const heads = focus.head === 'mean' ? layer : [layer[focus.head]];
-    if (heads.some((h) => !h)) return;
-    const row = Array.from({ length: q + 1 }, (_, k) => heads.reduce((s, h) => s + h[q][k], 0) / heads.length);
+    const row = focus.weights;
     const max = Math.max(...row) || 1;
-    const doc = src.editor.document;
     const at = (t: number): vscode.Range =>
-      new vscode.Range(doc.positionAt(src.base + probe.tokens[t].start), doc.positionAt(src.base + probe.tokens[t].end));
-    const byLevel: vscode.DecorationOptions[][] = this.levels.map(() => []);
+      new vscode.Range(src.doc.positionAt(src.base + src.tokens[t].start), src.doc.positionAt(src.base + src.tokens[t].end));
     const where = `layer ${focus.layer + 1}, ${focus.head === 'mean' ? 'mean of heads' : `head ${focus.head + 1}`}`;
+    const byLevel: vscode.DecorationOptions[][] = this.levels.map(() => []);
     row.forEach((w, k) => {
-      const level = Math.min(LEVELS - 1, Math.floor((w / max) * LEVELS));
       if (w / max < 0.02) return;
-      byLevel[level].push({ range: at(k), hoverMessage: `attention ${w.toFixed(4)} from ${JSON.stringify(probe.tokens[q].text)} (${where})` });
+      const level = Math.min(LEVELS - 1, Math.floor((w / max) * LEVELS));
+      byLevel[level].push({ range: at(k), hoverMessage: `attention ${w.toFixed(4)} from ${JSON.stringify(src.tokens[q].text)} (${where})` });
     });
-    this.levels.forEach((d, i) => src.editor.setDecorations(d, byLevel[i]));
-    src.editor.setDecorations(this.query, [{ range: at(q), hoverMessage: `the query token (${where})` }]);
-    this.painting = true;
+    for (const editor of editors) {
+      this.levels.forEach((d, i) => editor.setDecorations(d, byLevel[i]));
+      editor.setDecorations(this.query, [{ range: at(q), hoverMessage: `the query token (${where})` }]);
+    }
   }
 
-  private clearPainting(): void {
-    const editor = this.source?.editor;
-    if (editor) for (const d of [...this.levels, this.query]) editor.setDecorations(d, []);
-    this.painting = false;
+  private clearEditor(editor: vscode.TextEditor): void {
+    for (const d of [...this.levels, this.query]) editor.setDecorations(d, []);
+  }
+
+  /** Removes the painting, here and in the panel's focus, with the reason. */
+  private unfocus(reason: string): void {
+    this.focus = null;
+    this.paint();
+    this.post('unfocus', { reason });
+  }
+
+  /** A new inspection starts clean. */
+  private clear(): void {
+    this.focus = null;
+    this.paint();
   }
 
   protected override onClose(): void {
-    this.clearPainting();
+    this.clear();
     this.source = null;
   }
 }

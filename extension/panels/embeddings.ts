@@ -1,11 +1,14 @@
-// The embeddings panel: a 2-D PCA of the model's whole vocabulary, nearest neighbours of a token, and analogies.
+// The embeddings panel: a 2-D PCA of the model's whole vocabulary, nearest neighbours of a text (its token, or the
+// mean of its tokens), and analogies.
 import * as vscode from 'vscode';
 import type { ToHost } from '../../engine';
 import { Command } from '../commands';
 import type { Log } from '../log';
 import { haveModel } from '../needsModel';
-import type { Session } from '../session';
-import { PanelController } from './panel';
+import { shortName, type Session } from '../session';
+import { modelTag, PanelController } from './panel';
+
+const NEIGHBOURS = 12;
 
 export class EmbeddingsPanel extends PanelController<'embeddings'> {
   constructor(extensionUri: vscode.Uri, log: Log, private readonly session: Session) {
@@ -13,13 +16,13 @@ export class EmbeddingsPanel extends PanelController<'embeddings'> {
     this.disposables.push(vscode.commands.registerCommand(Command.ShowEmbeddings, async () => {
       if (!haveModel(this.session, 'Embedding neighbours')) return;
       const editor = vscode.window.activeTextEditor;
-      const word = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : '';
-      this.show(true);
-      try {
-        this.post('projection', await this.session.probe('projection', {}));
-        if (word) this.post('neighbours', { query: word, ...(await this.session.probe('neighbours', { token: word, k: 12 })) });
-      } catch (e) {
-        this.postError(e);
+      const text = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : '';
+      const model = modelTag(this.session);
+      await this.load(`Projecting the vocabulary of the model of ${model?.label ?? 'this session'}`, 'projection',
+        async () => ({ ...(await this.session.probe('projection', {})), model }));
+      if (text && editor) {
+        await this.load(`Finding the neighbours of the selection in ${shortName(editor.document)}`, 'neighbours',
+          async () => ({ text, ...(await this.session.probe('neighbours', { token: text.slice(0, 1000), k: NEIGHBOURS })) }));
       }
     }));
   }
@@ -27,18 +30,11 @@ export class EmbeddingsPanel extends PanelController<'embeddings'> {
   protected receive(msg: ToHost<'embeddings'>): void {
     switch (msg.type) {
       case 'neighbours':
-        void this.answer(msg.id, 'neighbours', async () =>
-          ({ query: msg.params.token, ...(await this.session.probe('neighbours', { token: msg.params.token, k: clampK(msg.params.k) })) }));
+        void this.answer(msg, async () => ({ text: msg.params.token, ...(await this.session.probe('neighbours', msg.params)) }));
         break;
       case 'analogy':
-        void this.answer(msg.id, 'analogy', () =>
-          this.session.probe('analogy', { a: msg.params.a, b: msg.params.b, c: msg.params.c, k: clampK(msg.params.k) }));
+        void this.answer(msg, () => this.session.probe('analogy', msg.params));
         break;
     }
   }
-}
-
-/** The webview asks for k; anything odd becomes a sensible number. */
-function clampK(k: unknown): number {
-  return typeof k === 'number' && Number.isInteger(k) ? Math.min(100, Math.max(1, k)) : 10;
 }

@@ -1,13 +1,15 @@
-// The live loss chart: every run of this session with its training events, batched to the webview ~10 times a
-// second, and replayed whole when the panel (re)connects.
+// The live loss chart: the runs of this session with their training events, batched to the webview ~10 times a
+// second, and replayed when the panel (re)connects. The store keeps the newest MAX_KEPT_RUNS runs: a session that
+// trains all day does not grow without bound.
 import type * as vscode from 'vscode';
-import type { TrainEvent } from '../../engine';
-import type { LossRun, ToHost } from '../../engine';
+import type { LossRun, ToHost, TrainEvent } from '../../engine';
 import type { Log } from '../log';
 import type { Session } from '../session';
 import { PanelController } from './panel';
 
 const FLUSH_MS = 100;
+/** Runs kept for a replay (the chart draws at most as many). */
+export const MAX_KEPT_RUNS = 10;
 
 export class LossPanel extends PanelController<'loss'> {
   private readonly runs: { run: LossRun; events: TrainEvent[] }[] = [];
@@ -19,8 +21,9 @@ export class LossPanel extends PanelController<'loss'> {
     this.disposables.push(session.onDidTrainEvent(({ run, event }) => {
       let entry = this.runs.find((r) => r.run.id === run.id);
       if (!entry) {
-        entry = { run: { id: run.id, label: `${run.label} · run ${this.runs.length + 1}` }, events: [] };
+        entry = { run: { id: run.id, source: run.label }, events: [] };
         this.runs.push(entry);
+        if (this.runs.length > MAX_KEPT_RUNS) this.runs.splice(0, this.runs.length - MAX_KEPT_RUNS);
         this.flush();
         if (this.isReady) this.post('run', entry.run);
       }

@@ -6,8 +6,8 @@ import type { NextTokenData, ToHost } from '../../engine';
 import { Command } from '../commands';
 import type { Log } from '../log';
 import { haveModel, selectionText } from '../needsModel';
-import type { Session } from '../session';
-import { PanelController } from './panel';
+import { shortName, type Session } from '../session';
+import { modelTag, PanelController } from './panel';
 
 const TOP_K = 20;
 const LENS_K = 5;
@@ -16,7 +16,7 @@ const PLAIN: SamplingOptions = { temperature: 1, topK: 0, topP: 1 };
 export class NextTokenPanel extends PanelController<'nextToken'> {
   private selection = '';
   private sampled = '';
-  private lens: { text: string; probe: LensProbe } | null = null;
+  private lens: { text: string; modelFile: string | null; probe: LensProbe } | null = null;
   private draws = 0;
 
   constructor(extensionUri: vscode.Uri, log: Log, private readonly session: Session) {
@@ -26,25 +26,29 @@ export class NextTokenPanel extends PanelController<'nextToken'> {
       if (!sel || !haveModel(this.session, 'The next-token distribution')) return;
       this.selection = sel.text;
       this.sampled = '';
-      this.show(true);
-      await this.answer(undefined, 'nextToken', () => this.probe(PLAIN));
+      await this.load(`Asking the model what follows ${[...sel.text].length.toLocaleString('en-US')} characters of ${shortName(sel.editor.document)}`,
+        'nextToken', () => this.probe(PLAIN));
     }));
   }
 
   private async probe(sampling: SamplingOptions): Promise<NextTokenData> {
     const prompt = this.selection + this.sampled;
     const probe = await this.session.probe('nextToken', { text: prompt, k: TOP_K, sampling });
-    if (this.lens?.text !== prompt) this.lens = { text: prompt, probe: await this.session.probe('lens', { text: prompt, k: LENS_K }) };
-    return { prompt, sampledSoFar: this.sampled, probe, lens: this.lens.probe };
+    // The lens of a prompt is the same under every sampling setting: asked again only for a new prompt or model.
+    const modelFile = this.session.model?.file ?? null;
+    if (this.lens?.text !== prompt || this.lens.modelFile !== modelFile) {
+      this.lens = { text: prompt, modelFile, probe: await this.session.probe('lens', { text: prompt, k: LENS_K }) };
+    }
+    return { prompt, sampledSoFar: this.sampled, probe, lens: this.lens.probe, model: modelTag(this.session) };
   }
 
   protected receive(msg: ToHost<'nextToken'>): void {
     switch (msg.type) {
       case 'resample':
-        void this.answer(msg.id, 'nextToken', () => this.probe(msg.params));
+        void this.answer(msg, () => this.probe(msg.params));
         break;
       case 'sampleOne':
-        void this.answer(msg.id, 'nextToken', async () => {
+        void this.answer(msg, async () => {
           const { text } = await this.session.probe('sample', { prompt: this.selection + this.sampled, tokens: 1, sampling: msg.params,
             seed: ++this.draws });
           this.sampled += text;
@@ -53,7 +57,7 @@ export class NextTokenPanel extends PanelController<'nextToken'> {
         break;
       case 'reset':
         this.sampled = '';
-        void this.answer(msg.id, 'nextToken', () => this.probe(PLAIN));
+        void this.answer(msg, () => this.probe(PLAIN));
         break;
     }
   }

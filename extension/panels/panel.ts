@@ -3,15 +3,24 @@
 // everything the webview sends (unknown messages are dropped and logged), registered disposables, and a serializer
 // so the panel comes back after a window reload.
 import * as vscode from 'vscode';
-import { isValidToHost, type ToHost, type ToView, type ToViewType, type ViewMessages, type ViewName } from '../../engine';
+import { isValidToHost, replyTypeOf, type ModelTag, type ReplyOf, type RequestType, type ToHost, type ToView, type ToViewType,
+  type ViewMessages, type ViewName } from '../../engine';
 import { envelope } from '../../engine';
 import type { Log } from '../log';
+import type { Session } from '../session';
 import { makeNonce, viewShell } from './html';
+
+/** The active model as a panel names it. */
+export function modelTag(session: Session): ModelTag | null {
+  const m = session.model;
+  return m ? { label: m.label, tokenizer: m.tokenizer, parameters: m.parameters, partial: m.partial } : null;
+}
 
 export abstract class PanelController<V extends ViewName> implements vscode.Disposable {
   private panel: vscode.WebviewPanel | null = null;
   private ready = false;
   private queue: ToView<V>[] = [];
+  private generation = 0;
   protected readonly disposables: vscode.Disposable[] = [];
 
   constructor(protected readonly view: V, private readonly title: string, private readonly extensionUri: vscode.Uri,
@@ -56,13 +65,31 @@ export abstract class PanelController<V extends ViewName> implements vscode.Disp
     else this.queue.push(msg);
   }
 
-  /** Answers a request of the webview: runs `work` and posts its result as `type`, or an error, with the request's id. */
-  protected async answer<K extends ToViewType<V>>(id: number | undefined, type: K,
-    work: () => Promise<ViewMessages[V]['toView'][K]>): Promise<void> {
+  /** Answers a request of the webview: runs `work` and posts its result as the request's reply type, or an error, with its id. */
+  protected async answer<K extends RequestType<V>>(msg: { type: K; id?: number }, work: () => Promise<ReplyOf<V, K>>): Promise<void> {
+    const type = replyTypeOf(this.view, msg.type);
     try {
-      this.post(type, await work(), id);
+      const result = await work();
+      if (type) this.post(type, result, msg.id);
     } catch (e) {
-      this.postError(e, id);
+      this.postError(e, msg.id);
+    }
+  }
+
+  /**
+   * A command's work for this panel: shows it, says what is under way (the view marks its content stale), then posts
+   * the result, or an error. When a newer command starts before it ends, its result is dropped: the panel always
+   * renders the request it answers.
+   */
+  protected async load<K extends ToViewType<V>>(what: string, type: K, work: () => Promise<ViewMessages[V]['toView'][K]>): Promise<void> {
+    const generation = ++this.generation;
+    this.show(true);
+    this.post('loading', { what });
+    try {
+      const result = await work();
+      if (generation === this.generation) this.post(type, result);
+    } catch (e) {
+      if (generation === this.generation) this.postError(e);
     }
   }
 

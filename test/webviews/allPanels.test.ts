@@ -16,7 +16,7 @@ const SCREENSHOT: Record<ViewName, string> = {
 function realData(view: ViewName, data: EngineData, runId: string): { messages: ToView<ViewName>[]; drawn: string } {
   const selection = selectionOf(data, 160, 200);
   return {
-    loss: { messages: [{ type: 'run', params: { id: runId, label: `sample · ${runId}` } }, { type: 'events', params: { runId, events: data.events } }],
+    loss: { messages: [{ type: 'run', params: { id: runId, source: `sample-${runId}.txt` } }, { type: 'events', params: { runId, events: data.events } }],
       drawn: `#loss-chart g.run[data-run="${runId}"] path.smooth[d]` },
     tokens: { messages: [{ type: 'tokens', params: tokensData(data, selection) }], drawn: 'section.card span.tok' },
     attention: { messages: [{ type: 'attention', params: attentionData(data, selection) }], drawn: 'button.att-cell canvas' },
@@ -66,7 +66,7 @@ for (const view of VIEW_NAMES) {
           const msg = rnd() < 0.2 ? junk(0) : { type: pick([...types, 'ready', 'focus', 'nope']), id: pick([undefined, 1, -3, 2.5, 'x']), params: junk(1) };
           window.postMessage(msg, '*');
         }
-      }, ['run', 'events', 'tokens', 'attention', 'nextToken', 'projection', 'neighbours', 'analogy', 'error']);
+      }, ['run', 'events', 'tokens', 'bpeReplay', 'attention', 'map', 'rows', 'unfocus', 'nextToken', 'projection', 'neighbours', 'analogy', 'error', 'loading']);
       const { messages, drawn } = realData(view, data, 'after');
       await v.page.evaluate(() => new Promise((r) => setTimeout(r, 0))); // every fuzz message handled (a task each)
       assert.equal(await v.page.locator(drawn).count(), 0, 'no random message drew real marks');

@@ -12,7 +12,7 @@ import { openView, shutdown, timeUntil, type ViewPage } from './harness';
 
 type View = ViewPage<'embeddings'>;
 
-/** What the view shows for a token: whitespace made visible (as webviews/embeddings/format.ts). */
+/** What the view shows for a token: whitespace made visible (as webviews/shared/format.ts). */
 function visible(text: string): string {
   return text.length === 0 ? '∅' : [...text].map((ch) => ({ ' ': '·', '\n': '↵', '\t': '→', '\r': '␍' })[ch] ?? ch).join('');
 }
@@ -85,7 +85,8 @@ describe('embeddings view', () => {
     const pct = (f: number): string => `${(f * 100).toFixed(1)}%`;
     assert.equal(await v.page.textContent('.axis-title-x'), `PC1 · ${pct(projection.explained[0])} of variance`);
     assert.equal(await v.page.textContent('.axis-title-y'), `PC2 · ${pct(projection.explained[1])} of variance`);
-    assert.match((await v.page.textContent('.summary')) ?? '', new RegExp(`^${V} tokens`));
+    assert.match((await v.page.textContent('.gl-subtitle')) ?? '', new RegExp(`^${V} tokens`));
+    assert.match((await v.page.textContent('.gl-model')) ?? '', /^Model: tinyshakespeare-sample\.txt · char · /, 'the panel names its model');
     // a char vocabulary of ~60 tokens has room for labels at the start
     assert.ok(Number(await attr(v, 'data-labels')) > 0, 'labels for points with room');
     console.log(`# perf: first paint of ${V} points after the projection arrives: ${ms.toFixed(1)} ms ` +
@@ -178,17 +179,17 @@ describe('embeddings view', () => {
   it('shows an error reply inline, next to the input, and carries on', async () => {
     const v = await open('dark');
     await deliver(v, { type: 'projection', params: projection });
-    await v.page.fill('#nb-token', 'zz');
+    await v.page.fill('#nb-token', '🎉');
     await v.page.press('#nb-token', 'Enter');
     const req = await lastRequest(v, 'neighbours', 1);
-    assert.deepEqual(req.params, { token: 'zz', k: 10 });
+    assert.deepEqual(req.params, { token: '🎉', k: 10 });
     let message = '';
     try {
-      neighboursData(data, 'zz', 10);
+      neighboursData(data, '🎉', 10);
     } catch (e) {
       message = (e as Error).message;
     }
-    assert.match(message, /"zz" is 2 tokens in char; give exactly one/);
+    assert.match(message, /"🎉" never occurred in the training text/);
     await deliver(v, { type: 'error', id: req.id, params: { message } });
     assert.equal(await v.page.isVisible('#nb-error'), true);
     assert.equal(await v.page.textContent('#nb-error'), message);
@@ -279,11 +280,11 @@ describe('embeddings view', () => {
 
   it('ignores malformed messages and odd values', async () => {
     const v = await open('light');
-    await deliver(v, { type: 'projection', params: { points: [], explained: [NaN, NaN] } });
+    await deliver(v, { type: 'projection', params: { points: [], explained: [NaN, NaN], model: null } });
     assert.equal(await attr(v, 'data-points'), '0');
     assert.equal(await v.page.textContent('.axis-title-x'), 'PC1');
     const odd = { points: [...projection.points.slice(0, 5), { id: 99, text: 'x', unknown: false, x: NaN, y: 1, tokenizerId: 1 }],
-      explained: projection.explained };
+      explained: projection.explained, model: null };
     await deliver(v, { type: 'projection', params: odd });
     assert.equal(await attr(v, 'data-points'), '5', 'points without finite coordinates are dropped');
     await v.page.evaluate(() => window.postMessage({ type: 'neighbours', params: null }, '*'));
@@ -303,6 +304,7 @@ describe('embeddings view', () => {
     const rnd = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647) - 0.5;
     const big: ProjectionData = {
       explained: projection.explained,
+      model: projection.model,
       points: Array.from({ length: 10_000 }, (_, i) => {
         const p = real[i % real.length];
         return { ...p, id: i, text: `${p.text}${Math.floor(i / real.length) || ''}`, x: p.x + sx * rnd(), y: p.y + sy * rnd() };
@@ -339,6 +341,46 @@ describe('embeddings view', () => {
     console.log(`# perf: first paint of 10,000 points after the projection arrives: ${ms.toFixed(1)} ms ` +
       `(view's own handling ${await attr(v, 'data-paint-ms')} ms); zoom step to next frame, median ${zoomMs.toFixed(1)} ms; ` +
       `hover to next frame, median ${hoverMs.toFixed(1)} ms`);
+    clean(v);
+    await v.close();
+  });
+
+  it('a selection of several tokens: the mean of their embeddings, each token to pick; hints that fit the tokenizer; errors go after a success', async () => {
+    const v = await open('light');
+    await deliver(v, { type: 'projection', params: projection });
+    // The selection's neighbours come after the command: a word is several tokens in a character model.
+    await deliver(v, { type: 'error', params: { message: 'an older failure' } });
+    await deliver(v, { type: 'neighbours', params: neighboursData(data, 'the', 10) });
+    assert.equal(await v.page.isVisible('.gl-error'), false, 'the error line goes after a successful search');
+    assert.equal(await v.page.inputValue('#nb-token'), 'the', 'the input shows the query that was answered');
+    const caption = (await v.page.textContent('#nb-caption'))!;
+    assert.ok(caption.startsWith('“the” is 3 tokens in char: nearest to the mean of their embeddings (t h e)'), caption);
+    assert.deepEqual(await v.page.locator('.pick button').allTextContents(), ['t', 'h', 'e']);
+    const roles = await v.page.$$eval('#highlight-table tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
+    assert.deepEqual(roles.slice(0, 3), ['query token 1', 'query token 2', 'query token 3']);
+    // Picking one token asks for its own neighbours.
+    await v.page.click('.pick button:nth-child(2)');
+    const req = await lastRequest(v, 'neighbours', 1);
+    assert.deepEqual(req.params, { token: 'h', k: 10 });
+    await deliver(v, { type: 'neighbours', id: req.id, params: neighboursData(data, 'h', 10) });
+    assert.match((await v.page.textContent('#nb-caption'))!, /^Nearest to “h” \(id \d+\) by cosine$/);
+    assert.equal(await v.page.locator('.pick button').count(), 0);
+    // Analogy hints use tokens this model has: for a character model, letters and their capitals.
+    const hints = await v.page.locator('.hints button').allTextContents();
+    assert.ok(hints.length >= 1, 'at least one hint');
+    const vocab = new Set(projection.points.map((p) => p.text));
+    for (const h of hints) {
+      const terms = h.split(/ [−+] /);
+      assert.equal(terms.length, 3, h);
+      for (const t of terms) assert.ok(vocab.has(t.replace(/·/g, ' ')), `${t} of the hint ${h} is one token of the model`);
+    }
+    await v.page.click('.hints button:first-of-type');
+    const areq = await lastRequest(v, 'analogy', 1);
+    const { a, b, c } = areq.params as { a: string; b: string; c: string };
+    await deliver(v, { type: 'analogy', id: areq.id, params: analogyData(data, a, b, c, 5) });
+    const note = (await v.page.textContent('#an-expect'))!;
+    assert.match(note, /came first|is number \d|is not among the 5 nearest/, 'the panel says how the hint came out');
+    console.log(`# embeddings: hint ${a} − ${b} + ${c}: ${note}`);
     clean(v);
     await v.close();
   });

@@ -8,7 +8,7 @@
  *   data.events                               // every TrainEvent of the run, in order (start ... done)
  *   data.ctx                                  // the trained model, for any probe in engine/probes.ts
  *   tokensData(data, selection)               // -> TokensData            (tokens view)
- *   attentionData(data, selection)            // -> AttentionData         (attention view)
+ *   attentionData(data, selection)            // -> AttentionData         (attention view), with mapOf / rowsOf for its requests
  *   nextTokenData(data, prompt, k, sampling)  // -> NextTokenData         (nextToken view)
  *   projectionData(data), neighboursData(data, token, k), analogyData(data, a, b, c, k)   (embeddings view)
  *
@@ -18,9 +18,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
 import { applyModelOverrides, PRESETS, type ModelShape, type TrainSettings } from '../../engine/model/config';
-import { analogy, attentionMaps, compareTokenizers, embeddingPca, logitLens, neighbours, nextToken, perTokenLoss, singleTokenId, type ProbeContext } from '../../engine/probes/probes';
+import { analogy, compareTokenizers, embeddingPca, logitLens, nextToken, perTokenLoss, textNeighbours, type ProbeContext } from '../../engine/probes/probes';
+import { attentionMap, attentionProbe, attentionRows, textAttention, type TextAttention } from '../../engine/probes/attention';
 import { trainOnText } from '../../engine/training/train';
-import type { AttentionData, NeighboursData, NextTokenData, ProjectionData, TokensData } from '../../engine/protocol';
+import type { AttentionData, AttentionHead, AttentionMap, AttentionRows, ModelTag, NeighboursData, NextTokenData, ProjectionData,
+  TokensData } from '../../engine/protocol';
 import { type AnalogyResult, type SamplingOptions, type TrainEvent } from '../../engine/protocol';
 
 /** The repository root (this file runs from out/test/webviews/). */
@@ -80,36 +82,59 @@ export function selectionOf(data: EngineData, chars = 200, from = 0): string {
   return data.text.slice(from, from + chars);
 }
 
-/** The tokens view's payload: the selection under every encoding, the file's chars/token, and the model's surprise. */
-export function tokensData(data: EngineData, selection: string, file: string = data.text, withSurprise = true): TokensData {
+/** The model the panels name: the one engineData trained. */
+export function modelTag(data: EngineData, partial = false): ModelTag {
+  return { label: 'tinyshakespeare-sample.txt', tokenizer: data.ctx.tokenizer.name, parameters: data.ctx.model.parameterCount, partial };
+}
+
+/** The tokens view's payload: a text under every encoding, the file's chars/token, and the model's surprise. */
+export function tokensData(data: EngineData, selection: string, file: string = data.text, withSurprise = true,
+  scope: TokensData['scope'] = 'selection', line: number | null = null): TokensData {
   return {
     source: 'tinyshakespeare-sample.txt',
-    selection,
+    scope,
+    line,
+    text: selection,
     comparison: compareTokenizers(data.ctx, selection, file),
     surprise: withSurprise && selection.length > 0 ? perTokenLoss(data.ctx, selection) : null,
+    model: modelTag(data),
   };
 }
 
-/** The attention view's payload: the probe holds the last T tokens of the selection. */
-export function attentionData(data: EngineData, selection: string): AttentionData {
-  const probe = attentionMaps(data.ctx, selection);
-  return { source: 'tinyshakespeare-sample.txt', probe, totalTokens: probe.tokens.length + probe.cropped };
+/** The engine's attention of a selection (as the engine keeps it for a panel's later requests). */
+export function attentionOf(data: EngineData, selection: string): TextAttention {
+  return textAttention(data.ctx, selection);
+}
+
+/** The attention view's payload, as the engine sends it: thumbnails of every map and the open one in full. */
+export function attentionData(data: EngineData, selection: string, open: { layer: number; head: AttentionHead } = { layer: 0, head: 0 }): AttentionData {
+  const probe = attentionProbe(attentionOf(data, selection), 64, [open]);
+  return { source: 'tinyshakespeare-sample.txt', model: modelTag(data), probe, totalTokens: probe.tokens.length + probe.cropped };
+}
+
+/** The answer to the attention view's `map` request. */
+export function mapOf(data: EngineData, selection: string, layer: number, head: AttentionHead): AttentionMap {
+  return attentionMap(attentionOf(data, selection), layer, head);
+}
+
+/** The answer to the attention view's `rows` request. */
+export function rowsOf(data: EngineData, selection: string, layer: number, query: number): AttentionRows {
+  return attentionRows(attentionOf(data, selection), layer, query);
 }
 
 /** The next-token view's payload: top-k under `sampling` and the logit lens (k entries per layer and position). */
 export function nextTokenData(data: EngineData, prompt: string, k = 10,
   sampling: SamplingOptions = { temperature: 1, topK: 0, topP: 1 }, sampledSoFar = ''): NextTokenData {
-  return { prompt, sampledSoFar, probe: nextToken(data.ctx, prompt, k, sampling), lens: logitLens(data.ctx, prompt, k) };
+  return { prompt, sampledSoFar, probe: nextToken(data.ctx, prompt, k, sampling), lens: logitLens(data.ctx, prompt, k), model: modelTag(data) };
 }
 
 export function projectionData(data: EngineData): ProjectionData {
-  return embeddingPca(data.ctx);
+  return { ...embeddingPca(data.ctx), model: modelTag(data) };
 }
 
-/** Nearest neighbours of a one-token string (throws when it is not exactly one known token). */
-export function neighboursData(data: EngineData, token: string, k = 10): NeighboursData {
-  const id = singleTokenId(data.ctx, token);
-  return { query: token, id, nearest: neighbours(data.ctx, id, k) };
+/** Nearest neighbours of a text: its token's, or the mean of its tokens' (throws when the model knows none of them). */
+export function neighboursData(data: EngineData, text: string, k = 10): NeighboursData {
+  return { text, ...textNeighbours(data.ctx, text, k) };
 }
 
 export function analogyData(data: EngineData, a: string, b: string, c: string, k = 5): AnalogyResult {

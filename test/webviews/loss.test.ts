@@ -15,8 +15,9 @@ let data: EngineData;
 let layer: TrainEvent[]; // LayerNorm on a short slice, long enough to overfit
 let rms: TrainEvent[]; // the same with RMSNorm
 const SLICE = fs.readFileSync(path.join(REPO_ROOT, 'media', 'tinyshakespeare-sample.txt'), 'utf8').slice(0, 3000);
-const RUN_A = { id: 'run-a', label: 'shakespeare 3 KB · layernorm' };
-const RUN_B = { id: 'run-b', label: 'shakespeare 3 KB · rmsnorm' };
+const RUN_A = { id: 'run-a', source: 'shakespeare-3k.txt' };
+const RUN_B = { id: 'run-b', source: 'shakespeare-3k.txt' };
+const LABEL_A = 'shakespeare-3k.txt · run 1', LABEL_B = 'shakespeare-3k.txt · run 2';
 
 before(async () => {
   data = await engineData();
@@ -28,7 +29,7 @@ before(async () => {
 });
 after(() => shutdown());
 
-const msgRun = (r: { id: string; label: string }): ToView<'loss'> => ({ type: 'run', params: r });
+const msgRun = (r: { id: string; source: string }): ToView<'loss'> => ({ type: 'run', params: r });
 const msgEvents = (runId: string, events: TrainEvent[]): ToView<'loss'> => ({ type: 'events', params: { runId, events } });
 
 /** Streams a run's events in batches (as the host does while training); returns ms per batch (post to idle). */
@@ -50,7 +51,7 @@ for (const theme of ['light', 'dark'] as Theme[]) {
     const v = await openView('loss', theme, { width: 1100, height: 860 });
     try {
       await v.waitForPosted('ready');
-      assert.equal(await v.page.locator('.empty').isVisible(), true, 'an empty state before any run');
+      assert.equal(await v.page.locator('.gl-empty').isVisible(), true, 'an empty state before any run');
 
       // Run A streams in live; the first batch's first paint is a figure, not an assertion.
       await v.post(msgRun(RUN_A));
@@ -73,7 +74,7 @@ for (const theme of ['light', 'dark'] as Theme[]) {
       assert.equal(await count(v, '#loss-chart g.run'), 2);
       assert.equal(await count(v, '#loss-chart path.smooth'), 2);
       assert.equal(await count(v, '#loss-chart path.raw'), 2);
-      assert.deepEqual(await v.page.locator('.legend .run-label').allTextContents(), [RUN_A.label, RUN_B.label]);
+      assert.deepEqual(await v.page.locator('.legend .run-label').allTextContents(), [LABEL_A, LABEL_B]);
 
       // Validation points: one per eval with a validation loss, per run.
       for (const [run, events] of [[RUN_A, layer], [RUN_B, rms]] as const) {
@@ -179,7 +180,7 @@ for (const theme of ['light', 'dark'] as Theme[]) {
       // Reload: the legend (the session's runs), the lines and the log scale come back from the saved state alone.
       await v.reload();
       await v.page.waitForSelector('#loss-chart path.smooth');
-      assert.deepEqual(await v.page.locator('.legend .run-label').allTextContents(), [RUN_A.label, RUN_B.label]);
+      assert.deepEqual(await v.page.locator('.legend .run-label').allTextContents(), [LABEL_A, LABEL_B]);
       assert.equal(await count(v, '#loss-chart path.smooth'), 2);
       assert.equal(await v.page.getAttribute('#log-scale', 'aria-pressed'), 'true');
       assert.equal(await count(v, `circle.val[data-run="${RUN_B.id}"]`), eventsOf(rms, 'eval').filter((e) => e.valLoss !== null).length);
@@ -201,7 +202,7 @@ test('loss chart: the main run of engineData streams one event at a time; odd in
   const v = await openView('loss', 'dark', { width: 900, height: 700 });
   try {
     await v.waitForPosted('ready');
-    await v.post(msgRun({ id: 'main', label: 'tinyshakespeare 12 KB · tiny' }));
+    await v.post(msgRun({ id: 'main', source: 'tinyshakespeare-12k.txt' }));
     const t0 = performance.now();
     for (const e of data.events) await v.post(msgEvents('main', [e]));
     await v.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
@@ -215,7 +216,7 @@ test('loss chart: the main run of engineData streams one event at a time; odd in
       window.postMessage({ type: 'events', params: { runId: 5, events: 'x' } }, '*');
       window.postMessage({ type: 'events', params: { runId: 'main', events: [] } }, '*');
       window.postMessage({ type: 'events', params: { runId: 'main', events: [null, 1, { event: 'step', step: 'x' }, { event: 'nope' }] } }, '*');
-      window.postMessage({ type: 'run', params: { id: '', label: 3 } }, '*');
+      window.postMessage({ type: 'run', params: { id: '', source: 3 } }, '*');
       window.postMessage({ type: 'bogus', params: {} }, '*');
       window.postMessage('just a string', '*');
     });
@@ -237,10 +238,69 @@ test('loss chart: the main run of engineData streams one event at a time; odd in
     assert.equal(await count(v, '.legend li.run'), 1);
 
     await v.post({ type: 'error', params: { message: 'the engine stopped' } });
-    await v.page.waitForSelector('.banner.error');
-    assert.match((await v.page.textContent('.banner.error'))!, /the engine stopped/);
+    await v.page.waitForSelector('.gl-error:not([hidden])');
+    assert.match((await v.page.textContent('.gl-error'))!, /the engine stopped/);
     assert.deepEqual(v.consoleErrors, []);
     assert.deepEqual(v.cspViolations, []);
+  } finally {
+    await v.close();
+  }
+});
+
+test('loss chart after a reload: runs keep distinct labels and colours, labels never overlap, a banner is the run on screen’s', async () => {
+  const v = await openView('loss', 'light', { width: 1000, height: 820 });
+  try {
+    await v.waitForPosted('ready');
+    // Two runs of the same file, then a window reload.
+    await v.post(msgRun({ id: 'r1', source: 'note.md' }));
+    await stream(v, 'r1', layer, 400);
+    await v.post(msgRun({ id: 'r2', source: 'note.md' }));
+    await stream(v, 'r2', rms, 400);
+    await v.reload();
+    await v.page.waitForSelector('#loss-chart path.smooth');
+    // After the reload the host numbers nothing: a third run of the same file is run 3, never a second "run 1".
+    await v.post(msgRun({ id: 'r3', source: 'note.md' }));
+    await stream(v, 'r3', layer, 400);
+    const labels = await v.page.locator('.legend .run-label').allTextContents();
+    assert.deepEqual(labels, ['note.md · run 1', 'note.md · run 2', 'note.md · run 3']);
+    const colours = await v.page.locator('.legend li.run .swatch').evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
+    assert.equal(new Set(colours).size, 3, `three runs, three colours: ${colours.join(' ')}`);
+
+    // "best …" labels of runs whose best checkpoints sit close together never overlap.
+    const boxes = await v.page.locator('g.best text.label').evaluateAll((ts) => ts.filter((t) => t.getAttribute('visibility') !== 'hidden').map((t) => {
+      const r = t.getBoundingClientRect();
+      return [r.left, r.top, r.right, r.bottom];
+    }));
+    assert.ok(boxes.length >= 2, `${boxes.length} best labels shown`);
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const [a, b] = [boxes[i], boxes[j]];
+        assert.ok(a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1], `best labels ${i} and ${j} overlap: ${a.join()} / ${b.join()}`);
+      }
+    }
+    // The learning-rate axis never repeats a label.
+    const lrTicks = await v.page.locator('#chart-lr .axis.y .tick text').allTextContents();
+    assert.equal(new Set(lrTicks).size, lrTicks.length, `learning-rate ticks: ${lrTicks.join(', ')}`);
+
+    // The memorising warning of run 2 is not shown over run 3, which is on screen now.
+    assert.ok(eventsOf(rms, 'warning').some((w) => w.code === 'memorising'));
+    const titles = await v.page.locator('.banner strong').allTextContents();
+    assert.ok(titles.every((t) => t.endsWith('note.md · run 3')), `only run 3’s banners: ${titles.join(' | ')}`);
+    // Choosing run 2 for the reference lines brings its banner back, titled with its own label.
+    await v.page.selectOption('#focus-run', 'r2');
+    assert.match((await v.page.locator('.banner.warning[data-code="memorising"] strong').textContent())!, /Memorising · note\.md · run 2/);
+
+    // Ten runs fit the chart, each in its own colour; the eleventh makes the oldest finished one go.
+    for (let i = 4; i <= 11; i++) {
+      await v.post(msgRun({ id: `r${i}`, source: i % 2 ? 'a.txt' : 'b.txt' }));
+      await stream(v, `r${i}`, layer.slice(0, 40), 40);
+    }
+    const all = await v.page.locator('.legend li.run').evaluateAll((els) => els.map((e): [string | null, string] => [e.getAttribute('data-run'), String(e.className)]));
+    assert.equal(all.length, 10);
+    assert.ok(!all.some(([id]) => id === 'r1'), 'the oldest run left the chart');
+    assert.equal(new Set(all.map(([, cls]) => /\bc\d\b/.exec(cls)![0])).size, 10, 'ten runs, ten colour classes');
+    await v.screenshot('loss-reload');
+    assert.deepEqual(v.consoleErrors, []);
   } finally {
     await v.close();
   }

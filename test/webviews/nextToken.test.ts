@@ -70,6 +70,8 @@ for (const theme of ['light', 'dark'] as const) {
       assert.deepEqual(logits, byProb.map((t) => t.logit.toFixed(2)));
       assert.equal(b0.filter((b) => b.cut).length, 0, 'nothing is cut at temperature 1 without top-k/top-p');
       assert.match((await v.page.textContent('.nt-kept-text')) ?? '', /^kept mass 100\.0%/);
+      assert.match((await v.page.textContent('.gl-model')) ?? '', /^Model: tinyshakespeare-sample\.txt · char · /, 'the panel names its model');
+      assert.match((await v.page.textContent('.gl-subtitle')) ?? '', new RegExp(`^${first.probe.tokens.length} tokens of context`));
 
       // The logit lens: one row per layer plus the embeddings (N + 1), the last position's top tokens.
       const N = data.shape.layers;
@@ -171,9 +173,9 @@ for (const theme of ['light', 'dark'] as const) {
 
       // Bad input is refused with a message; an error reply is shown.
       await v.post({ type: 'nextToken', params: { ...first, probe: null } as unknown as NextTokenData });
-      assert.match((await v.page.textContent('.nt-error')) ?? '', /not well formed/);
+      assert.match((await v.page.textContent('.gl-error')) ?? '', /not well formed/);
       await v.post({ type: 'error', params: { message: 'the model is busy' } });
-      assert.equal(await v.page.textContent('.nt-error'), 'the model is busy');
+      assert.equal(await v.page.textContent('.gl-error'), 'the model is busy');
 
       assert.deepEqual(v.consoleErrors, []);
       assert.deepEqual(v.cspViolations, []);

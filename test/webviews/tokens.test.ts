@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compareTokenizers } from '../../engine/probes/probes';
+import { bpeReplay, tokenizerForText } from '../../engine/text/bpe';
 import type { ToView, TokensData } from '../../engine/protocol';
 import { engineData, tokensData, type EngineData } from './engineData';
 import { openView, shutdown, timeUntil, type Theme, type ViewPage } from './harness';
@@ -29,7 +30,7 @@ for (const theme of ['light', 'dark'] as Theme[]) {
     try {
       await v.waitForPosted('ready');
       const firstPaint = await timeUntil(v, msg(mixed), 'section.card[data-encoding="r50k_base"] span.tok');
-      console.log(`# tokens ${theme}: first paint ${firstPaint.toFixed(1)} ms for a ${mixed.selection.length}-char selection ` +
+      console.log(`# tokens ${theme}: first paint ${firstPaint.toFixed(1)} ms for a ${mixed.text.length}-char selection ` +
         `(${mixed.comparison.encodings.reduce((n, e) => n + e.tokens.length, 0)} chunks over 5 encodings)`);
 
       // Cards and table rows, model tokenizer first.
@@ -39,6 +40,7 @@ for (const theme of ['light', 'dark'] as Theme[]) {
         const row = v.page.locator(`table.counts tr[data-encoding="${e.encoding}"]`);
         assert.equal((await row.locator('td.count').textContent())!.replace(/,/g, ''), String(e.count), `${e.encoding} count`);
         assert.equal(await row.locator('td.file-cpt .val').textContent(), e.charsPerToken.toFixed(2), `${e.encoding} chars/token on the file`);
+        assert.equal(await row.locator('td.file-bpt').textContent(), e.bytesPerToken.toFixed(2), `${e.encoding} bytes/token on the file`);
         assert.equal((await row.locator('td.file-tokens').textContent())!.replace(/,/g, ''), String(e.fileTokens));
         // Chunks: one per token, in order, with its id.
         const card = v.page.locator(`section.card[data-encoding="${e.encoding}"]`);
@@ -150,24 +152,120 @@ test('tokens panel: a 6,000-character selection is windowed; state survives a re
       Math.min(400, big.comparison.encodings.find((e) => e.encoding === 'o200k_base')!.tokens.length));
 
     // No model yet: no vocabulary marks, no surprise; the surprise colouring is offered but disabled.
-    const plain: TokensData = { source: 'notes.md', selection: 'Hello, world!\n', comparison: compareTokenizers(null, 'Hello, world!\n', 'Hello, world!\n'), surprise: null };
+    const plain: TokensData = { source: 'notes.md', scope: 'file', line: null, text: 'Hello, world!\n',
+      comparison: compareTokenizers(null, 'Hello, world!\n', 'Hello, world!\n'), surprise: null, model: null };
     await v.post(msg(plain));
     await v.page.waitForFunction(() => document.querySelectorAll('section.card.model').length === 0);
     assert.equal(await v.page.locator('span.tok.unk').count(), 0);
     assert.equal(await v.page.locator('#colour-surprise').isDisabled(), true);
-    assert.match((await v.page.locator('.subtitle').textContent())!, /no model trained yet/);
+    assert.equal(await v.page.locator('.gl-subtitle').textContent(), 'the whole of notes.md · 14 characters · file 14 characters, 14 bytes',
+      'a whole file is not called a selection');
+    assert.equal(await v.page.locator('.gl-model').textContent(), 'Model: none yet');
 
     // Odd input: dropped or drawn safely, never an exception.
     await v.page.evaluate(() => {
-      window.postMessage({ type: 'tokens', params: { selection: 5 } }, '*');
-      window.postMessage({ type: 'tokens', params: { source: 'x', selection: '', comparison: { encodings: [], fileChars: 0, modelTokenizer: null }, surprise: [] } }, '*');
-      window.postMessage({ type: 'tokens', params: { source: 'x', selection: 'ab', surprise: null, comparison: { fileChars: NaN, modelTokenizer: 7,
+      window.postMessage({ type: 'tokens', params: { text: 5 } }, '*');
+      window.postMessage({ type: 'tokens', params: { source: 'x', text: '', comparison: { encodings: [], fileChars: 0, modelTokenizer: null }, surprise: [] } }, '*');
+      window.postMessage({ type: 'tokens', params: { source: 'x', text: 'ab', surprise: null, comparison: { fileChars: NaN, modelTokenizer: 7,
         encodings: [{ encoding: 'char', tokens: [null, { id: 'x' }, { id: 1, text: 'a', start: 0, end: 1, byteStart: 0, byteEnd: 1 }], count: NaN, inModel: 3, fileTokens: -1, charsPerToken: Infinity }] } } }, '*');
     });
     await frames(v);
     assert.equal(await v.page.locator('span.tok').count(), 1);
     await v.post({ type: 'error', params: { message: 'the selection is empty' } });
-    assert.match((await v.page.locator('.banner.error').textContent())!, /the selection is empty/);
+    assert.match((await v.page.locator('.gl-error').textContent())!, /the selection is empty/);
+    assert.equal(await v.page.locator('span.tok').count(), 0, 'a failed command leaves no older answer on screen');
+    assert.deepEqual(v.consoleErrors, []);
+    assert.deepEqual(v.cspViolations, []);
+  } finally {
+    await v.close();
+  }
+});
+
+test('tokens panel: run twice on different lines, it shows the second line’s tokens; stale content is marked while a request runs', async () => {
+  const v = await openView('tokens', 'light', { width: 1000, height: 760 });
+  try {
+    await v.waitForPosted('ready');
+    const lines = data.text.split('\n');
+    const line5 = lines[4], line1 = lines[0];
+    assert.notEqual(line5, line1);
+    await v.post({ type: 'loading', params: { what: 'Tokenizing line 5 of tinyshakespeare-sample.txt' } });
+    assert.equal(await v.page.locator('.gl-loading').isVisible(), true, 'the loading note shows at once');
+    await v.post(msg(tokensData(data, line5, data.text, true, 'line', 5)));
+    await v.page.waitForSelector('section.card[data-encoding="char"] span.tok');
+    assert.equal(await v.page.locator('.gl-loading').isVisible(), false);
+    const shown = async (enc: string): Promise<string> =>
+      (await v.page.locator(`section.card[data-encoding="${enc}"] span.tok .txt`).allTextContents()).join('');
+    const visibleText = (s: string): string => s.replace(/ /g, '·').replace(/\t/g, '→');
+    assert.equal(await shown('char'), visibleText(line5));
+
+    // The second command: while it runs, the first answer is marked stale; then every encoding shows line 1.
+    await v.post({ type: 'loading', params: { what: 'Tokenizing line 1 of tinyshakespeare-sample.txt' } });
+    assert.equal(await v.page.locator('.gl-body.gl-stale').count(), 1, 'the old tokens are marked stale');
+    assert.match((await v.page.locator('.gl-loading').textContent())!, /line 1/);
+    await v.post(msg(tokensData(data, line1, data.text, true, 'line', 1)));
+    await v.page.waitForFunction(() => !document.querySelector('.gl-body.gl-stale'));
+    for (const enc of ORDER) {
+      const want = tokensData(data, line1).comparison.encodings.find((e) => e.encoding === enc)!.tokens.map((t) => t.text).join('');
+      assert.equal(await shown(enc), visibleText(want), `${enc} shows line 1, not line 5`);
+    }
+    assert.match((await v.page.locator('.gl-subtitle').textContent())!, new RegExp(`^line 1 of tinyshakespeare-sample.txt · ${[...line1].length} characters`));
+    assert.match((await v.page.locator('.gl-model').textContent())!, /^Model: tinyshakespeare-sample.txt · char · /, 'the panel names its model');
+    assert.deepEqual(v.consoleErrors, []);
+  } finally {
+    await v.close();
+  }
+});
+
+test('tokens panel: the BPE replay learns from the file merge by merge and compares characters per token', async () => {
+  const v = await openView('tokens', 'dark', { width: 1100, height: 1000 });
+  try {
+    await v.waitForPosted('ready');
+    const file = data.text.slice(0, 4000);
+    const text = file.slice(0, 120);
+    await v.post(msg(tokensData(data, text, file)));
+    await v.page.waitForSelector('section.card span.tok');
+    await v.page.fill('#bpe-size', '300');
+    await v.page.click('#bpe-learn');
+    const req = await v.waitForPosted('bpeReplay');
+    assert.deepEqual(req.params, { vocabSize: 300 });
+    const replay = await bpeReplay(file, 300);
+    const learned = await tokenizerForText('bpe:300', file);
+    const comparison = compareTokenizers(data.ctx, text, file, [learned]);
+    await v.post({ type: 'bpeReplay', id: req.id, params: { replay, comparison } });
+    await v.page.waitForSelector('.replay-body:not([hidden]) path.curve[d]');
+    const n = replay.steps.length;
+    assert.ok(n > 0 && n <= 44, `${n} merges`);
+    // The learned tokenizer joins the comparison: its row, its card, its chars and bytes per token.
+    const row = v.page.locator(`table.counts tr[data-encoding="${replay.name}"]`);
+    const learnedRow = comparison.encodings.find((e) => e.encoding === replay.name)!;
+    assert.equal(await row.locator('td.file-cpt .val').textContent(), learnedRow.charsPerToken.toFixed(2));
+    assert.equal(await row.locator('.badge').textContent(), 'learned');
+    assert.equal((await row.locator('td.file-tokens').textContent())!.replace(/,/g, ''), String(replay.steps.at(-1)!.tokensAfter),
+      'the replay ends at the token count the learned tokenizer gives the file');
+    // The last merge, then one back.
+    const last = replay.steps.at(-1)!;
+    assert.match((await v.page.locator('.replay-merge').textContent())!, new RegExp(`^merge ${n} of ${n}: `));
+    await v.page.click('button[aria-label="one merge back"]');
+    const prev = replay.steps.at(-2)!;
+    const merge = (await v.page.locator('.replay-merge').textContent())!;
+    assert.ok(merge.startsWith(`merge ${n - 1} of ${n}`), merge);
+    assert.ok(merge.includes(`(id ${prev.id}, the pair stood side by side ${prev.pairCount} times)`), merge);
+    assert.ok(merge.includes(`file ${prev.tokensAfter.toLocaleString('en-US')} tokens`), merge);
+    assert.notEqual(prev.id, last.id);
+    // The chart's reference lines: char, r50k, cl100k, o200k, labelled without overlaps.
+    assert.deepEqual(await v.page.locator('g.ref').evaluateAll((gs) => gs.map((g) => g.getAttribute('data-encoding'))),
+      ['char', 'r50k_base', 'cl100k_base', 'o200k_base']);
+    const boxes = await v.page.locator('g.ref text:not([hidden])').evaluateAll((ts) => ts.map((t) => {
+      const r = t.getBoundingClientRect();
+      return [r.left, r.top, r.right, r.bottom];
+    }));
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const [a, b] = [boxes[i], boxes[j]];
+        assert.ok(a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1], `reference labels ${i} and ${j} overlap`);
+      }
+    }
+    await v.screenshot('tokens-bpe-replay');
     assert.deepEqual(v.consoleErrors, []);
     assert.deepEqual(v.cspViolations, []);
   } finally {

@@ -1,18 +1,14 @@
-import { interpolateLab, rgb } from 'd3';
-
-/**
- * Canvas drawing of attention maps: a colour lookup table from the theme, max-pooled thumbnails of every head (and
- * the mean over heads) in one pass over the data, and the full-resolution map of one head.
- *
- * A map is [T][T], row = query position q, column = key position k. The model is causal, so k > q is masked: those
- * pixels stay transparent (alpha 0), and the CSS hatch behind the canvas shows through, so "masked" never looks like
- * "zero attention".
- */
+// Canvas drawing of attention maps: a colour lookup table from the theme, the engine's max-pooled thumbnails of every
+// head (and the mean over heads), and the full-resolution map of one head.
+//
+// A map is [T][T], row = query position q, column = key position k. The model is causal, so k > q is masked: those
+// pixels stay transparent (alpha 0), and the CSS hatch behind the canvas shows through, so "masked" never looks like
+// "zero attention".
+import { interpolateLab, rgb } from '../shared/d3';
+import type { Rgb } from '../shared/theme';
 
 /** value in [0, 1] -> RGBA, 256 steps; index = round(sqrt(v) * 255), so small weights stay visible. */
 export type Lut = Uint8ClampedArray;
-
-export type Rgb = [number, number, number];
 
 export function makeLut(low: Rgb, high: Rgb): Lut {
   const lut = new Uint8ClampedArray(256 * 4);
@@ -28,13 +24,6 @@ export function makeLut(low: Rgb, high: Rgb): Lut {
   return lut;
 }
 
-/** The largest value of a map (at least a tiny positive number, so it can divide). */
-export function mapMax(map: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < map.length; i++) if (map[i] > m) m = map[i];
-  return m > 0 ? m : 1;
-}
-
 export function lutIndex(v: number): number {
   if (!(v > 0)) return 0; // 0, negative, NaN
   if (v >= 1) return 255;
@@ -47,52 +36,6 @@ export function fmtWeight(v: number): string {
   if (v === 0) return '0';
   if (v < 1e-4) return v.toExponential(2);
   return v.toFixed(4);
-}
-
-/** The bin (0..res-1) of each of T positions when T positions are pooled into res bins. */
-function bins(T: number, res: number): Int32Array {
-  const b = new Int32Array(T);
-  for (let i = 0; i < T; i++) b[i] = Math.min(res - 1, Math.floor((i * res) / T));
-  return b;
-}
-
-export interface Thumbs {
-  res: number;
-  /** [H + 1] pooled maps of res*res; index H is the mean over heads. */
-  maps: Float32Array[];
-}
-
-/**
- * Max-pools one layer's heads (and their mean) to res x res in a single pass over the causal half of the data.
- * Max, not mean, pooling: a one-token-wide diagonal (previous-token heads) stays visible in a 64-pixel thumbnail.
- */
-export function poolLayer(layer: number[][][], T: number, res: number): Thumbs {
-  const H = layer.length;
-  const rowBin = bins(T, res), colBin = bins(T, res);
-  const maps = Array.from({ length: H + 1 }, () => new Float32Array(res * res));
-  const mean = maps[H];
-  const meanRow = new Float64Array(T);
-  for (let q = 0; q < T; q++) {
-    const base = rowBin[q] * res;
-    meanRow.fill(0, 0, q + 1);
-    for (let h = 0; h < H; h++) {
-      const row = layer[h][q];
-      const out = maps[h];
-      for (let k = 0; k <= q; k++) {
-        let v = row[k];
-        if (!(v > 0)) v = 0;
-        meanRow[k] += v;
-        const i = base + colBin[k];
-        if (v > out[i]) out[i] = v;
-      }
-    }
-    for (let k = 0; k <= q; k++) {
-      const v = meanRow[k] / H;
-      const i = base + colBin[k];
-      if (v > mean[i]) mean[i] = v;
-    }
-  }
-  return { res, maps };
 }
 
 /**
@@ -141,30 +84,4 @@ export function paintRows(ctx: CanvasRenderingContext2D, map: Float32Array, T: n
     }
   }
   ctx.putImageData(img, 0, 0);
-}
-
-/** One full map [T][T] as a flat Float32Array (q * T + k); `heads` > 1 averages them (the mean-over-heads view). */
-export function flatMap(layer: number[][][], head: number | 'mean', T: number): Float32Array {
-  const out = new Float32Array(T * T);
-  const heads = head === 'mean' ? layer : [layer[head]];
-  for (const m of heads) {
-    for (let q = 0; q < T; q++) {
-      const row = m[q];
-      for (let k = 0; k <= q; k++) {
-        const v = row[k];
-        if (v > 0) out[q * T + k] += v;
-      }
-    }
-  }
-  if (heads.length > 1) for (let i = 0; i < out.length; i++) out[i] /= heads.length;
-  return out;
-}
-
-/** A value of one cell straight from the data (the mean computed on the fly). */
-export function cellValue(layer: number[][][], head: number | 'mean', q: number, k: number): number {
-  if (k > q) return 0;
-  if (head !== 'mean') return layer[head][q][k];
-  let s = 0;
-  for (const m of layer) s += m[q][k];
-  return s / layer.length;
 }

@@ -4,14 +4,12 @@
  * and pan, and d3.Delaunay in base pixel space for hit-testing. The base layer redraws on zoom only; hover redraws the
  * thin top layer, so both stay smooth at 10k points.
  */
+import { axisBottom, axisLeft, Delaunay, quadtree, scaleLinear, select, zoom, zoomIdentity, type Quadtree, type ScaleLinear,
+  type Selection, type ZoomBehavior, type ZoomTransform } from '../shared/d3';
+import { showToken as visible } from '../shared/format';
+import { onThemeChange } from '../shared/theme';
 import { createTooltip, type Tooltip } from '../shared/tooltip';
-import { axisBottom, axisLeft } from 'd3-axis';
-import { Delaunay } from 'd3-delaunay';
-import { quadtree, type Quadtree } from 'd3-quadtree';
-import { scaleLinear, type ScaleLinear } from 'd3-scale';
-import { select, type Selection } from 'd3-selection';
-import { zoom, zoomIdentity, type ZoomBehavior, type ZoomTransform } from 'd3-zoom';
-import { num, percent, visible } from './format';
+import { num, percent } from './state';
 
 export interface ScatterPoint {
   id: number;
@@ -21,9 +19,13 @@ export interface ScatterPoint {
   y: number;
 }
 
-/** What the scatter highlights; every number is an index into the points (or -1 when the token is not among them). */
+/**
+ * What the scatter highlights; every number is an index into the points (or -1 when the token is not among them).
+ * A query of several tokens (the mean of their embeddings) is drawn at the mean of their points: the projection is
+ * linear, so that is where the mean embedding projects.
+ */
 export type Highlight =
-  | { kind: 'neighbours'; query: number; nearest: number[] }
+  | { kind: 'neighbours'; query: number[]; nearest: number[] }
   | { kind: 'analogy'; a: number; b: number; c: number; nearest: number[] };
 
 export interface SavedTransform {
@@ -141,15 +143,12 @@ export class Scatter {
     });
     this.top.addEventListener('keydown', (e) => this.keydown(e));
     new ResizeObserver(() => this.resize()).observe(this.root);
-    // VS Code swaps the theme by changing the variables on <html> and the class of <body>.
-    const themeWatch = new MutationObserver(() => {
+    onThemeChange(() => {
       this.colours = null;
       this.rgbCache.clear();
       this.textWidths.clear();
       this.draw();
     });
-    themeWatch.observe(document.documentElement, { attributes: true, attributeFilter: ['style', 'class'] });
-    themeWatch.observe(document.body, { attributes: true, attributeFilter: ['class'] });
     this.updateLabel();
     // Resolve the label font now (its first measureText costs ~50 ms of font lookup), not when the data arrives.
     const ctx = this.base.getContext('2d');
@@ -641,7 +640,7 @@ export class Scatter {
   private highlightIndices(): number[] {
     const h = this.highlight;
     if (!h) return [];
-    return h.kind === 'neighbours' ? [h.query, ...h.nearest] : [h.a, h.b, h.c, ...h.nearest];
+    return h.kind === 'neighbours' ? [...h.query, ...h.nearest] : [h.a, h.b, h.c, ...h.nearest];
   }
 
   /** Places the labels of highlighted points first (they always show), trying right, left, above and below. */
@@ -656,7 +655,7 @@ export class Scatter {
     const ok = (i: number): boolean => i >= 0 && i < this.points.length;
     const label = (i: number): string => visible(this.points[i].text);
     if (h.kind === 'neighbours') {
-      if (ok(h.query)) wanted.push({ index: h.query, text: label(h.query), colour: c.query, bold: true });
+      for (const q of h.query) if (ok(q)) wanted.push({ index: q, text: label(q), colour: c.query, bold: true });
       h.nearest.forEach((i, rank) => ok(i) && wanted.push({ index: i, text: `${label(i)}`, colour: c.fg, bold: rank === 0 }));
     } else {
       const terms: [number, string][] = [[h.a, 'a'], [h.b, 'b'], [h.c, 'c']];
@@ -748,8 +747,11 @@ export class Scatter {
     };
 
     if (h?.kind === 'neighbours') {
-      if (ok(h.query)) {
-        const [qx, qy] = at(h.query);
+      const query = h.query.filter(ok);
+      if (query.length) {
+        // One token's point, or the mean of several (where their mean embedding projects).
+        const ends = query.map(at);
+        const qx = ends.reduce((s, e) => s + e[0], 0) / ends.length, qy = ends.reduce((s, e) => s + e[1], 0) / ends.length;
         ctx.strokeStyle = c.query;
         ctx.lineWidth = 1;
         h.nearest.forEach((i, rank) => {
@@ -764,7 +766,20 @@ export class Scatter {
         ctx.globalAlpha = 1;
       }
       for (const i of h.nearest) if (ok(i)) { dot(i, c.query, r + 1); ring(i, c.bg, r + 2.5, 1); ring(i, c.query, r + 4, 1.5); }
-      if (ok(h.query)) { ring(h.query, c.bg, r + 5, 3); ring(h.query, c.query, r + 3.5, 2, true); ring(h.query, c.query, r + 8, 1.5); }
+      for (const q of query) { ring(q, c.bg, r + 5, 3); ring(q, c.query, r + 3.5, 2, true); if (query.length === 1) ring(q, c.query, r + 8, 1.5); }
+      if (query.length > 1) {
+        // The mean: a diamond at the centre the lines start from.
+        const ends = query.map(at);
+        const mx = ends.reduce((s, e) => s + e[0], 0) / ends.length, my = ends.reduce((s, e) => s + e[1], 0) / ends.length;
+        ctx.fillStyle = c.query;
+        ctx.beginPath();
+        ctx.moveTo(mx, my - 7);
+        ctx.lineTo(mx + 7, my);
+        ctx.lineTo(mx, my + 7);
+        ctx.lineTo(mx - 7, my);
+        ctx.closePath();
+        ctx.fill();
+      }
     } else if (h?.kind === 'analogy') {
       const best = h.nearest[0];
       // a − b + c: the offset b → a, applied at c, should land near the result

@@ -1,5 +1,7 @@
-// The loss chart's data: every run's train events folded into columns (one array per metric, indexed by step order),
-// validated on the way in, small enough to persist with setState and redraw from after a window reload.
+// The loss chart's state: every run's train events folded into columns (one array per metric, indexed by step order),
+// validated on the way in, small enough to persist with setState and redraw from after a window reload. Runs are
+// numbered per document ("notes.md · run 3") by counters that survive reloads, and each run on the chart has a colour
+// no other run on it has. No DOM: node tests load it as is.
 import type { LossRun, TrainEvent } from '../../engine/protocol';
 
 export type StartEvent = Extract<TrainEvent, { event: 'start' }>;
@@ -7,11 +9,14 @@ export type DoneEvent = Extract<TrainEvent, { event: 'done' }>;
 
 export interface RunData {
   id: string;
-  label: string;
-  colour: number; // index into the series palette, fixed when the run first appears
+  source: string; // the document's name
+  number: number; // the run's number among this chart's runs of that document, from 1
+  label: string; // `${source} · run ${number}`
+  colour: number; // index into the series palette, unique among the runs on the chart
   hidden: boolean;
   start: {
     steps: number; vocabSize: number; parameters: number; tokenizer: string; trainer: string;
+    layers: number; dim: number; heads: number;
     baselines: { uniform: number; unigram: number | null; bigram: number | null };
   } | null;
   // one entry per step event, in arrival order (steps ascending)
@@ -27,53 +32,68 @@ export interface RunData {
   warnings: { code: string; message: string }[];
   done: { step: number; steps: number; cancelled: boolean; error: string | null; elapsedMs: number;
     best: { step: number; valLoss: number } | null; restoredBest: boolean } | null;
-  /** When the run (or its replay) began arriving in this panel, for "updated" ordering. */
+  /** When the run (or its replay) began arriving in this panel, for "newest" ordering. */
   seq: number;
 }
 
 export interface LossState {
-  version: 1;
+  version: 2;
   runs: RunData[];
   log: boolean;
   smoothing: number; // EMA weight in [0, 0.99]
   showRaw: boolean;
-  focus: string | null; // the run whose reference lines and status are shown; null = the latest
-  nextColour: number;
+  focus: string | null; // the run whose reference lines, status and banners are shown; null = the newest
+  /** The last run number given to each document's runs: a reload never numbers a run again. */
+  counters: Record<string, number>;
   seq: number;
 }
 
-export const MAX_RUNS = 12;
+/** Runs on the chart at most, and as many colours: no two runs on it share one. */
+export const MAX_RUNS = 10;
+export const PALETTE_SIZE = 10;
+const MAX_COUNTERS = 200;
 const MAX_SAMPLE_CHARS = 600;
 const MAX_LABEL = 120;
 
 export function emptyState(): LossState {
-  return { version: 1, runs: [], log: false, smoothing: 0.9, showRaw: true, focus: null, nextColour: 0, seq: 0 };
+  return { version: 2, runs: [], log: false, smoothing: 0.9, showRaw: true, focus: null, counters: {}, seq: 0 };
 }
 
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 const numOrNull = (x: unknown): number | null => (isNum(x) ? x : null);
 const str = (x: unknown, max: number): string => (typeof x === 'string' ? x.slice(0, max) : '');
 
+const labelOf = (source: string, number: number): string => `${source} · run ${number}`;
+
 /** Restores a persisted state, dropping anything malformed (state comes from disk; treat it as input). */
 export function restoreState(raw: unknown): LossState {
   const s = emptyState();
   if (typeof raw !== 'object' || raw === null) return s;
-  const r = raw as Partial<LossState>;
-  if (r.version !== 1 || !Array.isArray(r.runs)) return s;
+  const r = raw as Omit<Partial<LossState>, 'version'> & { version?: number };
+  if ((r.version !== 1 && r.version !== 2) || !Array.isArray(r.runs)) return s;
   s.log = r.log === true;
   s.showRaw = r.showRaw !== false;
   s.smoothing = isNum(r.smoothing) ? Math.min(0.99, Math.max(0, r.smoothing)) : s.smoothing;
-  s.nextColour = isNum(r.nextColour) ? r.nextColour : 0;
   s.seq = isNum(r.seq) ? r.seq : 0;
-  for (const run of r.runs.slice(0, MAX_RUNS)) {
+  if (typeof r.counters === 'object' && r.counters !== null) {
+    for (const [k, v] of Object.entries(r.counters).slice(-MAX_COUNTERS)) if (isNum(v)) s.counters[k.slice(0, MAX_LABEL)] = v;
+  }
+  for (const run of r.runs.slice(-MAX_RUNS)) {
     if (typeof run !== 'object' || run === null || typeof run.id !== 'string') continue;
     const cols = ['step', 'loss', 'lr', 'gradNorm', 'tokensPerSec'] as const;
     if (!cols.every((c) => Array.isArray(run[c]))) continue;
     const n = Math.min(...cols.map((c) => run[c].length));
-    const fresh = newRun({ id: run.id, label: str(run.label, MAX_LABEL) || run.id }, isNum(run.colour) ? run.colour : s.nextColour++, 0);
+    // Version 1 kept only a label ("notes.md · run 2"): its source and number come from it.
+    const v1 = /^(.*) · run (\d+)$/.exec(str(run.label, MAX_LABEL));
+    const source = str(run.source, MAX_LABEL) || (v1 ? v1[1] : str(run.label, MAX_LABEL)) || run.id;
+    const number = isNum(run.number) ? run.number : v1 ? Number(v1[2]) : (s.counters[source] ?? 0) + 1;
+    s.counters[source] = Math.max(s.counters[source] ?? 0, number);
+    const colour = isNum(run.colour) && run.colour >= 0 && run.colour < PALETTE_SIZE && !s.runs.some((x) => x.colour === run.colour)
+      ? run.colour : freeColour(s);
+    const fresh = newRun(run.id, source, number, colour, 0);
     Object.assign(fresh, {
       hidden: run.hidden === true,
-      start: run.start ?? null,
+      start: run.start ? Object.assign({ layers: 0, dim: 0, heads: 0 }, run.start) : null, // version 1 kept no shape
       step: run.step.slice(0, n), loss: run.loss.slice(0, n), lr: run.lr.slice(0, n), gradNorm: run.gradNorm.slice(0, n),
       tokensPerSec: run.tokensPerSec.slice(0, n),
       last: run.last ?? null,
@@ -90,30 +110,45 @@ export function restoreState(raw: unknown): LossState {
   return s;
 }
 
-function newRun(run: LossRun, colour: number, seq: number): RunData {
-  return { id: run.id, label: run.label, colour, hidden: false, start: null, step: [], loss: [], lr: [], gradNorm: [],
+function newRun(id: string, source: string, number: number, colour: number, seq: number): RunData {
+  return { id, source, number, label: labelOf(source, number), colour, hidden: false, start: null, step: [], loss: [], lr: [], gradNorm: [],
     tokensPerSec: [], last: null, evals: [], checkpoints: [], samples: [], warnings: [], done: null, seq };
 }
 
-/** A run starts, or is replayed: a known id keeps its colour, visibility and place, and its data starts over. */
+/** The first palette colour no run on the chart has (there are as many colours as runs fit). */
+export function freeColour(s: LossState): number {
+  const used = new Set(s.runs.map((r) => r.colour));
+  for (let c = 0; c < PALETTE_SIZE; c++) if (!used.has(c)) return c;
+  return s.runs.length % PALETTE_SIZE;
+}
+
+/**
+ * A run starts, or is replayed. A known id keeps its number, colour, visibility and place, and its data starts over;
+ * a new one gets the next number of its document and a colour of its own. When the chart is full, the oldest finished
+ * run goes first.
+ */
 export function addRun(s: LossState, run: LossRun): RunData {
   const id = str(run.id, 200);
-  const label = str(run.label, MAX_LABEL) || id;
+  const source = str(run.source, MAX_LABEL) || 'untitled';
   const seq = ++s.seq;
   const i = s.runs.findIndex((r) => r.id === id);
   if (i >= 0) {
     const old = s.runs[i];
-    const fresh = newRun({ id, label }, old.colour, seq);
+    const fresh = newRun(id, old.source, old.number, old.colour, seq);
     fresh.hidden = old.hidden;
     s.runs[i] = fresh;
     return fresh;
   }
   if (s.runs.length >= MAX_RUNS) {
-    // Keep the session's newest runs: drop the oldest one that is not training.
-    const drop = s.runs.findIndex((r) => r.done !== null) ;
+    const drop = s.runs.findIndex((r) => r.done !== null);
     s.runs.splice(drop >= 0 ? drop : 0, 1);
   }
-  const fresh = newRun({ id, label }, s.nextColour++, seq);
+  const number = (s.counters[source] ?? 0) + 1;
+  delete s.counters[source]; // re-inserted last: the counters object keeps the most recent documents
+  s.counters[source] = number;
+  const keys = Object.keys(s.counters);
+  for (const k of keys.slice(0, Math.max(0, keys.length - MAX_COUNTERS))) delete s.counters[k];
+  const fresh = newRun(id, source, number, freeColour(s), seq);
   s.runs.push(fresh);
   return fresh;
 }
@@ -133,12 +168,16 @@ export function applyEvents(run: RunData, events: unknown[]): number {
         const b = (ev.baselines ?? {}) as Record<string, unknown>;
         const settings = (ev.settings ?? {}) as Record<string, unknown>;
         if (!isNum(b.uniform)) continue;
+        const config = (ev.config ?? {}) as Record<string, unknown>;
         run.start = {
           steps: isNum(settings.steps) ? settings.steps : 0,
           vocabSize: isNum(ev.vocabSize) ? ev.vocabSize : 0,
           parameters: isNum(ev.parameters) ? ev.parameters : 0,
           tokenizer: str(ev.tokenizer, 40),
           trainer: str(ev.trainer, 80),
+          layers: isNum(config.layers) ? config.layers : 0,
+          dim: isNum(config.dim) ? config.dim : 0,
+          heads: isNum(config.heads) ? config.heads : 0,
           baselines: { uniform: b.uniform, unigram: numOrNull(b.unigram), bigram: numOrNull(b.bigram) },
         };
         break;
@@ -284,11 +323,44 @@ export function decimate(x: readonly number[], y: readonly number[], budget: num
   return out;
 }
 
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '–';
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60), h = Math.floor(m / 60);
-  if (h > 0) return `${h}h ${String(m % 60).padStart(2, '0')}m`;
-  return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+/** The newest run (by arrival in this panel). */
+export function latestRun(s: LossState): RunData | undefined {
+  return [...s.runs].sort((a, b) => b.seq - a.seq)[0];
+}
+
+/** The run whose reference lines are drawn: the one chosen, else the newest. */
+export function focusRun(s: LossState): RunData | undefined {
+  return (s.focus ? findRun(s, s.focus) : undefined) ?? latestRun(s);
+}
+
+/** The run on screen: the newest one still training, else the focused one. The status line and banners are its. */
+export function runOnScreen(s: LossState): RunData | undefined {
+  return [...s.runs].filter((r) => statusOf(r) === 'training').sort((a, b) => b.seq - a.seq)[0] ?? focusRun(s);
+}
+
+export interface Banner {
+  key: string;
+  kind: 'warning' | 'error' | 'info';
+  title: string;
+  text: string;
+}
+
+/** The banners of the run on screen (never another run's: a finished run's warning does not follow later runs). */
+export function bannersOf(run: RunData | undefined): Banner[] {
+  if (!run) return [];
+  const list: Banner[] = run.warnings.map((w) => ({ key: `${run.id}:${w.code}`, kind: w.code === 'memorising' ? 'warning' as const : 'info' as const,
+    title: w.code === 'memorising' ? `Memorising · ${run.label}` : `Note · ${run.label}`, text: w.message }));
+  if (run.done?.error) list.push({ key: `${run.id}:error`, kind: 'error', title: `Training failed · ${run.label}`, text: run.done.error });
+  else if (run.done?.restoredBest && run.done.best && !run.warnings.some((w) => w.code === 'memorising')) {
+    list.push({ key: `${run.id}:restored`, kind: 'info', title: `Best weights kept · ${run.label}`,
+      text: `the model keeps the weights of step ${run.done.best.step} (val ${run.done.best.valLoss.toFixed(4)}), its best validation loss` });
+  }
+  return list;
+}
+
+/** What a run trained, in a few words: "char · 4 layers × 128 · native". */
+export function runDetails(run: RunData): string {
+  const st = run.start;
+  if (!st) return '';
+  return [st.tokenizer, st.layers && st.dim ? `${st.layers} layers × ${st.dim}` : '', st.trainer.split(' ')[0]].filter(Boolean).join(' · ');
 }
