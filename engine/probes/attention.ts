@@ -104,45 +104,50 @@ export function attentionRows(a: TextAttention, layer: number, query: number): A
   return { layer, query, weights };
 }
 
-/** The bin (0..res-1) of each of T positions pooled into res bins. */
-function bins(T: number, res: number): Int32Array {
-  const b = new Int32Array(T);
-  for (let i = 0; i < T; i++) b[i] = Math.min(res - 1, Math.floor((i * res) / T));
-  return b;
-}
-
 /**
  * Every head's map and each layer's mean over heads, max-pooled to res x res in one pass over the causal half:
- * [N][H + 1][res][res]. Max, not mean: a one-token-wide diagonal (a previous-token head) stays visible.
+ * [N][H + 1][res][res]. Max, not mean: a one-token-wide diagonal (a previous-token head) stays visible. Pixel column c
+ * holds keys [first[c], first[c + 1]); each run of a row's keys in one pixel is read in one loop and its maximum
+ * written once. The mean's pixels pool the sum over heads, divided by H at the end (the max of a sum / H is the max
+ * of the means).
  */
 export function attentionThumbnails(a: TextAttention, res: number): Float32Array {
   const { N, H, T } = a;
   const size = res * res;
   const out = new Float32Array(N * (H + 1) * size);
-  const bin = bins(T, res);
-  const meanRow = new Float64Array(T);
+  const first = new Int32Array(res + 1); // the first position of each pixel, then T
+  for (let c = 0; c <= res; c++) first[c] = Math.ceil((c * T) / res);
+  const sum = new Float32Array(T); // one query's weights summed over heads
   for (let l = 0; l < N; l++) {
-    const src = a.layers[l];
+    const src = a.layers[l]; // [H, T, T]
     const layerBase = l * (H + 1) * size;
-    const meanBase = layerBase + H * size;
-    for (let q = 0; q < T; q++) {
-      const rowBase = bin[q] * res;
-      meanRow.fill(0, 0, q + 1);
-      for (let h = 0; h < H; h++) {
-        const row = (h * T + q) * T;
-        const base = layerBase + h * size + rowBase;
-        for (let k = 0; k <= q; k++) {
-          const v = src[row + k] > 0 ? src[row + k] : 0;
-          meanRow[k] += v;
-          if (v > out[base + bin[k]]) out[base + bin[k]] = v;
+    for (let r = 0; r < res; r++) {
+      for (let q = first[r]; q < first[r + 1]; q++) {
+        sum.fill(0, 0, q + 1);
+        for (let h = 0; h < H; h++) {
+          const row = (h * T + q) * T;
+          const base = layerBase + h * size + r * res;
+          for (let c = 0; c < res && first[c] <= q; c++) {
+            const end = Math.min(first[c + 1], q + 1);
+            let m = out[base + c];
+            for (let k = first[c]; k < end; k++) {
+              const v = src[row + k];
+              sum[k] += v;
+              if (v > m) m = v;
+            }
+            out[base + c] = m;
+          }
+        }
+        const base = layerBase + H * size + r * res;
+        for (let c = 0; c < res && first[c] <= q; c++) {
+          const end = Math.min(first[c + 1], q + 1);
+          let m = out[base + c];
+          for (let k = first[c]; k < end; k++) if (sum[k] > m) m = sum[k];
+          out[base + c] = m;
         }
       }
-      for (let k = 0; k <= q; k++) {
-        const v = meanRow[k] / H;
-        const i = meanBase + rowBase + bin[k];
-        if (v > out[i]) out[i] = v;
-      }
     }
+    for (let i = layerBase + H * size; i < layerBase + (H + 1) * size; i++) out[i] /= H;
   }
   return out;
 }

@@ -223,9 +223,36 @@ export async function shutdown(): Promise<void> {
   if (s) await s.close();
 }
 
-/** The script every page gets before its own: the stand-in VS Code API, the theme, the CSP watcher. */
+/**
+ * A host message made ready for the test driver: typed arrays (the attention probe's) cross as base64, several times
+ * faster than Playwright's own encoding of them, and the page revives them (initScript's __glRevive) before posting, so
+ * the view gets the typed arrays VS Code delivers.
+ */
+export function encodeForPage(x: unknown): unknown {
+  if (ArrayBuffer.isView(x)) return { __glTyped: x.constructor.name, b64: Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64') };
+  if (Array.isArray(x)) return x.map(encodeForPage);
+  if (typeof x === 'object' && x !== null) return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, encodeForPage(v)]));
+  return x;
+}
+
+/** The script every page gets before its own: the stand-in VS Code API, the theme, the CSP watcher, the reviver. */
 function initScript(args: { vars: Record<string, string>; theme: Theme; state: string | null }): void {
   const w = window as unknown as Record<string, unknown> & { __glReport?: (kind: string, payload: string) => void };
+  // encodeForPage's typed arrays, back as typed arrays.
+  const revive = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(revive);
+    if (typeof x !== 'object' || x === null) return x;
+    const o = x as Record<string, unknown>;
+    if (typeof o.__glTyped === 'string' && typeof o.b64 === 'string') {
+      const bin = atob(o.b64);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      const Typed = (globalThis as unknown as Record<string, new (b: ArrayBuffer) => unknown>)[o.__glTyped];
+      return new Typed(bytes.buffer);
+    }
+    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, revive(v)]));
+  };
+  w.__glRevive = revive;
   const report = (kind: string, payload: unknown): void => {
     try { w.__glReport?.(kind, JSON.stringify(payload)); } catch { /* the binding is gone while the page unloads */ }
   };
@@ -328,7 +355,7 @@ export async function openView<V extends ViewName>(view: V, theme: Theme, opts: 
     consoleErrors,
     cspViolations,
     post: async (msg) => {
-      await page.evaluate((m) => window.postMessage(m, '*'), msg as unknown);
+      await page.evaluate((m) => window.postMessage((window as unknown as { __glRevive(x: unknown): unknown }).__glRevive(m), '*'), encodeForPage(msg));
     },
     posted: () => Promise.resolve(postedMessages.slice()),
     waitForPosted: async (type, n = 1) => {
@@ -380,7 +407,7 @@ export async function canvasPixel(page: Page, selector: string, x: number, y: nu
 export async function timeUntil<V extends ViewName>(v: ViewPage<V>, msg: ToView<V>, selector: string): Promise<number> {
   return v.page.evaluate(({ m, selector }) => new Promise<number>((resolve, reject) => {
     const t0 = performance.now();
-    window.postMessage(m, '*');
+    window.postMessage((window as unknown as { __glRevive(x: unknown): unknown }).__glRevive(m), '*');
     const tick = (): void => {
       if (document.querySelector(selector)) {
         // One more frame so the number includes layout and paint of what the selector found.
@@ -392,5 +419,5 @@ export async function timeUntil<V extends ViewName>(v: ViewPage<V>, msg: ToView<
       }
     };
     requestAnimationFrame(tick);
-  }), { m: msg, selector });
+  }), { m: encodeForPage(msg), selector });
 }
