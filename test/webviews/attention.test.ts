@@ -173,6 +173,7 @@ for (const theme of ['light', 'dark'] as const) {
       meanFocus.weights!.forEach((x, k) => assert.ok(Math.abs(x - mean[q * T + k]) < 1e-6));
       assert.match((await v.page.textContent('.att-detail-title'))!, new RegExp(`mean of ${H} heads`));
 
+      await v.page.mouse.move(1, 1);
       await v.screenshot('attention');
 
       // The host removed the painting (the text was edited): the panel drops its focus and says why.

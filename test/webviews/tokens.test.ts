@@ -158,7 +158,7 @@ test('tokens panel: a 6,000-character selection is windowed; state survives a re
     await v.page.waitForFunction(() => document.querySelectorAll('section.card.model').length === 0);
     assert.equal(await v.page.locator('span.tok.unk').count(), 0);
     assert.equal(await v.page.locator('#colour-surprise').isDisabled(), true);
-    assert.equal(await v.page.locator('.gl-subtitle').textContent(), 'the whole of notes.md · 14 characters · file 14 characters, 14 bytes',
+    assert.equal(await v.page.locator('.gl-subtitle').textContent(), 'the whole of notes.md · 14 characters · the file: 14 characters, 14 bytes',
       'a whole file is not called a selection');
     assert.equal(await v.page.locator('.gl-model').textContent(), 'Model: none yet');
 

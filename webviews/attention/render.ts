@@ -13,7 +13,7 @@ import { fmtWeight, lutIndex, makeLut, paintPooled, paintRows, type Lut } from '
 import { headView, labelPlan, mapKey, thumbnail, type Choice, type Model } from './state';
 
 const LABEL_W = 88; // the row labels' column
-const HEADS_HEIGHT = 420; // the head view's rows fit this height (rows shrink for long texts)
+const HEADS_HEIGHT = 640; // the head view's rows fit this height (rows shrink for long texts)
 /** The attention colour of the panel and of the painting over the source (extension/panels/attention.ts). */
 const ATTENTION_EXPR = 'var(--vscode-charts-orange, #e67e22)';
 const ATTENTION_FALLBACK: Rgb = [230, 126, 34];
@@ -139,14 +139,16 @@ export function createAttentionView(frame: Frame, get: { model(): Model | null; 
   }
 
   // ---- layout ----
+  /** The grid beside the open map when both fit (the map at the size its labels need), else the grid above it. */
   function layout(m: Model): { side: boolean; thumb: number; room: number } {
     const width = Math.max(320, document.documentElement.clientWidth - 32);
     const cols = m.H + 1;
-    const side = width >= 960;
-    const gridWidth = side ? Math.min(width * 0.46, cols * 64 + 40) : width;
+    const sideGrid = Math.min(width * 0.46, cols * 64 + 40);
+    const sideRoom = width - sideGrid - 32 - LABEL_W - 16;
+    const side = width >= 960 && labelPlan(m.T, sideRoom).size <= sideRoom;
+    const gridWidth = side ? sideGrid : width;
     const thumb = Math.max(22, Math.min(60, Math.floor((gridWidth - 40) / cols) - 4));
-    const detailWidth = side ? width - gridWidth - 32 : width;
-    return { side, thumb, room: Math.max(200, detailWidth - LABEL_W - 16) };
+    return { side, thumb, room: Math.max(200, side ? sideRoom : width - LABEL_W - 16) };
   }
 
   const headName = (h: AttentionHead, H: number): string => (h === 'mean' ? `mean of ${H} heads` : `head ${h + 1}`);
@@ -389,13 +391,16 @@ export function createAttentionView(frame: Frame, get: { model(): Model | null; 
       .attr('class', 'att-head-key').attr('x', rightX + 8).attr('y', (i) => y(i)).attr('dy', '0.35em')
       .classed('focused', (i) => i === token).style('font-size', `${fontPx}px`).text((i) => showToken(toks[i].text, 16));
     const lines = view.lines.filter((l) => !hiddenHeads.has(l.head));
+    // Heads side by side within a row (their lines would otherwise lie on one another and blend to grey); opacity and
+    // width grow with the square root of the weight, as the heatmaps' colour does, so weak weights stay visible.
+    const lane = (h: number): number => (m.H > 1 ? ((h / (m.H - 1)) - 0.5) * Math.min(view.rowHeight * 0.7, 2 * m.H) : 0);
     headLines.selectAll<SVGLineElement, (typeof lines)[number]>('line')
       .data(lines, (l) => `${l.head}:${l.key}`)
       .join('line')
-      .attr('x1', leftX).attr('y1', y(token)).attr('x2', rightX).attr('y2', (l) => y(l.key))
+      .attr('x1', leftX).attr('y1', (l) => y(token) + lane(l.head)).attr('x2', rightX).attr('y2', (l) => y(l.key) + lane(l.head))
       .attr('stroke', (l) => headColour(l.head, m.H))
-      .attr('stroke-opacity', (l) => Math.min(1, 0.1 + 0.9 * l.weight).toFixed(3))
-      .attr('stroke-width', (l) => (0.6 + 2.4 * l.weight).toFixed(2))
+      .attr('stroke-opacity', (l) => (0.05 + 0.95 * Math.sqrt(l.weight)).toFixed(3))
+      .attr('stroke-width', (l) => (0.5 + 2.5 * Math.sqrt(l.weight)).toFixed(2))
       .attr('data-head', (l) => l.head)
       .attr('data-key', (l) => l.key)
       .on('pointerenter pointermove', (e: PointerEvent, l) => tooltip.show(

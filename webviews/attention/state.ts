@@ -141,7 +141,7 @@ export interface HeadView {
   query: number;
   rowHeight: number;
   labelStep: number;
-  /** One line per head and key with weight >= minWeight: head, key, weight. */
+  /** One line per head and key with weight >= minWeight. */
   lines: { head: number; key: number; weight: number }[];
 }
 

@@ -227,7 +227,8 @@ export function createLossView(frame: Frame, actions: LossActions): LossView {
       const best = bestOf(run);
       if (best) parts.push(`best val ${fmtLoss(best.valLoss)} @ ${d3.format(',')(best.step)}`);
     }
-    statusEl.attr('data-state', st).attr('title', run.label).text(`${run.label} · ${parts.join(' · ')}`);
+    // The state first (its symbol coloured), then whose run it is.
+    statusEl.attr('data-state', st).attr('title', run.label).text([parts[0], run.label, ...parts.slice(1)].join(' · '));
     const pct = Math.min(100, (100 * (run.done?.step ?? last?.step ?? 0)) / steps);
     progress.attr('hidden', null).attr('aria-valuenow', Math.round(pct)).attr('data-state', st);
     progressBar.style('width', `${pct}%`);

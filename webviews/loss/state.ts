@@ -362,5 +362,5 @@ export function bannersOf(run: RunData | undefined): Banner[] {
 export function runDetails(run: RunData): string {
   const st = run.start;
   if (!st) return '';
-  return [st.tokenizer, st.layers && st.dim ? `${st.layers} layers × ${st.dim}` : '', st.trainer.split(' ')[0]].filter(Boolean).join(' · ');
+  return [st.tokenizer, st.layers && st.dim ? `${st.layers} layers × ${st.dim}` : '', st.trainer.split(/[ ,(]/)[0]].filter(Boolean).join(' · ');
 }

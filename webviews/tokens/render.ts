@@ -192,7 +192,7 @@ export function createTokensView(frame: Frame, state: () => TokensState, actions
     views = data && comparison ? buildViews(data, comparison) : [];
     frame.empty(!data);
     frame.model(data ? data.model : undefined);
-    frame.subtitle(data ? `${scopeLabel(data)} · file ${thousands(data.comparison.fileChars)} characters, ${thousands(data.comparison.fileBytes)} bytes` : '');
+    frame.subtitle(data ? `${scopeLabel(data)} · the file: ${thousands(data.comparison.fileChars)} characters, ${thousands(data.comparison.fileBytes)} bytes` : '');
     if (!data) {
       // Nothing answers the last request: no older tokens stay behind, even hidden.
       tbody.selectAll('tr').remove();

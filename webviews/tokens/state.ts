@@ -2,7 +2,7 @@
 // per token), the labels that say what the panel shows, the model's bits per byte, and the BPE replay. No DOM: node
 // tests load it as is.
 import type { BpeReplay, BpeReplayData, EncodingComparison, ModelTag, TokenizerComparison, TokenLoss, TokensData } from '../../engine/protocol';
-import { count, thousands } from '../shared/format';
+import { count } from '../shared/format';
 
 export const ENCODING_ORDER = ['o200k_base', 'cl100k_base', 'p50k_base', 'r50k_base', 'char'];
 /** The fixed tokenizers a learned BPE is compared against in the replay. */
@@ -147,7 +147,7 @@ export function scopeLabel(d: TokensData): string {
   const source = d.source || 'the document';
   if (d.scope === 'file') return `the whole of ${source} · ${chars}`;
   if (d.scope === 'line') return `line ${d.line ?? '?'} of ${source} · ${chars}`;
-  return `the selection in ${source} · ${chars} of the file’s ${thousands(d.comparison.fileChars)}`;
+  return `the selection in ${source} · ${chars}`;
 }
 
 /**
