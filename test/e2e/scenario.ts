@@ -22,6 +22,10 @@ export interface ScenarioOptions {
 
 const TRAIN = 'GPT Lab: Train GPT on this file';
 const INSPECT_ATTENTION = 'GPT Lab: Inspect attention for selection';
+const SHOW_TOKENS = 'GPT Lab: Show tokens of selection';
+
+/** A line as the tokens panel shows a character model's chunks: spaces as ·, tabs as →. */
+const shownLine = (line: string): string => line.replace(/ /g, '·').replace(/\t/g, '→');
 /** The message the extension shows when a run ends (extension/train.ts). */
 const TRAINING_ENDED = /Trained on .* for \d+ steps|Stopped after \d+ steps|training on .* stopped/i;
 
@@ -234,12 +238,50 @@ export async function runScenario(server: CodeServer, options: ScenarioOptions):
       return `${await painted.count()} decorated spans over the source`;
     });
 
-    await step('attention-cleared', 30_000, async () => {
+    await step('attention-stays-then-clears-on-edit', 40_000, async () => {
+      // The painting survives a click in the editor; an edit removes it, and the panel drops its focus and says why.
       const painted = page.locator('.monaco-editor').first().locator('[class*="ced-"]');
+      const frame = (await wb.webviews()).at(-1)!;
       await wb.focusFile(fileName);
       await page.keyboard.press('Control+End');
-      await poll(async () => (await painted.count()) === 0, 10_000, 'the painting to clear when the selection changes');
-      return 'the painting went away when the selection moved';
+      await sleep(1000);
+      if ((await painted.count()) === 0) throw new Error('the painting went away when the cursor moved');
+      if ((await frame.locator('.gl-model').innerText()).indexOf(fileName) < 0) throw new Error('the attention panel does not name its model');
+      await page.keyboard.type('x');
+      await poll(async () => (await painted.count()) === 0, 10_000, 'the painting to clear when the text changes');
+      await poll(async () => (await frame.locator('.att-unfocused').count()) > 0, 10_000, 'the panel to say why its focus went');
+      const focused = await frame.locator('.att-tok.focused').count();
+      await page.keyboard.press('Control+Z');
+      if (focused !== 0) throw new Error('the panel still shows a focused token');
+      return `the painting stayed through a click, and an edit cleared it and the panel's focus: ${plain(await frame.locator('.att-unfocused').innerText())}`;
+    });
+
+    await step('tokens-twice', 90_000, async () => {
+      // Two selections one after the other: the panel shows the second one's tokens, and names its model.
+      const editor = wb.editorFor(fileName);
+      const lineText = async (i: number): Promise<string> => plain(await editor.locator('.view-line').nth(i).innerText()).replace(/\u00a0/g, ' ');
+      const chunks = async (frame: FrameLocator): Promise<string> =>
+        (await frame.locator('section.card[data-encoding="char"] span.tok .txt').allInnerTexts()).join('');
+      await wb.focusFile(fileName);
+      await page.keyboard.press('Control+Home');
+      for (let i = 0; i < 4; i++) await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('Home');
+      await page.keyboard.press('Shift+End');
+      const line5 = await lineText(4);
+      const before = new Set(await wb.webviewIds());
+      await wb.runCommand(SHOW_TOKENS);
+      const id = await poll(async () => (await wb.webviewIds()).find((w) => !before.has(w)), 30_000, 'the tokens webview');
+      const frame = await poll(async () => wb.webviewById(id), 10_000, 'its frame');
+      await poll(async () => (await chunks(frame)) === shownLine(line5), 45_000, `the tokens of line 5 ${JSON.stringify(line5)}`, 250);
+      await wb.focusFile(fileName);
+      await page.keyboard.press('Control+Home');
+      await page.keyboard.press('Shift+End');
+      const line1 = await lineText(0);
+      await wb.runCommand(SHOW_TOKENS);
+      await poll(async () => (await chunks(frame)) === shownLine(line1), 45_000, `the tokens of line 1 ${JSON.stringify(line1)} (not line 5's)`, 250);
+      const model = plain(await frame.locator('.gl-model').innerText());
+      if (!model.includes(fileName)) throw new Error(`the tokens panel does not name its model: ${model}`);
+      return `line 5, then line 1: the panel shows line 1's tokens; ${model}`;
     });
   } finally {
     clearInterval(toastWatch);
