@@ -64,9 +64,9 @@ function setup(name) {
 async function side(which, name, steps, warmup, decode) {
   const { GPT } = require(path.join(OUT, 'model', 'gpt.js'));
   const { selectBackend } = require(path.join(OUT, 'compute', 'tfjsBackend.js'));
-  const { NativeTrainer } = require(path.join(OUT, 'training', 'compiledTrainer.js'));
+  const { CompiledTrainer } = require(path.join(OUT, 'training', 'compiledTrainer.js'));
   const { flatLayout, flattenWeights } = require(path.join(OUT, 'model', 'flatLayout.js'));
-  const { nativeGPTClass, loadNative, nativePathName } = require(path.join(OUT, 'compute', 'addon.js'));
+  const { addonIsa, nativeGPTClass, loadNative } = require(path.join(OUT, 'compute', 'addon.js'));
   const { loadWasmTrainer, wasmGPTClass } = require(path.join(OUT, 'compute', 'wasm.js'));
   const { loadWebGpu } = require(path.join(OUT, 'compute', 'webgpu', 'device.js'));
   await selectBackend('cpu', { native: false });
@@ -79,7 +79,7 @@ async function side(which, name, steps, warmup, decode) {
     label = r.report;
   } else if (nativeGPTClass()) {
     cls = nativeGPTClass();
-    label = `${nativePathName(loadNative().info().isa)}, ${loadNative().info().maxThreads} threads`;
+    label = `native-${addonIsa(loadNative().info().isa)}, ${loadNative().info().maxThreads} threads`;
   } else {
     await loadWasmTrainer();
     cls = wasmGPTClass({ liveParams: false });
@@ -88,7 +88,7 @@ async function side(which, name, steps, warmup, decode) {
   const model = GPT.init(config, 1);
   const settings = { steps: 1000, learningRate: 1e-4, minLearningRate: 1e-4, warmupSteps: 0, weightDecay: 0.01, beta1: 0.9,
     beta2: 0.999, eps: 1e-8, gradClip: 1, seed: 1 };
-  const trainer = NativeTrainer.create(model, settings, cls);
+  const trainer = new CompiledTrainer(model, settings, cls);
   const times = [], losses = [];
   for (let i = 0; i < warmup + steps; i++) {
     const { x, y } = batches[i % batches.length];

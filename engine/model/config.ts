@@ -1,4 +1,5 @@
-// The model's hyper-parameters and the presets a user picks from.
+// The model's hyper-parameters, the run's settings, and the presets a user picks from.
+import { formatBytes } from '../common/format';
 // Legend used in shape comments across the engine:
 //   B = batch, T = context length, D = model width, H = query heads, KV = key/value heads, hs = head size,
 //   A = H*hs (the attention's width), C = (H + 2*KV)*hs (q, k and v together), F = ffnMult*D, V = model vocabulary,
@@ -23,7 +24,7 @@ export interface GPTConfig {
   tieEmbeddings: boolean; // lm_head reuses wte (no lm_head.weight tensor)
   bias: boolean; // biases in c_proj, the MLP, LayerNorm and lm_head
   qkvBias: boolean; // bias on c_attn (GPT-2 has one; the classic notebook's per-head q/k/v do not)
-  dropout: number; // applied to attention probabilities and residual branches while training
+  dropout: number; // applied to the embeddings, attention probabilities and residual branches while training
   kvHeads: number; // KV: key/value heads, each shared by H/KV query heads: H is multi-head, 1 multi-query, between grouped
   headDim: number; // hs: one head's width; D/H in GPT-2, free here (q: D -> H*hs, k and v: D -> KV*hs, c_proj: H*hs -> D)
   qkNorm: boolean; // RMSNorm without weights (eps 1e-5) on each head's q and k before the scores, as nanochat
@@ -98,6 +99,9 @@ export const PRESETS: Record<'tiny' | 'small' | 'classic', Preset> = {
 };
 
 export type PresetName = keyof typeof PRESETS;
+
+/** The preset a run uses when none is chosen, in the CLI and the editor alike: picked from the text's size. */
+export const DEFAULT_PRESET = 'auto';
 
 export function isPresetName(name: string): name is PresetName {
   return Object.prototype.hasOwnProperty.call(PRESETS, name);
@@ -216,7 +220,10 @@ export function applyModelOverrides(base: ModelShape, overrides: Partial<ModelSh
   return validateModelShape(shape);
 }
 
-/** What a person chose; anything omitted comes from the preset, and steps from the text's size. */
+/**
+ * What a person chose (training/choices.ts reads and checks flags and settings into this); anything omitted, or 0,
+ * comes from the preset, and steps from the text's size.
+ */
 export interface TrainChoices {
   preset?: PresetName | 'auto'; // auto: picked from the text's size
   tokenizer?: string; // omitted or 'auto': the preset's
@@ -229,8 +236,8 @@ export interface TrainChoices {
   /** Any other model switches by name (parseModelOverrides), applied after the fields above. */
   modelOverrides?: Partial<ModelShape>;
   learningRate?: number;
-  evalEvery?: number;
-  seed?: number;
+  evalEvery?: number; // omitted: about 8 evaluations a run; 0: only at the end
+  seed?: number; // omitted: 1337
 }
 
 export interface ResolvedTraining {
@@ -267,9 +274,8 @@ export function presetForSize(bytes: number): PresetName {
  * the text so that a small file is not memorised (the preset's steps stay the ceiling).
  */
 export function resolveTrainSettings(choices: TrainChoices, text: TextSize | null = null): ResolvedTraining {
-  const presetName = choices.preset === undefined || choices.preset === 'auto'
-    ? (text ? presetForSize(text.bytes) : 'tiny')
-    : choices.preset;
+  const chosen = choices.preset ?? DEFAULT_PRESET;
+  const presetName = chosen === 'auto' ? (text ? presetForSize(text.bytes) : 'tiny') : chosen;
   const preset = PRESETS[presetName];
   const tokenizer = choices.tokenizer && choices.tokenizer !== 'auto' ? choices.tokenizer : preset.tokenizer;
   const sizes: Partial<ModelShape> = {};
@@ -279,7 +285,7 @@ export function resolveTrainSettings(choices: TrainChoices, text: TextSize | nul
   if (choices.layers) sizes.layers = choices.layers;
   const model = applyModelOverrides(preset.model, { ...sizes, ...choices.modelOverrides });
   const batchSize = choices.batchSize || preset.train.batchSize;
-  const why = choices.preset === 'auto' && text ? `auto: ${presetName} for ${formatBytes(text.bytes)}` : presetName;
+  const why = chosen === 'auto' && text ? `auto: ${presetName} for ${formatBytes(text.bytes)}` : presetName;
   let steps = choices.steps || 0;
   let sizing = `${why}; ${steps} steps`;
   if (!steps) {
@@ -295,7 +301,7 @@ export function resolveTrainSettings(choices: TrainChoices, text: TextSize | nul
       sizing = `${why}; ${steps} steps`;
     }
   }
-  const learningRate = choices.learningRate ?? preset.train.learningRate;
+  const learningRate = choices.learningRate || preset.train.learningRate; // 0, like omitted, is the preset's
   const settings: TrainSettings = {
     ...preset.train,
     steps,
@@ -309,11 +315,3 @@ export function resolveTrainSettings(choices: TrainChoices, text: TextSize | nul
   return { preset: presetName, tokenizer, model, settings, sizing };
 }
 
-function formatBytes(n: number): string {
-  return n < 1024 ? `${n} bytes` : n < 1048576 ? `${(n / 1024).toFixed(0)} KB` : `${(n / 1048576).toFixed(1)} MB`;
-}
-
-/** Where the best model of an unfinished run is kept: beside the final file, so a crash or a closed window loses little. */
-export function partialPath(out: string): string {
-  return out.replace(/(\.safetensors)?$/, '.partial.safetensors');
-}

@@ -159,6 +159,17 @@ export async function encodeAsync(tok: Tokenizer, text: string, signal?: AbortSi
   return out;
 }
 
+/** The number of tokens of a long text, counted slice by slice with a yield between slices (as encodeAsync). */
+export async function countTokensAsync(tok: Tokenizer, text: string, signal?: AbortSignal): Promise<number> {
+  let n = 0;
+  for (const slice of tok.encodeSlices(text)) {
+    n += slice.length;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    signal?.throwIfAborted();
+  }
+  return n;
+}
+
 /** Character-level: the id of a character is its Unicode code point. The model's vocabulary compacts them. */
 class CharTokenizer implements Tokenizer {
   readonly name = 'char';

@@ -130,7 +130,7 @@ test('bad usage and bad input exit 2 with one line and no stack trace', () => {
   const huge = path.join(dir, 'huge.txt');
   fs.closeSync(fs.openSync(huge, 'w'));
   fs.truncateSync(huge, 65 * 1024 * 1024); // sparse: no time spent writing it
-  expectBadInput(['train', huge], /huge\.txt is 65\.0 MB; the limit is 64 MB/);
+  expectBadInput(['train', huge], /huge\.txt is 65 MB; the limit is 64 MB/);
   expectBadInput(['train', dir], /is a folder, not a file/);
   expectBadInput(['train', short, '--context', '64', '--backend', 'wasm'], /the text has 9 tokens but the context is 64/);
   expectBadInput(['train', corpus, '--backend', 'tensorflow'], /backend "tensorflow" is not available/);

@@ -1,6 +1,6 @@
 // The loss chart's data: every run's train events folded into columns (one array per metric, indexed by step order),
 // validated on the way in, small enough to persist with setState and redraw from after a window reload.
-import type { LossRun, TrainEvent } from '../../engine/protocol';
+import { describeTrainingPath, isTrainingPathInfo, type LossRun, type TrainEvent } from '../../engine/protocol';
 
 export type StartEvent = Extract<TrainEvent, { event: 'start' }>;
 export type DoneEvent = Extract<TrainEvent, { event: 'done' }>;
@@ -138,7 +138,7 @@ export function applyEvents(run: RunData, events: unknown[]): number {
           vocabSize: isNum(ev.vocabSize) ? ev.vocabSize : 0,
           parameters: isNum(ev.parameters) ? ev.parameters : 0,
           tokenizer: str(ev.tokenizer, 40),
-          trainer: str(ev.trainer, 80),
+          trainer: isTrainingPathInfo(ev.training) ? str(describeTrainingPath(ev.training), 80) : '',
           baselines: { uniform: b.uniform, unigram: numOrNull(b.unigram), bigram: numOrNull(b.bigram) },
         };
         break;
