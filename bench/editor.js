@@ -12,7 +12,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
-const { flag, percentiles } = require('./common');
+const { exitWith, flag, percentiles } = require('./common');
 const { EngineClient } = require(path.join(OUT, 'host', 'client.js'));
 const { getTokenizer, tokenChunks } = require(path.join(OUT, 'text', 'tokenizers.js'));
 const { relaxedSimdAvailable } = require(path.join(OUT, 'compute', 'wasm.js'));
@@ -113,6 +113,5 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  exitWith(1, e && e.stack ? e.stack : String(e));
 });

@@ -4,6 +4,7 @@
 // tfjs: tfjs ops, with the native matmul kernels unless native is false, which is the stock tfjs path).
 // usage: node bench/engine_step.js MODEL.safetensors BATCHES.i32 JSON_SETTINGS
 'use strict';
+const { exitWith } = require('./common');
 const fs = require('fs');
 const path = require('path');
 
@@ -69,6 +70,5 @@ async function main() {
 }
 
 main().catch((e) => {
-  process.stderr.write(`engine_step failed: ${e && e.stack ? e.stack : e}\n`);
-  process.exit(1);
+  exitWith(1, `engine_step failed: ${e && e.stack ? e.stack : e}`);
 });

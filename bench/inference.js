@@ -4,7 +4,7 @@
 const fs = require('fs');
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
-const { flag, percentiles } = require('./common');
+const { exitWith, flag, percentiles } = require('./common');
 const { describeBackend } = require(path.join(OUT, 'compute', 'tfjsBackend.js'));
 const { ComputePlan } = require(path.join(OUT, 'compute', 'plan.js'));
 const { PRESETS } = require(path.join(OUT, 'model', 'config.js'));
@@ -104,6 +104,5 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  exitWith(1, e && e.stack ? e.stack : String(e));
 });

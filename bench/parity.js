@@ -10,6 +10,7 @@
 // largest per-step gap reaches --max-gap (default 0.05). The learning-rate schedule always spans --schedule-steps
 // (default 300), so a shorter --steps run is an exact prefix of the full run.
 'use strict';
+const { exitWith } = require('./common');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -39,8 +40,7 @@ function parseArgs(argv) {
     else if (a === '--max-gap') o.maxGap = parseFloat(next());
     else if (a === '--every') o.every = parseInt(next(), 10);
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/parity.js [--control] [--steps N] [--schedule-steps N] [--backend auto|wasm|cpu] [--seed N] [--text FILE] [--threads N] [--json FILE] [--max-gap X] [--every N]');
-      process.exit(0);
+      exitWith(0, 'usage: node bench/parity.js [--control] [--steps N] [--schedule-steps N] [--backend auto|wasm|cpu] [--seed N] [--text FILE] [--threads N] [--json FILE] [--max-gap X] [--every N]');
     } else throw new Error(`unknown option ${a}`);
   }
   if (!(o.steps > 0)) throw new Error('--steps must be a positive integer');
@@ -199,6 +199,5 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(`parity: ${e instanceof Error ? e.message : String(e)}`);
-  process.exit(2);
+  exitWith(2, `parity: ${e instanceof Error ? e.message : String(e)}`);
 });

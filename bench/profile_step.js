@@ -5,6 +5,7 @@
 //   node bench/profile_step.js [A|B] --tfjs [--no-native] [--shapes]
 //                                                           the tfjs path, per kernel (tf.profile)
 'use strict';
+const { exitWith } = require('./common');
 const path = require('path');
 const { performance } = require('perf_hooks');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
@@ -123,6 +124,5 @@ async function tfjsKernels(model, c, shapes) {
   }
   model.dispose();
 })().catch((e) => {
-  console.error(e && e.message ? e.message : e);
-  process.exit(1);
+  exitWith(1, String(e && e.message ? e.message : e));
 });

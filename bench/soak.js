@@ -6,7 +6,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
-const { flag } = require('./common');
+const { exitWith, flag } = require('./common');
 const { EngineClient } = require(path.join(OUT, 'host', 'client.js'));
 
 const minutes = Number(flag('minutes', 10));
@@ -52,7 +52,7 @@ async function main() {
       } else if (action === 'train-short') {
         await client.call('train', job(10_000, 30, 'short'));
       } else if (action === 'probe') {
-        const probe = pick(['nextToken', 'attention', 'lens', 'tokenLoss', 'evaluate', 'projection']);
+        const probe = pick(['nextToken', 'attention', 'lens', 'tokenLoss', 'projection']);
         const params = probe === 'projection' ? {} : probe === 'nextToken' || probe === 'lens' ? { text: text(80), k: 5 } : { text: text(120) };
         await client.call(probe, params);
       } else {
@@ -74,6 +74,5 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  exitWith(1, e && e.stack ? e.stack : String(e));
 });

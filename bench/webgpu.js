@@ -11,6 +11,7 @@
 // the rest). Each side runs in its own process (`--side`), rounds alternate the order of the sides. On a software
 // adapter (llvmpipe) the numbers say nothing about speed: the bench says so and keeps to the small configs.
 'use strict';
+const { exitWith } = require('./common');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -135,8 +136,7 @@ function runSide(which, name, o) {
 function main() {
   if (has('side')) {
     side(flag('side'), flag('config'), +flag('steps', 10), +flag('warmup', 3), !has('no-decode')).catch((e) => {
-      process.stderr.write(`${e && e.stack ? e.stack : e}\n`);
-      process.exit(1);
+      exitWith(1, String(e && e.stack ? e.stack : e));
     });
     return;
   }

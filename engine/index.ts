@@ -2,7 +2,6 @@
 // tfjs: the extension bundle takes the protocol, the config, the run choices, the client, file names and the tokenizers.
 export * from './model/config';
 export * from './protocol';
-export { formatBytes, formatDuration } from './common/format';
 export { EngineClient, EngineCrashedError, EngineStoppedError, EngineTimeoutError, type EngineClientOptions } from './host/client';
 export { CHOICE_RULES, ChoiceError, choiceName, readRunChoices, type ChoiceKey, type RawChoices } from './training/choices';
 export { partialPath } from './io/files';

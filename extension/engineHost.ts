@@ -18,9 +18,9 @@ export type EngineRole = 'trainer' | 'prober';
  * deadline (a hover's surprise, HOVER_SURPRISE_MS).
  */
 export const DEADLINES: Record<Method, number> = {
-  init: 180_000, train: 600_000, cancel: 5_000, load: 120_000, modelBytes: 120_000, save: 120_000, status: 5_000, tokenize: 10_000,
+  init: 180_000, train: 600_000, cancel: 5_000, load: 120_000, modelBytes: 120_000, save: 120_000, status: 5_000,
   tokenLoss: 120_000, compareTokenizers: 300_000, bpeReplay: 300_000, sample: 30_000, nextToken: 60_000, attention: 60_000,
-  lens: 60_000, neighbours: 60_000, analogy: 60_000, projection: 120_000, evaluate: 300_000,
+  lens: 60_000, neighbours: 60_000, analogy: 60_000, projection: 120_000,
 };
 
 /** How long an engine that missed a deadline has to answer "are you there" before it is replaced. */

@@ -216,10 +216,13 @@ export class Session implements vscode.Disposable {
 
   private async activate(model: StoredModel, reload = true): Promise<void> {
     this.activeModel = model;
-    if (reload) this.loadedInProber = null;
     await this.store.setActive(model);
     this.log.info(`active model: ${model.label} (${model.file ?? 'in memory'}${model.partial ? ', partial' : ''})`);
     this.modelChanges.fire(model);
+    if (!reload) return;
+    // The probing engine takes the new model now, so the first hover after a run finds it there, not loading.
+    this.loadedInProber = null;
+    this.ensureLoaded().catch((e: unknown) => this.log.error(`loading the new model for probes: ${String(e)}`));
   }
 
   private setRun(run: Run | null): void {

@@ -2,12 +2,13 @@
 // with step, loss and ETA and a Cancel button, the loss chart beside the editor, and one plain message at the end
 // that says which model was kept, with both scores when there was one to compare with.
 import * as vscode from 'vscode';
-import { formatBytes, formatDuration, type Score, type TrainEvent } from '../engine';
+import { formatBytes, formatDuration, readRunChoices, type Score, type TrainEvent } from '../engine';
 import { Command } from './commands';
 import { errorLine, isCrash } from './engineHost';
 import type { Log } from './log';
 import type { LossPanel } from './panels/loss';
 import { shortName, type RunResult, type Session } from './session';
+import { runSettings } from './settings';
 
 export function registerTraining(session: Session, loss: LossPanel, log: Log): vscode.Disposable[] {
   return [
@@ -19,12 +20,16 @@ export function registerTraining(session: Session, loss: LossPanel, log: Log): v
   ];
 }
 
-/** What `gptLab.train` resolves to (for tests and callers): the run's outcome, or undefined when nothing was trained. */
+/**
+ * What `gptLab.train` resolves to (for tests and callers): how the run ended, which model the document has now, and
+ * every message the user was shown about it, in order.
+ */
 export interface TrainCommandResult {
   cancelled: boolean;
   error: string | null;
   steps: number;
   kept: 'new' | 'previous';
+  messages: string[];
 }
 
 async function trainActiveEditor(session: Session, loss: LossPanel, log: Log): Promise<TrainCommandResult | undefined> {
@@ -39,6 +44,14 @@ async function trainActiveEditor(session: Session, loss: LossPanel, log: Log): P
   if (text.trim().length === 0) {
     void vscode.window.showErrorMessage(`GPT Lab: ${selection ? 'the selection' : shortName(doc)} is empty; there is nothing to train on.`);
     return undefined;
+  }
+  const warnings: string[] = [];
+  try {
+    readRunChoices(runSettings(), 'setting'); // a setting that cannot be used is one line now, before anything opens
+  } catch (e) {
+    const message = `GPT Lab: ${errorLine(e)}`;
+    void vscode.window.showErrorMessage(message);
+    return { cancelled: false, error: errorLine(e), steps: 0, kept: 'previous', messages: [message] };
   }
   if (session.run) {
     const stop = 'Stop it and train this';
@@ -67,7 +80,10 @@ async function trainActiveEditor(session: Session, loss: LossPanel, log: Log): P
         if (event.event === 'warning') {
           log.info(`warning: ${event.message}`);
           if (event.code === 'memorising') memorising = event.message;
-          if (event.code === 'checkpoint') void vscode.window.showWarningMessage(`GPT Lab: ${event.message}`);
+          if (event.code === 'checkpoint') {
+            warnings.push(`GPT Lab: ${event.message}`);
+            void vscode.window.showWarningMessage(warnings[warnings.length - 1]);
+          }
         }
       });
       const cancel = token.onCancellationRequested(() => void session.stop());
@@ -75,13 +91,15 @@ async function trainActiveEditor(session: Session, loss: LossPanel, log: Log): P
       try {
         const result = await session.train(doc, text);
         log.info(`training on ${label} ended after ${formatDuration(Date.now() - started)}: ${summaryLine(result)}`);
-        return report(session, result, label, doc.uri.toString(), memorising);
+        const reported = report(session, result, label, doc.uri.toString(), memorising);
+        return { ...reported, messages: [...warnings, ...reported.messages] };
       } catch (e) {
-        if (!isCrash(e)) {
-          log.error(errorLine(e));
-          void vscode.window.showErrorMessage(`GPT Lab: ${errorLine(e)}`);
-        } // a crash was already reported once by the engine host
-        return undefined;
+        if (isCrash(e)) return undefined; // a crash was already reported once by the engine host
+        // A setting that cannot be used, or an engine that could not start: one line, and nothing changed.
+        const message = `GPT Lab: ${errorLine(e)}`;
+        log.error(errorLine(e));
+        void vscode.window.showErrorMessage(message);
+        return { cancelled: false, error: errorLine(e), steps: 0, kept: 'previous', messages: [...warnings, message] };
       } finally {
         onEvent.dispose();
         cancel.dispose();
@@ -113,29 +131,36 @@ function scoreText(s: Score, sameTokenizer: boolean): string {
   return `${s.bitsPerByte.toFixed(3)} bits per byte${sameTokenizer ? ` (loss ${s.loss.toFixed(3)})` : ''}`;
 }
 
-/** The run's one message, and the result `gptLab.train` resolves to. */
-function report(session: Session, r: RunResult, label: string, docUri: string, memorising: string | null): TrainCommandResult | undefined {
+/** Shows the run's message (one, with a choice when the new model was not kept) and returns what it said. */
+function report(session: Session, r: RunResult, label: string, docUri: string, memorising: string | null): TrainCommandResult {
+  const said: string[] = [];
+  const tell = (kind: 'info' | 'warning' | 'error', text: string, ...choices: string[]): Thenable<string | undefined> => {
+    said.push(`GPT Lab: ${text}`);
+    const show = kind === 'error' ? vscode.window.showErrorMessage : kind === 'warning' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    return show(`GPT Lab: ${text}`, ...choices);
+  };
   if (r.kind === 'interrupted') {
     const kept = r.recovered
       ? r.recovered.stored ? ' Its best checkpoint is the active model (marked partial).'
         : ` Its best checkpoint is kept as a candidate; ${session.model?.label ?? 'the previous model'} stays active.`
       : ' It had no checkpoint yet; the previous model stays active.';
-    if (r.why === 'forced') void vscode.window.showWarningMessage(`GPT Lab: training on ${label} did not stop when asked, so its engine was stopped.${kept}`);
-    else if (r.recovered) void vscode.window.showInformationMessage(`GPT Lab: training on ${label} was interrupted.${kept}`);
-    return { cancelled: true, error: r.why === 'crash' ? 'the engine stopped' : null, steps: 0, kept: r.recovered?.stored ? 'new' : 'previous' };
+    if (r.why === 'forced') void tell('warning', `training on ${label} did not stop when asked, so its engine was stopped.${kept}`);
+    else if (r.recovered) void tell('info', `training on ${label} was interrupted.${kept}`);
+    return { cancelled: true, error: r.why === 'crash' ? 'the engine stopped' : null, steps: 0, kept: r.recovered?.stored ? 'new' : 'previous',
+      messages: said };
   }
   const o = r.outcome;
-  const result: TrainCommandResult = { cancelled: o.cancelled, error: o.error, steps: o.steps, kept: o.kept };
+  const result = (): TrainCommandResult => ({ cancelled: o.cancelled, error: o.error, steps: o.steps, kept: o.kept, messages: said });
   if (!o.summary) {
-    void vscode.window.showInformationMessage(`GPT Lab: training on ${label} was stopped before it began; nothing changed.`);
-    return result;
+    void tell('info', `training on ${label} was stopped before it began; nothing changed.`);
+    return result();
   }
-  if (o.saveProblem) void vscode.window.showWarningMessage(`GPT Lab: ${o.saveProblem}.`);
+  if (o.saveProblem) void tell('warning', `${o.saveProblem}.`);
   const c = o.comparison, same = c !== null && c.new.tokenizer === c.previous.tokenizer;
   const on = c ? ` on the same ${formatBytes(c.bytes)} of validation text` : '';
   if (o.error) {
-    void vscode.window.showErrorMessage(`GPT Lab: training on ${label} stopped: ${o.error} The previous model stays active.`);
-    return result;
+    void tell('error', `training on ${label} stopped: ${o.error} The previous model stays active.`);
+    return result();
   }
   const head = o.cancelled ? `Stopped after ${o.steps} steps on ${label}.` : `Trained on ${label} for ${o.steps} steps.`;
   if (o.kept === 'new') {
@@ -143,13 +168,13 @@ function report(session: Session, r: RunResult, label: string, docUri: string, m
     const kept = best ? ` Kept the best model, from step ${best.step} (validation loss ${best.valLoss.toFixed(3)}).` : '';
     const replaced = c ? ` It replaced the previous model: ${scoreText(c.new, same)} against ${scoreText(c.previous, same)}${on}.` : '';
     const tail = memorising ? ' It had started memorising the file, so the later steps were not kept.' : '';
-    void vscode.window.showInformationMessage(`GPT Lab: ${head}${kept}${replaced}${tail} Hover a word, or type to see its completions.`);
-    return result;
+    void tell('info', `${head}${kept}${replaced}${tail} Hover a word, or type to see its completions.`);
+    return result();
   }
   const why = c ? `it scores ${scoreText(c.previous, same)} and the new one ${scoreText(c.new, same)}${on}`
     : 'the new one could not be compared with it';
   const use = 'Use the new model';
-  void vscode.window.showInformationMessage(`GPT Lab: ${head} Kept the previous model: ${why}.`, use).then(async (pick) => {
+  void tell('info', `${head} Kept the previous model: ${why}.`, use).then(async (pick) => {
     if (pick !== use) return;
     try {
       const m = await session.adoptCandidate(docUri, label, o.summary);
@@ -158,5 +183,5 @@ function report(session: Session, r: RunResult, label: string, docUri: string, m
       void vscode.window.showErrorMessage(`GPT Lab: ${errorLine(e)}`);
     }
   });
-  return result;
+  return result();
 }

@@ -7,11 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { installNativeKernels, uninstallNativeKernels } from './kernels';
 import type { MatMulMode } from '../model/gpt';
-import { BACKEND_NAMES, type BackendReport, type BackendRequest } from '../protocol';
-
-export function isBackendRequest(name: string): name is BackendRequest {
-  return (BACKEND_NAMES as readonly string[]).includes(name);
-}
+import { type BackendReport, type BackendRequest } from '../protocol';
 
 export interface BackendOptions {
   /** Use the native N-API kernels under wasm/cpu when the addon loads (default: unless GPTLAB_NATIVE=0). */

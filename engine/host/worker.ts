@@ -11,13 +11,13 @@ import { decodeModel, encodeModel, loadModel, saveModel } from '../io/checkpoint
 import { checkDestination } from '../io/files';
 import { isEngineRequest, MAX_SAMPLE_TOKENS, type EngineReply, type EngineRequest, type Method, type ModelSummary,
   type ParamsOf, type ResultOf } from '../protocol/engine';
-import { analogy, attentionMaps, comparedTokenizers, compareTokenizers, DISPLAY_CHARS, embeddingPca, evaluateText, logitLens, neighbours, nextToken,
+import { analogy, attentionMaps, comparedTokenizers, compareTokenizers, DISPLAY_CHARS, embeddingPca, logitLens, neighbours, nextToken,
   perTokenLoss, singleTokenId, type ProbeContext } from '../probes/probes';
 import { KVCacheSession } from '../inference/kvCache';
 import { Rng } from '../common/rng';
 import { generate, validateSampling } from '../inference/sample';
 import { checkText } from '../text/checks';
-import { bpeVocabSize, countTokensAsync, getTokenizer, isTokenizerName, tokenChunks, type Tokenizer } from '../text/tokenizers';
+import { countTokensAsync, isTokenizerName, type Tokenizer } from '../text/tokenizers';
 import { bpeReplay, tokenizerForText } from '../text/bpe';
 import { readRunChoices } from '../training/choices';
 import { runTraining } from './run';
@@ -52,12 +52,6 @@ function send(reply: EngineReply): void {
 function summary(m: Loaded): ModelSummary {
   return { config: m.model.config, tokenizer: m.tokenizer.name, parameters: m.model.parameterCount, file: m.file,
     best: m.history?.best ?? null, partial: m.history?.partial === true };
-}
-
-/** A tokenizer by name: a fixed one, or the active model's learned one (a bpe:N name means that model's merges). */
-function tokenizerNamed(name: string): Tokenizer {
-  if (bpeVocabSize(name) !== null && loaded?.tokenizer.name === name) return loaded.tokenizer;
-  return getTokenizer(name);
 }
 
 /** The last BPE learned for a file in the tokens panel: asking again for the same file and size learns nothing. */
@@ -177,10 +171,6 @@ const handlers: Handlers<Exclude<Method, Immediate>, RequestContext> = {
     m.file = p.file;
     return summary(m);
   },
-  tokenize: (p) => {
-    const tokens = tokenChunks(tokenizerNamed(p.encoding), p.text);
-    return { count: tokens.length, tokens };
-  },
   tokenLoss: (p, ctx) => {
     const m = requireModel();
     // A compiled decoder scores all the windows in one pass, each weight read once; without one, the tfjs model does.
@@ -228,7 +218,6 @@ const handlers: Handlers<Exclude<Method, Immediate>, RequestContext> = {
   },
   analogy: (p) => analogy(requireModel(), p.a, p.b, p.c, p.k),
   projection: () => embeddingPca(requireModel()),
-  evaluate: (p) => evaluateText(requireModel(), p.text),
 };
 
 /** The plan `init` asks for (its settings checked as the CLI's flags are); any other first request gets auto. */

@@ -5,6 +5,7 @@
 import type { NativeAddon, NativeGPTConstructor, NativeGPTHandle } from '../compute/addon';
 import { flatLayout, flattenWeights } from '../model/flatLayout';
 import { NORM_EPS, ropeTables, sinusoidalPositions, type GPT } from '../model/gpt';
+import { logSumExp } from './logits';
 
 // Shapes as in config.ts: H query heads, KV key/value heads (G = H/KV queries each), hs head size, A = H*hs,
 // C = (H + 2*KV)*hs.
@@ -221,10 +222,7 @@ class TypedDecoder implements Decoder {
       const logits = this.feed(inputs.subarray(b * T, (b + 1) * T), 0); // [T, V]
       for (let r = 0; r < T; r++) {
         const row = logits.subarray(r * V, (r + 1) * V);
-        let max = -Infinity, sum = 0;
-        for (const z of row) if (z > max) max = z;
-        for (const z of row) sum += Math.exp(z - max);
-        out[b * T + r] = max + Math.log(sum) - row[targets[b * T + r]];
+        out[b * T + r] = logSumExp(row) - row[targets[b * T + r]];
       }
     }
     this.reset();

@@ -162,7 +162,8 @@ export function checkDestination(file: string, inputs: string[] = [], bytes = 0)
         continue;
       }
       if (st.dev === target.dev && st.ino === target.ino) {
-        throw new InputError(`${f} is the same file as ${shown(input)}; the model would overwrite it: choose another destination`);
+        const what = input === file ? 'an input (the text it trains on, or a document open in the editor)' : shown(input);
+        throw new InputError(`${f} is the same file as ${what}; the model would overwrite it: choose another destination`);
       }
     }
     try {

@@ -37,6 +37,11 @@ export const CONFIG_KEYS: readonly (keyof GPTConfig)[] = ['vocabSize', 'contextL
 /** The parts of a config that a preset or the user chooses; vocabSize comes from the text. */
 export type ModelShape = Omit<GPTConfig, 'vocabSize'>;
 
+/**
+ * A run's settings: one record from the preset and the person's choices (training/choices.ts) down to the trainers;
+ * its AdamW fields reach every compiled trainer as the step record (training/adamw.ts adamwStep, compute/addon.ts
+ * AdamWStep) and C++'s AdamWSettings.
+ */
 export interface TrainSettings {
   steps: number;
   batchSize: number;
@@ -61,40 +66,43 @@ export interface Preset {
   train: Omit<TrainSettings, 'seed'>;
 }
 
-const adamDefaults = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1.0 };
+/** GPT-2's block, the presets' common ground: 4D feed-forward, pre-LayerNorm, learned positions, no dropout. */
+const GPT2_BLOCK = { ffnMult: 4, norm: 'layernorm', positions: 'learned', dropout: 0, qkNorm: false } as const;
+
+/** A preset's model: GPT-2's block with its sizes and choices, heads of D/H, one key/value head per query head. */
+function presetShape(s: Pick<ModelShape, 'contextLength' | 'dim' | 'heads' | 'layers' | 'activation' | 'tieEmbeddings' | 'bias' | 'qkvBias'>): ModelShape {
+  return { ...GPT2_BLOCK, ...s, kvHeads: s.heads, headDim: s.dim / s.heads };
+}
+
+/**
+ * A preset's run: AdamW with PyTorch's defaults (betas 0.9/0.999, eps 1e-8, weight decay 0.01), clipping at 1,
+ * 100 warm-up steps, cosine decay to `minLearningRate`, a sample every 500 steps.
+ */
+function presetTraining(s: Pick<TrainSettings, 'steps' | 'batchSize' | 'learningRate' | 'minLearningRate' | 'evalEvery' | 'evalBatches'>):
+  Omit<TrainSettings, 'seed'> {
+  return { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1.0, warmupSteps: 100, sampleEvery: 500, ...s };
+}
 
 export const PRESETS: Record<'tiny' | 'small' | 'classic', Preset> = {
   tiny: {
     description: 'fast interactive default: readable text in under a minute on two CPU cores',
     tokenizer: 'char',
-    model: {
-      contextLength: 64, dim: 96, heads: 4, layers: 3, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
-      positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0, kvHeads: 4, headDim: 24, qkNorm: false,
-    },
+    model: presetShape({ contextLength: 64, dim: 96, heads: 4, layers: 3, activation: 'gelu', tieEmbeddings: true, bias: true, qkvBias: true }),
     // With the native trainer 2000 steps take about 35 s on two cores and reach val loss about 1.6 on Shakespeare:
     // speaker names, verse lines, mostly real words
-    train: { ...adamDefaults, steps: 2000, batchSize: 16, learningRate: 3e-3, minLearningRate: 3e-4, warmupSteps: 100,
-      evalEvery: 250, evalBatches: 4, sampleEvery: 500 },
+    train: presetTraining({ steps: 2000, batchSize: 16, learningRate: 3e-3, minLearningRate: 3e-4, evalEvery: 250, evalBatches: 4 }),
   },
   small: {
     description: 'a step up from tiny: nanoGPT\'s CPU recipe shape (4 layers, 4 heads, 128 wide, context 64)',
     tokenizer: 'char',
-    model: {
-      contextLength: 64, dim: 128, heads: 4, layers: 4, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
-      positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0, kvHeads: 4, headDim: 32, qkNorm: false,
-    },
-    train: { ...adamDefaults, steps: 2000, batchSize: 12, learningRate: 1e-3, minLearningRate: 1e-4, warmupSteps: 100,
-      evalEvery: 200, evalBatches: 8, sampleEvery: 500 },
+    model: presetShape({ contextLength: 64, dim: 128, heads: 4, layers: 4, activation: 'gelu', tieEmbeddings: true, bias: true, qkvBias: true }),
+    train: presetTraining({ steps: 2000, batchSize: 12, learningRate: 1e-3, minLearningRate: 1e-4, evalEvery: 200, evalBatches: 8 }),
   },
   classic: {
     description: 'the reference notebook\'s ClassicGPT: o200k_base, B=8 T=32 D=256 H=8 N=12, lr 1e-3',
     tokenizer: 'o200k_base',
-    model: {
-      contextLength: 32, dim: 256, heads: 8, layers: 12, ffnMult: 4, norm: 'layernorm', activation: 'relu',
-      positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: false, dropout: 0, kvHeads: 8, headDim: 32, qkNorm: false,
-    },
-    train: { ...adamDefaults, steps: 3000, batchSize: 8, learningRate: 1e-3, minLearningRate: 1e-4, warmupSteps: 100,
-      evalEvery: 250, evalBatches: 8, sampleEvery: 500 },
+    model: presetShape({ contextLength: 32, dim: 256, heads: 8, layers: 12, activation: 'relu', tieEmbeddings: false, bias: true, qkvBias: false }),
+    train: presetTraining({ steps: 3000, batchSize: 8, learningRate: 1e-3, minLearningRate: 1e-4, evalEvery: 250, evalBatches: 8 }),
   },
 };
 

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tidyData, tokenLosses, type GPT } from '../model/gpt';
 import { samplingDistribution } from '../inference/sample';
+import { logSumExp } from '../inference/logits';
 import { getTokenizer, TOKENIZER_NAMES, tokenChunks, type Tokenizer } from '../text/tokenizers';
 import { UNKNOWN_ID, type Vocabulary } from '../text/vocab';
 import { type AnalogyResult, type AttentionProbe, type EncodingComparison, type EvalResult, type LensProbe, type Neighbour, type NextTokenProbe, type ProbeToken, type ProjectedToken, type SamplingOptions, type TextToken, type TokenLoss, type TokenScore, type TokenizerComparison } from '../protocol';
@@ -96,10 +97,7 @@ export function logitLens(ctx: ProbeContext, text: string, k: number): LensProbe
   });
   const layers = perLayer.map((logits) => Array.from({ length: T }, (_, t) => {
     const row = logits.subarray(t * V, (t + 1) * V);
-    let max = -Infinity, sum = 0;
-    for (const z of row) if (z > max) max = z;
-    for (const z of row) sum += Math.exp(z - max);
-    const logZ = max + Math.log(sum); // probabilities of the top tokens only, from the row's log-sum-exp
+    const logZ = logSumExp(row); // probabilities of the top tokens only
     return { top: topIndices(row, k).map((id) => ({ ...describe(ctx, id), prob: Math.exp(row[id] - logZ), logit: row[id] })) };
   }));
   return { tokens, cropped, layers };

@@ -2,8 +2,8 @@
 // envelope of envelope.ts. Payload types come from this room only, never from the code that computes them.
 import type { BackendReport } from './compute';
 import type { GPTConfig } from '../model/config';
-import type { AnalogyResult, AttentionProbe, BpeReplay, EvalResult, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, SamplingOptions,
-  TokenChunk, TokenizerComparison, TokenLoss } from './probes';
+import type { AnalogyResult, AttentionProbe, BpeReplay, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, SamplingOptions,
+  TokenizerComparison, TokenLoss } from './probes';
 import type { TrainEvent } from './events';
 import { isEnvelopeOf, type Envelope } from './envelope';
 
@@ -88,8 +88,6 @@ export interface EngineMethods {
   save: [{ file: string; inputs: string[] }, ModelSummary];
   /** The engine's health; the host's liveness check when a request misses its deadline. */
   status: [Record<string, never>, EngineStatus];
-  /** A text's tokens under a tokenizer the engine holds (the active model's learned one). */
-  tokenize: [{ encoding: string; text: string }, { count: number; tokens: TokenChunk[] }];
   /** Tokens of a text with the model's loss (surprise) of each: all, or those from UTF-16 offset `from` (after context). */
   tokenLoss: [{ text: string; from?: number }, TokenLoss[]];
   /** The selection under every tokenizer; with `bpeVocabSize`, also under a BPE of that size learned from `file`. */
@@ -103,14 +101,13 @@ export interface EngineMethods {
   neighbours: [{ token: string; k: number }, { id: number; nearest: Neighbour[] }];
   analogy: [{ a: string; b: string; c: string; k: number }, AnalogyResult];
   projection: [Record<string, never>, { points: ProjectedToken[]; explained: [number, number] }];
-  evaluate: [{ text: string }, EvalResult];
 }
 
 export type Method = keyof EngineMethods;
 export type ParamsOf<M extends Method> = EngineMethods[M][0];
 export type ResultOf<M extends Method> = EngineMethods[M][1];
-export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'modelBytes', 'save', 'status', 'tokenize', 'tokenLoss',
-  'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection', 'evaluate'];
+export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'modelBytes', 'save', 'status', 'tokenLoss',
+  'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection'];
 
 /** Requests to the engine: `type` is the method. */
 export type EngineRequest = { [M in Method]: { type: M; id: number; params: ParamsOf<M> } }[Method];

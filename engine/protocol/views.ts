@@ -19,7 +19,7 @@ interface CommonToHost {
 /** One training run drawn on the loss chart. */
 export interface LossRun {
   id: string;
-  label: string; // e.g. "poems.txt · tiny · layernorm"
+  label: string; // e.g. "poems.txt · run 2" (the document, then the run's number in this window)
 }
 
 export interface TokensData {

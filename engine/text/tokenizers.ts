@@ -58,6 +58,13 @@ export interface Tokenizer {
   encodeSlices(text: string): Iterable<number[]>;
 }
 
+/** A sliced tokenizer's whole encoding: its slices' ids, in order (each Tokenizer's encode). */
+export function joinSlices(slices: Iterable<number[]>): number[] {
+  const out: number[] = [];
+  for (const slice of slices) for (const id of slice) out.push(id);
+  return out;
+}
+
 /** Ids produced between two yields of encodeAsync: a few milliseconds of work. */
 export const SLICE_IDS = 1 << 15;
 
@@ -223,9 +230,7 @@ class TiktokenTokenizer implements Tokenizer {
   }
 
   encode(text: string): number[] {
-    const out: number[] = [];
-    for (const slice of this.encodeSlices(text)) for (const id of slice) out.push(id);
-    return out;
+    return joinSlices(this.encodeSlices(text));
   }
 
   /**

@@ -276,14 +276,8 @@ napi_value Step(napi_env env, napi_callback_info info) {
   if (!get_typed(env, argv[4], napi_float64_array, &s, &ns) || ns != 8 || !(s[6] >= 1) ||
       s[6] != static_cast<double>(static_cast<long>(s[6])) || !(s[7] >= 0 && s[7] <= 9.0e15))
     return fail(env, "step: settings must be a Float64Array of lr, beta1, beta2, eps, weightDecay, gradClip, t >= 1, seed");
-  AdamWSettings a{};
-  a.lr = s[0];
-  a.beta1 = s[1];
-  a.beta2 = s[2];
-  a.eps = s[3];
-  a.weightDecay = s[4];
-  a.gradClip = s[5];
-  a.t = static_cast<long>(s[6]);
+  // AdamWSettings' fields are in the record's order: lr, beta1, beta2, eps, weightDecay, gradClip, t.
+  const AdamWSettings a{s[0], s[1], s[2], s[3], s[4], s[5], static_cast<long>(s[6])};
   const double seed = s[7];
   return guarded(env, [&]() -> napi_value {
     const StepResult r = m->step(b.idx, b.targets, b.B, b.T, a, static_cast<uint64_t>(seed));

@@ -40,8 +40,8 @@ test('trains in the engine process with streamed events, then answers probes', a
   assert.equal(next.top.length, 3);
   const att = await client.call('attention', { text: 'to be' });
   assert.equal(att.layers[0][0].length, 5);
-  const tokens = await client.call('tokenize', { encoding: 'o200k_base', text: 'Привіт' });
-  assert.equal(tokens.tokens.map((t) => t.text).join(''), 'Привіт');
+  const compared = await client.call('compareTokenizers', { selection: 'Привіт', file: 'Привіт, світе' });
+  assert.equal(compared.encodings[0].tokens.map((t) => t.text).join(''), 'Привіт');
   await assert.rejects(client.call('neighbours', { token: 'zz', k: 3 }), /"zz" is 2 tokens in char/);
 });
 
@@ -75,8 +75,8 @@ test('an engine killed mid-run rejects the request, is reported once, keeps its 
   assert.ok(loaded.best && loaded.best.step >= 5);
   const sampled = await client.call('sample', { prompt: 'to be', tokens: 5, sampling: { temperature: 1, topK: 0, topP: 1 }, seed: 1 });
   assert.equal([...sampled.text].length, 5);
-  const t = await client.call('tokenize', { encoding: 'char', text: 'ok' });
-  assert.equal(t.count, 2);
+  const t = await client.call('tokenLoss', { text: 'to be' });
+  assert.equal(t.length, 5);
 });
 
 test('cancel at any moment (reading the text, mid-run, between probes) returns the engine to idle and leaks no tensors', async () => {

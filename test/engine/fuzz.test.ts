@@ -16,6 +16,7 @@ import { generate } from '../../engine/inference/sample';
 import { KVCacheSession } from '../../engine/inference/kvCache';
 import { loadNative, nativeGPTClass } from '../../engine/compute/addon';
 import { InputError } from '../../engine/common/errors';
+import { exitAfterDrain } from '../../engine/io/output';
 import { getTokenizer, iterTokenChunks, TOKENIZER_NAMES } from '../../engine/text/tokenizers';
 import { Vocabulary } from '../../engine/text/vocab';
 
@@ -307,7 +308,7 @@ function driver(): void {
 
 if (process.argv.includes('--driver')) {
   driver();
-  process.exit(0);
+  void exitAfterDrain(0); // its report is piped: every line must reach the parent before the process ends
 } else {
   test(`fuzz: ${Object.values(COUNTS).reduce((a, b) => a + b, 0)} seeded cases (seed ${SEED}) end in a clean load or a one-line refusal, none hangs`, async () => {
     const child = spawn(process.execPath, [__filename, '--driver'], { stdio: ['ignore', 'pipe', 'pipe'] });

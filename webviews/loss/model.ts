@@ -284,11 +284,4 @@ export function decimate(x: readonly number[], y: readonly number[], budget: num
   return out;
 }
 
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '–';
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60), h = Math.floor(m / 60);
-  if (h > 0) return `${h}h ${String(m % 60).padStart(2, '0')}m`;
-  return `${m}m ${String(s % 60).padStart(2, '0')}s`;
-}
+export { formatDuration } from '../../engine/protocol'; // the one duration formatter
