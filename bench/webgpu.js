@@ -1,15 +1,19 @@
 #!/usr/bin/env node
 // The GPU against the CPU: AdamW steps of the WebGPU trainer and of the best CPU trainer on the same machine (the
 // native addon, else its wasm build), from identical weights on identical batches, side by side; then KV-cache
-// decoding (a ghost text: 32 tokens after a 256-token prompt) on both. Prints ms/step, tokens/s, the GPU/CPU ratio per
-// config, the smallest config on which the GPU wins, and writes bench/results/webgpu.json.
+// decoding (a ghost text: 32 tokens after a prompt of up to 256) on both. Prints ms/step, tokens/s, the GPU/CPU ratio
+// per config, the smallest config on which the GPU wins, the dispatches of a WebGPU step and token, and writes the
+// figures as JSON (bench/results/webgpu.json, or --out).
 //
-//   node bench/webgpu.js [--configs tiny,small,B,A,M,L] [--steps 10] [--warmup 3] [--rounds 2] [--no-cpu] [--no-decode]
+//   node bench/webgpu.js [--configs tiny,small,B,A,M,L] [--steps 10] [--warmup 2] [--rounds 2] [--budget-s 25]
+//                        [--no-cpu] [--no-decode] [--out file.json]
 //
 // Configs: the presets tiny and small, npm run bench's A (classic) and B, M (D=512 N=8 T=256 B=16) and L (D=768
 // N=12 T=256 B=16), every one on the bundled sample's text (char vocabulary for tiny/small, o200k_base compacted for
-// the rest). Each side runs in its own process (`--side`), rounds alternate the order of the sides. On a software
-// adapter (llvmpipe) the numbers say nothing about speed: the bench says so and keeps to the small configs.
+// the rest). Each side runs in its own process (`--side`), rounds alternate the order of the sides. A side stops
+// timing steps after --steps or after --budget-s seconds of them (at least 2), so that the whole bench fits in about
+// 10 minutes on a machine whose CPU takes seconds per step of L. On a software adapter (llvmpipe) the numbers say
+// nothing about speed: the bench says so. bench/webgpu-kit.js packs what it needs for a machine without a registry.
 'use strict';
 const { exitWith } = require('./common');
 const fs = require('fs');
@@ -62,7 +66,7 @@ function setup(name) {
 }
 
 /** One side in this process: steps, then decoding; prints one JSON line. */
-async function side(which, name, steps, warmup, decode) {
+async function side(which, name, steps, warmup, budgetMs, decode) {
   const { GPT } = require(path.join(OUT, 'model', 'gpt.js'));
   const { selectBackend } = require(path.join(OUT, 'compute', 'tfjsBackend.js'));
   const { CompiledTrainer } = require(path.join(OUT, 'training', 'compiledTrainer.js'));
@@ -91,43 +95,51 @@ async function side(which, name, steps, warmup, decode) {
     beta2: 0.999, eps: 1e-8, gradClip: 1, seed: 1 };
   const trainer = new CompiledTrainer(model, settings, cls);
   const times = [], losses = [];
-  for (let i = 0; i < warmup + steps; i++) {
+  let timed = 0;
+  for (let i = 0; i < warmup + steps && !(times.length >= 2 && timed > budgetMs); i++) {
     const { x, y } = batches[i % batches.length];
     const t0 = process.hrtime.bigint();
     const r = await trainer.step(x, y, c.B, c.T);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (i >= warmup) times.push(ms);
+    if (i >= warmup) {
+      times.push(ms);
+      timed += ms;
+    }
     losses.push(r.loss);
   }
   trainer.dispose();
+  const layout = flatLayout(config);
+  const h = new cls(config, layout.slots, flattenWeights(model, layout));
+  const dispatches = typeof h.dispatchCounts === 'function' ? h.dispatchCounts(c.B, c.T) : null;
   // Ghost text: a prompt of up to 256 tokens (cropped to leave room), then 32 tokens one at a time.
-  let decodeMs = null;
-  if (decode) {
-    const layout = flatLayout(config);
-    const h = new cls(config, layout.slots, flattenWeights(model, layout));
-    if (typeof h.decode === 'function') {
-      const prompt = ids.subarray(0, Math.min(256, c.T - 32));
-      const runs = [];
-      for (let k = 0; k < 4; k++) {
-        h.resetCache();
-        const t0 = process.hrtime.bigint();
-        await h.decode(prompt);
-        for (let t = 0; t < 32; t++) await h.decode(Int32Array.of(ids[prompt.length + t]));
-        runs.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-      decodeMs = Math.min(...runs.slice(1));
+  let decodeMs = null, promptMs = null, prompt = 0;
+  if (decode && typeof h.decode === 'function') {
+    const p = ids.subarray(0, Math.min(256, c.T - 32));
+    prompt = p.length;
+    const runs = [];
+    for (let k = 0; k < 4; k++) {
+      h.resetCache();
+      const t0 = process.hrtime.bigint();
+      await h.decode(p);
+      const t1 = process.hrtime.bigint();
+      for (let t = 0; t < 32; t++) await h.decode(Int32Array.of(ids[prompt + t]));
+      runs.push({ total: Number(process.hrtime.bigint() - t0) / 1e6, prompt: Number(t1 - t0) / 1e6 });
     }
-    h.dispose();
+    const best = runs.slice(1).sort((a, b) => a.total - b.total)[0]; // the first run builds the plans
+    decodeMs = best.total;
+    promptMs = best.prompt;
   }
+  h.dispose();
   model.dispose();
-  process.stdout.write(JSON.stringify({ label, times, losses, decodeMs, parameters: model.parameterCount, V: config.vocabSize }) + '\n');
+  process.stdout.write(JSON.stringify({ label, times, losses, decodeMs, promptMs, prompt, dispatches, parameters: model.parameterCount,
+    V: config.vocabSize }) + '\n');
 }
 
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 function runSide(which, name, o) {
   const r = spawnSync(process.execPath, [__filename, '--side', which, '--config', name, '--steps', String(o.steps), '--warmup',
-    String(o.warmup), ...(o.decode ? [] : ['--no-decode'])], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    String(o.warmup), '--budget-s', String(o.budgetS), ...(o.decode ? [] : ['--no-decode'])], { encoding: 'utf8', maxBuffer: 1 << 26 });
   const line = r.stdout.trim().split('\n').pop();
   if (r.status !== 0 || !line?.startsWith('{')) throw new Error(`${which} ${name} failed: ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
   return JSON.parse(line);
@@ -135,26 +147,33 @@ function runSide(which, name, o) {
 
 function main() {
   if (has('side')) {
-    side(flag('side'), flag('config'), +flag('steps', 10), +flag('warmup', 3), !has('no-decode')).catch((e) => {
+    side(flag('side'), flag('config'), +flag('steps', 10), +flag('warmup', 2), 1000 * +flag('budget-s', 25), !has('no-decode')).catch((e) => {
       exitWith(1, String(e && e.stack ? e.stack : e));
     });
     return;
   }
-  const o = { steps: +flag('steps', 10), warmup: +flag('warmup', 3), rounds: +flag('rounds', 2), decode: !has('no-decode') };
+  const o = { steps: +flag('steps', 10), warmup: +flag('warmup', 2), rounds: +flag('rounds', 2), budgetS: +flag('budget-s', 25),
+    decode: !has('no-decode') };
+  const began = Date.now();
   const configs = flag('configs', Object.keys(CONFIGS).join(',')).split(',');
   for (const n of configs) if (!CONFIGS[n]) throw new Error(`unknown config ${n}`);
   const sides = has('no-cpu') ? ['webgpu'] : ['webgpu', 'cpu'];
   const cpu = (os.cpus()[0]?.model ?? 'unknown CPU').trim();
-  console.error(`[webgpu bench] ${new Date().toISOString()} on ${cpu} (${os.cpus().length} threads), ${o.rounds} rounds of ${o.warmup}+${o.steps} steps`);
+  console.error(`[webgpu bench] ${new Date().toISOString()} on ${cpu} (${os.cpus().length} threads), ${o.rounds} rounds of ${o.warmup} + ` +
+    `up to ${o.steps} steps or ${o.budgetS} s`);
   const results = {};
   for (let round = 0; round < o.rounds; round++) {
     for (const name of configs) {
       for (const which of round % 2 ? [...sides].reverse() : sides) {
         const r = runSide(which, name, o);
         const slot = (results[name] ??= {});
-        const s = (slot[which] ??= { label: r.label, times: [], decodeMs: [], parameters: r.parameters, V: r.V, firstLoss: r.losses[0] });
+        const s = (slot[which] ??= { label: r.label, times: [], decodeMs: [], promptMs: [], prompt: r.prompt, dispatches: r.dispatches,
+          parameters: r.parameters, V: r.V, firstLoss: r.losses[0] });
         s.times.push(...r.times);
-        if (r.decodeMs !== null) s.decodeMs.push(r.decodeMs);
+        if (r.decodeMs !== null) {
+          s.decodeMs.push(r.decodeMs);
+          s.promptMs.push(r.promptMs);
+        }
         console.error(`[webgpu bench] round ${round + 1} ${name} ${which}: ${median(r.times).toFixed(1)} ms/step (${r.label})`);
       }
     }
@@ -171,25 +190,39 @@ function main() {
       webgpuMs: +gms.toFixed(2), webgpuMinMs: +Math.min(...g.times).toFixed(2), webgpuTokensPerSec: Math.round(tokens / (gms / 1000)),
       cpuMs: kms && +kms.toFixed(2), cpuMinMs: k && +Math.min(...k.times).toFixed(2), cpuTokensPerSec: kms && Math.round(tokens / (kms / 1000)),
       speedup: kms && +(kms / gms).toFixed(2), firstLossDiff: k ? Math.abs(g.firstLoss - k.firstLoss) : null,
-      decodeWebgpuMs: g.decodeMs.length ? Math.min(...g.decodeMs) : null, decodeCpuMs: k?.decodeMs.length ? Math.min(...k.decodeMs) : null };
+      dispatchesPerStep: g.dispatches?.step ?? null, dispatchesPerToken: g.dispatches?.decodeToken ?? null, prompt: g.prompt,
+      decodeWebgpuMs: g.decodeMs.length ? Math.min(...g.decodeMs) : null, decodeCpuMs: k?.decodeMs.length ? Math.min(...k.decodeMs) : null,
+      tokenWebgpuMs: g.decodeMs.length ? perToken(g) : null, tokenCpuMs: k?.decodeMs.length ? perToken(k) : null };
     rows.push(row);
     if (kms && gms < kms && (!smallestWin || gflop < smallestWin.gflopPerStep)) smallestWin = row;
   }
   const first = Object.values(results)[0];
   console.log(`\nWebGPU: ${first.webgpu.label}${first.cpu ? `\nCPU: ${first.cpu.label} on ${cpu}` : ''}`);
   if (software) console.log('The adapter is a software rasteriser: these figures show that the path runs, not its speed.');
-  console.log('\n| config | shape | params | GFLOP/step | webgpu ms/step | CPU ms/step | webgpu tok/s | CPU tok/s | CPU/GPU | decode 32 tok, GPU / CPU ms |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('\n| config | shape | params | GFLOP/step | webgpu ms/step | CPU ms/step | webgpu tok/s | CPU tok/s | CPU/GPU | dispatches step / token | ' +
+    'ghost text (prompt + 32 tok), GPU / CPU ms | per token, GPU / CPU ms |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const ms = (v) => v?.toFixed(1) ?? '-';
   for (const r of rows) {
     console.log(`| ${r.config} | ${r.shape} | ${(r.parameters / 1e6).toFixed(2)}M | ${r.gflopPerStep} | ${r.webgpuMs} | ${r.cpuMs ?? '-'} | ` +
-      `${r.webgpuTokensPerSec} | ${r.cpuTokensPerSec ?? '-'} | ${r.speedup ?? '-'} | ${r.decodeWebgpuMs?.toFixed(1) ?? '-'} / ${r.decodeCpuMs?.toFixed(1) ?? '-'} |`);
+      `${r.webgpuTokensPerSec} | ${r.cpuTokensPerSec ?? '-'} | ${r.speedup ?? '-'} | ${r.dispatchesPerStep ?? '-'} / ${r.dispatchesPerToken ?? '-'} | ` +
+      `${r.prompt} + 32: ${ms(r.decodeWebgpuMs)} / ${ms(r.decodeCpuMs)} | ${ms(r.tokenWebgpuMs)} / ${ms(r.tokenCpuMs)} |`);
   }
   if (!has('no-cpu')) {
     console.log(smallestWin ? `\nsmallest config where the GPU wins: ${smallestWin.config} (${smallestWin.gflopPerStep} GFLOP per step, ` +
       `${(smallestWin.parameters / 1e6).toFixed(2)}M parameters, ${smallestWin.speedup}x)` : '\nthe GPU won on no config');
   }
-  fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-  fs.writeFileSync(path.join(__dirname, 'results', 'webgpu.json'), JSON.stringify({ date: new Date().toISOString(), cpu, rows }, null, 2));
+  const out = path.resolve(flag('out', path.join(__dirname, 'results', 'webgpu.json')));
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu, cpus: os.cpus().length, webgpu: first.webgpu.label,
+    cpuPath: first.cpu?.label ?? null, software, rows }, null, 2));
+  console.error(`[webgpu bench] ${((Date.now() - began) / 1000).toFixed(0)} s; figures in ${out}`);
+}
+
+/** ms per decoded token after the prompt, in the best run (the prompt's own time taken out). */
+function perToken(s) {
+  const i = s.decodeMs.indexOf(Math.min(...s.decodeMs));
+  return (s.decodeMs[i] - s.promptMs[i]) / 32;
 }
 
 main();

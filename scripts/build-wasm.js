@@ -86,7 +86,7 @@ const SOURCES = ['gpt_wasm.cc', 'gpt.cc', 'runtime.cc', 'gemm_generic.cc'];
 const EXPORTS = ['gptlab_init', 'gptlab_info', 'gptlab_create', 'gptlab_destroy', 'gptlab_loss', 'gptlab_loss_and_gradients',
   'gptlab_step', 'gptlab_forward', 'gptlab_gradients', 'gptlab_logits', 'gptlab_attention', 'gptlab_residual',
   'gptlab_rows', 'gptlab_batch', 'gptlab_time', 'gptlab_set_threads', 'gptlab_decode', 'gptlab_row_losses',
-  'gptlab_reset_cache', 'gptlab_cached', 'gptlab_malloc', 'gptlab_free'];
+  'gptlab_row_scores', 'gptlab_reset_cache', 'gptlab_cached', 'gptlab_malloc', 'gptlab_free'];
 
 const COMPILE = ['-O3', '-std=gnu++17', '-ffp-contract=fast', '-fno-math-errno', '-pthread', '-DGPTLAB_WASM_MR=4', '-DGPTLAB_WASM_NV=2',
   '-sEXCEPTION_CATCHING_ALLOWED=[gptlab_guarded]'];

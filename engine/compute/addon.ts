@@ -77,10 +77,12 @@ export interface NativeGPTHandle {
   /**
    * Inference (the addon's and the wasm builds' classes have these; an addon built before them does not). decode: ids
    * join a KV cache at the next positions (at most T in all; resetCache empties it) and the last one's logits [V] come
-   * back. rowLosses: the cross-entropy of every row of a [B, T] batch [B*T], by one forward pass without dropout.
+   * back. rowLosses: the cross-entropy of every row of a [B, T] batch [B*T], by one forward pass without dropout;
+   * rowScores: the same losses followed by every row's entropy [2*B*T].
    */
   decode?(ids: Int32Array): Float32Array;
   rowLosses?(inputs: Int32Array, targets: Int32Array, B: number, T: number): Float32Array;
+  rowScores?(inputs: Int32Array, targets: Int32Array, B: number, T: number): Float32Array;
   resetCache?(): void;
   /** Threads per step; 0 (the default) times whole steps and picks between all threads and one. */
   setThreads(n: number): void;

@@ -49,6 +49,8 @@ interface WasmModule {
   _gptlab_decode(m: number, ids: number, n: number, out: number, error: number, errorLen: number): number;
   _gptlab_row_losses(m: number, idx: number, targets: number, B: number, T: number, losses: number, error: number,
     errorLen: number): number;
+  _gptlab_row_scores(m: number, idx: number, targets: number, B: number, T: number, losses: number, entropies: number,
+    error: number, errorLen: number): number;
   _gptlab_reset_cache(m: number): void;
   _gptlab_cached(m: number): number;
   _gptlab_gradients(m: number): number;
@@ -452,6 +454,18 @@ function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
         return f32(losses, B * T).slice();
       } finally {
         m._gptlab_free(losses);
+      }
+    }
+
+    rowScores(inputs: Int32Array, targets: Int32Array, B: number, T: number): Float32Array {
+      const h = this.live();
+      const b = this.batch(inputs, targets, B, T);
+      const scores = alloc(8 * B * T); // losses, then entropies
+      try {
+        this.check(m._gptlab_row_scores(h, b.idx, b.tg, B, T, scores, scores + 4 * B * T, this.scratch, ERROR_LEN));
+        return f32(scores, 2 * B * T).slice();
+      } finally {
+        m._gptlab_free(scores);
       }
     }
 

@@ -21,20 +21,25 @@ import { EXPORT_TARGETS, exportModelFile, isExportTarget } from './export';
 import { runTraining } from './run';
 import { UNKNOWN_ID } from '../text/vocab';
 import { describeTrainingPath, type SamplingOptions, type TrainEvent } from '../protocol';
+import { INTERP_PROBE_FLAGS, INTERP_SWITCHES, interpProbe, interpProbeOptions, printInterp, writePerToken, type InterpProbe } from './interp';
+import { snapshotsPath } from '../io/snapshots';
 
 const USAGE = `usage:
   gpt-lab train <file> [--preset auto|tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}|bpe:N]
           [--steps N] [--batch B] [--context T] [--dim D] [--heads H] [--layers L] [--lr X] [--seed S]
           [--arch SWITCHES] [--eval-every K] [--out model.safetensors] [--backend auto|tensorflow|wasm|cpu]
-          [--trainer auto|native|wasm|tfjs|webgpu] [--json]
+          [--trainer auto|native|wasm|tfjs|webgpu] [--snapshots N] [--json]
           SWITCHES: key=value,... for any model switch, e.g. kvHeads=1,positions=rope,qkNorm=true,ffnMult=0
           0 (or nothing) for --steps, --batch, --context, --dim, --heads, --layers or --lr: the preset's
           (--steps: sized to the text). An existing --out is replaced only by a model that scores better on the same
           validation text; otherwise the new model goes beside it (model.new.safetensors) and both scores are shown.
+          --snapshots N keeps N float16 snapshots of the weights in <out>.snapshots.safetensors
   gpt-lab sample <model> [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--top-p P] [--seed S] [--json]
   gpt-lab tokens [--encoding NAME|bpe:N] (--text TEXT | --file F) [--json]
-  gpt-lab probe <model> --text TEXT [--topk K] [--attention] [--lens] [--neighbours TOKEN] [--json]
-  gpt-lab eval <model> --file F [--json]
+  gpt-lab probe <model> --text TEXT [--topk K] [--attention] [--lens] [--neighbours TOKEN] [--head-roles] [--attribution]
+          [--ablate L.H,...] [--ablation zero|mean] [--snapshot K] [--timeline] [--json]
+          --ablate reruns the probe with those heads (layer.head from 0; L.* for a whole layer) switched off
+  gpt-lab eval <model> --file F [--per-token] [--json]   (--per-token: each token's surprise and entropy, in bits)
   gpt-lab export <model> --to nanogpt|hf --out DIR [--text TRAINING_FILE] [--json]`;
 
 class UsageError extends Error {}
@@ -45,7 +50,7 @@ interface Parsed {
   switches: Set<string>;
 }
 
-const SWITCHES = new Set(['json', 'attention', 'lens', 'help']);
+const SWITCHES = new Set(['json', 'attention', 'lens', 'help', ...INTERP_SWITCHES]);
 
 function parseArgs(argv: string[], allowed: string[]): Parsed {
   const out: Parsed = { positional: [], flags: new Map(), switches: new Set() };
@@ -79,6 +84,14 @@ function numberFlag(p: Parsed, name: string, opts: { int?: boolean; min?: number
   if (opts.min !== undefined && v < opts.min) throw new UsageError(`--${name} must be at least ${opts.min}, got ${raw}`);
   if (opts.max !== undefined && v > opts.max) throw new UsageError(`--${name} must be at most ${opts.max}, got ${raw}`);
   return v;
+}
+
+function usage<R>(what: string, f: () => R): R {
+  try {
+    return f();
+  } catch (e) {
+    throw new UsageError(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 function onePositional(p: Parsed, what: string): string {
@@ -162,8 +175,9 @@ async function readerPlan(p: Parsed): Promise<ComputePlan> {
 }
 
 async function train(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, [...Object.values(CHOICE_RULES).flatMap((r) => (r.flag ? [r.flag] : [])), 'out', 'json']);
+  const p = parseArgs(argv, [...Object.values(CHOICE_RULES).flatMap((r) => (r.flag ? [r.flag] : [])), 'out', 'snapshots', 'json']);
   const run = readChoices(rawChoices(p));
+  const snapshots = numberFlag(p, 'snapshots', { int: true, min: 2, max: 64 });
   const file = onePositional(p, 'text file');
   const outFlag = p.flags.get('out');
   if (outFlag !== undefined && outFlag.trim() === '') throw new UsageError('--out is empty: give a file name');
@@ -191,7 +205,7 @@ async function train(argv: string[]): Promise<number> {
   let finished: Extract<TrainEvent, { event: 'done' }> | null = null;
   const outcome = await runTraining({
     text, choices: run.choices, plan, out, beside: (why) => besidePath(out, why), inputs: [file], checkpoint: partialPath(out),
-    signal: controller.signal,
+    snapshots, signal: controller.signal,
     onEvent: (e) => {
       if (e.event === 'start') process.on('SIGINT', onSigint);
       if (e.event === 'done') {
@@ -205,14 +219,16 @@ async function train(argv: string[]): Promise<number> {
   const { result } = outcome;
   if (finished === null) throw new Error('training ended without a done event');
   const comparison = outcome.comparison && { bytes: outcome.comparison.bytes, new: outcome.comparison.new, previous: outcome.comparison.previous };
+  const snapshotsFile = outcome.snapshots && outcome.saved ? snapshotsPath(outcome.saved) : null;
   if (asJson) {
-    json({ ...(finished as object), out: outcome.saved, kept: outcome.kept, comparison });
+    json({ ...(finished as object), out: outcome.saved, kept: outcome.kept, comparison, ...(snapshotsFile ? { snapshots: snapshotsFile } : {}) });
     for (const n of outcome.notes) stderrWrite(`gpt-lab: ${escapeControls(n)}\n`);
   } else {
     progress?.(finished);
     if (result.error) stderrWrite(`error: ${result.error}\n`);
     for (const n of outcome.notes) stderrWrite(`gpt-lab: ${escapeControls(n)}\n`);
     if (outcome.saved) stderrWrite(`saved ${shown(outcome.saved)}\n`);
+    if (snapshotsFile && fs.existsSync(snapshotsFile)) stderrWrite(`saved ${outcome.snapshots!.snapshots.length} snapshots in ${shown(snapshotsFile)}\n`);
     if (!result.cancelled && !result.error && outcome.saved) {
       const decoder = new KVCacheSession(result.model, plan);
       try {
@@ -314,14 +330,23 @@ async function tokens(argv: string[]): Promise<number> {
 }
 
 async function probe(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, ['text', 'topk', 'attention', 'lens', 'neighbours', 'json', 'backend']);
+  const p = parseArgs(argv, ['text', 'topk', 'attention', 'lens', 'neighbours', 'json', 'backend', ...INTERP_PROBE_FLAGS]);
   const file = onePositional(p, 'model file');
   const text = p.flags.get('text');
   if (text === undefined || text === '') throw new UsageError('probe needs --text');
   const k = numberFlag(p, 'topk', { int: true, min: 1, max: 1000 }) ?? 10;
-  const ctx = loadContext(file, await readerPlan(p));
+  const interpOptions = usage('probe', () => interpProbeOptions(p.flags, p.switches));
+  const loaded = loadContext(file, await readerPlan(p));
+  let interp: InterpProbe;
   try {
-    const result: Record<string, unknown> = { next: nextToken(ctx, text, k) };
+    interp = interpProbe(loaded, file, text, interpOptions); // the model at a snapshot, heads ablated, and their results
+  } catch (e) {
+    loaded.model.dispose();
+    throw e;
+  }
+  const ctx = interp.ctx;
+  try {
+    const result: Record<string, unknown> = { next: nextToken(ctx, text, k), ...interp.results };
     if (p.switches.has('attention')) {
       // N x H x T x T weights: bounded, so a long context cannot outgrow memory or a string; the output says what was cut.
       const { heads, layers } = ctx.model.config;
@@ -345,9 +370,13 @@ async function probe(argv: string[]): Promise<number> {
       result.neighbours = { token: word, id, nearest: neighbours(ctx, id, k) };
     }
     if (p.switches.has('json')) await streamJson(result);
-    else printProbe(result);
+    else {
+      printProbe(result);
+      printInterp(result, print);
+    }
   } finally {
-    ctx.model.dispose();
+    interp.dispose();
+    loaded.model.dispose();
   }
   return 0;
 }
@@ -419,15 +448,17 @@ function printProbe(r: Record<string, unknown>): void {
 }
 
 async function evaluate(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, ['file', 'json', 'backend']);
+  const p = parseArgs(argv, ['file', 'json', 'backend', 'per-token']);
   const modelFile = onePositional(p, 'model file');
   const file = p.flags.get('file');
   if (!file) throw new UsageError('eval needs --file');
   const text = readText(file);
-  const ctx = loadContext(modelFile, await readerPlan(p));
+  const plan = await readerPlan(p);
+  const ctx = loadContext(modelFile, plan);
   let r: ReturnType<typeof evaluateText>;
   try {
     r = evaluateText(ctx, text);
+    if (p.switches.has('per-token') && Number.isFinite(r.loss)) await writePerToken(ctx, plan, text, p.switches.has('json'));
   } catch (e) {
     throw new InputError(e instanceof Error ? e.message : String(e));
   } finally {

@@ -18,6 +18,8 @@ import { checkDestination, describeFsError, fallbackPath, shown } from '../io/fi
 import { resolveTrainSettings, type ModelShape, type TrainChoices, type TrainSettings } from '../model/config';
 import { estimateTraining, memoryProblem, parameterCount } from '../model/memory';
 import { slidingLosses, type ProbeContext } from '../probes/probes';
+import { SnapshotKeeper } from '../probes/snapshots';
+import { saveSnapshots, snapshotsPath, type SnapshotSet } from '../io/snapshots';
 import { learnedTokenizers } from '../text/bpe';
 import { textSize, type Tokenizer } from '../text/tokenizers';
 import { trainOnText, type TrainResult } from '../training/train';
@@ -36,6 +38,8 @@ export interface RunRequest {
   inputs: string[];
   /** Where the best model so far is written while training (removed once the run's model is saved), or null. */
   checkpoint: string | null;
+  /** Weight snapshots to keep for the timeline (2 to 64), saved beside the run's model; none when absent. */
+  snapshots?: number;
   signal?: AbortSignal;
   onEvent?: (e: TrainEvent) => void;
 }
@@ -59,6 +63,8 @@ export interface RunOutcome {
   notes: string[];
   /** Set when the model could not be saved where it was meant to go (it went to a fallback, or nowhere): the sentence. */
   saveProblem: string | null;
+  /** The run's weight snapshots, when it kept some (saved beside `saved` as .snapshots.safetensors). */
+  snapshots: SnapshotSet | null;
 }
 
 /** The most validation text the two models are compared on: a few seconds of scoring at most, on any model. */
@@ -81,11 +87,12 @@ export async function runTraining(req: RunRequest): Promise<RunOutcome> {
   const modelBytes = checkTrainingMemory(text, tok, shape, settings.batchSize, training.info.path, plan.backend.name === 'wasm');
   checkDestination(out, req.inputs, modelBytes); // before any work: a run is never lost to a destination that cannot be written
 
+  const keeper = req.snapshots === undefined ? undefined : new SnapshotKeeper(req.snapshots, settings.steps);
   const meta = { preset: resolved.preset, tokenizer, settings };
   let checkpointWritten = false;
   const result = await trainOnText({
     text, tokenizer, learnedTokenizer: tok, tokenIds: size.idsOf(tokenizer), model: shape, settings, plan: resolved.sizing,
-    compute: plan, training, signal: req.signal, onEvent: req.onEvent,
+    compute: plan, training, signal: req.signal, onEvent: req.onEvent, snapshots: keeper,
     onCheckpoint: req.checkpoint === null ? undefined : (m, best) => {
       try {
         saveModel(req.checkpoint!, m.model, m.vocab, m.tokenizer, { steps: [], evals: [], best, ...meta, partial: true });
@@ -124,9 +131,18 @@ export async function runTraining(req: RunRequest): Promise<RunOutcome> {
     notes.push(`${shown(out)} was kept${comparison ? `: ${compared(comparison, 'previous')}` : failed ? ' (this run failed)' : ''}` +
       `${saved.path ? `; this run's model is in ${shown(saved.path)}` : ''}`);
   }
+  const snapshots = keeper?.result() ?? null;
+  if (snapshots && saved.path) {
+    const file = snapshotsPath(saved.path);
+    try {
+      saveSnapshots(file, result.model.config, snapshots);
+    } catch (e) {
+      notes.push(`the snapshots could not be saved to ${shown(file)}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   if (req.checkpoint && checkpointWritten && saved.path !== null) fs.rmSync(req.checkpoint, { force: true });
   return { result: { ...result, history }, settings, preset: resolved.preset, tokenizer, saved: saved.path,
-    kept: target === out ? 'new' : 'previous', comparison, notes, saveProblem: saved.message };
+    kept: target === out ? 'new' : 'previous', comparison, notes, saveProblem: saved.message, snapshots };
 }
 
 /** The model file at `file`, when there is a readable GPT Lab model there (else null: nothing there to lose). */
@@ -150,7 +166,7 @@ function score(m: ProbeContext, text: string, plan: ComputePlan): Score {
   const decoder = new KVCacheSession(m.model, plan);
   try {
     const losses = ids.length < 2 ? new Float64Array(0)
-      : slidingLosses(m.model, ids, (inputs, targets, B, T) => decoder.rowLosses(inputs, targets, B, T));
+      : slidingLosses(m.model, ids, (inputs, targets, B, T) => decoder.rowScores(inputs, targets, B, T));
     let sum = 0;
     for (const l of losses) sum += l;
     return { loss: sum / Math.max(1, losses.length), bitsPerByte: sum / Math.LN2 / Math.max(1, Buffer.byteLength(text)), tokenizer: m.tokenizer.name };

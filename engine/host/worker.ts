@@ -22,12 +22,15 @@ import { bpeReplay, tokenizerForText } from '../text/bpe';
 import { readRunChoices } from '../training/choices';
 import { runTraining } from './run';
 import { type History } from '../protocol';
+import { InterpState, interpHandlers } from './interpMethods';
 
 interface Loaded extends ProbeContext {
   history: (History & { partial?: boolean }) | null;
   file: string | null;
   /** The KV-cache decoder and its copy of the weights (a model here never changes), made on first use. */
   decoder?: KVCacheSession;
+  /** Its snapshots, the model at the snapshot last probed, its training text for copy checks (interpMethods.ts). */
+  interp?: InterpState;
 }
 
 // A background engine (the one that trains) runs at the lowest priority (nice 19, idle class on Windows); threads it
@@ -85,12 +88,22 @@ function requireModel(): Loaded {
   return loaded;
 }
 
+function interpOf(m: Loaded): InterpState {
+  return (m.interp ??= new InterpState(m, null));
+}
+
+/** The active model, or the model as it was at one of its snapshots. */
+function modelAt(p: { snapshot?: number }): ProbeContext {
+  return interpOf(requireModel()).context(p);
+}
+
 function decoderOf(m: Loaded, compute: ComputePlan): KVCacheSession {
   return (m.decoder ??= new KVCacheSession(m.model, compute));
 }
 
 function replace(next: Loaded): void {
   loaded?.decoder?.dispose();
+  loaded?.interp?.dispose();
   loaded?.model.dispose();
   loaded = next;
 }
@@ -136,7 +149,7 @@ const handlers: Handlers<Exclude<Method, Immediate>, RequestContext> = {
     let outcome: Awaited<ReturnType<typeof runTraining>>;
     try {
       outcome = await runTraining({ text, choices, plan: ctx.compute, out: p.out, beside: () => p.beside, inputs: p.inputs,
-        checkpoint: p.checkpoint, signal: ctx.signal, onEvent: (event) => send({ type: 'event', id: ctx.id, params: event }) });
+        checkpoint: p.checkpoint, snapshots: p.snapshots, signal: ctx.signal, onEvent: (event) => send({ type: 'event', id: ctx.id, params: event }) });
     } catch (e) {
       if (ctx.signal.aborted) return stopped; // before the first step (learning a BPE, reading the text)
       throw e;
@@ -144,6 +157,7 @@ const handlers: Handlers<Exclude<Method, Immediate>, RequestContext> = {
     const { result } = outcome;
     const next: Loaded = { model: result.model, vocab: result.vocab, tokenizer: result.tokenizer,
       history: result.history, file: outcome.saved };
+    next.interp = new InterpState(next, outcome.snapshots, text);
     const made = summary(next);
     // This engine keeps the new model only when it is the document's model now (or exists nowhere else).
     if (outcome.kept === 'new' || outcome.saved === null) replace(next);
@@ -157,6 +171,7 @@ const handlers: Handlers<Exclude<Method, Immediate>, RequestContext> = {
     const m = 'file' in p ? loadModel(p.file, options) : decodeModel(p.bytes, options);
     const next: Loaded = { model: m.model, vocab: m.vocab, tokenizer: m.tokenizer, history: m.history as Loaded['history'],
       file: 'file' in p ? p.file : null };
+    next.interp = 'file' in p ? InterpState.forFile(next, p.file) : new InterpState(next, null);
     replace(next);
     return summary(next);
   },
@@ -168,14 +183,16 @@ const handlers: Handlers<Exclude<Method, Immediate>, RequestContext> = {
     const m = requireModel();
     checkDestination(p.file, p.inputs); // as --out: never a training text, never a device, pipe or folder
     saveModel(p.file, m.model, m.vocab, m.tokenizer, m.history);
+    interpOf(m).saveBeside(p.file);
     m.file = p.file;
     return summary(m);
   },
   tokenLoss: (p, ctx) => {
+    if (p.snapshot !== undefined) return perTokenLoss(modelAt(p), p.text, p.from);
     const m = requireModel();
     // A compiled decoder scores all the windows in one pass, each weight read once; without one, the tfjs model does.
     const decoder = decoderOf(m, ctx.compute);
-    return perTokenLoss(decoder.path === 'native' ? { ...m, scoreWindows: (inputs, targets, B, T) => decoder.rowLosses(inputs, targets, B, T) } : m,
+    return perTokenLoss(decoder.path === 'native' ? { ...m, scoreWindows: (inputs, targets, B, T) => decoder.rowScores(inputs, targets, B, T) } : m,
       p.text, p.from);
   },
   compareTokenizers: async (p, ctx) => {
@@ -208,16 +225,17 @@ const handlers: Handlers<Exclude<Method, Immediate>, RequestContext> = {
     const text = decode();
     return { text: p.stopAtNewline && text.includes('\n') ? text.slice(0, text.indexOf('\n')) : text };
   },
-  nextToken: (p) => nextToken(requireModel(), p.text, p.k, p.sampling ? validateSampling(p.sampling) : undefined),
-  attention: (p) => attentionMaps(requireModel(), p.text),
-  lens: (p) => logitLens(requireModel(), p.text, p.k),
+  nextToken: (p) => nextToken(modelAt(p), p.text, p.k, p.sampling ? validateSampling(p.sampling) : undefined),
+  attention: (p) => attentionMaps(modelAt(p), p.text),
+  lens: (p) => logitLens(modelAt(p), p.text, p.k),
   neighbours: (p) => {
     const m = requireModel();
     const id = singleTokenId(m, p.token);
     return { id, nearest: neighbours(m, id, p.k) };
   },
   analogy: (p) => analogy(requireModel(), p.a, p.b, p.c, p.k),
-  projection: () => embeddingPca(requireModel()),
+  projection: (p) => embeddingPca(modelAt(p)),
+  ...interpHandlers(() => interpOf(requireModel())),
 };
 
 /** The plan `init` asks for (its settings checked as the CLI's flags are); any other first request gets auto. */

@@ -5,7 +5,6 @@
 import type { NativeAddon, NativeGPTConstructor, NativeGPTHandle } from '../compute/addon';
 import { flatLayout, flattenWeights } from '../model/flatLayout';
 import { NORM_EPS, ropeTables, sinusoidalPositions, type GPT } from '../model/gpt';
-import { logSumExp } from './logits';
 
 // Shapes as in config.ts: H query heads, KV key/value heads (G = H/KV queries each), hs head size, A = H*hs,
 // C = (H + 2*KV)*hs.
@@ -215,18 +214,30 @@ class TypedDecoder implements Decoder {
     return this.feed(ids, ids.length - 1);
   }
 
-  rowLosses(inputs: Int32Array, targets: Int32Array, B: number, T: number): Float64Array {
-    const V = this.model.config.vocabSize, out = new Float64Array(B * T);
+  rowLosses(inputs: Int32Array, targets: Int32Array, B: number, T: number): ArrayLike<number> {
+    return this.rowScores(inputs, targets, B, T).losses;
+  }
+
+  rowScores(inputs: Int32Array, targets: Int32Array, B: number, T: number): RowScores {
+    const V = this.model.config.vocabSize, losses = new Float64Array(B * T), entropies = new Float64Array(B * T);
     for (let b = 0; b < B; b++) {
       this.reset();
       const logits = this.feed(inputs.subarray(b * T, (b + 1) * T), 0); // [T, V]
       for (let r = 0; r < T; r++) {
         const row = logits.subarray(r * V, (r + 1) * V);
-        out[b * T + r] = logSumExp(row) - row[targets[b * T + r]];
+        let max = -Infinity, sum = 0, weighted = 0;
+        for (const z of row) if (z > max) max = z;
+        for (const z of row) {
+          const e = Math.exp(z - max);
+          sum += e;
+          weighted += e * (z - max);
+        }
+        losses[b * T + r] = max + Math.log(sum) - row[targets[b * T + r]];
+        entropies[b * T + r] = Math.log(sum) - weighted / sum; // log Z - sum(p * z)
       }
     }
     this.reset();
-    return out;
+    return { losses, entropies };
   }
 
   /** In place over n rows of width D. */
@@ -284,16 +295,24 @@ class TypedDecoder implements Decoder {
   }
 }
 
+/** Every row's cross-entropy and the entropy of its next-token distribution (nats) [B*T]. */
+export interface RowScores {
+  losses: ArrayLike<number>;
+  entropies: ArrayLike<number>;
+}
+
 interface Decoder {
   /** Appends ids to the cache at the next positions; the logits of the last [V]. */
   decode(ids: Int32Array): Float32Array;
   /** The cross-entropy of every row of B windows of T ids from position 0 [B*T]; the cache is left empty. */
   rowLosses(inputs: Int32Array, targets: Int32Array, B: number, T: number): ArrayLike<number>;
+  /** rowLosses with every row's entropy too. */
+  rowScores(inputs: Int32Array, targets: Int32Array, B: number, T: number): RowScores;
   reset(): void;
   dispose(): void;
 }
 
-type NativeDecodeHandle = NativeGPTHandle & Required<Pick<NativeGPTHandle, 'decode' | 'rowLosses' | 'resetCache'>>;
+type NativeDecodeHandle = NativeGPTHandle & Required<Pick<NativeGPTHandle, 'decode' | 'rowLosses' | 'rowScores' | 'resetCache'>>;
 
 /** The addon's NativeGPT.decode over its own copy of the weights. */
 class NativeDecoder implements Decoder {
@@ -302,8 +321,9 @@ class NativeDecoder implements Decoder {
   static create(model: GPT, cls: NativeGPTConstructor): NativeDecoder | null {
     const layout = flatLayout(model.config);
     const handle = new cls(model.config, layout.slots, flattenWeights(model, layout));
-    if (typeof handle.decode !== 'function' || typeof handle.rowLosses !== 'function' || typeof handle.resetCache !== 'function') {
-      handle.dispose(); // an addon built before decoding existed
+    if (typeof handle.decode !== 'function' || typeof handle.rowLosses !== 'function' || typeof handle.rowScores !== 'function' ||
+      typeof handle.resetCache !== 'function') {
+      handle.dispose(); // an addon built before decoding (or entropies) existed
       return null;
     }
     return new NativeDecoder(handle as NativeDecodeHandle);
@@ -316,6 +336,12 @@ class NativeDecoder implements Decoder {
   rowLosses(inputs: Int32Array, targets: Int32Array, B: number, T: number): Float32Array {
     this.handle.resetCache();
     return this.handle.rowLosses(inputs, targets, B, T);
+  }
+
+  rowScores(inputs: Int32Array, targets: Int32Array, B: number, T: number): RowScores {
+    this.handle.resetCache();
+    const both = this.handle.rowScores(inputs, targets, B, T); // [2*B*T]: losses, then entropies
+    return { losses: both.subarray(0, B * T), entropies: both.subarray(B * T) };
   }
 
   reset(): void {
@@ -380,10 +406,20 @@ export class KVCacheSession {
    * targets[i] (the id after inputs[i] in the text) for every row [B*T], in nats. The cache is left empty.
    */
   rowLosses(inputs: Int32Array, targets: Int32Array, B: number, T: number): ArrayLike<number> {
+    this.checkBatch(inputs, targets, B, T);
+    return this.decoder.rowLosses(this.checked(inputs, Infinity), this.checked(targets, Infinity), B, T);
+  }
+
+  /** rowLosses with the entropy of every row's next-token distribution too (nats): how unsure the model is there. */
+  rowScores(inputs: Int32Array, targets: Int32Array, B: number, T: number): RowScores {
+    this.checkBatch(inputs, targets, B, T);
+    return this.decoder.rowScores(this.checked(inputs, Infinity), this.checked(targets, Infinity), B, T);
+  }
+
+  private checkBatch(inputs: Int32Array, targets: Int32Array, B: number, T: number): void {
     if (!(Number.isInteger(B) && Number.isInteger(T) && B >= 1 && T >= 1 && T <= this.capacity)) throw new Error(`no [${B}, ${T}] batch fits a context of ${this.capacity}`);
     if (inputs.length !== B * T || targets.length !== B * T) throw new Error('rowLosses needs B*T inputs and targets');
     this.reset();
-    return this.decoder.rowLosses(this.checked(inputs, Infinity), this.checked(targets, Infinity), B, T);
   }
 
   dispose(): void {

@@ -19,12 +19,45 @@ export interface ForwardOptions {
   training?: boolean; // enables dropout
   collect?: boolean; // also return attention probabilities and residual streams
   reference?: boolean; // use the plain per-head attention instead of the batched one (tests compare the two)
+  lastPosition?: boolean; // logits of the last position only, [B, 1, V] (the unembedding is most of a short pass)
+  hooks?: ForwardHooks;
+  /**
+   * forwardFrom only: per layer, the keys and values [1 or B, KV, P, hs] of the P positions before the residual's,
+   * from an earlier pass over the same tokens (hooks.capture returns them), so that only later positions are computed.
+   */
+  past?: KeyValues[];
+}
+
+/**
+ * Where interpretability probes (engine/probes) read and change a forward pass, TransformerLens's hook points: z is a
+ * layer's per-head attention output before c_proj [B, H, T, hs], so head h writes z_h @ W_O[h] into the residual
+ * stream. (The residual stream entering each block is `collect`'s; forwardFrom resumes a pass from an edited one.)
+ * Absent hooks cost nothing.
+ */
+export interface ForwardHooks {
+  capture?: boolean; // return z, mlpOut and keyValues of every block
+  z?: (layer: number, z: tf.Tensor4D) => tf.Tensor4D; // replaces a layer's z: head ablation, patching a head's output
+}
+
+/** Keys and values of one layer's key/value heads [B, KV, S, hs], after RoPE and QK-norm: what attention reads. */
+export interface KeyValues {
+  keys: tf.Tensor4D;
+  values: tf.Tensor4D;
+}
+
+interface AttentionOutput extends KeyValues {
+  out: tf.Tensor; // [BT, D]: what the attention adds to the residual stream
+  att: tf.Tensor4D; // [B, H, T, S] probabilities
+  z: tf.Tensor4D; // [B, H, T, hs] per-head outputs (after the z hook)
 }
 
 export interface ForwardResult {
-  logits: tf.Tensor3D; // [B, T, V]
-  attention?: tf.Tensor4D[]; // N x [B, H, T, T]
-  residuals?: tf.Tensor3D[]; // N+1 x [B, T, D]: after the embeddings, then after each block
+  logits: tf.Tensor3D; // [B, T, V] ([B, 1, V] with lastPosition)
+  attention?: tf.Tensor4D[]; // N x [B, H, T, S]: S = T, or P + T after P past positions
+  residuals?: tf.Tensor3D[]; // N+1 x [B, T, D]: entering each block (the first is the embeddings), then entering ln_f
+  z?: tf.Tensor4D[]; // N x [B, H, T, hs] (hooks.capture)
+  mlpOut?: (tf.Tensor3D | null)[]; // N x [B, T, D], null for an attention-only block (hooks.capture)
+  keyValues?: KeyValues[]; // N x [B, KV, S, hs] (hooks.capture)
 }
 
 export interface NamedTensor {
@@ -318,10 +351,10 @@ export class GPT {
     return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))); // exact erf GELU
   }
 
-  /** RoPE on one head tensor x [B, n, T, hs]: pair (i, i + hs/2) at position t turns by t / 10000^(2i/hs). */
-  private rotary(x: tf.Tensor, T: number): tf.Tensor {
+  /** RoPE on one head tensor x [B, n, T, hs] at positions P..P+T-1: pair (i, i + hs/2) at position t turns by t / 10000^(2i/hs). */
+  private rotary(x: tf.Tensor, P: number, T: number): tf.Tensor {
     const half = this.config.headDim / 2;
-    const cos = tf.slice(this.rope!.cos, [0, 0], [T, half]), sin = tf.slice(this.rope!.sin, [0, 0], [T, half]); // [T, hs/2]
+    const cos = tf.slice(this.rope!.cos, [P, 0], [T, half]), sin = tf.slice(this.rope!.sin, [P, 0], [T, half]); // [T, hs/2]
     const [x1, x2] = tf.split(x, 2, 3); // [B, n, T, hs/2] each
     return tf.concat([tf.sub(tf.mul(x1, cos), tf.mul(x2, sin)), tf.add(tf.mul(x2, cos), tf.mul(x1, sin))], 3); // [B, n, T, hs]
   }
@@ -333,45 +366,52 @@ export class GPT {
 
   /**
    * Causal self-attention with H query heads over KV key/value heads, query head h reading key/value head
-   * floor(h / G). x [B*T, D] -> y [B*T, D], probabilities [B, H, T, T].
+   * floor(h / G). x [B*T, D] -> y [B*T, D]. With `past` (the keys and values of positions 0..P-1 from an earlier pass
+   * over the same tokens), x holds positions P..P+T-1, which attend to all S = P+T; without it P = 0.
    */
-  private attention(x: tf.Tensor, B: number, T: number, layer: number, opts: ForwardOptions): [tf.Tensor, tf.Tensor4D] {
+  private attention(x: tf.Tensor, B: number, T: number, layer: number, opts: ForwardOptions, past: KeyValues | null): AttentionOutput {
     const { heads: H, kvHeads: KV, headDim: hs } = this.config;
-    const G = H / KV;
+    const G = H / KV, P = past ? past.keys.shape[2] : 0, S = P + T;
     const prefix = `transformer.h.${layer}.attn`;
     const qkv = this.linear(x, `${prefix}.c_attn`); // [BT, C]
     const [q2, k2, v2] = tf.split(qkv, [H * hs, KV * hs, KV * hs], 1); // [BT, A], [BT, KV*hs], [BT, KV*hs]
     const heads = (t: tf.Tensor, n: number): tf.Tensor => tf.transpose(tf.reshape(t, [B, T, n, hs]), [0, 2, 1, 3]); // [B, n, T, hs]
     let q = heads(q2, H), k = heads(k2, KV); // [B, H, T, hs], [B, KV, T, hs]
-    const v = heads(v2, KV); // [B, KV, T, hs]
-    if (this.rope) [q, k] = [this.rotary(q, T), this.rotary(k, T)];
+    let v = heads(v2, KV); // [B, KV, T, hs]
+    if (this.rope) [q, k] = [this.rotary(q, P, T), this.rotary(k, P, T)];
     if (this.config.qkNorm) [q, k] = [this.headNorm(q), this.headNorm(k)]; // after RoPE, as nanochat (they commute)
-    const mask = tf.slice(this.causalMask, [0, 0], [T, T]); // [T, T]
+    if (past) {
+      // One past for every row of the batch: B copies (wasm's Tile kernel is 20x slower than a concat of copies).
+      const rows = (t: tf.Tensor4D): tf.Tensor => (t.shape[0] === B ? t : tf.concat(new Array<tf.Tensor>(B).fill(t), 0)); // [B, KV, P, hs]
+      [k, v] = [tf.concat([rows(past.keys), k], 2), tf.concat([rows(past.values), v], 2)]; // [B, KV, S, hs]
+    }
+    const mask = tf.slice(this.causalMask, [P, 0], [T, S]); // [T, S]
     let y: tf.Tensor, att: tf.Tensor;
     if (!opts.reference) {
       // The G query heads of a key/value head are consecutive: stacked as G*T rows, they share one product with k and v.
       const qg = tf.reshape(q, [B, KV, G * T, hs]); // [B, KV, G*T, hs]
-      const scores = tf.add(tf.reshape(tf.mul(matMul(qg, k, false, true, this.matmul), 1 / Math.sqrt(hs)), [B, H, T, T]), mask); // [B, H, T, T]
-      att = this.dropout(tf.softmax(scores), !!opts.training); // [B, H, T, T]
-      y = tf.reshape(matMul(tf.reshape(att, [B, KV, G * T, T]), v, false, false, this.matmul), [B, H, T, hs]); // [B, H, T, hs]
+      const scores = tf.add(tf.reshape(tf.mul(matMul(qg, k, false, true, this.matmul), 1 / Math.sqrt(hs)), [B, H, T, S]), mask); // [B, H, T, S]
+      att = this.dropout(tf.softmax(scores), !!opts.training); // [B, H, T, S]
+      y = tf.reshape(matMul(tf.reshape(att, [B, KV, G * T, S]), v, false, false, this.matmul), [B, H, T, hs]); // [B, H, T, hs]
     } else {
       // Plain path: one 2-D attention per (batch, head), exactly the textbook formula.
       const ys: tf.Tensor[] = [], atts: tf.Tensor[] = [];
-      const pick = (t: tf.Tensor, b: number, h: number): tf.Tensor => tf.reshape(tf.slice(t, [b, h, 0, 0], [1, 1, T, hs]), [T, hs]);
+      const pick = (t: tf.Tensor, b: number, h: number, n: number): tf.Tensor => tf.reshape(tf.slice(t, [b, h, 0, 0], [1, 1, n, hs]), [n, hs]);
       for (let b = 0; b < B; b++) {
         for (let h = 0; h < H; h++) {
-          const qh = pick(q, b, h), kh = pick(k, b, Math.floor(h / G)), vh = pick(v, b, Math.floor(h / G)); // [T, hs]
-          const p = tf.softmax(tf.add(tf.div(matMul(qh, tf.transpose(kh), false, false, this.matmul), Math.sqrt(hs)), mask)); // [T, T]
+          const qh = pick(q, b, h, T), kh = pick(k, b, Math.floor(h / G), S), vh = pick(v, b, Math.floor(h / G), S); // [T, hs], [S, hs]
+          const p = tf.softmax(tf.add(tf.div(matMul(qh, tf.transpose(kh), false, false, this.matmul), Math.sqrt(hs)), mask)); // [T, S]
           atts.push(p);
           ys.push(matMul(p, vh, false, false, this.matmul)); // [T, hs]
         }
       }
-      att = tf.reshape(tf.stack(atts), [B, H, T, T]);
+      att = tf.reshape(tf.stack(atts), [B, H, T, S]);
       y = tf.reshape(tf.stack(ys), [B, H, T, hs]);
     }
-    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, H * hs]); // [BT, A]
+    const z = opts.hooks?.z ? opts.hooks.z(layer, y as tf.Tensor4D) : (y as tf.Tensor4D); // [B, H, T, hs]
+    const merged = tf.reshape(tf.transpose(z, [0, 2, 1, 3]), [B * T, H * hs]); // [BT, A]
     const out = this.dropout(this.linear(merged, `${prefix}.c_proj`), !!opts.training); // [BT, D]
-    return [out, att as tf.Tensor4D];
+    return { out, att: att as tf.Tensor4D, z, keys: k as tf.Tensor4D, values: v as tf.Tensor4D };
   }
 
   private mlp(x: tf.Tensor, layer: number, training: boolean): tf.Tensor {
@@ -393,30 +433,55 @@ export class GPT {
   /** idx [B, T] int32 with T <= contextLength -> logits [B, T, V] (plus probes when collect is set). */
   forward(idx: tf.Tensor2D, opts: ForwardOptions = {}): ForwardResult {
     const [B, T] = idx.shape;
-    const { dim: D, vocabSize: V, contextLength } = this.config;
+    const { dim: D, contextLength } = this.config;
     if (T > contextLength) throw new Error(`sequence length ${T} exceeds the context length ${contextLength}`);
-    const training = !!opts.training;
+    if (opts.past) throw new Error('a forward pass from the tokens starts at position 0: past keys and values are for forwardFrom');
     const tokens = embeddingLookup(this.param('transformer.wte.weight') as tf.Tensor2D, tf.reshape(idx, [B * T])); // [BT, D]
     // Learned and sinusoidal positions are added here; rotary ones turn q and k inside attention; none has nothing.
     const table = this.config.positions === 'learned' ? this.param('transformer.wpe.weight') : this.positionTable; // [Tmax, D]
-    let x: tf.Tensor = table
+    const x: tf.Tensor = table
       ? tf.reshape(tf.add(tf.reshape(tokens, [B, T, D]), tf.slice(table, [0, 0], [T, D])), [B * T, D]) // [BT, D]
       : tokens;
-    x = this.dropout(x, training);
-    const attention: tf.Tensor4D[] = [];
-    const residuals: tf.Tensor3D[] = [];
-    if (opts.collect) residuals.push(tf.reshape(x, [B, T, D]) as tf.Tensor3D);
-    for (let l = 0; l < this.config.layers; l++) {
-      const [a, att] = this.attention(this.norm(x, `transformer.h.${l}.ln_1`), B, T, l, opts);
-      x = tf.add(x, a); // [BT, D]
-      if (this.config.ffnMult > 0) x = tf.add(x, this.mlp(this.norm(x, `transformer.h.${l}.ln_2`), l, training)); // [BT, D]
-      if (opts.collect) {
-        attention.push(att);
-        residuals.push(tf.reshape(x, [B, T, D]) as tf.Tensor3D);
+    return this.blocks(this.dropout(x, !!opts.training), 0, B, T, opts);
+  }
+
+  /**
+   * The rest of a forward pass from the residual stream entering block `layer` [B, T, D]: blocks layer..N-1, ln_f
+   * and the unembedding. Patching reruns only the blocks after the patched one. With opts.past (keys and values of
+   * the P positions before, per layer), the residual holds positions P..P+T-1.
+   */
+  forwardFrom(layer: number, residual: tf.Tensor3D, opts: ForwardOptions = {}): ForwardResult {
+    const [B, T, D] = residual.shape;
+    const P = opts.past?.[layer]?.keys.shape[2] ?? 0;
+    if (!(Number.isInteger(layer) && layer >= 0 && layer <= this.config.layers)) throw new Error(`no block ${layer} in a ${this.config.layers}-layer model`);
+    if (P + T > this.config.contextLength || D !== this.config.dim) throw new Error(`a residual of shape [${residual.shape.join(', ')}] after ${P} positions does not fit this model`);
+    if (opts.past && opts.past.length !== this.config.layers) throw new Error(`past keys and values are for ${opts.past.length} layers, the model has ${this.config.layers}`);
+    return this.blocks(tf.reshape(residual, [B * T, D]), layer, B, T, opts);
+  }
+
+  /** Blocks from..N-1 on the residual stream x [BT, D], then the final norm and the unembedding. */
+  private blocks(x: tf.Tensor, from: number, B: number, T: number, opts: ForwardOptions): ForwardResult {
+    const { dim: D, vocabSize: V, layers: N } = this.config;
+    const training = !!opts.training, hooks = opts.hooks;
+    const attention: tf.Tensor4D[] = [], residuals: tf.Tensor3D[] = [];
+    const z: tf.Tensor4D[] = [], mlpOut: (tf.Tensor3D | null)[] = [], keyValues: KeyValues[] = [];
+    for (let l = from; l < N; l++) {
+      if (opts.collect) residuals.push(tf.reshape(x, [B, T, D]) as tf.Tensor3D);
+      const a = this.attention(this.norm(x, `transformer.h.${l}.ln_1`), B, T, l, opts, opts.past?.[l] ?? null);
+      x = tf.add(x, a.out); // [BT, D]
+      const m = this.config.ffnMult > 0 ? this.mlp(this.norm(x, `transformer.h.${l}.ln_2`), l, training) : null; // [BT, D]
+      if (m) x = tf.add(x, m); // [BT, D]
+      if (opts.collect) attention.push(a.att);
+      if (hooks?.capture) {
+        z.push(a.z);
+        mlpOut.push(m ? (tf.reshape(m, [B, T, D]) as tf.Tensor3D) : null);
+        keyValues.push({ keys: a.keys, values: a.values });
       }
     }
-    const logits = tf.reshape(this.headLogits(x), [B, T, V]) as tf.Tensor3D; // [B, T, V]
-    return opts.collect ? { logits, attention, residuals } : { logits };
+    if (opts.collect) residuals.push(tf.reshape(x, [B, T, D]) as tf.Tensor3D);
+    const last = opts.lastPosition ? tf.reshape(tf.slice(tf.reshape(x, [B, T, D]), [0, T - 1, 0], [B, 1, D]), [B, D]) : x; // [B, D] or [BT, D]
+    const logits = tf.reshape(this.headLogits(last), [B, opts.lastPosition ? 1 : T, V]) as tf.Tensor3D; // [B, T, V]
+    return { logits, ...(opts.collect ? { attention, residuals } : {}), ...(hooks?.capture ? { z, mlpOut, keyValues } : {}) };
   }
 
   /** Mean next-token cross-entropy of a batch: inputs, targets [B, T] int32 -> scalar. */

@@ -1,14 +1,20 @@
 // Probes: what the UI shows about a model, returned as plain data (numbers, strings, arrays) with no tensors.
 import * as tf from '@tensorflow/tfjs-core';
-import { tidyData, tokenLosses, type GPT } from '../model/gpt';
+import { tidyData, tokenLosses, type ForwardHooks, type GPT } from '../model/gpt';
 import { samplingDistribution } from '../inference/sample';
 import { logSumExp } from '../inference/logits';
 import { getTokenizer, TOKENIZER_NAMES, tokenChunks, type Tokenizer } from '../text/tokenizers';
 import { UNKNOWN_ID, type Vocabulary } from '../text/vocab';
 import { type AnalogyResult, type AttentionProbe, type EncodingComparison, type EvalResult, type LensProbe, type Neighbour, type NextTokenProbe, type ProbeToken, type ProjectedToken, type SamplingOptions, type TextToken, type TokenLoss, type TokenScore, type TokenizerComparison } from '../protocol';
 
-/** The cross-entropy of every row [B*T] of B windows of T ids, each from position 0 (KVCacheSession.rowLosses). */
-export type WindowScorer = (inputs: Int32Array, targets: Int32Array, B: number, T: number) => ArrayLike<number>;
+/** Cross-entropy and entropy (nats) of every row [B*T] of B windows of T ids, each from position 0. */
+export interface WindowScores {
+  losses: ArrayLike<number>;
+  entropies: ArrayLike<number>;
+}
+
+/** Scores B windows of T ids (KVCacheSession.rowScores). */
+export type WindowScorer = (inputs: Int32Array, targets: Int32Array, B: number, T: number) => WindowScores;
 
 export interface ProbeContext {
   model: GPT;
@@ -16,6 +22,8 @@ export interface ProbeContext {
   tokenizer: Tokenizer;
   /** The native forward pass over windows, when the engine has one: every weight read once for several windows. */
   scoreWindows?: WindowScorer;
+  /** Hooks every probe's tfjs forward pass runs with (head ablation); a context with hooks never uses scoreWindows. */
+  hooks?: ForwardHooks;
 }
 
 /** The model's tokens of a text with their offsets in it. */
@@ -64,8 +72,8 @@ export function nextToken(ctx: ProbeContext, text: string, k: number, sampling: 
   const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
   const T = ids.length, V = ctx.model.config.vocabSize;
   const [logits] = tidyData(() => {
-    const { logits } = ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32')); // [1, T, V]
-    return [tf.slice(logits, [0, T - 1, 0], [1, 1, V])];
+    const { logits } = ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32'), { lastPosition: true, hooks: ctx.hooks }); // [1, 1, V]
+    return [logits];
   });
   const probs = samplingDistribution(logits, { temperature: 1, topK: 0, topP: 1 });
   const filtered = samplingDistribution(logits, sampling);
@@ -80,7 +88,7 @@ export function attentionMaps(ctx: ProbeContext, text: string): AttentionProbe {
   const { ids, tokens, cropped } = encodeForProbe(ctx, text, ctx.model.config.contextLength);
   const T = ids.length;
   const H = ctx.model.config.heads;
-  const flat = tidyData(() => ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true }).attention ?? []); // N x [1, H, T, T]
+  const flat = tidyData(() => ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true, hooks: ctx.hooks }).attention ?? []); // N x [1, H, T, T]
   const layers = flat.map((a) => Array.from({ length: H }, (_, h) => Array.from({ length: T }, (_, q) =>
     Array.from(a.subarray((h * T + q) * T, (h * T + q + 1) * T)))));
   return { tokens, cropped, layers };
@@ -92,7 +100,7 @@ export function logitLens(ctx: ProbeContext, text: string, k: number): LensProbe
   const T = ids.length, D = ctx.model.config.dim;
   const V = ctx.model.config.vocabSize;
   const perLayer = tidyData(() => {
-    const { residuals } = ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true });
+    const { residuals } = ctx.model.forward(tf.tensor2d(ids, [1, T], 'int32'), { collect: true, hooks: ctx.hooks });
     return (residuals ?? []).map((r) => ctx.model.headLogits(tf.reshape(r, [T, D]))); // N+1 x [T, V]
   });
   const layers = perLayer.map((logits) => Array.from({ length: T }, (_, t) => {
@@ -241,9 +249,10 @@ export function embeddingPca(ctx: ProbeContext, seed = 1): { points: ProjectedTo
 }
 
 /**
- * Per-token loss over a text (from the first token that reaches past UTF-16 offset `from`, so a word after its
- * context comes with the token that carries it, leading space and all). Each prediction sees up to T tokens before it
- * (a sliding window, not fixed blocks), so every token's surprise is conditioned on as much context as the model takes.
+ * Per-token loss (surprise) and entropy over a text (from the first token that reaches past UTF-16 offset `from`, so a
+ * word after its context comes with the token that carries it, leading space and all). Each prediction sees up to T
+ * tokens before it (a sliding window, not fixed blocks), so every token is conditioned on as much context as the model
+ * takes.
  */
 export function perTokenLoss(ctx: ProbeContext, text: string, from = 0): TokenLoss[] {
   const { ids, tokens } = textTokens(ctx, text);
@@ -252,27 +261,31 @@ export function perTokenLoss(ctx: ProbeContext, text: string, from = 0): TokenLo
   const first = Math.max(0, tokens.findIndex((t) => t.end > from));
   // A short tail (a hovered word) fits one window that ends at the last token; a long one slides from half a window back.
   const start = Math.max(0, Math.min(first - Math.floor(T / 2), ids.length - 1 - T));
-  const losses = slidingLosses(ctx.model, ids.subarray(start), ctx.scoreWindows);
+  const scores = slidingScores(ctx.model, ids.subarray(start), ctx.hooks ? undefined : ctx.scoreWindows, ctx.hooks);
   return tokens.slice(first).map((t, j) => {
     const i = first + j;
-    return { ...t, loss: i === 0 ? null : losses[i - 1 - start] };
+    return { ...t, loss: i === 0 ? null : scores.losses[i - 1 - start], entropy: i === 0 ? null : scores.entropies[i - 1 - start] };
   });
 }
 
-/**
- * Losses of ids[1..n-1] where each prediction sees the T tokens before it: the first window predicts ids[1..T];
- * later windows advance by T/2 and keep only their second half, whose predictions all see at least T/2 tokens.
- */
+/** The losses of slidingScores. */
 export function slidingLosses(model: GPT, ids: Int32Array, scoreWindows?: WindowScorer): Float64Array {
+  return slidingScores(model, ids, scoreWindows).losses;
+}
+
+/**
+ * Losses and entropies of ids[1..n-1] where each prediction sees the T tokens before it: the first window predicts
+ * ids[1..T]; later windows advance by T/2 and keep only their second half, whose predictions all see at least T/2 tokens.
+ */
+export function slidingScores(model: GPT, ids: Int32Array, scoreWindows?: WindowScorer, hooks?: ForwardHooks): { losses: Float64Array; entropies: Float64Array } {
   const T = model.config.contextLength;
-  if (!scoreWindows && ids.length <= T + 1) return windowLosses(model, ids);
-  const out = new Float64Array(Math.max(0, ids.length - 1));
+  const out = { losses: new Float64Array(Math.max(0, ids.length - 1)), entropies: new Float64Array(Math.max(0, ids.length - 1)) };
   // Window k starts at s and keeps its predictions from row `keep` on (the ones not already final). All have the same
-  // length: T, or the whole text when it is shorter.
+  // length: T, or the whole text when it is shorter. Without a scorer and within one context, that is one window.
   const windows: { s: number; keep: number }[] = [];
   const stride = Math.max(1, Math.floor(T / 2));
-  const len = Math.min(T, out.length);
-  for (let s = 0, done = 0; done < out.length; s = Math.min(s + stride, Math.max(0, ids.length - 1 - T))) {
+  const len = Math.min(T, out.losses.length);
+  for (let s = 0, done = 0; done < out.losses.length; s = Math.min(s + stride, Math.max(0, ids.length - 1 - T))) {
     windows.push({ s, keep: done - s });
     done = s + len;
   }
@@ -285,9 +298,12 @@ export function slidingLosses(model: GPT, ids: Int32Array, scoreWindows?: Window
       inputs.set(ids.subarray(w.s, w.s + len), b * len);
       targets.set(ids.subarray(w.s + 1, w.s + 1 + len), b * len);
     });
-    const losses = scoreWindows ? scoreWindows(inputs, targets, B, len) : tfjsLosses(model, inputs, targets);
+    const scores = scoreWindows ? scoreWindows(inputs, targets, B, len) : tfjsScores(model, inputs, targets, hooks);
     group.forEach((w, b) => {
-      for (let i = w.keep; i < len; i++) out[w.s + i] = losses[b * len + i];
+      for (let i = w.keep; i < len; i++) {
+        out.losses[w.s + i] = scores.losses[b * len + i];
+        out.entropies[w.s + i] = scores.entropies[b * len + i];
+      }
     });
   }
   return out;
@@ -296,14 +312,16 @@ export function slidingLosses(model: GPT, ids: Int32Array, scoreWindows?: Window
 /** Rows per call of a WindowScorer: a `classic` training batch (8 x 32). */
 const SCORE_ROWS = 256;
 
-/** Cross-entropy of predicting targets[i] after inputs[0..i], by one tfjs forward pass over one window. */
-function tfjsLosses(model: GPT, inputs: Int32Array, targets: Int32Array): Float64Array {
+/** Cross-entropy and entropy of predicting targets[i] after inputs[0..i], by one tfjs forward pass over one window. */
+function tfjsScores(model: GPT, inputs: Int32Array, targets: Int32Array, hooks?: ForwardHooks): { losses: Float64Array; entropies: Float64Array } {
   const len = inputs.length;
-  const [losses] = tidyData(() => {
-    const { logits } = model.forward(tf.tensor2d(inputs, [1, len], 'int32'));
-    return [tokenLosses(tf.reshape(logits, [len, model.config.vocabSize]) as tf.Tensor2D, tf.tensor1d(targets, 'int32'))];
+  const [losses, entropies] = tidyData(() => {
+    const { logits } = model.forward(tf.tensor2d(inputs, [1, len], 'int32'), { hooks });
+    const z = tf.reshape(logits, [len, model.config.vocabSize]) as tf.Tensor2D; // [T, V]
+    const logp = tf.logSoftmax(z); // [T, V]
+    return [tokenLosses(z, tf.tensor1d(targets, 'int32')), tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1))]; // [T], [T]
   });
-  return Float64Array.from(losses);
+  return { losses: Float64Array.from(losses), entropies: Float64Array.from(entropies) };
 }
 
 /**
@@ -315,7 +333,7 @@ export function windowLosses(model: GPT, ids: Int32Array): Float64Array {
   const out = new Float64Array(Math.max(0, ids.length - 1));
   for (let s = 0; s + 1 < ids.length; s += T) {
     const len = Math.min(T, ids.length - 1 - s);
-    out.set(tfjsLosses(model, ids.subarray(s, s + len), ids.subarray(s + 1, s + 1 + len)), s);
+    out.set(tfjsScores(model, ids.subarray(s, s + len), ids.subarray(s + 1, s + 1 + len)).losses, s);
   }
   return out;
 }

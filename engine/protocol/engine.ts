@@ -2,7 +2,8 @@
 // envelope of envelope.ts. Payload types come from this room only, never from the code that computes them.
 import type { BackendReport } from './compute';
 import type { GPTConfig } from '../model/config';
-import type { AnalogyResult, AttentionProbe, BpeReplay, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, SamplingOptions,
+import type { AblationMode, AblationProbe, AnalogyResult, AttentionProbe, AttributionProbe, BpeReplay, CopiedSpan, HeadRef,
+  HeadRolesProbe, LensProbe, Neighbour, NextTokenProbe, PatchingProbe, ProjectedToken, SamplingOptions, Timeline,
   TokenizerComparison, TokenLoss } from './probes';
 import type { TrainEvent } from './events';
 import { isEnvelopeOf, type Envelope } from './envelope';
@@ -46,6 +47,13 @@ export interface TrainParams {
   checkpoint: string | null;
   /** Files the model must never be written over (the training text's own file). */
   inputs: string[];
+  /** Weight snapshots to keep for the timeline (2 to 64; saved beside the kept model as .snapshots.safetensors); none when absent. */
+  snapshots?: number;
+}
+
+/** A probe of the model as it was at snapshot `snapshot` of its run (Timeline.snapshots); absent: the model itself. */
+export interface AtSnapshot {
+  snapshot?: number;
 }
 
 /** A model's loss on a comparison text: nats per token under its own tokenizer, and bits per byte of the text. */
@@ -89,25 +97,42 @@ export interface EngineMethods {
   /** The engine's health; the host's liveness check when a request misses its deadline. */
   status: [Record<string, never>, EngineStatus];
   /** Tokens of a text with the model's loss (surprise) of each: all, or those from UTF-16 offset `from` (after context). */
-  tokenLoss: [{ text: string; from?: number }, TokenLoss[]];
+  tokenLoss: [{ text: string; from?: number } & AtSnapshot, TokenLoss[]];
   /** The selection under every tokenizer; with `bpeVocabSize`, also under a BPE of that size learned from `file`. */
   compareTokenizers: [{ selection: string; file: string; bpeVocabSize?: number }, TokenizerComparison];
   /** The merges of a BPE learned from a text, in order, with the text's token count after each (the merge replay). */
   bpeReplay: [{ text: string; vocabSize: number }, BpeReplay];
   sample: [{ prompt: string; tokens: number; sampling: SamplingOptions; seed: number; stopAtNewline?: boolean }, { text: string }];
-  nextToken: [{ text: string; k: number; sampling?: SamplingOptions }, NextTokenProbe];
-  attention: [{ text: string }, AttentionProbe];
-  lens: [{ text: string; k: number }, LensProbe];
+  nextToken: [{ text: string; k: number; sampling?: SamplingOptions } & AtSnapshot, NextTokenProbe];
+  attention: [{ text: string } & AtSnapshot, AttentionProbe];
+  lens: [{ text: string; k: number } & AtSnapshot, LensProbe];
   neighbours: [{ token: string; k: number }, { id: number; nearest: Neighbour[] }];
   analogy: [{ a: string; b: string; c: string; k: number }, AnalogyResult];
-  projection: [Record<string, never>, { points: ProjectedToken[]; explained: [number, number] }];
+  projection: [AtSnapshot, { points: ProjectedToken[]; explained: [number, number] }];
+  /** Every head's role scores: on repeated random sequences, and on the text when given. */
+  headRoles: [{ text?: string } & AtSnapshot, HeadRolesProbe];
+  /** The run's snapshots and its head-role timeline (the induction overlay on the loss chart); empty without snapshots. */
+  timeline: [Record<string, never>, Timeline];
+  /** Direct logit attribution of one token (default the top one) at one position (default the last) of a text. */
+  attribution: [{ text: string; position?: number; token?: string } & AtSnapshot, AttributionProbe];
+  /** Activation patching from the clean text into an edited copy: every head, every layer's residual (per position if asked). */
+  patch: [{ clean: string; edited: string; positions?: boolean } & AtSnapshot, PatchingProbe];
+  /** A text's loss and next-token distribution with heads ablated (zero or mean), beside the intact model's. */
+  ablate: [{ text: string; heads: HeadRef[]; mode: AblationMode; k: number } & AtSnapshot, AblationProbe];
+  /** The training text that generated text is checked against for verbatim copies (set by a run, or here for a loaded model). */
+  copySource: [{ text: string }, { characters: number }];
+  /** Verbatim copies of the training text in generated text (ghost text, samples), minChars (default 20) or longer. */
+  copies: [{ generated: string; minChars?: number }, { spans: CopiedSpan[]; checked: boolean }];
+  /** Where the validation split begins in the training text (UTF-16 offset), or null without one. */
+  validationStart: [{ text: string }, { offset: number | null }];
 }
 
 export type Method = keyof EngineMethods;
 export type ParamsOf<M extends Method> = EngineMethods[M][0];
 export type ResultOf<M extends Method> = EngineMethods[M][1];
 export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'modelBytes', 'save', 'status', 'tokenLoss',
-  'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection'];
+  'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection',
+  'headRoles', 'timeline', 'attribution', 'patch', 'ablate', 'copySource', 'copies', 'validationStart'];
 
 /** Requests to the engine: `type` is the method. */
 export type EngineRequest = { [M in Method]: { type: M; id: number; params: ParamsOf<M> } }[Method];

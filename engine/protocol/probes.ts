@@ -97,7 +97,8 @@ export interface ProjectedToken extends ProbeToken {
 }
 
 export interface TokenLoss extends TextToken {
-  loss: number | null; // cross-entropy of predicting this token from the ones before (nats); null for the first
+  loss: number | null; // surprise: cross-entropy of predicting this token from the ones before (nats); null for the first
+  entropy: number | null; // how unsure the model was before seeing it: entropy of its distribution there (nats); null for the first
 }
 
 export interface EvalResult {
@@ -124,4 +125,139 @@ export interface BpeReplay {
   bytes: number; // the file's tokens before any merge
   characters: number;
   steps: BpeReplayStep[];
+}
+
+// ------------------------------------------------------------------ interpretability (engine/probes: headRoles,
+// attribution, ablation, patching, snapshots, memorisation)
+
+/** One attention head: its layer and its index among the layer's query heads, both from 0. */
+export interface HeadRef {
+  layer: number;
+  head: number;
+}
+
+/**
+ * What each head does, per head [N][H], each in [0, 1]: the attention mass a head's queries give to the keys a role
+ * names, averaged over the queries where that role has a key. previousToken: the key just before; firstToken: key 0
+ * (a "sink"); duplicateToken: earlier keys holding the query's own token; induction: keys just after an earlier copy
+ * of the query's token (the head that completes [A][B] ... [A] -> [B]).
+ */
+export interface HeadRoleScores {
+  previousToken: number[][];
+  induction: number[][];
+  duplicateToken: number[][];
+  firstToken: number[][];
+}
+
+/** Head roles on repeated random sequences (the standard induction test) and, when given, on a text. */
+export interface HeadRolesProbe {
+  random: HeadRoleScores & {
+    sequences: number; // random sequences, each `length` tokens drawn from the vocabulary and then repeated once
+    length: number;
+    seed: number;
+    /** Mean loss (nats) on the first and the repeated half: in-context copying makes the second much lower. */
+    loss: { firstHalf: number; secondHalf: number };
+  };
+  text: { tokens: TextToken[]; cropped: number; scores: HeadRoleScores } | null;
+}
+
+/** A weight snapshot kept during training (float16), for the timeline. */
+export interface SnapshotInfo {
+  index: number;
+  step: number; // weights after this many optimizer steps; 0 is the initialisation
+  loss: number | null; // mean training loss over the steps just before it
+  bytes: number; // memory it takes
+}
+
+/** Head roles (on repeated random sequences) at one step of the run, for the induction overlay on the loss chart. */
+export interface TimelinePoint {
+  step: number;
+  loss: number | null;
+  roles: HeadRoleScores;
+  repeatLoss: { firstHalf: number; secondHalf: number };
+  snapshot: number | null; // the index of the snapshot kept at this step, if one was
+}
+
+export interface Timeline {
+  snapshots: SnapshotInfo[];
+  points: TimelinePoint[];
+}
+
+/** A part of the residual stream whose direct effect on a logit attribution measures. */
+export type AttributionSource =
+  | { kind: 'embed' } // token embedding plus position embedding (learned or sinusoidal)
+  | { kind: 'head'; layer: number; head: number } // z_h @ W_O[h]
+  | { kind: 'attnBias'; layer: number } // c_proj's bias of a layer's attention
+  | { kind: 'mlp'; layer: number } // a block's MLP output, its biases included
+  | { kind: 'bias' }; // what no component writes: ln_f's bias and lm_head's bias
+
+export type AttributionEntry = AttributionSource & { label: string; contribution: number };
+
+/**
+ * Direct logit attribution: one token's logit at one position split into what each component of the residual stream
+ * adds through ln_f (its scale frozen at this input, as is standard) and the unembedding. sum equals logit.
+ */
+export interface AttributionProbe {
+  tokens: TextToken[];
+  cropped: number;
+  position: number; // index into tokens: the prediction made after that token
+  token: TokenScore; // the token whose logit is explained (by default the top one)
+  logit: number; // the model's logit, from its forward pass
+  sum: number; // sum of every contribution
+  normScale: number; // ln_f's frozen 1/sigma (LayerNorm) or 1/rms (RMSNorm) at this position
+  components: AttributionEntry[]; // in model order: embed, then per layer its heads, attention bias, MLP; bias last
+}
+
+export type AblationMode = 'zero' | 'mean';
+
+/** A text's loss and next-token distribution with some heads switched off, beside the intact model's. */
+export interface AblationProbe {
+  heads: HeadRef[];
+  /** zero: the heads write nothing; mean: each writes its mean output over this text's positions. */
+  mode: AblationMode;
+  tokens: TextToken[];
+  cropped: number;
+  loss: { before: number | null; after: number | null }; // mean over the predicted tokens (nats); null for one token
+  perToken: { before: (number | null)[]; after: (number | null)[] }; // per token (nats), null for the first
+  next: { before: TokenScore[]; after: TokenScore[] }; // after the last token
+}
+
+/** One patch of activation patching: the edited run with one activation taken from the clean run. */
+export interface PatchResult {
+  metric: number; // the experiment's metric in this patched run (see PatchingProbe.metric)
+  /** (metric - edited) / (clean - edited): 0 changes nothing, 1 restores the clean run; null when clean = edited. */
+  restored: number | null;
+  top: TokenScore; // the patched run's top next token
+  cleanTokenProb: number; // its probability of the clean run's top token
+}
+
+/**
+ * Activation patching with a person's edit: the clean text and an edited copy run through the model; each head's
+ * output (at every aligned position) and each layer's residual stream is copied from the clean run into the edited
+ * one, and the prediction after the last token is measured.
+ */
+export interface PatchingProbe {
+  clean: { tokens: TextToken[]; cropped: number; top: TokenScore[] };
+  edited: { tokens: TextToken[]; cropped: number; top: TokenScore[] };
+  cleanToken: ProbeToken; // the clean run's top next token, the prediction to restore
+  editedToken: ProbeToken; // the edited run's
+  /** logitDiff: logit(cleanToken) - logit(editedToken) when they differ; logProb: log p(cleanToken) when they agree. */
+  metric: 'logitDiff' | 'logProb';
+  cleanMetric: number;
+  editedMetric: number;
+  /** For each edited position, the clean position patched into it, or -1 (inside an edit that changed the length). */
+  alignment: number[];
+  firstDifference: number; // the first edited position whose token or alignment differs; before it the runs agree
+  heads: PatchResult[][]; // [N][H]: one head's output at every aligned position
+  residuals: PatchResult[]; // [N+1]: the whole residual stream entering block l at every aligned position (N: entering ln_f)
+  /** [N+1][T]: the residual entering block l at one edited position; null before firstDifference; null unless asked. */
+  residualPositions: (PatchResult | null)[][] | null;
+}
+
+/** A verbatim copy of the training text inside generated text. */
+export interface CopiedSpan {
+  start: number; // UTF-16 offsets in the generated text
+  end: number;
+  sourceStart: number; // UTF-16 offsets in the training text
+  sourceEnd: number;
 }

@@ -69,6 +69,14 @@ export interface TrainRequest {
   onCheckpoint?: (trained: { model: GPT; vocab: Vocabulary; tokenizer: Tokenizer }, best: { step: number; valLoss: number }) => void;
   /** For people, carried in the start event: how the run was chosen ("auto: tiny for 48 KB; 880 steps ≈ 25 passes …"). */
   plan?: string;
+  /** Keeps weight snapshots at steps it chooses (engine/probes/snapshots.ts). */
+  snapshots?: SnapshotHook;
+}
+
+/** Asked after every step whether to snapshot the weights, then handed the model with the weights of that step. */
+export interface SnapshotHook {
+  observe(step: number, loss: number): boolean;
+  take(step: number, model: GPT): void; // step 0: the initial weights
 }
 
 export interface TrainResult {
@@ -148,6 +156,7 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
     }
   };
   try {
+    req.snapshots?.take(0, model);
     while (step < s.steps && !req.signal?.aborted) {
       clock.tick();
       const { inputs, targets } = data.batch(data.train, B, rng);
@@ -162,6 +171,10 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
       const elapsedMs = Date.now() - started;
       emit({ event: 'step', step, steps: s.steps, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm,
         tokensPerSec: (step * B * T) / Math.max(1e-3, elapsedMs / 1000), elapsedMs, etaMs: clock.etaMs(s.steps - step) });
+      if (req.snapshots?.observe(step, r.loss)) {
+        await trainer.syncModel();
+        req.snapshots.take(step, model);
+      }
       if (s.evalEvery > 0 && step % s.evalEvery === 0) await evaluate();
       if (s.sampleEvery > 0 && step % s.sampleEvery === 0) {
         await trainer.syncModel();

@@ -863,12 +863,27 @@ const float* NativeGPT::decode(const int32_t* ids, long n) {
   return decLogits_;
 }
 
-void NativeGPT::rowLosses(const int32_t* idx, const int32_t* targets, long B, long T, float* losses) {
+// The entropy of softmax(z) over one row of V logits, in double: log Z - sum(p * z).
+static float rowEntropy(const float* z, long V) {
+  float m = z[0];
+  for (long i = 1; i < V; i++) m = z[i] > m ? z[i] : m;
+  double sum = 0.0, weighted = 0.0;
+  for (long i = 0; i < V; i++) {
+    const double e = __builtin_exp((double)(z[i] - m));
+    sum += e;
+    weighted += e * (double)(z[i] - m);
+  }
+  return (float)(__builtin_log(sum) - weighted / sum);
+}
+
+void NativeGPT::rowLosses(const int32_t* idx, const int32_t* targets, long B, long T, float* losses, float* entropies) {
   if (!packedArena_) packWeights();
   set_thread_override(evalThreads());
   forwardPass(idx, B, T, false, 0, true);
   const long V = s_.V;
   for_rows(M_, 1, [&](long, long r0, long r1) {
+    if (entropies)  // before softmax_xent, which may overwrite the logits it reads
+      for (long r = r0; r < r1; r++) entropies[r] = rowEntropy(logits_ + r * V, V);
     ops().softmax_xent(logits_ + r0 * V, targets + r0, losses + r0, r1 - r0, V, 1.0f, 0);
   });
   set_thread_override(0);

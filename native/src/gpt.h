@@ -82,7 +82,8 @@ class NativeGPT {
   const float* decode(const int32_t* ids, long n);
   // The cross-entropy of every row of a [B, T] batch against targets, into losses [B*T], by one forward pass without
   // dropout: a probe's windows all at once, each weight read once for all of them.
-  void rowLosses(const int32_t* idx, const int32_t* targets, long B, long T, float* losses);
+  // With entropies, also the entropy of every row's next-token distribution [B*T] (how unsure the model is there).
+  void rowLosses(const int32_t* idx, const int32_t* targets, long B, long T, float* losses, float* entropies = nullptr);
   // decode and rowLosses pack the weights for the GEMM on their first call and keep them, so they are for weights that
   // no longer change; a training call (lossAndGradients, step) drops the packing.
   void resetCache() { cached_ = 0; }

@@ -5,7 +5,7 @@
 //           for tensors the config lacks
 //   params  Float32Array of every parameter in the model file's order and layouts. The object keeps a reference
 //           and trains it in place, so JavaScript always sees the current weights.
-// Methods: loss, lossAndGradients, gradients, step, forward, logits, attention, residual, rowLosses, decode,
+// Methods: loss, lossAndGradients, gradients, step, forward, logits, attention, residual, rowLosses, rowScores, decode,
 // resetCache, setThreads, dispose.
 // Batches are Int32Array [B*T] of model ids in [0, V); T may be shorter than the context length.
 #include "gpt_napi.h"
@@ -345,6 +345,20 @@ napi_value RowLosses(napi_env env, napi_callback_info info) {
   });
 }
 
+// rowScores(inputs, targets, B, T) -> [2*B*T]: every row's cross-entropy, then every row's entropy, one forward pass
+napi_value RowScores(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  size_t argc;
+  Batch b;
+  NativeGPT* m = batch_call(env, info, true, 4, "rowScores(inputs, targets, B, T)", argv, &argc, &b);
+  if (!m) return nullptr;
+  return guarded(env, [&] {
+    std::vector<float> scores(2 * b.B * b.T);
+    m->rowLosses(b.idx, b.targets, b.B, b.T, scores.data(), scores.data() + b.B * b.T);
+    return copy_out(env, scores.data(), 2 * b.B * b.T);
+  });
+}
+
 napi_value ResetCache(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   NativeGPT* m = unwrap(env, info, &argc, nullptr);
@@ -405,6 +419,7 @@ bool define_native_gpt(napi_env env, napi_value exports) {
       {"residual", nullptr, Residual, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"decode", nullptr, Decode, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rowLosses", nullptr, RowLosses, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rowScores", nullptr, RowScores, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"resetCache", nullptr, ResetCache, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dispose", nullptr, Dispose, nullptr, nullptr, nullptr, napi_default, nullptr},

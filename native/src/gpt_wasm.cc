@@ -157,6 +157,12 @@ EMSCRIPTEN_KEEPALIVE int gptlab_row_losses(NativeGPT* m, const int32_t* idx, con
   return guarded(error, errorLen, [&] { m->rowLosses(idx, targets, B, T, losses); });
 }
 
+// rowLosses with the entropy of every row's next-token distribution into entropies [B*T] (surprise and entropy).
+EMSCRIPTEN_KEEPALIVE int gptlab_row_scores(NativeGPT* m, const int32_t* idx, const int32_t* targets, int B, int T,
+                                           float* losses, float* entropies, char* error, int errorLen) {
+  return guarded(error, errorLen, [&] { m->rowLosses(idx, targets, B, T, losses, entropies); });
+}
+
 EMSCRIPTEN_KEEPALIVE void gptlab_reset_cache(NativeGPT* m) { m->resetCache(); }
 // Positions the KV cache holds.
 EMSCRIPTEN_KEEPALIVE int gptlab_cached(NativeGPT* m) { return static_cast<int>(m->cached()); }

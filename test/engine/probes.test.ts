@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
 import { applyModelOverrides, PRESETS } from '../../engine/model/config';
 import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, logitLens, neighbours, nextToken, perTokenLoss, singleTokenId, slidingLosses, topIndices, windowLosses,
-  type ProbeContext } from '../../engine/probes/probes';
+  type ProbeContext, type WindowScores } from '../../engine/probes/probes';
 import { trainOnText } from '../../engine/training/train';
 import { getTokenizer } from '../../engine/text/tokenizers';
 import { KVCacheSession } from '../../engine/inference/kvCache';
@@ -167,7 +167,7 @@ test('per-token loss from an offset: a short tail is scored in one window ending
 test('per-token loss on the native forward pass over batched windows matches the tfjs model, short and sliding', (t) => {
   const decoder = new KVCacheSession(ctx.model, { decoderClass: nativeGPTClass(), addon: loadNative() });
   if (decoder.path !== 'native') return t.skip('the native addon is not built');
-  const scoreWindows = (inputs: Int32Array, targets: Int32Array, B: number, T: number): ArrayLike<number> => decoder.rowLosses(inputs, targets, B, T);
+  const scoreWindows = (inputs: Int32Array, targets: Int32Array, B: number, T: number): WindowScores => decoder.rowScores(inputs, targets, B, T);
   try {
     const T = ctx.model.config.contextLength;
     let calls = 0;
@@ -181,6 +181,8 @@ test('per-token loss on the native forward pass over batched windows matches the
       assert.equal(fast.length, plain.length);
       fast.forEach((f, i) => assert.ok(f.loss === plain[i].loss || Math.abs(f.loss! - plain[i].loss!) < 1e-4,
         `token ${i}: native ${f.loss} vs tfjs ${plain[i].loss}`));
+      fast.forEach((f, i) => assert.ok(f.entropy === plain[i].entropy || Math.abs(f.entropy! - plain[i].entropy!) < 1e-4,
+        `token ${i}: native entropy ${f.entropy} vs tfjs ${plain[i].entropy}`));
     }
     const tail = perTokenLoss({ ...ctx, scoreWindows }, TEXT.slice(0, 3 * T), 3 * T - 4);
     assert.equal(tail.length, 4);

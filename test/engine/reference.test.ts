@@ -267,12 +267,11 @@ for (const mode of engineModes()) {
 // The compiled trainers (native/src/gpt.cc) against the same fixtures: their own forward, backward and AdamW step.
 // The addon on this CPU's ISA (GPTLAB_ISA=avx2|generic runs the lower ones), the WebAssembly build and the WebGPU
 // trainer, whose tolerances are the same. Every call is awaited: WebGPU's answer with promises.
-function compiledTrainerFixtures(label: string, load: () => Promise<GPTConstructor | null>,
-  variants: readonly (typeof VARIANTS)[number][] = VARIANTS): void {
+function compiledTrainerFixtures(label: string, load: () => Promise<GPTConstructor | null>): void {
   // The fixtures' models are decoded into tfjs tensors: a backend must be up even when only these blocks run
   // (--test-name-pattern, as scripts/cross/test-arm64.sh does).
   before(() => useMode({ label: 'cpu', backend: 'cpu', native: false }));
-  for (const variant of variants) {
+  for (const variant of VARIANTS) {
     test(`${variant}: forward, loss, gradients, attention`, async (t) => {
       const cls = await load();
       assert.ok(cls, `${label} did not load`);
@@ -363,7 +362,7 @@ describe('reference fixtures on the WebGPU trainer', { skip: webgpu.skip }, () =
     const r = await loadWebGpu();
     assert.ok(r.ok, r.ok ? '' : r.reason);
     return r.cls;
-  }, ['classic', 'gpt2', 'rms_sin']); // its WGSL kernels do not cover the attention switches yet (WebGpuGPT refuses them)
+  });
 });
 
 test('sampling distributions (temperature, top-k, top-p) match the reference', (t) => {

@@ -14,7 +14,7 @@ import { GPT } from '../../engine/model/gpt';
 import { nativeGPTClass, type AsyncGPTConstructor, type NativeGPTConstructor } from '../../engine/compute/addon';
 import { loadWasmTrainer, wasmGPTClass } from '../../engine/compute/wasm';
 import { loadWebGpu, webGpuContext } from '../../engine/compute/webgpu/device';
-import { rowsByToken, siteSeeds } from '../../engine/compute/webgpu/gpt';
+import { rowsByToken, siteSeeds, type WebGpuGPT } from '../../engine/compute/webgpu/gpt';
 import { CompiledTrainer } from '../../engine/training/compiledTrainer';
 import { flatLayout, flattenWeights } from '../../engine/model/flatLayout';
 import { Trainer } from '../../engine/training/trainer';
@@ -34,12 +34,22 @@ const BASE: GPTConfig = {
   positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: true, dropout: 0, kvHeads: 3, headDim: 8, qkNorm: false,
 };
 
+/**
+ * Grouped queries, RoPE and QK-norm, heads wider than D/H, a context longer than one 16-row block of the attention
+ * kernels (nanochat's attention).
+ */
+const ROPE_GQA: GPTConfig = { ...BASE, contextLength: 20, heads: 4, kvHeads: 2, headDim: 8, positions: 'rope', qkNorm: true, norm: 'rmsnorm',
+  bias: false, qkvBias: false };
+
 /** Every switch on and off across the variants. */
 const VARIANTS: { name: string; config: GPTConfig }[] = [
   { name: 'LayerNorm, GELU, learned, untied, biases', config: BASE },
   { name: 'RMSNorm, ReLU, sinusoidal, tied, no biases', config: { ...BASE, norm: 'rmsnorm', activation: 'relu', positions: 'sinusoidal',
     tieEmbeddings: true, bias: false, qkvBias: false } },
   { name: 'LayerNorm without bias, c_attn bias, tied, dropout 0.2', config: { ...BASE, bias: false, tieEmbeddings: true, dropout: 0.2 } },
+  { name: 'GQA, RoPE, QK-norm, A > D, T = 20', config: ROPE_GQA },
+  { name: 'MQA, no positions, attention-only blocks, A < D, dropout 0.2', config: { ...BASE, kvHeads: 1, headDim: 6, positions: 'none',
+    ffnMult: 0, dropout: 0.2, tieEmbeddings: true } },
 ];
 
 const SETTINGS: TrainSettings = {
@@ -177,51 +187,78 @@ describe('WebGPU trainer', { skip: adapter.skip }, () => {
     }
   });
 
-  test('probes of a forward pass, row losses and KV-cache decoding match the native trainer', async () => {
-    const config = VARIANTS[1].config; // sinusoidal positions: decoding reads the table at p0 + r
-    const model = GPT.init(config, 4);
-    const layout = flatLayout(config);
-    const native = new cpu(config, layout.slots, flattenWeights(model, layout));
-    const webgpu = new gpu(config, layout.slots, flattenWeights(model, layout));
-    try {
-      const B = 2, T = 7;
-      const [{ inputs, targets }] = batches(config, B, T, 1, 8);
-      native.forward(inputs, B, T);
-      await webgpu.forward(inputs, B, T);
-      assert.ok(maxAbsDiff(await webgpu.logits(), native.logits()) < 1e-4, 'logits');
-      for (let l = 0; l < config.layers; l++) assert.ok(maxAbsDiff(await webgpu.attention(l), native.attention(l)) < 1e-5, `attention ${l}`);
-      for (let l = 0; l <= config.layers; l++) assert.ok(maxAbsDiff(await webgpu.residual(l), native.residual(l)) < 1e-5, `residual ${l}`);
-      await assert.rejects(webgpu.attention(config.layers), RangeError);
-      // Row losses and decoding against the addon's (the wasm build has neither); by definition otherwise.
-      const native2 = typeof native.decode === 'function' ? native : null;
-      const rowRef = native2 ? native2.rowLosses!(inputs, targets, B, T) : await (async () => {
-        const z = await webgpu.logits(); // after the forward above: -log softmax at each target
-        return Float32Array.from({ length: B * T }, (_, r) => {
-          const row = z.subarray(r * config.vocabSize, (r + 1) * config.vocabSize);
-          const m = Math.max(...row);
-          return m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0)) - row[targets[r]];
-        });
-      })();
-      assert.ok(maxAbsDiff(await webgpu.rowLosses(inputs, targets, B, T), rowRef) < 1e-5, 'row losses');
-      // A prompt of 5 tokens, then one token at a time up to the context; each step's logits are those of a full
-      // forward pass over the sequence so far, and the addon's decode.
-      webgpu.resetCache();
-      native2?.resetCache!();
-      const sequence = Int32Array.from({ length: config.contextLength }, (_, i) => i < 5 ? inputs[i] : (3 * i + 1) % config.vocabSize);
-      let worst = 0, worstFull = 0;
-      for (let end = 5; end <= config.contextLength; end++) {
-        const ids = end === 5 ? sequence.subarray(0, 5) : sequence.subarray(end - 1, end);
-        const got = await webgpu.decode(ids);
-        if (native2) worst = Math.max(worst, maxAbsDiff(got, native2.decode!(ids)));
-        native.forward(sequence.subarray(0, end), 1, end);
-        worstFull = Math.max(worstFull, maxAbsDiff(got, native.logits().subarray((end - 1) * config.vocabSize, end * config.vocabSize)));
+  // Sinusoidal positions: decoding reads the table at p0 + r; RoPE with grouped queries: it turns q and k at p0 + r and
+  // keeps KV heads in the cache, over more than one block of rows.
+  const decodeCases: [string, GPTConfig][] = [['sinusoidal', VARIANTS[1].config], ['RoPE, GQA, QK-norm', ROPE_GQA]];
+  for (const [name, config] of decodeCases) {
+    test(`probes of a forward pass, row losses and KV-cache decoding match the native trainer (${name})`, async () => {
+      const model = GPT.init(config, 4);
+      const layout = flatLayout(config);
+      const native = new cpu(config, layout.slots, flattenWeights(model, layout));
+      const webgpu = new gpu(config, layout.slots, flattenWeights(model, layout));
+      try {
+        const B = 2, T = config.contextLength > 16 ? 17 : 7;
+        const [{ inputs, targets }] = batches(config, B, T, 1, 8);
+        native.forward(inputs, B, T);
+        await webgpu.forward(inputs, B, T);
+        assert.ok(maxAbsDiff(await webgpu.logits(), native.logits()) < 1e-4, 'logits');
+        for (let l = 0; l < config.layers; l++) assert.ok(maxAbsDiff(await webgpu.attention(l), native.attention(l)) < 1e-5, `attention ${l}`);
+        for (let l = 0; l <= config.layers; l++) assert.ok(maxAbsDiff(await webgpu.residual(l), native.residual(l)) < 1e-5, `residual ${l}`);
+        await assert.rejects(webgpu.attention(config.layers), RangeError);
+        // Row losses and decoding against the addon's (the wasm build has neither); by definition otherwise.
+        const native2 = typeof native.decode === 'function' ? native : null;
+        const rowRef = native2 ? native2.rowLosses!(inputs, targets, B, T) : await (async () => {
+          const z = await webgpu.logits(); // after the forward above: -log softmax at each target
+          return Float32Array.from({ length: B * T }, (_, r) => {
+            const row = z.subarray(r * config.vocabSize, (r + 1) * config.vocabSize);
+            const m = Math.max(...row);
+            return m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0)) - row[targets[r]];
+          });
+        })();
+        assert.ok(maxAbsDiff(await webgpu.rowLosses(inputs, targets, B, T), rowRef) < 1e-5, 'row losses');
+        // A prompt (longer than a block of 16 rows when the context allows), then one token at a time up to the
+        // context; each step's logits are those of a full forward pass over the sequence so far, and the addon's decode.
+        webgpu.resetCache();
+        native2?.resetCache!();
+        const prompt = config.contextLength > 16 ? 17 : 5;
+        const sequence = Int32Array.from({ length: config.contextLength }, (_, i) => i < prompt ? inputs[i] : (3 * i + 1) % config.vocabSize);
+        let worst = 0, worstFull = 0, first: Float32Array | null = null;
+        for (let end = prompt; end <= config.contextLength; end++) {
+          const ids = end === prompt ? sequence.subarray(0, prompt) : sequence.subarray(end - 1, end);
+          const got = await webgpu.decode(ids);
+          first ??= got;
+          if (native2) worst = Math.max(worst, maxAbsDiff(got, native2.decode!(ids)));
+          native.forward(sequence.subarray(0, end), 1, end);
+          worstFull = Math.max(worstFull, maxAbsDiff(got, native.logits().subarray((end - 1) * config.vocabSize, end * config.vocabSize)));
+        }
+        assert.ok(worst < 1e-4 && worstFull < 1e-4, `decoded logits differ by ${worst} from the addon's, ${worstFull} from a forward pass`);
+        await assert.rejects(webgpu.decode(Int32Array.of(1)), new RegExp(`the cache holds ${config.contextLength} tokens; ${config.contextLength} \\+ 1 do not fit`));
+        // The plans are kept across tokens and resets: the same prompt gives the same logits, bit for bit.
+        webgpu.resetCache();
+        assert.deepEqual(await webgpu.decode(sequence.subarray(0, prompt)), first);
+        webgpu.resetCache();
+        await webgpu.decode(Int32Array.of(1, 2));
+      } finally {
+        native.dispose();
+        webgpu.dispose();
+        model.dispose();
       }
-      assert.ok(worst < 1e-4 && worstFull < 1e-4, `decoded logits differ by ${worst} from the addon's, ${worstFull} from a forward pass`);
-      await assert.rejects(webgpu.decode(Int32Array.of(1)), /the cache holds 12 tokens; 12 \+ 1 do not fit/);
-      webgpu.resetCache();
-      await webgpu.decode(Int32Array.of(1, 2));
-    } finally {
-      native.dispose();
+    });
+  }
+
+  test('a training step is one command buffer of a few dispatches per block, a decoded token fewer', (t) => {
+    // Per block: forward 7 (attention-only 4), backward 8 (5), RoPE or QK-norm one more each way; 8 for the whole step.
+    // Per token: 7 per block (4), RoPE or QK-norm one more, and 2.
+    const cases: [string, GPTConfig, number, number][] = [['standard', BASE, 15, 7], ['RoPE, GQA, QK-norm', ROPE_GQA, 17, 8],
+      ['attention-only', { ...BASE, ffnMult: 0 }, 9, 4]];
+    for (const [name, config, perBlock, perBlockDecoding] of cases) {
+      const model = GPT.init(config, 1);
+      const layout = flatLayout(config);
+      const webgpu = new gpu(config, layout.slots, flattenWeights(model, layout)) as WebGpuGPT;
+      const { step, decodeToken } = webgpu.dispatchCounts(3, config.contextLength);
+      t.diagnostic(`${name}, ${config.layers} blocks: ${step} dispatches per step (the first pass had ${13 + 26 * config.layers}), ${decodeToken} per token`);
+      assert.equal(step, 8 + perBlock * config.layers, name);
+      assert.equal(decodeToken, 2 + perBlockDecoding * config.layers, name);
       webgpu.dispose();
       model.dispose();
     }

@@ -3,7 +3,7 @@
 import { OUT_OF_MEMORY_CODE } from '../addon';
 import { BufferUsage, MapMode, type GpuBindGroup, type GpuBindGroupLayout, type GpuBuffer, type GpuCommandEncoder, type GpuComputePassEncoder,
   type GpuComputePipeline, type GpuDevice } from './gpuTypes';
-import { KERNELS, kernelSource, MAX_GROUPS, uniformBytes, type KernelName, type KernelSpec } from './kernels';
+import { jobBytes, jobsOf, KERNELS, kernelSource, MAX_GROUPS, uniformBytes, type KernelName, type KernelSpec } from './kernels';
 
 /** A readback that takes longer than this is a hung device, not a slow one (GPTLAB_WEBGPU_TIMEOUT_MS overrides). */
 const DEFAULT_DEADLINE_MS = 10 * 60_000;
@@ -27,10 +27,13 @@ function megabytes(bytes: number): string {
 /** A buffer bound to one binding of a kernel; `null` binds a placeholder (a bias or mask the config lacks). */
 export type Binding = GpuBuffer | null;
 
+/** Uniform values by field name: one record, or one per job for a kernel with jobs (absent jobs are all zero). */
+export type Uniforms = Record<string, number> | Record<string, number>[];
+
 /** One dispatch of a plan: a kernel, its uniform values, its buffers and its grid. */
 export interface Dispatch {
   kernel: KernelName;
-  uniforms: Record<string, number>;
+  uniforms: Uniforms;
   buffers: Binding[];
   grid: [number, number?, number?];
   /** Names a dispatch whose uniforms change between runs of the plan (Plan.update). */
@@ -55,10 +58,10 @@ export class Plan {
     private readonly uniformBuffer: GpuBuffer | null, readonly dispatches: number,
     private readonly named: Map<string, { dispatch: Dispatch; offset: number }>) {}
 
-  /** Rewrites some uniforms of a named dispatch before the next run (AdamW's learning rate, say). */
+  /** Rewrites some uniforms of a named single-job dispatch before the next run (AdamW's learning rate, say). */
   update(name: string, uniforms: Record<string, number>): void {
     const n = this.named.get(name);
-    if (!n) throw new Error(`webgpu: the plan has no dispatch named ${name}`);
+    if (!n || Array.isArray(n.dispatch.uniforms)) throw new Error(`webgpu: the plan has no single-job dispatch named ${name}`);
     Object.assign(n.dispatch.uniforms, uniforms);
     this.device.queue.writeBuffer(this.uniformBuffer!, n.offset, uniformBlock(n.dispatch));
   }
@@ -184,7 +187,7 @@ export class GpuContext {
     const named = new Map<string, { dispatch: Dispatch; offset: number }>();
     dispatches.forEach((d, i) => {
       data.set(uniformBlock(d), offsets[i]);
-      if (d.name) named.set(d.name, { dispatch: { ...d, uniforms: { ...d.uniforms } }, offset: offsets[i] });
+      if (d.name) named.set(d.name, { dispatch: { ...d, uniforms: Array.isArray(d.uniforms) ? d.uniforms : { ...d.uniforms } }, offset: offsets[i] });
     });
     const uniformBuffer = dispatches.length ? this.device.createBuffer({ size: data.byteLength, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST, label: 'uniforms' }) : null;
     if (uniformBuffer) this.device.queue.writeBuffer(uniformBuffer, 0, data);
@@ -265,17 +268,21 @@ export class GpuContext {
   }
 }
 
-/** A dispatch's uniform block: its kernel's fields in order, u32 or f32. */
+/** A dispatch's uniform block: each job's fields in order, u32 or f32 (fields named pad* may be left out). */
 function uniformBlock(d: Dispatch): Uint8Array {
   const spec: KernelSpec = KERNELS[d.kernel];
   const floats = new Set<string>(spec.floatFields ?? []);
+  const jobs = Array.isArray(d.uniforms) ? d.uniforms : [d.uniforms];
+  if (jobs.length < 1 || jobs.length > jobsOf(d.kernel)) throw new Error(`webgpu: ${d.kernel} takes 1 to ${jobsOf(d.kernel)} jobs`);
   const block = new ArrayBuffer(uniformBytes(d.kernel));
-  const u32 = new Uint32Array(block), f32 = new Float32Array(block);
-  spec.fields.forEach((f, j) => {
-    const v = d.uniforms[f];
-    if (v === undefined) throw new Error(`webgpu: ${d.kernel} dispatch lacks ${f}`);
-    if (floats.has(f)) f32[j] = v;
-    else u32[j] = v >>> 0;
+  jobs.forEach((values, job) => {
+    const u32 = new Uint32Array(block, job * jobBytes(d.kernel)), f32 = new Float32Array(block, job * jobBytes(d.kernel));
+    spec.fields.forEach((f, j) => {
+      const v = values[f] ?? (f.startsWith('pad') ? 0 : undefined);
+      if (v === undefined) throw new Error(`webgpu: ${d.kernel} dispatch lacks ${f}`);
+      if (floats.has(f)) f32[j] = v;
+      else u32[j] = v >>> 0;
+    });
   });
   return new Uint8Array(block);
 }

@@ -1,21 +1,28 @@
 // The WGSL kernels of the WebGPU trainer: the native trainer's math (native/src/gpt.cc, ops_impl.h) as compute
-// shaders. Each kernel reads its sizes from a uniform block `u`, declared field by field in KERNELS below so the
-// host writes it from the same list. Reductions run inside one workgroup or in two fixed-shape passes, never with
-// float atomics, so a result does not depend on scheduling.
-// Legend: B batch, T time, D width, H heads, hs = D/H, F = ffnMult*D, V vocabulary, M = B*T rows, ctx the context.
+// shaders, fused so that a training step is a few dispatches per layer. Each kernel reads its sizes from a uniform
+// block declared field by field in KERNELS below, so the host writes it from the same list. Reductions run inside
+// one workgroup or in two passes of fixed shape, never with float atomics, so a result does not depend on scheduling.
+// Legend: B batch, T time, D width, H query heads, KV key/value heads, G = H/KV, hs head size, A = H*hs,
+// C = (H + 2*KV)*hs (q, k, v side by side), W = KV*hs, F = ffnMult*D, V vocabulary, M = B*T rows, ctx the context.
+//
+// Every kernel that draws dropout masks or reads a position binds `state` (u32): state[0] is the first position of
+// the rows (p0: 0 in training, the cache length when decoding), state[2 + 2s], state[3 + 2s] the seed of dropout
+// site s. A decoding plan is reused for every token: only state[0] changes between runs.
 
-/** How a kernel binds a buffer: its uniform block, a storage buffer it reads, or one it writes. */
-export type BindingKind = 'uniform' | 'read' | 'write';
+/** How a kernel binds a buffer: a storage buffer it reads, or one it writes (the uniform block is binding 0). */
+export type BindingKind = 'read' | 'write';
 
 export interface KernelSpec {
-  /** Uniform fields in order; `f` fields are f32, the rest u32. */
+  /** Uniform fields in order; `floatFields` are f32, the rest u32. */
   fields: readonly string[];
   floatFields?: readonly string[];
+  /** Independent jobs per dispatch, each with its own uniform block (u = U[job]); 1 when absent. */
+  jobs?: number;
   /** Bindings after the uniform block (binding 0), in order. */
-  bindings: readonly { name: string; kind: Exclude<BindingKind, 'uniform'>; type?: 'f32' | 'u32' }[];
+  bindings: readonly { name: string; kind: BindingKind; type?: 'f32' | 'u32' }[];
   /** Workgroup size (x only). */
   workgroup: number;
-  /** The body of `fn main`, with `wid` (workgroup id), `lid` (local id) and `u` in scope. */
+  /** The body of `fn main`, with `wid` (workgroup id), `lid` (local id) and `u` (or `U` with jobs) in scope. */
   body: string;
   /** Helpers and workgroup memory before main. */
   prelude?: string;
@@ -31,6 +38,12 @@ export const MAX_GROUPS = 65535;
 
 /** Rows of one workgroup of a norm's backward pass (and of one partial column sum of its weight gradient). */
 export const NORM_ROWS = 16;
+
+/** Query (or key) rows of one workgroup of the attention kernels. */
+export const ATTN_ROWS = 16;
+
+/** Linear layers on at most this many rows run as dot products (gemv) rather than tiled products (gemm). */
+export const GEMV_ROWS = 4;
 
 const GRID = /* wgsl */ `
 fn groupIndex(wid: vec3<u32>) -> u32 { return wid.y * ${MAX_GROUPS}u + wid.x; }
@@ -68,6 +81,12 @@ fn mix64(z0: vec2<u32>) -> vec2<u32> {
 fn keeps(seed: vec2<u32>, i: u32, threshold: u32) -> bool {
   let h = mix64(seed ^ mul64(vec2<u32>(i, 0u), vec2<u32>(0xde82ef95u, 0xd1342543u)));
   return (h.y >> 8u) >= threshold;
+}
+fn siteSeed(site: u32) -> vec2<u32> { return vec2<u32>(state[2u + 2u * site], state[3u + 2u * site]); }
+// x through the dropout mask of site u.site at element i (when u.drop)
+fn dropped(x: f32, i: u32, seed: vec2<u32>) -> f32 {
+  if (u.drop == 0u) { return x; }
+  return select(0.0, x * u.keepScale, keeps(seed, i, u.threshold));
 }
 `;
 
@@ -135,141 +154,202 @@ fn actBackward(x: f32, g: f32, gelu: bool) -> f32 {
 }
 `;
 
+/**
+ * Row-block reductions of the attention kernels: 16 rows of 16 invocations each (invocation t: row t / 16, lane
+ * t % 16), added up or maxed over the lanes of each row in a fixed tree order. Call from uniform control flow.
+ */
+const ROW_REDUCE = /* wgsl */ `
+var<workgroup> rowRed: array<f32, 256>;
+fn rowSum(v: f32, t: u32) -> f32 {
+  rowRed[t] = v;
+  workgroupBarrier();
+  for (var s = 8u; s > 0u; s = s >> 1u) {
+    if (t % 16u < s) { rowRed[t] = rowRed[t] + rowRed[t + s]; }
+    workgroupBarrier();
+  }
+  let r = rowRed[t - t % 16u];
+  workgroupBarrier();
+  return r;
+}
+fn rowMax(v: f32, t: u32) -> f32 {
+  rowRed[t] = v;
+  workgroupBarrier();
+  for (var s = 8u; s > 0u; s = s >> 1u) {
+    if (t % 16u < s) { rowRed[t] = max(rowRed[t], rowRed[t + s]); }
+    workgroupBarrier();
+  }
+  let r = rowRed[t - t % 16u];
+  workgroupBarrier();
+  return r;
+}
+`;
+
+/**
+ * Workgroup memory of the attention kernels' small products. Each works on a block of 16 rows with 256 invocations
+ * (row t / 16, lane t % 16), and each invocation keeps 4 results (columns lane + 16e): scores against 64 keys at a
+ * time, hs in chunks of 16; weighted sums over 16 keys at a time, hs in chunks of 64.
+ */
+const TILES = /* wgsl */ `
+var<workgroup> tileA: array<f32, 1024>;
+var<workgroup> tileB: array<f32, 1024>;
+`;
+
 // ---------------------------------------------------------------- the kernels
 
-/** Dropout fields shared by the kernels that draw masks: the site's seed is seeds[site] (written each step). */
+/** Dropout fields shared by the kernels that draw masks: the site's seed is state[2 + 2 site] (written each step). */
 const DROP_FIELDS = ['drop', 'site', 'threshold', 'keepScale'] as const;
+
+/** The attention kernels' sizes: the rows of one sequence, its keys, and where q, k, v lie in a row of qkv [M, C]. */
+const ATTN_FIELDS = ['B', 'H', 'G', 'hs', 'Tq', 'C', 'A', 'W', 'ldP', 'scale'] as const;
 
 export const KERNELS = {
   /**
-   * C = alpha * op(A) op(B) (+ bias), batched over z = zo * inner + zi with two levels of strides (batch, head),
-   * 64x64 tiles of 4x4 per invocation. op(A) is [M, K], op(B) [K, N]; transA reads A as [K, M], transB reads B as
-   * [N, K] (a PyTorch [out, in] weight). Epilogue 1 also writes act(C) to C2; epilogue 2 multiplies by act'(aux).
-   * Causal 1 skips output tiles above the diagonal (column n > row m + q0), 2 stops K where op(A) is zero (k > m + q0),
-   * 3 starts it there (k < m - q0): the causal attention products, whose other half is exactly zero. With offRowSum,
-   * the first column of workgroups also writes the row sums of op(A) to C[offRowSum + m]: a bias gradient (the column
-   * sums of dy) from the weight gradient's own dispatch, added up in a fixed order. These switches
-   * are uniforms, not pipeline constants: they act outside the inner loop, and one pipeline compiles once (a software
+   * Up to two independent products per dispatch (a linear layer's weight gradient and input gradient, say), each
+   * C = op(A) op(B) (+ bias) in 64x64 tiles of 4x4 per invocation (read as two vec4 from workgroup memory per k); workgroups [0, U[0].tiles) run job 0, the rest
+   * job 1. op(A) is [M, K] (transA reads A as [K, M]), op(B) [K, N] (transB reads B as [N, K], a PyTorch [out, in]
+   * weight). Both jobs read A; job j reads Bj and writes Cj. The bias lies in job 0's B (the parameters). Epilogue 1
+   * (job 0) also writes act(C) to C1: c_fc and its activation; epilogue 2 multiplies by act'(aux): the gradient
+   * through c_fc's activation. With offRowSum, the first column of tiles also writes the row sums of op(A) to
+   * Cj[offRowSum + m]: a bias gradient (the column sums of dy) from its weight gradient's own pass over dy, added up
+   * in a fixed order. The switches are uniforms, not pipeline constants: one pipeline compiles once (a software
    * adapter takes seconds per pipeline).
    */
   gemm: {
-    fields: ['M', 'N', 'K', 'inner', 'lda', 'ldb', 'ldc', 'offBias', 'offA', 'offB', 'offC', 'q0',
-      'sAo', 'sAi', 'sBo', 'sBi', 'sCo', 'sCi', 'alpha', 'transA', 'transB', 'epilogue', 'gelu', 'causal', 'offRowSum'],
-    floatFields: ['alpha'],
+    fields: ['M', 'N', 'K', 'lda', 'ldb', 'ldc', 'offA', 'offB', 'offC', 'offBias', 'offRowSum', 'transA', 'transB', 'epilogue',
+      'gelu', 'tilesN', 'tiles', 'pad0', 'pad1', 'pad2'],
+    jobs: 2,
     bindings: [
-      { name: 'A', kind: 'read' }, { name: 'Bm', kind: 'read' }, { name: 'C', kind: 'write' }, { name: 'bias', kind: 'read' },
-      { name: 'aux', kind: 'read' }, { name: 'C2', kind: 'write' },
+      { name: 'A', kind: 'read' }, { name: 'B0', kind: 'read' }, { name: 'C0', kind: 'write' }, { name: 'B1', kind: 'read' },
+      { name: 'C1', kind: 'write' }, { name: 'aux', kind: 'read' },
     ],
     workgroup: 256,
-    prelude: ACT + /* wgsl */ `
+    prelude: GRID + ACT + /* wgsl */ `
 const BM = 64u; const BN = 64u; const BK = 16u;
-var<workgroup> As: array<f32, 1024>; // [BK, BM]
-var<workgroup> Bs: array<f32, 1024>; // [BK, BN]
+var<workgroup> As: array<vec4<f32>, 256>; // [BK, BM / 4]: rows 4i .. 4i+3 of op(A) at each k
+var<workgroup> Bs: array<vec4<f32>, 256>; // [BK, BN / 4]
+fn loadB(job: u32, i: u32) -> f32 {
+  if (job == 0u) { return B0[i]; }
+  return B1[i];
+}
+fn storeC(job: u32, i: u32, v: f32) {
+  if (job == 0u) { C0[i] = v; } else { C1[i] = v; }
+}
 `,
     body: /* wgsl */ `
-  let zo = wid.z / u.inner; let zi = wid.z % u.inner;
-  let baseA = u.offA + zo * u.sAo + zi * u.sAi;
-  let baseB = u.offB + zo * u.sBo + zi * u.sBi;
-  let baseC = u.offC + zo * u.sCo + zi * u.sCi;
-  let m0 = wid.y * BM; let n0 = wid.x * BN;
-  if (u.causal == 1u && n0 > m0 + BM - 1u + u.q0) { return; }
-  var kBegin = 0u; var kEnd = u.K;
-  if (u.causal == 2u) { kEnd = min(u.K, m0 + BM + u.q0); }
-  if (u.causal == 3u && m0 > u.q0) { kBegin = ((m0 - u.q0) / BK) * BK; }
+  let w = groupIndex(wid);
+  let job = select(0u, 1u, w >= U[0].tiles);
+  let u = U[job];
+  let tile = w - select(0u, U[0].tiles, job == 1u);
+  if (tile >= u.tiles) { return; }
+  let m0 = (tile / u.tilesN) * BM; let n0 = (tile % u.tilesN) * BN;
   let transA = u.transA != 0u; let transB = u.transB != 0u; let gelu = u.gelu != 0u;
-  let rowSums = u.offRowSum != ${NONE}u && wid.x == 0u;
+  let rowSums = u.offRowSum != ${NONE}u && n0 == 0u;
+  // invocation t computes rows m0 + 4 ty .. +3 and columns n0 + 4 tx .. +3
   let t = lid.x; let ty = t / 16u; let tx = t % 16u;
-  var acc: array<array<f32, 4>, 4>;
-  var rs: array<f32, 4>;
-  for (var k0 = kBegin; k0 < kEnd; k0 = k0 + BK) {
+  var acc: array<vec4<f32>, 4>;
+  var rs = vec4<f32>(0.0);
+  for (var k0 = 0u; k0 < u.K; k0 = k0 + BK) {
     for (var e = 0u; e < 4u; e = e + 1u) {
       let idx = t + e * 256u;
       var mm: u32; var kk: u32;
       if (transA) { mm = idx % BM; kk = idx / BM; } else { kk = idx % BK; mm = idx / BK; }
       let gm = m0 + mm; let gk = k0 + kk;
       var v = 0.0;
-      if (gm < u.M && gk < kEnd) {
-        if (transA) { v = A[baseA + gk * u.lda + gm]; } else { v = A[baseA + gm * u.lda + gk]; }
+      if (gm < u.M && gk < u.K) {
+        if (transA) { v = A[u.offA + gk * u.lda + gm]; } else { v = A[u.offA + gm * u.lda + gk]; }
       }
-      As[kk * BM + mm] = v;
+      As[kk * 16u + mm / 4u][mm % 4u] = v;
       var nn: u32; var kb: u32;
       if (transB) { kb = idx % BK; nn = idx / BK; } else { nn = idx % BN; kb = idx / BN; }
       let gn = n0 + nn; let gkb = k0 + kb;
-      var w = 0.0;
-      if (gn < u.N && gkb < kEnd) {
-        if (transB) { w = Bm[baseB + gn * u.ldb + gkb]; } else { w = Bm[baseB + gkb * u.ldb + gn]; }
+      var b = 0.0;
+      if (gn < u.N && gkb < u.K) {
+        if (transB) { b = loadB(job, u.offB + gn * u.ldb + gkb); } else { b = loadB(job, u.offB + gkb * u.ldb + gn); }
       }
-      Bs[kb * BN + nn] = w;
+      Bs[kb * 16u + nn / 4u][nn % 4u] = b;
     }
     workgroupBarrier();
     if (rowSums && tx == 0u) {
-      for (var i = 0u; i < 4u; i = i + 1u) {
-        for (var kk = 0u; kk < BK; kk = kk + 1u) { rs[i] = rs[i] + As[kk * BM + ty + 16u * i]; }
-      }
+      for (var kk = 0u; kk < BK; kk = kk + 1u) { rs = rs + As[kk * 16u + ty]; }
     }
     for (var kk = 0u; kk < BK; kk = kk + 1u) {
-      var a: array<f32, 4>; var b: array<f32, 4>;
-      for (var i = 0u; i < 4u; i = i + 1u) { a[i] = As[kk * BM + ty + 16u * i]; b[i] = Bs[kk * BN + tx + 16u * i]; }
-      for (var i = 0u; i < 4u; i = i + 1u) {
-        for (var j = 0u; j < 4u; j = j + 1u) { acc[i][j] = acc[i][j] + a[i] * b[j]; }
-      }
+      let a = As[kk * 16u + ty]; let b = Bs[kk * 16u + tx];
+      acc[0] = acc[0] + a.x * b; acc[1] = acc[1] + a.y * b;
+      acc[2] = acc[2] + a.z * b; acc[3] = acc[3] + a.w * b;
     }
     workgroupBarrier();
   }
   for (var i = 0u; i < 4u; i = i + 1u) {
-    let m = m0 + ty + 16u * i;
+    let m = m0 + 4u * ty + i;
     if (m >= u.M) { continue; }
-    if (rowSums && tx == 0u) { C[u.offRowSum + m] = rs[i]; }
+    if (rowSums && tx == 0u) { storeC(job, u.offRowSum + m, rs[i]); }
     for (var j = 0u; j < 4u; j = j + 1u) {
-      let n = n0 + tx + 16u * j;
+      let n = n0 + 4u * tx + j;
       if (n >= u.N) { continue; }
-      var v = u.alpha * acc[i][j];
-      if (u.offBias != ${NONE}u) { v = v + bias[u.offBias + n]; }
-      let ci = baseC + m * u.ldc + n;
+      var v = acc[i][j];
+      if (u.offBias != ${NONE}u) { v = v + B0[u.offBias + n]; }
+      let ci = u.offC + m * u.ldc + n;
       if (u.epilogue == 2u) { v = actBackward(aux[ci], v, gelu); }
-      C[ci] = v;
-      if (u.epilogue == 1u) { C2[ci] = actForward(v, gelu); }
+      storeC(job, ci, v);
+      if (u.epilogue == 1u) { C1[ci] = actForward(v, gelu); }
     }
   }`,
   },
 
   /**
-   * x[r, c] = wte[idx[r], c] + pos[p0 + r % T, c], then dropout (site 0): the embeddings, for rows of one or many
-   * sequences. pos is wpe in the parameters (offPos) or the sinusoid table.
+   * A linear layer on at most GEMV_ROWS rows (decoding a token): y[m, n] = x[m] . W[n] (+ bias[n]), with epilogue 1
+   * also act(y) into y2. A GEMM's 64-row tile would do 64 times the work for one row; here 8 columns per workgroup,
+   * each a dot product over K split across 32 invocations that read W's row contiguously, then added up in a fixed
+   * tree order.
    */
-  embed: {
-    fields: ['n', 'D', 'T', 'p0', 'offWte', 'offPos', 'sinusoid', ...DROP_FIELDS],
-    floatFields: ['keepScale'],
-    bindings: [
-      { name: 'P', kind: 'read' }, { name: 'table', kind: 'read' }, { name: 'idx', kind: 'read', type: 'u32' },
-      { name: 'x', kind: 'write' }, { name: 'seeds', kind: 'read', type: 'u32' },
-    ],
+  gemv: {
+    fields: ['M', 'N', 'K', 'lda', 'offA', 'offW', 'offBias', 'epilogue', 'gelu'],
+    bindings: [{ name: 'x', kind: 'read' }, { name: 'W', kind: 'read' }, { name: 'y', kind: 'write' }, { name: 'y2', kind: 'write' }],
     workgroup: 256,
-    prelude: GRID + HASH,
+    prelude: GRID + ACT + /* wgsl */ `
+var<workgroup> lanes: array<f32, 256>;
+`,
     body: /* wgsl */ `
-  let i = groupIndex(wid) * 256u + lid.x;
-  if (i >= u.n) { return; }
-  let r = i / u.D; let c = i % u.D;
-  let p = u.p0 + r % u.T;
-  var v = P[u.offWte + idx[r] * u.D + c];
-  if (u.sinusoid != 0u) { v = v + table[p * u.D + c]; } else { v = v + P[u.offPos + p * u.D + c]; }
-  if (u.drop != 0u) {
-    let seed = vec2<u32>(seeds[2u * u.site], seeds[2u * u.site + 1u]);
-    v = select(0.0, v * u.keepScale, keeps(seed, i, u.threshold));
+  let t = lid.x; let lane = t % 32u;
+  let n = groupIndex(wid) * 8u + t / 32u;
+  var acc: array<f32, ${GEMV_ROWS}>;
+  if (n < u.N) {
+    let wrow = u.offW + n * u.K;
+    for (var k = lane; k < u.K; k = k + 32u) {
+      let wv = W[wrow + k];
+      for (var m = 0u; m < u.M; m = m + 1u) { acc[m] = acc[m] + x[u.offA + m * u.lda + k] * wv; }
+    }
   }
-  x[i] = v;`,
+  for (var m = 0u; m < u.M; m = m + 1u) {
+    lanes[t] = acc[m];
+    workgroupBarrier();
+    for (var s = 16u; s > 0u; s = s >> 1u) {
+      if (lane < s) { lanes[t] = lanes[t] + lanes[t + s]; }
+      workgroupBarrier();
+    }
+    if (lane == 0u && n < u.N) {
+      var v = lanes[t];
+      if (u.offBias != ${NONE}u) { v = v + W[u.offBias + n]; }
+      y[m * u.N + n] = v;
+      if (u.epilogue == 1u) { y2[m * u.N + n] = actForward(v, u.gelu != 0u); }
+    }
+    workgroupBarrier();
+  }`,
   },
 
   /**
-   * One row per workgroup: s = a (ADD 0) or a + dropout(b) (ADD 1, written to sum), then y = norm(s) with its mean
-   * and 1/std in stats [rows, 2]. LayerNorm or RMSNorm, eps 1e-5, two passes for the variance as ops_impl.h.
+   * One row per workgroup: s = a (mode 0), a + dropout(b) (mode 1: a residual connection), or the embeddings
+   * wte[idx[r]] (+ pos[p0 + r % T]) through dropout (mode 2), written to sum in modes 1 and 2; then y = norm(s) with
+   * its mean and 1/std in stats [rows, 2]. LayerNorm or RMSNorm, eps 1e-5, two passes for the variance as
+   * ops_impl.h. Learned positions are wpe, sinusoidal ones the table after the parameters (offPos); none: NONE.
    */
   norm: {
-    fields: ['rows', 'D', 'offW', 'offB', 'add', 'rms', ...DROP_FIELDS],
+    fields: ['rows', 'D', 'offW', 'offB', 'mode', 'rms', 'T', 'offWte', 'offPos', ...DROP_FIELDS],
     floatFields: ['keepScale'],
     bindings: [
       { name: 'a', kind: 'read' }, { name: 'b', kind: 'read' }, { name: 'sum', kind: 'write' }, { name: 'y', kind: 'write' },
-      { name: 'stats', kind: 'write' }, { name: 'P', kind: 'read' }, { name: 'seeds', kind: 'read', type: 'u32' },
+      { name: 'stats', kind: 'write' }, { name: 'P', kind: 'read' }, { name: 'idx', kind: 'read', type: 'u32' },
+      { name: 'state', kind: 'read', type: 'u32' },
     ],
     workgroup: 256,
     prelude: GRID + HASH + REDUCE,
@@ -277,15 +357,21 @@ var<workgroup> Bs: array<f32, 1024>; // [BK, BN]
   let r = groupIndex(wid);
   if (r >= u.rows) { return; }
   let t = lid.x; let base = r * u.D;
-  let seed = vec2<u32>(seeds[2u * u.site], seeds[2u * u.site + 1u]);
+  let seed = siteSeed(u.site);
   var s1 = 0.0;
   for (var c = t; c < u.D; c = c + 256u) {
-    var v = a[base + c];
-    if (u.add != 0u) {
-      var w = b[base + c];
-      if (u.drop != 0u) { w = select(0.0, w * u.keepScale, keeps(seed, base + c, u.threshold)); }
-      v = v + w;
+    var v: f32;
+    if (u.mode == 2u) {
+      v = P[u.offWte + idx[r] * u.D + c];
+      if (u.offPos != ${NONE}u) { v = v + P[u.offPos + (state[0] + r % u.T) * u.D + c]; }
+      v = dropped(v, base + c, seed);
       sum[base + c] = v;
+    } else {
+      v = a[base + c];
+      if (u.mode == 1u) {
+        v = v + dropped(b[base + c], base + c, seed);
+        sum[base + c] = v;
+      }
     }
     s1 = s1 + v;
   }
@@ -294,13 +380,13 @@ var<workgroup> Bs: array<f32, 1024>; // [BK, BN]
   var s2 = 0.0;
   for (var c = t; c < u.D; c = c + 256u) {
     var v: f32;
-    if (u.add != 0u) { v = sum[base + c]; } else { v = a[base + c]; }
+    if (u.mode != 0u) { v = sum[base + c]; } else { v = a[base + c]; }
     s2 = s2 + (v - mu) * (v - mu);
   }
   let rs = 1.0 / sqrt(reduceSum(s2, t) / f32(u.D) + 1e-5);
   for (var c = t; c < u.D; c = c + 256u) {
     var v: f32;
-    if (u.add != 0u) { v = sum[base + c]; } else { v = a[base + c]; }
+    if (u.mode != 0u) { v = sum[base + c]; } else { v = a[base + c]; }
     var o = (v - mu) * rs * P[u.offW + c];
     if (u.offB != ${NONE}u) { o = o + P[u.offB + c]; }
     y[base + c] = o;
@@ -311,14 +397,15 @@ var<workgroup> Bs: array<f32, 1024>; // [BK, BN]
   /**
    * A norm's backward pass over a chunk of NORM_ROWS rows per workgroup: dx (+)= rstd * (dxhat - mean(dxhat) -
    * xhat * mean(dxhat * xhat)), dxhat = dy * w (RMSNorm has no mean term); and the chunk's column sums of dy * xhat
-   * and dy into part [chunks, 2, D], which normFinal adds up in chunk order: the weight and bias gradients without
-   * float atomics.
+   * and dy into part [chunks, 2, D]. The workgroups after the chunks add up the previous norm's partial sums
+   * (prevPart, written by the dispatch before) in chunk order into its weight and bias gradients: the weight
+   * gradients without float atomics and without a dispatch of their own.
    */
   normBackward: {
-    fields: ['rows', 'D', 'offW', 'accumulate', 'rms'],
+    fields: ['rows', 'D', 'offW', 'accumulate', 'rms', 'chunks', 'prevChunks', 'prevOffW', 'prevOffB'],
     bindings: [
       { name: 'dy', kind: 'read' }, { name: 'x', kind: 'read' }, { name: 'stats', kind: 'read' }, { name: 'P', kind: 'read' },
-      { name: 'dx', kind: 'write' }, { name: 'part', kind: 'write' },
+      { name: 'dx', kind: 'write' }, { name: 'part', kind: 'write' }, { name: 'prevPart', kind: 'read' }, { name: 'G', kind: 'write' },
     ],
     workgroup: 256,
     prelude: GRID + REDUCE + /* wgsl */ `
@@ -327,9 +414,21 @@ var<workgroup> means: array<vec2<f32>, ${NORM_ROWS}>;
 `,
     body: /* wgsl */ `
   let chunk = groupIndex(wid);
-  let r0 = chunk * NORM_ROWS;
-  if (r0 >= u.rows) { return; }
   let t = lid.x;
+  if (chunk >= u.chunks) {
+    let c = (chunk - u.chunks) * 256u + t;
+    if (u.prevOffW != ${NONE}u && c < u.D) {
+      var sw = 0.0; var sb = 0.0;
+      for (var k = 0u; k < u.prevChunks; k = k + 1u) {
+        sw = sw + prevPart[(2u * k) * u.D + c];
+        sb = sb + prevPart[(2u * k + 1u) * u.D + c];
+      }
+      G[u.prevOffW + c] = sw;
+      if (u.prevOffB != ${NONE}u) { G[u.prevOffB + c] = sb; }
+    }
+    return;
+  }
+  let r0 = chunk * NORM_ROWS;
   let n = min(NORM_ROWS, u.rows - r0);
   // mean(dxhat) and mean(dxhat * xhat) of each row
   for (var i = 0u; i < n; i = i + 1u) {
@@ -363,85 +462,364 @@ var<workgroup> means: array<vec2<f32>, ${NORM_ROWS}>;
   }`,
   },
 
-  /** The partial column sums added up in chunk order, into the gradients at offW (slot 0) and offB (slot 1). */
-  normFinal: {
-    fields: ['cols', 'chunks', 'offW', 'offB'],
-    bindings: [{ name: 'part', kind: 'read' }, { name: 'G', kind: 'write' }],
-    workgroup: 256,
-    body: /* wgsl */ `
-  let c = wid.x * 256u + lid.x;
-  if (c >= u.cols) { return; }
-  var sw = 0.0; var sb = 0.0;
-  for (var k = 0u; k < u.chunks; k = k + 1u) {
-    sw = sw + part[(2u * k) * u.cols + c];
-    sb = sb + part[(2u * k + 1u) * u.cols + c];
-  }
-  G[u.offW + c] = sw;
-  if (u.offB != ${NONE}u) { G[u.offB + c] = sb; }`,
-  },
-
   /**
-   * Causal softmax of the attention scores in place, one row (b, h, i) per workgroup: row r sees columns
-   * j < min(q0 + i + 1, L) with i = r % Trow; the rest become 0. With dropout the dropped copy goes to Pd (the
-   * mask index is the element's index in the layer's [B, H, T, T] tensor, as gpt.cc's).
+   * RoPE, then QK-norm, in place on the q and k heads (the first H + KV heads of each row of qkv [rows, C]), one
+   * invocation per (row, head), row r at position p0 + r % T; rstd [rows, H + KV] keeps QK-norm's factors. With
+   * backward, the gradient through them in place on dqkv instead: QK-norm's backward from the normed heads in qkv,
+   * then RoPE's (the opposite turn). gpt.cc: rotate_heads, rms_heads, rms_heads_backward, summing in the same order.
+   * The cos and sin tables [ctx, hs/2] lie after the parameters (offCos, offSin).
    */
-  attnSoftmax: {
-    fields: ['rows', 'L', 'Trow', 'q0', ...DROP_FIELDS],
-    floatFields: ['keepScale'],
-    bindings: [{ name: 'S', kind: 'write' }, { name: 'Pd', kind: 'write' }, { name: 'seeds', kind: 'read', type: 'u32' }],
-    workgroup: 256,
-    prelude: GRID + HASH + REDUCE,
+  queryKey: {
+    fields: ['rows', 'T', 'heads', 'hs', 'C', 'rope', 'qkNorm', 'backward', 'offCos', 'offSin'],
+    bindings: [
+      { name: 'x', kind: 'write' }, { name: 'y', kind: 'read' }, { name: 'rstd', kind: 'write' }, { name: 'P', kind: 'read' },
+      { name: 'state', kind: 'read', type: 'u32' },
+    ],
+    workgroup: 64,
+    prelude: GRID,
     body: /* wgsl */ `
-  let r = groupIndex(wid);
-  if (r >= u.rows) { return; }
-  let t = lid.x; let base = r * u.L;
-  let n = min(u.q0 + r % u.Trow + 1u, u.L);
-  var m = -3.0e38;
-  for (var j = t; j < n; j = j + 256u) { m = max(m, S[base + j]); }
-  m = reduceMax(m, t);
-  var s = 0.0;
-  for (var j = t; j < n; j = j + 256u) {
-    let e = exp(S[base + j] - m);
-    S[base + j] = e;
-    s = s + e;
+  let i = groupIndex(wid) * 64u + lid.x;
+  if (i >= u.rows * u.heads) { return; }
+  let r = i / u.heads; let head = i % u.heads;
+  let base = r * u.C + head * u.hs;
+  let half = u.hs / 2u;
+  let tab = (state[0] + r % u.T) * half;
+  if (u.backward == 0u) {
+    if (u.rope != 0u) {
+      for (var k = 0u; k < half; k = k + 1u) {
+        let a = x[base + k]; let b = x[base + half + k];
+        let c = P[u.offCos + tab + k]; let s = P[u.offSin + tab + k];
+        x[base + k] = a * c - b * s;
+        x[base + half + k] = b * c + a * s;
+      }
+    }
+    if (u.qkNorm != 0u) {
+      var ss = 0.0;
+      for (var k = 0u; k < u.hs; k = k + 1u) { ss = ss + x[base + k] * x[base + k]; }
+      let f = 1.0 / sqrt(ss / f32(u.hs) + 1e-5);
+      for (var k = 0u; k < u.hs; k = k + 1u) { x[base + k] = x[base + k] * f; }
+      rstd[i] = f;
+    }
+    return;
   }
-  let inv = 1.0 / reduceSum(s, t);
-  let seed = vec2<u32>(seeds[2u * u.site], seeds[2u * u.site + 1u]);
-  for (var j = t; j < u.L; j = j + 256u) {
-    var p = 0.0;
-    if (j < n) { p = S[base + j] * inv; }
-    S[base + j] = p;
-    if (u.drop != 0u) { Pd[base + j] = select(0.0, p * u.keepScale, keeps(seed, base + j, u.threshold)); }
+  if (u.qkNorm != 0u) {
+    var dot = 0.0;
+    for (var k = 0u; k < u.hs; k = k + 1u) { dot = dot + x[base + k] * y[base + k]; }
+    let m = dot / f32(u.hs); let f = rstd[i];
+    for (var k = 0u; k < u.hs; k = k + 1u) { x[base + k] = f * (x[base + k] - y[base + k] * m); }
+  }
+  if (u.rope != 0u) {
+    for (var k = 0u; k < half; k = k + 1u) {
+      let a = x[base + k]; let b = x[base + half + k];
+      let c = P[u.offCos + tab + k]; let s = -P[u.offSin + tab + k];
+      x[base + k] = a * c - b * s;
+      x[base + half + k] = b * c + a * s;
+    }
   }`,
   },
 
   /**
-   * The softmax's backward pass in place on dP = dy v^T, one row per workgroup: dP through the dropout mask, then
-   * dS = P * (dP - P . dP) * scale, zero beyond the diagonal.
+   * Causal attention for 16 query rows of one (sequence b, head h) per workgroup, in one pass: the scores
+   * S = q k^T * scale of the rows against every key they see (row i at position p0 + i sees keys 0 .. p0 + i), the
+   * softmax of each row in place, written to P [B, H, Tq, ldP] with zeros beyond the diagonal (and its dropped copy
+   * to Pd, the mask index being the element's index in P, as gpt.cc's), then y = P v [Tq rows, A], heads side by
+   * side. Query head h reads key/value head h / G. Keys at positions below p0 come from the cache Kc, Vc [ctx, W]
+   * (decoding), the rest from qkv; with `cache` the first query head of each group also stores the block's new keys
+   * and values in the cache (readers of the new rows take them from qkv, so nothing races).
    */
-  attnSoftmaxBackward: {
-    fields: ['rows', 'L', 'Trow', 'q0', 'scale', ...DROP_FIELDS],
+  attention: {
+    fields: [...ATTN_FIELDS, 'cache', ...DROP_FIELDS],
     floatFields: ['scale', 'keepScale'],
-    bindings: [{ name: 'P', kind: 'read' }, { name: 'dP', kind: 'write' }, { name: 'seeds', kind: 'read', type: 'u32' }],
+    bindings: [
+      { name: 'qkv', kind: 'read' }, { name: 'P', kind: 'write' }, { name: 'Pd', kind: 'write' }, { name: 'y', kind: 'write' },
+      { name: 'Kc', kind: 'write' }, { name: 'Vc', kind: 'write' }, { name: 'state', kind: 'read', type: 'u32' },
+    ],
     workgroup: 256,
-    prelude: GRID + HASH + REDUCE,
-    body: /* wgsl */ `
-  let r = groupIndex(wid);
-  if (r >= u.rows) { return; }
-  let t = lid.x; let base = r * u.L;
-  let n = min(u.q0 + r % u.Trow + 1u, u.L);
-  let seed = vec2<u32>(seeds[2u * u.site], seeds[2u * u.site + 1u]);
-  var dot = 0.0;
-  for (var j = t; j < n; j = j + 256u) {
-    var d = dP[base + j];
-    if (u.drop != 0u) { d = select(0.0, d * u.keepScale, keeps(seed, base + j, u.threshold)); dP[base + j] = d; }
-    dot = dot + P[base + j] * d;
+    prelude: GRID + HASH + ROW_REDUCE + TILES + /* wgsl */ `
+// element d of key (kind 0) or value (kind 1) j of head group g in sequence b
+fn keyValue(kind: u32, b: u32, g: u32, j: u32, d: u32, p0: u32) -> f32 {
+  let col = g * u.hs + d;
+  if (j < p0) {
+    if (kind == 0u) { return Kc[j * u.W + col]; }
+    return Vc[j * u.W + col];
   }
-  dot = reduceSum(dot, t);
-  for (var j = t; j < u.L; j = j + 256u) {
-    var v = 0.0;
-    if (j < n) { v = P[base + j] * (dP[base + j] - dot) * u.scale; }
-    dP[base + j] = v;
+  return qkv[(b * u.Tq + j - p0) * u.C + u.A + kind * u.W + col];
+}
+`,
+    body: /* wgsl */ `
+  let blocks = (u.Tq + 15u) / 16u;
+  let w = groupIndex(wid);
+  let bh = w / blocks;
+  if (bh >= u.B * u.H) { return; }
+  let b = bh / u.H; let h = bh % u.H; let g = h / u.G;
+  let i0 = (w % blocks) * 16u;
+  let p0 = state[0];
+  let L = p0 + u.Tq; // keys of the sequence
+  let rows = min(16u, u.Tq - i0);
+  let kEnd = p0 + i0 + rows; // keys any row of the block sees
+  let t = lid.x; let r = t / 16u; let lane = t % 16u;
+  let live = r < rows;
+  let n = p0 + i0 + r + 1u; // keys row r sees
+  let prow = (bh * u.Tq + i0 + r) * u.ldP;
+  let qrow = (b * u.Tq + i0) * u.C + h * u.hs;
+  // S = q k^T * scale, 64 keys at a time, hs in chunks of 16: tileA [16 dims][16 rows], tileB [16 dims][64 keys]
+  for (var j0 = 0u; j0 < kEnd; j0 = j0 + 64u) {
+    var acc: array<f32, 4>;
+    for (var d0 = 0u; d0 < u.hs; d0 = d0 + 16u) {
+      var qv = 0.0;
+      if (r < rows && d0 + lane < u.hs) { qv = qkv[qrow + r * u.C + d0 + lane]; }
+      tileA[lane * 16u + r] = qv;
+      for (var e = 0u; e < 4u; e = e + 1u) {
+        let at = t + 256u * e; let kk = at / 16u; let dd = at % 16u;
+        var kv = 0.0;
+        if (j0 + kk < kEnd && d0 + dd < u.hs) { kv = keyValue(0u, b, g, j0 + kk, d0 + dd, p0); }
+        tileB[dd * 64u + kk] = kv;
+      }
+      workgroupBarrier();
+      for (var dd = 0u; dd < 16u; dd = dd + 1u) {
+        let q = tileA[dd * 16u + r];
+        for (var e = 0u; e < 4u; e = e + 1u) { acc[e] = acc[e] + q * tileB[dd * 64u + lane + 16u * e]; }
+      }
+      workgroupBarrier();
+    }
+    for (var e = 0u; e < 4u; e = e + 1u) {
+      let j = j0 + lane + 16u * e;
+      if (live && j < n) { P[prow + j] = acc[e] * u.scale; }
+    }
+  }
+  storageBarrier();
+  // P = softmax of each row over its keys, zero beyond them
+  var m = -3.0e38;
+  if (live) { for (var j = lane; j < n; j = j + 16u) { m = max(m, P[prow + j]); } }
+  m = rowMax(m, t);
+  var s = 0.0;
+  if (live) {
+    for (var j = lane; j < n; j = j + 16u) {
+      let ex = exp(P[prow + j] - m);
+      P[prow + j] = ex;
+      s = s + ex;
+    }
+  }
+  let inv = 1.0 / rowSum(s, t);
+  let seed = siteSeed(u.site);
+  if (live) {
+    for (var j = lane; j < L; j = j + 16u) {
+      var p = 0.0;
+      if (j < n) { p = P[prow + j] * inv; }
+      P[prow + j] = p;
+      if (u.drop != 0u) { Pd[prow + j] = dropped(p, prow + j, seed); }
+    }
+  }
+  storageBarrier();
+  // y = P v, 16 keys at a time, hs in chunks of 64: tileA [16 keys][16 rows], tileB [16 keys][64 dims]
+  for (var d0 = 0u; d0 < u.hs; d0 = d0 + 64u) {
+    var acc: array<f32, 4>;
+    for (var j0 = 0u; j0 < kEnd; j0 = j0 + 16u) {
+      var pv = 0.0;
+      if (live && j0 + lane < L) {
+        if (u.drop != 0u) { pv = Pd[prow + j0 + lane]; } else { pv = P[prow + j0 + lane]; }
+      }
+      tileA[lane * 16u + r] = pv;
+      for (var e = 0u; e < 4u; e = e + 1u) {
+        let at = t + 256u * e; let kk = at / 64u; let dd = at % 64u;
+        var vv = 0.0;
+        if (j0 + kk < kEnd && d0 + dd < u.hs) { vv = keyValue(1u, b, g, j0 + kk, d0 + dd, p0); }
+        tileB[kk * 64u + dd] = vv;
+      }
+      workgroupBarrier();
+      for (var kk = 0u; kk < 16u; kk = kk + 1u) {
+        let p = tileA[kk * 16u + r];
+        for (var e = 0u; e < 4u; e = e + 1u) { acc[e] = acc[e] + p * tileB[kk * 64u + lane + 16u * e]; }
+      }
+      workgroupBarrier();
+    }
+    for (var e = 0u; e < 4u; e = e + 1u) {
+      let d = d0 + lane + 16u * e;
+      if (live && d < u.hs) { y[(b * u.Tq + i0 + r) * u.A + h * u.hs + d] = acc[e]; }
+    }
+  }
+  // decoding: the block's new keys and values join the cache
+  if (u.cache != 0u && h % u.G == 0u) {
+    for (var at = t; at < rows * u.hs; at = at + 256u) {
+      let i = at / u.hs; let d = at % u.hs;
+      let src = (b * u.Tq + i0 + i) * u.C + u.A + g * u.hs + d;
+      Kc[(p0 + i0 + i) * u.W + g * u.hs + d] = qkv[src];
+      Vc[(p0 + i0 + i) * u.W + g * u.hs + d] = qkv[src + u.W];
+    }
+  }`,
+  },
+
+  /**
+   * The attention's backward pass for 16 query rows of one (b, h) per workgroup: dP = dy v^T through the dropout
+   * mask, dS = P * (dP - P . dP) * scale into dS [B, H, T, T] (zero beyond the diagonal), then dq = dS k into dqkv.
+   * attentionBackwardKV then reads dS for dk and dv.
+   */
+  attentionBackwardQ: {
+    fields: [...ATTN_FIELDS, ...DROP_FIELDS],
+    floatFields: ['scale', 'keepScale'],
+    bindings: [
+      { name: 'qkv', kind: 'read' }, { name: 'P', kind: 'read' }, { name: 'dy', kind: 'read' }, { name: 'dS', kind: 'write' },
+      { name: 'dqkv', kind: 'write' }, { name: 'state', kind: 'read', type: 'u32' },
+    ],
+    workgroup: 256,
+    prelude: GRID + HASH + ROW_REDUCE + TILES,
+    body: /* wgsl */ `
+  let blocks = (u.Tq + 15u) / 16u;
+  let w = groupIndex(wid);
+  let bh = w / blocks;
+  if (bh >= u.B * u.H) { return; }
+  let b = bh / u.H; let h = bh % u.H; let g = h / u.G;
+  let i0 = (w % blocks) * 16u;
+  let rows = min(16u, u.Tq - i0);
+  let kEnd = i0 + rows;
+  let t = lid.x; let r = t / 16u; let lane = t % 16u;
+  let live = r < rows;
+  let n = i0 + r + 1u;
+  let prow = (bh * u.Tq + i0 + r) * u.ldP;
+  let dyrow = (b * u.Tq + i0) * u.A + h * u.hs;
+  let kvBase = b * u.Tq * u.C + u.A + g * u.hs;
+  // dP = dy v^T
+  for (var j0 = 0u; j0 < kEnd; j0 = j0 + 64u) {
+    var acc: array<f32, 4>;
+    for (var d0 = 0u; d0 < u.hs; d0 = d0 + 16u) {
+      var gv = 0.0;
+      if (live && d0 + lane < u.hs) { gv = dy[dyrow + r * u.A + d0 + lane]; }
+      tileA[lane * 16u + r] = gv;
+      for (var e = 0u; e < 4u; e = e + 1u) {
+        let at = t + 256u * e; let kk = at / 16u; let dd = at % 16u;
+        var vv = 0.0;
+        if (j0 + kk < kEnd && d0 + dd < u.hs) { vv = qkv[kvBase + (j0 + kk) * u.C + u.W + d0 + dd]; }
+        tileB[dd * 64u + kk] = vv;
+      }
+      workgroupBarrier();
+      for (var dd = 0u; dd < 16u; dd = dd + 1u) {
+        let q = tileA[dd * 16u + r];
+        for (var e = 0u; e < 4u; e = e + 1u) { acc[e] = acc[e] + q * tileB[dd * 64u + lane + 16u * e]; }
+      }
+      workgroupBarrier();
+    }
+    for (var e = 0u; e < 4u; e = e + 1u) {
+      let j = j0 + lane + 16u * e;
+      if (live && j < n) { dS[prow + j] = acc[e]; }
+    }
+  }
+  storageBarrier();
+  // dS = P * (dP - P . dP) * scale, dP through the mask
+  let seed = siteSeed(u.site);
+  var dot = 0.0;
+  if (live) {
+    for (var j = lane; j < n; j = j + 16u) {
+      let d = dropped(dS[prow + j], prow + j, seed);
+      dS[prow + j] = d;
+      dot = dot + P[prow + j] * d;
+    }
+  }
+  dot = rowSum(dot, t);
+  if (live) {
+    for (var j = lane; j < u.Tq; j = j + 16u) {
+      var v = 0.0;
+      if (j < n) { v = P[prow + j] * (dS[prow + j] - dot) * u.scale; }
+      dS[prow + j] = v;
+    }
+  }
+  storageBarrier();
+  // dq = dS k
+  for (var d0 = 0u; d0 < u.hs; d0 = d0 + 64u) {
+    var acc: array<f32, 4>;
+    for (var j0 = 0u; j0 < kEnd; j0 = j0 + 16u) {
+      var sv = 0.0;
+      if (live && j0 + lane < u.Tq) { sv = dS[prow + j0 + lane]; }
+      tileA[lane * 16u + r] = sv;
+      for (var e = 0u; e < 4u; e = e + 1u) {
+        let at = t + 256u * e; let kk = at / 64u; let dd = at % 64u;
+        var kv = 0.0;
+        if (j0 + kk < kEnd && d0 + dd < u.hs) { kv = qkv[kvBase + (j0 + kk) * u.C + d0 + dd]; }
+        tileB[kk * 64u + dd] = kv;
+      }
+      workgroupBarrier();
+      for (var kk = 0u; kk < 16u; kk = kk + 1u) {
+        let s = tileA[kk * 16u + r];
+        for (var e = 0u; e < 4u; e = e + 1u) { acc[e] = acc[e] + s * tileB[kk * 64u + lane + 16u * e]; }
+      }
+      workgroupBarrier();
+    }
+    for (var e = 0u; e < 4u; e = e + 1u) {
+      let d = d0 + lane + 16u * e;
+      if (live && d < u.hs) { dqkv[(b * u.Tq + i0 + r) * u.C + h * u.hs + d] = acc[e]; }
+    }
+  }`,
+  },
+
+  /**
+   * dk = sum over the group's query heads of dS^T q, and dv = the same of Pd^T dy, for 16 keys of one (b, key/value
+   * head g) per workgroup: the G heads and the query rows (from the block's own, the causal ones) in a fixed order,
+   * so no float atomics are needed.
+   */
+  attentionBackwardKV: {
+    fields: [...ATTN_FIELDS, 'KV'],
+    floatFields: ['scale'],
+    bindings: [
+      { name: 'qkv', kind: 'read' }, { name: 'Pd', kind: 'read' }, { name: 'dy', kind: 'read' }, { name: 'dS', kind: 'read' },
+      { name: 'dqkv', kind: 'write' },
+    ],
+    workgroup: 256,
+    prelude: GRID + TILES + /* wgsl */ `
+var<workgroup> tileS: array<f32, 256>; // [16 query rows][16 keys]
+var<workgroup> tileP: array<f32, 256>;
+`,
+    body: /* wgsl */ `
+  let blocks = (u.Tq + 15u) / 16u;
+  let w = groupIndex(wid);
+  let bg = w / blocks;
+  if (bg >= u.B * u.KV) { return; }
+  let b = bg / u.KV; let g = bg % u.KV;
+  let j0 = (w % blocks) * 16u;
+  let t = lid.x; let r = t / 16u; let lane = t % 16u;
+  let live = j0 + r < u.Tq;
+  for (var d0 = 0u; d0 < u.hs; d0 = d0 + 64u) {
+    var dk: array<f32, 4>; var dv: array<f32, 4>;
+    for (var h = g * u.G; h < (g + 1u) * u.G; h = h + 1u) {
+      let plane = (b * u.H + h) * u.Tq;
+      for (var i0 = j0; i0 < u.Tq; i0 = i0 + 16u) {
+        // tileS/tileP [16 rows][16 keys]: dS and Pd of rows i0.., keys j0..; tileA/tileB [16 rows][64 dims]: q and dy
+        let ii = t / 16u; let jj = t % 16u;
+        var sv = 0.0; var pv = 0.0;
+        if (i0 + ii < u.Tq && j0 + jj < u.Tq) {
+          let at = (plane + i0 + ii) * u.ldP + j0 + jj;
+          sv = dS[at]; pv = Pd[at];
+        }
+        tileS[ii * 16u + jj] = sv;
+        tileP[ii * 16u + jj] = pv;
+        for (var e = 0u; e < 4u; e = e + 1u) {
+          let at = t + 256u * e; let i = at / 64u; let dd = at % 64u;
+          var qv = 0.0; var gv = 0.0;
+          if (i0 + i < u.Tq && d0 + dd < u.hs) {
+            let row = b * u.Tq + i0 + i;
+            qv = qkv[row * u.C + h * u.hs + d0 + dd];
+            gv = dy[row * u.A + h * u.hs + d0 + dd];
+          }
+          tileA[i * 64u + dd] = qv;
+          tileB[i * 64u + dd] = gv;
+        }
+        workgroupBarrier();
+        for (var i = 0u; i < 16u; i = i + 1u) {
+          let s = tileS[i * 16u + r]; let p = tileP[i * 16u + r];
+          for (var e = 0u; e < 4u; e = e + 1u) {
+            dk[e] = dk[e] + s * tileA[i * 64u + lane + 16u * e];
+            dv[e] = dv[e] + p * tileB[i * 64u + lane + 16u * e];
+          }
+        }
+        workgroupBarrier();
+      }
+    }
+    for (var e = 0u; e < 4u; e = e + 1u) {
+      let d = d0 + lane + 16u * e;
+      if (live && d < u.hs) {
+        let at = (b * u.Tq + j0 + r) * u.C + u.A + g * u.hs + d;
+        dqkv[at] = dk[e];
+        dqkv[at + u.W] = dv[e];
+      }
+    }
   }`,
   },
 
@@ -486,69 +864,72 @@ var<workgroup> means: array<vec2<f32>, ${NORM_ROWS}>;
   dropout: {
     fields: ['n', ...DROP_FIELDS],
     floatFields: ['keepScale'],
-    bindings: [{ name: 'src', kind: 'read' }, { name: 'dst', kind: 'write' }, { name: 'seeds', kind: 'read', type: 'u32' }],
+    bindings: [{ name: 'src', kind: 'read' }, { name: 'dst', kind: 'write' }, { name: 'state', kind: 'read', type: 'u32' }],
     workgroup: 256,
     prelude: GRID + HASH,
     body: /* wgsl */ `
   let i = groupIndex(wid) * 256u + lid.x;
   if (i >= u.n) { return; }
-  let seed = vec2<u32>(seeds[2u * u.site], seeds[2u * u.site + 1u]);
-  dst[i] = select(0.0, src[i] * u.keepScale, keeps(seed, i, u.threshold));`,
+  dst[i] = dropped(src[i], i, siteSeed(u.site));`,
   },
 
   /**
-   * dwte[tok] += the sum of dx over the rows holding tok, for every token of the batch: rows are grouped by token on
-   * the host (csr: U, the U tokens, U + 1 starts, then the rows in order), so each gradient row has one writer and no
-   * float atomics are needed; the grid covers min(V, M) tokens. dx goes through the embeddings' dropout mask first.
+   * The backward pass's last dispatch, three jobs side by side by workgroup: (1) dwte[tok] += the sum of dx over the
+   * rows holding tok, for every token of the batch: rows grouped by token on the host (csr: U, the U tokens, U + 1
+   * starts, then the rows in order), so each gradient row has one writer and no float atomics are needed; (2) dwpe[p]
+   * = the sum over the batch of dx at position p (0 for positions the batch does not reach); (3) block 0's ln_1
+   * weight gradients from its partial sums (normBackward's previous-norm job). dx goes through the embeddings'
+   * dropout mask first.
    */
   embedBackward: {
-    fields: ['D', 'offWte', ...DROP_FIELDS],
+    fields: ['D', 'T', 'B', 'ctx', 'offWte', 'offWpe', 'wteGroups', 'posGroups', 'prevChunks', 'prevOffW', 'prevOffB', ...DROP_FIELDS],
     floatFields: ['keepScale'],
     bindings: [
       { name: 'dx', kind: 'read' }, { name: 'csr', kind: 'read', type: 'u32' }, { name: 'G', kind: 'write' },
-      { name: 'seeds', kind: 'read', type: 'u32' },
+      { name: 'prevPart', kind: 'read' }, { name: 'state', kind: 'read', type: 'u32' },
     ],
     workgroup: 256,
     prelude: GRID + HASH,
     body: /* wgsl */ `
-  let U = csr[0];
-  let i = groupIndex(wid) * 256u + lid.x;
-  if (i >= U * u.D) { return; }
-  let k = i / u.D; let c = i % u.D;
-  let seed = vec2<u32>(seeds[2u * u.site], seeds[2u * u.site + 1u]);
-  var s = 0.0;
-  for (var e = csr[1u + U + k]; e < csr[2u + U + k]; e = e + 1u) {
-    let at = csr[2u + 2u * U + e] * u.D + c;
-    var g = dx[at];
-    if (u.drop != 0u) { g = select(0.0, g * u.keepScale, keeps(seed, at, u.threshold)); }
-    s = s + g;
-  }
-  let w = u.offWte + csr[1u + k] * u.D + c;
-  G[w] = G[w] + s;`,
-  },
-
-  /** dwpe[t] = the sum over the batch of dx at position t (0 for positions the batch does not reach). */
-  positionBackward: {
-    fields: ['ctx', 'T', 'B', 'D', 'offWpe', ...DROP_FIELDS],
-    floatFields: ['keepScale'],
-    bindings: [{ name: 'dx', kind: 'read' }, { name: 'G', kind: 'write' }, { name: 'seeds', kind: 'read', type: 'u32' }],
-    workgroup: 256,
-    prelude: GRID + HASH,
-    body: /* wgsl */ `
-  let i = groupIndex(wid) * 256u + lid.x;
-  if (i >= u.ctx * u.D) { return; }
-  let p = i / u.D; let c = i % u.D;
-  let seed = vec2<u32>(seeds[2u * u.site], seeds[2u * u.site + 1u]);
-  var s = 0.0;
-  if (p < u.T) {
-    for (var b = 0u; b < u.B; b = b + 1u) {
-      let at = (b * u.T + p) * u.D + c;
-      var g = dx[at];
-      if (u.drop != 0u) { g = select(0.0, g * u.keepScale, keeps(seed, at, u.threshold)); }
-      s = s + g;
+  let w = groupIndex(wid);
+  let seed = siteSeed(u.site);
+  if (w < u.wteGroups) {
+    let U = csr[0];
+    let i = w * 256u + lid.x;
+    if (i >= U * u.D) { return; }
+    let k = i / u.D; let c = i % u.D;
+    var s = 0.0;
+    for (var e = csr[1u + U + k]; e < csr[2u + U + k]; e = e + 1u) {
+      let at = csr[2u + 2u * U + e] * u.D + c;
+      s = s + dropped(dx[at], at, seed);
     }
+    let wi = u.offWte + csr[1u + k] * u.D + c;
+    G[wi] = G[wi] + s;
+    return;
   }
-  G[u.offWpe + i] = s;`,
+  if (w < u.wteGroups + u.posGroups) {
+    let i = (w - u.wteGroups) * 256u + lid.x;
+    if (i >= u.ctx * u.D) { return; }
+    let p = i / u.D; let c = i % u.D;
+    var s = 0.0;
+    if (p < u.T) {
+      for (var b = 0u; b < u.B; b = b + 1u) {
+        let at = (b * u.T + p) * u.D + c;
+        s = s + dropped(dx[at], at, seed);
+      }
+    }
+    G[u.offWpe + i] = s;
+    return;
+  }
+  let c = (w - u.wteGroups - u.posGroups) * 256u + lid.x;
+  if (c >= u.D) { return; }
+  var sw = 0.0; var sb = 0.0;
+  for (var k = 0u; k < u.prevChunks; k = k + 1u) {
+    sw = sw + prevPart[(2u * k) * u.D + c];
+    sb = sb + prevPart[(2u * k + 1u) * u.D + c];
+  }
+  G[u.prevOffW + c] = sw;
+  if (u.prevOffB != ${NONE}u) { G[u.prevOffB + c] = sb; }`,
   },
 
   /** Partial sums of squares of the gradients, one per workgroup (grid-stride loop over a fixed grid). */
@@ -566,13 +947,19 @@ var<workgroup> means: array<vec2<f32>, ${NORM_ROWS}>;
   },
 
   /**
-   * One workgroup: the gradient norm from the partial sums, the mean loss from the row losses, the clip factor of
-   * clip_grad_norm_ and whether the step applies (both finite): stats = [loss, gradNorm, clip, applied].
+   * Clipped AdamW, in torch's order: every workgroup first adds up the gradient norm's partial sums and the row
+   * losses (in the same fixed order, so all agree) into the clip factor of clip_grad_norm_ and whether the step
+   * applies (both finite), which workgroup 0 reports in stats = [loss, gradNorm, clip, applied]; then, unless it
+   * does not apply, over its share of the parameters: p *= 1 - lr wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+   * p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps), g clipped.
    */
-  finish: {
-    fields: ['parts', 'rows', 'gradClip'],
-    floatFields: ['gradClip'],
-    bindings: [{ name: 'part', kind: 'read' }, { name: 'losses', kind: 'read' }, { name: 'stats', kind: 'write' }],
+  adamw: {
+    fields: ['n', 'stride', 'parts', 'rows', 'gradClip', 'b1', 'b2', 'omb1', 'omb2', 'eps', 'decay', 'step', 'bc2s'],
+    floatFields: ['gradClip', 'b1', 'b2', 'omb1', 'omb2', 'eps', 'decay', 'step', 'bc2s'],
+    bindings: [
+      { name: 'P', kind: 'write' }, { name: 'G', kind: 'read' }, { name: 'm', kind: 'write' }, { name: 'v', kind: 'write' },
+      { name: 'part', kind: 'read' }, { name: 'losses', kind: 'read' }, { name: 'stats', kind: 'write' },
+    ],
     workgroup: 256,
     prelude: REDUCE + FINITE,
     body: /* wgsl */ `
@@ -581,69 +968,58 @@ var<workgroup> means: array<vec2<f32>, ${NORM_ROWS}>;
   for (var i = t; i < u.parts; i = i + 256u) { s.x = s.x + part[i]; }
   for (var i = t; i < u.rows; i = i + 256u) { s.y = s.y + losses[i]; }
   s = reduceSum2(s, t);
-  if (t == 0u) {
-    let norm = sqrt(s.x);
-    let loss = s.y / f32(u.rows);
-    var clip = 1.0;
-    if (u.gradClip > 0.0) { clip = min(1.0, u.gradClip / (norm + 1e-6)); }
+  let norm = sqrt(s.x);
+  let loss = s.y / f32(u.rows);
+  var clip = 1.0;
+  if (u.gradClip > 0.0) { clip = min(1.0, u.gradClip / (norm + 1e-6)); }
+  let applied = isFinite(loss) && isFinite(norm);
+  if (wid.x == 0u && t == 0u) {
     stats[0] = loss; stats[1] = norm; stats[2] = clip;
-    stats[3] = select(0.0, 1.0, isFinite(loss) && isFinite(norm));
+    stats[3] = select(0.0, 1.0, applied);
+  }
+  if (!applied) { return; }
+  for (var i = wid.x * 256u + t; i < u.n; i = i + u.stride) {
+    let g = G[i] * clip;
+    let mi = m[i] * u.b1 + g * u.omb1;
+    let vi = v[i] * u.b2 + (g * g) * u.omb2;
+    m[i] = mi;
+    v[i] = vi;
+    P[i] = P[i] * u.decay - (mi / (sqrt(vi) / u.bc2s + u.eps)) * u.step;
   }`,
-  },
-
-  /**
-   * torch.optim.AdamW in torch's order, with the clipped gradient: p *= 1 - lr wd; m = b1 m + (1 - b1) g;
-   * v = b2 v + (1 - b2) g^2; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps). Nothing changes unless stats says applied.
-   */
-  adamw: {
-    fields: ['n', 'b1', 'b2', 'omb1', 'omb2', 'eps', 'decay', 'step', 'bc2s'],
-    floatFields: ['b1', 'b2', 'omb1', 'omb2', 'eps', 'decay', 'step', 'bc2s'],
-    bindings: [
-      { name: 'P', kind: 'write' }, { name: 'G', kind: 'read' }, { name: 'm', kind: 'write' }, { name: 'v', kind: 'write' },
-      { name: 'stats', kind: 'read' },
-    ],
-    workgroup: 256,
-    prelude: GRID,
-    body: /* wgsl */ `
-  let i = groupIndex(wid) * 256u + lid.x;
-  if (i >= u.n || stats[3] == 0.0) { return; }
-  let g = G[i] * stats[2];
-  let mi = m[i] * u.b1 + g * u.omb1;
-  let vi = v[i] * u.b2 + (g * g) * u.omb2;
-  m[i] = mi;
-  v[i] = vi;
-  P[i] = P[i] * u.decay - (mi / (sqrt(vi) / u.bc2s + u.eps)) * u.step;`,
-  },
-
-  /** Decoding: the keys and values of n new rows [n, 3D] join the layer's cache [ctx, D] at positions p0... */
-  kvStore: {
-    fields: ['n', 'D', 'p0'],
-    bindings: [{ name: 'qkv', kind: 'read' }, { name: 'K', kind: 'write' }, { name: 'Vc', kind: 'write' }],
-    workgroup: 256,
-    prelude: GRID,
-    body: /* wgsl */ `
-  let i = groupIndex(wid) * 256u + lid.x;
-  if (i >= u.n * u.D) { return; }
-  let r = i / u.D; let c = i % u.D;
-  K[(u.p0 + r) * u.D + c] = qkv[r * 3u * u.D + u.D + c];
-  Vc[(u.p0 + r) * u.D + c] = qkv[r * 3u * u.D + 2u * u.D + c];`,
   },
 } satisfies Record<string, KernelSpec>;
 
 export type KernelName = keyof typeof KERNELS;
 
+/** Bytes of one job's uniform block, rounded to 16 as WGSL lays out a struct of scalars in a uniform array. */
+export function jobBytes(name: KernelName): number {
+  return Math.ceil((KERNELS[name].fields.length * 4) / 16) * 16;
+}
+
+/** Jobs per dispatch of a kernel. */
+export function jobsOf(name: KernelName): number {
+  return (KERNELS[name] as KernelSpec).jobs ?? 1;
+}
+
+/** Bytes of a kernel's whole uniform block (every job's). */
+export function uniformBytes(name: KernelName): number {
+  return jobBytes(name) * jobsOf(name);
+}
+
 /** The WGSL module of a kernel: its uniform struct, bindings, helpers and main. */
 export function kernelSource(name: KernelName): string {
   const k: KernelSpec = KERNELS[name];
   const floats = new Set(k.floatFields ?? []);
+  if (k.jobs && k.fields.length % 4 !== 0) throw new Error(`webgpu: ${name}'s uniform struct must fill whole 16-byte rows`);
   const struct = `struct Uniforms {\n${k.fields.map((f) => `  ${f}: ${floats.has(f) ? 'f32' : 'u32'},`).join('\n')}\n}`;
+  const uniform = k.jobs ? `@group(0) @binding(0) var<uniform> U: array<Uniforms, ${k.jobs}>;` : '@group(0) @binding(0) var<uniform> u: Uniforms;';
   const bindings = k.bindings.map((b, i) => {
     const access = b.kind === 'write' ? 'read_write' : 'read';
     return `@group(0) @binding(${i + 1}) var<storage, ${access}> ${b.name}: array<${b.type ?? 'f32'}>;`;
   });
   return [
     struct,
-    '@group(0) @binding(0) var<uniform> u: Uniforms;',
+    uniform,
     ...bindings,
     k.prelude ?? '',
     `@compute @workgroup_size(${k.workgroup})`,
@@ -651,9 +1027,4 @@ export function kernelSource(name: KernelName): string {
     k.body,
     '}',
   ].join('\n');
-}
-
-/** Bytes of a kernel's uniform block, rounded to 16 as WGSL lays a struct of scalars out. */
-export function uniformBytes(name: KernelName): number {
-  return Math.ceil((KERNELS[name].fields.length * 4) / 16) * 16;
 }
