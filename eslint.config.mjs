@@ -30,8 +30,6 @@ export default defineConfig(
       'native/build/',
       'native/wasm/', // emscripten's generated glue
       'test/reference/',
-      '.gl/',
-      '.whl/',
       // Tool config files at the root (webpack.config.js, this file, ...).
       '*.js',
       '*.mjs',

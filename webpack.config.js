@@ -6,8 +6,8 @@
  *   extension  ./extension/extension.ts   -> dist/extension.js        (node, commonjs2, vscode external)
  *   worker     ./engine/host/worker.ts         -> dist/engine-worker.js    (node)
  *   cli        ./engine/host/cli.ts            -> dist/cli.js              (node)
- *   webviews   ./webviews/<view>/main.ts  -> dist/webviews/<view>.js, with <view>.css and theme.css (web)
- * Entries whose source file does not exist yet are skipped (with a note on stderr).
+ *   webviews   ./webviews/<view>/main.ts  -> dist/webviews/<view>.js, with <view>.css and theme.css (web): every folder of
+ *              webviews/ with a main.ts is a view.
  */
 
 const fs = require('node:fs');

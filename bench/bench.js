@@ -21,6 +21,7 @@
 // OPENBLAS_NUM_THREADS=1 and, like the engine's trainers, the faster of torch.set_num_threads(GPTLAB_THREADS or
 // cores) and 1, timed in warm-up (on a busy 2-core machine OpenMP at 2 threads made its steps 20x slower).
 'use strict';
+const { exitWith } = require('./common');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -54,12 +55,11 @@ function parseArgs(argv) {
     else if (a === '--no-torch') o.torch = false;
     else if (a === '--no-install') o.installBlas = false;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/bench.js [--steps N] [--warmup N] [--rounds N] [--configs A,B] [--backend auto|wasm|cpu] [--stock-steps N]\n' +
+      exitWith(0, 'usage: node bench/bench.js [--steps N] [--warmup N] [--rounds N] [--configs A,B] [--backend auto|wasm|cpu] [--stock-steps N]\n' +
         '         [--no-native] [--no-wasm] [--no-tfjs] [--no-stock] [--no-torch] [--no-install]\n' +
         '  --no-native: no native addon at all (the tfjs+k side then runs on stock kernels); --no-wasm: skip both wasm builds;\n' +
         '  --no-tfjs: skip the tfjs path with native kernels; --no-stock: skip the stock tfjs-wasm path;\n' +
         '  --no-install: never apt-get install libopenblas0-pthread');
-      process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
   for (const c of o.configs) if (!CONFIGS[c]) throw new Error(`unknown config ${c}`);
@@ -479,6 +479,5 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(`bench failed: ${e && e.message ? e.message : e}`);
-  process.exit(1);
+  exitWith(1, `bench failed: ${e && e.message ? e.message : e}`);
 });

@@ -12,7 +12,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
-const { flag, percentiles } = require('./common');
+const { exitWith, flag, percentiles } = require('./common');
 const { EngineClient } = require(path.join(OUT, 'host', 'client.js'));
 const { getTokenizer, tokenChunks } = require(path.join(OUT, 'text', 'tokenizers.js'));
 const { relaxedSimdAvailable } = require(path.join(OUT, 'compute', 'wasm.js'));
@@ -33,7 +33,8 @@ async function trainModel(preset, steps) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-bench-editor-'));
   const out = path.join(dir, `${preset}.safetensors`);
   const client = new EngineClient({ workerPath: worker });
-  await client.call('train', { text: sample.slice(0, 200_000), label: 'sample', choices: { preset, steps }, out });
+  await client.call('train', { text: sample.slice(0, 200_000), label: 'sample', settings: { preset, steps }, out,
+    beside: `${out}.new`, checkpoint: null, inputs: [] });
   client.dispose();
   return out;
 }
@@ -44,7 +45,9 @@ async function main() {
 
   // A second engine trains all along, as when a person hovers and types during a run.
   const trainer = new EngineClient({ workerPath: worker, background: true }); // as the extension runs it
-  const run = trainer.request('train', { text: sample, label: 'sample', choices: { preset: 'classic', steps: 1_000_000 }, out: null });
+  const busy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-bench-editor-')), 'busy.safetensors');
+  const run = trainer.request('train', { text: sample, label: 'sample', settings: { preset: 'classic', steps: 1_000_000 }, out: busy,
+    beside: `${busy}.new`, checkpoint: null, inputs: [] });
   await new Promise((resolve) => setTimeout(resolve, 3000));
 
   const lines = sample.split('\n').filter((l) => l.length > 20);
@@ -66,7 +69,7 @@ async function main() {
     const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
     Object.assign(process.env, env);
     const prober = new EngineClient({ workerPath: worker });
-    await prober.call('model', {}); // started while the environment holds
+    await prober.call('status', {}); // started while the environment holds
     for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
     for (const preset of ['tiny', 'classic']) {
       await prober.call('load', { file: files[preset] });
@@ -110,6 +113,5 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  exitWith(1, e && e.stack ? e.stack : String(e));
 });

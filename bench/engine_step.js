@@ -4,6 +4,7 @@
 // tfjs: tfjs ops, with the native matmul kernels unless native is false, which is the stock tfjs path).
 // usage: node bench/engine_step.js MODEL.safetensors BATCHES.i32 JSON_SETTINGS
 'use strict';
+const { exitWith } = require('./common');
 const fs = require('fs');
 const path = require('path');
 
@@ -14,20 +15,22 @@ async function main() {
   const [modelPath, batchesPath, settingsJson] = process.argv.slice(2);
   const s = JSON.parse(settingsJson);
   const tf = require('@tensorflow/tfjs-core');
-  const { selectBackend } = require(path.join(OUT, 'compute', 'tfjsBackend.js'));
+  const { ComputePlan } = require(path.join(OUT, 'compute', 'plan.js'));
   const kernels = require(path.join(OUT, 'compute', 'kernels', 'index.js'));
   const { loadModel } = require(path.join(OUT, 'io', 'checkpoint.js'));
   const { Trainer } = require(path.join(OUT, 'training', 'trainer.js'));
   const { loadNative } = require(path.join(OUT, 'compute', 'addon.js'));
+  const { describeTrainingPath } = require(path.join(OUT, 'protocol', 'index.js'));
 
-  // selectBackend installs (or, with native false, removes) the native kernels and sets the matching transpose mode
-  const backend = await selectBackend(s.backend, { native: s.native });
+  // The plan selects the backend, installs (or, with native false, leaves out) the native kernels, and says how the
+  // model multiplies; the trainer takes the path it names (loading the wasm build when that is the path).
+  const plan = await ComputePlan.create({ backend: s.backend, trainer: s.path ?? 'auto', native: s.native });
+  const backend = plan.backend;
   const kernelReport = backend.kernels ?? { native: false, isa: 'none', threads: 0, kernels: [] };
 
-  const { model } = loadModel(modelPath);
+  const { model } = loadModel(modelPath, { matmul: plan.matmul });
   const settings = { ...s.train, batchSize: s.B, seed: 1 };
-  // Trainer.create loads the wasm build (asynchronously) when the path needs it.
-  const trainer = await Trainer.create(model, settings, s.path ?? 'auto', backend);
+  const trainer = await Trainer.create(model, settings, plan);
   const all = new Int32Array(fs.readFileSync(batchesPath).buffer.slice(0));
   const per = s.B * s.T;
   const nb = all.length / (2 * per);
@@ -55,9 +58,8 @@ async function main() {
     backend: backend.name,
     backendDetail: backend.detail,
     kernels: kernelReport,
-    trainingPath: trainer.path,
-    trainer: trainer.describe(),
-    trainerName: trainer.name,
+    trainingPath: trainer.info.path,
+    trainer: describeTrainingPath(trainer.info),
     kernelCalls: stats,
     nativeInfo: addon ? addon.info() : null,
     numTensors: tf.memory().numTensors,
@@ -68,6 +70,5 @@ async function main() {
 }
 
 main().catch((e) => {
-  process.stderr.write(`engine_step failed: ${e && e.stack ? e.stack : e}\n`);
-  process.exit(1);
+  exitWith(1, `engine_step failed: ${e && e.stack ? e.stack : e}`);
 });

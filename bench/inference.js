@@ -4,8 +4,9 @@
 const fs = require('fs');
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
-const { flag, percentiles } = require('./common');
-const { selectBackend, describeBackend } = require(path.join(OUT, 'compute', 'tfjsBackend.js'));
+const { exitWith, flag, percentiles } = require('./common');
+const { describeBackend } = require(path.join(OUT, 'compute', 'tfjsBackend.js'));
+const { ComputePlan } = require(path.join(OUT, 'compute', 'plan.js'));
 const { PRESETS } = require(path.join(OUT, 'model', 'config.js'));
 const { GPT } = require(path.join(OUT, 'model', 'gpt.js'));
 const { KVCacheSession, decodeWithCache } = require(path.join(OUT, 'inference', 'kvCache.js'));
@@ -26,14 +27,15 @@ function time(fn) {
 const argmax = (l) => l.reduce((best, v, i) => (v > l[best] ? i : best), 0);
 
 async function main() {
-  const backend = await selectBackend('auto');
+  const plan = await ComputePlan.create({ backend: 'auto', trainer: 'auto' });
+  const backend = plan.backend;
   const text = fs.readFileSync(path.join(__dirname, '..', 'media', 'tinyshakespeare-sample.txt'), 'utf8');
   const results = { backend: describeBackend(backend), repeats };
 
   // Ghost text on the tiny preset: a 256-token prompt, cropped so that the completion fits the context.
   const charVocab = Vocabulary.fromTokenIds(getTokenizer('char').encode(text));
-  const tiny = GPT.init({ ...PRESETS.tiny.model, vocabSize: charVocab.size }, 1);
-  const session = new KVCacheSession(tiny);
+  const tiny = GPT.init({ ...PRESETS.tiny.model, vocabSize: charVocab.size }, 1, plan.matmul);
+  const session = new KVCacheSession(tiny, plan);
   const prompt = Array.from({ length: 256 }, (_, i) => 1 + (i % (charVocab.size - 1)));
   const window = prompt.slice(-(tiny.config.contextLength - 32));
   const first = [], full = [];
@@ -50,7 +52,7 @@ async function main() {
   const o200k = getTokenizer('o200k_base');
   const ids = o200k.encode(text);
   const vocab = Vocabulary.fromTokenIds(ids);
-  const classic = GPT.init({ ...PRESETS.classic.model, vocabSize: vocab.size }, 1);
+  const classic = GPT.init({ ...PRESETS.classic.model, vocabSize: vocab.size }, 1, plan.matmul);
   const ctx = { model: classic, vocab, tokenizer: o200k };
   const selection = o200k.decode(ids.slice(0, 512));
   const probes = { topk: [], attention: [], lens: [] };
@@ -67,8 +69,8 @@ async function main() {
   // Compaction: one classic training step with the compacted vocabulary vs the tokenizer's whole id space.
   results.compaction = {};
   for (const [label, V] of [['compacted', vocab.size], ['full', o200k.vocabSize]]) {
-    const model = GPT.init({ ...PRESETS.classic.model, vocabSize: V }, 1);
-    const trainer = new Trainer(model, { ...PRESETS.classic.train, seed: 1 });
+    const model = GPT.init({ ...PRESETS.classic.model, vocabSize: V }, 1, plan.matmul);
+    const trainer = await Trainer.create(model, { ...PRESETS.classic.train, seed: 1 }, plan);
     const B = 8, T = 32, x = new Int32Array(B * T), y = new Int32Array(B * T);
     for (let i = 0; i < B * T; i++) { x[i] = (i * 7919) % V; y[i] = (i * 104729 + 1) % V; }
     const ms = [];
@@ -102,6 +104,5 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  exitWith(1, e && e.stack ? e.stack : String(e));
 });

@@ -5,11 +5,12 @@
 //
 // The engine initialises the model (GPT.init), writes it as a model file and writes the token windows of every step
 // (train split, the trainer's own window sampler) to an int32 file; bench/torch_parity.py loads both and trains with
-// torch.optim.AdamW + clip_grad_norm_ on the same schedule; then the engine trains (selectBackend, so native matmul
+// torch.optim.AdamW + clip_grad_norm_ on the same schedule; then the engine trains (its compute plan, so native matmul
 // kernels are used when built). Both curves are printed every 25 steps with their gap; the exit status is 1 when the
 // largest per-step gap reaches --max-gap (default 0.05). The learning-rate schedule always spans --schedule-steps
 // (default 300), so a shorter --steps run is an exact prefix of the full run.
 'use strict';
+const { exitWith } = require('./common');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -39,8 +40,7 @@ function parseArgs(argv) {
     else if (a === '--max-gap') o.maxGap = parseFloat(next());
     else if (a === '--every') o.every = parseInt(next(), 10);
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/parity.js [--control] [--steps N] [--schedule-steps N] [--backend auto|wasm|cpu] [--seed N] [--text FILE] [--threads N] [--json FILE] [--max-gap X] [--every N]');
-      process.exit(0);
+      exitWith(0, 'usage: node bench/parity.js [--control] [--steps N] [--schedule-steps N] [--backend auto|wasm|cpu] [--seed N] [--text FILE] [--threads N] [--json FILE] [--max-gap X] [--every N]');
     } else throw new Error(`unknown option ${a}`);
   }
   if (!(o.steps > 0)) throw new Error('--steps must be a positive integer');
@@ -109,9 +109,11 @@ async function main() {
     batches.set(targets, (2 * t + 1) * B * T);
   }
 
-  const backend = await backendMod.selectBackend(o.backend);
+  const { ComputePlan } = require(path.join(OUT, 'compute', 'plan.js'));
+  const plan = await ComputePlan.create({ backend: o.backend, trainer: 'auto' });
+  const backend = plan.backend;
   const describe = backendMod.describeBackend ? backendMod.describeBackend(backend) : `${backend.name}: ${backend.detail}`;
-  const model = GPT.init(config, o.seed);
+  const model = GPT.init(config, o.seed, plan.matmul);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-parity-'));
   try {
     const modelFile = path.join(dir, 'init.safetensors');
@@ -134,7 +136,7 @@ async function main() {
     const exact = o.control ? await runTorch(modelFile, batchesFile, { ...torchSettings, dtype: 'float64' }) : null;
 
     console.log('engine side ...');
-    const trainer = new Trainer(model, { ...settings, batchSize: B });
+    const trainer = await Trainer.create(model, { ...settings, batchSize: B }, plan);
     const engine = { losses: [], gradNorms: [], lrs: [] };
     const started = Date.now();
     for (let t = 0; t < o.steps; t++) {
@@ -197,6 +199,5 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(`parity: ${e instanceof Error ? e.message : String(e)}`);
-  process.exit(2);
+  exitWith(2, `parity: ${e instanceof Error ? e.message : String(e)}`);
 });

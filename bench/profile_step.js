@@ -5,6 +5,7 @@
 //   node bench/profile_step.js [A|B] --tfjs [--no-native] [--shapes]
 //                                                           the tfjs path, per kernel (tf.profile)
 'use strict';
+const { exitWith } = require('./common');
 const path = require('path');
 const { performance } = require('perf_hooks');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
@@ -54,7 +55,8 @@ async function tfjsKernels(model, c, shapes) {
   const tf = require('@tensorflow/tfjs-core');
   const { Trainer } = require(path.join(OUT, 'training', 'trainer.js'));
   const { PRESETS } = require(path.join(OUT, 'model', 'config.js'));
-  const trainer = new Trainer(model, { ...PRESETS.classic.train, batchSize: c.B, seed: 1 }, 'tfjs');
+  const { ComputePlan } = require(path.join(OUT, 'compute', 'plan.js'));
+  const trainer = await Trainer.create(model, { ...PRESETS.classic.train, batchSize: c.B, seed: 1 }, await ComputePlan.create({ backend: 'auto', trainer: 'tfjs' }));
   const n = c.B * c.T;
   const x = new Int32Array(n).map((_, i) => 1 + ((i * 7919) % 4743));
   const y = new Int32Array(n).map((_, i) => 1 + ((i * 104729) % 4743));
@@ -100,13 +102,14 @@ async function tfjsKernels(model, c, shapes) {
   if (args.includes('--no-native')) process.env.GPTLAB_NATIVE = '0';
   const repeatsAt = args.indexOf('--repeats');
   const repeats = repeatsAt >= 0 ? parseInt(args[repeatsAt + 1], 10) : 20;
-  const { selectBackend } = require(path.join(OUT, 'compute', 'tfjsBackend.js'));
+  const { ComputePlan } = require(path.join(OUT, 'compute', 'plan.js'));
   const { GPT } = require(path.join(OUT, 'model', 'gpt.js'));
   const c = which === 'B' ? { B: 16, T: 128, D: 128, H: 4, N: 4 } : { B: 8, T: 32, D: 256, H: 8, N: 12 };
-  const backend = await selectBackend('auto');
+  const plan = await ComputePlan.create({ backend: 'auto', trainer: 'auto' });
+  const backend = plan.backend;
   const model = GPT.init({ vocabSize: 4744, contextLength: c.T, dim: c.D, heads: c.H, layers: c.N, ffnMult: 4, norm: 'layernorm',
     activation: 'relu', positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: false, dropout: 0,
-    kvHeads: c.H, headDim: c.D / c.H, qkNorm: false }, 1);
+    kvHeads: c.H, headDim: c.D / c.H, qkNorm: false }, 1, plan.matmul);
   if (tfjs) {
     console.log(`config ${which}, tfjs path on ${backend.name}${backend.kernels && backend.kernels.native ? ' + native kernels' : ''}:`);
     await tfjsKernels(model, c, args.includes('--shapes'));
@@ -121,6 +124,5 @@ async function tfjsKernels(model, c, shapes) {
   }
   model.dispose();
 })().catch((e) => {
-  console.error(e && e.message ? e.message : e);
-  process.exit(1);
+  exitWith(1, String(e && e.message ? e.message : e));
 });

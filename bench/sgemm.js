@@ -2,6 +2,7 @@
 // Native sgemm ceiling + quick correctness check.
 // Usage: node bench/sgemm.js [--json] [--check]
 'use strict';
+const { exitWith } = require('./common');
 const path = require('path');
 const fs = require('fs');
 
@@ -109,8 +110,7 @@ function benchShapes(addon) {
 function main() {
   const p = findAddon();
   if (!p) {
-    console.log('native addon not built (run npm run build:native)');
-    process.exit(0);
+    exitWith(0, 'native addon not built (run npm run build:native)');
   }
   const m = { exports: {} };
   process.dlopen(m, p);

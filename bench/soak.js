@@ -6,7 +6,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const OUT = path.join(__dirname, '..', 'out', 'engine');
-const { flag } = require('./common');
+const { exitWith, flag } = require('./common');
 const { EngineClient } = require(path.join(OUT, 'host', 'client.js'));
 
 const minutes = Number(flag('minutes', 10));
@@ -25,9 +25,13 @@ async function main() {
   const client = new EngineClient({ workerPath: path.join(OUT, 'host', 'worker.js'), onCrash: (r) => errors.push(`crash: ${r}`) });
   const errors = [];
   const counts = {};
-  const choices = { preset: 'tiny', contextLength: 32, dim: 64, layers: 2, batchSize: 8, evalEvery: 20 };
+  const choices = { preset: 'tiny', contextLength: 32, modelOverrides: 'dim=64,layers=2', batchSize: 8, evalEvery: 20 };
   // Warm up: one model, so the probes have something to answer with, then the baseline.
-  await client.call('train', { text: text(20_000), label: 'soak', choices: { ...choices, steps: 40 }, out: path.join(dir, 'm.safetensors') });
+  const job = (textLength, steps, name) => {
+    const out = path.join(dir, `${name}.safetensors`);
+    return { text: text(textLength), label: 'soak', settings: { ...choices, steps }, out, beside: `${out}.new`, checkpoint: null, inputs: [] };
+  };
+  await client.call('train', job(20_000, 40, 'm'));
   await client.call('nextToken', { text: 'ROMEO:', k: 5 });
   const start = await client.call('status', {});
   const until = Date.now() + minutes * 60_000;
@@ -37,19 +41,18 @@ async function main() {
     try {
       if (action === 'train-cancel') {
         const stopAt = Math.floor(random() * 60);
-        const req = client.request('train', { text: text(8_000 + Math.floor(random() * 40_000)), label: 'soak',
-          choices: { ...choices, steps: 100_000 }, out: path.join(dir, 'm.safetensors') }, (e) => {
+        const req = client.request('train', job(8_000 + Math.floor(random() * 40_000), 100_000, 'm'), { onEvent: (e) => {
           if (e.event === 'step' && e.step === stopAt) void client.cancel(req.id);
-        });
+        } });
         if (stopAt === 0) void client.cancel(req.id);
         // Probes while the run goes on are answered between its steps.
         await client.call('nextToken', { text: text(60), k: 5 });
         const r = await req.result;
         if (!r.cancelled) errors.push(`a cancelled run reported ${JSON.stringify(r)}`);
       } else if (action === 'train-short') {
-        await client.call('train', { text: text(10_000), label: 'soak', choices: { ...choices, steps: 30 }, out: null });
+        await client.call('train', job(10_000, 30, 'short'));
       } else if (action === 'probe') {
-        const probe = pick(['nextToken', 'attention', 'lens', 'tokenLoss', 'evaluate', 'projection']);
+        const probe = pick(['nextToken', 'attention', 'lens', 'tokenLoss', 'projection']);
         const params = probe === 'projection' ? {} : probe === 'nextToken' || probe === 'lens' ? { text: text(80), k: 5 } : { text: text(120) };
         await client.call(probe, params);
       } else {
@@ -71,6 +74,5 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  exitWith(1, e && e.stack ? e.stack : String(e));
 });

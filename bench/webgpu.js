@@ -15,6 +15,7 @@
 // 10 minutes on a machine whose CPU takes seconds per step of L. On a software adapter (llvmpipe) the numbers say
 // nothing about speed: the bench says so. bench/webgpu-kit.js packs what it needs for a machine without a registry.
 'use strict';
+const { exitWith } = require('./common');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -68,9 +69,9 @@ function setup(name) {
 async function side(which, name, steps, warmup, budgetMs, decode) {
   const { GPT } = require(path.join(OUT, 'model', 'gpt.js'));
   const { selectBackend } = require(path.join(OUT, 'compute', 'tfjsBackend.js'));
-  const { NativeTrainer } = require(path.join(OUT, 'training', 'compiledTrainer.js'));
+  const { CompiledTrainer } = require(path.join(OUT, 'training', 'compiledTrainer.js'));
   const { flatLayout, flattenWeights } = require(path.join(OUT, 'model', 'flatLayout.js'));
-  const { nativeGPTClass, loadNative, nativePathName } = require(path.join(OUT, 'compute', 'addon.js'));
+  const { addonIsa, nativeGPTClass, loadNative } = require(path.join(OUT, 'compute', 'addon.js'));
   const { loadWasmTrainer, wasmGPTClass } = require(path.join(OUT, 'compute', 'wasm.js'));
   const { loadWebGpu } = require(path.join(OUT, 'compute', 'webgpu', 'device.js'));
   await selectBackend('cpu', { native: false });
@@ -83,7 +84,7 @@ async function side(which, name, steps, warmup, budgetMs, decode) {
     label = r.report;
   } else if (nativeGPTClass()) {
     cls = nativeGPTClass();
-    label = `${nativePathName(loadNative().info().isa)}, ${loadNative().info().maxThreads} threads`;
+    label = `native-${addonIsa(loadNative().info().isa)}, ${loadNative().info().maxThreads} threads`;
   } else {
     await loadWasmTrainer();
     cls = wasmGPTClass({ liveParams: false });
@@ -92,7 +93,7 @@ async function side(which, name, steps, warmup, budgetMs, decode) {
   const model = GPT.init(config, 1);
   const settings = { steps: 1000, learningRate: 1e-4, minLearningRate: 1e-4, warmupSteps: 0, weightDecay: 0.01, beta1: 0.9,
     beta2: 0.999, eps: 1e-8, gradClip: 1, seed: 1 };
-  const trainer = NativeTrainer.create(model, settings, cls);
+  const trainer = new CompiledTrainer(model, settings, cls);
   const times = [], losses = [];
   let timed = 0;
   for (let i = 0; i < warmup + steps && !(times.length >= 2 && timed > budgetMs); i++) {
@@ -147,8 +148,7 @@ function runSide(which, name, o) {
 function main() {
   if (has('side')) {
     side(flag('side'), flag('config'), +flag('steps', 10), +flag('warmup', 2), 1000 * +flag('budget-s', 25), !has('no-decode')).catch((e) => {
-      process.stderr.write(`${e && e.stack ? e.stack : e}\n`);
-      process.exit(1);
+      exitWith(1, String(e && e.stack ? e.stack : e));
     });
     return;
   }

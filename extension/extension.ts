@@ -1,5 +1,6 @@
 // GPT Lab's entry: builds the engine host and the session, registers every feature, and hands all of it to
-// context.subscriptions. Nothing here loads tfjs: the engine processes start on first use.
+// context.subscriptions. Nothing here loads tfjs: the engine processes start on first use. A change to a setting the
+// engines are built with (gptLab.backend, gptLab.trainer) is said, and applies when they are next idle.
 import * as vscode from 'vscode';
 import { Command } from './commands';
 import { EngineHost } from './engineHost';
@@ -14,23 +15,14 @@ import { EmbeddingsPanel } from './panels/embeddings';
 import { LossPanel } from './panels/loss';
 import { NextTokenPanel } from './panels/nextToken';
 import { TokensPanel } from './panels/tokens';
-import { Session, type Run } from './session';
+import { Session } from './session';
+import { ENGINE_SETTINGS } from './settings';
 import { createStatusBar } from './statusBar';
-import type { StoredModel } from './modelStore';
 import { registerSurprise } from './surprise';
+import { testApi, type GptLabTestApi } from './testApi';
 import { registerTraining } from './train';
 
-/** What the extension exports: enough for its tests in a real VS Code to observe it. */
-export interface GptLabApi {
-  enginePid(role?: 'trainer' | 'prober'): number | undefined;
-  activeModel(): StoredModel | null;
-  run(): Run | null;
-  crashCount(): number;
-  /** The model a window opened now would restore (a run's checkpoint when one is under way). */
-  restorable(): StoredModel | null;
-}
-
-export function activate(context: vscode.ExtensionContext): GptLabApi {
+export function activate(context: vscode.ExtensionContext): GptLabTestApi | undefined {
   const log = new Log();
   const host = new EngineHost(context.asAbsolutePath('dist/engine-worker.js'), log);
   const store = new ModelStore(context.globalStorageUri.fsPath, context.globalState);
@@ -52,14 +44,16 @@ export function activate(context: vscode.ExtensionContext): GptLabApi {
     registerGenerate(session),
     vscode.commands.registerCommand(Command.OpenSample, async () =>
       vscode.window.showTextDocument(await vscode.workspace.openTextDocument(context.asAbsolutePath('media/tinyshakespeare-sample.txt')))),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      const changed = ENGINE_SETTINGS.filter((name) => e.affectsConfiguration(name));
+      if (changed.length === 0) return;
+      host.settingsChanged();
+      log.info(`${changed.join(' and ')} changed: the engines restart with it when they are next idle`);
+      void vscode.window.showInformationMessage(`GPT Lab: the new ${changed.join(' and ')} needs a new engine; it applies when the ` +
+        `engines are next idle${session.run ? ' (after the run under way)' : ''}.`);
+    }),
   );
-  return {
-    enginePid: (role = 'trainer') => host.pid(role),
-    activeModel: () => session.model,
-    run: () => session.run,
-    crashCount: () => host.crashes,
-    restorable: () => store.restorable(),
-  };
+  return testApi(context, host, store, session);
 }
 
 export function deactivate(): void {

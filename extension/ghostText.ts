@@ -1,10 +1,14 @@
 // Inline ghost text from the active model, in process with no server: debounced, cancellation checked before and
 // after every engine call, cached by prefix (typing into a suggestion reuses it), stopping at a newline by default.
-// It never blocks typing: the provider only awaits; the engine works in its own process.
+// It never blocks typing: the provider only awaits, at most GHOST_TEXT_MS; the engine works in its own process and
+// draws at most gptLab.ghostText.maxTokens (clamped to its schema's 512) within its own time budget.
 import * as vscode from 'vscode';
 import type { Log } from './log';
-import { NoModelError, type Session } from './session';
+import { contextBefore, NoModelError, type Session } from './session';
 import { readSettings } from './settings';
+
+/** Longest a completion is waited for: a completion later than this is of no use to someone typing. */
+const GHOST_TEXT_MS = 5_000;
 
 interface Cached {
   uri: string;
@@ -26,7 +30,7 @@ export function registerGhostText(session: Session, log: Log): vscode.Disposable
       if (!model || settings.scope === 'off') return undefined;
       if (settings.scope === 'trainedFile' && model.docUri !== doc.uri.toString()) return undefined;
       const offset = doc.offsetAt(position);
-      const prefix = doc.getText(new vscode.Range(doc.positionAt(Math.max(0, offset - Math.max(256, model.contextLength * 8))), position));
+      const prefix = doc.getText(contextBefore(doc, offset, model));
       const item = (completion: string): vscode.InlineCompletionItem[] =>
         completion ? [new vscode.InlineCompletionItem(completion, new vscode.Range(position, position))] : [];
 
@@ -40,7 +44,7 @@ export function registerGhostText(session: Session, log: Log): vscode.Disposable
         const { text } = await session.probe('sample', {
           prompt: prefix, tokens: settings.maxTokens, seed: hashSeed(prefix), stopAtNewline: settings.stopAtNewline,
           sampling: { temperature: settings.temperature, topK: 0, topP: 1 },
-        });
+        }, GHOST_TEXT_MS);
         if (token.isCancellationRequested) return undefined;
         cache.unshift({ uri: doc.uri.toString(), offset, tail: prefix.slice(-TAIL), completion: text });
         cache.length = Math.min(cache.length, CACHE_SIZE);

@@ -1,20 +1,35 @@
 // Tokens on hover: the word (or the selection) under the mouse as coloured chunks with ids, and with a model, each
-// token's probability in context and its surprise (−log₂ p). Tokenizing runs right here in the extension host (no
-// engine round trip), so a hover costs a few milliseconds even while a run keeps the engines busy.
+// token's probability in context and its surprise (−log₂ p). One tokenization per hover: with a model whose tokenizer
+// is the hover's, the engine's (tokens as the model reads them in context, with their offsets and surprise), if it
+// answers within HOVER_SURPRISE_MS; otherwise the tokens alone, cut right here in the extension host, so a hover
+// appears at once even while the engines are busy or stopped. An answer that comes late is kept for the next hover.
 import * as vscode from 'vscode';
-import { getTokenizer, tokenChunks, TOKENIZER_NAMES, type TokenChunk, type TokenLoss } from '../engine';
+import { getTokenizer, tokenChunks, TOKENIZER_NAMES, type TokenLoss } from '../engine';
 import type { Log } from './log';
 import { escapeHtml } from './panels/html';
-import type { Session } from './session';
+import { contextBefore, type Session } from './session';
 import { readSettings } from './settings';
+
+/** How long a hover waits for the engine's tokens and surprise before it shows the tokens alone. */
+export const HOVER_SURPRISE_MS = 500;
+/** The engine's own deadline for a hover's request: past it the engine is asked whether it is still there. */
+const HOVER_ENGINE_MS = 10_000;
 
 /** Chunk backgrounds, alternating so neighbouring tokens stay apart (translucent: readable on light and dark). */
 const CHUNK_COLOURS = ['#3b82f640', '#f59e0b40', '#10b98140', '#ec489940', '#8b5cf640'];
 const MAX_ROWS = 40;
 
+/** One row of the hover: a token's text in the hovered range, its tokenizer id, and with a model its loss. */
+interface Row {
+  text: string;
+  id: number | null; // null: a token the model never saw in training (its id is not in the model's vocabulary)
+  loss?: number | null; // undefined without surprise; null for the text's first token (nothing before it)
+}
+
 export function registerHover(session: Session, log: Log): vscode.Disposable {
+  const late = new LateAnswers();
   return vscode.languages.registerHoverProvider({ scheme: '*' }, {
-    provideHover: (doc, position, token) => tokensHover(session, log, doc, position, token),
+    provideHover: (doc, position, token) => tokensHover(session, log, late, doc, position, token),
   });
 }
 
@@ -23,7 +38,7 @@ function hoverEncoding(session: Session, chosen: string): string {
   return chosen !== 'auto' ? chosen : session.model?.tokenizer || 'o200k_base';
 }
 
-async function tokensHover(session: Session, log: Log, doc: vscode.TextDocument, position: vscode.Position,
+async function tokensHover(session: Session, log: Log, late: LateAnswers, doc: vscode.TextDocument, position: vscode.Position,
   token: vscode.CancellationToken): Promise<vscode.Hover | undefined> {
   const settings = readSettings().hover;
   if (!settings.enabled) return undefined;
@@ -34,92 +49,97 @@ async function tokensHover(session: Session, log: Log, doc: vscode.TextDocument,
   const truncated = text.length > settings.maxLength;
   if (truncated) text = text.slice(0, settings.maxLength);
   const encoding = hoverEncoding(session, settings.encoding);
-  let chunks: TokenChunk[];
-  try {
-    chunks = await chunksFor(session, encoding, text);
-  } catch (e) {
-    log.error(`hover: ${String(e)}`);
-    return undefined;
-  }
-  let surprise: (TokenLoss | undefined)[] | null = null;
   const model = session.model;
-  if (model && model.tokenizer === encoding && !token.isCancellationRequested) {
-    try {
-      surprise = await surpriseInContext(session, doc, range, text);
-    } catch (e) {
-      log.error(`hover: ${String(e)}`);
-    }
+  let rows: Row[] | null = null;
+  if (model && model.tokenizer === encoding) {
+    const key = `${doc.uri.toString()}\u0000${doc.version}\u0000${doc.offsetAt(range.start)}\u0000${text.length}\u0000${model.file ?? ''}`;
+    rows = late.take(key) ?? await late.within(key, scoredRows(session, doc, range, text), HOVER_SURPRISE_MS, (e) => log.error(`hover: ${String(e)}`));
   }
   if (token.isCancellationRequested) return undefined;
-  return new vscode.Hover(render(chunks, encoding, text, truncated, surprise, model?.label ?? null), range);
-}
-
-/**
- * The tokens of a hovered text: here for the fixed tokenizers; a tokenizer learned from the training text (bpe:N)
- * travels in the model file, so the engine that holds the model tokenizes with it.
- */
-async function chunksFor(session: Session, encoding: string, text: string): Promise<TokenChunk[]> {
-  if ((TOKENIZER_NAMES as readonly string[]).includes(encoding)) return cachedChunks(encoding, text);
-  return (await session.probe('tokenize', { encoding, text })).tokens;
-}
-
-/** The last few hovers' tokens: moving the mouse within a word asks again for the same text. */
-const recent = new Map<string, TokenChunk[]>();
-
-function cachedChunks(encoding: string, text: string): TokenChunk[] {
-  const key = `${encoding}\u0000${text}`;
-  let chunks = recent.get(key);
-  if (!chunks) {
-    chunks = tokenChunks(getTokenizer(encoding), text);
-    if (recent.size >= 64) recent.delete(recent.keys().next().value as string);
-    recent.set(key, chunks);
+  if (!rows) {
+    if (!(TOKENIZER_NAMES as readonly string[]).includes(encoding)) {
+      // A tokenizer learned from the training text lives in the model, in the engine, which did not answer in time.
+      return new vscode.Hover(new vscode.MarkdownString(`_The model's own tokenizer (${encoding}) is in the engine, which is busy; ` +
+        'hover again in a moment._'), range);
+    }
+    rows = tokenChunks(getTokenizer(encoding), text).map((c) => ({ text: c.text, id: c.id }));
   }
-  return chunks;
+  return new vscode.Hover(render(rows, encoding, text, truncated, model?.label ?? null), range);
 }
 
 /**
- * Surprise of the hovered text's tokens given what comes before it: the model reads up to a context's worth of the
- * preceding text too, and only the tokens that lie inside the hovered range are shown.
+ * The hovered text's tokens as the model reads them after up to a context's worth of the text before it (the same
+ * window as ghost text), with each one's surprise: one request, one tokenization, offsets from the engine.
  */
-async function surpriseInContext(session: Session, doc: vscode.TextDocument, range: vscode.Range, text: string):
-  Promise<(TokenLoss | undefined)[]> {
-  const model = session.model!;
-  const start = doc.offsetAt(range.start);
-  const before = Math.max(0, start - Math.max(64, model.contextLength * 8));
-  const prefix = doc.getText(new vscode.Range(doc.positionAt(before), range.start));
-  const losses = await session.probe('tokenLoss', { text: prefix + text, from: prefix.length });
-  return losses.map((t) => ({ ...t, start: t.start - prefix.length, end: t.end - prefix.length }));
+async function scoredRows(session: Session, doc: vscode.TextDocument, range: vscode.Range, text: string): Promise<Row[]> {
+  const before = contextBefore(doc, doc.offsetAt(range.start), session.model!);
+  const prefix = doc.getText(before);
+  const losses: TokenLoss[] = await session.probe('tokenLoss', { text: prefix + text, from: prefix.length }, HOVER_ENGINE_MS);
+  return losses.map((t) => ({ text: (prefix + text).slice(t.start, t.end), id: t.tokenizerId, loss: t.loss }));
 }
 
-function render(chunks: TokenChunk[], encoding: string, text: string, truncated: boolean,
-  surprise: (TokenLoss | undefined)[] | null, modelLabel: string | null): vscode.MarkdownString {
+/** Engine answers a hover waited for: the one in time is used; one that comes late is kept for the next hover there. */
+class LateAnswers {
+  private readonly kept = new Map<string, Row[]>();
+
+  take(key: string): Row[] | null {
+    const rows = this.kept.get(key) ?? null;
+    this.kept.delete(key);
+    return rows;
+  }
+
+  /** The answer if it comes within `ms`, else null (and, should it come later, it is kept under `key`). */
+  async within(key: string, answer: Promise<Row[]>, ms: number, onError: (e: unknown) => void): Promise<Row[] | null> {
+    let timer: NodeJS.Timeout | undefined;
+    let inTime = true;
+    const kept = answer.then((rows) => {
+      if (!inTime) {
+        if (this.kept.size >= 16) this.kept.delete(this.kept.keys().next().value!);
+        this.kept.set(key, rows);
+      }
+      return rows;
+    }, (e: unknown) => {
+      onError(e);
+      return null;
+    });
+    const deadline = new Promise<null>((resolve) => (timer = setTimeout(() => {
+      inTime = false;
+      resolve(null);
+    }, ms)));
+    try {
+      return await Promise.race([kept, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function render(rows: Row[], encoding: string, text: string, truncated: boolean, modelLabel: string | null): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   md.supportHtml = true;
   md.isTrusted = false;
   const chars = [...text].length;
-  md.appendMarkdown(`**${chunks.length} token${chunks.length === 1 ? '' : 's'}** · ${encoding} · ${chars} character${chars === 1 ? '' : 's'}` +
+  const scored = rows.some((r) => r.loss !== undefined);
+  md.appendMarkdown(`**${rows.length} token${rows.length === 1 ? '' : 's'}** · ${encoding} · ${chars} character${chars === 1 ? '' : 's'}` +
     `${truncated ? ' (first part only)' : ''}\n\n`);
-  md.appendMarkdown(chunks.map((c, i) =>
-    `<span style="background-color:${CHUNK_COLOURS[i % CHUNK_COLOURS.length]};">${escapeHtml(visible(c.text))}</span>`).join('') + '\n\n');
-  const scored = surprise && surprise.length === chunks.length ? surprise : null;
-  if (surprise && !scored) md.appendMarkdown('_The model splits this text differently in context; surprise shown per model token._\n\n');
+  md.appendMarkdown(rows.map((r, i) =>
+    `<span style="background-color:${CHUNK_COLOURS[i % CHUNK_COLOURS.length]};">${escapeHtml(visible(r.text))}</span>`).join('') + '\n\n');
   md.appendMarkdown(scored ? '| token | id | p | surprise |\n|:--|--:|--:|--:|\n' : '| token | id |\n|:--|--:|\n');
-  for (let i = 0; i < Math.min(chunks.length, MAX_ROWS); i++) {
-    const c = chunks[i];
-    const cell = `\`${visible(c.text).replace(/`/g, 'ˋ').replace(/\|/g, '\\|')}\``;
+  for (const r of rows.slice(0, MAX_ROWS)) {
+    const cell = `\`${visible(r.text).replace(/`/g, 'ˋ').replace(/\|/g, '\\|')}\``;
+    const id = r.id === null ? '—' : String(r.id);
     if (scored) {
-      const s = scored[i];
-      const bits = s?.loss == null ? null : s.loss / Math.LN2;
-      const p = s?.loss == null ? '—' : formatProb(Math.exp(-s.loss));
-      const unseen = s?.unknown ? ' · never seen in training' : '';
-      md.appendMarkdown(`| ${cell} | ${c.id} | ${p} | ${bits === null ? '— (first token)' : `${bits.toFixed(2)} bits`}${unseen} |\n`);
+      const bits = r.loss == null ? null : r.loss / Math.LN2;
+      const p = r.loss == null ? '—' : formatProb(Math.exp(-r.loss));
+      const unseen = r.id === null ? ' · never seen in training' : '';
+      md.appendMarkdown(`| ${cell} | ${id} | ${p} | ${bits === null ? '— (first token)' : `${bits.toFixed(2)} bits`}${unseen} |\n`);
     } else {
-      md.appendMarkdown(`| ${cell} | ${c.id} |\n`);
+      md.appendMarkdown(`| ${cell} | ${id} |\n`);
     }
   }
-  if (chunks.length > MAX_ROWS) md.appendMarkdown(`\n_…and ${chunks.length - MAX_ROWS} more: "GPT Lab: Show tokens of selection" shows them all._\n`);
-  if (surprise === null && modelLabel === null) md.appendMarkdown('\n_Train a model ("GPT Lab: Train GPT on this file") to see how surprising each token is._');
-  else if (scored) md.appendMarkdown(`\n_Surprise under the model trained on ${escapeHtml(modelLabel ?? '')}: −log₂ p of each token given the text before it._`);
+  if (rows.length > MAX_ROWS) md.appendMarkdown(`\n_…and ${rows.length - MAX_ROWS} more: "GPT Lab: Show tokens of selection" shows them all._\n`);
+  if (modelLabel === null) md.appendMarkdown('\n_Train a model ("GPT Lab: Train GPT on this file") to see how surprising each token is._');
+  else if (scored) md.appendMarkdown(`\n_Surprise under the model trained on ${escapeHtml(modelLabel)}: −log₂ p of each token given the text before it._`);
   return md;
 }
 
@@ -131,4 +151,3 @@ function visible(s: string): string {
 function formatProb(p: number): string {
   return p >= 0.001 ? p.toFixed(3) : p.toExponential(1);
 }
-

@@ -1,13 +1,18 @@
-// Where trained models live: the extension's global storage, one .safetensors file per document (keyed by a hash of
-// its URI), with a small index in globalState so a reloaded window knows the active model without starting an engine.
+// Where trained models live: the extension's global storage, per document (keyed by a hash of its URI), with a small
+// index in globalState so a reloaded window knows the active model without starting an engine. Each document has:
+//   <key>.safetensors            its stored model: replaced only by a better one, or when the user says so
+//   <key>.partial.safetensors    the best checkpoint of a run under way (the engine writes it)
+//   <key>.candidate.safetensors  a run's model that did not replace the stored one (cancelled, failed, or worse)
+// Nothing here deletes a model: files are only renamed into the places above.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as vscode from 'vscode';
+import type * as vscode from 'vscode';
 import { partialPath, type ModelSummary } from '../engine';
 
 export interface StoredModel {
-  file: string;
+  /** Its file; a run whose save failed everywhere leaves a model with no file (it lives in the engine's memory). */
+  file: string | null;
   label: string; // the document's name, or the file's for a loaded model
   docUri: string | null; // the document it was trained on (ghost text completes there by default)
   tokenizer: string;
@@ -26,15 +31,29 @@ const RUNNING_KEY = 'gptLab.runningOn'; // the document of a run under way, clea
 export class ModelStore {
   constructor(private readonly storageDir: string, private readonly state: vscode.Memento) {}
 
-  /** Where the model trained on a document is saved (its checkpoints go beside it, see partialPath). */
-  fileFor(docUri: string): string {
-    const key = crypto.createHash('sha256').update(docUri).digest('hex').slice(0, 16);
-    const dir = path.join(this.storageDir, 'models');
-    fs.mkdirSync(dir, { recursive: true });
-    return path.join(dir, `${key}.safetensors`);
+  /** The folder of every stored model: nothing else may be written there ("Save model as" refuses it). */
+  get folder(): string {
+    return path.join(this.storageDir, 'models');
   }
 
-  describe(summary: ModelSummary, label: string, docUri: string | null, file: string): StoredModel {
+  /** The document's stored model. */
+  fileFor(docUri: string): string {
+    const key = crypto.createHash('sha256').update(docUri).digest('hex').slice(0, 16);
+    fs.mkdirSync(this.folder, { recursive: true });
+    return path.join(this.folder, `${key}.safetensors`);
+  }
+
+  /** Where a run on the document keeps its best model so far. */
+  checkpointFor(docUri: string): string {
+    return partialPath(this.fileFor(docUri));
+  }
+
+  /** Where a run's model goes when it does not replace the stored one. */
+  candidateFor(docUri: string): string {
+    return this.fileFor(docUri).replace(/\.safetensors$/, '.candidate.safetensors');
+  }
+
+  describe(summary: ModelSummary, label: string, docUri: string | null, file: string | null): StoredModel {
     return { file, label, docUri, tokenizer: summary.tokenizer, parameters: summary.parameters,
       contextLength: summary.config.contextLength, partial: summary.partial, savedAt: new Date().toISOString() };
   }
@@ -48,25 +67,42 @@ export class ModelStore {
     await this.state.update(RUNNING_KEY, run);
   }
 
-  /** The best checkpoint of a run, as a model that can become active, if one was written. */
-  checkpointOf(run: RunningModel): StoredModel | null {
-    const file = partialPath(this.fileFor(run.docUri));
-    return fs.existsSync(file) ? { ...run, file, partial: true, savedAt: fs.statSync(file).mtime.toISOString() } : null;
-  }
-
   async runEnded(): Promise<void> {
     await this.state.update(RUNNING_KEY, undefined);
   }
 
   /**
-   * The model to restore in a new window: the best checkpoint of a run that was under way when the window closed
-   * (marked partial), else the last active model, if its file is still there.
+   * The best checkpoint of a run that ended without saving (its engine died, or the window closed), moved where no
+   * later run writes: it becomes the document's stored model when the document has none (`stored: true`), else its
+   * candidate, beside the stored model it must not replace. Null when the run wrote no checkpoint.
    */
-  restorable(): StoredModel | null {
+  recoverCheckpoint(run: RunningModel): { model: StoredModel; stored: boolean } | null {
+    const partial = this.checkpointFor(run.docUri);
+    if (!fs.existsSync(partial)) return null;
+    const stored = this.fileFor(run.docUri);
+    const hasStored = fs.existsSync(stored);
+    const target = hasStored ? this.candidateFor(run.docUri) : stored;
+    fs.renameSync(partial, target);
+    return { model: { ...run, file: target, partial: true, savedAt: fs.statSync(target).mtime.toISOString() }, stored: !hasStored };
+  }
+
+  /** The user chose a candidate over the document's stored model: it takes the stored model's place. */
+  adoptCandidate(docUri: string): string {
+    const stored = this.fileFor(docUri);
+    fs.renameSync(this.candidateFor(docUri), stored);
+    return stored;
+  }
+
+  /**
+   * The model a new window starts with: the best checkpoint of a run that was under way when the last window closed
+   * (recovered as above; active when the document had no model), else the last active model, if its file is still
+   * there. Called once, when the extension starts.
+   */
+  restore(): StoredModel | null {
     const running = this.state.get<RunningModel | undefined>(RUNNING_KEY);
-    const checkpoint = running ? this.checkpointOf(running) : null;
-    if (checkpoint) return checkpoint;
+    const recovered = running ? this.recoverCheckpoint(running) : null;
+    if (recovered?.stored) return recovered.model;
     const last = this.state.get<StoredModel | null>(ACTIVE_KEY, null);
-    return last && fs.existsSync(last.file) ? last : null;
+    return last?.file && fs.existsSync(last.file) ? last : null;
   }
 }

@@ -1,13 +1,15 @@
 // The current training run and the active model. Features subscribe here, never to the engine: train events,
 // model changes and run changes arrive as VS Code events; probes go through `probe`, which makes sure the probing
-// engine holds the active model first.
+// engine holds the active model first. A run never costs the user a model: the engine's run policy replaces the
+// document's stored model only with a better one (engine/host/run.ts), and what it kept is said with both scores.
+import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { type Method, type ParamsOf, type ResultOf, type TrainChoices, type TrainerChoice, type TrainEvent,
-  type TrainOutcome } from '../engine';
+import { readRunChoices, type Method, type ParamsOf, type ResultOf, type TrainEvent, type TrainOutcome } from '../engine';
 import { ContextKey } from './commands';
-import { isCrash, type EngineHost } from './engineHost';
+import { isCrash, isStopped, type EngineHost } from './engineHost';
 import type { Log } from './log';
 import type { ModelStore, RunningModel, StoredModel } from './modelStore';
+import { runSettings } from './settings';
 
 export interface Run {
   id: string;
@@ -24,14 +26,23 @@ export interface RunEvent {
   event: TrainEvent;
 }
 
+/** How a run ended, for the message: the engine's outcome, or why there is none. */
+export type RunResult =
+  | { kind: 'outcome'; outcome: TrainOutcome }
+  /** The engine died or was stopped by force; `recovered` is the run's best checkpoint, if it wrote one. */
+  | { kind: 'interrupted'; why: 'crash' | 'forced'; recovered: { model: StoredModel; stored: boolean } | null };
+
 export class NoModelError extends Error {}
+
+/** After a polite stop, how long a run has to end before its engine is stopped by force (and a new one starts). */
+export const STOP_GRACE_MS = 10_000;
 
 export class Session implements vscode.Disposable {
   private activeModel: StoredModel | null;
   private currentRun: Run | null = null;
-  private loadedInProber: string | null = null; // file the probing engine holds, or null
-  private modelVersion = 0;
+  private loadedInProber: StoredModel | null = null; // the model the probing engine holds, or null
   private loading: Promise<void> | null = null;
+  private forcedStop = false;
   private readonly trainEvents = new vscode.EventEmitter<RunEvent>();
   private readonly modelChanges = new vscode.EventEmitter<StoredModel | null>();
   private readonly runChanges = new vscode.EventEmitter<Run | null>();
@@ -41,16 +52,19 @@ export class Session implements vscode.Disposable {
   private readonly subscriptions: vscode.Disposable[] = [];
 
   constructor(private readonly host: EngineHost, private readonly store: ModelStore, private readonly log: Log) {
-    this.activeModel = store.restorable();
-    if (this.activeModel) log.info(`active model: ${this.activeModel.label} (${this.activeModel.file}${this.activeModel.partial ? ', partial' : ''})`);
+    this.activeModel = store.restore();
+    if (this.activeModel) log.info(`active model: ${this.activeModel.label} (${this.activeModel.file ?? 'in memory'}${this.activeModel.partial ? ', partial' : ''})`);
     if (this.activeModel?.partial) {
       void store.setActive(this.activeModel).then(() => store.runEnded()); // told once
       void vscode.window.showInformationMessage(`GPT Lab: training on ${this.activeModel.label} did not finish; its best checkpoint ` +
         'so far is the active model (marked partial in the status bar).');
+    } else {
+      void store.runEnded();
     }
-    this.subscriptions.push(host.onDidCrash(({ role }) => {
+    const forget = ({ role }: { role: string }): void => {
       if (role === 'prober') this.loadedInProber = null;
-    }));
+    };
+    this.subscriptions.push(host.onDidCrash(forget), host.onDidStop((role) => forget({ role })));
   }
 
   get model(): StoredModel | null {
@@ -61,66 +75,119 @@ export class Session implements vscode.Disposable {
     return this.currentRun;
   }
 
-  /** Trains on a text; resolves when the run ends (finished, cancelled or failed). Only one run at a time. */
-  async train(doc: vscode.TextDocument, text: string, choices: TrainChoices, trainer: TrainerChoice = 'auto'): Promise<TrainOutcome> {
+  /** Trains on a text; resolves when the run ends (finished, cancelled, failed or interrupted). Only one run at a time. */
+  async train(doc: vscode.TextDocument, text: string): Promise<RunResult> {
     if (this.currentRun) throw new Error(`already training on ${this.currentRun.label}`);
+    const settings = runSettings();
+    readRunChoices(settings, 'setting'); // a bad setting is one line now, before any engine starts (the engine checks again)
     const label = shortName(doc);
     const docUri = doc.uri.toString();
     const out = this.store.fileFor(docUri);
-    const runId = `${Date.now().toString(36)}`;
-    const run: Run = { id: runId, label, docUri, started: Date.now(), requestId: Promise.resolve(-1), step: 0 };
+    const run: Run = { id: `${Date.now().toString(36)}`, label, docUri, started: Date.now(), requestId: Promise.resolve(-1), step: 0 };
     let running: RunningModel | null = null; // the model this run trains, once its start event says what it is
-    const request = this.host.request('trainer', 'train', { text, label, choices, trainer, out }, (event) => {
+    this.forcedStop = false;
+    const request = this.host.request('trainer', 'train', {
+      text, label, settings, out, beside: this.store.candidateFor(docUri), checkpoint: this.store.checkpointFor(docUri),
+      inputs: doc.uri.scheme === 'file' ? [doc.uri.fsPath] : [],
+    }, { onEvent: (event) => {
       if (event.event === 'start') {
         running = { docUri, label, tokenizer: event.tokenizer, parameters: event.parameters, contextLength: event.config.contextLength };
         void this.store.runStarted(running);
       }
       if (event.event === 'step') run.step = event.step;
       this.trainEvents.fire({ run, event });
-    });
+    } });
     run.requestId = request.id;
     this.setRun(run);
     try {
       const outcome = await request.result;
-      if (outcome.summary) await this.activate(this.store.describe(outcome.summary, label, docUri, out));
-      return outcome;
+      // The run's model is the document's model now (or, when every save failed, lives only in the training engine).
+      if (outcome.summary && outcome.kept === 'new') {
+        await this.activate(this.store.describe(outcome.summary, label, docUri, outcome.summary.file));
+      }
+      return { kind: 'outcome', outcome };
     } catch (e) {
-      // The engine died mid-run: the best checkpoint so far, if any, becomes the active model (marked partial).
-      const checkpoint = isCrash(e) && running ? this.store.checkpointOf(running) : null;
-      if (checkpoint) await this.activate(checkpoint);
-      throw e;
+      if (!isCrash(e) && !(isStopped(e) && this.forcedStop)) throw e;
+      // The engine died or was stopped mid-run: the best checkpoint so far, if any, is kept; it becomes the active
+      // model when the document had none.
+      const recovered = running ? this.store.recoverCheckpoint(running) : null;
+      if (recovered?.stored) await this.activate(recovered.model);
+      return { kind: 'interrupted', why: isCrash(e) ? 'crash' : 'forced', recovered };
     } finally {
       await this.store.runEnded();
       this.setRun(null);
     }
   }
 
-  /** Asks the run to stop after its current step; its train() then resolves with cancelled: true. */
+  /**
+   * Stops the run: a polite stop (it ends after its current step), then, if it has not ended after STOP_GRACE_MS, the
+   * training engine is stopped by force (a new one starts with the next run). Resolves once the run has ended.
+   */
   async stop(): Promise<boolean> {
     const run = this.currentRun;
     if (!run) return false;
-    await this.host.cancel('trainer', await run.requestId);
+    const ended = new Promise<void>((resolve) => {
+      const sub = this.onDidChangeRun((r) => {
+        if (r?.id !== run.id) {
+          sub.dispose();
+          resolve();
+        }
+      });
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'grace'>((resolve) => (timer = setTimeout(() => resolve('grace'), STOP_GRACE_MS)));
+    void (async (): Promise<void> => {
+      const id = await Promise.race([run.requestId, graceOver.then(() => -1)]);
+      if (id >= 0) await this.host.cancel('trainer', id).catch((e: unknown) => this.log.error(`stop: ${String(e)}`));
+    })();
+    if ((await Promise.race([ended, graceOver])) === 'grace' && this.currentRun?.id === run.id) {
+      this.log.error(`training on ${run.label} did not stop within ${STOP_GRACE_MS / 1000} s of being asked; stopping its engine`);
+      this.forcedStop = true;
+      this.host.stop('trainer', 'training was stopped by force: the engine did not stop when asked');
+      await ended;
+    }
+    clearTimeout(timer);
     return true;
   }
 
   /** Makes a model file the active model (loading it checks it); the summary comes from the engine. */
   async load(file: string, label: string, docUri: string | null): Promise<StoredModel> {
     const summary = await this.host.call('prober', 'load', { file });
-    this.loadedInProber = file;
     const model = this.store.describe(summary, label, docUri, file);
+    this.loadedInProber = model;
     await this.activate(model, false);
     return model;
   }
 
-  async save(file: string): Promise<void> {
-    await this.ensureLoaded();
-    await this.host.call('prober', 'save', { file });
+  /** The user chose the run's candidate over the document's stored model (see modelStore.ts). */
+  async adoptCandidate(docUri: string, label: string, summary: TrainOutcome['summary']): Promise<StoredModel> {
+    if (!summary) throw new Error('there is no new model to use');
+    const file = this.store.adoptCandidate(docUri);
+    const model = this.store.describe(summary, label, docUri, file);
+    await this.activate(model);
+    return model;
   }
 
-  /** A request that needs the active model; throws NoModelError when there is none. */
-  async probe<M extends Method>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
+  /**
+   * Saves the active model to a file, with the checks of the CLI's --out: never its training text or a document open
+   * in the editor, never a device, pipe or folder, never GPT Lab's own model storage.
+   */
+  async save(file: string): Promise<void> {
+    const resolved = path.resolve(file);
+    if (resolved === this.store.folder || resolved.startsWith(this.store.folder + path.sep)) {
+      throw new Error(`${file} is in GPT Lab's own model storage; choose another place`);
+    }
+    const inputs = vscode.workspace.textDocuments.filter((d) => d.uri.scheme === 'file').map((d) => d.uri.fsPath);
+    const source = this.activeModel?.docUri ? vscode.Uri.parse(this.activeModel.docUri) : null;
+    if (source?.scheme === 'file') inputs.push(source.fsPath);
     await this.ensureLoaded();
-    return this.host.call('prober', method, params);
+    await this.host.call('prober', 'save', { file, inputs });
+  }
+
+  /** A request that needs the active model; throws NoModelError when there is none. `deadlineMs` overrides the method's. */
+  async probe<M extends Method>(method: M, params: ParamsOf<M>, deadlineMs?: number): Promise<ResultOf<M>> {
+    await this.ensureLoaded();
+    return this.host.call('prober', method, params, deadlineMs);
   }
 
   /** A request that needs no model (tokenizing, comparing tokenizers). */
@@ -131,28 +198,31 @@ export class Session implements vscode.Disposable {
   private async ensureLoaded(): Promise<void> {
     const model = this.activeModel;
     if (!model) throw new NoModelError('there is no model yet');
-    if (this.loadedInProber === model.file) return;
-    const version = this.modelVersion;
+    if (this.loadedInProber === model) return;
     this.loading ??= (async () => {
       try {
-        const summary = await this.host.call('prober', 'load', { file: model.file });
-        this.log.info(`loaded ${model.file} into the probing engine (${(summary.parameters / 1e6).toFixed(2)}M parameters)`);
-        if (version === this.modelVersion) this.loadedInProber = model.file;
+        // A model no save could write lives in the training engine: the probing engine gets it from there.
+        const source = model.file ?? { bytes: await this.host.call('trainer', 'modelBytes', {}) };
+        const summary = await this.host.call('prober', 'load', typeof source === 'string' ? { file: source } : source);
+        this.log.info(`loaded ${model.file ?? 'the unsaved model'} into the probing engine (${(summary.parameters / 1e6).toFixed(2)}M parameters)`);
+        if (this.activeModel === model) this.loadedInProber = model;
       } finally {
         this.loading = null;
       }
     })();
     await this.loading;
-    if (this.loadedInProber !== this.activeModel?.file) await this.ensureLoaded(); // the model changed meanwhile
+    if (this.loadedInProber !== this.activeModel) await this.ensureLoaded(); // the model changed meanwhile
   }
 
   private async activate(model: StoredModel, reload = true): Promise<void> {
     this.activeModel = model;
-    this.modelVersion += 1;
-    if (reload) this.loadedInProber = null;
     await this.store.setActive(model);
-    this.log.info(`active model: ${model.label} (${model.file}${model.partial ? ', partial' : ''})`);
+    this.log.info(`active model: ${model.label} (${model.file ?? 'in memory'}${model.partial ? ', partial' : ''})`);
     this.modelChanges.fire(model);
+    if (!reload) return;
+    // The probing engine takes the new model now, so the first hover after a run finds it there, not loading.
+    this.loadedInProber = null;
+    this.ensureLoaded().catch((e: unknown) => this.log.error(`loading the new model for probes: ${String(e)}`));
   }
 
   private setRun(run: Run | null): void {
@@ -174,3 +244,11 @@ export function shortName(doc: vscode.TextDocument): string {
   return doc.uri.path.split('/').pop() || doc.uri.toString();
 }
 
+/**
+ * The text before a position that the model reads as context, for hovers and completions alike: up to eight
+ * characters per context token (no token is longer on ordinary text), at least 256.
+ */
+export function contextBefore(doc: vscode.TextDocument, offset: number, model: StoredModel): vscode.Range {
+  const chars = Math.max(256, model.contextLength * 8);
+  return new vscode.Range(doc.positionAt(Math.max(0, offset - chars)), doc.positionAt(offset));
+}

@@ -1,66 +1,53 @@
-// The typed `gptLab.*` settings (mirroring package.json `contributes.configuration`), read fresh on each use.
+// The `gptLab.*` settings, read fresh on each use through the table of settingsSchema.ts. Whatever their source
+// (user, workspace, a hand-edited settings.json), the editor's own settings are clamped to their schema's range; a
+// run's settings go to the engine as given, where they are checked with the CLI's flags (training/choices.ts) and a
+// bad one is refused in one line. In Restricted Mode, VS Code reads the costly ones (package.json
+// `restrictedConfigurations`) from the user's settings only.
 import * as vscode from 'vscode';
-import { parseModelOverrides, type BackendRequest, type PresetName, type TrainChoices } from '../engine';
+import type { RawChoices } from '../engine';
+import { sanitize, SETTINGS, type GhostTextScope, type SettingName, type SettingSpec } from './settingsSchema';
 
-export type GhostTextScope = 'trainedFile' | 'allFiles' | 'off';
-
+/** The editor's own settings, each within its schema. */
 export interface Settings {
-  preset: PresetName | 'auto';
-  tokenizer: string;
-  bpeVocabSize: number;
-  steps: number;
-  batchSize: number;
-  contextLength: number;
-  learningRate: number;
-  modelSwitches: string; // key=value,... (parseModelOverrides); empty: the preset's
-  backend: BackendRequest;
-  trainer: 'auto' | 'native' | 'wasm' | 'tfjs' | 'webgpu';
   hover: { enabled: boolean; encoding: string; maxLength: number };
   ghostText: { scope: GhostTextScope; debounceMs: number; maxTokens: number; temperature: number; stopAtNewline: boolean };
+}
+
+function read<N extends SettingName>(c: vscode.WorkspaceConfiguration, name: N): (typeof SETTINGS)[N]['default'] extends boolean
+  ? boolean : (typeof SETTINGS)[N]['default'] extends number ? number : string {
+  return sanitize(SETTINGS[name], c.get(name)) as never;
 }
 
 export function readSettings(): Settings {
   const c = vscode.workspace.getConfiguration('gptLab');
   return {
-    preset: c.get('preset', 'auto'),
-    tokenizer: c.get('tokenizer', 'auto'),
-    bpeVocabSize: c.get('bpeVocabSize', 1024),
-    steps: c.get('steps', 0),
-    batchSize: c.get('batchSize', 0),
-    contextLength: c.get('contextLength', 0),
-    learningRate: c.get('learningRate', 0),
-    modelSwitches: c.get('modelSwitches', ''),
-    backend: c.get('backend', 'auto'),
-    trainer: c.get('trainer', 'auto'),
-    hover: { enabled: c.get('hover.enabled', true), encoding: c.get('hover.encoding', 'auto'), maxLength: c.get('hover.maxLength', 2000) },
+    hover: { enabled: read(c, 'hover.enabled'), encoding: read(c, 'hover.encoding'), maxLength: read(c, 'hover.maxLength') },
     ghostText: {
-      scope: c.get('ghostText.scope', 'trainedFile'),
-      debounceMs: c.get('ghostText.debounceMs', 120),
-      maxTokens: c.get('ghostText.maxTokens', 32),
-      temperature: c.get('ghostText.temperature', 0.6),
-      stopAtNewline: c.get('ghostText.stopAtNewline', true),
+      scope: read(c, 'ghostText.scope') as GhostTextScope,
+      debounceMs: read(c, 'ghostText.debounceMs'),
+      maxTokens: read(c, 'ghostText.maxTokens'),
+      temperature: read(c, 'ghostText.temperature'),
+      stopAtNewline: read(c, 'ghostText.stopAtNewline'),
     },
   };
 }
 
-/**
- * What the user chose for a run, for the engine's resolveTrainSettings (0 and 'auto' mean "decide for me"). Throws a
- * one-line Error naming the setting when gptLab.modelSwitches cannot be read.
- */
-export function trainChoices(s: Settings): TrainChoices {
-  let modelOverrides: TrainChoices['modelOverrides'];
-  try {
-    modelOverrides = parseModelOverrides(s.modelSwitches);
-  } catch (e) {
-    throw new Error(`the setting gptLab.modelSwitches: ${e instanceof Error ? e.message : String(e)}`);
+/** The run's settings as the user gave them, by run choice, for the engine to check (unset ones are left out). */
+export function runSettings(): RawChoices {
+  const c = vscode.workspace.getConfiguration('gptLab');
+  const raw: RawChoices = {};
+  for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, SettingSpec][]) {
+    if (spec.choice) raw[spec.choice] = c.get(name);
   }
-  return {
-    preset: s.preset,
-    tokenizer: s.tokenizer === 'bpe' ? `bpe:${s.bpeVocabSize}` : s.tokenizer, // learned from the file at the start of the run
-    steps: s.steps || undefined,
-    batchSize: s.batchSize || undefined,
-    contextLength: s.contextLength || undefined,
-    learningRate: s.learningRate || undefined,
-    modelOverrides,
-  };
+  return raw;
 }
+
+/** The settings a new engine needs to take (its compute plan), for the `init` request. */
+export function engineSettings(): { backend: unknown; trainer: unknown } {
+  const raw = runSettings();
+  return { backend: raw.backend, trainer: raw.trainer };
+}
+
+/** The settings whose change needs a new engine, as `gptLab.<name>` (for configuration-change events). */
+export const ENGINE_SETTINGS: readonly string[] = (Object.entries(SETTINGS) as [SettingName, SettingSpec][])
+  .filter(([, spec]) => spec.engine).map(([name]) => `gptLab.${name}`);

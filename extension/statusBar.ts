@@ -1,6 +1,8 @@
-// The status bar item: while training, the training path, step and loss; otherwise the active model's name.
-// Clicking it opens the loss chart.
+// The status bar item: while training, the training path in a few words ("native CPU (AVX2)"), step and loss, with the
+// rest (threads, instruction set, adapter, why auto fell back, the tfjs backend) in its tooltip; otherwise the active
+// model's name. Clicking it opens the loss chart.
 import * as vscode from 'vscode';
+import { describeTrainingPath, trainingPathLabel, type TrainingPathInfo } from '../engine';
 import { Command } from './commands';
 import type { Session } from './session';
 
@@ -8,7 +10,7 @@ export function createStatusBar(session: Session): vscode.Disposable[] {
   const item = vscode.window.createStatusBarItem('gptLab.status', vscode.StatusBarAlignment.Right, 100);
   item.name = 'GPT Lab';
   item.command = Command.ShowLossChart;
-  let trainer = '';
+  let training: { path: TrainingPathInfo; backend: string } | null = null;
   const idle = (): void => {
     const m = session.model;
     item.text = m ? `$(beaker) ${m.label}${m.partial ? ' (partial)' : ''}` : '$(beaker) GPT Lab';
@@ -22,12 +24,17 @@ export function createStatusBar(session: Session): vscode.Disposable[] {
   return [
     item,
     session.onDidChangeModel(idle),
-    session.onDidChangeRun((run) => (run ? (item.text = `$(sync~spin) GPT Lab: starting on ${run.label}`) : idle())),
+    session.onDidChangeRun((run) => {
+      training = null;
+      if (run) item.text = `$(sync~spin) GPT Lab: starting on ${run.label}`;
+      else idle();
+    }),
     session.onDidTrainEvent(({ run, event }) => {
-      if (event.event === 'start') trainer = `${event.backend} · ${event.trainer.split(',')[0]}`;
-      if (event.event === 'step') {
-        item.text = `$(sync~spin) ${trainer} · ${event.step}/${event.steps} · loss ${event.loss.toFixed(3)}`;
-        item.tooltip = `GPT Lab: training on ${run.label} (${trainer}). Click for the loss chart.`;
+      if (event.event === 'start') training = { path: event.training, backend: event.backend };
+      if (event.event === 'step' && training) {
+        item.text = `$(sync~spin) ${trainingPathLabel(training.path)} · ${event.step}/${event.steps} · loss ${event.loss.toFixed(3)}`;
+        item.tooltip = `GPT Lab: training on ${run.label}: ${describeTrainingPath(training.path)}; probes on tfjs ${training.backend}. ` +
+          'Click for the loss chart.';
       }
     }),
   ];

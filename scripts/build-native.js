@@ -14,7 +14,8 @@ function warn(msg) {
   // The packaged addon for this platform (scripts/cross/, per-platform VSIX) is what the engine loads next.
   const prebuilt = path.join('native', 'prebuilt', `${process.platform}-${process.arch}`, 'gptlab_native.node');
   const next = fs.existsSync(path.join(root, prebuilt)) ? `the engine uses ${prebuilt}` : 'the engine trains on the wasm build (native/wasm/) instead';
-  console.warn(`gpt-lab: native addon not built (${msg}); ${next}.`);
+  // Written synchronously: npm pipes this script's output, and process.exit right after a piped write can cut it short.
+  fs.writeSync(2, `gpt-lab: native addon not built (${msg}); ${next}.\n`);
   process.exit(0);
 }
 

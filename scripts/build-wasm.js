@@ -45,11 +45,12 @@ function committed() {
 }
 
 function keep(msg) {
+  // Written synchronously: npm pipes this script's output, and process.exit right after a piped write can cut it short.
   if (required) {
-    console.error(`gpt-lab: wasm trainer not built: ${msg}`);
+    fs.writeSync(2, `gpt-lab: wasm trainer not built: ${msg}\n`);
     process.exit(1);
   }
-  console.warn(`gpt-lab: wasm trainer not rebuilt (${msg}); ${committed() ? 'using the committed builds in native/wasm/' : 'native/wasm/ lacks a build too, so the wasm path may be unavailable'}.`);
+  fs.writeSync(2, `gpt-lab: wasm trainer not rebuilt (${msg}); ${committed() ? 'using the committed builds in native/wasm/' : 'native/wasm/ lacks a build too, so the wasm path may be unavailable'}.\n`);
   process.exit(0);
 }
 

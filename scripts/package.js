@@ -71,6 +71,6 @@ for (const [target, addon] of targets) {
 }
 console.log(`packaged:\n  ${made.join('\n  ')}`);
 if (refused.length) {
-  console.error(`not packaged, the addon failed its static checks:\n  ${refused.join('\n  ')}`);
-  process.exit(1);
+  process.stderr.write(`not packaged, the addon failed its static checks:\n  ${refused.join('\n  ')}\n`);
+  process.exitCode = 1;
 }

@@ -1,11 +1,13 @@
 // The one door to the native addon: finding it (a local build, native/build/Release/gptlab_native.node, then the
-// packaged one for this platform, native/prebuilt/<platform>-<arch>/gptlab_native.node), loading it, its types, the
-// reason it did not load, and the self-check every compiled trainer (this addon on each ISA, and the wasm build in
-// wasmTrainer.ts) runs when it loads. Nothing else in the engine calls process.dlopen.
+// packaged one for this platform, native/prebuilt/<platform>-<arch>/gptlab_native.node, both inside GPT Lab's own
+// package folder, or the file GPTLAB_NATIVE_PATH names), loading it, its types, the reason it did not load, the AdamW
+// step record every compiled trainer takes, and the self-check each of them (this addon on each ISA, the wasm build in
+// wasm.ts, the WebGPU trainer) runs when it loads. Nothing else in the engine calls process.dlopen.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { GPTConfig } from '../model/config';
 import { flatLayout } from '../model/flatLayout';
+import { testHook } from '../common/testMode';
 
 export interface NativeInfo {
   isa: string;
@@ -55,6 +57,7 @@ export interface NativeAddon {
   /** Caps the thread count (clamped to the pool); adaptive re-enables the 1-vs-N tuner. */
   setThreads(n: number, adaptive?: boolean): number;
   setMinParallelFlops(flops: number): void;
+  /** The trainer class, its step record packed at the boundary (the module's own export takes the packed record). */
   NativeGPT?: NativeGPTConstructor;
 }
 
@@ -65,7 +68,7 @@ export interface NativeGPTHandle {
   lossAndGradients(inputs: Int32Array, targets: Int32Array, B: number, T: number, seed?: number): number;
   /** A copy of the gradients of the last lossAndGradients or step, laid out like the parameters. */
   gradients(): Float32Array;
-  step(inputs: Int32Array, targets: Int32Array, B: number, T: number, settings: NativeStepSettings): NativeStepResult;
+  step(inputs: Int32Array, targets: Int32Array, B: number, T: number, settings: AdamWStep): NativeStepResult;
   forward(inputs: Int32Array, B: number, T: number): void;
   /** Of the last forward: logits [B, T, V], attention of layer l [B, H, T, T], residual stream entering layer l [B, T, D]. */
   logits(): Float32Array;
@@ -109,7 +112,7 @@ export interface AsyncGPTHandle {
   loss(inputs: Int32Array, targets: Int32Array, B: number, T: number): Promise<number>;
   lossAndGradients(inputs: Int32Array, targets: Int32Array, B: number, T: number, seed?: number): Promise<number>;
   gradients(): Promise<Float32Array>;
-  step(inputs: Int32Array, targets: Int32Array, B: number, T: number, settings: NativeStepSettings): Promise<NativeStepResult>;
+  step(inputs: Int32Array, targets: Int32Array, B: number, T: number, settings: AdamWStep): Promise<NativeStepResult>;
   forward(inputs: Int32Array, B: number, T: number): Promise<void>;
   logits(): Promise<Float32Array>;
   attention(layer: number): Promise<Float32Array>;
@@ -128,15 +131,29 @@ export type AsyncGPTConstructor = new (shape: GPTConfig, offsets: Float64Array, 
 export type GPTHandle = NativeGPTHandle | AsyncGPTHandle;
 export type GPTConstructor = NativeGPTConstructor | AsyncGPTConstructor;
 
-export interface NativeStepSettings {
+/**
+ * One AdamW step as every compiled trainer takes it: the run's AdamW settings (TrainSettings) with the learning rate
+ * of this step (training/adamw.ts, adamwStep). At the C boundaries it travels as eight numbers in ADAMW_STEP_FIELDS
+ * order, the same for the addon (gpt_napi.cc) and the wasm build (gpt_wasm.cc), into C++'s AdamWSettings.
+ */
+export interface AdamWStep {
   lr: number;
   beta1: number;
   beta2: number;
   eps: number;
   weightDecay: number;
-  gradClip: number;
+  gradClip: number; // max global L2 norm; 0 disables
   t: number; // 1-based update number, for the bias corrections
   seed: number; // draws the dropout masks
+}
+
+/** The order of the packed record: one list for every bridge; the self-check gives each field a distinct value. */
+export const ADAMW_STEP_FIELDS = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay', 'gradClip', 't', 'seed'] as const satisfies
+  readonly (keyof AdamWStep)[];
+
+/** The record as the C boundaries read it: Float64Array in ADAMW_STEP_FIELDS order. */
+export function packAdamWStep(s: AdamWStep): Float64Array {
+  return Float64Array.from(ADAMW_STEP_FIELDS, (k) => s[k]);
 }
 
 /** error.code of an addon or wasm error that means "needs more memory than the machine has" (gpt_napi.cc, gpt_wasm.cc). */
@@ -144,6 +161,21 @@ export const OUT_OF_MEMORY_CODE = 'ERR_GPTLAB_OUT_OF_MEMORY';
 
 export type NativeGPTConstructor = new (shape: GPTConfig, offsets: Float64Array, params: Float32Array) => NativeGPTHandle;
 
+/** The addon's own class: the same, but its step takes the packed record (packAdamWStep); loadNative wraps it. */
+type RawNativeGPTHandle = Omit<NativeGPTHandle, 'step'> & {
+  step: (this: RawNativeGPTHandle, inputs: Int32Array, targets: Int32Array, B: number, T: number, packed: Float64Array) => NativeStepResult;
+};
+type RawNativeGPTConstructor = new (...args: ConstructorParameters<NativeGPTConstructor>) => RawNativeGPTHandle;
+
+/** The addon's class with the AdamWStep record packed at its boundary, as wasm.ts packs it at the wasm one. */
+function packingStep(raw: RawNativeGPTConstructor): NativeGPTConstructor {
+  const rawStep = (raw.prototype as RawNativeGPTHandle).step;
+  return class NativeGPT extends (raw as unknown as new (...args: ConstructorParameters<NativeGPTConstructor>) => object) {
+    step(inputs: Int32Array, targets: Int32Array, B: number, T: number, settings: AdamWStep): NativeStepResult {
+      return rawStep.call(this as unknown as RawNativeGPTHandle, inputs, targets, B, T, packAdamWStep(settings));
+    }
+  } as unknown as NativeGPTConstructor;
+}
 
 // ------------------------------------------------------------------ the self-check
 
@@ -153,9 +185,9 @@ export const SELF_CHECK_CONFIG: GPTConfig = {
   positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: true, dropout: 0, kvHeads: 2, headDim: 4, qkNorm: false,
 };
 
-/** Deterministic weights, ids and settings of the self-check (the same for every path; tests run it on tfjs too). */
+/** Deterministic weights, ids and first step's settings of the self-check (the same for every path; tests run it on tfjs too). */
 export function selfCheckInputs(): { params: Float32Array; inputs: Int32Array; targets: Int32Array; B: number; T: number;
-  settings: NativeStepSettings } {
+  settings: AdamWStep } {
   const layout = flatLayout(SELF_CHECK_CONFIG);
   const params = new Float32Array(layout.size);
   for (let i = 0; i < params.length; i++) params[i] = 0.3 * Math.sin(0.37 * i + 0.11) + 0.05 * Math.cos(1.3 * i);
@@ -163,20 +195,23 @@ export function selfCheckInputs(): { params: Float32Array; inputs: Int32Array; t
   const inputs = Int32Array.from({ length: B * T }, (_, i) => (7 * i + 3) % V);
   const targets = Int32Array.from({ length: B * T }, (_, i) => (5 * i + 1) % V);
   return { params, inputs, targets, B, T,
-    settings: { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1, t: 1, seed: 1 } };
+    // Every field distinct, and every one but the seed (unused without dropout) changes the result (gradClip is below
+    // the gradient norm, so the step clips), so a bridge that reads the packed record in another order fails the check.
+    settings: { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 0.25, t: 1, seed: 7 } };
 }
 
 /**
- * The stored result: the loss before the step, the gradient norm, and the loss after one AdamW step, as computed by
- * the tfjs reference path (test/engine/wasm.test.ts checks that it still agrees, and native.test.ts the addon).
+ * The stored result: the loss before the steps, the first step's gradient norm, and the loss after two AdamW steps
+ * (a first step alone does not depend on the betas or the gradient's scale), as computed by the tfjs reference path
+ * (test/engine/wasm.test.ts checks that it still agrees, and native.test.ts the addon).
  */
-export const SELF_CHECK_EXPECTED = { loss: 2.667717, gradNorm: 0.2996264, lossAfter: 2.5690528 };
+export const SELF_CHECK_EXPECTED = { loss: 2.667717, gradNorm: 0.2996264, lossAfter: 2.4915986 };
 /** Relative tolerance: float32 paths differ by ~1e-6 here; a wrong kernel is off by far more. */
 const SELF_CHECK_TOLERANCE = 1e-4;
 
 /** Null when a self-check's results match the stored ones, else the one-line reason. */
 function selfCheckVerdict(got: { loss: number; gradNorm: number; lossAfter: number }, label: string): string | null {
-  if ((process.env.GPTLAB_SELFCHECK_BREAK ?? '').split(',').includes(label)) got = { ...got, lossAfter: got.lossAfter * 1.01 };
+  if ((testHook('GPTLAB_SELFCHECK_BREAK') ?? '').split(',').includes(label)) got = { ...got, lossAfter: got.lossAfter * 1.01 };
   for (const k of ['loss', 'gradNorm', 'lossAfter'] as const) {
     const want = SELF_CHECK_EXPECTED[k];
     if (!(Math.abs(got[k] - want) <= SELF_CHECK_TOLERANCE * Math.abs(want))) {
@@ -188,7 +223,7 @@ function selfCheckVerdict(got: { loss: number; gradNorm: number; lossAfter: numb
 
 /**
  * Runs the tiny known step on a compiled trainer; null when it matches, else a one-line reason. `label` names the
- * build for GPTLAB_SELFCHECK_BREAK, the test hook that perturbs a result the way a miscompiled binary would.
+ * build for GPTLAB_SELFCHECK_BREAK, the test hook (test mode only) that perturbs a result as a miscompiled binary would.
  */
 export function runSelfCheck(cls: NativeGPTConstructor, label: string): string | null {
   const { params, inputs, targets, B, T, settings } = selfCheckInputs();
@@ -198,6 +233,7 @@ export function runSelfCheck(cls: NativeGPTConstructor, label: string): string |
     h.setThreads(1);
     const loss = h.loss(inputs, targets, B, T);
     const r = h.step(inputs, targets, B, T, settings);
+    h.step(inputs, targets, B, T, { ...settings, t: settings.t + 1 });
     return selfCheckVerdict({ loss, gradNorm: r.gradNorm, lossAfter: h.loss(inputs, targets, B, T) }, label);
   } catch (e) {
     return `self-check failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
@@ -214,6 +250,7 @@ export async function runSelfCheckAsync(cls: AsyncGPTConstructor, label: string)
     h = new cls(SELF_CHECK_CONFIG, flatLayout(SELF_CHECK_CONFIG).slots, params);
     const loss = await h.loss(inputs, targets, B, T);
     const r = await h.step(inputs, targets, B, T, settings);
+    await h.step(inputs, targets, B, T, { ...settings, t: settings.t + 1 });
     return selfCheckVerdict({ loss, gradNorm: r.gradNorm, lossAfter: await h.loss(inputs, targets, B, T) }, label);
   } catch (e) {
     return `self-check failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
@@ -240,40 +277,42 @@ export function prebuiltAddonRel(platform?: string, arch?: string): string {
 let cachedAddon: NativeAddon | null | undefined;
 let loadError: string | undefined;
 
-/** Folders to walk up from: tsc output (out/engine) and webpack bundles (dist/) both sit below the package root. */
-export function packageSearchDirs(): string[] {
-  const dirs: string[] = [];
-  if (typeof __dirname === 'string' && __dirname.length > 1) dirs.push(__dirname);
-  const main = require.main?.filename;
-  if (main) dirs.push(path.dirname(main));
-  if (process.argv[1]) dirs.push(path.dirname(path.resolve(process.argv[1])));
-  dirs.push(process.cwd());
-  return dirs;
-}
-
-/** The first `rel` found walking up from the package's likely locations, or null. */
-export function findUp(rel: string): string | null {
-  for (const start of packageSearchDirs()) {
-    let dir = path.resolve(start);
-    for (;;) {
-      const p = path.join(dir, rel);
-      if (fs.existsSync(p)) return p;
-      const up = path.dirname(dir);
-      if (up === dir) break;
-      dir = up;
+/**
+ * GPT Lab's own package folder: the nearest folder above this file whose package.json is gpt-lab's (the tsc output in
+ * out/engine/compute and the bundles in dist/ both sit below it). Never the working directory, which in the editor can
+ * be an untrusted workspace.
+ */
+export function packageRoot(): string | null {
+  let dir = __dirname;
+  for (let depth = 0; depth < 6; depth++) {
+    try {
+      if ((JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown }).name === 'gpt-lab') return dir;
+    } catch {
+      // no package.json here, or not one that parses: keep going up
     }
+    const up = path.dirname(dir);
+    if (up === dir) break;
+    dir = up;
   }
   return null;
 }
 
+/** `rel` inside GPT Lab's package folder when it exists there, else null: where native code and wasm are looked for. */
+export function packageFile(rel: string): string | null {
+  const root = packageRoot();
+  const file = root === null ? null : path.join(root, rel);
+  return file !== null && fs.existsSync(file) ? file : null;
+}
+
 /**
- * The addon files to try, best first: GPTLAB_NATIVE_PATH alone when set; else a local build (npm install /
- * npm run build:native, compiled on this machine) and the prebuilt one for this platform and architecture.
+ * The addon files to try, best first: GPTLAB_NATIVE_PATH alone when set (the documented way to use another build);
+ * else a local build (npm install / npm run build:native, compiled on this machine) and the prebuilt one for this
+ * platform and architecture, both in the package folder.
  */
 export function nativeAddonCandidates(): string[] {
   const override = process.env.GPTLAB_NATIVE_PATH;
   if (override) return fs.existsSync(override) ? [path.resolve(override)] : [];
-  const found = [findUp(ADDON_REL), findUp(prebuiltAddonRel())].filter((p): p is string => p !== null);
+  const found = [packageFile(ADDON_REL), packageFile(prebuiltAddonRel())].filter((p): p is string => p !== null);
   return [...new Set(found)];
 }
 
@@ -283,12 +322,12 @@ function isAddon(x: unknown): x is NativeAddon {
   return ['sgemm', 'sgemmBatched', 'biasAct', 'info', 'setThreads'].every((k) => typeof o[k] === 'function');
 }
 
-/** "native-avx512", "native-avx2", "native-neon" or "native-generic": the path name of an addon ISA. */
-export function nativePathName(isa: string): string {
-  if (/avx512/i.test(isa)) return 'native-avx512';
-  if (/avx2/i.test(isa)) return 'native-avx2';
-  if (isa === 'generic' && process.arch === 'arm64') return 'native-neon';
-  return `native-${isa.replace(/[^a-z0-9]+/gi, '') || 'generic'}`;
+/** The addon's instruction set as the training path names it: avx512, avx2, neon or generic. */
+export function addonIsa(raw: string, arch: string = process.arch): string {
+  if (/avx512/i.test(raw)) return 'avx512';
+  if (/avx2/i.test(raw)) return 'avx2';
+  if (raw === 'generic' && arch === 'arm64') return 'neon';
+  return raw.replace(/[^a-z0-9]+/gi, '').toLowerCase() || 'generic';
 }
 
 /**
@@ -336,12 +375,15 @@ function tryLoad(file: string): NativeAddon | string {
     process.dlopen(mod, file);
     if (!isAddon(mod.exports)) return `${file} does not export the expected functions`;
     const info = mod.exports.info();
-    const cls = mod.exports.NativeGPT;
-    if (typeof cls === 'function') {
-      const failed = runSelfCheck(cls, 'native');
-      if (failed) return `${nativePathName(info.isa)} refused: ${failed}`;
+    const raw = (mod.exports as { NativeGPT?: unknown }).NativeGPT;
+    // The module's properties are read-only: a thin object on top of it carries the wrapped class.
+    const addon = Object.create(mod.exports, typeof raw === 'function'
+      ? { NativeGPT: { value: packingStep(raw as RawNativeGPTConstructor) } } : {}) as NativeAddon;
+    if (addon.NativeGPT) {
+      const failed = runSelfCheck(addon.NativeGPT, 'native');
+      if (failed) return `native-${addonIsa(info.isa)} refused: ${failed}`;
     }
-    return mod.exports;
+    return addon;
   } catch (e) {
     return `${path.basename(path.dirname(file))}/${path.basename(file)}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
   }
@@ -353,6 +395,5 @@ export function lastNativeLoadError(): string | undefined {
 
 /** The addon's NativeGPT class, or null when the addon is missing, disabled (GPTLAB_NATIVE=0), refused or too old. */
 export function nativeGPTClass(addon: NativeAddon | null = loadNative()): NativeGPTConstructor | null {
-  const cls = addon?.NativeGPT;
-  return typeof cls === 'function' ? cls : null;
+  return addon?.NativeGPT ?? null;
 }

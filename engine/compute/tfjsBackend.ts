@@ -1,19 +1,16 @@
-// Picks the fastest TensorFlow.js backend that loads here, and always says which one it got.
+// Picks the fastest TensorFlow.js backend that loads here, and always says which one it got. tfjs itself keeps the
+// active backend process-wide; which one an engine asked for, and what it got, is the compute plan's (plan.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { installNativeKernels, uninstallNativeKernels } from './kernels';
-import { useExplicitTransposes } from '../model/gpt';
-import { BACKEND_NAMES, type BackendReport, type BackendRequest } from '../protocol';
-
-export function isBackendRequest(name: string): name is BackendRequest {
-  return (BACKEND_NAMES as readonly string[]).includes(name);
-}
+import type { MatMulMode } from '../model/gpt';
+import { type BackendReport, type BackendRequest } from '../protocol';
 
 export interface BackendOptions {
-  /** Use the native N-API matmul kernels under wasm/cpu when the addon is built (default true; GPTLAB_NATIVE=0 turns off). */
+  /** Use the native N-API kernels under wasm/cpu when the addon loads (default: unless GPTLAB_NATIVE=0). */
   native?: boolean;
 }
 
@@ -64,14 +61,12 @@ async function activate(name: BackendReport['name']): Promise<string> {
   return 'cpu (plain JavaScript)';
 }
 
-let current: BackendReport | null = null;
-
 /**
  * auto: tensorflow (GPU, then CPU bindings), then wasm, then cpu. An explicit request that cannot load is an error.
+ * Activating the backend that is already active costs nothing, so each engine start simply asks again.
  */
 export async function selectBackend(requested: BackendRequest = 'auto', options: BackendOptions = {}): Promise<BackendReport> {
   const wantNative = options.native ?? process.env.GPTLAB_NATIVE !== '0';
-  if (current && (current.requested === requested || current.name === requested) && (current.kernels?.native ?? false) === wantNative) return current;
   const order: BackendReport['name'][] = requested === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [requested];
   const tried: string[] = [];
   for (const name of order) {
@@ -79,10 +74,7 @@ export async function selectBackend(requested: BackendRequest = 'auto', options:
       const detail = await activate(name);
       await tf.ready();
       const kernels = name === 'tensorflow' ? null : wantNative ? installNativeKernels(name) : (uninstallNativeKernels(name), null);
-      // Native kernels take transposed operands at full speed; the stock wasm/cpu ones need explicit transposes.
-      useExplicitTransposes(!(kernels?.native ?? false) && name !== 'tensorflow');
-      current = { name, requested, detail, tried, kernels };
-      return current;
+      return { name, requested, detail, tried, kernels };
     } catch (e) {
       if (requested !== 'auto') throw new Error(`backend "${requested}" is not available: ${firstLine(e)}`);
       tried.push(`${name}: ${firstLine(e)}`);
@@ -91,8 +83,9 @@ export async function selectBackend(requested: BackendRequest = 'auto', options:
   throw new Error(`no TensorFlow.js backend could be loaded (${tried.join('; ')})`);
 }
 
-export function currentBackend(): BackendReport | null {
-  return current;
+/** Native kernels and TensorFlow take transposed operands at full speed; the stock wasm/cpu ones need explicit transposes. */
+export function matMulModeFor(r: BackendReport): MatMulMode {
+  return r.name === 'tensorflow' || r.kernels?.native ? 'transpose-flags' : 'explicit-transposes';
 }
 
 /** One line for people: "wasm (native AVX-512 matmul, 2 threads)". */

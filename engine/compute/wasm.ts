@@ -2,14 +2,15 @@
 // builds: wasm-fma (relaxed SIMD: the GEMM's multiply-adds fused, where the runtime has relaxed SIMD) and wasm-simd
 // (SIMD128: every runtime). Each is wrapped in a class with the addon NativeGPT's interface (addon.ts's
 // NativeGPTHandle), decoding included. The universal fast path where no prebuilt addon matches the platform, or the
-// addon failed its self-check.
+// addon failed its self-check. Loaded only from GPT Lab's own package folder, or the file GPTLAB_WASM_PATH names.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import type { GPTConfig } from '../model/config';
-import { findUp, OUT_OF_MEMORY_CODE, runSelfCheck, type NativeGPTConstructor, type NativeGPTHandle, type NativeStepSettings } from './addon';
+import { OUT_OF_MEMORY_CODE, packAdamWStep, packageFile, runSelfCheck, type AdamWStep, type NativeGPTConstructor,
+  type NativeGPTHandle } from './addon';
 
 /** The builds in native/wasm/, best first. */
 export const WASM_BUILDS = [
@@ -105,7 +106,7 @@ export function relaxedSimdAvailable(): boolean {
 }
 
 /**
- * A build's glue file (native/wasm/<file>.js), or null. GPTLAB_WASM_PATH overrides the folder: a folder holding the
+ * A build's glue file (native/wasm/<file>.js in the package folder), or null. GPTLAB_WASM_PATH overrides the folder: a folder holding the
  * builds, or one build's .js file (then only that build is found).
  */
 export function findWasmTrainerPath(build: WasmBuildName = 'wasm-simd'): string | null {
@@ -118,7 +119,7 @@ export function findWasmTrainerPath(build: WasmBuildName = 'wasm-simd'): string 
     }
     return path.basename(override) === file && fs.existsSync(override) ? path.resolve(override) : null;
   }
-  return findUp(path.join(WASM_DIR, file));
+  return packageFile(path.join(WASM_DIR, file));
 }
 
 /** Threads the wasm pool uses: GPTLAB_THREADS, else the cores. */
@@ -381,11 +382,11 @@ function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
       return f32(at, this.nparams).slice();
     }
 
-    step(inputs: Int32Array, targets: Int32Array, B: number, T: number, s: NativeStepSettings):
+    step(inputs: Int32Array, targets: Int32Array, B: number, T: number, s: AdamWStep):
       { loss: number; gradNorm: number; applied: boolean; threads: number } {
       const h = this.live();
-      const settings = [s?.lr, s?.beta1, s?.beta2, s?.eps, s?.weightDecay, s?.gradClip, s?.t, s?.seed];
-      if (settings.some((x) => typeof x !== 'number') || !Number.isInteger(s.t) || s.t < 1 || !(s.seed >= 0 && s.seed <= 9.0e15)) {
+      const settings = packAdamWStep(s);
+      if (settings.some((x) => Number.isNaN(x)) || !Number.isInteger(s.t) || s.t < 1 || !(s.seed >= 0 && s.seed <= 9.0e15)) {
         throw new TypeError('step: settings need lr, beta1, beta2, eps, weightDecay, gradClip, t >= 1 and seed');
       }
       const b = this.batch(inputs, targets, B, T);

@@ -86,6 +86,18 @@ export function crc32(data: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+/** A buffer of `size` bytes whose first fields are the given [width, value] pairs, little-endian, in order. */
+function littleEndian(size: number, fields: readonly (readonly [2 | 4, number])[]): Buffer {
+  const b = Buffer.alloc(size);
+  let at = 0;
+  for (const [width, value] of fields) {
+    if (width === 2) b.writeUInt16LE(value, at);
+    else b.writeUInt32LE(value, at);
+    at += width;
+  }
+  return b;
+}
+
 /**
  * A zip archive of uncompressed entries. Each entry's data starts at a multiple of `align` bytes in the file (the
  * local header's extra field pads it, PyTorch's "FB" field), so a reader can map tensors in place.
@@ -101,35 +113,18 @@ export function zipStored(entries: readonly (readonly [string, Buffer])[], align
     const base = offset + 30 + nameBytes.length;
     const pad = align > 1 ? ((align - ((base + 4) % align)) % align) + 4 : 0;
     if (offset + 30 + nameBytes.length + pad + data.length >= 2 ** 32) throw new Error('the checkpoint is over 4 GB, beyond a zip without zip64');
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4); // version needed
-    local.writeUInt16LE(0, 6); // flags
-    local.writeUInt16LE(0, 8); // stored
-    local.writeUInt16LE(0, 10); // time
-    local.writeUInt16LE(DOS_DATE, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    local.writeUInt16LE(pad, 28);
+    // The local header: signature, version needed 20, flags 0, method 0 (stored), time 0, date, crc, sizes, name, extra.
+    const local = littleEndian(30, [[4, 0x04034b50], [2, 20], [2, 0], [2, 0], [2, 0], [2, DOS_DATE], [4, crc], [4, data.length],
+      [4, data.length], [2, nameBytes.length], [2, pad]]);
     const extra = Buffer.alloc(pad);
     if (pad > 0) {
       extra.writeUInt16LE(0x4246, 0); // "FB"
       extra.writeUInt16LE(pad - 4, 2);
     }
-    const dir = Buffer.alloc(46);
-    dir.writeUInt32LE(0x02014b50, 0);
-    dir.writeUInt16LE(20, 4); // made by
-    dir.writeUInt16LE(20, 6); // needed
-    dir.writeUInt16LE(0, 8);
-    dir.writeUInt16LE(0, 10);
-    dir.writeUInt16LE(0, 12);
-    dir.writeUInt16LE(DOS_DATE, 14);
-    dir.writeUInt32LE(crc, 16);
-    dir.writeUInt32LE(data.length, 20);
-    dir.writeUInt32LE(data.length, 24);
-    dir.writeUInt16LE(nameBytes.length, 28);
+    // Its central directory entry: signature, made by 20, needed 20, flags, method, time, date, crc, sizes, name length,
+    // then (left 0) extra and comment lengths, disk, attributes, and last the local header's offset.
+    const dir = littleEndian(46, [[4, 0x02014b50], [2, 20], [2, 20], [2, 0], [2, 0], [2, 0], [2, DOS_DATE], [4, crc], [4, data.length],
+      [4, data.length], [2, nameBytes.length]]);
     dir.writeUInt32LE(offset, 42);
     central.push(dir, nameBytes);
     parts.push(local, nameBytes, extra, data);

@@ -2,26 +2,27 @@
 // 130 when training is interrupted (the model trained so far is saved), 1 on an unexpected failure.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describeBackend, isBackendRequest, selectBackend } from '../compute/tfjsBackend';
-import { isPresetName, parseModelOverrides, resolveTrainSettings, type ModelShape, type TrainChoices } from '../model/config';
-import { BadWeightsError, loadModel, ModelFileError, saveModel } from '../io/checkpoint';
-import { besidePath, checkDestination, describeFsError, fallbackPath, readBounded, shown } from '../io/files';
-import { estimateTraining, memoryProblem, type EstimatePath } from '../model/memory';
-import { escapeControls, safeStderr, safeStdout } from '../io/output';
+import { describeBackend } from '../compute/tfjsBackend';
+import { ComputePlan } from '../compute/plan';
+import { BadWeightsError, loadModel, ModelFileError } from '../io/checkpoint';
+import { besidePath, checkDestination, partialPath, readBounded, shown } from '../io/files';
+import { escapeControls, exitAfterDrain, safeStderr, safeStdout } from '../io/output';
 import { attentionMaps, evaluateText, logitLens, neighbours, nextToken, singleTokenId, type ProbeContext } from '../probes/probes';
 import { Rng } from '../common/rng';
+import { formatDuration } from '../common/format';
 import { generate, validateSampling } from '../inference/sample';
+import { KVCacheSession } from '../inference/kvCache';
 import { InputError } from '../common/errors';
 import { decodeTextFile, MAX_TEXT_BYTES } from '../text/checks';
-import { isTokenizerChoice, iterTokenChunks, textSize, TOKENIZER_CHOICES, TOKENIZER_NAMES, type Tokenizer } from '../text/tokenizers';
-import { learnedTokenizers, tokenizerForText } from '../text/bpe';
-import { trainOnText } from '../training/train';
+import { isTokenizerChoice, iterTokenChunks, TOKENIZER_CHOICES, TOKENIZER_NAMES } from '../text/tokenizers';
+import { tokenizerForText } from '../text/bpe';
+import { CHOICE_RULES, ChoiceError, readRunChoices, type ChoiceKey, type RawChoices, type RunChoices } from '../training/choices';
 import { EXPORT_TARGETS, exportModelFile, isExportTarget } from './export';
-import { expectedTrainingPath, isTrainerChoice } from '../training/trainer';
+import { runTraining } from './run';
 import { UNKNOWN_ID } from '../text/vocab';
-import { type BackendReport, type SamplingOptions, type TrainEvent } from '../protocol';
-import { INTERP_PROBE_FLAGS, INTERP_SWITCHES, interpProbe, interpProbeOptions, printInterp, saveRunSnapshots, snapshotKeeper, writePerToken,
-  type InterpProbe } from './interp';
+import { describeTrainingPath, type SamplingOptions, type TrainEvent } from '../protocol';
+import { INTERP_PROBE_FLAGS, INTERP_SWITCHES, interpProbe, interpProbeOptions, printInterp, writePerToken, type InterpProbe } from './interp';
+import { snapshotsPath } from '../io/snapshots';
 
 const USAGE = `usage:
   gpt-lab train <file> [--preset auto|tiny|small|classic] [--tokenizer ${TOKENIZER_NAMES.join('|')}|bpe:N]
@@ -29,6 +30,9 @@ const USAGE = `usage:
           [--arch SWITCHES] [--eval-every K] [--out model.safetensors] [--backend auto|tensorflow|wasm|cpu]
           [--trainer auto|native|wasm|tfjs|webgpu] [--snapshots N] [--json]
           SWITCHES: key=value,... for any model switch, e.g. kvHeads=1,positions=rope,qkNorm=true,ffnMult=0
+          0 (or nothing) for --steps, --batch, --context, --dim, --heads, --layers or --lr: the preset's
+          (--steps: sized to the text). An existing --out is replaced only by a model that scores better on the same
+          validation text; otherwise the new model goes beside it (model.new.safetensors) and both scores are shown.
           --snapshots N keeps N float16 snapshots of the weights in <out>.snapshots.safetensors
   gpt-lab sample <model> [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--top-p P] [--seed S] [--json]
   gpt-lab tokens [--encoding NAME|bpe:N] (--text TEXT | --file F) [--json]
@@ -82,7 +86,6 @@ function numberFlag(p: Parsed, name: string, opts: { int?: boolean; min?: number
   return v;
 }
 
-/** f(), its one-line Error (a config that cannot be) turned into a usage error about `what`. */
 function usage<R>(what: string, f: () => R): R {
   try {
     return f();
@@ -101,27 +104,10 @@ function readText(file: string): string {
   return decodeTextFile(readBounded(file, MAX_TEXT_BYTES, 'the limit'), shown(file));
 }
 
-async function backendFrom(p: Parsed): Promise<BackendReport> {
-  const name = p.flags.get('backend') ?? 'auto';
-  if (!isBackendRequest(name)) throw new UsageError(`--backend must be auto, tensorflow, wasm or cpu, got "${name}"`);
-  let report: BackendReport;
-  try {
-    report = await selectBackend(name);
-  } catch (e) {
-    throw new InputError(e instanceof Error ? e.message : String(e));
-  }
-  return report;
-}
-
 // All output goes through safe streams (output.ts): a closed pipe or a full disk never stops training or a save.
 const print = (line: string): void => void safeStdout().write(line + '\n');
 const stderrWrite = (text: string): void => void safeStderr().write(text);
 const json = (obj: unknown): void => print(JSON.stringify(obj));
-
-function duration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
-}
 
 /** Progress for people: a redrawn bar on a terminal, a line every 10% otherwise. */
 function humanProgress(backend: string): (e: TrainEvent) => void {
@@ -129,12 +115,12 @@ function humanProgress(backend: string): (e: TrainEvent) => void {
   let lastDecile = -1;
   return (e) => {
     if (e.event === 'start') {
-      stderrWrite(`backend ${backend}\ntraining: ${e.trainer}\nmodel: ${(e.parameters / 1e6).toFixed(2)}M parameters, vocabulary ${e.vocabSize} of ${e.tokenizer}'s ${e.tokenizerVocab} ids; ` +
+      stderrWrite(`backend ${backend}\ntraining: ${describeTrainingPath(e.training)}\nmodel: ${(e.parameters / 1e6).toFixed(2)}M parameters, vocabulary ${e.vocabSize} of ${e.tokenizer}'s ${e.tokenizerVocab} ids; ` +
         `${e.trainTokens} training and ${e.valTokens} validation tokens\n`);
     } else if (e.event === 'step') {
       const width = 24, filled = Math.round((e.step / e.steps) * width);
       const line = `step ${e.step}/${e.steps} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] loss ${e.loss.toFixed(4)} | ` +
-        `${Math.round(e.tokensPerSec)} tok/s | ETA ${duration(e.etaMs)}`;
+        `${Math.round(e.tokensPerSec)} tok/s | ETA ${formatDuration(e.etaMs)}`;
       const decile = Math.floor((e.step / e.steps) * 10);
       if (tty) stderrWrite(`\r${line}\x1b[K`);
       else if (decile !== lastDecile) stderrWrite(line + '\n');
@@ -148,50 +134,58 @@ function humanProgress(backend: string): (e: TrainEvent) => void {
     } else if (e.event === 'checkpoint') {
       // Quiet: the done line says which weights were kept.
     } else {
-      stderrWrite(`${tty ? '\n' : ''}${e.cancelled ? 'cancelled' : e.error ? 'stopped' : 'done'} after ${e.step} steps in ${duration(e.elapsedMs)}` +
+      stderrWrite(`${tty ? '\n' : ''}${e.cancelled ? 'cancelled' : e.error ? 'stopped' : 'done'} after ${e.step} steps in ${formatDuration(e.elapsedMs)}` +
         `${e.loss === null ? '' : `, loss ${e.loss.toFixed(4)}`}${e.valLoss === null ? '' : `, val ${e.valLoss.toFixed(4)}`}\n` +
         (e.restoredBest && e.best ? `kept the best model, from step ${e.best.step} (val ${e.best.valLoss.toFixed(4)})\n` : ''));
     }
   };
 }
 
-async function train(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, ['preset', 'tokenizer', 'steps', 'batch', 'context', 'dim', 'heads', 'layers', 'lr', 'seed',
-    'arch', 'eval-every', 'out', 'backend', 'trainer', 'snapshots', 'json']);
-  const trainerChoice = p.flags.get('trainer') ?? 'auto';
-  if (!isTrainerChoice(trainerChoice)) throw new UsageError(`--trainer must be auto, native, wasm, tfjs or webgpu, got "${trainerChoice}"`);
-  const file = onePositional(p, 'text file');
-  const presetName = p.flags.get('preset') ?? 'tiny';
-  if (presetName !== 'auto' && !isPresetName(presetName)) throw new UsageError(`--preset must be auto, tiny, small or classic, got "${presetName}"`);
-  const tokenizerFlag = p.flags.get('tokenizer');
-  if (tokenizerFlag !== undefined && !isTokenizerChoice(tokenizerFlag)) {
-    throw new UsageError(`--tokenizer must be one of ${TOKENIZER_CHOICES}, got "${tokenizerFlag}"`);
+/** The run's flags, by choice (training/choices.ts reads and checks them, as it does the editor's settings). */
+function rawChoices(p: Parsed): RawChoices {
+  const raw: RawChoices = {};
+  for (const key of Object.keys(CHOICE_RULES) as ChoiceKey[]) {
+    const flag = CHOICE_RULES[key].flag;
+    if (flag !== undefined) raw[key] = p.flags.get(flag);
   }
-  const choices: TrainChoices = {
-    preset: presetName,
-    tokenizer: tokenizerFlag,
-    contextLength: numberFlag(p, 'context', { int: true, min: 1, max: 4096 }),
-    dim: numberFlag(p, 'dim', { int: true, min: 1, max: 8192 }),
-    heads: numberFlag(p, 'heads', { int: true, min: 1 }),
-    layers: numberFlag(p, 'layers', { int: true, min: 1, max: 256 }),
-    steps: numberFlag(p, 'steps', { int: true, min: 1 }),
-    batchSize: numberFlag(p, 'batch', { int: true, min: 1, max: 65536 }),
-    learningRate: numberFlag(p, 'lr', { min: 0 }),
-    evalEvery: numberFlag(p, 'eval-every', { int: true, min: 0 }),
-    seed: numberFlag(p, 'seed', { int: true }),
-    modelOverrides: usage('--arch', () => parseModelOverrides(p.flags.get('arch') ?? '')),
-  };
-  const out = p.flags.get('out') ?? `${path.basename(file).replace(/\.[^.]*$/, '') || 'model'}.safetensors`;
+  return raw;
+}
+
+function readChoices(raw: RawChoices): RunChoices {
+  try {
+    return readRunChoices(raw, 'flag');
+  } catch (e) {
+    if (e instanceof ChoiceError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** The engine's compute plan for this command: the backend asked for (a backend that cannot load is bad input). */
+async function planFor(run: Pick<RunChoices, 'backend' | 'trainer'>): Promise<ComputePlan> {
+  try {
+    return await ComputePlan.create({ backend: run.backend, trainer: run.trainer });
+  } catch (e) {
+    throw new InputError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** The plan of a command that only reads models (sample, probe, eval, export): its --backend, checked like train's. */
+async function readerPlan(p: Parsed): Promise<ComputePlan> {
+  return planFor(readChoices({ backend: p.flags.get('backend') }));
+}
+
+async function train(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [...Object.values(CHOICE_RULES).flatMap((r) => (r.flag ? [r.flag] : [])), 'out', 'snapshots', 'json']);
+  const run = readChoices(rawChoices(p));
+  const snapshots = numberFlag(p, 'snapshots', { int: true, min: 2, max: 64 });
+  const file = onePositional(p, 'text file');
+  const outFlag = p.flags.get('out');
+  if (outFlag !== undefined && outFlag.trim() === '') throw new UsageError('--out is empty: give a file name');
+  const out = outFlag ?? `${path.basename(file).replace(/\.[^.]*$/, '') || 'model'}.safetensors`;
   checkDestination(out, [file]); // before any work: a run is never lost to an --out that cannot be written
   const asJson = p.switches.has('json');
   const text = readText(file);
-  const size = textSize(text, await learnedTokenizers([tokenizerFlag], text)); // bpe:N learns its merges from the text here
-  const { preset: resolvedPreset, tokenizer, model, settings } = usage('the model', () => resolveTrainSettings(choices, size));
-  const snapshotCount = numberFlag(p, 'snapshots', { int: true, min: 2, max: 64 });
-  const keeper = snapshotCount === undefined ? undefined : snapshotKeeper(snapshotCount, settings.steps);
-  const backend = await backendFrom(p);
-  const modelBytes = checkTrainingMemory(text, size.tokenizerOf(tokenizer), model, settings.batchSize, expectedTrainingPath(trainerChoice, backend), backend);
-  checkDestination(out, [file], modelBytes);
+  const plan = await planFor(run);
 
   // Ctrl-C: the first stops training and saves what was trained; a second, before the save starts, quits without
   // saving. Until training starts (tokenizing, building the model) there is nothing to save and Ctrl-C quits at once.
@@ -205,104 +199,56 @@ async function train(argv: string[]): Promise<number> {
       return;
     }
     stderrWrite('gpt-lab: stopped without saving the model\n');
-    process.exit(130);
+    void exitAfterDrain(130);
   };
-  const progress = asJson ? null : humanProgress(describeBackend(backend));
+  const progress = asJson ? null : humanProgress(describeBackend(plan.backend));
   let finished: Extract<TrainEvent, { event: 'done' }> | null = null;
-  const result = await trainOnText({
-    text, tokenizer, learnedTokenizer: size.tokenizerOf(tokenizer), tokenIds: size.idsOf(tokenizer), model, settings, signal: controller.signal, trainer: trainerChoice, snapshots: keeper,
+  const outcome = await runTraining({
+    text, choices: run.choices, plan, out, beside: (why) => besidePath(out, why), inputs: [file], checkpoint: partialPath(out),
+    snapshots, signal: controller.signal,
     onEvent: (e) => {
       if (e.event === 'start') process.on('SIGINT', onSigint);
-      if (e.event === 'done') finished = e; // reported below, once the model is saved
-      else if (progress) progress(e);
-      else json(e.event === 'start' ? { ...e, backend: backend.name, backendDetail: describeBackend(backend) } : e);
+      if (e.event === 'done') {
+        finished = e; // reported below, once the model is saved
+        saveStarted = true;
+      } else if (progress) progress(e);
+      else json(e.event === 'start' ? { ...e, trainer: describeTrainingPath(e.training), backend: plan.backend.name, backendDetail: describeBackend(plan.backend) } : e);
     },
   });
-  saveStarted = true;
-  const history = { ...result.history, preset: resolvedPreset, tokenizer, settings, backend: describeBackend(backend), finished: new Date().toISOString() };
-  // A failed run never replaces an existing model: it goes beside it.
-  const failedBeside = result.error !== null && fs.existsSync(out);
-  const target = failedBeside ? besidePath(out, 'failed') : out;
-  const saved = saveTrained(target, [file], (f) => saveModel(f, result.model, result.vocab, result.tokenizer, history));
   process.removeListener('SIGINT', onSigint);
+  const { result } = outcome;
   if (finished === null) throw new Error('training ended without a done event');
-  const notes: string[] = [];
-  if (saved.message) notes.push(saved.message);
-  const snapshots = keeper && saved.path ? saveRunSnapshots(saved.path, result.model.config, keeper) : null;
-  if (snapshots?.note) notes.push(snapshots.note);
-  if (failedBeside && saved.path) notes.push(`${shown(out)} was left as it was; this failed run's model is in ${shown(saved.path)}`);
+  const comparison = outcome.comparison && { bytes: outcome.comparison.bytes, new: outcome.comparison.new, previous: outcome.comparison.previous };
+  const snapshotsFile = outcome.snapshots && outcome.saved ? snapshotsPath(outcome.saved) : null;
   if (asJson) {
-    json({ ...(finished as object), out: saved.path, ...(snapshots ? { snapshots: snapshots.file } : {}) });
-    for (const n of notes) stderrWrite(`gpt-lab: ${escapeControls(n)}\n`);
+    json({ ...(finished as object), out: outcome.saved, kept: outcome.kept, comparison, ...(snapshotsFile ? { snapshots: snapshotsFile } : {}) });
+    for (const n of outcome.notes) stderrWrite(`gpt-lab: ${escapeControls(n)}\n`);
   } else {
     progress?.(finished);
     if (result.error) stderrWrite(`error: ${result.error}\n`);
-    for (const n of notes) stderrWrite(`gpt-lab: ${escapeControls(n)}\n`);
-    if (saved.path) stderrWrite(`saved ${shown(saved.path)}\n`);
-    if (snapshots?.file) stderrWrite(`saved ${keeper!.result().snapshots.length} snapshots in ${shown(snapshots.file)}\n`);
-    if (!result.cancelled && !result.error && !saved.message) {
-      const ctx = { model: result.model, vocab: result.vocab, tokenizer: result.tokenizer };
-      for (let i = 0; i < 2; i++) {
-        const prompt = Int32Array.of(result.vocab.modelId(result.tokenizer.encode('\n')[0]) || 1);
-        const ids = generate(ctx.model, prompt, 160, { temperature: 0.8, topK: 0, topP: 1 }, new Rng(settings.seed + i));
-        print(`--- sample ${i + 1} ---\n${result.tokenizer.decode(result.vocab.decode(ids))}`);
+    for (const n of outcome.notes) stderrWrite(`gpt-lab: ${escapeControls(n)}\n`);
+    if (outcome.saved) stderrWrite(`saved ${shown(outcome.saved)}\n`);
+    if (snapshotsFile && fs.existsSync(snapshotsFile)) stderrWrite(`saved ${outcome.snapshots!.snapshots.length} snapshots in ${shown(snapshotsFile)}\n`);
+    if (!result.cancelled && !result.error && outcome.saved) {
+      const decoder = new KVCacheSession(result.model, plan);
+      try {
+        for (let i = 0; i < 2; i++) {
+          const prompt = Int32Array.of(result.vocab.modelId(result.tokenizer.encode('\n')[0]) || 1);
+          const ids = generate(decoder, prompt, 160, { temperature: 0.8, topK: 0, topP: 1 }, new Rng(outcome.settings.seed + i));
+          print(`--- sample ${i + 1} ---\n${result.tokenizer.decode(result.vocab.decode(ids))}`);
+        }
+      } finally {
+        decoder.dispose();
       }
     }
   }
   result.model.dispose();
-  if (result.error || saved.message) return 2;
+  if (result.error || outcome.saveProblem) return 2;
   return result.cancelled ? 130 : 0;
 }
 
-/**
- * Saves a trained model to `target`, checked again as before training. Weights that are not finite are never
- * written. If the destination fails now (the disk filled, the folder went away), the model goes to a fallback file
- * in the temp folder, and the message says where.
- */
-function saveTrained(target: string, inputs: string[], save: (file: string) => void): { path: string | null; message: string | null } {
-  try {
-    checkDestination(target, inputs);
-    save(target);
-    return { path: target, message: null };
-  } catch (e) {
-    if (e instanceof BadWeightsError) return { path: null, message: e.message };
-    const why = e instanceof InputError ? e.message : describeFsError(e, target, 'write');
-    const fallback = fallbackPath(target);
-    try {
-      save(fallback);
-      return { path: fallback, message: `${why}; saved the model to ${shown(fallback)} instead` };
-    } catch (e2) {
-      return { path: null, message: `${why}; the model could not be saved anywhere (${describeFsError(e2, fallback, 'write')})` };
-    }
-  }
-}
-
-/**
- * Refuses, before anything is allocated, a model and batch that cannot fit this machine or the backend's memory,
- * with the figure. The vocabulary is bounded cheaply first and counted exactly only when the bound does not fit.
- * Returns the model file's size in bytes.
- */
-function checkTrainingMemory(text: string, tok: Tokenizer, shape: ModelShape, batchSize: number, trainPath: EstimatePath,
-  backend: BackendReport): number {
-  const wasm = backend.name === 'wasm';
-  const estimate = (vocabSize: number): ReturnType<typeof estimateTraining> => estimateTraining({ ...shape, vocabSize }, batchSize, trainPath, wasm);
-  let vocabSize: number;
-  if (tok.name === 'char') {
-    const seen = new Set<number>();
-    for (const ch of text) seen.add(ch.codePointAt(0) ?? 0);
-    vocabSize = seen.size + 1;
-  } else {
-    vocabSize = Math.min(tok.vocabSize, Buffer.byteLength(text)) + 1;
-    if (memoryProblem(estimate(vocabSize), 'training this model')) vocabSize = new Set(tok.encode(text)).size + 1;
-  }
-  const e = estimate(vocabSize);
-  const problem = memoryProblem(e, `training this model (batch ${batchSize}, context ${shape.contextLength}, ${trainPath} path)`);
-  if (problem) throw new InputError(`${problem}; use a smaller --dim, --layers, --context or --batch`);
-  return 4 * e.parameters;
-}
-
-function loadContext(file: string): ProbeContext {
-  const { model, vocab, tokenizer } = loadModel(file);
+function loadContext(file: string, plan: ComputePlan): ProbeContext {
+  const { model, vocab, tokenizer } = loadModel(file, { matmul: plan.matmul });
   return { model, vocab, tokenizer };
 }
 
@@ -322,13 +268,19 @@ async function sample(argv: string[]): Promise<number> {
   }
   const count = numberFlag(p, 'tokens', { int: true, min: 1, max: 100000 }) ?? 200;
   const seed = numberFlag(p, 'seed', { int: true }) ?? 1337;
-  await backendFrom(p);
-  const ctx = loadContext(file);
+  const plan = await readerPlan(p);
+  const ctx = loadContext(file, plan);
   const promptText = p.flags.get('prompt') ?? '\n';
   let prompt = ctx.vocab.encode(ctx.tokenizer.encode(promptText));
   const unknown = prompt.reduce((n, id) => n + (id === UNKNOWN_ID ? 1 : 0), 0);
   if (prompt.length === 0) prompt = Int32Array.of(1);
-  const ids = generate(ctx.model, prompt, count, sampling, new Rng(seed));
+  const decoder = new KVCacheSession(ctx.model, plan);
+  let ids: Int32Array;
+  try {
+    ids = generate(decoder, prompt, count, sampling, new Rng(seed));
+  } finally {
+    decoder.dispose();
+  }
   const text = ctx.tokenizer.decode(ctx.vocab.decode(ids));
   if (p.switches.has('json')) json({ prompt: promptText, text, tokens: ids.length, unknownPromptTokens: unknown, sampling, seed });
   else {
@@ -384,8 +336,7 @@ async function probe(argv: string[]): Promise<number> {
   if (text === undefined || text === '') throw new UsageError('probe needs --text');
   const k = numberFlag(p, 'topk', { int: true, min: 1, max: 1000 }) ?? 10;
   const interpOptions = usage('probe', () => interpProbeOptions(p.flags, p.switches));
-  await backendFrom(p);
-  const loaded = loadContext(file);
+  const loaded = loadContext(file, await readerPlan(p));
   let interp: InterpProbe;
   try {
     interp = interpProbe(loaded, file, text, interpOptions); // the model at a snapshot, heads ablated, and their results
@@ -502,12 +453,12 @@ async function evaluate(argv: string[]): Promise<number> {
   const file = p.flags.get('file');
   if (!file) throw new UsageError('eval needs --file');
   const text = readText(file);
-  await backendFrom(p);
-  const ctx = loadContext(modelFile);
+  const plan = await readerPlan(p);
+  const ctx = loadContext(modelFile, plan);
   let r: ReturnType<typeof evaluateText>;
   try {
     r = evaluateText(ctx, text);
-    if (p.switches.has('per-token') && Number.isFinite(r.loss)) await writePerToken(ctx, text, p.switches.has('json'));
+    if (p.switches.has('per-token') && Number.isFinite(r.loss)) await writePerToken(ctx, plan, text, p.switches.has('json'));
   } catch (e) {
     throw new InputError(e instanceof Error ? e.message : String(e));
   } finally {
@@ -530,7 +481,7 @@ async function exportCommand(argv: string[]): Promise<number> {
   if (!out) throw new UsageError('export needs --out DIR, the folder to write');
   const textFile = p.flags.get('text');
   if (textFile !== undefined && target !== 'nanogpt') throw new UsageError('--text is for --to nanogpt (its train.bin and val.bin)');
-  await backendFrom(p);
+  await readerPlan(p);
   const r = exportModelFile(modelFile, target, out, textFile === undefined ? null : readText(textFile));
   if (p.switches.has('json')) json({ to: target, out, files: r.files, notes: r.notes });
   else {

@@ -7,7 +7,7 @@ import { maxModelBytes } from '../io/checkpoint';
 import { loadSnapshots, saveSnapshots, snapshotsPath, type SnapshotSet } from '../io/snapshots';
 import { shown } from '../io/files';
 import { safeStdout } from '../io/output';
-import { KVCacheSession } from '../inference/kvCache';
+import { KVCacheSession, type DecoderCompute } from '../inference/kvCache';
 import { perTokenLoss, type ProbeContext } from '../probes/probes';
 import { headRoles } from '../probes/headRoles';
 import { attribution } from '../probes/attribution';
@@ -165,8 +165,8 @@ function printGrid(s: HeadRoleScores, print: (line: string) => void): void {
  * eval --per-token: every token with its surprise and the entropy of the distribution it was drawn against, both in
  * bits. With --json one object per line, then the summary line. Predictions see up to T tokens before them.
  */
-export async function writePerToken(ctx: ProbeContext, text: string, asJson: boolean): Promise<void> {
-  const decoder = new KVCacheSession(ctx.model);
+export async function writePerToken(ctx: ProbeContext, compute: DecoderCompute, text: string, asJson: boolean): Promise<void> {
+  const decoder = new KVCacheSession(ctx.model, compute);
   let tokens;
   try {
     const scorer = decoder.path === 'native'

@@ -1,29 +1,29 @@
 // The engine process: trains and probes off the extension host's thread. A crash or out-of-memory here ends only
 // this process; the client sees it and reports it. Requests are served between training steps, so probes and
-// hovers get answers while a run goes on (from the active model, which a run replaces only when it ends).
-import * as fs from 'node:fs';
+// hovers get answers while a run goes on (from the active model, which a run replaces only when it ends, and only
+// with a better model). Every request can be cancelled; long ones (comparing tokenizers on a large file, learning a
+// BPE, sampling) check their signal between slices of work, so a hover waiting behind them is answered soon.
+import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '../compute/tfjsBackend';
-import { BadWeightsError, saveModel, loadModel } from '../io/checkpoint';
-import { partialPath, resolveTrainSettings } from '../model/config';
-import { isEngineRequest, type EngineReply, type EngineRequest, type Method, type ModelSummary, type ParamsOf,
-  type ResultOf } from '../protocol/engine';
-import { analogy, compareTokenizers, embeddingPca, evaluateText, logitLens, nextToken, perTokenLoss, textNeighbours,
-  type ProbeContext } from '../probes/probes';
+import { ComputePlan } from '../compute/plan';
+import { decodeModel, encodeModel, loadModel, saveModel } from '../io/checkpoint';
+import { checkDestination } from '../io/files';
+import { isEngineRequest, MAX_SAMPLE_TOKENS, type EngineReply, type EngineRequest, type Method, type ModelSummary,
+  type ParamsOf, type ResultOf } from '../protocol/engine';
+import { analogy, comparedTokenizers, compareTokenizers, DISPLAY_CHARS, embeddingPca, logitLens, nextToken, perTokenLoss,
+  textNeighbours, type ProbeContext } from '../probes/probes';
 import { attentionMap, attentionProbe, attentionRows, AttentionStore, type TextAttention } from '../probes/attention';
 import { KVCacheSession } from '../inference/kvCache';
-import { nativeGPTClass } from '../compute/addon';
-import { loadWasmTrainer } from '../compute/wasm';
 import { Rng } from '../common/rng';
 import { generate, validateSampling } from '../inference/sample';
 import { checkText } from '../text/checks';
-import { bpeVocabSize, getTokenizer, textSize, tokenChunks, type Tokenizer } from '../text/tokenizers';
-import { bpeReplay, learnedTokenizers, tokenizerForText } from '../text/bpe';
-import { trainOnText } from '../training/train';
+import { countTokensAsync, isTokenizerName, type Tokenizer } from '../text/tokenizers';
+import { bpeReplay, tokenizerForText } from '../text/bpe';
+import { readRunChoices } from '../training/choices';
+import { runTraining } from './run';
 import { type History } from '../protocol';
 import { InterpState, interpHandlers } from './interpMethods';
-import { SnapshotKeeper } from '../probes/snapshots';
 
 interface Loaded extends ProbeContext {
   history: (History & { partial?: boolean }) | null;
@@ -40,11 +40,14 @@ interface Loaded extends ProbeContext {
 // 23 ms, while classic trained).
 if (process.env.GPTLAB_BACKGROUND === '1') os.setPriority(os.constants.priority.PRIORITY_LOW);
 
+/** Longest a `sample` request holds the engine; a completion that needs longer comes back shorter. */
+const SAMPLE_BUDGET_MS = 2000;
+
 let loaded: Loaded | null = null;
-/** The backend chosen by `init`; a request that comes first (say, to a restarted engine) gets the automatic choice. */
-let backend: Promise<unknown> | null = null;
-/** Training requests from the moment they arrive (so a cancel that comes while one waits for the backend counts). */
-const running = new Map<number, AbortController>();
+/** The compute plan made by `init`; a request that comes first (say, to a restarted engine) gets the automatic one. */
+let plan: Promise<ComputePlan> | null = null;
+/** Every request from the moment it arrives until it is answered (a cancel that comes while one waits counts). */
+const running = new Map<number, { method: Method; controller: AbortController }>();
 
 function send(reply: EngineReply): void {
   process.send?.(reply);
@@ -55,29 +58,35 @@ function summary(m: Loaded): ModelSummary {
     best: m.history?.best ?? null, partial: m.history?.partial === true };
 }
 
-/** A tokenizer by name: a fixed one, or the active model's learned one (a bpe:N name means that model's merges). */
-function tokenizerNamed(name: string): Tokenizer {
-  if (bpeVocabSize(name) !== null && loaded?.tokenizer.name === name) return loaded.tokenizer;
-  return getTokenizer(name);
-}
-
 /** The last BPE learned for a file in the tokens panel: asking again for the same file and size learns nothing. */
 let lastLearned: { key: string; tokenizer: Tokenizer } | null = null;
 
-async function learnedForFile(name: string, file: string): Promise<Tokenizer> {
+async function learnedForFile(name: string, file: string, signal: AbortSignal): Promise<Tokenizer> {
   const key = `${name}\u0000${file.length}\u0000${file}`;
-  if (lastLearned?.key !== key) lastLearned = { key, tokenizer: await tokenizerForText(name, file) };
+  if (lastLearned?.key !== key) lastLearned = { key, tokenizer: await tokenizerForText(name, file, signal) };
   return lastLearned.tokenizer;
+}
+
+/** Token counts of recent long texts (the tokens panel asks about the same file again and again), by tokenizer and text. */
+const recentCounts = new Map<string, number>();
+const RECENT_COUNTS = 64;
+
+/** A text's token count, counted in slices that let other requests in (and `signal` stop it), then remembered. */
+async function countedTokens(tok: Tokenizer, text: string, signal: AbortSignal): Promise<number> {
+  if (!isTokenizerName(tok.name)) return countTokensAsync(tok, text, signal); // a learned BPE: its name does not say which
+  const key = `${tok.name}\u0000${text.length}\u0000${createHash('sha256').update(text).digest('hex')}`;
+  let n = recentCounts.get(key);
+  if (n === undefined) {
+    n = await countTokensAsync(tok, text, signal);
+    if (recentCounts.size >= RECENT_COUNTS) recentCounts.delete(recentCounts.keys().next().value!);
+    recentCounts.set(key, n);
+  }
+  return n;
 }
 
 function requireModel(): Loaded {
   if (!loaded) throw new Error('no model is loaded: train one or open a model file first');
   return loaded;
-}
-
-/** Without the addon (the universal VSIX), the wasm build's NativeGPT decodes and scores windows: loads it (once). */
-async function decoderClassReady(): Promise<void> {
-  if (!nativeGPTClass()) await loadWasmTrainer();
 }
 
 function interpOf(m: Loaded): InterpState {
@@ -89,8 +98,8 @@ function modelAt(p: { snapshot?: number }): ProbeContext {
   return interpOf(requireModel()).context(p);
 }
 
-function decoderOf(m: Loaded): KVCacheSession {
-  return (m.decoder ??= new KVCacheSession(m.model));
+function decoderOf(m: Loaded, compute: ComputePlan): KVCacheSession {
+  return (m.decoder ??= new KVCacheSession(m.model, compute));
 }
 
 /**
@@ -99,11 +108,10 @@ function decoderOf(m: Loaded): KVCacheSession {
  */
 const attentionStore = new AttentionStore();
 
-async function attentionOf(p: { text: string; snapshot?: number }): Promise<TextAttention> {
+function attentionOf(p: { text: string; snapshot?: number }, compute: ComputePlan): TextAttention {
   if (p.snapshot !== undefined) return attentionStore.of(modelAt(p), p.text);
-  await decoderClassReady();
   const m = requireModel();
-  const decoder = decoderOf(m);
+  const decoder = decoderOf(m, compute);
   return attentionStore.of(m, p.text, decoder.path === 'native' ? (ids) => decoder.attention(ids) : undefined);
 }
 
@@ -113,134 +121,157 @@ function replace(next: Loaded): void {
   loaded?.interp?.dispose();
   loaded?.model.dispose();
   loaded = next;
-  void decoderClassReady(); // now rather than in the first hover
 }
 
-type Handlers = { [M in Method]: (params: ParamsOf<M>, id: number) => Promise<ResultOf<M>> | ResultOf<M> };
+interface RequestContext {
+  id: number;
+  signal: AbortSignal;
+  compute: ComputePlan;
+}
 
-const handlers: Handlers = {
-  init: (p) => (backend = selectBackend(p.backend, { native: p.native })),
-  async train(p, id) {
-    const controller = running.get(id) ?? new AbortController();
-    const text = checkText(p.text, p.label);
-    let size: ReturnType<typeof textSize>;
-    try {
-      size = textSize(text, await learnedTokenizers([p.choices.tokenizer], text, controller.signal)); // bpe:N learns here
-    } catch (e) {
-      if (controller.signal.aborted) return { summary: null, cancelled: true, error: null, steps: 0 };
-      throw e;
-    }
-    const plan = resolveTrainSettings(p.choices, size);
-    const meta = { preset: plan.preset, tokenizer: plan.tokenizer, settings: plan.settings, source: p.label };
-    const checkpoint = p.out ? partialPath(p.out) : null;
-    const saveCheckpoint = (m: ProbeContext, best: { step: number; valLoss: number }): void => {
-      try {
-        saveModel(checkpoint!, m.model, m.vocab, m.tokenizer, { steps: [], evals: [], best, ...meta, partial: true });
-      } catch (e) {
-        if (!(e instanceof BadWeightsError)) throw e; // weights that cannot be right are not worth a checkpoint
-      }
-    };
-    const keeper = p.snapshots === undefined ? undefined : new SnapshotKeeper(p.snapshots, plan.settings.steps);
-    let result;
-    try {
-      result = await trainOnText({ snapshots: keeper, text, tokenizer: plan.tokenizer, learnedTokenizer: size.tokenizerOf(plan.tokenizer), tokenIds: size.idsOf(plan.tokenizer), model: plan.model, settings: plan.settings, plan: plan.sizing,
-        trainer: p.trainer, signal: controller.signal, onEvent: (event) => send({ type: 'event', id, params: event }),
-        onCheckpoint: checkpoint ? saveCheckpoint : undefined });
-    } catch (e) {
-      if (controller.signal.aborted) return { summary: null, cancelled: true, error: null, steps: 0 }; // before the first step
-      throw e;
-    }
-    const history = { ...result.history, ...meta, partial: false, finished: new Date().toISOString() };
-    const next: Loaded = { model: result.model, vocab: result.vocab, tokenizer: result.tokenizer, history, file: null };
-    if (result.error) {
-      // A run that failed never replaces the active model or a saved one; its checkpoint is not worth keeping.
-      result.model.dispose();
-      if (checkpoint) fs.rmSync(checkpoint, { force: true });
-      return { summary: null, cancelled: false, error: result.error, steps: result.history.steps.length };
-    }
-    next.interp = new InterpState(next, keeper ? keeper.result() : null, text);
-    if (p.out) {
-      saveModel(p.out, next.model, next.vocab, next.tokenizer, history);
-      next.interp.saveBeside(p.out);
-      next.file = p.out;
-      if (checkpoint) fs.rmSync(checkpoint, { force: true });
-    }
-    replace(next);
-    return { summary: summary(next), cancelled: result.cancelled, error: null, steps: result.history.steps.length };
-  },
+/** Live tfjs tensors; none while the backend is still starting (tfjs cannot count before it is ready). */
+function liveTensors(): number {
+  try {
+    return tf.memory().numTensors;
+  } catch {
+    return 0;
+  }
+}
+
+/** Answered at once, before the compute plan is ready: stopping a request, and "are you there". */
+type Immediate = 'cancel' | 'status';
+type Handlers<Ms extends Method, C> = { [M in Ms]: (params: ParamsOf<M>, ctx: C) => Promise<ResultOf<M>> | ResultOf<M> };
+
+const immediate: Handlers<Immediate, unknown> = {
   cancel: (p) => {
-    const c = running.get(p.requestId);
-    c?.abort();
-    return { cancelled: c !== undefined };
+    const r = running.get(p.requestId);
+    r?.controller.abort();
+    return { cancelled: r !== undefined };
   },
-  load: (p) => {
-    const m = loadModel(p.file);
-    const next: Loaded = { model: m.model, vocab: m.vocab, tokenizer: m.tokenizer, history: m.history as Loaded['history'], file: p.file };
-    next.interp = InterpState.forFile(next, p.file);
+  status: () => {
+    const m = process.memoryUsage();
+    return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, tensors: plan === null ? 0 : liveTensors(),
+      busy: [...running.values()].map((r) => r.method).filter((method) => method !== 'status') };
+  },
+};
+
+const handlers: Handlers<Exclude<Method, Immediate>, RequestContext> = {
+  init: (_p, ctx) => ctx.compute.backend,
+  async train(p, ctx) {
+    const text = checkText(p.text, p.label);
+    const { choices } = readRunChoices(p.settings, 'setting');
+    const stopped = { summary: null, cancelled: true, error: null, steps: 0, kept: 'previous' as const, comparison: null, notes: [], saveProblem: null };
+    let outcome: Awaited<ReturnType<typeof runTraining>>;
+    try {
+      outcome = await runTraining({ text, choices, plan: ctx.compute, out: p.out, beside: () => p.beside, inputs: p.inputs,
+        checkpoint: p.checkpoint, snapshots: p.snapshots, signal: ctx.signal, onEvent: (event) => send({ type: 'event', id: ctx.id, params: event }) });
+    } catch (e) {
+      if (ctx.signal.aborted) return stopped; // before the first step (learning a BPE, reading the text)
+      throw e;
+    }
+    const { result } = outcome;
+    const next: Loaded = { model: result.model, vocab: result.vocab, tokenizer: result.tokenizer,
+      history: result.history, file: outcome.saved };
+    next.interp = new InterpState(next, outcome.snapshots, text);
+    const made = summary(next);
+    // This engine keeps the new model only when it is the document's model now (or exists nowhere else).
+    if (outcome.kept === 'new' || outcome.saved === null) replace(next);
+    else result.model.dispose();
+    return { summary: made, cancelled: result.cancelled, error: result.error, steps: result.history.steps.length, kept: outcome.kept,
+      comparison: outcome.comparison && { bytes: outcome.comparison.bytes, new: outcome.comparison.new, previous: outcome.comparison.previous },
+      notes: outcome.notes, saveProblem: outcome.saveProblem };
+  },
+  load: (p, ctx) => {
+    const options = { matmul: ctx.compute.matmul };
+    const m = 'file' in p ? loadModel(p.file, options) : decodeModel(p.bytes, options);
+    const next: Loaded = { model: m.model, vocab: m.vocab, tokenizer: m.tokenizer, history: m.history as Loaded['history'],
+      file: 'file' in p ? p.file : null };
+    next.interp = 'file' in p ? InterpState.forFile(next, p.file) : new InterpState(next, null);
     replace(next);
     return summary(next);
   },
+  modelBytes: () => {
+    const m = requireModel();
+    return encodeModel(m.model, m.vocab, m.tokenizer, m.history);
+  },
   save: (p) => {
     const m = requireModel();
+    checkDestination(p.file, p.inputs); // as --out: never a training text, never a device, pipe or folder
     saveModel(p.file, m.model, m.vocab, m.tokenizer, m.history);
     interpOf(m).saveBeside(p.file);
     m.file = p.file;
     return summary(m);
   },
-  model: () => (loaded ? summary(loaded) : null),
-  status: () => {
-    const m = process.memoryUsage();
-    return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, tensors: tf.memory().numTensors, training: running.size > 0 };
-  },
-  tokenize: (p) => {
-    const tokens = tokenChunks(tokenizerNamed(p.encoding), p.text);
-    return { count: tokens.length, tokens };
-  },
-  tokenLoss: async (p) => {
+  tokenLoss: (p, ctx) => {
     if (p.snapshot !== undefined) return perTokenLoss(modelAt(p), p.text, p.from);
-    await decoderClassReady();
     const m = requireModel();
-    // The native model scores all the windows in one pass, each weight read once; without it, the tfjs model does.
-    const decoder = decoderOf(m);
+    // A compiled decoder scores all the windows in one pass, each weight read once; without one, the tfjs model does.
+    const decoder = decoderOf(m, ctx.compute);
     return perTokenLoss(decoder.path === 'native' ? { ...m, scoreWindows: (inputs, targets, B, T) => decoder.rowScores(inputs, targets, B, T) } : m,
       p.text, p.from);
   },
-  compareTokenizers: async (p) => compareTokenizers(loaded, p.selection, p.file,
-    p.bpeVocabSize === undefined ? [] : [await learnedForFile(`bpe:${p.bpeVocabSize}`, p.file)]),
-  bpeReplay: (p) => bpeReplay(p.text, p.vocabSize),
-  sample: async (p) => {
-    await decoderClassReady();
+  compareTokenizers: async (p, ctx) => {
+    const learned = p.bpeVocabSize === undefined ? [] : [await learnedForFile(`bpe:${p.bpeVocabSize}`, p.file, ctx.signal)];
+    const counts = new Map<Tokenizer, Map<string, number>>();
+    for (const tok of comparedTokenizers(loaded, learned)) {
+      const mine = new Map<string, number>();
+      for (const text of p.selection.length > DISPLAY_CHARS ? [p.file, p.selection] : [p.file]) {
+        mine.set(text, await countedTokens(tok, text, ctx.signal));
+      }
+      counts.set(tok, mine);
+    }
+    return compareTokenizers(loaded, p.selection, p.file, learned, (tok, text) => counts.get(tok)?.get(text) ?? tok.encode(text).length);
+  },
+  bpeReplay: (p, ctx) => bpeReplay(p.text, p.vocabSize, ctx.signal),
+  sample: (p, ctx) => {
     const m = requireModel();
+    if (!Number.isInteger(p.tokens) || p.tokens < 1) throw new Error(`tokens must be a whole number of at least 1, got ${p.tokens}`);
     let prompt = m.vocab.encode(m.tokenizer.encode(p.prompt));
     if (prompt.length === 0) prompt = Int32Array.of(1);
     const ids: number[] = [];
     const decode = (): string => m.tokenizer.decode(m.vocab.decode(Int32Array.from(ids)));
-    generate(m.model, prompt, p.tokens, validateSampling(p.sampling), new Rng(p.seed), (id) => {
+    const until = performance.now() + SAMPLE_BUDGET_MS;
+    generate(decoderOf(m, ctx.compute), prompt, Math.min(p.tokens, MAX_SAMPLE_TOKENS), validateSampling(p.sampling), new Rng(p.seed), (id) => {
       ids.push(id);
+      if (performance.now() > until) return false;
       // Only a token that can hold a newline needs the (whole, so characters split across tokens stay whole) decode.
       return !(p.stopAtNewline && m.vocab.display(m.tokenizer, id).includes('\n') && decode().includes('\n'));
-    }, decoderOf(m));
+    });
     const text = decode();
     return { text: p.stopAtNewline && text.includes('\n') ? text.slice(0, text.indexOf('\n')) : text };
   },
   nextToken: (p) => nextToken(modelAt(p), p.text, p.k, p.sampling ? validateSampling(p.sampling) : undefined),
-  attention: async (p) => attentionProbe(await attentionOf(p), p.thumbnail, p.open),
-  attentionMap: async (p) => attentionMap(await attentionOf(p), p.layer, p.head),
-  attentionRows: async (p) => attentionRows(await attentionOf(p), p.layer, p.query),
+  attention: (p, ctx) => attentionProbe(attentionOf(p, ctx.compute), p.thumbnail, p.open),
+  attentionMap: (p, ctx) => attentionMap(attentionOf(p, ctx.compute), p.layer, p.head),
+  attentionRows: (p, ctx) => attentionRows(attentionOf(p, ctx.compute), p.layer, p.query),
   lens: (p) => logitLens(modelAt(p), p.text, p.k),
   neighbours: (p) => textNeighbours(requireModel(), p.token, p.k),
   analogy: (p) => analogy(requireModel(), p.a, p.b, p.c, p.k),
   projection: (p) => embeddingPca(modelAt(p)),
-  evaluate: (p) => evaluateText(requireModel(), p.text),
   ...interpHandlers(() => interpOf(requireModel())),
 };
 
+/** The plan `init` asks for (its settings checked as the CLI's flags are); any other first request gets auto. */
+function planFor(req: EngineRequest): Promise<ComputePlan> {
+  if (req.type === 'init') {
+    const { backend, trainer } = readRunChoices({ backend: req.params.backend, trainer: req.params.trainer }, 'setting');
+    return (plan = ComputePlan.create({ backend, trainer }));
+  }
+  return (plan ??= ComputePlan.create({ backend: 'auto', trainer: 'auto' }));
+}
+
 async function dispatch(req: EngineRequest): Promise<void> {
-  if (req.type === 'train') running.set(req.id, new AbortController());
+  const controller = new AbortController();
+  running.set(req.id, { method: req.type, controller });
   try {
-    if (req.type !== 'init' && req.type !== 'cancel') await (backend ??= selectBackend('auto'));
-    const handler = handlers[req.type] as (params: unknown, id: number) => unknown;
-    const result = await handler(req.params, req.id);
+    let result: unknown;
+    if (req.type === 'cancel' || req.type === 'status') {
+      result = (immediate[req.type] as (params: unknown, ctx: unknown) => unknown)(req.params, null);
+    } else {
+      const compute = await planFor(req);
+      const handler = handlers[req.type] as (params: unknown, ctx: RequestContext) => unknown;
+      result = await handler(req.params, { id: req.id, signal: controller.signal, compute });
+    }
     send({ type: 'result', id: req.id, params: result });
   } catch (e) {
     send({ type: 'error', id: req.id, params: { message: e instanceof Error ? e.message : String(e) } });
@@ -252,4 +283,4 @@ async function dispatch(req: EngineRequest): Promise<void> {
 process.on('message', (msg: unknown) => {
   if (isEngineRequest(msg)) void dispatch(msg);
 });
-process.on('disconnect', () => process.exit(0)); // the host went away: nothing left to serve
+process.on('disconnect', () => process.exit(0)); // the host went away: nothing left to serve, and no one to write to

@@ -1,9 +1,8 @@
-// Generation with a KV cache: one forward per new token instead of one per context. Two paths: the addon's
-// NativeGPT.decode (C++, the weights read once per token with no packing), and typed-array math here that runs the
-// same math as model.ts over Float32Arrays (the reference, and the path without the addon). Tests hold both to the
-// tfjs forward pass.
-import { loadNative, nativeGPTClass, type NativeAddon, type NativeGPTConstructor, type NativeGPTHandle } from '../compute/addon';
-import { wasmGPTClass } from '../compute/wasm';
+// Generation with a KV cache: one forward per new token instead of one per context. Two paths: a compiled class's
+// decode (the addon's NativeGPT or the wasm build's: the weights read once per token with no packing), and typed-array
+// math here that runs the same math as model/gpt.ts over Float32Arrays (the reference, and the path without a compiled
+// class). Tests hold both to the tfjs forward pass. Which one a session runs is the compute plan's (compute/plan.ts).
+import type { NativeAddon, NativeGPTConstructor, NativeGPTHandle } from '../compute/addon';
 import { flatLayout, flattenWeights } from '../model/flatLayout';
 import { NORM_EPS, ropeTables, sinusoidalPositions, type GPT } from '../model/gpt';
 
@@ -151,9 +150,8 @@ const erf = (x: number): number => {
   return x > 0 ? 1 - erfc : erfc - 1;
 };
 
-/** The reference decoder: model.ts's math over typed arrays (the addon's sgemm for the products when it is built). */
+/** The reference decoder: model/gpt.ts's math over typed arrays (the addon's sgemm for the products when it is loaded). */
 class TypedDecoder implements Decoder {
-  private readonly native = loadNative();
   private readonly D: number;
   private readonly T: number;
   private readonly layers: LayerWeights[] = [];
@@ -169,7 +167,7 @@ class TypedDecoder implements Decoder {
   private readonly V: Float32Array[];
   private filled = 0;
 
-  constructor(private readonly model: GPT) {
+  constructor(private readonly model: GPT, private readonly native: NativeAddon | null) {
     const c = model.config;
     this.D = c.dim;
     this.T = c.contextLength;
@@ -362,8 +360,14 @@ class NativeDecoder implements Decoder {
   }
 }
 
-/** Which decoder a session runs: the addon's when it is built (`auto`), or the typed-array reference. */
+/** Which decoder a session runs: the plan's compiled class when it has one (`auto`), or the typed-array reference. */
 export type DecodePath = 'auto' | 'native' | 'typed';
+
+/** What a decoder may use, as the compute plan says: its compiled class, and the addon's sgemm for the reference. */
+export interface DecoderCompute {
+  readonly decoderClass: NativeGPTConstructor | null;
+  readonly addon: NativeAddon | null;
+}
 
 /**
  * A KV cache over a model that no longer changes (it holds a copy of the weights). Positions are absolute, so a full
@@ -376,11 +380,11 @@ export class KVCacheSession {
   private filled = 0;
   readonly capacity: number;
 
-  /** cls: the addon's NativeGPT, else the wasm build's once loadWasmTrainer() has loaded it (both decode). */
-  constructor(model: GPT, path: DecodePath = 'auto', cls: NativeGPTConstructor | null = nativeGPTClass() ?? wasmGPTClass()) {
+  constructor(model: GPT, compute: DecoderCompute, path: DecodePath = 'auto') {
+    const cls = compute.decoderClass;
     const native = path !== 'typed' && cls ? NativeDecoder.create(model, cls) : null;
     if (path === 'native' && !native) throw new Error('the native decoder needs the addon (npm run build:native)');
-    this.decoder = native ?? new TypedDecoder(model);
+    this.decoder = native ?? new TypedDecoder(model, compute.addon);
     this.path = native ? 'native' : 'typed';
     this.capacity = model.config.contextLength;
     this.vocabSize = model.config.vocabSize;

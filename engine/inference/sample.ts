@@ -1,6 +1,6 @@
 // Sampling: temperature, top-k, top-p on one logit vector, and autoregressive generation cropped to the context.
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeWithCache, KVCacheSession } from './kvCache';
+import { decodeWithCache, type KVCacheSession } from './kvCache';
 import { tidyData, type GPT } from '../model/gpt';
 import type { Rng } from '../common/rng';
 import { type SamplingOptions } from '../protocol';
@@ -72,22 +72,16 @@ export function nextTokenLogits(model: GPT, context: ArrayLike<number>): Float32
 }
 
 /**
- * Appends `count` sampled model ids to a prompt of model ids and returns only the new ones. Uses the KV cache
- * (inference.ts); onToken may return false to stop early. A caller that samples often from a model whose weights no
- * longer change passes its own session, so the weights are read out of tfjs once, not on every call.
+ * Appends `count` sampled model ids to a prompt of model ids and returns only the new ones, through a KV cache session
+ * (kvCache.ts, which holds its own copy of the weights); onToken may return false to stop early.
  */
-export function generate(model: GPT, prompt: ArrayLike<number>, count: number, o: SamplingOptions, rng: Rng,
-  onToken?: (id: number) => boolean | void, session?: KVCacheSession): Int32Array {
+export function generate(session: KVCacheSession, prompt: ArrayLike<number>, count: number, o: SamplingOptions, rng: Rng,
+  onToken?: (id: number) => boolean | void): Int32Array {
   const out: number[] = [];
   const draw = (logits: Float32Array): number => drawFrom(samplingDistribution(logits, o), rng);
-  const decoder = session ?? new KVCacheSession(model);
-  try {
-    for (const id of decodeWithCache(decoder, prompt, draw, count)) {
-      out.push(id);
-      if (onToken?.(id) === false) break;
-    }
-  } finally {
-    if (!session) decoder.dispose(); // its own copy of the weights (native memory on the addon's path)
+  for (const id of decodeWithCache(session, prompt, draw, count)) {
+    out.push(id);
+    if (onToken?.(id) === false) break;
   }
   return Int32Array.from(out);
 }

@@ -2,9 +2,10 @@
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { CONFIG_KEYS, validateConfig, withConfigDefaults, type GPTConfig } from '../model/config';
-import { readBounded, shown, writeFileAtomic } from './files';
-import { estimateInference, formatBytes, memoryProblem, parameterCount } from '../model/memory';
-import { GPT, tidyData } from '../model/gpt';
+import { readRegularFile, shown, writeFileAtomic } from './files';
+import { estimateInference, memoryProblem, parameterCount } from '../model/memory';
+import { formatBytes } from '../common/format';
+import { GPT, tidyData, type MatMulMode } from '../model/gpt';
 import { paramSpecs } from '../model/params';
 import { decodeSafeTensors, encodeSafeTensors, type SafeTensor } from './safetensors';
 import { InputError } from '../common/errors';
@@ -19,6 +20,11 @@ export interface ModelFile {
   vocab: Vocabulary;
   tokenizer: Tokenizer;
   history: unknown;
+}
+
+/** How a loaded model computes: the compute plan's matmul mode (explicit transposes, right everywhere, by default). */
+export interface LoadOptions {
+  matmul?: MatMulMode;
 }
 
 export class ModelFileError extends Error {
@@ -105,7 +111,7 @@ export function saveModel(file: string, model: GPT, vocab: Vocabulary, tokenizer
 }
 
 /** Parses and validates a model file's bytes: version, config, vocabulary, tensor names and shapes. */
-export function decodeModel(bytes: Uint8Array): ModelFile {
+export function decodeModel(bytes: Uint8Array, options: LoadOptions = {}): ModelFile {
   const { tensors, metadata } = decodeSafeTensors(bytes);
   const version = metadata['gptlab.format'];
   if (version === undefined) throw new Error('not a GPT Lab model (no gptlab.format metadata)');
@@ -158,7 +164,7 @@ export function decodeModel(bytes: Uint8Array): ModelFile {
   const weights = weightProblem(tensors);
   if (weights) throw new Error(`its weights are damaged: ${weights}`);
   const history = parse('gptlab.history');
-  const model = GPT.fromTensors(config, data);
+  const model = GPT.fromTensors(config, data, options.matmul);
   // A file can pass every check and still compute garbage (weights that overflow together): run one short input.
   const T = Math.min(4, config.contextLength);
   const logits = tidyData(() => [model.forward(tf.tensor2d(Int32Array.from({ length: T }, (_, i) => i % config.vocabSize), [1, T], 'int32')).logits])[0];
@@ -169,16 +175,19 @@ export function decodeModel(bytes: Uint8Array): ModelFile {
   return { model, vocab, tokenizer, history };
 }
 
-/** Loads a model file; any problem becomes one ModelFileError line naming the file. */
-export function loadModel(file: string): ModelFile {
+/**
+ * Loads a model file (a regular file only, read to its size); any problem becomes one ModelFileError line naming
+ * the file.
+ */
+export function loadModel(file: string, options: LoadOptions = {}): ModelFile {
   let bytes: Buffer;
   try {
-    bytes = readBounded(file, maxModelBytes(), 'the limit for a model file');
+    bytes = readRegularFile(file, maxModelBytes(), 'the limit for a model file');
   } catch (e) {
     throw new ModelFileError(`model ${e instanceof Error ? e.message : String(e)}`);
   }
   try {
-    return decodeModel(bytes);
+    return decodeModel(bytes, options);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     if (e instanceof InputError) throw new ModelFileError(`${shown(file)} cannot be loaded: ${message}`);

@@ -1,17 +1,17 @@
-// Every file GPT Lab reads or writes goes through here: one bounded reader for inputs, one destination check for
-// outputs (used before training and again at save), and one atomic writer that cleans up after killed runs.
+// Every file GPT Lab reads or writes goes through here: one bounded reader for text inputs, one for model files (a
+// regular file only, read to its size), one destination check for outputs (used before training, again at save, and
+// by "Save model as"), one atomic writer that cleans up after killed runs, and the names of the files beside a model.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { escapeControls } from './output';
 import { InputError } from '../common/errors';
+import { formatBytes } from '../common/format';
 
 /** A file name as a message shows it: control characters escaped, so one message is always one line. */
 export function shown(file: string): string {
   return escapeControls(file);
 }
-
-const mb = (n: number): string => `${(n / 1048576).toFixed(1)} MB`;
 
 /** One line, in a user's terms, for a failed file operation. */
 export function describeFsError(e: unknown, file: string, verb = 'read'): string {
@@ -49,7 +49,7 @@ export function readBounded(file: string, limit: number, what = 'the limit'): Bu
   try {
     const st = fs.fstatSync(fd);
     if (st.isDirectory()) throw new InputError(`${shown(file)} is a folder, not a file`);
-    if (st.isFile() && st.size > limit) throw new InputError(`${shown(file)} is ${mb(st.size)}; ${what} is ${mb(limit).replace('.0 MB', ' MB')}`);
+    if (st.isFile() && st.size > limit) throw new InputError(`${shown(file)} is ${formatBytes(st.size)}; ${what} is ${formatBytes(limit)}`);
     const chunks: Buffer[] = [];
     let total = 0;
     const chunkSize = st.isFile() ? Math.min(Math.max(st.size + 1, 65536), limit + 1) : 1 << 20;
@@ -68,9 +68,52 @@ export function readBounded(file: string, limit: number, what = 'the limit'): Bu
       if (n === 0) break;
       chunks.push(n === buf.length ? buf : buf.subarray(0, n));
       total += n;
-      if (total > limit) throw new InputError(`${shown(file)} is larger than ${mb(limit).replace('.0 MB', ' MB')}, ${what}`);
+      if (total > limit) throw new InputError(`${shown(file)} is larger than ${formatBytes(limit)}, ${what}`);
     }
     return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Reads a model file: a regular file only, refused before it is opened otherwise (a named pipe would block the open,
+ * a symlink to /dev/zero would never end), opened without blocking, checked again once open (the same file, still
+ * regular), and read to exactly its size, at most `limit` bytes.
+ */
+export function readRegularFile(file: string, limit: number, what = 'the limit'): Buffer {
+  let before: fs.Stats;
+  try {
+    before = fs.statSync(file);
+  } catch (e) {
+    throw new InputError(describeFsError(e, file));
+  }
+  if (before.isDirectory()) throw new InputError(`${shown(file)} is a folder, not a file`);
+  if (!before.isFile()) throw new InputError(`${shown(file)} is not a regular file (a device, pipe or socket)`);
+  if (before.size > limit) throw new InputError(`${shown(file)} is ${formatBytes(before.size)}; ${what} is ${formatBytes(limit)}`);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    throw new InputError(describeFsError(e, file));
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.ino !== before.ino || st.dev !== before.dev) throw new InputError(`${shown(file)} changed while it was opened`);
+    const size = Math.min(st.size, limit);
+    const buf = Buffer.allocUnsafe(size);
+    let off = 0;
+    while (off < size) {
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, off, size - off, off);
+      } catch (e) {
+        throw new InputError(describeFsError(e, file));
+      }
+      if (n === 0) break; // it shrank while being read: what was read is checked like any damaged file
+      off += n;
+    }
+    return off === size ? buf : buf.subarray(0, off);
   } finally {
     fs.closeSync(fd);
   }
@@ -94,7 +137,7 @@ function tempPrefix(file: string): string {
  * space for `bytes`. Throws one-line InputErrors.
  */
 export function checkDestination(file: string, inputs: string[] = [], bytes = 0): void {
-  if (file.trim() === '') throw new InputError('--out is empty: give a file name');
+  if (file.trim() === '') throw new InputError('the destination is empty: give a file name');
   const f = shown(file);
   if (file.endsWith('/') || file.endsWith(path.sep)) throw new InputError(`${f} names a folder; give a file name`);
   const base = path.basename(file);
@@ -110,7 +153,7 @@ export function checkDestination(file: string, inputs: string[] = [], bytes = 0)
   }
   if (target) {
     if (target.isDirectory()) throw new InputError(`${f} is a folder; give a file name`);
-    if (!target.isFile()) throw new InputError(`${f} exists and is not a regular file (a device, pipe or socket); choose another --out`);
+    if (!target.isFile()) throw new InputError(`${f} exists and is not a regular file (a device, pipe or socket); choose another destination`);
     for (const input of inputs) {
       let st: fs.Stats;
       try {
@@ -119,13 +162,14 @@ export function checkDestination(file: string, inputs: string[] = [], bytes = 0)
         continue;
       }
       if (st.dev === target.dev && st.ino === target.ino) {
-        throw new InputError(`${f} is the same file as ${shown(input)}; the model would overwrite it: choose another --out`);
+        const what = input === file ? 'an input (the text it trains on, or a document open in the editor)' : shown(input);
+        throw new InputError(`${f} is the same file as ${what}; the model would overwrite it: choose another destination`);
       }
     }
     try {
       fs.accessSync(file, fs.constants.W_OK); // read-only or immutable (chattr +i) files
     } catch {
-      throw new InputError(`${f} exists and cannot be replaced (it is read-only or immutable); choose another --out`);
+      throw new InputError(`${f} exists and cannot be replaced (it is read-only or immutable); choose another destination`);
     }
   }
   const dir = path.dirname(path.resolve(file));
@@ -150,7 +194,7 @@ export function checkDestination(file: string, inputs: string[] = [], bytes = 0)
     try {
       const fsStat = fs.statfsSync(dir);
       const free = fsStat.bavail * fsStat.bsize;
-      if (free < bytes) throw new InputError(`cannot write ${f}: the model needs ${mb(bytes)} and the disk has ${mb(free)} free`);
+      if (free < bytes) throw new InputError(`cannot write ${f}: the model needs ${formatBytes(bytes)} and the disk has ${formatBytes(free)} free`);
     } catch (e) {
       if (e instanceof InputError) throw e; // statfs itself failing is not a reason to refuse
     }
@@ -211,6 +255,11 @@ export function writeFileAtomic(file: string, data: Uint8Array): void {
 export function fallbackPath(file: string): string {
   const base = path.basename(file).replace(/\.safetensors$/, '').slice(0, 80) || 'model';
   return path.join(os.tmpdir(), `gpt-lab-${base}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.safetensors`);
+}
+
+/** Where a run keeps the best model so far while it trains: beside its destination, so a crash or a closed window loses little. */
+export function partialPath(out: string): string {
+  return out.replace(/(\.safetensors)?$/, '.partial.safetensors');
 }
 
 /** A free name beside `file` for a model that must not replace it: model.failed.safetensors, model.failed-2… */

@@ -1,6 +1,7 @@
 // Safe output for the CLI: stdout and stderr that may be closed, full or broken never stop the process.
 // `gpt-lab train … --json | head -1`, `2>&1 | head` and `> /dev/full` all keep training and saving: a stream that fails
-// is marked dead, later writes to it are dropped, and nothing ever calls process.exit.
+// is marked dead, later writes to it are dropped, and the process ends only through exitAfterDrain, once what was
+// written has left.
 
 type Stream = NodeJS.WriteStream;
 
@@ -72,4 +73,27 @@ export function escapeControls(text: string): string {
       default: return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
     }
   });
+}
+
+/** How long an exit waits for its last lines to leave: a reader that never reads does not keep the process alive. */
+const DRAIN_DEADLINE_MS = 2000;
+
+/**
+ * Ends the process with `code` once stdout and stderr have handed over what was written (process.exit right after a
+ * write can cut a piped line short).
+ */
+export async function exitAfterDrain(code: number): Promise<never> {
+  const flushed = (s: NodeJS.WriteStream): Promise<void> => new Promise((resolve) => {
+    if (s.destroyed || !s.writable) return resolve();
+    try {
+      s.write('', () => resolve());
+    } catch {
+      resolve();
+    }
+  });
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all([flushed(process.stdout), flushed(process.stderr)]),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_DEADLINE_MS)))]);
+  clearTimeout(timer);
+  process.exit(code);
 }

@@ -1,4 +1,5 @@
-// The model's hyper-parameters and the presets a user picks from.
+// The model's hyper-parameters, the run's settings, and the presets a user picks from.
+import { formatBytes } from '../common/format';
 // Legend used in shape comments across the engine:
 //   B = batch, T = context length, D = model width, H = query heads, KV = key/value heads, hs = head size,
 //   A = H*hs (the attention's width), C = (H + 2*KV)*hs (q, k and v together), F = ffnMult*D, V = model vocabulary,
@@ -23,7 +24,7 @@ export interface GPTConfig {
   tieEmbeddings: boolean; // lm_head reuses wte (no lm_head.weight tensor)
   bias: boolean; // biases in c_proj, the MLP, LayerNorm and lm_head
   qkvBias: boolean; // bias on c_attn (GPT-2 has one; the classic notebook's per-head q/k/v do not)
-  dropout: number; // applied to attention probabilities and residual branches while training
+  dropout: number; // applied to the embeddings, attention probabilities and residual branches while training
   kvHeads: number; // KV: key/value heads, each shared by H/KV query heads: H is multi-head, 1 multi-query, between grouped
   headDim: number; // hs: one head's width; D/H in GPT-2, free here (q: D -> H*hs, k and v: D -> KV*hs, c_proj: H*hs -> D)
   qkNorm: boolean; // RMSNorm without weights (eps 1e-5) on each head's q and k before the scores, as nanochat
@@ -36,6 +37,11 @@ export const CONFIG_KEYS: readonly (keyof GPTConfig)[] = ['vocabSize', 'contextL
 /** The parts of a config that a preset or the user chooses; vocabSize comes from the text. */
 export type ModelShape = Omit<GPTConfig, 'vocabSize'>;
 
+/**
+ * A run's settings: one record from the preset and the person's choices (training/choices.ts) down to the trainers;
+ * its AdamW fields reach every compiled trainer as the step record (training/adamw.ts adamwStep, compute/addon.ts
+ * AdamWStep) and C++'s AdamWSettings.
+ */
 export interface TrainSettings {
   steps: number;
   batchSize: number;
@@ -60,44 +66,50 @@ export interface Preset {
   train: Omit<TrainSettings, 'seed'>;
 }
 
-const adamDefaults = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1.0 };
+/** GPT-2's block, the presets' common ground: 4D feed-forward, pre-LayerNorm, learned positions, no dropout. */
+const GPT2_BLOCK = { ffnMult: 4, norm: 'layernorm', positions: 'learned', dropout: 0, qkNorm: false } as const;
+
+/** A preset's model: GPT-2's block with its sizes and choices, heads of D/H, one key/value head per query head. */
+function presetShape(s: Pick<ModelShape, 'contextLength' | 'dim' | 'heads' | 'layers' | 'activation' | 'tieEmbeddings' | 'bias' | 'qkvBias'>): ModelShape {
+  return { ...GPT2_BLOCK, ...s, kvHeads: s.heads, headDim: s.dim / s.heads };
+}
+
+/**
+ * A preset's run: AdamW with PyTorch's defaults (betas 0.9/0.999, eps 1e-8, weight decay 0.01), clipping at 1,
+ * 100 warm-up steps, cosine decay to `minLearningRate`, a sample every 500 steps.
+ */
+function presetTraining(s: Pick<TrainSettings, 'steps' | 'batchSize' | 'learningRate' | 'minLearningRate' | 'evalEvery' | 'evalBatches'>):
+  Omit<TrainSettings, 'seed'> {
+  return { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1.0, warmupSteps: 100, sampleEvery: 500, ...s };
+}
 
 export const PRESETS: Record<'tiny' | 'small' | 'classic', Preset> = {
   tiny: {
     description: 'fast interactive default: readable text in under a minute on two CPU cores',
     tokenizer: 'char',
-    model: {
-      contextLength: 64, dim: 96, heads: 4, layers: 3, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
-      positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0, kvHeads: 4, headDim: 24, qkNorm: false,
-    },
+    model: presetShape({ contextLength: 64, dim: 96, heads: 4, layers: 3, activation: 'gelu', tieEmbeddings: true, bias: true, qkvBias: true }),
     // With the native trainer 2000 steps take about 35 s on two cores and reach val loss about 1.6 on Shakespeare:
     // speaker names, verse lines, mostly real words
-    train: { ...adamDefaults, steps: 2000, batchSize: 16, learningRate: 3e-3, minLearningRate: 3e-4, warmupSteps: 100,
-      evalEvery: 250, evalBatches: 4, sampleEvery: 500 },
+    train: presetTraining({ steps: 2000, batchSize: 16, learningRate: 3e-3, minLearningRate: 3e-4, evalEvery: 250, evalBatches: 4 }),
   },
   small: {
     description: 'a step up from tiny: nanoGPT\'s CPU recipe shape (4 layers, 4 heads, 128 wide, context 64)',
     tokenizer: 'char',
-    model: {
-      contextLength: 64, dim: 128, heads: 4, layers: 4, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
-      positions: 'learned', tieEmbeddings: true, bias: true, qkvBias: true, dropout: 0, kvHeads: 4, headDim: 32, qkNorm: false,
-    },
-    train: { ...adamDefaults, steps: 2000, batchSize: 12, learningRate: 1e-3, minLearningRate: 1e-4, warmupSteps: 100,
-      evalEvery: 200, evalBatches: 8, sampleEvery: 500 },
+    model: presetShape({ contextLength: 64, dim: 128, heads: 4, layers: 4, activation: 'gelu', tieEmbeddings: true, bias: true, qkvBias: true }),
+    train: presetTraining({ steps: 2000, batchSize: 12, learningRate: 1e-3, minLearningRate: 1e-4, evalEvery: 200, evalBatches: 8 }),
   },
   classic: {
     description: 'the reference notebook\'s ClassicGPT: o200k_base, B=8 T=32 D=256 H=8 N=12, lr 1e-3',
     tokenizer: 'o200k_base',
-    model: {
-      contextLength: 32, dim: 256, heads: 8, layers: 12, ffnMult: 4, norm: 'layernorm', activation: 'relu',
-      positions: 'learned', tieEmbeddings: false, bias: true, qkvBias: false, dropout: 0, kvHeads: 8, headDim: 32, qkNorm: false,
-    },
-    train: { ...adamDefaults, steps: 3000, batchSize: 8, learningRate: 1e-3, minLearningRate: 1e-4, warmupSteps: 100,
-      evalEvery: 250, evalBatches: 8, sampleEvery: 500 },
+    model: presetShape({ contextLength: 32, dim: 256, heads: 8, layers: 12, activation: 'relu', tieEmbeddings: false, bias: true, qkvBias: false }),
+    train: presetTraining({ steps: 3000, batchSize: 8, learningRate: 1e-3, minLearningRate: 1e-4, evalEvery: 250, evalBatches: 8 }),
   },
 };
 
 export type PresetName = keyof typeof PRESETS;
+
+/** The preset a run uses when none is chosen, in the CLI and the editor alike: picked from the text's size. */
+export const DEFAULT_PRESET = 'auto';
 
 export function isPresetName(name: string): name is PresetName {
   return Object.prototype.hasOwnProperty.call(PRESETS, name);
@@ -216,7 +228,10 @@ export function applyModelOverrides(base: ModelShape, overrides: Partial<ModelSh
   return validateModelShape(shape);
 }
 
-/** What a person chose; anything omitted comes from the preset, and steps from the text's size. */
+/**
+ * What a person chose (training/choices.ts reads and checks flags and settings into this); anything omitted, or 0,
+ * comes from the preset, and steps from the text's size.
+ */
 export interface TrainChoices {
   preset?: PresetName | 'auto'; // auto: picked from the text's size
   tokenizer?: string; // omitted or 'auto': the preset's
@@ -229,8 +244,8 @@ export interface TrainChoices {
   /** Any other model switches by name (parseModelOverrides), applied after the fields above. */
   modelOverrides?: Partial<ModelShape>;
   learningRate?: number;
-  evalEvery?: number;
-  seed?: number;
+  evalEvery?: number; // omitted: about 8 evaluations a run; 0: only at the end
+  seed?: number; // omitted: 1337
 }
 
 export interface ResolvedTraining {
@@ -267,9 +282,8 @@ export function presetForSize(bytes: number): PresetName {
  * the text so that a small file is not memorised (the preset's steps stay the ceiling).
  */
 export function resolveTrainSettings(choices: TrainChoices, text: TextSize | null = null): ResolvedTraining {
-  const presetName = choices.preset === undefined || choices.preset === 'auto'
-    ? (text ? presetForSize(text.bytes) : 'tiny')
-    : choices.preset;
+  const chosen = choices.preset ?? DEFAULT_PRESET;
+  const presetName = chosen === 'auto' ? (text ? presetForSize(text.bytes) : 'tiny') : chosen;
   const preset = PRESETS[presetName];
   const tokenizer = choices.tokenizer && choices.tokenizer !== 'auto' ? choices.tokenizer : preset.tokenizer;
   const sizes: Partial<ModelShape> = {};
@@ -279,7 +293,7 @@ export function resolveTrainSettings(choices: TrainChoices, text: TextSize | nul
   if (choices.layers) sizes.layers = choices.layers;
   const model = applyModelOverrides(preset.model, { ...sizes, ...choices.modelOverrides });
   const batchSize = choices.batchSize || preset.train.batchSize;
-  const why = choices.preset === 'auto' && text ? `auto: ${presetName} for ${formatBytes(text.bytes)}` : presetName;
+  const why = chosen === 'auto' && text ? `auto: ${presetName} for ${formatBytes(text.bytes)}` : presetName;
   let steps = choices.steps || 0;
   let sizing = `${why}; ${steps} steps`;
   if (!steps) {
@@ -295,7 +309,7 @@ export function resolveTrainSettings(choices: TrainChoices, text: TextSize | nul
       sizing = `${why}; ${steps} steps`;
     }
   }
-  const learningRate = choices.learningRate ?? preset.train.learningRate;
+  const learningRate = choices.learningRate || preset.train.learningRate; // 0, like omitted, is the preset's
   const settings: TrainSettings = {
     ...preset.train,
     steps,
@@ -309,11 +323,3 @@ export function resolveTrainSettings(choices: TrainChoices, text: TextSize | nul
   return { preset: presetName, tokenizer, model, settings, sizing };
 }
 
-function formatBytes(n: number): string {
-  return n < 1024 ? `${n} bytes` : n < 1048576 ? `${(n / 1024).toFixed(0)} KB` : `${(n / 1048576).toFixed(1)} MB`;
-}
-
-/** Where the best model of an unfinished run is kept: beside the final file, so a crash or a closed window loses little. */
-export function partialPath(out: string): string {
-  return out.replace(/(\.safetensors)?$/, '.partial.safetensors');
-}

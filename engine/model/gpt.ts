@@ -154,18 +154,18 @@ function swapLast(t: tf.Tensor): tf.Tensor {
   return tf.transpose(t, perm);
 }
 
-// tfjs's wasm matmul runs transposed operands about 10x slower than plain ones, and its own matMul gradient asks for
-// transposed operands. Until native kernels replace it, every matmul goes through explicit transposes instead.
-let explicitTransposes = true;
+/**
+ * How matMul treats a transposed operand. tfjs's stock wasm and cpu kernels run transposed operands about 10x slower
+ * than plain ones (and tfjs's own matMul gradient asks for transposed operands), so with them every product goes
+ * through explicit transposes; the native kernels and TensorFlow take the flags at full speed. The compute plan
+ * (compute/plan.ts) says which; explicit transposes are right on every backend, so they are the default.
+ */
+export type MatMulMode = 'explicit-transposes' | 'transpose-flags';
 
-/** Chooses whether matMul materialises transposes (stock wasm/cpu kernels) or passes flags (native kernels). */
-export function useExplicitTransposes(on: boolean): void {
-  explicitTransposes = on;
-}
-
-/** op(a) @ op(b) over matching leading batch axes, with a gradient made only of untransposed matmuls. */
-export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
-  if (!explicitTransposes) return tf.matMul(a, b, transposeA, transposeB);
+/** op(a) @ op(b) over matching leading batch axes; with explicit transposes, a gradient of untransposed matmuls only. */
+export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false,
+  mode: MatMulMode = 'explicit-transposes'): tf.Tensor {
+  if (mode === 'transpose-flags') return tf.matMul(a, b, transposeA, transposeB);
   const product = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const a2 = transposeA ? swapLast(args[0] as tf.Tensor) : (args[0] as tf.Tensor); // [..., m, k]
     const b2 = transposeB ? swapLast(args[1] as tf.Tensor) : (args[1] as tf.Tensor); // [..., k, n]
@@ -235,7 +235,7 @@ export class GPT {
   private readonly rope: { cos: tf.Tensor2D; sin: tf.Tensor2D } | null; // [T, hs/2] each with rotary positions
   private dropoutSeed = 1;
 
-  private constructor(config: GPTConfig, tensors: Map<string, Float32Array>) {
+  private constructor(config: GPTConfig, tensors: Map<string, Float32Array>, readonly matmul: MatMulMode) {
     this.config = validateConfig({ ...config });
     this.specs = paramSpecs(this.config);
     const instance = ++instances;
@@ -253,7 +253,7 @@ export class GPT {
   }
 
   /** GPT-2 initialisation: N(0, 0.02), residual projections N(0, residualStd), biases 0, norm gains 1. */
-  static init(config: GPTConfig, seed: number): GPT {
+  static init(config: GPTConfig, seed: number, matmul: MatMulMode = 'explicit-transposes'): GPT {
     const rng = new Rng(seed);
     const tensors = new Map<string, Float32Array>();
     for (const spec of paramSpecs(validateConfig(config))) {
@@ -263,12 +263,12 @@ export class GPT {
       else if (spec.init !== 'zeros') for (let i = 0; i < data.length; i++) data[i] = std * rng.normal();
       tensors.set(spec.name, data);
     }
-    return new GPT(config, tensors);
+    return new GPT(config, tensors, matmul);
   }
 
   /** Builds a model from tensors in PyTorch layout, keyed by nanoGPT names. */
-  static fromTensors(config: GPTConfig, tensors: Map<string, Float32Array>): GPT {
-    return new GPT(config, tensors);
+  static fromTensors(config: GPTConfig, tensors: Map<string, Float32Array>, matmul: MatMulMode = 'explicit-transposes'): GPT {
+    return new GPT(config, tensors, matmul);
   }
 
   /** All parameters in PyTorch layout, in the canonical order of params.ts. */
@@ -326,7 +326,7 @@ export class GPT {
 
   /** x [M, D] -> [M, out]: x @ W + b with W kept [in, out]. */
   private linear(x: tf.Tensor, prefix: string): tf.Tensor {
-    const y = matMul(x, this.param(`${prefix}.weight`));
+    const y = matMul(x, this.param(`${prefix}.weight`), false, false, this.matmul);
     const b = this.maybeParam(`${prefix}.bias`);
     return b ? tf.add(y, b) : y;
   }
@@ -390,9 +390,9 @@ export class GPT {
     if (!opts.reference) {
       // The G query heads of a key/value head are consecutive: stacked as G*T rows, they share one product with k and v.
       const qg = tf.reshape(q, [B, KV, G * T, hs]); // [B, KV, G*T, hs]
-      const scores = tf.add(tf.reshape(tf.mul(matMul(qg, k, false, true), 1 / Math.sqrt(hs)), [B, H, T, S]), mask); // [B, H, T, S]
+      const scores = tf.add(tf.reshape(tf.mul(matMul(qg, k, false, true, this.matmul), 1 / Math.sqrt(hs)), [B, H, T, S]), mask); // [B, H, T, S]
       att = this.dropout(tf.softmax(scores), !!opts.training); // [B, H, T, S]
-      y = tf.reshape(matMul(tf.reshape(att, [B, KV, G * T, S]), v), [B, H, T, hs]); // [B, H, T, hs]
+      y = tf.reshape(matMul(tf.reshape(att, [B, KV, G * T, S]), v, false, false, this.matmul), [B, H, T, hs]); // [B, H, T, hs]
     } else {
       // Plain path: one 2-D attention per (batch, head), exactly the textbook formula.
       const ys: tf.Tensor[] = [], atts: tf.Tensor[] = [];
@@ -400,9 +400,9 @@ export class GPT {
       for (let b = 0; b < B; b++) {
         for (let h = 0; h < H; h++) {
           const qh = pick(q, b, h, T), kh = pick(k, b, Math.floor(h / G), S), vh = pick(v, b, Math.floor(h / G), S); // [T, hs], [S, hs]
-          const p = tf.softmax(tf.add(tf.div(matMul(qh, tf.transpose(kh)), Math.sqrt(hs)), mask)); // [T, S]
+          const p = tf.softmax(tf.add(tf.div(matMul(qh, tf.transpose(kh), false, false, this.matmul), Math.sqrt(hs)), mask)); // [T, S]
           atts.push(p);
-          ys.push(matMul(p, vh)); // [T, hs]
+          ys.push(matMul(p, vh, false, false, this.matmul)); // [T, hs]
         }
       }
       att = tf.reshape(tf.stack(atts), [B, H, T, S]);
@@ -424,7 +424,8 @@ export class GPT {
   headLogits(x: tf.Tensor): tf.Tensor {
     const xf = this.norm(x, 'transformer.ln_f'); // [M, D]
     const lmHead = this.maybeParam('lm_head.weight'); // [D, V] when untied
-    const logits = lmHead ? matMul(xf, lmHead) : matMul(xf, this.param('transformer.wte.weight'), false, true);
+    const logits = lmHead ? matMul(xf, lmHead, false, false, this.matmul)
+      : matMul(xf, this.param('transformer.wte.weight'), false, true, this.matmul);
     const b = this.maybeParam('lm_head.bias');
     return b ? tf.add(logits, b) : logits;
   }

@@ -3,6 +3,7 @@
 // ending in a V8 fatal error, wasm's "memory access out of bounds" or the OOM killer.
 import * as os from 'node:os';
 import type { GPTConfig } from './config';
+import { formatBytes } from '../common/format';
 
 const F32 = 4;
 
@@ -76,10 +77,6 @@ export function estimateInference(c: GPTConfig): MemoryEstimate {
   const P = parameterCount(c);
   const bytes = (3 * P + fixedFloats(c) + activationFloats(c, 1, c.contextLength)) * F32;
   return { parameters: P, hostBytes: bytes, wasmBytes: bytes };
-}
-
-export function formatBytes(n: number): string {
-  return n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(0)} MB` : `${Math.max(1, Math.round(n / 1e3))} KB`;
 }
 
 function formatCount(n: number): string {

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tidyData, tokenLosses, type ForwardHooks, type GPT } from '../model/gpt';
 import { samplingDistribution } from '../inference/sample';
+import { logSumExp } from '../inference/logits';
 import { getTokenizer, TOKENIZER_NAMES, tokenChunks, type Tokenizer } from '../text/tokenizers';
 import { UNKNOWN_ID, type Vocabulary } from '../text/vocab';
 import { type AnalogyResult, type AttentionWeights, type EncodingComparison, type EvalResult, type LensProbe, type Neighbour, type NextTokenProbe, type ProbeToken, type ProjectedToken, type SamplingOptions, type TextToken, type TokenLoss, type TokenScore, type TokenizerComparison, type TextNeighbours } from '../protocol';
@@ -104,10 +105,7 @@ export function logitLens(ctx: ProbeContext, text: string, k: number): LensProbe
   });
   const layers = perLayer.map((logits) => Array.from({ length: T }, (_, t) => {
     const row = logits.subarray(t * V, (t + 1) * V);
-    let max = -Infinity, sum = 0;
-    for (const z of row) if (z > max) max = z;
-    for (const z of row) sum += Math.exp(z - max);
-    const logZ = max + Math.log(sum); // probabilities of the top tokens only, from the row's log-sum-exp
+    const logZ = logSumExp(row); // probabilities of the top tokens only
     return { top: topIndices(row, k).map((id) => ({ ...describe(ctx, id), prob: Math.exp(row[id] - logZ), logit: row[id] })) };
   }));
   return { tokens, cropped, layers };
@@ -176,20 +174,41 @@ export const MAX_COMPARED_TOKENS = 2000;
  * The selection under every tokenizer side by side, and each tokenizer's characters (and bytes) per token on the whole
  * file: the fixed ones, the active model's learned BPE, and `learned` (say, a BPE learned from this file).
  */
-export function compareTokenizers(ctx: ProbeContext | null, selection: string, file: string, learned: readonly Tokenizer[] = []): TokenizerComparison {
-  const fileChars = [...file].length;
-  const fileBytes = Buffer.byteLength(file, 'utf8');
+/** The tokenizers a comparison shows: every fixed one, then the model's own and any learned from the file. */
+export function comparedTokenizers(ctx: ProbeContext | null, learned: readonly Tokenizer[] = []): Tokenizer[] {
   const tokenizers: Tokenizer[] = TOKENIZER_NAMES.map((name) => getTokenizer(name));
   for (const tok of [...(ctx ? [ctx.tokenizer] : []), ...learned]) if (!tokenizers.includes(tok)) tokenizers.push(tok);
-  const encodings = tokenizers.map((tok): EncodingComparison => {
-    const all = tokenChunks(tok, selection);
-    const tokens = all.slice(0, MAX_COMPARED_TOKENS);
-    const fileTokens = file === selection ? all.length : tok.encode(file).length;
+  return tokenizers;
+}
+
+/**
+ * The selection under every tokenizer, with each one's token count over the whole file. Only the selection's first
+ * DISPLAY_CHARS characters are cut into tokens; the counts of longer texts come from `count`, which an engine answers
+ * from counts made beforehand in slices it can interrupt (countTokensAsync), so a large file never holds it.
+ */
+export function compareTokenizers(ctx: ProbeContext | null, selection: string, file: string, learned: readonly Tokenizer[] = [],
+  count: (tok: Tokenizer, text: string) => number = (tok, text) => tok.encode(text).length): TokenizerComparison {
+  const fileChars = [...file].length;
+  const fileBytes = Buffer.byteLength(file, 'utf8');
+  const encodings = comparedTokenizers(ctx, learned).map((tok): EncodingComparison => {
+    const shown = tokenChunks(tok, cutForDisplay(selection));
+    const all = selection.length <= DISPLAY_CHARS ? shown.length : count(tok, selection);
+    const tokens = shown.slice(0, MAX_COMPARED_TOKENS);
+    const fileTokens = file === selection ? all : count(tok, file);
     const inModel = ctx && ctx.tokenizer === tok ? tokens.map((t) => ctx.vocab.modelId(t.id) !== UNKNOWN_ID) : null;
-    return { encoding: tok.name, tokens, count: all.length, inModel, fileTokens, charsPerToken: fileChars / Math.max(1, fileTokens),
+    return { encoding: tok.name, tokens, count: all, inModel, fileTokens, charsPerToken: fileChars / Math.max(1, fileTokens),
       bytesPerToken: fileBytes / Math.max(1, fileTokens) };
   });
   return { encodings, fileChars, fileBytes, modelTokenizer: ctx?.tokenizer.name ?? null };
+}
+
+/** Characters of a selection cut into tokens for display: far more than MAX_COMPARED_TOKENS tokens of any tokenizer. */
+export const DISPLAY_CHARS = 64 * 1024;
+
+function cutForDisplay(text: string): string {
+  if (text.length <= DISPLAY_CHARS) return text;
+  const low = text.charCodeAt(DISPLAY_CHARS - 1);
+  return text.slice(0, low >= 0xd800 && low <= 0xdbff ? DISPLAY_CHARS - 1 : DISPLAY_CHARS); // never half a surrogate pair
 }
 
 /** The model id a piece of text stands for when it is exactly one token, else an error naming the count. */
@@ -249,15 +268,16 @@ export function embeddingPca(ctx: ProbeContext, seed = 1): { points: ProjectedTo
 }
 
 /**
- * Per-token loss (surprise) and entropy over a text (from the first token starting at `from`). Each prediction sees up
- * to T tokens before it (a sliding window, not fixed blocks), so every token is conditioned on as much context as the
- * model takes.
+ * Per-token loss (surprise) and entropy over a text (from the first token that reaches past UTF-16 offset `from`, so a
+ * word after its context comes with the token that carries it, leading space and all). Each prediction sees up to T
+ * tokens before it (a sliding window, not fixed blocks), so every token is conditioned on as much context as the model
+ * takes.
  */
 export function perTokenLoss(ctx: ProbeContext, text: string, from = 0): TokenLoss[] {
   const { ids, tokens } = textTokens(ctx, text);
   // Only the tokens from `from` on are wanted (a hover's word after its context): skip the forward passes over the rest.
   const T = ctx.model.config.contextLength;
-  const first = Math.max(0, tokens.findIndex((t) => t.start >= from));
+  const first = Math.max(0, tokens.findIndex((t) => t.end > from));
   // A short tail (a hovered word) fits one window that ends at the last token; a long one slides from half a window back.
   const start = Math.max(0, Math.min(first - Math.floor(T / 2), ids.length - 1 - T));
   const scores = slidingScores(ctx.model, ids.subarray(start), ctx.hooks ? undefined : ctx.scoreWindows, ctx.hooks);

@@ -1,10 +1,10 @@
 // The engine's methods: what the extension (or a test) asks the engine process, and what each answers, in the
 // envelope of envelope.ts. Payload types come from this room only, never from the code that computes them.
-import type { BackendReport, BackendRequest, TrainerChoice } from './compute';
-import type { GPTConfig, TrainChoices } from '../model/config';
+import type { BackendReport } from './compute';
+import type { GPTConfig } from '../model/config';
 import type { AblationMode, AblationProbe, AnalogyResult, AttentionHead, AttentionMap, AttentionProbe, AttentionRows, AttributionProbe,
-  BpeReplay, CopiedSpan, EvalResult, HeadRef, HeadRolesProbe, LensProbe, NextTokenProbe, PatchingProbe, ProjectedToken, SamplingOptions,
-  TextNeighbours, Timeline, TokenChunk, TokenizerComparison, TokenLoss } from './probes';
+  BpeReplay, CopiedSpan, HeadRef, HeadRolesProbe, LensProbe, NextTokenProbe, PatchingProbe, ProjectedToken, SamplingOptions,
+  TextNeighbours, Timeline, TokenizerComparison, TokenLoss } from './probes';
 import type { TrainEvent } from './events';
 import { isEnvelopeOf, type Envelope } from './envelope';
 
@@ -19,21 +19,35 @@ export interface ModelSummary {
   partial: boolean;
 }
 
+/** The engine's health, and its answer to "are you there" (the host asks when a request misses its deadline). */
 export interface EngineStatus {
   rssBytes: number;
   heapUsedBytes: number;
   tensors: number; // live tfjs tensors: the active model's weights, and nothing else when idle
-  training: boolean;
+  /** Requests being worked on now, by method. */
+  busy: string[];
+}
+
+/** What the engine starts with: the compute choices, as the gptLab.backend and gptLab.trainer settings say (checked there). */
+export interface InitParams {
+  backend: unknown;
+  trainer: unknown;
 }
 
 export interface TrainParams {
   text: string;
   label: string; // the document's name, for messages
-  choices: TrainChoices;
-  trainer?: TrainerChoice;
-  /** Where to save the model when the run ends; checkpoints of the best model so far go to `${out}.partial`. */
-  out: string | null;
-  /** Weight snapshots to keep for the timeline (2 to 64; saved beside `out` as .snapshots.safetensors); none when absent. */
+  /** The run's choices as the gptLab.* settings give them, by choice (training/choices.ts checks them). */
+  settings: Record<string, unknown>;
+  /** The document's stored model: replaced only by a better model on the same validation text. */
+  out: string;
+  /** Where a model that does not replace `out` goes (cancelled, failed or worse runs). */
+  beside: string;
+  /** Where the best model so far goes while the run trains, or null. */
+  checkpoint: string | null;
+  /** Files the model must never be written over (the training text's own file). */
+  inputs: string[];
+  /** Weight snapshots to keep for the timeline (2 to 64; saved beside the kept model as .snapshots.safetensors); none when absent. */
   snapshots?: number;
 }
 
@@ -42,26 +56,46 @@ export interface AtSnapshot {
   snapshot?: number;
 }
 
+/** A model's loss on a comparison text: nats per token under its own tokenizer, and bits per byte of the text. */
+export interface Score {
+  loss: number;
+  bitsPerByte: number;
+  tokenizer: string;
+}
+
 export interface TrainOutcome {
-  /** The trained model; null when the run made none (cancelled while the text was being read, or failed). */
+  /** The trained model, with where it was saved; null when the run made none (stopped before its first step). */
   summary: ModelSummary | null;
   cancelled: boolean;
   error: string | null;
   steps: number;
+  /** Which model is the document's model now: the new one (at `out`, or at the fallback the save problem names), or the previous. */
+  kept: 'new' | 'previous';
+  /** Both models on the same validation text, when there was one at `out` to compare with. */
+  comparison: { bytes: number; new: Score; previous: Score } | null;
+  /** One sentence each: what was kept and why, where a model went. */
+  notes: string[];
+  /** Set when the model could not be saved where it was meant to go (a fallback, or nowhere). */
+  saveProblem: string | null;
 }
+
+/** Most tokens one `sample` request draws: the answering engine is never held longer than that. */
+export const MAX_SAMPLE_TOKENS = 512;
 
 /** method -> [params, result]. */
 export interface EngineMethods {
-  init: [{ backend: BackendRequest; native?: boolean }, BackendReport];
+  init: [InitParams, BackendReport];
   train: [TrainParams, TrainOutcome];
+  /** Stops a request (a run after its current step, any other long request at its next check). */
   cancel: [{ requestId: number }, { cancelled: boolean }];
-  load: [{ file: string }, ModelSummary];
-  save: [{ file: string }, ModelSummary];
-  /** The active model, or null. */
-  model: [Record<string, never>, ModelSummary | null];
-  /** The engine's own health: memory, live tensors, and whether a run is under way (for soak tests and logs). */
+  /** Makes a model the active model: a file (a regular file only, read to its size), or a file's bytes; checked. */
+  load: [{ file: string } | { bytes: Uint8Array }, ModelSummary];
+  /** The active model as a model file's bytes: how a model that no save could write reaches the other engine. */
+  modelBytes: [Record<string, never>, Uint8Array];
+  /** Writes the active model to a file, checked as the CLI's --out: never one of `inputs`, never a non-regular file. */
+  save: [{ file: string; inputs: string[] }, ModelSummary];
+  /** The engine's health; the host's liveness check when a request misses its deadline. */
   status: [Record<string, never>, EngineStatus];
-  tokenize: [{ encoding: string; text: string }, { count: number; tokens: TokenChunk[] }];
   /** Tokens of a text with the model's loss (surprise) of each: all, or those from UTF-16 offset `from` (after context). */
   tokenLoss: [{ text: string; from?: number } & AtSnapshot, TokenLoss[]];
   /** The selection under every tokenizer; with `bpeVocabSize`, also under a BPE of that size learned from `file`. */
@@ -83,7 +117,6 @@ export interface EngineMethods {
   neighbours: [{ token: string; k: number }, TextNeighbours];
   analogy: [{ a: string; b: string; c: string; k: number }, AnalogyResult];
   projection: [AtSnapshot, { points: ProjectedToken[]; explained: [number, number] }];
-  evaluate: [{ text: string }, EvalResult];
   /** Every head's role scores: on repeated random sequences, and on the text when given. */
   headRoles: [{ text?: string } & AtSnapshot, HeadRolesProbe];
   /** The run's snapshots and its head-role timeline (the induction overlay on the loss chart); empty without snapshots. */
@@ -105,9 +138,9 @@ export interface EngineMethods {
 export type Method = keyof EngineMethods;
 export type ParamsOf<M extends Method> = EngineMethods[M][0];
 export type ResultOf<M extends Method> = EngineMethods[M][1];
-export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'save', 'model', 'status', 'tokenize', 'tokenLoss',
+export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'modelBytes', 'save', 'status', 'tokenLoss',
   'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'attentionMap', 'attentionRows', 'lens', 'neighbours', 'analogy',
-  'projection', 'evaluate', 'headRoles', 'timeline', 'attribution', 'patch', 'ablate', 'copySource', 'copies', 'validationStart'];
+  'projection', 'headRoles', 'timeline', 'attribution', 'patch', 'ablate', 'copySource', 'copies', 'validationStart'];
 
 /** Requests to the engine: `type` is the method. */
 export type EngineRequest = { [M in Method]: { type: M; id: number; params: ParamsOf<M> } }[Method];

@@ -1,5 +1,6 @@
 // The training event stream and the history a model file keeps: what a UI or the CLI follows while a run goes on.
 import type { GPTConfig, TrainSettings } from '../model/config';
+import type { TrainingPathInfo } from './compute';
 
 /**
  * What a model that only counts would score on the validation split (nats per token), so a chart can show when the
@@ -12,7 +13,7 @@ export interface Baselines {
 }
 
 export type TrainEvent =
-  | { event: 'start'; backend: string; trainer: string; parameters: number; vocabSize: number; tokenizerVocab: number; trainTokens: number;
+  | { event: 'start'; backend: string; training: TrainingPathInfo; parameters: number; vocabSize: number; tokenizerVocab: number; trainTokens: number;
       valTokens: number; config: GPTConfig; settings: TrainSettings; tokenizer: string; baselines: Baselines; plan: string | null }
   | { event: 'step'; step: number; steps: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number;
       elapsedMs: number; etaMs: number }
@@ -20,7 +21,8 @@ export type TrainEvent =
   /** A new best validation loss: these weights are kept (and saved as a checkpoint by hosts that ask). */
   | { event: 'checkpoint'; step: number; valLoss: number }
   | { event: 'sample'; step: number; text: string }
-  | { event: 'warning'; code: 'no-validation' | 'memorising'; message: string }
+  /** Something the run says and goes on: no validation split, memorising, a checkpoint that could not be written. */
+  | { event: 'warning'; code: 'no-validation' | 'memorising' | 'checkpoint'; message: string }
   | { event: 'done'; step: number; steps: number; cancelled: boolean; error: string | null; loss: number | null;
       valLoss: number | null; elapsedMs: number; best: { step: number; valLoss: number } | null; restoredBest: boolean };
 

@@ -12,7 +12,7 @@
 // Encoding merges, within each piece, the adjacent pair that was learned first, until none is left: the order the
 // merges were learned in, as tiktoken and GPT-2's encoder apply theirs. On the text it was learned from, this gives
 // exactly the tokens learning ended with (a test holds it to that).
-import { bpeVocabSize, displayBytes, getTokenizer, MAX_PIECE_BYTES, SLICE_IDS, utf8, type Tokenizer } from './tokenizers';
+import { bpeVocabSize, displayBytes, getTokenizer, joinSlices, MAX_PIECE_BYTES, SLICE_IDS, utf8, type Tokenizer } from './tokenizers';
 import { type BpeReplay } from '../protocol';
 
 /** GPT-2's pre-split pattern (openai/gpt-2 encoder.py; tiktoken's r50k_base `pat_str`). */
@@ -296,9 +296,7 @@ export class BpeTokenizer implements Tokenizer {
   }
 
   encode(text: string): number[] {
-    const out: number[] = [];
-    for (const slice of this.encodeSlices(text)) for (const id of slice) out.push(id);
-    return out;
+    return joinSlices(this.encodeSlices(text));
   }
 
   *encodeSlices(text: string): Iterable<number[]> {

@@ -58,6 +58,13 @@ export interface Tokenizer {
   encodeSlices(text: string): Iterable<number[]>;
 }
 
+/** A sliced tokenizer's whole encoding: its slices' ids, in order (each Tokenizer's encode). */
+export function joinSlices(slices: Iterable<number[]>): number[] {
+  const out: number[] = [];
+  for (const slice of slices) for (const id of slice) out.push(id);
+  return out;
+}
+
 /** Ids produced between two yields of encodeAsync: a few milliseconds of work. */
 export const SLICE_IDS = 1 << 15;
 
@@ -159,6 +166,17 @@ export async function encodeAsync(tok: Tokenizer, text: string, signal?: AbortSi
   return out;
 }
 
+/** The number of tokens of a long text, counted slice by slice with a yield between slices (as encodeAsync). */
+export async function countTokensAsync(tok: Tokenizer, text: string, signal?: AbortSignal): Promise<number> {
+  let n = 0;
+  for (const slice of tok.encodeSlices(text)) {
+    n += slice.length;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    signal?.throwIfAborted();
+  }
+  return n;
+}
+
 /** Character-level: the id of a character is its Unicode code point. The model's vocabulary compacts them. */
 class CharTokenizer implements Tokenizer {
   readonly name = 'char';
@@ -212,9 +230,7 @@ class TiktokenTokenizer implements Tokenizer {
   }
 
   encode(text: string): number[] {
-    const out: number[] = [];
-    for (const slice of this.encodeSlices(text)) for (const id of slice) out.push(id);
-    return out;
+    return joinSlices(this.encodeSlices(text));
   }
 
   /**

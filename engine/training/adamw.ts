@@ -1,18 +1,33 @@
-// AdamW exactly as torch.optim.AdamW (PyTorch 1.13, single-tensor path), with clip_grad_norm_ and
-// nanoGPT's schedule: linear warm-up, then cosine decay to a floor.
+// AdamW and its schedule, the one place for both: nanoGPT's schedule (linear warm-up, then cosine decay to a floor),
+// the step record every compiled trainer takes (adamwStep), and the tfjs AdamW exactly as torch.optim.AdamW
+// (PyTorch 1.13, single-tensor path) with clip_grad_norm_. The settings come from the run's TrainSettings (presets
+// and choices in model/config.ts); nothing here has defaults of its own.
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainSettings } from '../model/config';
+import type { AdamWStep } from '../compute/addon';
 import { nativeAdamWUpdate, nativeSumSquares, type AdamWHyper } from '../compute/kernels/adamw';
 import { tidyData, type GPT } from '../model/gpt';
 
-export type OptimSettings = Pick<TrainSettings,
-  'steps' | 'learningRate' | 'minLearningRate' | 'warmupSteps' | 'weightDecay' | 'beta1' | 'beta2' | 'eps' | 'gradClip'>;
+/** The learning rate schedule's settings. */
+export type Schedule = Pick<TrainSettings, 'steps' | 'learningRate' | 'minLearningRate' | 'warmupSteps'>;
+
+/** AdamW's settings: the schedule, the update's constants, and the seed of the compiled trainers' dropout masks. */
+export type OptimSettings = Schedule & Pick<TrainSettings, 'weightDecay' | 'beta1' | 'beta2' | 'eps' | 'gradClip'> & { seed?: number };
 
 /** Learning rate at 0-based step t. */
-export function learningRateAt(s: OptimSettings, t: number): number {
+export function learningRateAt(s: Schedule, t: number): number {
   if (t < s.warmupSteps) return (s.learningRate * (t + 1)) / s.warmupSteps;
   const ratio = Math.min(1, (t - s.warmupSteps) / Math.max(1, s.steps - s.warmupSteps));
   return s.minLearningRate + 0.5 * (1 + Math.cos(Math.PI * ratio)) * (s.learningRate - s.minLearningRate);
+}
+
+/**
+ * The record of update t + 1 (t updates done): this step's learning rate, the run's AdamW settings, and the seed of
+ * its dropout masks (the run's seed and the update number, so a run repeats exactly on every compiled path).
+ */
+export function adamwStep(s: OptimSettings, t: number): AdamWStep {
+  return { lr: learningRateAt(s, t), beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, gradClip: s.gradClip,
+    t: t + 1, seed: ((s.seed ?? 0) >>> 0) * 2 ** 20 + ((t + 1) % 2 ** 20) };
 }
 
 export interface StepResult {
@@ -40,7 +55,7 @@ export class AdamW {
    * or gradient is NaN or infinite changes nothing.
    */
   async step(inputs: Int32Array, targets: Int32Array, batch: number, context: number): Promise<StepResult> {
-    const lr = learningRateAt(this.s, this.t);
+    const step = adamwStep(this.s, this.t);
     const { value, grads } = tf.tidy(() => {
       const x = tf.tensor2d(inputs, [batch, context], 'int32');
       const y = tf.tensor2d(targets, [batch, context], 'int32');
@@ -55,9 +70,9 @@ export class AdamW {
     if (applied) {
       this.t += 1;
       const h: AdamWHyper = {
-        lr, beta1: this.s.beta1, beta2: this.s.beta2, eps: this.s.eps, weightDecay: this.s.weightDecay,
-        bc1: 1 - Math.pow(this.s.beta1, this.t), bc2Sqrt: Math.sqrt(1 - Math.pow(this.s.beta2, this.t)),
-        clip: this.s.gradClip > 0 ? Math.min(1, this.s.gradClip / (gradNorm + 1e-6)) : 1,
+        lr: step.lr, beta1: step.beta1, beta2: step.beta2, eps: step.eps, weightDecay: step.weightDecay,
+        bc1: 1 - Math.pow(step.beta1, step.t), bc2Sqrt: Math.sqrt(1 - Math.pow(step.beta2, step.t)),
+        clip: step.gradClip > 0 ? Math.min(1, step.gradClip / (gradNorm + 1e-6)) : 1,
       };
       this.params.forEach((p, i) => {
         // One fused in-place pass when the native addon can reach the memory; the same formula in tfjs ops otherwise.
@@ -65,7 +80,7 @@ export class AdamW {
       });
     }
     tf.dispose([value, ...g]);
-    return { loss, gradNorm, lr, applied };
+    return { loss, gradNorm, lr: step.lr, applied };
   }
 
   /** PyTorch's order: decoupled decay, moments, bias corrections, then p -= lr/bc1 * m / (sqrt(v)/bc2Sqrt + eps). */

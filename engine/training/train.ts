@@ -1,17 +1,17 @@
 // Training on a text: tokenize, compact the vocabulary, split 90/10, sample random (B, T+1) windows, AdamW steps,
 // fixed validation batches every K steps, and a typed event stream that a UI or the CLI can follow.
-import * as tf from '@tensorflow/tfjs-core';
 import type { GPTConfig, ModelShape, TrainSettings } from '../model/config';
 import { GPT } from '../model/gpt';
 import { Rng } from '../common/rng';
 import { generate } from '../inference/sample';
+import { KVCacheSession } from '../inference/kvCache';
 import { InputError } from '../common/errors';
 import { encodeAsync, type Tokenizer } from '../text/tokenizers';
 import { BpeTokenizer, tokenizerForText } from '../text/bpe';
 import { Vocabulary } from '../text/vocab';
-import { currentBackend } from '../compute/tfjsBackend';
+import type { ComputePlan, TrainingChoice } from '../compute/plan';
 import { Trainer } from './trainer';
-import { type Baselines, type History, type TrainEvent, type TrainerChoice } from '../protocol';
+import { type Baselines, type History, type TrainEvent } from '../protocol';
 
 /** Token stream split into train and validation parts, with window sampling. */
 export class Dataset {
@@ -57,10 +57,15 @@ export interface TrainRequest {
   model: ModelShape;
   settings: TrainSettings;
   signal?: AbortSignal;
-  /** The training path: auto (native, then wasm, then tfjs), or one that must load (an InputError otherwise). */
-  trainer?: TrainerChoice;
+  /** The engine's compute plan: how the model multiplies, which decoder samples, and (unless given) the training path. */
+  compute: ComputePlan;
+  /** The training path when the caller has resolved it already (for its memory check); else the plan resolves it. */
+  training?: TrainingChoice;
   onEvent?: (e: TrainEvent) => void;
-  /** Called at each new best validation loss with the model (its weights current), e.g. to save a checkpoint. */
+  /**
+   * Called at each new best validation loss with the model (its weights current), e.g. to save a checkpoint. A
+   * checkpoint that fails (it throws) is a warning event; the run goes on.
+   */
   onCheckpoint?: (trained: { model: GPT; vocab: Vocabulary; tokenizer: Tokenizer }, best: { step: number; valLoss: number }) => void;
   /** For people, carried in the start event: how the run was chosen ("auto: tiny for 48 KB; 880 steps ≈ 25 passes …"). */
   plan?: string;
@@ -81,7 +86,12 @@ export interface TrainResult {
   history: History;
   cancelled: boolean;
   error: string | null; // set when training stopped on a non-finite loss; the model holds the last good weights
+  /** The text of the validation split (the last tokens), on which another model can be compared; null without one. */
+  validationText: string | null;
 }
+
+/** The most tokens of the validation split returned as text (a comparison reads its first 32 KB at most). */
+const MAX_VALIDATION_TEXT_TOKENS = 1 << 16;
 
 /** Lets pending messages (cancel, progress output) through between steps. */
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -96,15 +106,21 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   const vocab = tokenizer instanceof BpeTokenizer ? Vocabulary.whole(tokenizer.vocabSize) : Vocabulary.fromTokenIds(tokenizerIds);
   const data = new Dataset(vocab.encode(tokenizerIds), req.model.contextLength);
   const config: GPTConfig = { ...req.model, vocabSize: vocab.size };
-  const model = GPT.init(config, s.seed);
-  const trainer = await Trainer.create(model, s, req.trainer ?? 'auto', currentBackend());
+  const model = GPT.init(config, s.seed, req.compute.matmul);
+  let trainer: Trainer;
+  try {
+    trainer = req.training ? new Trainer(model, s, req.training) : await Trainer.create(model, s, req.compute);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   const rng = new Rng(s.seed + 1);
   const evalRng = new Rng(s.seed + 2);
   const B = s.batchSize, T = config.contextLength;
   const evalBatches = Array.from({ length: s.evalBatches }, () => data.batch(data.train, B, evalRng));
   const valBatches = data.hasValidation ? Array.from({ length: s.evalBatches }, () => data.batch(data.val, B, evalRng)) : [];
   const history: History = { steps: [], evals: [] };
-  emit({ event: 'start', backend: currentBackend()?.name ?? tf.getBackend(), trainer: trainer.describe(), parameters: model.parameterCount,
+  emit({ event: 'start', backend: req.compute.backend.name, training: trainer.info, parameters: model.parameterCount,
     vocabSize: vocab.size, tokenizerVocab: tokenizer.vocabSize, trainTokens: data.train.length, valTokens: data.val.length,
     config, settings: s, tokenizer: tokenizer.name, baselines: countingBaselines(data, vocab.size), plan: req.plan ?? null });
   if (!data.hasValidation) {
@@ -127,7 +143,12 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
       await trainer.syncModel();
       best = { step, valLoss: lastVal, weights: copyWeights(model) };
       emit({ event: 'checkpoint', step, valLoss: lastVal });
-      req.onCheckpoint?.({ model, vocab, tokenizer }, { step, valLoss: lastVal });
+      try {
+        req.onCheckpoint?.({ model, vocab, tokenizer }, { step, valLoss: lastVal });
+      } catch (e) {
+        emit({ event: 'warning', code: 'checkpoint', message: `the checkpoint at step ${step} was not saved (${e instanceof Error ? e.message : String(e)}); ` +
+          'training goes on, and the model is saved when it ends' });
+      }
     }
     if (memorising.observe(trainLoss, lastVal)) {
       emit({ event: 'warning', code: 'memorising', message: `validation loss has risen since step ${best.step} while training loss ` +
@@ -158,8 +179,13 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
       if (s.sampleEvery > 0 && step % s.sampleEvery === 0) {
         await trainer.syncModel();
         const prompt = data.train.subarray(0, 1);
-        const ids = generate(model, prompt, Math.min(160, 4 * T), { temperature: 0.8, topK: 0, topP: 1 }, new Rng(s.seed + step));
-        emit({ event: 'sample', step, text: tokenizer.decode(vocab.decode(ids)) });
+        const decoder = new KVCacheSession(model, req.compute); // the weights changed since the last sample
+        try {
+          const ids = generate(decoder, prompt, Math.min(160, 4 * T), { temperature: 0.8, topK: 0, topP: 1 }, new Rng(s.seed + step));
+          emit({ event: 'sample', step, text: tokenizer.decode(vocab.decode(ids)) });
+        } finally {
+          decoder.dispose();
+        }
       }
       await yieldToEventLoop();
     }
@@ -179,7 +205,9 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   const cancelled = !!req.signal?.aborted && step < s.steps && error === null;
   emit({ event: 'done', step, steps: s.steps, cancelled, error, loss: lastLoss, valLoss: lastVal, elapsedMs: Date.now() - started,
     best: history.best, restoredBest });
-  return { model, vocab, tokenizer, history, cancelled, error };
+  const valStart = tokenizerIds.length - data.val.length;
+  const validationText = data.hasValidation ? tokenizer.decode(tokenizerIds.slice(valStart, valStart + MAX_VALIDATION_TEXT_TOKENS)) : null;
+  return { model, vocab, tokenizer, history, cancelled, error, validationText };
 }
 
 function copyWeights(model: GPT): Map<string, Float32Array> {

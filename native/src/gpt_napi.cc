@@ -261,8 +261,9 @@ napi_value Gradients(napi_env env, napi_callback_info info) {
   return copy_out(env, m->gradients(), m->parameterCount());
 }
 
-// step(inputs, targets, B, T, {lr, beta1, beta2, eps, weightDecay, gradClip, t, seed})
-//   -> {loss, gradNorm, applied, threads}
+// step(inputs, targets, B, T, settings) -> {loss, gradNorm, applied, threads}. settings: a Float64Array of the AdamW
+// record in one order for every bridge (engine/compute/addon.ts ADAMW_STEP_FIELDS, gpt_wasm.cc's gptlab_step):
+// lr, beta1, beta2, eps, weightDecay, gradClip, t, seed.
 napi_value Step(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   size_t argc;
@@ -270,14 +271,14 @@ napi_value Step(napi_env env, napi_callback_info info) {
   NativeGPT* m = batch_call(env, info, true, 5, "step(inputs, targets, B, T, settings)", argv, &argc, &b);
   if (!m) return nullptr;
   if (argc < 5) return fail(env, "step(inputs, targets, B, T, settings)");
-  AdamWSettings a{};
-  double seed = 0;
-  if (!prop_double(env, argv[4], "lr", &a.lr) || !prop_double(env, argv[4], "beta1", &a.beta1) ||
-      !prop_double(env, argv[4], "beta2", &a.beta2) || !prop_double(env, argv[4], "eps", &a.eps) ||
-      !prop_double(env, argv[4], "weightDecay", &a.weightDecay) ||
-      !prop_double(env, argv[4], "gradClip", &a.gradClip) || !prop_long(env, argv[4], "t", &a.t) ||
-      !prop_double(env, argv[4], "seed", &seed) || a.t < 1 || !(seed >= 0 && seed <= 9.0e15))
-    return fail(env, "step: settings need lr, beta1, beta2, eps, weightDecay, gradClip, t >= 1 and seed");
+  double* s = nullptr;
+  long ns = 0;
+  if (!get_typed(env, argv[4], napi_float64_array, &s, &ns) || ns != 8 || !(s[6] >= 1) ||
+      s[6] != static_cast<double>(static_cast<long>(s[6])) || !(s[7] >= 0 && s[7] <= 9.0e15))
+    return fail(env, "step: settings must be a Float64Array of lr, beta1, beta2, eps, weightDecay, gradClip, t >= 1, seed");
+  // AdamWSettings' fields are in the record's order: lr, beta1, beta2, eps, weightDecay, gradClip, t.
+  const AdamWSettings a{s[0], s[1], s[2], s[3], s[4], s[5], static_cast<long>(s[6])};
+  const double seed = s[7];
   return guarded(env, [&]() -> napi_value {
     const StepResult r = m->step(b.idx, b.targets, b.B, b.T, a, static_cast<uint64_t>(seed));
     napi_value out, applied;

@@ -117,7 +117,8 @@ EMSCRIPTEN_KEEPALIVE int gptlab_loss_and_gradients(NativeGPT* m, const int32_t* 
                  [&] { *out = m->lossAndGradients(idx, targets, B, T, static_cast<uint64_t>(seed)); });
 }
 
-// settings: lr, beta1, beta2, eps, weightDecay, gradClip, t, seed; out: loss, gradNorm, applied, threads.
+// settings: lr, beta1, beta2, eps, weightDecay, gradClip, t, seed (the order of every bridge: engine/compute/addon.ts
+// ADAMW_STEP_FIELDS, gpt_napi.cc Step); out: loss, gradNorm, applied, threads.
 EMSCRIPTEN_KEEPALIVE int gptlab_step(NativeGPT* m, const int32_t* idx, const int32_t* targets, int B, int T,
                                      const double* settings, double* out, char* error, int errorLen) {
   gptlab::AdamWSettings a{};

@@ -56,6 +56,8 @@ export interface SessionOptions {
   settings: Record<string, unknown>;
   /** Extra environment for code-server and so for the extension host. */
   env?: Record<string, string>;
+  /** Workspace trust on, so the workspace opens untrusted (Restricted Mode); by default trust is off (all trusted). */
+  restricted?: boolean;
 }
 
 export interface CodeServer {
@@ -120,7 +122,7 @@ export async function launchCodeServer(options: SessionOptions): Promise<CodeSer
       '--extensions-dir', extensionsDir,
       '--disable-telemetry',
       '--disable-update-check',
-      '--disable-workspace-trust',
+      ...(options.restricted ? [] : ['--disable-workspace-trust']),
       '--disable-getting-started-override',
       workspace,
     ],

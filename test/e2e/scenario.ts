@@ -159,10 +159,12 @@ export async function runScenario(server: CodeServer, options: ScenarioOptions):
           await page.mouse.move(box.x, box.y, { steps: 3 });
           await hover.waitFor({ state: 'visible', timeout: 3_000 });
           const t = plain(await hover.innerText()).trim();
-          return /token/i.test(t) ? t : '';
+          // The model was just trained: its engine answers a hover in time once it has loaded it (a late answer is
+          // kept for the next hover), and then the hover shows each token's surprise.
+          return /token/i.test(t) && /bits/.test(t) ? t : '';
         },
         30_000,
-        'a hover that mentions tokens over "Citizen"',
+        'a hover that shows the tokens of "Citizen" and their surprise',
         500,
       ).catch(async (err: unknown) => {
         const seen = (await hover.isVisible()) ? plain(await hover.innerText()).trim() : '(no hover)';

@@ -10,6 +10,11 @@ export function log(message: string): void {
   process.stdout.write(`[e2e ${elapsed()}] ${message}\n`);
 }
 
+/** Ends the runner once what it printed has left (a piped stdout is written asynchronously, and process.exit cuts it). */
+export function exitAfterDrain(code: number): void {
+  process.stdout.write('', () => process.exit(code));
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -78,7 +78,7 @@ test('thumbnails: each head’s map and the layer’s mean, max-pooled exactly',
 
 test('the native decoder’s forward pass gives the same attention as the tfjs model', { skip: nativeGPTClass() ? false : 'the native addon is not built' }, () => {
   for (const { name, ctx } of contexts) {
-    const decoder = new KVCacheSession(ctx.model, 'native');
+    const decoder = new KVCacheSession(ctx.model, { decoderClass: nativeGPTClass(), addon: null }, 'native');
     try {
       const native = textAttention(ctx, TEXT, (ids) => decoder.attention(ids));
       const tfjs = textAttention(ctx, TEXT);

@@ -18,6 +18,7 @@ import { BpeLearner, BpeTokenizer, bpeReplay, decodeBpeMetadata, encodeBpeMetada
   tokenizerForText } from '../../engine/text/bpe';
 import { bpeVocabSize, isTokenizerChoice, MAX_PIECE_BYTES, tokenChunks } from '../../engine/text/tokenizers';
 import { type TrainEvent } from '../../engine/protocol';
+import { testPlan } from '../helpers/plan';
 
 const pairs = (merges: Int32Array): [number, number][] =>
   Array.from({ length: merges.length / 2 }, (_, k) => [merges[2 * k], merges[2 * k + 1]]);
@@ -211,7 +212,7 @@ before(async () => {
 
 test('training on a bpe:N tokenizer learns it from the text, trains on its ids and keeps the merges in the model file', async () => {
   const events: TrainEvent[] = [];
-  const r = await trainOnText({ text: CORPUS, tokenizer: 'bpe:400', model: shape, trainer: 'tfjs', onEvent: (e) => events.push(e),
+  const r = await trainOnText({ compute: await testPlan('tfjs'), text: CORPUS, tokenizer: 'bpe:400', model: shape, onEvent: (e) => events.push(e),
     settings: { ...PRESETS.tiny.train, steps: 30, batchSize: 4, warmupSteps: 3, evalEvery: 15, evalBatches: 2, sampleEvery: 0, seed: 3 } });
   try {
     assert.equal(r.tokenizer.name, 'bpe:400');

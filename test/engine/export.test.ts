@@ -17,6 +17,7 @@ import { applyModelOverrides, PRESETS, type GPTConfig, type ModelShape } from '.
 import { evaluateText } from '../../engine/probes/probes';
 import { trainOnText } from '../../engine/training/train';
 import { PYTHON, REFERENCE_DIR, ROOT, torchAvailable } from '../helpers/reference';
+import { testPlan } from '../helpers/plan';
 
 const torch = torchAvailable();
 if (!torch.ok && process.env.GPTLAB_REQUIRE_TORCH === '1') throw new Error(`PyTorch is required: ${torch.reason}`);
@@ -53,7 +54,7 @@ function python(script: string, args: string[], cwd = dir, env: Record<string, s
 
 /** Trains a small model of `shape` on the corpus and saves it; 40 steps, so nanoGPT resumes at iter 40. */
 async function trainedModel(name: string, shape: Partial<ModelShape>, tokenizer = 'char'): Promise<string> {
-  const r = await trainOnText({ text: CORPUS, tokenizer, trainer: 'tfjs',
+  const r = await trainOnText({ compute: await testPlan('tfjs'), text: CORPUS, tokenizer,
     model: applyModelOverrides(PRESETS.tiny.model, { contextLength: 16, dim: 32, heads: 2, layers: 2, ...shape }),
     settings: { ...PRESETS.tiny.train, steps: 40, batchSize: 4, warmupSteps: 4, evalEvery: 20, evalBatches: 2, sampleEvery: 0, seed: 5 } });
   const file = path.join(dir, `${name}.safetensors`);
@@ -257,7 +258,8 @@ test('switches GPT-2 cannot hold are refused with one line naming each, whatever
   assert.match(gpt2Problem(more({ someNewSwitch: 'x' }), 'hf')!, /someNewSwitch=x \(no GPT-2 equivalent is known to this export\)/);
 
   // Through the command line: one line on stderr, exit 2, nothing written.
-  const r = await trainOnText({ text: CORPUS.slice(0, 3000), tokenizer: 'char', trainer: 'tfjs', model: applyModelOverrides(PRESETS.classic.model, { contextLength: 8, dim: 16, heads: 2, layers: 1 }),
+  const r = await trainOnText({ compute: await testPlan('tfjs'), text: CORPUS.slice(0, 3000), tokenizer: 'char',
+    model: applyModelOverrides(PRESETS.classic.model, { contextLength: 8, dim: 16, heads: 2, layers: 1 }),
     settings: { ...PRESETS.classic.train, steps: 2, batchSize: 2, evalEvery: 0, evalBatches: 1, sampleEvery: 0, seed: 1 } });
   const file = path.join(dir, 'classic.safetensors');
   saveModel(file, r.model, r.vocab, r.tokenizer, r.history);

@@ -13,7 +13,10 @@ import { GPT } from '../../engine/model/gpt';
 import { attentionMaps, nextToken } from '../../engine/probes/probes';
 import { Rng } from '../../engine/common/rng';
 import { generate } from '../../engine/inference/sample';
+import { KVCacheSession } from '../../engine/inference/kvCache';
+import { loadNative, nativeGPTClass } from '../../engine/compute/addon';
 import { InputError } from '../../engine/common/errors';
+import { exitAfterDrain } from '../../engine/io/output';
 import { getTokenizer, iterTokenChunks, TOKENIZER_NAMES } from '../../engine/text/tokenizers';
 import { Vocabulary } from '../../engine/text/vocab';
 
@@ -177,7 +180,13 @@ function driver(): void {
       const ctx = { model: m.model, vocab: m.vocab, tokenizer: m.tokenizer };
       nextToken(ctx, 'To be', 3);
       attentionMaps(ctx, 'or not');
-      const ids = generate(m.model, Int32Array.of(1), 6, { temperature: 1, topK: 0, topP: 1 }, new Rng(1));
+      const decoder = new KVCacheSession(m.model, { decoderClass: nativeGPTClass(), addon: loadNative() });
+      let ids: Int32Array;
+      try {
+        ids = generate(decoder, Int32Array.of(1), 6, { temperature: 1, topK: 0, topP: 1 }, new Rng(1));
+      } finally {
+        decoder.dispose();
+      }
       m.tokenizer.decode(m.vocab.decode(ids));
       for (let i = 0; i < m.vocab.size; i++) m.vocab.display(m.tokenizer, i);
       return 'loaded';
@@ -265,7 +274,13 @@ function driver(): void {
     run('sample', () => {
       let prompt = ctx.vocab.encode(ctx.tokenizer.encode(s));
       if (prompt.length === 0) prompt = Int32Array.of(1);
-      const ids = generate(ctx.model, prompt, 8, { temperature: 0.9, topK: 5, topP: 0.9 }, new Rng(i));
+      const decoder = new KVCacheSession(ctx.model, { decoderClass: nativeGPTClass(), addon: loadNative() });
+      let ids: Int32Array;
+      try {
+        ids = generate(decoder, prompt, 8, { temperature: 0.9, topK: 5, topP: 0.9 }, new Rng(i));
+      } finally {
+        decoder.dispose();
+      }
       ctx.tokenizer.decode(ctx.vocab.decode(ids));
       return 'loaded';
     }, JSON.stringify(s.slice(0, 80)));
@@ -293,7 +308,7 @@ function driver(): void {
 
 if (process.argv.includes('--driver')) {
   driver();
-  process.exit(0);
+  void exitAfterDrain(0); // its report is piped: every line must reach the parent before the process ends
 } else {
   test(`fuzz: ${Object.values(COUNTS).reduce((a, b) => a + b, 0)} seeded cases (seed ${SEED}) end in a clean load or a one-line refusal, none hangs`, async () => {
     const child = spawn(process.execPath, [__filename, '--driver'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
 import type { GPTConfig } from '../../engine/model/config';
 import { decodeWithCache, KVCacheSession, type DecodePath } from '../../engine/inference/kvCache';
-import { nativeGPTClass } from '../../engine/compute/addon';
+import { loadNative, nativeGPTClass } from '../../engine/compute/addon';
 import { GPT } from '../../engine/model/gpt';
 import { Rng } from '../../engine/common/rng';
 import { nextTokenLogits, generate } from '../../engine/inference/sample';
@@ -31,6 +31,7 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
 };
 
 // The typed-array reference everywhere; the addon's decoder where it is built (CI builds it).
+const COMPUTE = { decoderClass: nativeGPTClass(), addon: loadNative() };
 const PATHS: DecodePath[] = nativeGPTClass() ? ['native', 'typed'] : ['typed'];
 
 for (const path of PATHS) {
@@ -39,7 +40,7 @@ for (const path of PATHS) {
       const model = GPT.init({ ...base, ...over }, 4);
       const rng = new Rng(2);
       const seq = Array.from({ length: 16 }, () => rng.int(61));
-      const session = new KVCacheSession(model, path);
+      const session = new KVCacheSession(model, COMPUTE, path);
       assert.equal(session.path, path);
       let worst = maxAbsDiff(session.feed(seq.slice(0, 5)), nextTokenLogits(model, seq.slice(0, 5))); // a five-token prefill
       for (let t = 5; t < 16; t++) {
@@ -79,7 +80,7 @@ for (const path of PATHS) {
     const model = GPT.init(base, 9);
     const prompt = [3, 14, 15, 9];
     const argmax = (l: Float32Array): number => l.reduce((best, v, i) => (v > l[best] ? i : best), 0);
-    const session = new KVCacheSession(model, path);
+    const session = new KVCacheSession(model, COMPUTE, path);
     const cached = [...decodeWithCache(session, prompt, argmax, 12)]; // 4 + 12 = 16: fits the context
     const full: number[] = [];
     const seq = [...prompt];
@@ -90,7 +91,7 @@ for (const path of PATHS) {
     }
     assert.deepEqual(cached, full);
     // past the context the cache slides and generation goes on
-    assert.equal(generate(model, prompt, 40, { temperature: 0.9, topK: 5, topP: 1 }, new Rng(1), undefined, session).length, 40);
+    assert.equal(generate(session, prompt, 40, { temperature: 0.9, topK: 5, topP: 1 }, new Rng(1)).length, 40);
     session.dispose();
     model.dispose();
   });
@@ -100,8 +101,8 @@ test('the native and typed decoders agree on a 40-token sampled continuation pas
   if (!nativeGPTClass()) return t.skip('the native addon is not built');
   const model = GPT.init(base, 5);
   const run = (path: DecodePath): number[] => {
-    const session = new KVCacheSession(model, path);
-    const ids = Array.from(generate(model, [1, 2, 3], 40, { temperature: 0.8, topK: 0, topP: 0.95 }, new Rng(7), undefined, session));
+    const session = new KVCacheSession(model, COMPUTE, path);
+    const ids = Array.from(generate(session, [1, 2, 3], 40, { temperature: 0.8, topK: 0, topP: 0.95 }, new Rng(7)));
     session.dispose();
     return ids;
   };

@@ -15,6 +15,7 @@ import { getTokenizer } from '../../engine/text/tokenizers';
 import { trainOnText } from '../../engine/training/train';
 import { Vocabulary } from '../../engine/text/vocab';
 import { engineModes, formatMeasurements, runPythonJson, torchAvailable, useMode, type Measurement } from '../helpers/reference';
+import { testPlan } from '../helpers/plan';
 
 const TOL_LOSS = 1e-4; // absolute, nats per token
 
@@ -125,7 +126,7 @@ describe('engine <-> PyTorch model files', { skip: SKIP }, () => {
     ['char', SWITCHED, 'char, GQA + RoPE + QK-norm + attention-only']] as const) {
     test(`engine-trained model (${label}) evaluates the same in PyTorch`, async (t) => {
       await useMode({ label: 'wasm', backend: 'wasm', native: false });
-      const r = await trainOnText({ text: TRAIN_TEXT, tokenizer, model: shape, settings: SETTINGS });
+      const r = await trainOnText({ compute: await testPlan(), text: TRAIN_TEXT, tokenizer, model: shape, settings: SETTINGS });
       const file = path.join(tmp, `trained-${tokenizer}${shape === SHAPE ? '' : '-switched'}.safetensors`);
       try {
         assert.equal(r.error, null);

@@ -26,6 +26,7 @@ import { Dataset, trainOnText } from '../../engine/training/train';
 import { KVCacheSession } from '../../engine/inference/kvCache';
 import { nativeGPTClass, type NativeGPTConstructor } from '../../engine/compute/addon';
 import { loadWasmBuild, WASM_BUILDS } from '../../engine/compute/wasm';
+import { testPlan } from '../helpers/plan';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const SAMPLE = fs.readFileSync(path.join(ROOT, 'media', 'tinyshakespeare-sample.txt'), 'utf8');
@@ -346,7 +347,7 @@ test('snapshots: a run keeps N of them, from the initial weights to the last ste
       keeper.take(step, m);
     },
   };
-  const r = await trainOnText({ text: TEXT, tokenizer: 'char', model: BASE, snapshots: hook,
+  const r = await trainOnText({ text: TEXT, tokenizer: 'char', model: BASE, snapshots: hook, compute: await testPlan(),
     settings: { ...PRESETS.tiny.train, steps: 60, batchSize: 4, evalEvery: 0, sampleEvery: 0, seed: 2 } });
   try {
     const set = keeper.result();
@@ -477,7 +478,7 @@ test('entropy from every decoder (the addon, both wasm builds, typed arrays) equ
         t.diagnostic(`${name} is not available here`);
         continue;
       }
-      const session = new KVCacheSession(m, cls ? 'native' : 'typed', cls);
+      const session = new KVCacheSession(m, { decoderClass: cls, addon: null }, cls ? 'native' : 'typed');
       try {
         const r = session.rowScores(inputs, targets, 2, 15);
         expected.flat().forEach((e, i) => {

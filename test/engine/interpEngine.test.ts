@@ -19,10 +19,10 @@ const TEXT = fs.readFileSync(path.resolve(__dirname, '../../../media/tinyshakesp
 const out = path.join(dir, 'run.safetensors');
 
 test('a run with snapshots answers every interpretability method, at a snapshot too', async () => {
-  await client.call('init', { backend: 'wasm' });
+  await client.call('init', { backend: 'wasm', trainer: 'auto' });
   const r = await client.request('train', {
-    text: TEXT, label: 'sample.txt', out, snapshots: 3,
-    choices: { preset: 'tiny', tokenizer: 'char', contextLength: 16, dim: 32, heads: 2, layers: 2, steps: 30, batchSize: 4, evalEvery: 10, seed: 1 },
+    text: TEXT, label: 'sample.txt', out, beside: `${out}.new.safetensors`, checkpoint: null, inputs: [], snapshots: 3,
+    settings: { preset: 'tiny', tokenizer: 'char', contextLength: 16, dim: 32, heads: 2, layers: 2, steps: 30, batchSize: 4, evalEvery: 10, seed: 1 },
   }).result;
   assert.equal(r.error, null);
   assert.ok(fs.existsSync(path.join(dir, 'run.snapshots.safetensors')));
@@ -70,7 +70,7 @@ test('a run with snapshots answers every interpretability method, at a snapshot 
 
 test('snapshots follow the model through save and load; a loaded model checks copies once given its training text', async () => {
   const copy = path.join(dir, 'copy.safetensors');
-  await client.call('save', { file: copy });
+  await client.call('save', { file: copy, inputs: [] });
   assert.ok(fs.existsSync(path.join(dir, 'copy.snapshots.safetensors')));
   await client.call('load', { file: copy });
   assert.equal((await client.call('timeline', {})).snapshots.length, 3);

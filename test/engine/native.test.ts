@@ -18,6 +18,7 @@ import { Rng } from '../../engine/common/rng';
 import { InputError } from '../../engine/common/errors';
 import { batchLoss, Trainer } from '../../engine/training/trainer';
 import { FIXTURE_DIR, maxAbsDiff } from '../helpers/reference';
+import { testPlan } from '../helpers/plan';
 
 const BASE: GPTConfig = {
   vocabSize: 37, contextLength: 12, dim: 32, heads: 4, layers: 2, ffnMult: 4, norm: 'layernorm', activation: 'gelu',
@@ -80,8 +81,8 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
       const runs = [];
       for (const path of ['tfjs', 'native'] as const) {
         const model = GPT.init(variant.config, 11);
-        const trainer = new Trainer(model, SETTINGS, path);
-        assert.equal(trainer.path, path);
+        const trainer = await Trainer.create(model, SETTINGS, await testPlan(path, 'cpu'));
+        assert.equal(trainer.info.path, path);
         const losses: number[] = [], norms: number[] = [];
         for (const { inputs, targets } of data) {
           const r = await trainer.step(inputs, targets);
@@ -170,7 +171,7 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
   test('dropout training lowers the loss', async () => {
     const config: GPTConfig = { ...BASE, dropout: 0.1 };
     const model = GPT.init(config, 2);
-    const trainer = new Trainer(model, { ...SETTINGS, steps: 40 }, 'native');
+    const trainer = await Trainer.create(model, { ...SETTINGS, steps: 40 }, await testPlan('native', 'cpu'));
     const data = batches(config, SETTINGS.batchSize, 40, 8);
     const before = await trainer.loss(data.slice(0, 4), SETTINGS.batchSize, config.contextLength);
     for (const { inputs, targets } of data) await trainer.step(inputs, targets);
@@ -259,7 +260,7 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
     native.loss(ids.subarray(0, 2 * 8), ids.subarray(0, 2 * 8), 2, 8); // still usable afterwards
     native.dispose();
     // Through the trainer it is bad input (one line, exit status 2 in the CLI), not an internal error.
-    const trainer = new Trainer(model, { ...SETTINGS, batchSize: B }, 'native');
+    const trainer = await Trainer.create(model, { ...SETTINGS, batchSize: B }, await testPlan('native', 'cpu'));
     await assert.rejects(trainer.step(ids, ids), (e: Error) => e instanceof InputError && /use a smaller model, batch or context/.test(e.message));
     trainer.dispose();
     model.dispose();

@@ -7,13 +7,15 @@ import { analogy, attentionMaps, compareTokenizers, embeddingPca, evaluateText, 
 import { trainOnText } from '../../engine/training/train';
 import { getTokenizer } from '../../engine/text/tokenizers';
 import { KVCacheSession } from '../../engine/inference/kvCache';
+import { testPlan } from '../helpers/plan';
+import { loadNative, nativeGPTClass } from '../../engine/compute/addon';
 
 let ctx: ProbeContext;
 const TEXT = 'abcabcabd xyz xyz. '.repeat(80);
 
 before(async () => {
   await selectBackend('wasm');
-  const r = await trainOnText({ text: TEXT, tokenizer: 'char', model: applyModelOverrides(PRESETS.tiny.model, { contextLength: 16, dim: 32, heads: 2, layers: 2 }),
+  const r = await trainOnText({ compute: await testPlan(), text: TEXT, tokenizer: 'char', model: applyModelOverrides(PRESETS.tiny.model, { contextLength: 16, dim: 32, heads: 2, layers: 2 }),
     settings: { ...PRESETS.tiny.train, steps: 40, batchSize: 8, evalEvery: 0, sampleEvery: 0, seed: 5 } });
   ctx = { model: r.model, vocab: r.vocab, tokenizer: r.tokenizer };
 });
@@ -163,7 +165,7 @@ test('per-token loss from an offset: a short tail is scored in one window ending
 });
 
 test('per-token loss on the native forward pass over batched windows matches the tfjs model, short and sliding', (t) => {
-  const decoder = new KVCacheSession(ctx.model);
+  const decoder = new KVCacheSession(ctx.model, { decoderClass: nativeGPTClass(), addon: loadNative() });
   if (decoder.path !== 'native') return t.skip('the native addon is not built');
   const scoreWindows = (inputs: Int32Array, targets: Int32Array, B: number, T: number): WindowScores => decoder.rowScores(inputs, targets, B, T);
   try {

@@ -6,6 +6,7 @@ import { applyModelOverrides, PRESETS, resolveTrainSettings, type ModelShape, ty
 import { learningRateAt } from '../../engine/training/adamw';
 import { countingBaselines, Dataset, trainOnText } from '../../engine/training/train';
 import { type TrainEvent } from '../../engine/protocol';
+import { testPlan } from '../helpers/plan';
 
 const shape: ModelShape = applyModelOverrides(PRESETS.tiny.model, { contextLength: 16, dim: 32, heads: 2, layers: 2 });
 const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({
@@ -20,7 +21,7 @@ before(async () => {
 
 test('a short run drives the loss well below ln(V) on a repetitive text, with typed events in order', async () => {
   const events: TrainEvent[] = [];
-  const r = await trainOnText({ text: REPETITIVE, tokenizer: 'char', model: shape, settings: settings(), onEvent: (e) => events.push(e) });
+  const r = await trainOnText({ compute: await testPlan(), text: REPETITIVE, tokenizer: 'char', model: shape, settings: settings(), onEvent: (e) => events.push(e) });
   const V = r.vocab.size;
   const first = r.history.steps[0].loss, last = r.history.steps.at(-1)!.loss;
   assert.ok(Math.abs(first - Math.log(V)) < 0.3, `first loss ${first} vs ln V ${Math.log(V)}`);
@@ -37,7 +38,7 @@ test('a short run drives the loss well below ln(V) on a repetitive text, with ty
 
 test('the same seed gives the same losses; another seed does not', async () => {
   const run = async (seed: number): Promise<number[]> => {
-    const r = await trainOnText({ text: REPETITIVE, tokenizer: 'char', model: shape, settings: settings({ steps: 8, seed }) });
+    const r = await trainOnText({ compute: await testPlan(), text: REPETITIVE, tokenizer: 'char', model: shape, settings: settings({ steps: 8, seed }) });
     r.model.dispose();
     return r.history.steps.map((s) => s.loss);
   };
@@ -49,7 +50,7 @@ test('the same seed gives the same losses; another seed does not', async () => {
 test('cancelling stops between steps, reports cancelled and leaks nothing', async () => {
   const before = tf.memory().numTensors;
   const controller = new AbortController();
-  const r = await trainOnText({ text: REPETITIVE, tokenizer: 'char', model: shape, settings: settings({ steps: 1000 }), signal: controller.signal,
+  const r = await trainOnText({ compute: await testPlan(), text: REPETITIVE, tokenizer: 'char', model: shape, settings: settings({ steps: 1000 }), signal: controller.signal,
     onEvent: (e) => { if (e.event === 'step' && e.step === 3) controller.abort(); } });
   assert.equal(r.cancelled, true);
   assert.equal(r.history.steps.length, 3);
@@ -58,7 +59,7 @@ test('cancelling stops between steps, reports cancelled and leaks nothing', asyn
 });
 
 test('a learning rate that makes the loss NaN stops with a clear message and keeps the last good weights', async () => {
-  const r = await trainOnText({ text: REPETITIVE, tokenizer: 'char', model: shape, settings: settings({ learningRate: 1e30, minLearningRate: 1e30, warmupSteps: 0, gradClip: 0, steps: 50 }) });
+  const r = await trainOnText({ compute: await testPlan(), text: REPETITIVE, tokenizer: 'char', model: shape, settings: settings({ learningRate: 1e30, minLearningRate: 1e30, warmupSteps: 0, gradClip: 0, steps: 50 }) });
   assert.match(r.error ?? '', /the loss became (NaN|Infinity|-Infinity) at step \d+ .*learning rate 1e\+30 is probably too high/);
   const weights = r.model.toTensors();
   for (const [name, t] of weights) assert.ok(t.data.every(Number.isFinite), `${name} holds non-finite values`);
@@ -71,7 +72,7 @@ test('text shorter than the context is refused with one actionable line', () => 
 
 test('a short text trains on all of it and says validation is skipped', async () => {
   const events: TrainEvent[] = [];
-  const r = await trainOnText({ text: 'abcdefghijklmnopqrstuvwxyz0123456789', tokenizer: 'char', model: shape, settings: settings({ steps: 2 }), onEvent: (e) => events.push(e) });
+  const r = await trainOnText({ compute: await testPlan(), text: 'abcdefghijklmnopqrstuvwxyz0123456789', tokenizer: 'char', model: shape, settings: settings({ steps: 2 }), onEvent: (e) => events.push(e) });
   assert.ok(events.some((e) => e.event === 'warning' && /too short for a validation split/.test(e.message)));
   r.model.dispose();
 });
@@ -103,7 +104,7 @@ test('the run keeps its best-validation weights, says so, and reports checkpoint
   const checkpoints: number[] = [];
   // A tiny text and a high learning rate: the model memorises the training split and validation gets worse.
   const text = 'It is a truth universally acknowledged, that a single man in possession of a good fortune. '.repeat(4);
-  const r = await trainOnText({ text, tokenizer: 'char', model: shape, onEvent: (e) => events.push(e),
+  const r = await trainOnText({ compute: await testPlan(), text, tokenizer: 'char', model: shape, onEvent: (e) => events.push(e),
     settings: settings({ steps: 300, evalEvery: 10, learningRate: 1e-2, minLearningRate: 1e-2 }),
     onCheckpoint: (_m, best) => checkpoints.push(best.step) });
   const evals = events.filter((e): e is Extract<TrainEvent, { event: 'eval' }> => e.event === 'eval');

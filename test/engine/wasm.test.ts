@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
 import { GPT } from '../../engine/model/gpt';
-import { loadNative, runSelfCheck, SELF_CHECK_CONFIG, SELF_CHECK_EXPECTED, selfCheckInputs } from '../../engine/compute/addon';
+import { ADAMW_STEP_FIELDS, loadNative, runSelfCheck, SELF_CHECK_CONFIG, SELF_CHECK_EXPECTED, selfCheckInputs, type AdamWStep,
+  type NativeGPTHandle } from '../../engine/compute/addon';
 import { flatLayout, flattenWeights, unflatten } from '../../engine/model/flatLayout';
 import { AdamW } from '../../engine/training/adamw';
 import { Trainer } from '../../engine/training/trainer';
@@ -21,6 +22,8 @@ import { KVCacheSession } from '../../engine/inference/kvCache';
 import { nextTokenLogits } from '../../engine/inference/sample';
 import { Rng } from '../../engine/common/rng';
 import type { GPTConfig } from '../../engine/model/config';
+import { testPlan } from '../helpers/plan';
+import { describeTrainingPath } from '../../engine/protocol';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CLI = path.join(ROOT, 'out', 'engine', 'host', 'cli.js');
@@ -45,6 +48,7 @@ describe('self-check', () => {
     const opt = new AdamW(model, { steps: 10, learningRate: s.lr, minLearningRate: s.lr, warmupSteps: 0, beta1: s.beta1,
       beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, gradClip: s.gradClip });
     const r = await opt.step(inputs, targets, B, T);
+    await opt.step(inputs, targets, B, T);
     const after = tf.tidy(() => model.loss(tf.tensor2d(inputs, [B, T], 'int32'), tf.tensor2d(targets, [B, T], 'int32')).dataSync()[0]);
     opt.dispose();
     model.dispose();
@@ -65,8 +69,30 @@ describe('self-check', () => {
     }
   });
 
+  test('the bridges read the AdamW record in one order: a bridge that swapped any two fields fails the self-check', async () => {
+    assert.ok(await loadWasmTrainer(), lastWasmLoadError());
+    const classes = [['wasm', wasmGPTClass()!], ...(loadNative() ? [['native', loadNative()!.NativeGPT!] as const] : [])] as const;
+    for (const [label, cls] of classes) {
+      for (let i = 0; i < ADAMW_STEP_FIELDS.length; i++) {
+        for (let j = i + 1; j < ADAMW_STEP_FIELDS.length; j++) {
+          const [a, b] = [ADAMW_STEP_FIELDS[i], ADAMW_STEP_FIELDS[j]];
+          // What a bridge that read fields a and b from each other's places would hand the trainer.
+          const Swapped = class extends cls {
+            override step(inputs: Int32Array, targets: Int32Array, B: number, T: number, s: AdamWStep): ReturnType<NativeGPTHandle['step']> {
+              return super.step(inputs, targets, B, T, { ...s, [a]: s[b], [b]: s[a] });
+            }
+          };
+          assert.match(String(runSelfCheck(Swapped, label)), /^self-check failed/, `${label}: ${a} and ${b} swapped went unnoticed`);
+        }
+      }
+    }
+  });
+
   test('a build that computes a wrong result is refused with one line; auto falls back, an explicit choice exits 2', () => {
-    const broken = { GPTLAB_SELFCHECK_BREAK: 'native,wasm' };
+    // The hook that breaks a build acts only in test mode: set alone, as in a person's shell, it changes nothing.
+    const ignored = train([], { GPTLAB_SELFCHECK_BREAK: 'native,wasm' });
+    assert.match(ignored.start?.trainer ?? '', loadNative() ? /^native-/ : /^wasm-/);
+    const broken = { GPTLAB_SELFCHECK_BREAK: 'native,wasm', GPTLAB_TEST_MODE: '1' };
     const auto = train([], broken);
     assert.equal(auto.status, 0, auto.stderr);
     assert.match(auto.start?.trainer ?? '', /^tfjs-/);
@@ -78,7 +104,7 @@ describe('self-check', () => {
       assert.match(lines[0], new RegExp(`trainer "${choice}" is not available: .*refused: self-check failed: lossAfter`));
     }
     // Only the wasm build broken: auto still takes the addon when there is one.
-    const onlyWasm = train([], { GPTLAB_SELFCHECK_BREAK: 'wasm' });
+    const onlyWasm = train([], { GPTLAB_SELFCHECK_BREAK: 'wasm', GPTLAB_TEST_MODE: '1' });
     assert.match(onlyWasm.start?.trainer ?? '', loadNative() ? /^native-/ : /^tfjs-/);
   });
 
@@ -164,7 +190,7 @@ describe('decoding on the wasm builds', { skip: findWasmTrainerPath() ? false : 
         const model = GPT.init({ ...base, ...over }, 4);
         const rng = new Rng(2);
         const seq = Array.from({ length: 16 }, () => rng.int(61));
-        const session = new KVCacheSession(model, 'native', loaded.cls);
+        const session = new KVCacheSession(model, { decoderClass: loaded.cls, addon: null }, 'native');
         let worst = maxAbsDiff(session.feed(seq.slice(0, 5)), nextTokenLogits(model, seq.slice(0, 5))); // a five-token prefill
         for (let i = 5; i < 16; i++) worst = Math.max(worst, maxAbsDiff(session.feed([seq[i]]), nextTokenLogits(model, seq.slice(0, i + 1))));
         assert.ok(worst < 2e-5, `max |cached - forward| = ${worst}`);
@@ -214,9 +240,9 @@ describe('training paths', { skip: findWasmTrainerPath() ? false : 'no wasm buil
     const losses: Record<string, number[]> = {};
     for (const choice of [...(loadNative() ? ['native' as const] : []), 'wasm' as const, 'tfjs' as const]) {
       const model = GPT.init(config, 7);
-      const trainer = await Trainer.create(model, settings, choice);
-      assert.equal(trainer.path, choice);
-      assert.match(trainer.describe(), choice === 'wasm' ? /^wasm-(fma|simd), \d+ threads?$/ : choice === 'native' ? /^native-/ : /^tfjs-cpu$/);
+      const trainer = await Trainer.create(model, settings, await testPlan(choice, 'cpu'));
+      assert.equal(trainer.info.path, choice);
+      assert.match(describeTrainingPath(trainer.info), choice === 'wasm' ? /^wasm-(fma|simd), \d+ threads?$/ : choice === 'native' ? /^native-/ : /^tfjs-cpu$/);
       losses[choice] = [];
       for (let i = 0; i < 6; i++) losses[choice].push((await trainer.step(x, y)).loss);
       trainer.dispose();

@@ -15,13 +15,15 @@ import { nativeGPTClass, type AsyncGPTConstructor, type NativeGPTConstructor } f
 import { loadWasmTrainer, wasmGPTClass } from '../../engine/compute/wasm';
 import { loadWebGpu, webGpuContext } from '../../engine/compute/webgpu/device';
 import { rowsByToken, siteSeeds, type WebGpuGPT } from '../../engine/compute/webgpu/gpt';
-import { NativeTrainer } from '../../engine/training/compiledTrainer';
+import { CompiledTrainer } from '../../engine/training/compiledTrainer';
 import { flatLayout, flattenWeights } from '../../engine/model/flatLayout';
 import { Trainer } from '../../engine/training/trainer';
 import { InputError } from '../../engine/common/errors';
 import { Rng } from '../../engine/common/rng';
 import { maxAbsDiff, relMaxErr } from '../helpers/reference';
 import { webGpuTestAdapter } from '../helpers/webgpu';
+import { testPlan } from '../helpers/plan';
+import { describeTrainingPath } from '../../engine/protocol';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CLI = path.join(ROOT, 'out', 'engine', 'host', 'cli.js');
@@ -129,7 +131,7 @@ describe('WebGPU trainer', { skip: adapter.skip }, () => {
       const runs = [];
       for (const cls of [cpu, gpu]) {
         const model = GPT.init(variant.config, 11);
-        const trainer = NativeTrainer.create(model, SETTINGS, cls)!;
+        const trainer = new CompiledTrainer(model, SETTINGS, cls);
         const losses: number[] = [], norms: number[] = [];
         for (const { inputs, targets } of data) {
           const r = await trainer.step(inputs, targets, SETTINGS.batchSize, variant.config.contextLength);
@@ -299,7 +301,7 @@ describe('WebGPU trainer', { skip: adapter.skip }, () => {
     const B = 16, T = 64, V = Math.ceil(limit / 4 / (B * T)) + 1;
     const config: GPTConfig = { ...BASE, vocabSize: V, contextLength: T, dim: 4, heads: 1, kvHeads: 1, headDim: 4, layers: 1 };
     const model = GPT.init(config, 1);
-    const trainer = await Trainer.create(model, { ...SETTINGS, batchSize: B }, 'webgpu');
+    const trainer = await Trainer.create(model, { ...SETTINGS, batchSize: B }, await testPlan('webgpu'));
     const ids = new Int32Array(B * T).fill(1);
     await assert.rejects(trainer.step(ids, ids), (e: Error) => e instanceof InputError &&
       /the logits of a batch of 16 x 64 tokens needs \d+ MB in one GPU buffer but this adapter binds at most \d+ MB; use a smaller model, batch or context/.test(e.message));
@@ -309,10 +311,10 @@ describe('WebGPU trainer', { skip: adapter.skip }, () => {
 
   test('Trainer: the webgpu path names its adapter', async () => {
     const model = GPT.init(BASE, 2);
-    const trainer = await Trainer.create(model, SETTINGS, 'webgpu');
-    assert.equal(trainer.path, 'webgpu');
-    assert.match(trainer.describe(), /^webgpu: .+ \((software|GPU)\)$/);
-    assert.equal(trainer.describe(), (await loadWebGpu() as { report: string }).report);
+    const trainer = await Trainer.create(model, SETTINGS, await testPlan('webgpu'));
+    assert.equal(trainer.info.path, 'webgpu');
+    assert.match(describeTrainingPath(trainer.info), /^webgpu: .+ \((software|GPU)\)$/);
+    assert.equal(describeTrainingPath(trainer.info), (await loadWebGpu() as { report: string }).report);
     const [{ inputs, targets }] = batches(BASE, SETTINGS.batchSize, BASE.contextLength, 1, 1);
     assert.ok((await trainer.step(inputs, targets)).applied);
     trainer.dispose();
@@ -332,7 +334,7 @@ describe('WebGPU trainer', { skip: adapter.skip }, () => {
     const off = train(['--trainer', 'webgpu'], { GPTLAB_WEBGPU: '0' });
     assert.equal(off.status, 2);
     assert.deepEqual(ownLines(off.stderr), ['gpt-lab: trainer "webgpu" is not available: disabled by GPTLAB_WEBGPU=0']);
-    const broken = train(['--trainer', 'webgpu'], { GPTLAB_SELFCHECK_BREAK: 'webgpu' });
+    const broken = train(['--trainer', 'webgpu'], { GPTLAB_SELFCHECK_BREAK: 'webgpu', GPTLAB_TEST_MODE: '1' });
     assert.equal(broken.status, 2);
     const lines = ownLines(broken.stderr);
     assert.equal(lines.length, 1, broken.stderr);

@@ -59,4 +59,6 @@ async function main(): Promise<number> {
   }
 }
 
-void main().then((code) => process.exit(code));
+void main().then((code) => {
+  process.exitCode = code; // the process ends once its output has left; nothing else keeps it alive
+});

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
 import { installNativeKernels, uninstallNativeKernels } from '../../engine/compute/kernels/index';
 import { loadNative } from '../../engine/compute/addon';
-import { useExplicitTransposes } from '../../engine/model/gpt';
+import type { MatMulMode } from '../../engine/model/gpt';
 import { decodeSafeTensors, type SafeTensor } from '../../engine/io/safetensors';
 
 /** The repository root, from out/test/helpers/ (compiled) or test/helpers/ (source). */
@@ -95,20 +95,20 @@ export function engineModes(): EngineMode[] {
 }
 
 /**
- * Activates a mode. The kernel state is set explicitly after selectBackend, so the mode is exactly what it says
- * whatever selectBackend's own default about native kernels is.
+ * Activates a mode and returns how models built in it multiply (pass it to decodeModel, loadModel or GPT.init). The
+ * kernel state is set explicitly after selectBackend, so the mode is exactly what it says whatever selectBackend's own
+ * default about native kernels is.
  */
-export async function useMode(m: EngineMode): Promise<void> {
+export async function useMode(m: EngineMode): Promise<MatMulMode> {
   await selectBackend(m.backend);
   if (tf.getBackend() !== m.backend) throw new Error(`asked for ${m.backend}, got ${tf.getBackend()}`);
   if (m.native) {
     const r = installNativeKernels(m.backend);
     if (!r.native) throw new Error(`native kernels did not install on ${m.backend}`);
-    useExplicitTransposes(false);
-  } else {
-    uninstallNativeKernels(m.backend);
-    useExplicitTransposes(true);
+    return 'transpose-flags';
   }
+  uninstallNativeKernels(m.backend);
+  return 'explicit-transposes';
 }
 
 /** Whether `/usr/bin/python3 -c 'import torch'` works; the reason when it does not. */

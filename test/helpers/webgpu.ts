@@ -13,7 +13,7 @@ export function webGpuTestAdapter(): { skip: string | false; adapter: string | n
   if (process.env.GPTLAB_WEBGPU === '0') return (cached = { skip: 'disabled by GPTLAB_WEBGPU=0', adapter: null });
   const script = `
     const d = require(${JSON.stringify(DEVICE_JS)});
-    const say = (o) => { process.stdout.write(JSON.stringify(o) + '\\n'); process.exit(0); };
+    const say = (o) => { require('fs').writeSync(1, JSON.stringify(o) + '\\n'); process.exit(0); };
     const file = d.findDawn();
     if (!file) say({ none: 'the webgpu package is not installed' });
     const m = { exports: {} };

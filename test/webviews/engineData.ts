@@ -24,6 +24,7 @@ import { trainOnText } from '../../engine/training/train';
 import type { AttentionData, AttentionHead, AttentionMap, AttentionRows, ModelTag, NeighboursData, NextTokenData, ProjectionData,
   TokensData } from '../../engine/protocol';
 import { type AnalogyResult, type SamplingOptions, type TrainEvent } from '../../engine/protocol';
+import { testPlan } from '../helpers/plan';
 
 /** The repository root (this file runs from out/test/webviews/). */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -61,7 +62,7 @@ async function train(): Promise<EngineData> {
   const text = fs.readFileSync(path.join(REPO_ROOT, 'media', 'tinyshakespeare-sample.txt'), 'utf8').slice(0, TEXT_CHARS);
   const events: TrainEvent[] = [];
   const t0 = performance.now();
-  const r = await trainOnText({ text, tokenizer: 'char', model: SHAPE, settings: SETTINGS, onEvent: (e) => events.push(e) });
+  const r = await trainOnText({ text, tokenizer: 'char', model: SHAPE, settings: SETTINGS, compute: await testPlan(), onEvent: (e) => events.push(e) });
   const trainMs = performance.now() - t0;
   if (r.error) throw new Error(`engineData: training failed: ${r.error}`);
   return { text, events, ctx: { model: r.model, vocab: r.vocab, tokenizer: r.tokenizer }, shape: SHAPE, settings: SETTINGS, trainMs };
@@ -72,7 +73,7 @@ export async function extraRun(over: { shape?: Partial<ModelShape>; settings?: P
   const data = await engineData();
   const events: TrainEvent[] = [];
   const r = await trainOnText({ text: over.text ?? data.text, tokenizer: 'char', model: applyModelOverrides(SHAPE, over.shape ?? {}),
-    settings: { ...SETTINGS, ...over.settings }, onEvent: (e) => events.push(e) });
+    settings: { ...SETTINGS, ...over.settings }, compute: await testPlan(), onEvent: (e) => events.push(e) });
   r.model.dispose();
   return events;
 }

@@ -2,7 +2,7 @@
 // validated on the way in, small enough to persist with setState and redraw from after a window reload. Runs are
 // numbered per document ("notes.md · run 3") by counters that survive reloads, and each run on the chart has a colour
 // no other run on it has. No DOM: node tests load it as is.
-import type { LossRun, TrainEvent } from '../../engine/protocol';
+import { describeTrainingPath, isTrainingPathInfo, type LossRun, type TrainEvent } from '../../engine/protocol';
 
 export type StartEvent = Extract<TrainEvent, { event: 'start' }>;
 export type DoneEvent = Extract<TrainEvent, { event: 'done' }>;
@@ -174,7 +174,7 @@ export function applyEvents(run: RunData, events: unknown[]): number {
           vocabSize: isNum(ev.vocabSize) ? ev.vocabSize : 0,
           parameters: isNum(ev.parameters) ? ev.parameters : 0,
           tokenizer: str(ev.tokenizer, 40),
-          trainer: str(ev.trainer, 80),
+          trainer: isTrainingPathInfo(ev.training) ? str(describeTrainingPath(ev.training), 80) : '',
           layers: isNum(config.layers) ? config.layers : 0,
           dim: isNum(config.dim) ? config.dim : 0,
           heads: isNum(config.heads) ? config.heads : 0,

@@ -1,6 +1,8 @@
 // How tokens and numbers read in every view: one formatter per kind, no DOM and no d3, so node tests load it as is.
 import type { ModelTag } from '../../engine/protocol';
 
+export { formatDuration } from '../../engine/protocol'; // the one duration formatter, shared with the engine and the extension
+
 const VISIBLE: Record<string, string> = { ' ': '·', '\n': '↵', '\t': '→', '\r': '␍' };
 
 /**
@@ -40,16 +42,6 @@ export function compact(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e7 ? 1 : 2)} M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(n >= 1e4 ? 0 : 1)} k`;
   return String(n);
-}
-
-/** 45s, 3m 05s, 1h 02m. */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '–';
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60), h = Math.floor(m / 60);
-  if (h > 0) return `${h}h ${String(m % 60).padStart(2, '0')}m`;
-  return `${m}m ${String(s % 60).padStart(2, '0')}s`;
 }
 
 /** The model a panel shows, in one line: “note.md · char · 0.21 M parameters · partial (training did not finish)”. */

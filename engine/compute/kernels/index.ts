@@ -1,10 +1,10 @@
 /**
- * Native (N-API, AVX-512/AVX2) matmul kernels for tfjs.
+ * Native (N-API) matmul kernels for tfjs, on the addon's widest instruction set: AVX-512, AVX2 or the portable-vector
+ * kernels (SSE, NEON).
  *
  * `installNativeKernels('wasm' | 'cpu')` replaces that backend's `BatchMatMul`,
  * `_FusedMatMul`, `Sum` and `Exp` kernels (and wasm's copying `Identity` with a
- * data-sharing one) with ones that call the optional
- * `native/build/Release/gptlab_native.node` addon (loaded by ../nativeAddon.ts), reading and writing tensor
+ * data-sharing one) with ones that call the optional addon (loaded by ../addon.ts), reading and writing tensor
  * memory in place (the wasm heap, or the cpu backend's typed arrays). Cases
  * the native path does not cover (non-float32, general batch broadcasting,
  * exotic bias shapes, prelu, empty tensors) are delegated to the original

@@ -3,7 +3,7 @@
 // WebGPU trainer on the tiny known step every compiled trainer runs. Resolves to the trainer class and a one-line
 // report of the adapter, or to a one-line reason why there is none. Nothing else in the engine loads dawn.node.
 import * as path from 'node:path';
-import { findUp, runSelfCheckAsync, type AsyncGPTConstructor } from '../addon';
+import { packageFile, runSelfCheckAsync, type AsyncGPTConstructor } from '../addon';
 import type { GPTConfig } from '../../model/config';
 import { GpuContext } from './context';
 import { type Gpu, type GpuAdapter, type GpuAdapterInfo, type GpuDevice } from './gpuTypes';
@@ -40,7 +40,7 @@ export function packagedDawnRel(platform?: string, arch?: string): string {
 export function findDawn(): string | null {
   const override = process.env.GPTLAB_WEBGPU_PATH;
   if (override) return path.resolve(override);
-  return findUp(packagedDawnRel()) ?? findUp(dawnRel());
+  return packageFile(packagedDawnRel()) ?? packageFile(dawnRel());
 }
 
 /** Whether an adapter is a software rasteriser: what WebGPU says, and the names of the known ones. */

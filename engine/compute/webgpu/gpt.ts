@@ -9,7 +9,7 @@
 // C = (H + 2*KV)*hs, W = KV*hs, F = ffnMult*D, V vocabulary, N layers, M = B*T rows, ctx the context.
 import type { GPTConfig } from '../../model/config';
 import { ropeTables, sinusoidalPositions } from '../../model/gpt';
-import type { AsyncGPTHandle, NativeStepResult, NativeStepSettings } from '../addon';
+import type { AsyncGPTHandle, NativeStepResult, AdamWStep } from '../addon';
 import { grid1d, outOfMemory, type Binding, type Clear, type Dispatch, type GpuContext, type Plan } from './context';
 import type { GpuBuffer } from './gpuTypes';
 import { ATTN_ROWS, GEMV_ROWS, NONE, NORM_ROWS } from './kernels';
@@ -282,7 +282,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
     });
   }
 
-  step(inputs: Int32Array, targets: Int32Array, B: number, T: number, st: NativeStepSettings): Promise<NativeStepResult> {
+  step(inputs: Int32Array, targets: Int32Array, B: number, T: number, st: AdamWStep): Promise<NativeStepResult> {
     return this.serial(async () => {
       const settings = [st?.lr, st?.beta1, st?.beta2, st?.eps, st?.weightDecay, st?.gradClip, st?.t, st?.seed];
       if (settings.some((x) => typeof x !== 'number') || !Number.isInteger(st.t) || st.t < 1 || !(st.seed >= 0 && st.seed <= 9.0e15)) {
@@ -826,7 +826,7 @@ export class WebGpuGPT implements AsyncGPTHandle {
 }
 
 /** AdamW's per-step uniforms, each rounded to float32 in the order gpt.cc's adamw computes them. */
-function adamwUniforms(s: NativeStepSettings): Record<string, number> {
+function adamwUniforms(s: AdamWStep): Record<string, number> {
   const f = Math.fround;
   const lr = f(s.lr), b1 = f(s.beta1), b2 = f(s.beta2), wd = f(s.weightDecay);
   const bc1 = f(1 - Math.pow(s.beta1, s.t)), bc2s = f(Math.sqrt(1 - Math.pow(s.beta2, s.t)));

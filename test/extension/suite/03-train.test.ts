@@ -11,8 +11,8 @@ import {
   scratchFile,
   show,
   train,
-  waitFor,
-  withTimeout,
+  waitForProgress,
+  whileProgressing,
 } from './helpers';
 
 suite('training', () => {
@@ -32,7 +32,7 @@ suite('training', () => {
     await fastTraining(30);
     const uri = scratchFile('train.txt', sampleText(6_000));
     await show(uri);
-    const result = await train();
+    const result = await train(api);
     assert.equal(result.error, null, `training failed: ${result.error}`);
     assert.equal(result.cancelled, false);
     assert.ok(result.steps > 0 && result.steps <= 30, `gptLab.steps=30, yet it reports ${result.steps} steps`);
@@ -50,15 +50,14 @@ suite('training', () => {
     let settled = false;
     void running.finally(() => (settled = true));
     // Let it get going: a few steps have run.
-    await waitFor(() => (api.run()?.step ?? 0) >= 5 || settled, 60_000, 'the run to take 5 steps');
+    await waitForProgress(api, () => (api.run()?.step ?? 0) >= 5 || settled, 'the run to take 5 steps');
     assert.equal(settled, false, 'training of 100000 steps ended by itself before it was stopped');
-    const stoppedAt = Date.now();
+    const stepAtStop = api.run()!.step;
     await vscode.commands.executeCommand('gptLab.stopTraining');
-    const result = expectTrainResult(await withTimeout(running, 10_000, 'gptLab.train to resolve after gptLab.stopTraining'));
-    const took = Date.now() - stoppedAt;
+    const result = expectTrainResult(await whileProgressing(api, running, 'gptLab.train to resolve after gptLab.stopTraining'));
     assert.equal(result.cancelled, true, `stopped run resolved with ${JSON.stringify(result)}`);
-    assert.ok(result.steps >= 5 && result.steps < 100_000, `steps ${result.steps}`);
-    assert.ok(took < 5_000, `stopping took ${took} ms`);
+    // A polite stop ends the run after the step under way: quickly in steps, whatever the machine's speed.
+    assert.ok(result.steps >= 5 && result.steps <= stepAtStop + 2, `asked to stop at step ${stepAtStop}, it ran ${result.steps}`);
   });
 
   test('training leaves the file on disk and its document unchanged', async () => {
@@ -71,7 +70,7 @@ suite('training', () => {
     const textBefore = editor.document.getText();
     const versionBefore = editor.document.version;
 
-    const result = await train();
+    const result = await train(api);
     assert.equal(result.error, null, `training failed: ${result.error}`);
 
     assert.deepEqual(fs.readFileSync(uri.fsPath), before, 'the file on disk changed');
@@ -90,7 +89,7 @@ suite('training', () => {
     const textBefore = doc.getText();
     const versionBefore = doc.version;
 
-    const result = await train();
+    const result = await train(api);
     assert.equal(result.error, null, `training failed: ${result.error}`);
 
     assert.equal(doc.getText(), textBefore, 'the untitled document text changed');

@@ -7,13 +7,13 @@ import * as vscode from 'vscode';
 
 export const EXTENSION_ID = 'gpt-lab.gpt-lab';
 
-/** What `activate()` returns (the contract the tests are written against). */
+/** What `activate()` returns in test mode (extension/testApi.ts: the contract the tests are written against). */
 export interface GptLabApi {
-  enginePid(): number | undefined;
-  activeModel(): { file: string | null; tokenizer: string; parameters: number; partial: boolean } | null;
+  enginePid(role?: 'trainer' | 'prober'): number | undefined;
+  activeModel(): { file: string | null; tokenizer: string; parameters: number; partial: boolean; label: string } | null;
   crashCount(): number;
   run(): { step: number } | null;
-  restorable(): { file: string; partial: boolean; tokenizer: string } | null;
+  modelFiles(docUri: string): { stored: string; checkpoint: string; candidate: string };
 }
 
 /** What `gptLab.train` resolves to when training ends (or `undefined` when there was nothing to train on). */
@@ -21,6 +21,8 @@ export interface TrainResult {
   cancelled: boolean;
   error: string | null;
   steps: number;
+  kept: 'new' | 'previous';
+  messages: string[];
 }
 
 export function extension(): vscode.Extension<GptLabApi> {
@@ -33,8 +35,9 @@ export function extension(): vscode.Extension<GptLabApi> {
 export async function activateApi(): Promise<GptLabApi> {
   const api = await extension().activate();
   assert.ok(
-    api && typeof api.enginePid === 'function' && typeof api.activeModel === 'function' && typeof api.crashCount === 'function',
-    `activate() must return the GptLabApi { enginePid(), activeModel(), crashCount() }; got ${repr(api)}`,
+    api && typeof api.enginePid === 'function' && typeof api.activeModel === 'function' && typeof api.crashCount === 'function' &&
+      typeof api.modelFiles === 'function',
+    `activate() must return the test API { enginePid(), activeModel(), crashCount(), modelFiles() } in test mode; got ${repr(api)}`,
   );
   return api;
 }
@@ -53,7 +56,7 @@ export async function fastTraining(steps: number): Promise<void> {
 }
 
 export async function resetConfiguration(): Promise<void> {
-  await configure({ preset: undefined, steps: undefined });
+  await configure({ preset: undefined, steps: undefined, learningRate: undefined });
 }
 
 let scratch: string | undefined;
@@ -89,13 +92,10 @@ export async function show(docOrUri: vscode.TextDocument | vscode.Uri): Promise<
   return vscode.window.showTextDocument(doc, { preview: false, preserveFocus: false });
 }
 
-/** Runs `gptLab.train` on the active editor and checks the shape of what it resolved to. */
-export async function train(timeoutMs = 60_000): Promise<TrainResult> {
-  const result = await withTimeout(
-    Promise.resolve(vscode.commands.executeCommand<TrainResult | undefined>('gptLab.train')),
-    timeoutMs,
-    'gptLab.train to resolve',
-  );
+/** Runs `gptLab.train` on the active editor and checks the shape of what it resolved to; waits while it makes progress. */
+export async function train(api: GptLabApi): Promise<TrainResult> {
+  const result = await whileProgressing(api, Promise.resolve(vscode.commands.executeCommand<TrainResult | undefined>('gptLab.train')),
+    'gptLab.train to resolve');
   return expectTrainResult(result);
 }
 
@@ -105,8 +105,10 @@ export function expectTrainResult(result: unknown): TrainResult {
       typeof result === 'object' &&
       typeof (result as TrainResult).cancelled === 'boolean' &&
       typeof (result as TrainResult).steps === 'number' &&
-      ((result as TrainResult).error === null || typeof (result as TrainResult).error === 'string'),
-    `gptLab.train must resolve to { cancelled: boolean, error: string | null, steps: number }; got ${repr(result)}`,
+      ((result as TrainResult).error === null || typeof (result as TrainResult).error === 'string') &&
+      ((result as TrainResult).kept === 'new' || (result as TrainResult).kept === 'previous') &&
+      Array.isArray((result as TrainResult).messages),
+    `gptLab.train must resolve to { cancelled, error, steps, kept, messages }; got ${repr(result)}`,
   );
   return result as TrainResult;
 }
@@ -126,6 +128,56 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * How long a wait may go without progress before it fails: progress is a run's next step, or (between runs) nothing,
+ * so a machine that is merely slow never fails a wait, while a hang does within this.
+ */
+export const STALL_MS = 60_000;
+
+/** The step the run under way has reached, or -1 between runs. */
+function progress(api: GptLabApi): number {
+  return api.run()?.step ?? -1;
+}
+
+/** Settles with `promise`; fails only when no run step has been made for STALL_MS while waiting. */
+export async function whileProgressing<T>(api: GptLabApi, promise: Promise<T>, what: string): Promise<T> {
+  let settled = false;
+  const done = promise.finally(() => (settled = true));
+  await waitForProgress(api, () => settled, what);
+  return done;
+}
+
+/** Polls `condition` until it is truthy; fails with `what` only when the run has made no step for STALL_MS. */
+export async function waitForProgress<T>(api: GptLabApi, condition: () => T | Promise<T>, what: string): Promise<NonNullable<T>> {
+  let last = progress(api), since = Date.now();
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    const now = progress(api);
+    if (now !== last) [last, since] = [now, Date.now()];
+    if (Date.now() - since > STALL_MS) throw new Error(`no progress for ${STALL_MS / 1000} s while waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** The hover's text at a position: it must come (tokens at least) well within the time a stuck engine would take. */
+export async function hoverText(uri: vscode.Uri, position: vscode.Position): Promise<string> {
+  const hovers = await withTimeout(Promise.resolve(vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', uri, position)),
+    HOVER_ANSWER_MS, 'a hover to answer');
+  return (hovers ?? []).flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
+}
+
+/**
+ * What a hover may take at most, whatever the engines are doing: its own deadline for surprise (HOVER_SURPRISE_MS,
+ * 500 ms) with room for a loaded machine. A hover that waited on a stopped engine would never come at all.
+ */
+export const HOVER_ANSWER_MS = 10_000;
+
+/** A file's bytes, or null when it does not exist. */
+export function bytesOf(file: string | null | undefined): Buffer | null {
+  return file && fs.existsSync(file) ? fs.readFileSync(file) : null;
 }
 
 /** Polls `condition` every 50 ms until it is truthy; fails with `what` after `ms`. */

@@ -33,7 +33,8 @@ export function run(): Promise<void> {
     for (const line of format(...args).split('\n')) report(line);
   };
 
-  const mocha = new Mocha({ ui: 'tdd', color: false, reporter: 'spec', timeout: 90_000, slow: 10_000 });
+  // Waits inside the tests follow progress (helpers.ts STALL_MS); this only catches a test stuck outside them.
+  const mocha = new Mocha({ ui: 'tdd', color: false, reporter: 'spec', timeout: 600_000, slow: 10_000 });
   const grep = process.env.GPTLAB_TEST_GREP;
   if (grep) mocha.grep(grep);
   const files = fs

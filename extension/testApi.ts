@@ -1,0 +1,29 @@
+// What the extension's own tests in a real VS Code read (the in-host suite, test/extension): only in the test mode VS
+// Code starts an extension in for its tests (ExtensionMode.Test), never for a person.
+import * as vscode from 'vscode';
+import type { EngineHost, EngineRole } from './engineHost';
+import type { ModelStore, StoredModel } from './modelStore';
+import type { Run, Session } from './session';
+
+export interface GptLabTestApi {
+  enginePid(role?: EngineRole): number | undefined;
+  activeModel(): StoredModel | null;
+  run(): Run | null;
+  /** Engine processes that died unexpectedly since activation. */
+  crashCount(): number;
+  /** The document's stored model, its run's checkpoint, and a run's candidate (see modelStore.ts). */
+  modelFiles(docUri: string): { stored: string; checkpoint: string; candidate: string };
+}
+
+export function testApi(context: vscode.ExtensionContext, host: EngineHost, store: ModelStore, session: Session): GptLabTestApi | undefined {
+  if (context.extensionMode !== vscode.ExtensionMode.Test) return undefined;
+  let crashes = 0;
+  context.subscriptions.push(host.onDidCrash(() => (crashes += 1)));
+  return {
+    enginePid: (role = 'trainer') => host.pid(role),
+    activeModel: () => session.model,
+    run: () => session.run,
+    crashCount: () => crashes,
+    modelFiles: (docUri) => ({ stored: store.fileFor(docUri), checkpoint: store.checkpointFor(docUri), candidate: store.candidateFor(docUri) }),
+  };
+}
