@@ -17,6 +17,7 @@ import { isTokenizerChoice, iterTokenChunks, textSize, TOKENIZER_CHOICES, TOKENI
 import { learnedTokenizers, tokenizerForText } from '../text/bpe';
 import { trainOnText } from '../training/train';
 import { EXPORT_TARGETS, exportModelFile, isExportTarget } from './export';
+import { COMPARE_USAGE, compareCommand } from './compareCommand';
 import { expectedTrainingPath, isTrainerChoice } from '../training/trainer';
 import { UNKNOWN_ID } from '../text/vocab';
 import { type BackendReport, type SamplingOptions, type TrainEvent } from '../protocol';
@@ -31,7 +32,8 @@ const USAGE = `usage:
   gpt-lab tokens [--encoding NAME|bpe:N] (--text TEXT | --file F) [--json]
   gpt-lab probe <model> --text TEXT [--topk K] [--attention] [--lens] [--neighbours TOKEN] [--json]
   gpt-lab eval <model> --file F [--json]
-  gpt-lab export <model> --to nanogpt|hf --out DIR [--text TRAINING_FILE] [--json]`;
+  gpt-lab export <model> --to nanogpt|hf --out DIR [--text TRAINING_FILE] [--json]
+${COMPARE_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -526,7 +528,7 @@ function commandUsage(command: string): string {
   return `usage:\n${lines.slice(start, end).join('\n')}`;
 }
 
-const COMMANDS = ['train', 'sample', 'tokens', 'probe', 'eval', 'export'];
+const COMMANDS = ['train', 'sample', 'tokens', 'probe', 'eval', 'export', 'compare'];
 
 /**
  * GPTLAB_* settings a person may set, and the values each takes. A value outside them is an error, not silently
@@ -577,6 +579,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'probe': return await probe(rest);
       case 'eval': return await evaluate(rest);
       case 'export': return await exportCommand(rest);
+      case 'compare': return await compareCommand(rest);
       case undefined: case '--help': case '-h': case 'help':
         print(USAGE);
         return command === undefined ? 2 : 0;

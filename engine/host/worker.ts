@@ -20,6 +20,7 @@ import { checkText } from '../text/checks';
 import { bpeVocabSize, getTokenizer, textSize, tokenChunks, type Tokenizer } from '../text/tokenizers';
 import { bpeReplay, learnedTokenizers, tokenizerForText } from '../text/bpe';
 import { trainOnText } from '../training/train';
+import { compareForEngine } from '../training/compare';
 import { type History } from '../protocol';
 
 interface Loaded extends ProbeContext {
@@ -198,10 +199,11 @@ const handlers: Handlers = {
   analogy: (p) => analogy(requireModel(), p.a, p.b, p.c, p.k),
   projection: () => embeddingPca(requireModel()),
   evaluate: (p) => evaluateText(requireModel(), p.text),
+  compare: (p, id) => compareForEngine(p, running.get(id)?.signal, (event) => send({ type: 'event', id, params: event })),
 };
 
 async function dispatch(req: EngineRequest): Promise<void> {
-  if (req.type === 'train') running.set(req.id, new AbortController());
+  if (req.type === 'train' || req.type === 'compare') running.set(req.id, new AbortController());
   try {
     if (req.type !== 'init' && req.type !== 'cancel') await (backend ??= selectBackend('auto'));
     const handler = handlers[req.type] as (params: unknown, id: number) => unknown;

@@ -5,6 +5,7 @@ import type { GPTConfig, TrainChoices } from '../model/config';
 import type { AnalogyResult, AttentionProbe, BpeReplay, EvalResult, LensProbe, Neighbour, NextTokenProbe, ProjectedToken, SamplingOptions,
   TokenChunk, TokenizerComparison, TokenLoss } from './probes';
 import type { TrainEvent } from './events';
+import type { CompareEvent, CompareParams, CompareTable } from './compare';
 import { isEnvelopeOf, type Envelope } from './envelope';
 
 export interface ModelSummary {
@@ -68,13 +69,16 @@ export interface EngineMethods {
   analogy: [{ a: string; b: string; c: string; k: number }, AnalogyResult];
   projection: [Record<string, never>, { points: ProjectedToken[]; explained: [number, number] }];
   evaluate: [{ text: string }, EvalResult];
+  /** Trains the baseline and each variant on the text, one run at a time, streaming CompareEvents; cancellable like train. */
+  compare: [CompareParams, CompareTable];
 }
 
 export type Method = keyof EngineMethods;
 export type ParamsOf<M extends Method> = EngineMethods[M][0];
 export type ResultOf<M extends Method> = EngineMethods[M][1];
 export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'save', 'model', 'status', 'tokenize', 'tokenLoss',
-  'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection', 'evaluate'];
+  'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'lens', 'neighbours', 'analogy', 'projection', 'evaluate',
+  'compare'];
 
 /** Requests to the engine: `type` is the method. */
 export type EngineRequest = { [M in Method]: { type: M; id: number; params: ParamsOf<M> } }[Method];
@@ -83,7 +87,7 @@ export type EngineRequest = { [M in Method]: { type: M; id: number; params: Para
 export interface EngineReplyParams {
   result: unknown;
   error: { message: string };
-  event: TrainEvent;
+  event: TrainEvent | CompareEvent;
 }
 export type EngineReply = Envelope<EngineReplyParams> & { id: number };
 const REPLY_TYPES: readonly (keyof EngineReplyParams)[] = ['result', 'error', 'event'];

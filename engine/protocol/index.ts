@@ -6,3 +6,4 @@ export * from './events';
 export * from './probes';
 export * from './engine';
 export * from './views';
+export * from './compare';

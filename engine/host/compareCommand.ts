@@ -1,0 +1,233 @@
+// `gpt-lab compare`: the baseline and each --variant trained on one file (engine/training/compare.ts), progress on
+// stderr, then the table on stdout, at most 100 columns wide. With --json, stdout is one JSON object per line: every
+// run's training events tagged with its variant and seed, then {"event":"table",...}.
+import * as path from 'node:path';
+import { describeBackend, isBackendRequest, selectBackend } from '../compute/tfjsBackend';
+import { isPresetName, type TrainChoices } from '../model/config';
+import { InputError } from '../common/errors';
+import { readBounded, shown } from '../io/files';
+import { escapeControls, safeStderr, safeStdout } from '../io/output';
+import { decodeTextFile, MAX_TEXT_BYTES } from '../text/checks';
+import { isTokenizerChoice, TOKENIZER_CHOICES } from '../text/tokenizers';
+import { isTrainerChoice } from '../training/trainer';
+import { compareOnText, FINDING_P, MAX_SEEDS, MAX_VARIANTS } from '../training/compare';
+import { type CompareEvent, type CompareTable, type OverSeeds, type TrainerChoice } from '../protocol';
+
+export const COMPARE_USAGE = `  gpt-lab compare <file> --variant SWITCHES [--variant SWITCHES ...] [--no-baseline] [--steps N] [--seeds K]
+          [--seed S] [--preset auto|tiny|small|classic] [--tokenizer NAME|bpe:N] [--trainer auto|native|wasm|tfjs|webgpu]
+          [--backend auto|tensorflow|wasm|cpu] [--json]
+          SWITCHES: key=value,... of model switches, and tokenizer=NAME; 2 to ${MAX_VARIANTS} runs with the baseline`;
+
+const HINT = ' (usage: gpt-lab compare --help)';
+
+interface CompareArgs {
+  file: string;
+  variants: string[];
+  baseline: boolean;
+  seeds: number;
+  choices: TrainChoices;
+  trainer: TrainerChoice;
+  backend: string;
+  json: boolean;
+}
+
+const VALUED = ['variant', 'steps', 'seeds', 'seed', 'preset', 'tokenizer', 'trainer', 'backend'];
+const SWITCHES = ['json', 'no-baseline'];
+
+function wholeNumber(name: string, raw: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (raw === undefined) return undefined;
+  const v = /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(v) || v < min || v > max) {
+    throw new InputError(`--${name} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'}, got "${raw}"${HINT}`);
+  }
+  return v;
+}
+
+/** The command line of `compare`: --variant repeats, each one run. */
+export function parseCompareArgs(argv: readonly string[]): CompareArgs {
+  const positional: string[] = [], variants: string[] = [];
+  const flags = new Map<string, string>(), switches = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) {
+      positional.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq === -1 ? undefined : eq);
+    if (SWITCHES.includes(name)) {
+      if (eq !== -1) throw new InputError(`--${name} takes no value${HINT}`);
+      switches.add(name);
+      continue;
+    }
+    if (!VALUED.includes(name)) throw new InputError(`unknown option --${name}${HINT}`);
+    let value: string;
+    if (eq !== -1) value = a.slice(eq + 1);
+    else if (i + 1 < argv.length) value = argv[++i];
+    else throw new InputError(`--${name} needs a value${HINT}`);
+    if (name === 'variant') variants.push(value);
+    else if (flags.has(name)) throw new InputError(`--${name} is given twice${HINT}`);
+    else flags.set(name, value);
+  }
+  if (positional.length !== 1) throw new InputError(`expected one text file, got ${positional.length}${HINT}`);
+  const preset = flags.get('preset') ?? 'tiny';
+  if (preset !== 'auto' && !isPresetName(preset)) throw new InputError(`--preset must be auto, tiny, small or classic, got "${preset}"${HINT}`);
+  const tokenizer = flags.get('tokenizer');
+  if (tokenizer !== undefined && !isTokenizerChoice(tokenizer)) throw new InputError(`--tokenizer must be one of ${TOKENIZER_CHOICES}, got "${tokenizer}"${HINT}`);
+  const trainer = flags.get('trainer') ?? 'auto';
+  if (!isTrainerChoice(trainer)) throw new InputError(`--trainer must be auto, native, wasm, tfjs or webgpu, got "${trainer}"${HINT}`);
+  const backend = flags.get('backend') ?? 'auto';
+  if (!isBackendRequest(backend)) throw new InputError(`--backend must be auto, tensorflow, wasm or cpu, got "${backend}"${HINT}`);
+  if (variants.length === 0) throw new InputError(`compare needs at least one --variant, e.g. --variant norm=rmsnorm${HINT}`);
+  return {
+    file: positional[0], variants, baseline: !switches.has('no-baseline'), json: switches.has('json'), trainer, backend,
+    seeds: wholeNumber('seeds', flags.get('seeds'), 1, MAX_SEEDS) ?? 1,
+    choices: { preset, tokenizer, steps: wholeNumber('steps', flags.get('steps'), 1), seed: wholeNumber('seed', flags.get('seed'), 0, 2 ** 31 - 1) },
+  };
+}
+
+// ------------------------------------------------------------------ the table for people
+
+/** Widest line of the human table. */
+export const TABLE_WIDTH = 100;
+const LABEL_WIDTH = 24;
+
+function parameters(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`;
+}
+
+/** A mean with its spread over seeds: "1.612 ± 0.004" with several seeds, "1.6123" with one. */
+function overSeeds(x: OverSeeds | null): string {
+  if (!x) return 'n/a';
+  return x.spread === null ? x.mean.toFixed(4) : `${x.mean.toFixed(3)} ± ${x.spread.toFixed(3)}`;
+}
+
+function truncate(label: string, width: number): string {
+  return label.length <= width ? label : `${label.slice(0, width - 1)}…`;
+}
+
+function signed(x: number): string {
+  return `${x >= 0 ? '+' : '-'}${Math.abs(x).toFixed(4)}`;
+}
+
+function pValue(p: number): string {
+  return p < 0.001 ? 'p < 0.001' : `p = ${p.toFixed(3)}`;
+}
+
+/** The lines of the table, none wider than TABLE_WIDTH (labels are cut and listed in full below it). */
+export function formatCompareTable(t: CompareTable, file: string): string[] {
+  const out: string[] = [];
+  const K = t.seeds.length;
+  const first = t.rows[0];
+  const metricName = t.metric === 'valLoss' ? 'val loss' : 'bits per byte';
+  if (first) {
+    out.push(`${path.basename(file)}: preset ${t.preset}, ${first.steps.toLocaleString('en-US')} steps of ${first.batchSize} x ${first.config.contextLength} ` +
+      `tokens = ${first.tokensPerRun.toLocaleString('en-US')} tokens per run`);
+  }
+  out.push(`${K === 1 ? `seed ${t.seeds[0]}` : `${K} seeds (${t.seeds[0]} to ${t.seeds[K - 1]}), mean ± spread (standard deviation over seeds)`}; ` +
+    `the same seed trains on the same batches`);
+  out.push(t.baseline ? `row 1 is the baseline: the ${t.preset} preset itself` : `no baseline (--no-baseline): every row is compared with row 1`);
+  if (t.metric === 'bitsPerByte') out.push('the rows tokenize differently: losses per token do not compare, bits per byte do');
+  out.push('');
+  const cols = [
+    { head: 'params', width: 7 }, { head: 'train loss', width: K > 1 ? 13 : 10 }, { head: 'val loss', width: K > 1 ? 13 : 10 },
+    { head: 'bits/byte', width: K > 1 ? 13 : 10 }, { head: 'ms/step', width: 8 }, { head: 'tok/s', width: 8 },
+  ];
+  const labelWidth = Math.min(LABEL_WIDTH, Math.max(7, ...t.rows.map((r) => r.label.length)));
+  const line = (n: string, label: string, cells: string[]): string =>
+    `${n.padStart(2)}  ${label.padEnd(labelWidth)}${cells.map((c, i) => c.padStart(cols[i].width + 2)).join('')}`.trimEnd();
+  out.push(line('#', 'variant', cols.map((c) => c.head)));
+  const notes: string[] = [];
+  t.rows.forEach((r, i) => {
+    const diverged = r.runs.filter((run) => run.error !== null).length;
+    out.push(line(String(i + 1), truncate(r.label, labelWidth), [parameters(r.parameters), overSeeds(r.trainLoss), overSeeds(r.valLoss),
+      overSeeds(r.bitsPerByte), r.msPerStep ? r.msPerStep.mean.toFixed(1) : 'n/a',
+      r.tokensPerSec ? Math.round(r.tokensPerSec.mean).toLocaleString('en-US') : 'n/a']));
+    if (r.label.length > labelWidth) notes.push(`row ${i + 1} is ${r.label}`);
+    if (r.steps !== first.steps) notes.push(`row ${i + 1} trains ${r.steps} steps of context ${r.config.contextLength}: the same tokens per run`);
+    if (diverged > 0) notes.push(`row ${i + 1}: ${diverged} of ${r.runs.length} runs diverged (the loss became non-finite) and are left out`);
+    if (r.runs.length < K) notes.push(`row ${i + 1}: ${r.runs.length} of ${K} runs trained before the comparison was stopped`);
+  });
+  for (const n of notes) out.push(`    ${n}`);
+  if (t.rows.length > 1) {
+    out.push('');
+    out.push(K === 1
+      ? `against row 1 (${metricName}, lower is better); one seed cannot tell a finding from seed noise: use --seeds 3 or more`
+      : `against row 1 (${metricName}, lower is better; mean difference ± its spread, seed by seed; paired t-test):`);
+    t.rows.forEach((r, i) => {
+      if (i === 0) return;
+      const v = r.versus;
+      const head = `${String(i + 1).padStart(2)}  ${truncate(r.label, labelWidth).padEnd(labelWidth)}  `;
+      if (!v) out.push(`${head}n/a (not every run finished)`);
+      else if (v.spread === null || v.p === null) out.push(`${head}${signed(v.difference)}`);
+      else {
+        const verdict = v.finding ? (v.difference < 0 ? 'better' : 'worse') : 'not a finding: within the seed noise';
+        out.push(`${head}${signed(v.difference)} ± ${v.spread.toFixed(4)}  ${pValue(v.p).padEnd(9)}  ${verdict}`);
+      }
+    });
+    if (K > 1) out.push(`    a difference is a finding when p < ${FINDING_P}: smaller ones could be seed noise`);
+  }
+  if (t.cancelled) out.push('', 'stopped before every run finished: the table holds the runs that did');
+  return out;
+}
+
+// ------------------------------------------------------------------ running it
+
+const stdout = (line: string): void => void safeStdout().write(line + '\n');
+const stderr = (text: string): void => void safeStderr().write(text);
+
+function seconds(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+/** Progress for people on stderr: a line per run, a redrawn step line on a terminal. */
+function humanProgress(): (e: CompareEvent) => void {
+  const tty = safeStderr().isTTY;
+  const clear = tty ? '\r\x1b[K' : '';
+  return (e) => {
+    const which = `run ${e.run + 1}/${e.runs}`;
+    if (e.event === 'start') {
+      stderr(`${which}: ${e.label}, seed ${e.seed} (${(e.parameters / 1e6).toFixed(2)}M parameters, ${e.trainer})\n`);
+    } else if (e.event === 'step' && tty) {
+      stderr(`${clear}  step ${e.step}/${e.steps} loss ${e.loss.toFixed(4)} | ${Math.round(e.tokensPerSec)} tok/s | ETA ${seconds(e.etaMs)}`);
+    } else if (e.event === 'warning') {
+      stderr(`${clear}  warning: ${e.message}\n`);
+    } else if (e.event === 'done') {
+      stderr(`${clear}  ${e.cancelled ? 'stopped' : e.error ? 'diverged' : 'done'} after ${e.step} steps in ${seconds(e.elapsedMs)}` +
+        `${e.valLoss === null ? '' : `, val ${e.valLoss.toFixed(4)}`}\n`);
+    }
+  };
+}
+
+export async function compareCommand(argv: string[]): Promise<number> {
+  const args = parseCompareArgs(argv);
+  const text = decodeTextFile(readBounded(args.file, MAX_TEXT_BYTES, 'the limit'), shown(args.file));
+  let backend;
+  try {
+    backend = await selectBackend(args.backend as Parameters<typeof selectBackend>[0]);
+  } catch (e) {
+    throw new InputError(e instanceof Error ? e.message : String(e));
+  }
+  // Ctrl-C: the first stops the run under way and prints the table of those that finished; a second quits.
+  const controller = new AbortController();
+  const onSigint = (): void => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+    if (!args.json) stderr(`${safeStderr().isTTY ? '\r\x1b[K' : ''}stopping; the table of the finished runs follows (Ctrl-C again to quit)\n`);
+  };
+  process.on('SIGINT', onSigint);
+  const progress = args.json ? null : humanProgress();
+  if (progress) stderr(`backend ${describeBackend(backend)}\n`);
+  let table: CompareTable;
+  try {
+    table = await compareOnText({ text, choices: args.choices, variants: args.variants, baseline: args.baseline, seeds: args.seeds,
+      trainer: args.trainer, signal: controller.signal, onEvent: (e) => (progress ? progress(e) : stdout(JSON.stringify(e))) });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+  if (args.json) stdout(JSON.stringify({ event: 'table', ...table }));
+  else for (const l of formatCompareTable(table, args.file)) stdout(escapeControls(l));
+  return table.cancelled ? 130 : 0;
+}
+
