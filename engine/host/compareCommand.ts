@@ -90,7 +90,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
 
 /** Widest line of the human table. */
 export const TABLE_WIDTH = 100;
-const LABEL_WIDTH = 24;
+const LABEL_WIDTH = 22;
 
 function parameters(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`;
@@ -100,6 +100,11 @@ function parameters(n: number): string {
 function overSeeds(x: OverSeeds | null): string {
   if (!x) return 'n/a';
   return x.spread === null ? x.mean.toFixed(4) : `${x.mean.toFixed(3)} ± ${x.spread.toFixed(3)}`;
+}
+
+/** Tokens per second in at most 7 characters: 59,871, then 123k, then 12M. */
+function rate(n: number): string {
+  return n < 1e5 ? Math.round(n).toLocaleString('en-US') : n < 1e8 ? `${Math.round(n / 1e3)}k` : `${Math.round(n / 1e6)}M`;
 }
 
 function truncate(label: string, width: number): string {
@@ -120,18 +125,19 @@ export function formatCompareTable(t: CompareTable, file: string): string[] {
   const K = t.seeds.length;
   const first = t.rows[0];
   const metricName = t.metric === 'valLoss' ? 'val loss' : 'bits per byte';
+  out.push(truncate(`compared on ${path.basename(file)}, preset ${t.preset}`, TABLE_WIDTH));
   if (first) {
-    out.push(`${path.basename(file)}: preset ${t.preset}, ${first.steps.toLocaleString('en-US')} steps of ${first.batchSize} x ${first.config.contextLength} ` +
-      `tokens = ${first.tokensPerRun.toLocaleString('en-US')} tokens per run`);
+    out.push(`${first.steps.toLocaleString('en-US')} steps of ${first.batchSize} x ${first.config.contextLength} tokens: ` +
+      `${first.tokensPerRun.toLocaleString('en-US')} tokens per run`);
   }
-  out.push(`${K === 1 ? `seed ${t.seeds[0]}` : `${K} seeds (${t.seeds[0]} to ${t.seeds[K - 1]}), mean ± spread (standard deviation over seeds)`}; ` +
-    `the same seed trains on the same batches`);
+  out.push(K === 1 ? `seed ${t.seeds[0]}` : `${K} seeds (${t.seeds[0]} to ${t.seeds[K - 1]}): mean ± spread (standard deviation over seeds)`);
+  out.push('the same seed trains on the same batches');
   out.push(t.baseline ? `row 1 is the baseline: the ${t.preset} preset itself` : `no baseline (--no-baseline): every row is compared with row 1`);
   if (t.metric === 'bitsPerByte') out.push('the rows tokenize differently: losses per token do not compare, bits per byte do');
   out.push('');
   const cols = [
     { head: 'params', width: 7 }, { head: 'train loss', width: K > 1 ? 13 : 10 }, { head: 'val loss', width: K > 1 ? 13 : 10 },
-    { head: 'bits/byte', width: K > 1 ? 13 : 10 }, { head: 'ms/step', width: 8 }, { head: 'tok/s', width: 8 },
+    { head: 'bits/byte', width: K > 1 ? 13 : 10 }, { head: 'ms/step', width: 7 }, { head: 'tok/s', width: 7 },
   ];
   const labelWidth = Math.min(LABEL_WIDTH, Math.max(7, ...t.rows.map((r) => r.label.length)));
   const line = (n: string, label: string, cells: string[]): string =>
@@ -141,8 +147,8 @@ export function formatCompareTable(t: CompareTable, file: string): string[] {
   t.rows.forEach((r, i) => {
     const diverged = r.runs.filter((run) => run.error !== null).length;
     out.push(line(String(i + 1), truncate(r.label, labelWidth), [parameters(r.parameters), overSeeds(r.trainLoss), overSeeds(r.valLoss),
-      overSeeds(r.bitsPerByte), r.msPerStep ? r.msPerStep.mean.toFixed(1) : 'n/a',
-      r.tokensPerSec ? Math.round(r.tokensPerSec.mean).toLocaleString('en-US') : 'n/a']));
+      overSeeds(r.bitsPerByte), r.msPerStep ? r.msPerStep.mean.toFixed(r.msPerStep.mean < 1e4 ? 1 : 0) : 'n/a',
+      r.tokensPerSec ? rate(r.tokensPerSec.mean) : 'n/a']));
     if (r.label.length > labelWidth) notes.push(`row ${i + 1} is ${r.label}`);
     if (r.steps !== first.steps) notes.push(`row ${i + 1} trains ${r.steps} steps of context ${r.config.contextLength}: the same tokens per run`);
     if (diverged > 0) notes.push(`row ${i + 1}: ${diverged} of ${r.runs.length} runs diverged (the loss became non-finite) and are left out`);
@@ -151,9 +157,9 @@ export function formatCompareTable(t: CompareTable, file: string): string[] {
   for (const n of notes) out.push(`    ${n}`);
   if (t.rows.length > 1) {
     out.push('');
-    out.push(K === 1
-      ? `against row 1 (${metricName}, lower is better); one seed cannot tell a finding from seed noise: use --seeds 3 or more`
-      : `against row 1 (${metricName}, lower is better; mean difference ± its spread, seed by seed; paired t-test):`);
+    out.push(`against row 1, in ${metricName} (lower is better):`);
+    out.push(K === 1 ? '(one seed cannot tell a finding from seed noise: use --seeds 3 or more)'
+      : '(the mean difference seed by seed ± its spread, and the p-value of a paired t-test)');
     t.rows.forEach((r, i) => {
       if (i === 0) return;
       const v = r.versus;
@@ -182,12 +188,13 @@ function seconds(ms: number): string {
 }
 
 /** Progress for people on stderr: a line per run, a redrawn step line on a terminal. */
-function humanProgress(): (e: CompareEvent) => void {
+function humanProgress(backend: string): (e: CompareEvent) => void {
   const tty = safeStderr().isTTY;
   const clear = tty ? '\r\x1b[K' : '';
   return (e) => {
     const which = `run ${e.run + 1}/${e.runs}`;
     if (e.event === 'start') {
+      if (e.run === 0) stderr(`backend ${backend}\n`);
       stderr(`${which}: ${e.label}, seed ${e.seed} (${(e.parameters / 1e6).toFixed(2)}M parameters, ${e.trainer})\n`);
     } else if (e.event === 'step' && tty) {
       stderr(`${clear}  step ${e.step}/${e.steps} loss ${e.loss.toFixed(4)} | ${Math.round(e.tokensPerSec)} tok/s | ETA ${seconds(e.etaMs)}`);
@@ -217,8 +224,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
     if (!args.json) stderr(`${safeStderr().isTTY ? '\r\x1b[K' : ''}stopping; the table of the finished runs follows (Ctrl-C again to quit)\n`);
   };
   process.on('SIGINT', onSigint);
-  const progress = args.json ? null : humanProgress();
-  if (progress) stderr(`backend ${describeBackend(backend)}\n`);
+  const progress = args.json ? null : humanProgress(describeBackend(backend));
   let table: CompareTable;
   try {
     table = await compareOnText({ text, choices: args.choices, variants: args.variants, baseline: args.baseline, seeds: args.seeds,

@@ -91,8 +91,8 @@ function parseRequest(req: CompareRequest): VariantSpec[] {
   });
   const rows = specs.length + (req.baseline ? 1 : 0);
   if (rows < MIN_VARIANTS || rows > MAX_VARIANTS) {
-    throw new InputError(`compare trains ${MIN_VARIANTS} to ${MAX_VARIANTS} variants, the baseline included` +
-      `${req.baseline ? '' : ' when there is one'}; got ${rows} (${specs.length} --variant${req.baseline ? ' and the baseline' : ', no baseline'})`);
+    throw new InputError(`compare trains ${MIN_VARIANTS} to ${MAX_VARIANTS} variants, the baseline counting as one; got ${rows} ` +
+      `(${specs.length} --variant${req.baseline ? ' and the baseline' : ', no baseline'})`);
   }
   const seen = new Set<string>();
   for (const s of specs) {
