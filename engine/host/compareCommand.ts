@@ -125,7 +125,7 @@ export function formatCompareTable(t: CompareTable, file: string): string[] {
   const K = t.seeds.length;
   const first = t.rows[0];
   const metricName = t.metric === 'valLoss' ? 'val loss' : 'bits per byte';
-  out.push(truncate(`compared on ${path.basename(file)}, preset ${t.preset}`, TABLE_WIDTH));
+  out.push(truncate(`compared on ${path.basename(file)}, preset ${t.preset}${first ? `, tokenizer ${first.tokenizer}` : ''}`, TABLE_WIDTH));
   if (first) {
     out.push(`${first.steps.toLocaleString('en-US')} steps of ${first.batchSize} x ${first.config.contextLength} tokens: ` +
       `${first.tokensPerRun.toLocaleString('en-US')} tokens per run`);
@@ -154,6 +154,7 @@ export function formatCompareTable(t: CompareTable, file: string): string[] {
     if (diverged > 0) notes.push(`row ${i + 1}: ${diverged} of ${r.runs.length} runs diverged (the loss became non-finite) and are left out`);
     if (r.runs.length < K) notes.push(`row ${i + 1}: ${r.runs.length} of ${K} runs trained before the comparison was stopped`);
   });
+  if (t.rows.length) notes.push('ms/step and tok/s time the training steps alone, one run at a time on every core');
   for (const n of notes) out.push(`    ${n}`);
   if (t.rows.length > 1) {
     out.push('');

@@ -79,7 +79,7 @@ export interface CompareRow {
   valLoss: OverSeeds | null;
   bitsPerByte: OverSeeds | null;
   msPerStep: OverSeeds | null;
-  tokensPerSec: OverSeeds | null;
+  tokensPerSec: OverSeeds | null; // mean: B·T at the mean step time, so it agrees with msPerStep; spread: of the runs' rates
   /** Against the reference row; null for the reference itself, and for a row without complete runs. */
   versus: CompareVersus | null;
 }

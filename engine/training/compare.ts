@@ -260,7 +260,9 @@ function summarise(row: CompareRow): void {
   row.valLoss = over((r) => r.valLoss);
   row.bitsPerByte = over((r) => r.bitsPerByte);
   row.msPerStep = over((r) => r.msPerStep);
-  row.tokensPerSec = over((r) => r.tokensPerSec);
+  // The rate at the mean step time (not the mean of the rates), so that the two columns agree
+  const rates = over((r) => r.tokensPerSec);
+  row.tokensPerSec = row.msPerStep && rates ? { mean: (row.batchSize * row.config.contextLength * 1000) / row.msPerStep.mean, spread: rates.spread } : null;
 }
 
 /** A row against the reference, seed by seed; null unless both have every seed, finished and measured. */

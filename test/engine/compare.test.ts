@@ -135,6 +135,7 @@ test('with several seeds: every row runs each seed, means and spreads, and a pai
     const vals = r.runs.map((run) => run.valLoss!);
     assert.equal(r.valLoss!.mean, mean(vals));
     assert.equal(r.valLoss!.spread, sampleStd(vals));
+    assert.ok(Math.abs(r.tokensPerSec!.mean * r.msPerStep!.mean - r.batchSize * r.config.contextLength * 1000) < 1e-6, 'the speed columns agree');
   }
   // The variant that is the baseline again: no difference at all, so no finding.
   assert.deepEqual(table.rows[1].versus, { metric: 'valLoss', difference: 0, spread: 0, p: 1, finding: false });
