@@ -22,7 +22,7 @@ export const DEADLINES: Record<Method, number> = {
   tokenLoss: 120_000, compareTokenizers: 300_000, bpeReplay: 300_000, sample: 30_000, nextToken: 60_000, attention: 60_000,
   attentionMap: 60_000, attentionRows: 60_000,
   lens: 60_000, neighbours: 60_000, analogy: 60_000, projection: 120_000, headRoles: 120_000, timeline: 30_000,
-  attribution: 60_000, patch: 120_000, ablate: 60_000, copySource: 60_000, copies: 30_000, validationStart: 30_000,
+  attribution: 60_000, patch: 120_000, ablate: 60_000, copySource: 60_000, copies: 30_000, validationStart: 30_000, compare: 600_000,
 };
 
 /** How long an engine that missed a deadline has to answer "are you there" before it is replaced. */

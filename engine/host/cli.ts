@@ -19,6 +19,7 @@ import { tokenizerForText } from '../text/bpe';
 import { CHOICE_RULES, ChoiceError, readRunChoices, type ChoiceKey, type RawChoices, type RunChoices } from '../training/choices';
 import { EXPORT_TARGETS, exportModelFile, isExportTarget } from './export';
 import { runTraining } from './run';
+import { COMPARE_USAGE, compareCommand } from './compareCommand';
 import { UNKNOWN_ID } from '../text/vocab';
 import { describeTrainingPath, type SamplingOptions, type TrainEvent } from '../protocol';
 import { INTERP_PROBE_FLAGS, INTERP_SWITCHES, interpProbe, interpProbeOptions, printInterp, writePerToken, type InterpProbe } from './interp';
@@ -40,7 +41,8 @@ const USAGE = `usage:
           [--ablate L.H,...] [--ablation zero|mean] [--snapshot K] [--timeline] [--json]
           --ablate reruns the probe with those heads (layer.head from 0; L.* for a whole layer) switched off
   gpt-lab eval <model> --file F [--per-token] [--json]   (--per-token: each token's surprise and entropy, in bits)
-  gpt-lab export <model> --to nanogpt|hf --out DIR [--text TRAINING_FILE] [--json]`;
+  gpt-lab export <model> --to nanogpt|hf --out DIR [--text TRAINING_FILE] [--json]
+${COMPARE_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -501,7 +503,7 @@ function commandUsage(command: string): string {
   return `usage:\n${lines.slice(start, end).join('\n')}`;
 }
 
-const COMMANDS = ['train', 'sample', 'tokens', 'probe', 'eval', 'export'];
+const COMMANDS = ['train', 'sample', 'tokens', 'probe', 'eval', 'export', 'compare'];
 
 /**
  * GPTLAB_* settings a person may set, and the values each takes. A value outside them is an error, not silently
@@ -552,6 +554,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'probe': return await probe(rest);
       case 'eval': return await evaluate(rest);
       case 'export': return await exportCommand(rest);
+      case 'compare': return await compareCommand(rest);
       case undefined: case '--help': case '-h': case 'help':
         print(USAGE);
         return command === undefined ? 2 : 0;

@@ -22,6 +22,7 @@ import { countTokensAsync, isTokenizerName, type Tokenizer } from '../text/token
 import { bpeReplay, tokenizerForText } from '../text/bpe';
 import { readRunChoices } from '../training/choices';
 import { runTraining } from './run';
+import { compareForEngine } from '../training/compare';
 import { type History } from '../protocol';
 import { InterpState, interpHandlers } from './interpMethods';
 
@@ -249,6 +250,7 @@ const handlers: Handlers<Exclude<Method, Immediate>, RequestContext> = {
   analogy: (p) => analogy(requireModel(), p.a, p.b, p.c, p.k),
   projection: (p) => embeddingPca(modelAt(p)),
   ...interpHandlers(() => interpOf(requireModel())),
+  compare: (p, ctx) => compareForEngine(p, ctx.compute, ctx.signal, (event) => send({ type: 'event', id: ctx.id, params: event })),
 };
 
 /** The plan `init` asks for (its settings checked as the CLI's flags are); any other first request gets auto. */

@@ -6,6 +6,7 @@ import type { AblationMode, AblationProbe, AnalogyResult, AttentionHead, Attenti
   BpeReplay, CopiedSpan, HeadRef, HeadRolesProbe, LensProbe, NextTokenProbe, PatchingProbe, ProjectedToken, SamplingOptions,
   TextNeighbours, Timeline, TokenizerComparison, TokenLoss } from './probes';
 import type { TrainEvent } from './events';
+import type { CompareEvent, CompareParams, CompareTable } from './compare';
 import { isEnvelopeOf, type Envelope } from './envelope';
 
 export interface ModelSummary {
@@ -133,6 +134,8 @@ export interface EngineMethods {
   copies: [{ generated: string; minChars?: number }, { spans: CopiedSpan[]; checked: boolean }];
   /** Where the validation split begins in the training text (UTF-16 offset), or null without one. */
   validationStart: [{ text: string }, { offset: number | null }];
+  /** Trains the baseline and each variant on the text, one run at a time, streaming CompareEvents; cancellable like train. */
+  compare: [CompareParams, CompareTable];
 }
 
 export type Method = keyof EngineMethods;
@@ -140,7 +143,7 @@ export type ParamsOf<M extends Method> = EngineMethods[M][0];
 export type ResultOf<M extends Method> = EngineMethods[M][1];
 export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'modelBytes', 'save', 'status', 'tokenLoss',
   'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'attentionMap', 'attentionRows', 'lens', 'neighbours', 'analogy',
-  'projection', 'headRoles', 'timeline', 'attribution', 'patch', 'ablate', 'copySource', 'copies', 'validationStart'];
+  'projection', 'headRoles', 'timeline', 'attribution', 'patch', 'ablate', 'copySource', 'copies', 'validationStart', 'compare'];
 
 /** Requests to the engine: `type` is the method. */
 export type EngineRequest = { [M in Method]: { type: M; id: number; params: ParamsOf<M> } }[Method];
@@ -149,7 +152,7 @@ export type EngineRequest = { [M in Method]: { type: M; id: number; params: Para
 export interface EngineReplyParams {
   result: unknown;
   error: { message: string };
-  event: TrainEvent;
+  event: TrainEvent | CompareEvent;
 }
 export type EngineReply = Envelope<EngineReplyParams> & { id: number };
 const REPLY_TYPES: readonly (keyof EngineReplyParams)[] = ['result', 'error', 'event'];

@@ -7,5 +7,6 @@ export * from './events';
 export * from './probes';
 export * from './engine';
 export * from './views';
+export * from './compare';
 // How the sizes and durations in these payloads read, for every host and view alike.
 export { formatBytes, formatDuration } from '../common/format';
