@@ -1,7 +1,7 @@
 // Blocked, packed GEMM driver + register-tiled micro-kernel written with GCC
-// vector extensions. Included (inside an anonymous namespace) by each ISA
-// translation unit after defining GEMM_VL (floats per vector), GEMM_MR (rows of
-// the register tile) and GEMM_NV (vectors per row of the register tile).
+// vector extensions. Included (inside an anonymous namespace) by kernel_unit.h,
+// once per ISA, with GEMM_VL (floats per vector), GEMM_MR (rows of the register
+// tile) and GEMM_NV (vectors per row of the register tile) defined.
 // Everything here has internal linkage, so code generated for one ISA can never
 // be picked by the linker for another.
 
