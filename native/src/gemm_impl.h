@@ -39,6 +39,22 @@ __attribute__((always_inline)) inline vf vmadd(vf acc, vf a, float s) {
 #endif
 }
 
+// A whole C tile = alpha * acc + beta * C + bias: BETA 0 never reads C, BETA 1 adds it without a multiply, any other
+// BETA multiplies it by beta.
+template <int BETA>
+__attribute__((always_inline)) inline void store_tile(const vf (&acc)[MR][NV], const vf (&bv)[NV], float* __restrict c,
+                                                      long ldc, float alpha, float beta) {
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) {
+      vfu* p = (vfu*)(c + i * ldc + j * VL);
+      if constexpr (BETA == 0) *p = acc[i][j] * alpha + bv[j];
+      else if constexpr (BETA == 1) *p = acc[i][j] * alpha + *p + bv[j];
+      else *p = acc[i][j] * alpha + *p * beta + bv[j];
+    }
+}
+
 // C tile (mr x nr valid) = alpha * acc + beta * C (+ bias, nr floats, when set)
 __attribute__((always_inline)) inline void micro_kernel(long kc, const float* __restrict a,
                                                         const float* __restrict b,
@@ -75,28 +91,9 @@ __attribute__((always_inline)) inline void micro_kernel(long kc, const float* __
     vf bv[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; j++) bv[j] = bias ? *(const vfu*)(bias + j * VL) : (vf){};
-    if (beta == 0.0f) {
-#pragma GCC unroll 32
-      for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; j++) *(vfu*)(c + i * ldc + j * VL) = acc[i][j] * alpha + bv[j];
-    } else if (beta == 1.0f) {
-#pragma GCC unroll 32
-      for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; j++) {
-          vfu* p = (vfu*)(c + i * ldc + j * VL);
-          *p = acc[i][j] * alpha + *p + bv[j];
-        }
-    } else {
-#pragma GCC unroll 32
-      for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; j++) {
-          vfu* p = (vfu*)(c + i * ldc + j * VL);
-          *p = acc[i][j] * alpha + *p * beta + bv[j];
-        }
-    }
+    if (beta == 0.0f) store_tile<0>(acc, bv, c, ldc, alpha, beta);
+    else if (beta == 1.0f) store_tile<1>(acc, bv, c, ldc, alpha, beta);
+    else store_tile<2>(acc, bv, c, ldc, alpha, beta);
   } else {
     alignas(64) float tmp[MR * NR];
 #pragma GCC unroll 32
