@@ -61,7 +61,7 @@ struct Operand {
 // and sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), the same with one batch and every operand
 // at offset 0.
 napi_value Gemm(napi_env env, napi_callback_info info, bool batched) {
-  const std::string name = batched ? "sgemmBatched" : "sgemm";
+  const char* name = batched ? "sgemmBatched" : "sgemm";
   const char* usage = batched ? "sgemmBatched(transA, transB, batch, M, N, K, alpha, A, offA, strideA, lda, B, offB, "
                                 "strideB, ldb, beta, C, offC, strideC, ldc)"
                               : "sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)";
@@ -79,10 +79,10 @@ napi_value Gemm(napi_env env, napi_callback_info info, bool batched) {
     return bad_argument(env, usage, args);
   if (batch == 0) return nullptr;
   if (K > 0 && (!A.spans(ta ? K : M, ta ? M : K, batch) || !B.spans(tb ? N : K, tb ? K : N, batch)))
-    return throw_range(env, name + ": A or B too small for the given sizes/leading dimensions");
-  if (!C.spans(M, N, batch)) return throw_range(env, name + ": C too small for the given sizes/leading dimension");
+    return throw_range(env, std::string(name) + ": A or B too small for the given sizes/leading dimensions");
+  if (!C.spans(M, N, batch)) return throw_range(env, std::string(name) + ": C too small for the given sizes/leading dimension");
   if (batch > 1 && C.stride < M * C.ld && M > 0 && N > 0)
-    return throw_range(env, name + ": output batches overlap (strideC too small)");
+    return throw_range(env, std::string(name) + ": output batches overlap (strideC too small)");
   gemm(GemmTask{ta, tb, M, N, K, alpha, A.data + A.offset, A.ld, B.data + B.offset, B.ld, beta, C.data + C.offset, C.ld},
        batch, A.stride, B.stride, C.stride);
   return nullptr;
