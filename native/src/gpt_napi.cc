@@ -114,7 +114,7 @@ bool read_batch(napi_env env, const GPTShape& s, Args& args, bool withTargets, B
   if (!args.whole(&b->B) || !args.whole(&b->T) || b->B < 1 || b->T < 1)
     return fail(env, "B and T must be positive integers"), false;
   if (b->T > s.T) return fail(env, "T exceeds the context length", true), false;
-  if (ni != b->B * b->T || (tg && nt != ni)) return fail(env, "inputs/targets must hold B*T ids", true), false;
+  if (ni != b->B * b->T || (withTargets && nt != ni)) return fail(env, "inputs/targets must hold B*T ids", true), false;
   for (long i = 0; i < ni; i++)
     if (idx[i] < 0 || idx[i] >= s.V || (tg && (tg[i] < 0 || tg[i] >= s.V)))
       return fail(env, "token id out of the model's vocabulary", true), false;
