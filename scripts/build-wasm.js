@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// Builds the WebAssembly native trainer (native/src in its portable-vector form, pthreads) twice into native/wasm/,
-// each as <name>.js (the glue, a CommonJS factory), <name>.wasm and <name>.worker.js:
-//   gptlab_trainer      SIMD128: every runtime with wasm SIMD (Node >= 16, Electron, browsers)
-//   gptlab_trainer_fma  SIMD128 + relaxed SIMD: its GEMM multiplies and adds in one f32x4.relaxed_madd (an FMA on CPUs
-//                       that have one); engine/compute/wasm.ts picks it where the runtime validates that opcode
+// Builds the WebAssembly native trainer (native/src in its portable-vector form, pthreads) twice into native/wasm/:
+//   gptlab_trainer.wasm      SIMD128: every runtime with wasm SIMD (Node >= 16, Electron, browsers)
+//   gptlab_trainer_fma.wasm  SIMD128 + relaxed SIMD: its GEMM multiplies and adds in one f32x4.relaxed_madd (an FMA on
+//                            CPUs that have one); engine/compute/wasm.ts picks it where the runtime validates that opcode
+// and the one glue both load through, gptlab_trainer.js (a CommonJS factory) and gptlab_trainer.worker.js: Emscripten
+// writes a glue per build, but they differ only in the build's own file names (which the engine never lets the glue
+// fetch: it compiles the .wasm itself), and the build stops if they ever differ in more.
 // The outputs are committed, so this never fails an install: without the toolchain it keeps the committed builds and
 // says so.
 //   node scripts/build-wasm.js            build if the toolchain is there, else keep the committed builds
@@ -29,7 +31,7 @@ const root = path.resolve(__dirname, '..');
 const src = path.join(root, 'native', 'src');
 const outDir = path.join(root, 'native', 'wasm');
 const required = process.argv.includes('--require');
-const EXTS = ['js', 'wasm', 'worker.js'];
+const GLUE_EXTS = ['js', 'worker.js'];
 
 const CLANG_VERSION = '19';
 const BINARYEN_VERSION = '132.0.0';
@@ -40,8 +42,11 @@ const BUILDS = [
   { name: 'gptlab_trainer_fma', what: 'relaxed SIMD', flags: ['-msimd128', '-mrelaxed-simd'] },
 ];
 
+// What native/wasm/ holds: each build's .wasm and the first build's glue.
+const OUTPUTS = [...BUILDS.map((b) => `${b.name}.wasm`), ...GLUE_EXTS.map((ext) => `${BUILDS[0].name}.${ext}`)];
+
 function committed() {
-  return BUILDS.every((b) => EXTS.every((ext) => fs.existsSync(path.join(outDir, `${b.name}.${ext}`))));
+  return OUTPUTS.every((f) => fs.existsSync(path.join(outDir, f)));
 }
 
 function keep(msg) {
@@ -131,8 +136,17 @@ function build(tc, b, tmp) {
     const lines = `${res.stderr || ''}\n${res.stdout || ''}`.split('\n').filter((l) => /error/i.test(l));
     keep(`em++ failed on ${b.name}: ${(lines[0] || `exit ${res.status}`).slice(0, 300)}`);
   }
-  for (const ext of EXTS) if (!fs.existsSync(path.join(tmp, `${b.name}.${ext}`))) keep(`em++ produced no ${b.name}.${ext}`);
+  for (const ext of ['wasm', ...GLUE_EXTS]) if (!fs.existsSync(path.join(tmp, `${b.name}.${ext}`))) keep(`em++ produced no ${b.name}.${ext}`);
   return (Date.now() - t0) / 1000;
+}
+
+/** Whether every build's glue is the first build's but for its own name, so that one glue serves them all. */
+function sameGlue(tmp) {
+  const first = BUILDS[0].name;
+  return BUILDS.every((b) => GLUE_EXTS.every((ext) => {
+    const own = fs.readFileSync(path.join(tmp, `${b.name}.${ext}`), 'utf8').split(b.name).join(first);
+    return own === fs.readFileSync(path.join(tmp, `${first}.${ext}`), 'utf8');
+  }));
 }
 
 function main() {
@@ -141,11 +155,15 @@ function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gptlab-wasm-'));
   // Both are built before either is copied: the two builds in native/wasm/ always come from the same source.
   const seconds = BUILDS.map((b) => build(tc, b, tmp));
+  if (!sameGlue(tmp)) keep(`the builds' glue differs in more than their names, so ${BUILDS[0].name}.js cannot load them all`);
   fs.mkdirSync(outDir, { recursive: true });
-  for (const b of BUILDS) for (const ext of EXTS) fs.copyFileSync(path.join(tmp, `${b.name}.${ext}`), path.join(outDir, `${b.name}.${ext}`));
+  for (const f of OUTPUTS) fs.copyFileSync(path.join(tmp, f), path.join(outDir, f));
+  // The per-build glue an earlier build script wrote: nothing loads it now.
+  for (const b of BUILDS.slice(1)) for (const ext of GLUE_EXTS) fs.rmSync(path.join(outDir, `${b.name}.${ext}`), { force: true });
   fs.rmSync(tmp, { recursive: true, force: true });
   const kb = (f) => (fs.statSync(path.join(outDir, f)).size / 1024).toFixed(0);
-  BUILDS.forEach((b, i) => console.log(`gpt-lab: wasm trainer (${b.what}) built in ${seconds[i].toFixed(0)} s: native/wasm/${b.name}.wasm ${kb(`${b.name}.wasm`)} KB, .js ${kb(`${b.name}.js`)} KB.`));
+  BUILDS.forEach((b, i) => console.log(`gpt-lab: wasm trainer (${b.what}) built in ${seconds[i].toFixed(0)} s: native/wasm/${b.name}.wasm ${kb(`${b.name}.wasm`)} KB.`));
+  console.log(`gpt-lab: one glue for both: native/wasm/${BUILDS[0].name}.js ${kb(`${BUILDS[0].name}.js`)} KB.`);
 }
 
 try {

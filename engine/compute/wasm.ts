@@ -1,8 +1,10 @@
 // The wasm training path: native/src's NativeGPT compiled to WebAssembly with pthreads (scripts/build-wasm.js), in two
 // builds: wasm-fma (relaxed SIMD: the GEMM's multiply-adds fused, where the runtime has relaxed SIMD) and wasm-simd
-// (SIMD128: every runtime). Each is wrapped in a class with the addon NativeGPT's interface (addon.ts's
+// (SIMD128: every runtime), one .wasm file each, both loaded by the one Emscripten glue (gptlab_trainer.js and its
+// worker): the builds' glue differs only in the file names it would fetch, and it fetches nothing here (the module
+// is compiled here and handed to it). Each is wrapped in a class with the addon NativeGPT's interface (addon.ts's
 // NativeGPTHandle), decoding included. The universal fast path where no prebuilt addon matches the platform, or the
-// addon failed its self-check. Loaded only from GPT Lab's own package folder, or the file GPTLAB_WASM_PATH names.
+// addon failed its self-check. Loaded only from GPT Lab's own package folder, or where GPTLAB_WASM_PATH says.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
@@ -14,11 +16,13 @@ import { OUT_OF_MEMORY_CODE, packAdamWStep, packageFile, runSelfCheck, type Adam
 
 /** The builds in native/wasm/, best first. */
 export const WASM_BUILDS = [
-  { name: 'wasm-fma', file: 'gptlab_trainer_fma.js', isa: 'wasm-relaxed-simd' },
-  { name: 'wasm-simd', file: 'gptlab_trainer.js', isa: 'wasm-simd128' },
+  { name: 'wasm-fma', file: 'gptlab_trainer_fma.wasm', isa: 'wasm-relaxed-simd' },
+  { name: 'wasm-simd', file: 'gptlab_trainer.wasm', isa: 'wasm-simd128' },
 ] as const;
 export type WasmBuildName = (typeof WASM_BUILDS)[number]['name'];
 const WASM_DIR = path.join('native', 'wasm');
+/** The glue every build loads through, beside the .wasm files (with gptlab_trainer.worker.js, its threads' script). */
+const GLUE = 'gptlab_trainer.js';
 
 // The engine's TypeScript lib has no WebAssembly declarations (they come with the DOM lib); the little used here.
 interface WasmMemory { readonly buffer: ArrayBuffer }
@@ -106,20 +110,18 @@ export function relaxedSimdAvailable(): boolean {
 }
 
 /**
- * A build's glue file (native/wasm/<file>.js in the package folder), or null. GPTLAB_WASM_PATH overrides the folder: a folder holding the
- * builds, or one build's .js file (then only that build is found).
+ * A build's .wasm file (native/wasm/<file> in the package folder) when the glue is beside it, or null.
+ * GPTLAB_WASM_PATH overrides the folder: a folder holding the builds and the glue, or one build's .wasm file (then
+ * only that build is found).
  */
 export function findWasmTrainerPath(build: WasmBuildName = 'wasm-simd'): string | null {
   const file = WASM_BUILDS.find((b) => b.name === build)!.file;
   const override = process.env.GPTLAB_WASM_PATH;
-  if (override) {
-    if (fs.existsSync(override) && fs.statSync(override).isDirectory()) {
-      const f = path.join(override, file);
-      return fs.existsSync(f) ? path.resolve(f) : null;
-    }
-    return path.basename(override) === file && fs.existsSync(override) ? path.resolve(override) : null;
-  }
-  return packageFile(path.join(WASM_DIR, file));
+  let found: string | null;
+  if (!override) found = packageFile(path.join(WASM_DIR, file));
+  else if (fs.existsSync(override) && fs.statSync(override).isDirectory()) found = path.resolve(override, file);
+  else found = path.basename(override) === file ? path.resolve(override) : null;
+  return found !== null && fs.existsSync(found) && fs.existsSync(path.join(path.dirname(found), GLUE)) ? found : null;
 }
 
 /** Threads the wasm pool uses: GPTLAB_THREADS, else the cores. */
@@ -129,11 +131,12 @@ function wasmThreads(): number {
   return Math.max(1, Math.min(64, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length));
 }
 
-async function instantiate(file: string): Promise<WasmModule> {
-  const wasmFile = file.replace(/\.js$/, '.wasm');
+async function instantiate(wasmFile: string): Promise<WasmModule> {
   // Compiled here, synchronously, and handed to the glue: Emscripten 3.1.6 would fetch() a path, which Node refuses.
+  // The glue's factory makes a new instance on every call, so both builds can load in one process.
   const module = new WA.Module(fs.readFileSync(wasmFile));
-  const factory = createRequire(file)(file) as (m: object) => Promise<WasmModule>;
+  const glue = path.join(path.dirname(wasmFile), GLUE);
+  const factory = createRequire(glue)(glue) as (m: object) => Promise<WasmModule>;
   const threads = wasmThreads();
   const m = await factory({
     // At least one: with none, Emscripten 3.1.6 never finishes loading (it counts loaded workers down to zero).
@@ -157,7 +160,7 @@ async function loadBuild(build: WasmBuildName): Promise<LoadedBuild | string> {
   try {
     const spec = WASM_BUILDS.find((b) => b.name === build)!;
     const file = findWasmTrainerPath(build);
-    if (!file) return `${build}: ${path.join(WASM_DIR, spec.file)} not found (run npm run build:wasm)`;
+    if (!file) return `${build}: ${path.join(WASM_DIR, spec.file)} or its ${GLUE} not found (run npm run build:wasm)`;
     if (build === 'wasm-fma' && !relaxedSimdAvailable()) return `${build}: this runtime has no relaxed SIMD`;
     const m = await instantiate(file);
     const out = m._gptlab_malloc(24);

@@ -1,26 +1,10 @@
-#include "gemm.h"
-#include "ops.h"
+// AVX-512 kernels (x86-64): 16 floats a vector, 32 vector registers for a taller tile.
 #if defined(__x86_64__) || defined(__i386__)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
-#endif
-namespace {
+#define KERNEL_NAME avx512
+#define KERNEL_ISA "avx512f"
+#define KERNEL_TARGET "avx512f,avx512vl,avx512dq,avx2,fma"
 #define GEMM_VL 16
 #define GEMM_MR 12
 #define GEMM_NV 2
-#include "gemm_impl.h"
-#include "ops_impl.h"
-}  // namespace
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
-namespace gptlab {
-GemmKernel gemm_kernel_avx512() { return GemmKernel{"avx512f", MR, NR, &gemm_run, &exp_run, &pack_run}; }
-OpsKernel ops_kernel_avx512() { return ops_table(); }
-}  // namespace gptlab
+#include "kernel_unit.h"
 #endif

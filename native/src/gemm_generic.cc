@@ -1,8 +1,7 @@
 // Portable fallback: GCC/Clang generic vectors of 4 floats (SSE2 on x86-64,
 // NEON on arm64, scalar elsewhere).
-#include "gemm.h"
-#include "ops.h"
-namespace {
+#define KERNEL_NAME generic
+#define KERNEL_ISA "generic"
 #define GEMM_VL 4
 #define GEMM_RD_J 2  // rowdot: 4x2 accumulators + 6 operands fit 16 vector registers (SSE2, wasm)
 #if defined(__wasm_simd128__) && !defined(GEMM_MR)
@@ -13,10 +12,4 @@ namespace {
 #define GEMM_MR 4
 #define GEMM_NV 2
 #endif
-#include "gemm_impl.h"
-#include "ops_impl.h"
-}  // namespace
-namespace gptlab {
-GemmKernel gemm_kernel_generic() { return GemmKernel{"generic", MR, NR, &gemm_run, &exp_run, &pack_run}; }
-OpsKernel ops_kernel_generic() { return ops_table(); }
-}  // namespace gptlab
+#include "kernel_unit.h"

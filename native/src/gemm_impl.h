@@ -1,7 +1,7 @@
 // Blocked, packed GEMM driver + register-tiled micro-kernel written with GCC
-// vector extensions. Included (inside an anonymous namespace) by each ISA
-// translation unit after defining GEMM_VL (floats per vector), GEMM_MR (rows of
-// the register tile) and GEMM_NV (vectors per row of the register tile).
+// vector extensions. Included (inside an anonymous namespace) by kernel_unit.h,
+// once per ISA, with GEMM_VL (floats per vector), GEMM_MR (rows of the register
+// tile) and GEMM_NV (vectors per row of the register tile) defined.
 // Everything here has internal linkage, so code generated for one ISA can never
 // be picked by the linker for another.
 
@@ -37,6 +37,22 @@ __attribute__((always_inline)) inline vf vmadd(vf acc, vf a, float s) {
 #else
   return acc + a * s;
 #endif
+}
+
+// A whole C tile = alpha * acc + beta * C + bias: BETA 0 never reads C, BETA 1 adds it without a multiply, any other
+// BETA multiplies it by beta.
+template <int BETA>
+__attribute__((always_inline)) inline void store_tile(const vf (&acc)[MR][NV], const vf (&bv)[NV], float* __restrict c,
+                                                      long ldc, float alpha, float beta) {
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) {
+      vfu* p = (vfu*)(c + i * ldc + j * VL);
+      if constexpr (BETA == 0) *p = acc[i][j] * alpha + bv[j];
+      else if constexpr (BETA == 1) *p = acc[i][j] * alpha + *p + bv[j];
+      else *p = acc[i][j] * alpha + *p * beta + bv[j];
+    }
 }
 
 // C tile (mr x nr valid) = alpha * acc + beta * C (+ bias, nr floats, when set)
@@ -75,28 +91,9 @@ __attribute__((always_inline)) inline void micro_kernel(long kc, const float* __
     vf bv[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; j++) bv[j] = bias ? *(const vfu*)(bias + j * VL) : (vf){};
-    if (beta == 0.0f) {
-#pragma GCC unroll 32
-      for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; j++) *(vfu*)(c + i * ldc + j * VL) = acc[i][j] * alpha + bv[j];
-    } else if (beta == 1.0f) {
-#pragma GCC unroll 32
-      for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; j++) {
-          vfu* p = (vfu*)(c + i * ldc + j * VL);
-          *p = acc[i][j] * alpha + *p + bv[j];
-        }
-    } else {
-#pragma GCC unroll 32
-      for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; j++) {
-          vfu* p = (vfu*)(c + i * ldc + j * VL);
-          *p = acc[i][j] * alpha + *p * beta + bv[j];
-        }
-    }
+    if (beta == 0.0f) store_tile<0>(acc, bv, c, ldc, alpha, beta);
+    else if (beta == 1.0f) store_tile<1>(acc, bv, c, ldc, alpha, beta);
+    else store_tile<2>(acc, bv, c, ldc, alpha, beta);
   } else {
     alignas(64) float tmp[MR * NR];
 #pragma GCC unroll 32

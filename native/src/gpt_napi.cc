@@ -97,62 +97,30 @@ napi_value copy_out(napi_env env, const float* src, long n) {
   return array;
 }
 
-// The model behind `this` (or null, with a JavaScript error thrown, when disposed), and up to *argc arguments.
-NativeGPT* unwrap(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
-  napi_value self;
-  if (napi_get_cb_info(env, info, argc, argv, &self, nullptr) != napi_ok) return nullptr;
-  void* data = nullptr;
-  if (napi_unwrap(env, self, &data) != napi_ok || !data) {
-    fail(env, "NativeGPT: not a NativeGPT object");
-    return nullptr;
-  }
-  Wrapped* w = static_cast<Wrapped*>(data);
-  if (!w->model) fail(env, "NativeGPT: the model was disposed");
-  return w->model;
-}
-
 struct Batch {
   const int32_t* idx = nullptr;
   const int32_t* targets = nullptr;
   long B = 0, T = 0;
 };
 
-// inputs [B*T] (and targets, unless null), B and T: sizes checked, and every id checked to be in the vocabulary.
-bool read_batch(napi_env env, const GPTShape& s, napi_value inputs, napi_value targets, napi_value Bv, napi_value Tv,
-                Batch* b) {
+// The next arguments, inputs [B*T] (and targets, when withTargets), B and T: sizes checked, and every id checked to
+// be in the vocabulary.
+bool read_batch(napi_env env, const GPTShape& s, Args& args, bool withTargets, Batch* b) {
   long ni = 0, nt = 0;
   int32_t* idx = nullptr;
   int32_t* tg = nullptr;
-  if (!get_typed(env, inputs, napi_int32_array, &idx, &ni)) return fail(env, "inputs must be an Int32Array"), false;
-  if (targets && !get_typed(env, targets, napi_int32_array, &tg, &nt))
-    return fail(env, "targets must be an Int32Array"), false;
-  if (!get_long(env, Bv, &b->B) || !get_long(env, Tv, &b->T) || b->B < 1 || b->T < 1)
+  if (!args.typed(napi_int32_array, &idx, &ni)) return fail(env, "inputs must be an Int32Array"), false;
+  if (withTargets && !args.typed(napi_int32_array, &tg, &nt)) return fail(env, "targets must be an Int32Array"), false;
+  if (!args.whole(&b->B) || !args.whole(&b->T) || b->B < 1 || b->T < 1)
     return fail(env, "B and T must be positive integers"), false;
   if (b->T > s.T) return fail(env, "T exceeds the context length", true), false;
-  if (ni != b->B * b->T || (targets && nt != ni)) return fail(env, "inputs/targets must hold B*T ids", true), false;
+  if (ni != b->B * b->T || (withTargets && nt != ni)) return fail(env, "inputs/targets must hold B*T ids", true), false;
   for (long i = 0; i < ni; i++)
     if (idx[i] < 0 || idx[i] >= s.V || (tg && (tg[i] < 0 || tg[i] >= s.V)))
       return fail(env, "token id out of the model's vocabulary", true), false;
   b->idx = idx;
   b->targets = tg;
   return true;
-}
-
-// The model and the batch of a call (inputs, targets, B, T, ...) or, without targets, (inputs, B, T, ...); null,
-// with an error thrown, when the object was disposed or the arguments are wrong. argv holds *argc <= maxArgs values.
-NativeGPT* batch_call(napi_env env, napi_callback_info info, bool withTargets, size_t maxArgs, const char* usage,
-                      napi_value* argv, size_t* argc, Batch* b) {
-  *argc = maxArgs;
-  NativeGPT* m = unwrap(env, info, argc, argv);
-  if (!m) return nullptr;
-  const size_t shift = withTargets ? 1 : 0;
-  if (*argc < 3 + shift) {
-    fail(env, usage);
-    return nullptr;
-  }
-  if (!read_batch(env, m->shape(), argv[0], withTargets ? argv[1] : nullptr, argv[1 + shift], argv[2 + shift], b))
-    return nullptr;
-  return m;
 }
 
 // Runs f, turning a C++ exception (allocation failure) into a JavaScript error.
@@ -173,23 +141,47 @@ napi_value guarded(napi_env env, const F& f) {
   return nullptr;
 }
 
+// A method: body(model, args) on the model behind `this`, guarded; a JavaScript error instead when `this` is not a
+// NativeGPT or was disposed.
+template <class F>
+napi_value method(napi_env env, napi_callback_info info, const F& body) {
+  Args args(env, info);
+  void* data = nullptr;
+  if (napi_unwrap(env, args.self(), &data) != napi_ok || !data) return fail(env, "NativeGPT: not a NativeGPT object");
+  NativeGPT* m = static_cast<Wrapped*>(data)->model;
+  if (!m) return fail(env, "NativeGPT: the model was disposed");
+  return guarded(env, [&] { return body(*m, args); });
+}
+
+// A method on a batch, (inputs, targets, B, T, ...) or without targets (inputs, B, T, ...): body(model, batch, args)
+// once the batch is read and checked, the arguments after it still to read in args.
+template <class F>
+napi_value batch_method(napi_env env, napi_callback_info info, bool withTargets, const char* usage, const F& body) {
+  return method(env, info, [&](NativeGPT& m, Args& args) -> napi_value {
+    if (args.count() < (withTargets ? 4u : 3u)) return fail(env, usage);
+    Batch b;
+    if (!read_batch(env, m.shape(), args, withTargets, &b)) return nullptr;
+    return body(m, b, args);
+  });
+}
+
 napi_value Construct(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], self;
-  if (napi_get_cb_info(env, info, &argc, argv, &self, nullptr) != napi_ok) return nullptr;
-  if (argc < 3) return fail(env, "new NativeGPT(shape, offsets, params)");
+  Args args(env, info);
+  napi_value shape, offsetsValue, paramsValue;
+  if (!args.any(&shape) || !args.any(&offsetsValue) || !args.any(&paramsValue))
+    return fail(env, "new NativeGPT(shape, offsets, params)");
   GPTShape s{};
   long ffnMult = 0;
   std::string norm, activation, positions;
   double dropout = 0;
-  if (!prop_long(env, argv[0], "vocabSize", &s.V) || !prop_long(env, argv[0], "contextLength", &s.T) ||
-      !prop_long(env, argv[0], "dim", &s.D) || !prop_long(env, argv[0], "heads", &s.H) ||
-      !prop_long(env, argv[0], "layers", &s.N) || !prop_long(env, argv[0], "ffnMult", &ffnMult) ||
-      !prop_string(env, argv[0], "norm", &norm) || !prop_string(env, argv[0], "activation", &activation) ||
-      !prop_string(env, argv[0], "positions", &positions) || !prop_bool(env, argv[0], "tieEmbeddings", &s.tied) ||
-      !prop_bool(env, argv[0], "bias", &s.bias) || !prop_bool(env, argv[0], "qkvBias", &s.qkvBias) ||
-      !prop_double(env, argv[0], "dropout", &dropout) || !prop_long(env, argv[0], "kvHeads", &s.KV) ||
-      !prop_long(env, argv[0], "headDim", &s.hs) || !prop_bool(env, argv[0], "qkNorm", &s.qkNorm))
+  if (!prop_long(env, shape, "vocabSize", &s.V) || !prop_long(env, shape, "contextLength", &s.T) ||
+      !prop_long(env, shape, "dim", &s.D) || !prop_long(env, shape, "heads", &s.H) ||
+      !prop_long(env, shape, "layers", &s.N) || !prop_long(env, shape, "ffnMult", &ffnMult) ||
+      !prop_string(env, shape, "norm", &norm) || !prop_string(env, shape, "activation", &activation) ||
+      !prop_string(env, shape, "positions", &positions) || !prop_bool(env, shape, "tieEmbeddings", &s.tied) ||
+      !prop_bool(env, shape, "bias", &s.bias) || !prop_bool(env, shape, "qkvBias", &s.qkvBias) ||
+      !prop_double(env, shape, "dropout", &dropout) || !prop_long(env, shape, "kvHeads", &s.KV) ||
+      !prop_long(env, shape, "headDim", &s.hs) || !prop_bool(env, shape, "qkNorm", &s.qkNorm))
     return fail(env, "NativeGPT: the shape is missing a field or has a wrongly typed one");
   if ((norm != "layernorm" && norm != "rmsnorm") || (activation != "relu" && activation != "gelu") ||
       (positions != "learned" && positions != "sinusoidal" && positions != "rope" && positions != "none"))
@@ -206,9 +198,9 @@ napi_value Construct(napi_env env, napi_callback_info info) {
   long noff = 0;
   float* params = nullptr;
   long nparams = 0;
-  if (!get_typed(env, argv[1], napi_float64_array, &off, &noff))
+  if (!get_typed(env, offsetsValue, napi_float64_array, &off, &noff))
     return fail(env, "NativeGPT: offsets must be a Float64Array");
-  if (!get_typed(env, argv[2], napi_float32_array, &params, &nparams))
+  if (!get_typed(env, paramsValue, napi_float32_array, &params, &nparams))
     return fail(env, "NativeGPT: params must be a Float32Array");
   std::vector<long> offsets(off, off + noff);
   std::string error;
@@ -221,212 +213,159 @@ napi_value Construct(napi_env env, napi_callback_info info) {
   }
   if (!model) return fail(env, "NativeGPT: " + error, true);
   Wrapped* w = new Wrapped{model, nullptr};
-  if (napi_create_reference(env, argv[2], 1, &w->params) != napi_ok ||
-      napi_wrap(env, self, w, finalize, nullptr, nullptr) != napi_ok) {
+  if (napi_create_reference(env, paramsValue, 1, &w->params) != napi_ok ||
+      napi_wrap(env, args.self(), w, finalize, nullptr, nullptr) != napi_ok) {
     release(env, w);
     delete w;
     return fail(env, "NativeGPT: could not wrap the model");
   }
-  return self;
+  return args.self();
 }
 
 napi_value Loss(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  size_t argc;
-  Batch b;
-  NativeGPT* m = batch_call(env, info, true, 4, "loss(inputs, targets, B, T)", argv, &argc, &b);
-  if (!m) return nullptr;
-  return guarded(env, [&] { return make_number(env, m->loss(b.idx, b.targets, b.B, b.T)); });
+  return batch_method(env, info, true, "loss(inputs, targets, B, T)", [&](NativeGPT& m, const Batch& b, Args&) {
+    return make_number(env, m.loss(b.idx, b.targets, b.B, b.T));
+  });
 }
 
 // lossAndGradients(inputs, targets, B, T, seed?): a nonzero seed trains (dropout on, masks from the seed)
 napi_value LossAndGradients(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  size_t argc;
-  Batch b;
-  NativeGPT* m = batch_call(env, info, true, 5, "lossAndGradients(inputs, targets, B, T, seed?)", argv, &argc, &b);
-  if (!m) return nullptr;
-  long seed = 0;
-  if (argc >= 5 && !get_long(env, argv[4], &seed)) return fail(env, "seed must be a non-negative integer");
-  return guarded(env, [&] {
-    return make_number(env, m->lossAndGradients(b.idx, b.targets, b.B, b.T, static_cast<uint64_t>(seed)));
-  });
+  return batch_method(env, info, true, "lossAndGradients(inputs, targets, B, T, seed?)",
+                      [&](NativeGPT& m, const Batch& b, Args& args) -> napi_value {
+                        long seed = 0;
+                        if (args.more() && !args.whole(&seed)) return fail(env, "seed must be a non-negative integer");
+                        return make_number(env, m.lossAndGradients(b.idx, b.targets, b.B, b.T, static_cast<uint64_t>(seed)));
+                      });
 }
 
 napi_value Gradients(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  NativeGPT* m = unwrap(env, info, &argc, nullptr);
-  if (!m) return nullptr;
-  if (!m->gradients()) return fail(env, "gradients: call lossAndGradients or step first");
-  return copy_out(env, m->gradients(), m->parameterCount());
+  return method(env, info, [&](NativeGPT& m, Args&) -> napi_value {
+    if (!m.gradients()) return fail(env, "gradients: call lossAndGradients or step first");
+    return copy_out(env, m.gradients(), m.parameterCount());
+  });
 }
 
 // step(inputs, targets, B, T, settings) -> {loss, gradNorm, applied, threads}. settings: a Float64Array of the AdamW
 // record in one order for every bridge (engine/compute/addon.ts ADAMW_STEP_FIELDS, gpt_wasm.cc's gptlab_step):
 // lr, beta1, beta2, eps, weightDecay, gradClip, t, seed.
 napi_value Step(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  size_t argc;
-  Batch b;
-  NativeGPT* m = batch_call(env, info, true, 5, "step(inputs, targets, B, T, settings)", argv, &argc, &b);
-  if (!m) return nullptr;
-  if (argc < 5) return fail(env, "step(inputs, targets, B, T, settings)");
-  double* s = nullptr;
-  long ns = 0;
-  if (!get_typed(env, argv[4], napi_float64_array, &s, &ns) || ns != 8 || !(s[6] >= 1) ||
-      s[6] != static_cast<double>(static_cast<long>(s[6])) || !(s[7] >= 0 && s[7] <= 9.0e15))
-    return fail(env, "step: settings must be a Float64Array of lr, beta1, beta2, eps, weightDecay, gradClip, t >= 1, seed");
-  // AdamWSettings' fields are in the record's order: lr, beta1, beta2, eps, weightDecay, gradClip, t.
-  const AdamWSettings a{s[0], s[1], s[2], s[3], s[4], s[5], static_cast<long>(s[6])};
-  const double seed = s[7];
-  return guarded(env, [&]() -> napi_value {
-    const StepResult r = m->step(b.idx, b.targets, b.B, b.T, a, static_cast<uint64_t>(seed));
+  const char* usage = "step(inputs, targets, B, T, settings)";
+  return batch_method(env, info, true, usage, [&](NativeGPT& m, const Batch& b, Args& args) -> napi_value {
+    if (!args.more()) return fail(env, usage);
+    double* s = nullptr;
+    long ns = 0;
+    if (!args.typed(napi_float64_array, &s, &ns) || ns != 8 || !(s[6] >= 1) ||
+        s[6] != static_cast<double>(static_cast<long>(s[6])) || !(s[7] >= 0 && s[7] <= 9.0e15))
+      return fail(env, "step: settings must be a Float64Array of lr, beta1, beta2, eps, weightDecay, gradClip, t >= 1, seed");
+    // AdamWSettings' fields are in the record's order: lr, beta1, beta2, eps, weightDecay, gradClip, t.
+    const AdamWSettings a{s[0], s[1], s[2], s[3], s[4], s[5], static_cast<long>(s[6])};
+    const StepResult r = m.step(b.idx, b.targets, b.B, b.T, a, static_cast<uint64_t>(s[7]));
     napi_value out, applied;
     napi_create_object(env, &out);
     napi_set_named_property(env, out, "loss", make_number(env, r.loss));
     napi_set_named_property(env, out, "gradNorm", make_number(env, r.gradNorm));
     napi_get_boolean(env, r.applied, &applied);
     napi_set_named_property(env, out, "applied", applied);
-    napi_set_named_property(env, out, "threads", make_number(env, m->lastThreads()));
+    napi_set_named_property(env, out, "threads", make_number(env, m.lastThreads()));
     return out;
   });
 }
 
 napi_value Forward(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  size_t argc;
-  Batch b;
-  NativeGPT* m = batch_call(env, info, false, 3, "forward(inputs, B, T)", argv, &argc, &b);
-  if (!m) return nullptr;
-  return guarded(env, [&]() -> napi_value {
-    m->forward(b.idx, b.B, b.T);
+  return batch_method(env, info, false, "forward(inputs, B, T)", [&](NativeGPT& m, const Batch& b, Args&) -> napi_value {
+    m.forward(b.idx, b.B, b.T);
     return nullptr;
   });
 }
 
 napi_value Logits(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  NativeGPT* m = unwrap(env, info, &argc, nullptr);
-  if (!m) return nullptr;
-  if (m->rows() == 0) return fail(env, "logits: call forward first");
-  return copy_out(env, m->logits(), m->rows() * m->shape().V);
+  return method(env, info, [&](NativeGPT& m, Args&) -> napi_value {
+    if (m.rows() == 0) return fail(env, "logits: call forward first");
+    return copy_out(env, m.logits(), m.rows() * m.shape().V);
+  });
 }
 
 // decode(ids) -> the logits of the last id [V]: ids (Int32Array) join the KV cache at the next positions.
 // resetCache() empties the cache.
 napi_value Decode(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  NativeGPT* m = unwrap(env, info, &argc, argv);
-  if (!m) return nullptr;
-  const GPTShape& s = m->shape();
-  int32_t* ids = nullptr;
-  long n = 0;
-  if (argc < 1 || !get_typed(env, argv[0], napi_int32_array, &ids, &n)) return fail(env, "decode(ids: Int32Array)");
-  if (n < 1 || m->cached() + n > s.T)
-    return fail(env, "decode: the cache holds " + std::to_string(s.T) + " tokens; " + std::to_string(m->cached()) +
-                         " + " + std::to_string(n) + " do not fit", true);
-  for (long i = 0; i < n; i++)
-    if (ids[i] < 0 || ids[i] >= s.V) return fail(env, "token id out of the model's vocabulary", true);
-  return guarded(env, [&] { return copy_out(env, m->decode(ids, n), s.V); });
-}
-
-// rowLosses(inputs, targets, B, T) -> the cross-entropy of every row [B*T], one forward pass without dropout
-napi_value RowLosses(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  size_t argc;
-  Batch b;
-  NativeGPT* m = batch_call(env, info, true, 4, "rowLosses(inputs, targets, B, T)", argv, &argc, &b);
-  if (!m) return nullptr;
-  return guarded(env, [&] {
-    std::vector<float> losses(b.B * b.T);
-    m->rowLosses(b.idx, b.targets, b.B, b.T, losses.data());
-    return copy_out(env, losses.data(), b.B * b.T);
+  return method(env, info, [&](NativeGPT& m, Args& args) -> napi_value {
+    const GPTShape& s = m.shape();
+    int32_t* ids = nullptr;
+    long n = 0;
+    if (!args.typed(napi_int32_array, &ids, &n)) return fail(env, "decode(ids: Int32Array)");
+    if (n < 1 || m.cached() + n > s.T)
+      return fail(env, "decode: the cache holds " + std::to_string(s.T) + " tokens; " + std::to_string(m.cached()) +
+                           " + " + std::to_string(n) + " do not fit", true);
+    for (long i = 0; i < n; i++)
+      if (ids[i] < 0 || ids[i] >= s.V) return fail(env, "token id out of the model's vocabulary", true);
+    return copy_out(env, m.decode(ids, n), s.V);
   });
 }
 
+// rowLosses(inputs, targets, B, T) -> the cross-entropy of every row [B*T], one forward pass without dropout;
 // rowScores(inputs, targets, B, T) -> [2*B*T]: every row's cross-entropy, then every row's entropy, one forward pass
-napi_value RowScores(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  size_t argc;
-  Batch b;
-  NativeGPT* m = batch_call(env, info, true, 4, "rowScores(inputs, targets, B, T)", argv, &argc, &b);
-  if (!m) return nullptr;
-  return guarded(env, [&] {
-    std::vector<float> scores(2 * b.B * b.T);
-    m->rowLosses(b.idx, b.targets, b.B, b.T, scores.data(), scores.data() + b.B * b.T);
-    return copy_out(env, scores.data(), 2 * b.B * b.T);
+napi_value RowScores(napi_env env, napi_callback_info info, bool entropies) {
+  const char* usage = entropies ? "rowScores(inputs, targets, B, T)" : "rowLosses(inputs, targets, B, T)";
+  return batch_method(env, info, true, usage, [&](NativeGPT& m, const Batch& b, Args&) {
+    const long rows = b.B * b.T;
+    std::vector<float> scores((entropies ? 2 : 1) * rows);
+    m.rowLosses(b.idx, b.targets, b.B, b.T, scores.data(), entropies ? scores.data() + rows : nullptr);
+    return copy_out(env, scores.data(), scores.size());
   });
 }
+
+napi_value RowLosses(napi_env env, napi_callback_info info) { return RowScores(env, info, false); }
+napi_value RowLossesAndEntropies(napi_env env, napi_callback_info info) { return RowScores(env, info, true); }
 
 napi_value ResetCache(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  NativeGPT* m = unwrap(env, info, &argc, nullptr);
-  if (m) m->resetCache();
-  return nullptr;
+  return method(env, info, [&](NativeGPT& m, Args&) -> napi_value {
+    m.resetCache();
+    return nullptr;
+  });
 }
 
 // attention(l) -> [B, H, T, T] and residual(l) -> [B, T, D] (l = N: the stream after the last block), of the last
 // forward
 napi_value LayerProbe(napi_env env, napi_callback_info info, bool attention) {
-  size_t argc = 1;
-  napi_value argv[1];
-  NativeGPT* m = unwrap(env, info, &argc, argv);
-  if (!m) return nullptr;
-  const GPTShape& s = m->shape();
-  long l = 0;
-  if (argc < 1 || !get_long(env, argv[0], &l) || l >= s.N + (attention ? 0 : 1))
-    return fail(env, "layer index out of range", true);
-  if (m->rows() == 0) return fail(env, "call forward first");
-  if (attention) return copy_out(env, m->attention(l), m->batch() * s.H * m->time() * m->time());
-  return copy_out(env, m->residual(l), m->rows() * s.D);
+  return method(env, info, [&](NativeGPT& m, Args& args) -> napi_value {
+    const GPTShape& s = m.shape();
+    long l = 0;
+    if (!args.whole(&l) || l >= s.N + (attention ? 0 : 1)) return fail(env, "layer index out of range", true);
+    if (m.rows() == 0) return fail(env, "call forward first");
+    if (attention) return copy_out(env, m.attention(l), m.batch() * s.H * m.time() * m.time());
+    return copy_out(env, m.residual(l), m.rows() * s.D);
+  });
 }
 
 napi_value Attention(napi_env env, napi_callback_info info) { return LayerProbe(env, info, true); }
 napi_value Residual(napi_env env, napi_callback_info info) { return LayerProbe(env, info, false); }
 
 napi_value SetThreads(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  NativeGPT* m = unwrap(env, info, &argc, argv);
-  if (!m) return nullptr;
-  long n = 0;
-  if (argc < 1 || !get_long(env, argv[0], &n)) return fail(env, "setThreads(n): n >= 0 (0 tunes)");
-  m->setThreads(static_cast<int>(n < 1024 ? n : 1024));
-  return nullptr;
+  return method(env, info, [&](NativeGPT& m, Args& args) -> napi_value {
+    long n = 0;
+    if (!args.whole(&n)) return fail(env, "setThreads(n): n >= 0 (0 tunes)");
+    m.setThreads(static_cast<int>(n < 1024 ? n : 1024));
+    return nullptr;
+  });
 }
 
 napi_value Dispose(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  napi_value self;
-  if (napi_get_cb_info(env, info, &argc, nullptr, &self, nullptr) != napi_ok) return nullptr;
+  Args args(env, info);
   void* data = nullptr;
-  if (napi_unwrap(env, self, &data) == napi_ok && data) release(env, static_cast<Wrapped*>(data));
+  if (napi_unwrap(env, args.self(), &data) == napi_ok && data) release(env, static_cast<Wrapped*>(data));
   return nullptr;
 }
 
 }  // namespace
 
 bool define_native_gpt(napi_env env, napi_value exports) {
-  napi_property_descriptor methods[] = {
-      {"loss", nullptr, Loss, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"lossAndGradients", nullptr, LossAndGradients, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"gradients", nullptr, Gradients, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"step", nullptr, Step, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"forward", nullptr, Forward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"logits", nullptr, Logits, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"residual", nullptr, Residual, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"decode", nullptr, Decode, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"rowLosses", nullptr, RowLosses, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"rowScores", nullptr, RowScores, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"resetCache", nullptr, ResetCache, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"dispose", nullptr, Dispose, nullptr, nullptr, nullptr, napi_default, nullptr},
-  };
+  const auto methods = descriptors({{"loss", Loss}, {"lossAndGradients", LossAndGradients}, {"gradients", Gradients},
+      {"step", Step}, {"forward", Forward}, {"logits", Logits}, {"attention", Attention}, {"residual", Residual},
+      {"decode", Decode}, {"rowLosses", RowLosses}, {"rowScores", RowLossesAndEntropies}, {"resetCache", ResetCache},
+      {"setThreads", SetThreads}, {"dispose", Dispose}});
   napi_value cls;
-  if (napi_define_class(env, "NativeGPT", NAPI_AUTO_LENGTH, Construct, nullptr, sizeof(methods) / sizeof(methods[0]),
-                        methods, &cls) != napi_ok)
+  if (napi_define_class(env, "NativeGPT", NAPI_AUTO_LENGTH, Construct, nullptr, methods.size(), methods.data(), &cls) !=
+      napi_ok)
     return false;
   return napi_set_named_property(env, exports, "NativeGPT", cls) == napi_ok;
 }

@@ -1,9 +1,13 @@
-// Argument readers shared by the N-API glue (addon.cc, gpt_napi.cc): each returns false, setting nothing, when the
-// value is not what it should be, and the caller throws its own one-line error.
+// What the N-API glue (addon.cc, gpt_napi.cc) shares: argument readers, each returning false, setting nothing, when
+// the value is not what it should be (the caller throws its own one-line error); Args, a call's arguments read front
+// to back; and method tables.
 #ifndef GPTLAB_NAPI_ARGS_H
 #define GPTLAB_NAPI_ARGS_H
 
 #include <node_api.h>
+
+#include <initializer_list>
+#include <vector>
 
 namespace gptlab {
 
@@ -53,6 +57,63 @@ bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, T** data, 
 
 inline bool get_f32(napi_env env, napi_value v, float** data, long* length) {
   return get_typed(env, v, napi_float32_array, data, length);
+}
+
+// The arguments of one call, read front to back: each reader takes the next argument, and returns false (setting
+// nothing) when there is none left or it is not what it should be.
+class Args {
+ public:
+  static constexpr size_t kMax = 20;  // the most any function of the addon takes (sgemmBatched)
+
+  Args(napi_env env, napi_callback_info info) : env_(env) {
+    if (napi_get_cb_info(env, info, &argc_, argv_, &self_, nullptr) != napi_ok) argc_ = 0;
+    if (argc_ > kMax) argc_ = kMax;
+  }
+  napi_value self() const { return self_; }
+  size_t count() const { return argc_; }  // how many the call passed (at most kMax)
+  bool more() const { return pos_ < argc_; }
+  size_t last() const { return pos_; }  // the position of the argument read last, from 1: the bad one after a false
+
+  bool any(napi_value* out) { return take() && (*out = argv_[pos_ - 1], true); }
+  bool flag(bool* out) { return take() && get_bool(env_, argv_[pos_ - 1], out); }
+  bool whole(long* out) { return take() && get_long(env_, argv_[pos_ - 1], out); }
+  bool number(float* out) { return take() && get_float(env_, argv_[pos_ - 1], out); }
+  bool real(double* out) { return take() && napi_get_value_double(env_, argv_[pos_ - 1], out) == napi_ok; }
+  bool f32(float** data, long* length) { return take() && get_f32(env_, argv_[pos_ - 1], data, length); }
+  template <class T>
+  bool typed(napi_typedarray_type want, T** data, long* length) {
+    return take() && get_typed(env_, argv_[pos_ - 1], want, data, length);
+  }
+  // A Float32Array (*present true), or null or undefined (*present false).
+  bool f32_or_null(float** data, long* length, bool* present) {
+    if (!take()) return false;
+    napi_valuetype type;
+    if (napi_typeof(env_, argv_[pos_ - 1], &type) != napi_ok) return false;
+    *present = type != napi_null && type != napi_undefined;
+    return !*present || get_f32(env_, argv_[pos_ - 1], data, length);
+  }
+
+ private:
+  bool take() { return ++pos_ <= argc_; }
+
+  napi_env env_;
+  size_t argc_ = kMax;
+  napi_value argv_[kMax];
+  napi_value self_ = nullptr;
+  size_t pos_ = 0;
+};
+
+// One JavaScript function (or method) of a table: its name and its callback.
+struct Method {
+  const char* name;
+  napi_callback fn;
+};
+
+// A table's property descriptors, for napi_define_properties and napi_define_class.
+inline std::vector<napi_property_descriptor> descriptors(std::initializer_list<Method> methods) {
+  std::vector<napi_property_descriptor> out;
+  for (const Method& m : methods) out.push_back({m.name, nullptr, m.fn, nullptr, nullptr, nullptr, napi_default, nullptr});
+  return out;
 }
 
 }  // namespace gptlab

@@ -6,24 +6,21 @@ __attribute__((always_inline)) inline void vst(float* p, vf v) { *(vfu*)p = v; }
 __attribute__((always_inline)) inline vf vset(float x) { return (vf){} + x; }
 // Horizontal sum and max as pairwise trees: log2(VL) dependent steps instead of a chain of VL (plain C++ for every
 // compiler; GCC's __builtin_shuffle is not portable and measured no faster here).
-__attribute__((always_inline)) inline float vsum(vf v) {
+template <bool MAX>
+__attribute__((always_inline)) inline float vreduce(vf v) {
   float t[VL];
   __builtin_memcpy(t, &v, sizeof(t));
 #pragma GCC unroll 8
   for (int w = VL / 2; w >= 1; w /= 2)
 #pragma GCC unroll 8
-    for (int i = 0; i < w; i++) t[i] += t[i + w];
+    for (int i = 0; i < w; i++) {
+      if constexpr (MAX) t[i] = t[i + w] > t[i] ? t[i + w] : t[i];
+      else t[i] += t[i + w];
+    }
   return t[0];
 }
-__attribute__((always_inline)) inline float vmaxall(vf v) {
-  float t[VL];
-  __builtin_memcpy(t, &v, sizeof(t));
-#pragma GCC unroll 8
-  for (int w = VL / 2; w >= 1; w /= 2)
-#pragma GCC unroll 8
-    for (int i = 0; i < w; i++) t[i] = t[i + w] > t[i] ? t[i + w] : t[i];
-  return t[0];
-}
+__attribute__((always_inline)) inline float vsum(vf v) { return vreduce<false>(v); }
+__attribute__((always_inline)) inline float vmaxall(vf v) { return vreduce<true>(v); }
 
 // The first n (< VL) lanes of p, the rest filled with `fill`.
 __attribute__((always_inline)) inline vf vld_part(const float* p, long n, float fill) {

@@ -24,10 +24,10 @@ const a = require("./out/engine/compute/addon.js");
 const addon = a.loadNative();
 if (!addon) { console.error("not loaded: " + a.lastNativeLoadError()); process.exit(1); }
 const i = addon.info();
-console.log(`loaded ${process.arch} ${a.nativePathName(i.isa)} (isa ${i.isa}, ${i.mr}x${i.nr} tile, ${i.maxThreads} threads), self-check passed`);
+console.log(`loaded ${process.arch} native-${a.addonIsa(i.isa)} (isa ${i.isa}, ${i.mr}x${i.nr} tile, ${i.maxThreads} threads), self-check passed`);
 '
 # 2. A deliberately broken build is refused.
-GPTLAB_SELFCHECK_BREAK=native run -e '
+GPTLAB_TEST_MODE=1 GPTLAB_SELFCHECK_BREAK=native run -e '
 const a = require("./out/engine/compute/addon.js");
 if (a.loadNative()) { console.error("the broken build was accepted"); process.exit(1); }
 console.log("broken build refused: " + a.lastNativeLoadError());

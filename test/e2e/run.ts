@@ -83,9 +83,9 @@ function plantedWorkspace(dir: string, marker: string): string {
     fs.copyFileSync(lib, path.join(dir, rel));
   }
   fs.mkdirSync(path.join(dir, 'native', 'wasm'), { recursive: true });
-  for (const glue of ['gptlab_trainer.js', 'gptlab_trainer_fma.js']) {
-    fs.writeFileSync(path.join(dir, 'native', 'wasm', glue), `require('fs').writeFileSync(${JSON.stringify(marker)}, 'loaded');\n`);
-  }
+  // The glue both wasm builds load through, with the builds it would be loaded for.
+  fs.writeFileSync(path.join(dir, 'native', 'wasm', 'gptlab_trainer.js'), `require('fs').writeFileSync(${JSON.stringify(marker)}, 'loaded');\n`);
+  for (const build of ['gptlab_trainer.wasm', 'gptlab_trainer_fma.wasm']) fs.writeFileSync(path.join(dir, 'native', 'wasm', build), 'planted');
   fs.mkdirSync(path.join(dir, '.vscode'), { recursive: true });
   fs.writeFileSync(path.join(dir, '.vscode', 'settings.json'), JSON.stringify({ 'gptLab.steps': 5_000_000, 'gptLab.ghostText.maxTokens': 100_000,
     'gptLab.ghostText.scope': 'allFiles', 'gptLab.hover.encoding': 'cl100k_base' }, null, 2));

@@ -230,6 +230,7 @@ describe('native trainer', { skip: nativeGPTClass() ? false : `native addon not 
     assert.throws(() => native.loss(Int32Array.from(ids, () => -1), ids, 2, T), /out of the model's vocabulary/);
     assert.throws(() => native.loss(new Int32Array(2 * (T + 1)), new Int32Array(2 * (T + 1)), 2, T + 1), /exceeds the context length/);
     assert.throws(() => native.loss(ids, ids.subarray(1), 2, T), /B\*T ids/);
+    assert.throws(() => native.loss(ids, new Int32Array(0), 2, T), /B\*T ids/);
     assert.throws(() => native.loss(new Float32Array(2 * T) as unknown as Int32Array, ids, 2, T), /Int32Array/);
     assert.throws(() => native.step(ids, ids, 2, T, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1, t: 0, seed: 1 }), /t >= 1/);
     assert.throws(() => native.attention(BASE.layers), /out of range/);

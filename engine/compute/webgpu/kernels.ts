@@ -194,6 +194,62 @@ var<workgroup> tileA: array<f32, 1024>;
 var<workgroup> tileB: array<f32, 1024>;
 `;
 
+/**
+ * The start of the attention kernels' bodies over blocks of 16 query rows of one (sequence b, head h; key/value head
+ * g): the block this workgroup takes (it returns when there is none), its first row i0 and its rows, this
+ * invocation's row r and lane, whether r is one of the block's rows (live), and where row r starts in P [B, H, Tq, ldP].
+ */
+const QUERY_BLOCK = /* wgsl */ `
+  let blocks = (u.Tq + 15u) / 16u;
+  let w = groupIndex(wid);
+  let bh = w / blocks;
+  if (bh >= u.B * u.H) { return; }
+  let b = bh / u.H; let h = bh % u.H; let g = h / u.G;
+  let i0 = (w % blocks) * 16u;
+  let rows = min(16u, u.Tq - i0);
+  let t = lid.x; let r = t / 16u; let lane = t % 16u;
+  let live = r < rows;
+  let prow = (bh * u.Tq + i0 + r) * u.ldP;`;
+
+/**
+ * The small product the attention kernels take four times (S = q k^T, y = P v forward; dP = dy v^T, dq = dS k
+ * backward), as WGSL for a kernel body that has defined t, r and lane (its invocation, row and lane in the block of 16
+ * rows) and the names its operands use. For each block of 64 output columns c0 < cols, acc[e] = sum over the depth
+ * k < depth of A[r][k] B[k][c0 + lane + 16e], the depth in chunks of 16 staged through tileA [16 depth][16 rows] and
+ * tileB [16 depth][64 columns]; then `store` runs for each column c = c0 + lane + 16e (guarding it as it needs).
+ * `a` is a statement that sets av to A[r][k0 + lane] where that exists (av is 0 otherwise); `b` reads B[k0 + kk][c0 +
+ * cc], only inside the bounds. B is always a [keys][dims] matrix with its dims contiguous, so the invocations walk
+ * the dims fastest: the depth when it is the dims (depthIsDims), else the columns.
+ */
+function tileProduct(o: { cols: string; depth: string; depthIsDims: boolean; a: string; b: string; store: string }): string {
+  const element = o.depthIsDims ? 'let cc = at / 16u; let kk = at % 16u;' : 'let kk = at / 64u; let cc = at % 64u;';
+  return /* wgsl */ `
+  for (var c0 = 0u; c0 < ${o.cols}; c0 = c0 + 64u) {
+    var acc: array<f32, 4>;
+    for (var k0 = 0u; k0 < ${o.depth}; k0 = k0 + 16u) {
+      var av = 0.0;
+      ${o.a}
+      tileA[lane * 16u + r] = av;
+      for (var e = 0u; e < 4u; e = e + 1u) {
+        let at = t + 256u * e; ${element}
+        var bv = 0.0;
+        if (c0 + cc < ${o.cols} && k0 + kk < ${o.depth}) { bv = ${o.b}; }
+        tileB[kk * 64u + cc] = bv;
+      }
+      workgroupBarrier();
+      for (var kk = 0u; kk < 16u; kk = kk + 1u) {
+        let x = tileA[kk * 16u + r];
+        for (var e = 0u; e < 4u; e = e + 1u) { acc[e] = acc[e] + x * tileB[kk * 64u + lane + 16u * e]; }
+      }
+      workgroupBarrier();
+    }
+    for (var e = 0u; e < 4u; e = e + 1u) {
+      let c = c0 + lane + 16u * e;
+      ${o.store}
+    }
+  }`;
+}
+
 // ---------------------------------------------------------------- the kernels
 
 /** Dropout fields shared by the kernels that draw masks: the site's seed is state[2 + 2 site] (written each step). */
@@ -546,47 +602,19 @@ fn keyValue(kind: u32, b: u32, g: u32, j: u32, d: u32, p0: u32) -> f32 {
   return qkv[(b * u.Tq + j - p0) * u.C + u.A + kind * u.W + col];
 }
 `,
-    body: /* wgsl */ `
-  let blocks = (u.Tq + 15u) / 16u;
-  let w = groupIndex(wid);
-  let bh = w / blocks;
-  if (bh >= u.B * u.H) { return; }
-  let b = bh / u.H; let h = bh % u.H; let g = h / u.G;
-  let i0 = (w % blocks) * 16u;
+    body: /* wgsl */ `${QUERY_BLOCK}
   let p0 = state[0];
   let L = p0 + u.Tq; // keys of the sequence
-  let rows = min(16u, u.Tq - i0);
   let kEnd = p0 + i0 + rows; // keys any row of the block sees
-  let t = lid.x; let r = t / 16u; let lane = t % 16u;
-  let live = r < rows;
   let n = p0 + i0 + r + 1u; // keys row r sees
-  let prow = (bh * u.Tq + i0 + r) * u.ldP;
   let qrow = (b * u.Tq + i0) * u.C + h * u.hs;
-  // S = q k^T * scale, 64 keys at a time, hs in chunks of 16: tileA [16 dims][16 rows], tileB [16 dims][64 keys]
-  for (var j0 = 0u; j0 < kEnd; j0 = j0 + 64u) {
-    var acc: array<f32, 4>;
-    for (var d0 = 0u; d0 < u.hs; d0 = d0 + 16u) {
-      var qv = 0.0;
-      if (r < rows && d0 + lane < u.hs) { qv = qkv[qrow + r * u.C + d0 + lane]; }
-      tileA[lane * 16u + r] = qv;
-      for (var e = 0u; e < 4u; e = e + 1u) {
-        let at = t + 256u * e; let kk = at / 16u; let dd = at % 16u;
-        var kv = 0.0;
-        if (j0 + kk < kEnd && d0 + dd < u.hs) { kv = keyValue(0u, b, g, j0 + kk, d0 + dd, p0); }
-        tileB[dd * 64u + kk] = kv;
-      }
-      workgroupBarrier();
-      for (var dd = 0u; dd < 16u; dd = dd + 1u) {
-        let q = tileA[dd * 16u + r];
-        for (var e = 0u; e < 4u; e = e + 1u) { acc[e] = acc[e] + q * tileB[dd * 64u + lane + 16u * e]; }
-      }
-      workgroupBarrier();
-    }
-    for (var e = 0u; e < 4u; e = e + 1u) {
-      let j = j0 + lane + 16u * e;
-      if (live && j < n) { P[prow + j] = acc[e] * u.scale; }
-    }
-  }
+  // S = q k^T * scale
+  ${tileProduct({
+    cols: 'kEnd', depth: 'u.hs', depthIsDims: true,
+    a: 'if (live && k0 + lane < u.hs) { av = qkv[qrow + r * u.C + k0 + lane]; }',
+    b: 'keyValue(0u, b, g, c0 + cc, k0 + kk, p0)',
+    store: 'if (live && c < n) { P[prow + c] = acc[e] * u.scale; }',
+  })}
   storageBarrier();
   // P = softmax of each row over its keys, zero beyond them
   var m = -3.0e38;
@@ -611,33 +639,13 @@ fn keyValue(kind: u32, b: u32, g: u32, j: u32, d: u32, p0: u32) -> f32 {
     }
   }
   storageBarrier();
-  // y = P v, 16 keys at a time, hs in chunks of 64: tileA [16 keys][16 rows], tileB [16 keys][64 dims]
-  for (var d0 = 0u; d0 < u.hs; d0 = d0 + 64u) {
-    var acc: array<f32, 4>;
-    for (var j0 = 0u; j0 < kEnd; j0 = j0 + 16u) {
-      var pv = 0.0;
-      if (live && j0 + lane < L) {
-        if (u.drop != 0u) { pv = Pd[prow + j0 + lane]; } else { pv = P[prow + j0 + lane]; }
-      }
-      tileA[lane * 16u + r] = pv;
-      for (var e = 0u; e < 4u; e = e + 1u) {
-        let at = t + 256u * e; let kk = at / 64u; let dd = at % 64u;
-        var vv = 0.0;
-        if (j0 + kk < kEnd && d0 + dd < u.hs) { vv = keyValue(1u, b, g, j0 + kk, d0 + dd, p0); }
-        tileB[kk * 64u + dd] = vv;
-      }
-      workgroupBarrier();
-      for (var kk = 0u; kk < 16u; kk = kk + 1u) {
-        let p = tileA[kk * 16u + r];
-        for (var e = 0u; e < 4u; e = e + 1u) { acc[e] = acc[e] + p * tileB[kk * 64u + lane + 16u * e]; }
-      }
-      workgroupBarrier();
-    }
-    for (var e = 0u; e < 4u; e = e + 1u) {
-      let d = d0 + lane + 16u * e;
-      if (live && d < u.hs) { y[(b * u.Tq + i0 + r) * u.A + h * u.hs + d] = acc[e]; }
-    }
-  }
+  // y = P v (through the dropout mask)
+  ${tileProduct({
+    cols: 'u.hs', depth: 'kEnd', depthIsDims: false,
+    a: 'if (live && k0 + lane < L) { if (u.drop != 0u) { av = Pd[prow + k0 + lane]; } else { av = P[prow + k0 + lane]; } }',
+    b: 'keyValue(1u, b, g, k0 + kk, c0 + cc, p0)',
+    store: 'if (live && c < u.hs) { y[(b * u.Tq + i0 + r) * u.A + h * u.hs + c] = acc[e]; }',
+  })}
   // decoding: the block's new keys and values join the cache
   if (u.cache != 0u && h % u.G == 0u) {
     for (var at = t; at < rows * u.hs; at = at + 256u) {
@@ -663,46 +671,18 @@ fn keyValue(kind: u32, b: u32, g: u32, j: u32, d: u32, p0: u32) -> f32 {
     ],
     workgroup: 256,
     prelude: GRID + HASH + ROW_REDUCE + TILES,
-    body: /* wgsl */ `
-  let blocks = (u.Tq + 15u) / 16u;
-  let w = groupIndex(wid);
-  let bh = w / blocks;
-  if (bh >= u.B * u.H) { return; }
-  let b = bh / u.H; let h = bh % u.H; let g = h / u.G;
-  let i0 = (w % blocks) * 16u;
-  let rows = min(16u, u.Tq - i0);
+    body: /* wgsl */ `${QUERY_BLOCK}
   let kEnd = i0 + rows;
-  let t = lid.x; let r = t / 16u; let lane = t % 16u;
-  let live = r < rows;
   let n = i0 + r + 1u;
-  let prow = (bh * u.Tq + i0 + r) * u.ldP;
   let dyrow = (b * u.Tq + i0) * u.A + h * u.hs;
   let kvBase = b * u.Tq * u.C + u.A + g * u.hs;
   // dP = dy v^T
-  for (var j0 = 0u; j0 < kEnd; j0 = j0 + 64u) {
-    var acc: array<f32, 4>;
-    for (var d0 = 0u; d0 < u.hs; d0 = d0 + 16u) {
-      var gv = 0.0;
-      if (live && d0 + lane < u.hs) { gv = dy[dyrow + r * u.A + d0 + lane]; }
-      tileA[lane * 16u + r] = gv;
-      for (var e = 0u; e < 4u; e = e + 1u) {
-        let at = t + 256u * e; let kk = at / 16u; let dd = at % 16u;
-        var vv = 0.0;
-        if (j0 + kk < kEnd && d0 + dd < u.hs) { vv = qkv[kvBase + (j0 + kk) * u.C + u.W + d0 + dd]; }
-        tileB[dd * 64u + kk] = vv;
-      }
-      workgroupBarrier();
-      for (var dd = 0u; dd < 16u; dd = dd + 1u) {
-        let q = tileA[dd * 16u + r];
-        for (var e = 0u; e < 4u; e = e + 1u) { acc[e] = acc[e] + q * tileB[dd * 64u + lane + 16u * e]; }
-      }
-      workgroupBarrier();
-    }
-    for (var e = 0u; e < 4u; e = e + 1u) {
-      let j = j0 + lane + 16u * e;
-      if (live && j < n) { dS[prow + j] = acc[e]; }
-    }
-  }
+  ${tileProduct({
+    cols: 'kEnd', depth: 'u.hs', depthIsDims: true,
+    a: 'if (live && k0 + lane < u.hs) { av = dy[dyrow + r * u.A + k0 + lane]; }',
+    b: 'qkv[kvBase + (c0 + cc) * u.C + u.W + k0 + kk]',
+    store: 'if (live && c < n) { dS[prow + c] = acc[e]; }',
+  })}
   storageBarrier();
   // dS = P * (dP - P . dP) * scale, dP through the mask
   let seed = siteSeed(u.site);
@@ -724,30 +704,12 @@ fn keyValue(kind: u32, b: u32, g: u32, j: u32, d: u32, p0: u32) -> f32 {
   }
   storageBarrier();
   // dq = dS k
-  for (var d0 = 0u; d0 < u.hs; d0 = d0 + 64u) {
-    var acc: array<f32, 4>;
-    for (var j0 = 0u; j0 < kEnd; j0 = j0 + 16u) {
-      var sv = 0.0;
-      if (live && j0 + lane < u.Tq) { sv = dS[prow + j0 + lane]; }
-      tileA[lane * 16u + r] = sv;
-      for (var e = 0u; e < 4u; e = e + 1u) {
-        let at = t + 256u * e; let kk = at / 64u; let dd = at % 64u;
-        var kv = 0.0;
-        if (j0 + kk < kEnd && d0 + dd < u.hs) { kv = qkv[kvBase + (j0 + kk) * u.C + d0 + dd]; }
-        tileB[kk * 64u + dd] = kv;
-      }
-      workgroupBarrier();
-      for (var kk = 0u; kk < 16u; kk = kk + 1u) {
-        let s = tileA[kk * 16u + r];
-        for (var e = 0u; e < 4u; e = e + 1u) { acc[e] = acc[e] + s * tileB[kk * 64u + lane + 16u * e]; }
-      }
-      workgroupBarrier();
-    }
-    for (var e = 0u; e < 4u; e = e + 1u) {
-      let d = d0 + lane + 16u * e;
-      if (live && d < u.hs) { dqkv[(b * u.Tq + i0 + r) * u.C + h * u.hs + d] = acc[e]; }
-    }
-  }`,
+  ${tileProduct({
+    cols: 'u.hs', depth: 'kEnd', depthIsDims: false,
+    a: 'if (live && k0 + lane < u.Tq) { av = dS[prow + k0 + lane]; }',
+    b: 'qkv[kvBase + (k0 + kk) * u.C + c0 + cc]',
+    store: 'if (live && c < u.hs) { dqkv[(b * u.Tq + i0 + r) * u.C + h * u.hs + c] = acc[e]; }',
+  })}`,
   },
 
   /**
