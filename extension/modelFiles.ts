@@ -29,7 +29,8 @@ export function registerModelFiles(session: Session): vscode.Disposable[] {
       }
       try {
         const model = await session.load(picked.fsPath, path.basename(picked.fsPath), null);
-        void vscode.window.showInformationMessage(`GPT Lab: loaded ${model.label} (${(model.parameters / 1e6).toFixed(2)}M parameters, ${model.tokenizer}).`);
+        void vscode.window.showInformationMessage(`GPT Lab: loaded ${model.label} (${(model.parameters / 1e6).toFixed(2)}M parameters, ` +
+          `${model.tokenizer}); hovers and ghost text use it in every file until you switch to a document that has its own model.`);
         return model;
       } catch (e) {
         void vscode.window.showErrorMessage(`GPT Lab: ${errorLine(e)}`);
