@@ -62,10 +62,18 @@ function firstWord(at, text) {
   return { word: whole.slice(0, end), complete: end < whole.length };
 }
 
+/** The modes measured: the default, word mode at other thresholds (to see what the setting trades), and free. */
+const MODES = [
+  { name: `word (default, p >= ${GHOST.minProbability})`, word: GHOST.minProbability },
+  { name: 'word, p >= 0.2', word: 0.2 },
+  { name: 'word, p >= 0.5', word: 0.5 },
+  { name: `free (temperature ${GHOST.temperature})`, word: null },
+];
+
 function request(mode, prompt) {
   const base = { prompt, tokens: GHOST.maxTokens, stopAtNewline: GHOST.stopAtNewline };
-  return mode === 'word'
-    ? { ...base, seed: 0, sampling: { temperature: 0, topK: 0, topP: 1 }, wordMode: { minProbability: GHOST.minProbability } }
+  return mode.word !== null
+    ? { ...base, seed: 0, sampling: { temperature: 0, topK: 0, topP: 1 }, wordMode: { minProbability: mode.word } }
     : { ...base, seed: prompt.length, sampling: { temperature: GHOST.temperature, topK: 0, topP: 1 } };
 }
 
@@ -76,7 +84,7 @@ async function main() {
   const summary = await client.call('load', { file: trained.file });
   const results = { machine: cpu, preset, steps: trained.steps, trainedMs: trained.trainedMs, parameters: summary.parameters, positions, modes: {} };
   const at = places(positions);
-  for (const mode of ['word', 'free']) {
+  for (const mode of MODES) {
     const tally = { shown: 0, right: 0, byKind: {}, ms: [] };
     for (const { at: offset, kind } of at) {
       const prompt = sample.slice(Math.max(0, offset - 512), offset); // extension/session.ts contextBefore: max(256, 8 T)
@@ -98,7 +106,7 @@ async function main() {
         k.right += 1;
       }
     }
-    results.modes[mode] = { shown: tally.shown / at.length, firstWordRight: tally.right / at.length,
+    results.modes[mode.name] = { shown: tally.shown / at.length, firstWordRight: tally.right / at.length,
       rightWhenShown: tally.shown ? tally.right / tally.shown : 0, byKind: tally.byKind, latency: percentiles(tally.ms) };
   }
   client.dispose();
@@ -107,10 +115,10 @@ async function main() {
   console.log(`ghost text on the held-out 10% of the bundled sample, ${preset} (${(summary.parameters / 1e6).toFixed(2)}M parameters` +
     `${trained.steps ? `, trained here for ${trained.steps} steps in ${(trained.trainedMs / 1000).toFixed(0)} s` : ', trained earlier'}), ` +
     `${at.length} positions; ${cpu}`);
-  console.log(`  ${'mode'.padEnd(6)} ${'shows'.padStart(7)} ${'nothing'.padStart(8)} ${'1st word right'.padStart(15)} ${'right when shown'.padStart(17)}  after a space / inside a word (right)   latency p50`);
+  console.log(`  ${'mode'.padEnd(27)} ${'shows'.padStart(7)} ${'nothing'.padStart(8)} ${'1st word right'.padStart(15)} ${'right when shown'.padStart(17)}  after a space / inside a word (right)   latency p50`);
   for (const [mode, r] of Object.entries(results.modes)) {
     const kinds = Object.values(r.byKind).map((k) => pct(k.right / k.n).trim()).join(' / ');
-    console.log(`  ${mode.padEnd(6)} ${pct(r.shown)} ${pct(1 - r.shown).padStart(8)} ${pct(r.firstWordRight).padStart(15)} ${pct(r.rightWhenShown).padStart(17)}  ` +
+    console.log(`  ${mode.padEnd(27)} ${pct(r.shown)} ${pct(1 - r.shown).padStart(8)} ${pct(r.firstWordRight).padStart(15)} ${pct(r.rightWhenShown).padStart(17)}  ` +
       `${kinds.padEnd(38)} ${r.latency.p50} ms`);
   }
   const json = flag('json', path.join(__dirname, 'results', 'ghost.json'));
