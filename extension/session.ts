@@ -2,8 +2,9 @@
 // model changes and run changes arrive as VS Code events; probes go through `probe`, which makes sure the probing
 // engine holds the active model first. Which model is active: the active document's own stored model when it has
 // one (loaded on an editor switch, after a short pause, a later switch cancelling it); otherwise the model stays as
-// it was (a loaded model, or another document's), and the status bar and hovers name it. A run never costs the user a model: the engine's run policy replaces the
-// document's stored model only with a better one (engine/host/run.ts), and what it kept is said with both scores.
+// it was (a loaded model, or another document's), and the status bar and hovers name it. A run never costs the user
+// a model: the engine's run policy replaces the document's stored model only with a better one (engine/host/run.ts),
+// and what it kept is said with both scores.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { describeTrainingPath, readRunChoices, type Method, type ModelSummary, type ParamsOf, type ResultOf, type TrainEvent,
