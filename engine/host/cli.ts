@@ -32,8 +32,9 @@ const USAGE = `usage:
           [--trainer auto|native|wasm|tfjs|webgpu] [--snapshots N] [--json]
           SWITCHES: key=value,... for any model switch, e.g. kvHeads=1,positions=rope,qkNorm=true,ffnMult=0
           0 (or nothing) for --steps, --batch, --context, --dim, --heads, --layers or --lr: the preset's
-          (--steps: sized to the text). An existing --out is replaced only by a model that scores better on the same
-          validation text; otherwise the new model goes beside it (model.new.safetensors) and both scores are shown.
+          (--steps: sized to the text, at most 25 passes, stopping early once validation stops improving). An existing
+          --out is replaced only by a model that scores better on the same validation text; otherwise the new model
+          goes beside it (model.new.safetensors) and both scores are shown.
           --snapshots N keeps N float16 snapshots of the weights in <out>.snapshots.safetensors
   gpt-lab sample <model> [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--top-p P] [--seed S] [--json]
   gpt-lab tokens [--encoding NAME|bpe:N] (--text TEXT | --file F) [--json]
