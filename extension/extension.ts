@@ -29,6 +29,7 @@ export function activate(context: vscode.ExtensionContext): GptLabTestApi | unde
   const session = new Session(host, store, log);
   const uri = context.extensionUri;
   const loss = new LossPanel(uri, log, session);
+  const ghostText = registerGhostText(session, log);
   context.subscriptions.push(
     log, host, session, loss,
     new TokensPanel(uri, log, session),
@@ -38,12 +39,11 @@ export function activate(context: vscode.ExtensionContext): GptLabTestApi | unde
     ...registerTraining(session, loss, log),
     ...createStatusBar(session),
     registerHover(session, log),
-    ...registerGhostText(session, log),
+    ...ghostText.disposables,
     ...registerSurprise(session),
     ...registerModelFiles(session),
     registerGenerate(session),
-    vscode.commands.registerCommand(Command.OpenSample, async () =>
-      vscode.window.showTextDocument(await vscode.workspace.openTextDocument(context.asAbsolutePath('media/tinyshakespeare-sample.txt')))),
+    vscode.commands.registerCommand(Command.OpenSample, () => openSample(context.asAbsolutePath('media/tinyshakespeare-sample.txt'), log)),
     vscode.workspace.onDidChangeConfiguration((e) => {
       const changed = ENGINE_SETTINGS.filter((name) => e.affectsConfiguration(name));
       if (changed.length === 0) return;
@@ -53,7 +53,24 @@ export function activate(context: vscode.ExtensionContext): GptLabTestApi | unde
         `engines are next idle${session.run ? ' (after the run under way)' : ''}.`);
     }),
   );
-  return testApi(context, host, store, session);
+  return testApi(context, host, store, session, ghostText.suggest);
+}
+
+/**
+ * The bundled sample, read-only: the installed file is the extension's own and must not be edited, and opening the
+ * file itself (not a copy) keeps its identity, so its trained model comes back with it next time. Where an editor
+ * cannot mark it read-only, an untitled copy is opened instead.
+ */
+async function openSample(file: string, log: Log): Promise<vscode.TextEditor> {
+  const editor = await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(file), { preview: false });
+  try {
+    await vscode.commands.executeCommand('workbench.action.files.setActiveEditorReadonlyInSession');
+    return editor;
+  } catch (e) {
+    log.info(`the sample could not be made read-only (${String(e)}): opening a copy`);
+    const copy = await vscode.workspace.openTextDocument({ content: editor.document.getText(), language: 'plaintext' });
+    return vscode.window.showTextDocument(copy);
+  }
 }
 
 export function deactivate(): void {

@@ -1,5 +1,6 @@
 // Tokens on hover: the word (or the selection) under the mouse as coloured chunks with ids, and with a model, each
-// token's probability in context and its surprise (−log₂ p). One tokenization per hover: with a model whose tokenizer
+// token's probability in context, its surprise (−log₂ p: how wrong the model was) and the entropy of the model's
+// prediction there (how unsure it was before seeing the token), and which model answered. One tokenization per hover: with a model whose tokenizer
 // is the hover's, the engine's (tokens as the model reads them in context, with their offsets and surprise), if it
 // answers within HOVER_SURPRISE_MS; otherwise the tokens alone, cut right here in the extension host, so a hover
 // appears at once even while the engines are busy or stopped. An answer that comes late is kept for the next hover.
@@ -24,6 +25,7 @@ interface Row {
   text: string;
   id: number | null; // null: a token the model never saw in training (its id is not in the model's vocabulary)
   loss?: number | null; // undefined without surprise; null for the text's first token (nothing before it)
+  entropy?: number | null; // nats, as loss
 }
 
 export function registerHover(session: Session, log: Log): vscode.Disposable {
@@ -64,7 +66,7 @@ async function tokensHover(session: Session, log: Log, late: LateAnswers, doc: v
     }
     rows = tokenChunks(getTokenizer(encoding), text).map((c) => ({ text: c.text, id: c.id }));
   }
-  return new vscode.Hover(render(rows, encoding, text, truncated, model?.label ?? null), range);
+  return new vscode.Hover(render(rows, encoding, text, truncated, model ? `${model.label} model` : null), range);
 }
 
 /**
@@ -75,7 +77,7 @@ async function scoredRows(session: Session, doc: vscode.TextDocument, range: vsc
   const before = contextBefore(doc, doc.offsetAt(range.start), session.model!);
   const prefix = doc.getText(before);
   const losses: TokenLoss[] = await session.probe('tokenLoss', { text: prefix + text, from: prefix.length }, HOVER_ENGINE_MS);
-  return losses.map((t) => ({ text: (prefix + text).slice(t.start, t.end), id: t.tokenizerId, loss: t.loss }));
+  return losses.map((t) => ({ text: (prefix + text).slice(t.start, t.end), id: t.tokenizerId, loss: t.loss, entropy: t.entropy }));
 }
 
 /** Engine answers a hover waited for: the one in time is used; one that comes late is kept for the next hover there. */
@@ -114,7 +116,8 @@ class LateAnswers {
   }
 }
 
-function render(rows: Row[], encoding: string, text: string, truncated: boolean, modelLabel: string | null): vscode.MarkdownString {
+/** The hover's Markdown: `modelName` is whose model is active, e.g. "notes.md model". */
+function render(rows: Row[], encoding: string, text: string, truncated: boolean, modelName: string | null): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   md.supportHtml = true;
   md.isTrusted = false;
@@ -124,23 +127,32 @@ function render(rows: Row[], encoding: string, text: string, truncated: boolean,
     `${truncated ? ' (first part only)' : ''}\n\n`);
   md.appendMarkdown(rows.map((r, i) =>
     `<span style="background-color:${CHUNK_COLOURS[i % CHUNK_COLOURS.length]};">${escapeHtml(visible(r.text))}</span>`).join('') + '\n\n');
-  md.appendMarkdown(scored ? '| token | id | p | surprise |\n|:--|--:|--:|--:|\n' : '| token | id |\n|:--|--:|\n');
+  md.appendMarkdown(scored ? '| token | id | p | surprise · entropy |\n|:--|--:|--:|--:|\n' : '| token | id |\n|:--|--:|\n');
   for (const r of rows.slice(0, MAX_ROWS)) {
     const cell = `\`${visible(r.text).replace(/`/g, 'ˋ').replace(/\|/g, '\\|')}\``;
     const id = r.id === null ? '—' : String(r.id);
     if (scored) {
-      const bits = r.loss == null ? null : r.loss / Math.LN2;
       const p = r.loss == null ? '—' : formatProb(Math.exp(-r.loss));
       const unseen = r.id === null ? ' · never seen in training' : '';
-      md.appendMarkdown(`| ${cell} | ${id} | ${p} | ${bits === null ? '— (first token)' : `${bits.toFixed(2)} bits`}${unseen} |\n`);
+      md.appendMarkdown(`| ${cell} | ${id} | ${p} | ${surpriseCell(r)}${unseen} |\n`);
     } else {
       md.appendMarkdown(`| ${cell} | ${id} |\n`);
     }
   }
   if (rows.length > MAX_ROWS) md.appendMarkdown(`\n_…and ${rows.length - MAX_ROWS} more: "GPT Lab: Show tokens of selection" shows them all._\n`);
-  if (modelLabel === null) md.appendMarkdown('\n_Train a model ("GPT Lab: Train GPT on this file") to see how surprising each token is._');
-  else if (scored) md.appendMarkdown(`\n_Surprise under the model trained on ${escapeHtml(modelLabel)}: −log₂ p of each token given the text before it._`);
+  if (modelName === null) md.appendMarkdown('\n_Train a model ("GPT Lab: Train GPT on this file") to see how surprising each token is._');
+  else if (scored) {
+    md.appendMarkdown(`\n_Answered by the ${escapeHtml(modelName)}._ ` +
+      '_Surprise is how wrong it was about the token (−log₂ p); entropy is how unsure it was before seeing it._');
+  }
   return md;
+}
+
+/** "3.20 bits · entropy 1.10 bits": surprise and entropy together, in bits. */
+function surpriseCell(r: Row): string {
+  if (r.loss == null) return '— (first token)';
+  const entropy = r.entropy == null ? '' : ` · entropy ${(r.entropy / Math.LN2).toFixed(2)} bits`;
+  return `surprise ${(r.loss / Math.LN2).toFixed(2)} bits${entropy}`;
 }
 
 /** Whitespace made visible: · for spaces, → for tabs, ↵ for newlines. */

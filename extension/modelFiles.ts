@@ -8,6 +8,7 @@ import { Command } from './commands';
 import { errorLine } from './engineHost';
 import { haveModel } from './needsModel';
 import type { Session } from './session';
+import { readSettings } from './settings';
 
 const FILTERS = { 'GPT Lab model': ['safetensors'] };
 
@@ -29,7 +30,9 @@ export function registerModelFiles(session: Session): vscode.Disposable[] {
       }
       try {
         const model = await session.load(picked.fsPath, path.basename(picked.fsPath), null);
-        void vscode.window.showInformationMessage(`GPT Lab: loaded ${model.label} (${(model.parameters / 1e6).toFixed(2)}M parameters, ${model.tokenizer}).`);
+        const uses = readSettings().ghostText.scope === 'off' ? 'hovers and panels use it (ghost text is off)' : 'hovers, panels and ghost text use it';
+        void vscode.window.showInformationMessage(`GPT Lab: loaded ${model.label} (${(model.parameters / 1e6).toFixed(2)}M parameters, ` +
+          `${model.tokenizer}); ${uses} in every file until you switch to a document that has its own model.`);
         return model;
       } catch (e) {
         void vscode.window.showErrorMessage(`GPT Lab: ${errorLine(e)}`);

@@ -20,12 +20,15 @@ export interface StoredModel {
   contextLength: number;
   partial: boolean;
   savedAt: string;
+  /** How it was trained, for the status bar's tooltip ("native CPU (AVX2), 8 threads"), when a run in this editor made it. */
+  trainedWith?: string;
 }
 
 /** A run under way: its document and the shape of the model it trains (from its start event). */
 export type RunningModel = Pick<StoredModel, 'label' | 'tokenizer' | 'parameters' | 'contextLength'> & { docUri: string };
 
 const ACTIVE_KEY = 'gptLab.activeModel';
+const BY_DOCUMENT_KEY = 'gptLab.modelsByDocument'; // docUri -> StoredModel: what a document's stored model is, without loading it
 const RUNNING_KEY = 'gptLab.runningOn'; // the document of a run under way, cleared when it ends
 
 export class ModelStore {
@@ -60,6 +63,23 @@ export class ModelStore {
 
   async setActive(model: StoredModel | null): Promise<void> {
     await this.state.update(ACTIVE_KEY, model);
+    if (model?.docUri && model.file === this.fileFor(model.docUri)) {
+      const known = this.state.get<Record<string, StoredModel>>(BY_DOCUMENT_KEY, {});
+      await this.state.update(BY_DOCUMENT_KEY, { ...known, [model.docUri]: model });
+    }
+  }
+
+  /** The document's stored model file when it has one (a run on it kept a model, or recovered its checkpoint), else null. */
+  storedFileFor(docUri: string): string | null {
+    const file = this.fileFor(docUri);
+    return fs.existsSync(file) ? file : null;
+  }
+
+  /** What was last known of the document's stored model (its tokenizer, how it was trained), if it is still that file's. */
+  knownModel(docUri: string): StoredModel | null {
+    const known = this.state.get<Record<string, StoredModel>>(BY_DOCUMENT_KEY, {})[docUri];
+    if (!known?.file || !fs.existsSync(known.file)) return null;
+    return fs.statSync(known.file).mtime.toISOString() <= known.savedAt ? known : null;
   }
 
   /** Remembers the run under way (and its model's shape), so a window closed mid-run finds its checkpoint next time. */

@@ -1,10 +1,14 @@
 // The current training run and the active model. Features subscribe here, never to the engine: train events,
 // model changes and run changes arrive as VS Code events; probes go through `probe`, which makes sure the probing
-// engine holds the active model first. A run never costs the user a model: the engine's run policy replaces the
-// document's stored model only with a better one (engine/host/run.ts), and what it kept is said with both scores.
+// engine holds the active model first. Which model is active: the active document's own stored model when it has
+// one (loaded on an editor switch, after a short pause, a later switch cancelling it); otherwise the model stays as
+// it was (a loaded model, or another document's), and the status bar and hovers name it. A run never costs the user
+// a model: the engine's run policy replaces the document's stored model only with a better one (engine/host/run.ts),
+// and what it kept is said with both scores.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { readRunChoices, type Method, type ParamsOf, type ResultOf, type TrainEvent, type TrainOutcome } from '../engine';
+import { describeTrainingPath, readRunChoices, type Method, type ModelSummary, type ParamsOf, type ResultOf, type TrainEvent,
+  type TrainOutcome } from '../engine';
 import { ContextKey } from './commands';
 import { isCrash, isStopped, type EngineHost } from './engineHost';
 import type { Log } from './log';
@@ -37,11 +41,17 @@ export class NoModelError extends Error {}
 /** After a polite stop, how long a run has to end before its engine is stopped by force (and a new one starts). */
 export const STOP_GRACE_MS = 10_000;
 
+/** Quiet time after an editor switch before the document's model is loaded: flicking through tabs loads nothing. */
+export const FOLLOW_DELAY_MS = 300;
+
 export class Session implements vscode.Disposable {
   private activeModel: StoredModel | null;
   private currentRun: Run | null = null;
-  private loadedInProber: StoredModel | null = null; // the model the probing engine holds, or null
-  private loading: Promise<void> | null = null;
+  private proberHolds: StoredModel | null = null; // the model the probing engine holds, or null (none, unknown, loading)
+  private proberLoads: Promise<unknown> = Promise.resolve(); // loads into the probing engine, one at a time, in order
+  /** Bumped by every editor switch and every load: a document's model that comes after it is dropped. */
+  private followGeneration = 0;
+  private followTimer: NodeJS.Timeout | undefined;
   private forcedStop = false;
   private readonly trainEvents = new vscode.EventEmitter<RunEvent>();
   private readonly modelChanges = new vscode.EventEmitter<StoredModel | null>();
@@ -62,9 +72,35 @@ export class Session implements vscode.Disposable {
       void store.runEnded();
     }
     const forget = ({ role }: { role: string }): void => {
-      if (role === 'prober') this.loadedInProber = null;
+      if (role === 'prober') this.proberHolds = null;
     };
-    this.subscriptions.push(host.onDidCrash(forget), host.onDidStop((role) => forget({ role })));
+    this.subscriptions.push(host.onDidCrash(forget), host.onDidStop((role) => forget({ role })),
+      vscode.window.onDidChangeActiveTextEditor((editor) => this.followSoon(editor?.document)));
+    this.followSoon(vscode.window.activeTextEditor?.document);
+  }
+
+  /** Makes the document's own stored model the active one, after FOLLOW_DELAY_MS unless another switch comes first. */
+  private followSoon(doc: vscode.TextDocument | undefined): void {
+    const generation = ++this.followGeneration;
+    clearTimeout(this.followTimer);
+    if (!doc || doc.uri.scheme === 'output' || doc.uri.scheme === 'vscode-settings') return;
+    this.followTimer = setTimeout(() => {
+      this.follow(doc, generation).catch((e: unknown) => this.log.error(`loading ${shortName(doc)}'s model: ${String(e)}`));
+    }, FOLLOW_DELAY_MS);
+  }
+
+  private async follow(doc: vscode.TextDocument, generation: number): Promise<void> {
+    const docUri = doc.uri.toString();
+    const stale = (): boolean => generation !== this.followGeneration;
+    if (stale() || this.activeModel?.docUri === docUri) return;
+    const file = this.store.storedFileFor(docUri);
+    if (!file) return; // no model of its own: the active model stays, and says whose it is
+    const known = this.store.knownModel(docUri);
+    const model = await this.loadIntoProber({ file }, (summary) =>
+      ({ ...this.store.describe(summary, shortName(doc), docUri, file), trainedWith: known?.trainedWith }), stale);
+    if (!model || stale()) return;
+    this.log.info(`the active document ${model.label} has its own model: it is the active model now`);
+    await this.activate(model, false);
   }
 
   get model(): StoredModel | null {
@@ -75,16 +111,20 @@ export class Session implements vscode.Disposable {
     return this.currentRun;
   }
 
-  /** Trains on a text; resolves when the run ends (finished, cancelled, failed or interrupted). Only one run at a time. */
-  async train(doc: vscode.TextDocument, text: string): Promise<RunResult> {
+  /**
+   * Trains on a text with the run settings (`over` replaces some, as a command link may); resolves when the run ends
+   * (finished, cancelled, failed or interrupted). Only one run at a time.
+   */
+  async train(doc: vscode.TextDocument, text: string, over: Record<string, unknown> = {}): Promise<RunResult> {
     if (this.currentRun) throw new Error(`already training on ${this.currentRun.label}`);
-    const settings = runSettings();
+    const settings = { ...runSettings(), ...over };
     readRunChoices(settings, 'setting'); // a bad setting is one line now, before any engine starts (the engine checks again)
     const label = shortName(doc);
     const docUri = doc.uri.toString();
     const out = this.store.fileFor(docUri);
     const run: Run = { id: `${Date.now().toString(36)}`, label, docUri, started: Date.now(), requestId: Promise.resolve(-1), step: 0 };
     let running: RunningModel | null = null; // the model this run trains, once its start event says what it is
+    let trainedWith: string | undefined;
     this.forcedStop = false;
     const request = this.host.request('trainer', 'train', {
       text, label, settings, out, beside: this.store.candidateFor(docUri), checkpoint: this.store.checkpointFor(docUri),
@@ -92,6 +132,7 @@ export class Session implements vscode.Disposable {
     }, { onEvent: (event) => {
       if (event.event === 'start') {
         running = { docUri, label, tokenizer: event.tokenizer, parameters: event.parameters, contextLength: event.config.contextLength };
+        trainedWith = describeTrainingPath(event.training);
         void this.store.runStarted(running);
       }
       if (event.event === 'step') run.step = event.step;
@@ -103,7 +144,7 @@ export class Session implements vscode.Disposable {
       const outcome = await request.result;
       // The run's model is the document's model now (or, when every save failed, lives only in the training engine).
       if (outcome.summary && outcome.kept === 'new') {
-        await this.activate(this.store.describe(outcome.summary, label, docUri, outcome.summary.file));
+        await this.activate({ ...this.store.describe(outcome.summary, label, docUri, outcome.summary.file), trainedWith });
       }
       return { kind: 'outcome', outcome };
     } catch (e) {
@@ -150,13 +191,15 @@ export class Session implements vscode.Disposable {
     return true;
   }
 
-  /** Makes a model file the active model (loading it checks it); the summary comes from the engine. */
+  /**
+   * Makes a model file the active model (loading it checks it); the summary comes from the engine. It stays active,
+   * in every document, until a document with its own model becomes the active editor.
+   */
   async load(file: string, label: string, docUri: string | null): Promise<StoredModel> {
-    const summary = await this.host.call('prober', 'load', { file });
-    const model = this.store.describe(summary, label, docUri, file);
-    this.loadedInProber = model;
-    await this.activate(model, false);
-    return model;
+    ++this.followGeneration; // a document's model on its way in does not replace this one
+    const model = await this.loadIntoProber({ file }, (summary) => this.store.describe(summary, label, docUri, file));
+    await this.activate(model!, false);
+    return model!;
   }
 
   /** The user chose the run's candidate over the document's stored model (see modelStore.ts). */
@@ -195,23 +238,37 @@ export class Session implements vscode.Disposable {
     return this.host.call('prober', method, params);
   }
 
+  /** Until the probing engine holds the active model (which may change while it loads). */
   private async ensureLoaded(): Promise<void> {
-    const model = this.activeModel;
-    if (!model) throw new NoModelError('there is no model yet');
-    if (this.loadedInProber === model) return;
-    this.loading ??= (async () => {
-      try {
-        // A model no save could write lives in the training engine: the probing engine gets it from there.
-        const source = model.file ?? { bytes: await this.host.call('trainer', 'modelBytes', {}) };
-        const summary = await this.host.call('prober', 'load', typeof source === 'string' ? { file: source } : source);
-        this.log.info(`loaded ${model.file ?? 'the unsaved model'} into the probing engine (${(summary.parameters / 1e6).toFixed(2)}M parameters)`);
-        if (this.activeModel === model) this.loadedInProber = model;
-      } finally {
-        this.loading = null;
-      }
-    })();
-    await this.loading;
-    if (this.loadedInProber !== this.activeModel) await this.ensureLoaded(); // the model changed meanwhile
+    for (;;) {
+      const model = this.activeModel;
+      if (!model) throw new NoModelError('there is no model yet');
+      if (this.proberHolds === model) return;
+      // A model no save could write lives in the training engine: the probing engine gets it from there.
+      await this.loadIntoProber(model.file ? { file: model.file } : 'fromTrainer', () => model, () => this.activeModel !== model);
+    }
+  }
+
+  /**
+   * Loads a model into the probing engine after the loads before it (so what it holds is always known); `skip` is
+   * asked when its turn comes (null when it says so), and a model it already holds is not loaded again.
+   */
+  private loadIntoProber(source: { file: string } | 'fromTrainer', describe: (summary: ModelSummary) => StoredModel,
+    skip: () => boolean = () => false): Promise<StoredModel | null> {
+    const turn = this.proberLoads.then(async () => {
+      if (skip()) return null;
+      const sameFile = typeof source !== 'string' && this.proberHolds?.file === source.file;
+      if (sameFile && this.proberHolds === this.activeModel) return this.proberHolds;
+      this.proberHolds = null;
+      const summary = await this.host.call('prober', 'load', source === 'fromTrainer'
+        ? { bytes: await this.host.call('trainer', 'modelBytes', {}) } : source);
+      const model = describe(summary);
+      this.proberHolds = model;
+      this.log.info(`loaded ${model.file ?? 'the unsaved model'} into the probing engine (${(summary.parameters / 1e6).toFixed(2)}M parameters)`);
+      return model;
+    });
+    this.proberLoads = turn.catch(() => undefined);
+    return turn;
   }
 
   private async activate(model: StoredModel, reload = true): Promise<void> {
@@ -221,7 +278,6 @@ export class Session implements vscode.Disposable {
     this.modelChanges.fire(model);
     if (!reload) return;
     // The probing engine takes the new model now, so the first hover after a run finds it there, not loading.
-    this.loadedInProber = null;
     this.ensureLoaded().catch((e: unknown) => this.log.error(`loading the new model for probes: ${String(e)}`));
   }
 
@@ -232,6 +288,7 @@ export class Session implements vscode.Disposable {
   }
 
   dispose(): void {
+    clearTimeout(this.followTimer);
     this.trainEvents.dispose();
     this.modelChanges.dispose();
     this.runChanges.dispose();

@@ -5,12 +5,13 @@
 // `restrictedConfigurations`) from the user's settings only.
 import * as vscode from 'vscode';
 import type { RawChoices } from '../engine';
-import { sanitize, SETTINGS, type GhostTextScope, type SettingName, type SettingSpec } from './settingsSchema';
+import { sanitize, SETTINGS, type GhostTextMode, type GhostTextScope, type SettingName, type SettingSpec } from './settingsSchema';
 
 /** The editor's own settings, each within its schema. */
 export interface Settings {
   hover: { enabled: boolean; encoding: string; maxLength: number };
-  ghostText: { scope: GhostTextScope; debounceMs: number; maxTokens: number; temperature: number; stopAtNewline: boolean };
+  ghostText: { scope: GhostTextScope; mode: GhostTextMode; minProbability: number; copyMinChars: number; debounceMs: number;
+    maxTokens: number; temperature: number; stopAtNewline: boolean };
 }
 
 function read<N extends SettingName>(c: vscode.WorkspaceConfiguration, name: N): (typeof SETTINGS)[N]['default'] extends boolean
@@ -24,6 +25,9 @@ export function readSettings(): Settings {
     hover: { enabled: read(c, 'hover.enabled'), encoding: read(c, 'hover.encoding'), maxLength: read(c, 'hover.maxLength') },
     ghostText: {
       scope: read(c, 'ghostText.scope') as GhostTextScope,
+      mode: read(c, 'ghostText.mode') as GhostTextMode,
+      minProbability: read(c, 'ghostText.minProbability'),
+      copyMinChars: read(c, 'ghostText.copyMinChars'),
       debounceMs: read(c, 'ghostText.debounceMs'),
       maxTokens: read(c, 'ghostText.maxTokens'),
       temperature: read(c, 'ghostText.temperature'),

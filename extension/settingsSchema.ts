@@ -38,11 +38,15 @@ export const SETTINGS = {
   'ghostText.maxTokens': { type: 'integer', default: 32, minimum: 1, maximum: 512, restricted: true },
   'ghostText.temperature': { type: 'number', default: 0.6, minimum: 0, maximum: 2 },
   'ghostText.stopAtNewline': { type: 'boolean', default: true },
+  'ghostText.mode': { type: 'string', default: 'word', enum: ['word', 'free'] },
+  'ghostText.minProbability': { type: 'number', default: 0.35, minimum: 0, maximum: 1 },
+  'ghostText.copyMinChars': { type: 'integer', default: 20, minimum: 8, maximum: 1000 },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
 
 export type GhostTextScope = (typeof SETTINGS)['ghostText.scope']['enum'][number];
+export type GhostTextMode = (typeof SETTINGS)['ghostText.mode']['enum'][number];
 
 /** A setting's value as the schema allows it: numbers clamped (and whole where they must be), anything else the default. */
 export function sanitize(spec: SettingSpec, value: unknown): string | number | boolean {

@@ -2,6 +2,7 @@
 // Code starts an extension in for its tests (ExtensionMode.Test), never for a person.
 import * as vscode from 'vscode';
 import type { EngineHost, EngineRole } from './engineHost';
+import type { GhostSuggest } from './ghostText';
 import type { ModelStore, StoredModel } from './modelStore';
 import type { Run, Session } from './session';
 
@@ -13,9 +14,12 @@ export interface GptLabTestApi {
   crashCount(): number;
   /** The document's stored model, its run's checkpoint, and a run's candidate (see modelStore.ts). */
   modelFiles(docUri: string): { stored: string; checkpoint: string; candidate: string };
+  /** The ghost text the provider would offer at a place ('' for nothing, undefined where it does not apply). */
+  ghostText(docUri: string, line: number, character: number): Promise<string | undefined>;
 }
 
-export function testApi(context: vscode.ExtensionContext, host: EngineHost, store: ModelStore, session: Session): GptLabTestApi | undefined {
+export function testApi(context: vscode.ExtensionContext, host: EngineHost, store: ModelStore, session: Session,
+  ghostText: GhostSuggest): GptLabTestApi | undefined {
   if (context.extensionMode !== vscode.ExtensionMode.Test) return undefined;
   let crashes = 0;
   context.subscriptions.push(host.onDidCrash(() => (crashes += 1)));
@@ -25,5 +29,10 @@ export function testApi(context: vscode.ExtensionContext, host: EngineHost, stor
     run: () => session.run,
     crashCount: () => crashes,
     modelFiles: (docUri) => ({ stored: store.fileFor(docUri), checkpoint: store.checkpointFor(docUri), candidate: store.candidateFor(docUri) }),
+    ghostText: async (docUri, line, character) => {
+      const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === docUri);
+      if (!doc) throw new Error(`${docUri} is not open`);
+      return ghostText(doc, new vscode.Position(line, character));
+    },
   };
 }

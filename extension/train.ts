@@ -2,7 +2,7 @@
 // with step, loss and ETA and a Cancel button, the loss chart beside the editor, and one plain message at the end
 // that says which model was kept, with both scores when there was one to compare with.
 import * as vscode from 'vscode';
-import { formatBytes, formatDuration, readRunChoices, type Score, type TrainEvent } from '../engine';
+import { formatBytes, formatDuration, formatEarlyStop, formatEta, readRunChoices, type Score, type TrainEvent } from '../engine';
 import { Command } from './commands';
 import { errorLine, isCrash } from './engineHost';
 import type { Log } from './log';
@@ -12,7 +12,8 @@ import { runSettings } from './settings';
 
 export function registerTraining(session: Session, loss: LossPanel, log: Log): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand(Command.Train, () => trainActiveEditor(session, loss, log)),
+    // The walkthrough's link passes `{ "preset": "tiny" }`: a size that trains the sample in about a minute on two cores.
+    vscode.commands.registerCommand(Command.Train, (over?: unknown) => trainActiveEditor(session, loss, log, linkChoices(over))),
     vscode.commands.registerCommand(Command.StopTraining, async () => {
       if (!(await session.stop())) void vscode.window.showInformationMessage('GPT Lab: nothing is training.');
     }),
@@ -32,7 +33,13 @@ export interface TrainCommandResult {
   messages: string[];
 }
 
-async function trainActiveEditor(session: Session, loss: LossPanel, log: Log): Promise<TrainCommandResult | undefined> {
+/** Run settings a command link may set over the user's (only the preset: a link chooses a size, nothing more). */
+function linkChoices(over: unknown): Record<string, unknown> {
+  if (typeof over !== 'object' || over === null || !('preset' in over)) return {};
+  return { preset: over.preset };
+}
+
+async function trainActiveEditor(session: Session, loss: LossPanel, log: Log, over: Record<string, unknown> = {}): Promise<TrainCommandResult | undefined> {
   const editor = vscode.window.activeTextEditor;
   if (!editor) {
     void vscode.window.showErrorMessage('GPT Lab: open a text file to train on.');
@@ -47,7 +54,7 @@ async function trainActiveEditor(session: Session, loss: LossPanel, log: Log): P
   }
   const warnings: string[] = [];
   try {
-    readRunChoices(runSettings(), 'setting'); // a setting that cannot be used is one line now, before anything opens
+    readRunChoices({ ...runSettings(), ...over }, 'setting'); // a setting that cannot be used is one line now, before anything opens
   } catch (e) {
     const message = `GPT Lab: ${errorLine(e)}`;
     void vscode.window.showErrorMessage(message);
@@ -66,6 +73,7 @@ async function trainActiveEditor(session: Session, loss: LossPanel, log: Log): P
     async (progress, token) => {
       let reported = 0;
       let memorising: string | null = null;
+      let stoppedEarly: string | null = null;
       const onEvent = session.onDidTrainEvent(({ event }) => {
         const line = progressLine(event);
         if (event.event === 'step') {
@@ -77,6 +85,7 @@ async function trainActiveEditor(session: Session, loss: LossPanel, log: Log): P
         }
         if (event.event === 'start') log.info(`training on ${label}: ${event.plan ?? ''}; ` +
           `${(event.parameters / 1e6).toFixed(2)}M parameters, vocabulary ${event.vocabSize}, ${event.trainTokens} training tokens`);
+        if (event.event === 'done' && event.stoppedEarly) stoppedEarly = formatEarlyStop(event.stoppedEarly);
         if (event.event === 'warning') {
           log.info(`warning: ${event.message}`);
           if (event.code === 'memorising') memorising = event.message;
@@ -89,9 +98,9 @@ async function trainActiveEditor(session: Session, loss: LossPanel, log: Log): P
       const cancel = token.onCancellationRequested(() => void session.stop());
       const started = Date.now();
       try {
-        const result = await session.train(doc, text);
+        const result = await session.train(doc, text, over);
         log.info(`training on ${label} ended after ${formatDuration(Date.now() - started)}: ${summaryLine(result)}`);
-        const reported = report(session, result, label, doc.uri.toString(), memorising);
+        const reported = report(session, result, label, doc.uri.toString(), memorising, stoppedEarly);
         return { ...reported, messages: [...warnings, ...reported.messages] };
       } catch (e) {
         if (isCrash(e)) return undefined; // a crash was already reported once by the engine host
@@ -113,7 +122,7 @@ function progressLine(e: TrainEvent): string | null {
     case 'start':
       return `starting: ${e.plan ?? e.training.path}`;
     case 'step':
-      return `step ${e.step}/${e.steps} · loss ${e.loss.toFixed(3)} · ETA ${formatDuration(e.etaMs)}`;
+      return `step ${e.step}/${e.steps} · loss ${e.loss.toFixed(3)} · ETA ${formatEta(e.etaMs, e.etaRangeMs)}`;
     default:
       return null;
   }
@@ -132,7 +141,8 @@ function scoreText(s: Score, sameTokenizer: boolean): string {
 }
 
 /** Shows the run's message (one, with a choice when the new model was not kept) and returns what it said. */
-function report(session: Session, r: RunResult, label: string, docUri: string, memorising: string | null): TrainCommandResult {
+function report(session: Session, r: RunResult, label: string, docUri: string, memorising: string | null,
+  stoppedEarly: string | null): TrainCommandResult {
   const said: string[] = [];
   const tell = (kind: 'info' | 'warning' | 'error', text: string, ...choices: string[]): Thenable<string | undefined> => {
     said.push(`GPT Lab: ${text}`);
@@ -162,12 +172,13 @@ function report(session: Session, r: RunResult, label: string, docUri: string, m
     void tell('error', `training on ${label} stopped: ${o.error} The previous model stays active.`);
     return result();
   }
-  const head = o.cancelled ? `Stopped after ${o.steps} steps on ${label}.` : `Trained on ${label} for ${o.steps} steps.`;
+  const head = o.cancelled ? `Stopped after ${o.steps} steps on ${label}.`
+    : stoppedEarly ? `Trained on ${label}: ${stoppedEarly}.` : `Trained on ${label} for ${o.steps} steps.`;
   if (o.kept === 'new') {
     const best = o.summary.best;
     const kept = best ? ` Kept the best model, from step ${best.step} (validation loss ${best.valLoss.toFixed(3)}).` : '';
     const replaced = c ? ` It replaced the previous model: ${scoreText(c.new, same)} against ${scoreText(c.previous, same)}${on}.` : '';
-    const tail = memorising ? ' It had started memorising the file, so the later steps were not kept.' : '';
+    const tail = memorising && !stoppedEarly ? ' It had started memorising the file, so the later steps were not kept.' : '';
     void tell('info', `${head}${kept}${replaced}${tail} Hover a word, or type to see its completions.`);
     return result();
   }

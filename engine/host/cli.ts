@@ -9,7 +9,7 @@ import { besidePath, checkDestination, partialPath, readBounded, shown } from '.
 import { escapeControls, exitAfterDrain, safeStderr, safeStdout } from '../io/output';
 import { attentionMaps, evaluateText, logitLens, neighbours, nextToken, singleTokenId, type ProbeContext } from '../probes/probes';
 import { Rng } from '../common/rng';
-import { formatDuration } from '../common/format';
+import { formatDuration, formatEarlyStop, formatEta } from '../common/format';
 import { generate, validateSampling } from '../inference/sample';
 import { KVCacheSession } from '../inference/kvCache';
 import { InputError } from '../common/errors';
@@ -32,8 +32,9 @@ const USAGE = `usage:
           [--trainer auto|native|wasm|tfjs|webgpu] [--snapshots N] [--json]
           SWITCHES: key=value,... for any model switch, e.g. kvHeads=1,positions=rope,qkNorm=true,ffnMult=0
           0 (or nothing) for --steps, --batch, --context, --dim, --heads, --layers or --lr: the preset's
-          (--steps: sized to the text). An existing --out is replaced only by a model that scores better on the same
-          validation text; otherwise the new model goes beside it (model.new.safetensors) and both scores are shown.
+          (--steps: sized to the text, at most 25 passes, stopping early once validation stops improving). An existing
+          --out is replaced only by a model that scores better on the same validation text; otherwise the new model
+          goes beside it (model.new.safetensors) and both scores are shown.
           --snapshots N keeps N float16 snapshots of the weights in <out>.snapshots.safetensors
   gpt-lab sample <model> [--prompt TEXT] [--tokens N] [--temperature X] [--top-k K] [--top-p P] [--seed S] [--json]
   gpt-lab tokens [--encoding NAME|bpe:N] (--text TEXT | --file F) [--json]
@@ -122,7 +123,7 @@ function humanProgress(backend: string): (e: TrainEvent) => void {
     } else if (e.event === 'step') {
       const width = 24, filled = Math.round((e.step / e.steps) * width);
       const line = `step ${e.step}/${e.steps} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] loss ${e.loss.toFixed(4)} | ` +
-        `${Math.round(e.tokensPerSec)} tok/s | ETA ${formatDuration(e.etaMs)}`;
+        `${Math.round(e.tokensPerSec)} tok/s | ETA ${formatEta(e.etaMs, e.etaRangeMs)}`;
       const decile = Math.floor((e.step / e.steps) * 10);
       if (tty) stderrWrite(`\r${line}\x1b[K`);
       else if (decile !== lastDecile) stderrWrite(line + '\n');
@@ -138,6 +139,7 @@ function humanProgress(backend: string): (e: TrainEvent) => void {
     } else {
       stderrWrite(`${tty ? '\n' : ''}${e.cancelled ? 'cancelled' : e.error ? 'stopped' : 'done'} after ${e.step} steps in ${formatDuration(e.elapsedMs)}` +
         `${e.loss === null ? '' : `, loss ${e.loss.toFixed(4)}`}${e.valLoss === null ? '' : `, val ${e.valLoss.toFixed(4)}`}\n` +
+        (e.stoppedEarly ? `${formatEarlyStop(e.stoppedEarly)}\n` : '') +
         (e.restoredBest && e.best ? `kept the best model, from step ${e.best.step} (val ${e.best.valLoss.toFixed(4)})\n` : ''));
     }
   };

@@ -16,7 +16,7 @@ import { analogy, comparedTokenizers, compareTokenizers, DISPLAY_CHARS, embeddin
 import { attentionMap, attentionProbe, attentionRows, AttentionStore, type TextAttention } from '../probes/attention';
 import { KVCacheSession } from '../inference/kvCache';
 import { Rng } from '../common/rng';
-import { generate, validateSampling } from '../inference/sample';
+import { completeWords, generate, validateSampling, WordModeCompletion } from '../inference/sample';
 import { checkText } from '../text/checks';
 import { countTokensAsync, isTokenizerName, type Tokenizer } from '../text/tokenizers';
 import { bpeReplay, tokenizerForText } from '../text/bpe';
@@ -232,7 +232,13 @@ const handlers: Handlers<Exclude<Method, Immediate>, RequestContext> = {
     const ids: number[] = [];
     const decode = (): string => m.tokenizer.decode(m.vocab.decode(Int32Array.from(ids)));
     const until = performance.now() + SAMPLE_BUDGET_MS;
-    generate(decoderOf(m, ctx.compute), prompt, Math.min(p.tokens, MAX_SAMPLE_TOKENS), validateSampling(p.sampling), new Rng(p.seed), (id) => {
+    const count = Math.min(p.tokens, MAX_SAMPLE_TOKENS);
+    if (p.wordMode) {
+      const words = new WordModeCompletion(p.prompt, p.wordMode.minProbability, p.stopAtNewline ?? true);
+      const decodeIds = (all: readonly number[]): string => m.tokenizer.decode(m.vocab.decode(Int32Array.from(all)));
+      return { text: completeWords(decoderOf(m, ctx.compute), prompt, count, decodeIds, words, () => performance.now() <= until) };
+    }
+    generate(decoderOf(m, ctx.compute), prompt, count, validateSampling(p.sampling), new Rng(p.seed), (id) => {
       ids.push(id);
       if (performance.now() > until) return false;
       // Only a token that can hold a newline needs the (whole, so characters split across tokens stay whole) decode.

@@ -57,6 +57,8 @@ export interface TrainSettings {
   evalBatches: number; // fixed validation batches averaged for one val loss
   sampleEvery: number; // steps between sample texts in the event stream; 0 disables
   seed: number;
+  /** Evaluations in a row without a new best validation loss before the run stops early (keeping its best); 0 or absent: never. */
+  patience?: number;
 }
 
 export interface Preset {
@@ -265,10 +267,15 @@ export interface TextSize {
 
 /**
  * Passes over the training split before a small model starts memorising it. On 50 KB of Shakespeare `tiny`'s
- * validation loss bottomed after 1250 steps of 1024 tokens, about 28 passes; 25 stops just short of that.
+ * validation loss bottomed after 1250 steps of 1024 tokens, about 28 passes; 25 stops just short of that. A run
+ * sized to its text makes at most this many passes (and at least MIN_SIZED_STEPS steps, for the warm-up and a first
+ * few evaluations), and stops early once validation has not improved for EARLY_STOP_PATIENCE evaluations: a 2 KB
+ * note starts memorising after a few dozen steps, where a fixed minimum of 200 steps made it 125 passes.
  */
 export const PASSES_BEFORE_MEMORISING = 25;
-const MIN_SIZED_STEPS = 200;
+export const MIN_SIZED_STEPS = 50;
+/** Evaluations without a new best validation loss after which a sized run stops (its best weights are kept). */
+export const EARLY_STOP_PATIENCE = 3;
 
 /** `auto`: tiny (characters, fast) for notes and source files, small up to 1 MB, the classic GPT beyond. */
 export function presetForSize(bytes: number): PresetName {
@@ -303,7 +310,7 @@ export function resolveTrainSettings(choices: TrainChoices, text: TextSize | nul
       const sized = Math.round((PASSES_BEFORE_MEMORISING * trainTokens) / perStep);
       steps = Math.max(MIN_SIZED_STEPS, Math.min(preset.train.steps, sized));
       sizing = `${why}; ${steps} steps ≈ ${((steps * perStep) / Math.max(1, trainTokens)).toFixed(0)} passes over ` +
-        `${trainTokens.toLocaleString('en-US')} training tokens`;
+        `${trainTokens.toLocaleString('en-US')} training tokens, fewer if validation stops improving`;
     } else {
       steps = preset.train.steps;
       sizing = `${why}; ${steps} steps`;
@@ -319,6 +326,8 @@ export function resolveTrainSettings(choices: TrainChoices, text: TextSize | nul
     warmupSteps: Math.min(preset.train.warmupSteps, Math.max(1, Math.floor(steps / 10))),
     evalEvery: choices.evalEvery ?? Math.min(preset.train.evalEvery, Math.max(10, Math.round(steps / 8))),
     seed: choices.seed ?? 1337,
+    // A run sized to the text stops once it has stopped learning; steps a person chose are run to the end.
+    patience: choices.steps ? 0 : EARLY_STOP_PATIENCE,
   };
   return { preset: presetName, tokenizer, model, settings, sizing };
 }

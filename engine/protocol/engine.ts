@@ -103,7 +103,13 @@ export interface EngineMethods {
   compareTokenizers: [{ selection: string; file: string; bpeVocabSize?: number }, TokenizerComparison];
   /** The merges of a BPE learned from a text, in order, with the text's token count after each (the merge replay). */
   bpeReplay: [{ text: string; vocabSize: number }, BpeReplay];
-  sample: [{ prompt: string; tokens: number; sampling: SamplingOptions; seed: number; stopAtNewline?: boolean }, { text: string }];
+  /**
+   * Up to `tokens` tokens after a prompt: drawn with `sampling` (free), or with `wordMode` greedy tokens that finish the
+   * word in progress and then go on only while each has probability >= minProbability, ending at a whole word
+   * (inference/sample.ts WordModeCompletion: never whitespace alone; `sampling` and `seed` are then unused).
+   */
+  sample: [{ prompt: string; tokens: number; sampling: SamplingOptions; seed: number; stopAtNewline?: boolean;
+    wordMode?: { minProbability: number } }, { text: string }];
   nextToken: [{ text: string; k: number; sampling?: SamplingOptions } & AtSnapshot, NextTokenProbe];
   /**
    * Attention over a text: every map as a thumbnail of `thumbnail` pixels (64 when absent), and the `open` maps in full

@@ -16,7 +16,11 @@ export type TrainEvent =
   | { event: 'start'; backend: string; training: TrainingPathInfo; parameters: number; vocabSize: number; tokenizerVocab: number; trainTokens: number;
       valTokens: number; config: GPTConfig; settings: TrainSettings; tokenizer: string; baselines: Baselines; plan: string | null }
   | { event: 'step'; step: number; steps: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number;
-      elapsedMs: number; etaMs: number }
+      /**
+       * Time left: a smoothed estimate, and the range recent stretches of steps span (train.ts StepClock). The range is
+       * absent in events a loss chart kept from an engine before it.
+       */
+      elapsedMs: number; etaMs: number; etaRangeMs?: [number, number] }
   | { event: 'eval'; step: number; trainLoss: number; valLoss: number | null }
   /** A new best validation loss: these weights are kept (and saved as a checkpoint by hosts that ask). */
   | { event: 'checkpoint'; step: number; valLoss: number }
@@ -24,7 +28,9 @@ export type TrainEvent =
   /** Something the run says and goes on: no validation split, memorising, a checkpoint that could not be written. */
   | { event: 'warning'; code: 'no-validation' | 'memorising' | 'checkpoint'; message: string }
   | { event: 'done'; step: number; steps: number; cancelled: boolean; error: string | null; loss: number | null;
-      valLoss: number | null; elapsedMs: number; best: { step: number; valLoss: number } | null; restoredBest: boolean };
+      valLoss: number | null; elapsedMs: number; best: { step: number; valLoss: number } | null; restoredBest: boolean;
+      /** Set when the run stopped before its last step because validation had stopped improving (settings.patience). */
+      stoppedEarly?: { step: number; bestStep: number } | null };
 
 export interface History {
   steps: { step: number; loss: number; lr: number }[];

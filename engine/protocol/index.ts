@@ -9,4 +9,4 @@ export * from './engine';
 export * from './views';
 export * from './compare';
 // How the sizes and durations in these payloads read, for every host and view alike.
-export { formatBytes, formatDuration } from '../common/format';
+export { formatBytes, formatDuration, formatEarlyStop, formatEta } from '../common/format';

@@ -133,6 +133,8 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   let step = 0;
   let best: { step: number; valLoss: number; weights: Map<string, Float32Array> } | null = null;
   const memorising = new MemorisingWatch();
+  const patience = new Patience(s.patience ?? 0);
+  let stoppedEarly: { step: number; bestStep: number } | null = null;
   const evaluate = async (): Promise<void> => {
     const trainLoss = await trainer.loss(evalBatches, B, T);
     lastVal = valBatches.length ? await trainer.loss(valBatches, B, T) : null;
@@ -150,6 +152,7 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
           'training goes on, and the model is saved when it ends' });
       }
     }
+    if (patience.observe(lastVal) && best) stoppedEarly = { step, bestStep: best.step };
     if (memorising.observe(trainLoss, lastVal)) {
       emit({ event: 'warning', code: 'memorising', message: `validation loss has risen since step ${best.step} while training loss ` +
         `keeps falling: the model has started memorising the text; the best model (step ${best.step}, val ${best.valLoss.toFixed(4)}) is kept` });
@@ -157,7 +160,7 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   };
   try {
     req.snapshots?.take(0, model);
-    while (step < s.steps && !req.signal?.aborted) {
+    while (step < s.steps && !req.signal?.aborted && !stoppedEarly) {
       clock.tick();
       const { inputs, targets } = data.batch(data.train, B, rng);
       const r = await trainer.step(inputs, targets);
@@ -170,7 +173,7 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
       history.steps.push({ step, loss: r.loss, lr: r.lr });
       const elapsedMs = Date.now() - started;
       emit({ event: 'step', step, steps: s.steps, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm,
-        tokensPerSec: (step * B * T) / Math.max(1e-3, elapsedMs / 1000), elapsedMs, etaMs: clock.etaMs(s.steps - step) });
+        tokensPerSec: (step * B * T) / Math.max(1e-3, elapsedMs / 1000), elapsedMs, ...clock.eta(s.steps - step) });
       if (req.snapshots?.observe(step, r.loss)) {
         await trainer.syncModel();
         req.snapshots.take(step, model);
@@ -189,7 +192,7 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
       }
       await yieldToEventLoop();
     }
-    if (step > 0 && (s.evalEvery <= 0 || step % s.evalEvery !== 0)) await evaluate();
+    if (step > 0 && !stoppedEarly && (s.evalEvery <= 0 || step % s.evalEvery !== 0)) await evaluate();
   } catch (e) {
     trainer.dispose();
     model.dispose();
@@ -202,9 +205,9 @@ export async function trainOnText(req: TrainRequest): Promise<TrainResult> {
   const restoredBest = kept !== null && lastVal !== null && kept.valLoss < lastVal;
   if (restoredBest) model.setWeights(kept.weights);
   history.best = kept ? { step: kept.step, valLoss: kept.valLoss } : null;
-  const cancelled = !!req.signal?.aborted && step < s.steps && error === null;
+  const cancelled = !!req.signal?.aborted && step < s.steps && error === null && !stoppedEarly;
   emit({ event: 'done', step, steps: s.steps, cancelled, error, loss: lastLoss, valLoss: lastVal, elapsedMs: Date.now() - started,
-    best: history.best, restoredBest });
+    best: history.best, restoredBest, stoppedEarly });
   const valStart = tokenizerIds.length - data.val.length;
   const validationText = data.hasValidation ? tokenizer.decode(tokenizerIds.slice(valStart, valStart + MAX_VALIDATION_TEXT_TOKENS)) : null;
   return { model, vocab, tokenizer, history, cancelled, error, validationText };
@@ -215,26 +218,72 @@ function copyWeights(model: GPT): Map<string, Float32Array> {
 }
 
 /**
- * ETA from measured steps: the mean time between the last 20 step starts (evaluations and samples included), so
- * the estimate follows this machine instead of a guess, and the first step's warm-up drops out.
+ * ETA from measured step times (the first, warm-up step left out), steady under a changing load: the central estimate
+ * is the median of the last 100 step times, so an evaluation or a hiccup does not move it (evaluations cost about 1% of
+ * a run), and the range runs from the fastest to the slowest median of the last four stretches of up to 25 steps, so
+ * a machine whose speed swings shows "2–3 min" rather than a number that jumps.
  */
-class StepClock {
-  private readonly recent: number[] = [];
+export class StepClock {
+  private static readonly STRETCH = 25;
+  private static readonly STRETCHES = 4;
+  private readonly recent: number[] = []; // the last STRETCH * STRETCHES step times
   private last = 0;
   private started = 0;
+
   tick(): void {
     const now = performance.now();
-    if (this.last > 0 && this.started > 1) this.recent.push(now - this.last); // skips the first, warm-up step
-    if (this.recent.length > 20) this.recent.shift();
+    if (this.last > 0 && this.started > 1) this.add(now - this.last); // skips the first, warm-up step
     this.last = now;
     this.started += 1;
   }
-  /** Before two steps are measured, the time the current step has taken so far is the best guess. */
-  etaMs(stepsLeft: number): number {
-    const mean = this.recent.length
-      ? this.recent.reduce((a, b) => a + b, 0) / this.recent.length
-      : performance.now() - this.last;
-    return mean * stepsLeft;
+
+  /** One measured step time (tick measures them; tests give them directly). */
+  add(ms: number): void {
+    this.recent.push(ms);
+    if (this.recent.length > StepClock.STRETCH * StepClock.STRETCHES) this.recent.shift();
+  }
+
+  /**
+   * The time left for `stepsLeft` steps, and its range (etaRangeMs[0] <= etaMs <= etaRangeMs[1]). Before a step is
+   * measured, the time the current step has taken so far is the best guess.
+   */
+  eta(stepsLeft: number): { etaMs: number; etaRangeMs: [number, number] } {
+    if (this.recent.length === 0) {
+      const guess = this.last > 0 ? (performance.now() - this.last) * stepsLeft : 0;
+      return { etaMs: guess, etaRangeMs: [guess, guess] };
+    }
+    const size = Math.ceil(this.recent.length / StepClock.STRETCHES);
+    let fastest = Infinity, slowest = 0;
+    for (let i = 0; i < this.recent.length; i += size) {
+      const m = median(this.recent.slice(i, i + size));
+      fastest = Math.min(fastest, m);
+      slowest = Math.max(slowest, m);
+    }
+    const etaMs = median(this.recent) * stepsLeft;
+    return { etaMs, etaRangeMs: [Math.min(etaMs, fastest * stepsLeft), Math.max(etaMs, slowest * stepsLeft)] };
+  }
+}
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** True once validation has gone `patience` evaluations in a row without a new best (never when patience is 0). */
+export class Patience {
+  private best = Infinity;
+  private without = 0;
+  constructor(private readonly patience: number) {}
+  observe(valLoss: number | null): boolean {
+    if (valLoss === null || !Number.isFinite(valLoss) || this.patience <= 0) return false;
+    if (valLoss < this.best) {
+      this.best = valLoss;
+      this.without = 0;
+      return false;
+    }
+    this.without += 1;
+    return this.without >= this.patience;
   }
 }
 

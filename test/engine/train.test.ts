@@ -2,9 +2,10 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../engine/compute/tfjsBackend';
-import { applyModelOverrides, PRESETS, resolveTrainSettings, type ModelShape, type TrainSettings } from '../../engine/model/config';
+import { applyModelOverrides, EARLY_STOP_PATIENCE, MIN_SIZED_STEPS, PRESETS, resolveTrainSettings, type ModelShape, type TrainSettings } from '../../engine/model/config';
 import { learningRateAt } from '../../engine/training/adamw';
-import { countingBaselines, Dataset, trainOnText } from '../../engine/training/train';
+import { countingBaselines, Dataset, Patience, StepClock, trainOnText } from '../../engine/training/train';
+import { formatEarlyStop, formatEta } from '../../engine/common/format';
 import { type TrainEvent } from '../../engine/protocol';
 import { testPlan } from '../helpers/plan';
 
@@ -125,14 +126,79 @@ test('resolveTrainSettings: presets by size, steps sized to the tokens, override
   assert.equal(small.preset, 'tiny');
   // 25 passes over 45,000 training tokens at 16 x 64 tokens a step
   assert.equal(small.settings.steps, Math.round((25 * 45_000) / 1024));
-  assert.match(small.sizing, /^auto: tiny for 49 KB; 1099 steps/);
+  assert.match(small.sizing, /^auto: tiny for 49 KB; 1099 steps ≈ 25 passes over 45,000 training tokens, fewer if validation stops improving$/);
+  assert.equal(small.settings.patience, EARLY_STOP_PATIENCE, 'a sized run stops early');
   assert.equal(resolveTrainSettings({ preset: 'auto' }, { bytes: 2 << 20, countTokens: () => 500_000 }).preset, 'classic');
-  const tinyFile = resolveTrainSettings({ preset: 'tiny' }, { bytes: 3000, countTokens: () => 3000 });
-  assert.equal(tinyFile.settings.steps, 200, 'a small file gets the minimum');
+  // A 2 KB note: 25 passes over its 1,800 training tokens are 44 steps; the minimum keeps a warm-up and a few evaluations.
+  const note = resolveTrainSettings({ preset: 'tiny' }, { bytes: 2000, countTokens: () => 2000 });
+  assert.equal(note.settings.steps, MIN_SIZED_STEPS);
+  assert.ok((note.settings.steps * 16 * 64) / 1800 < 30, 'at most about 30 passes over a 2 KB note, not 125');
+  assert.ok(note.settings.steps / note.settings.evalEvery >= 4, 'enough evaluations for patience to act');
+  const mid = resolveTrainSettings({ preset: 'tiny' }, { bytes: 20_000, countTokens: () => 20_000 });
+  assert.equal(mid.settings.steps, Math.round((25 * 18_000) / 1024), 'sized by passes between the minimum and the preset');
   assert.equal(resolveTrainSettings({ preset: 'tiny' }, { bytes: 1e6, countTokens: () => 1e6 }).settings.steps, PRESETS.tiny.train.steps);
   const over = resolveTrainSettings({ preset: 'classic', steps: 50, learningRate: 2e-3, tokenizer: 'char' });
   assert.equal(over.settings.steps, 50);
+  assert.equal(over.settings.patience, 0, 'steps a person chose run to the end');
   assert.equal(over.tokenizer, 'char');
   assert.ok(Math.abs(over.settings.minLearningRate - 2e-4) < 1e-15);
   assert.equal(over.settings.warmupSteps, 5);
+});
+
+test('a run whose validation stops improving stops early after `patience` evaluations, keeps its best and says so', async () => {
+  const events: TrainEvent[] = [];
+  // The memorising run above, with patience: it stops soon after its best instead of running 300 steps.
+  const text = 'It is a truth universally acknowledged, that a single man in possession of a good fortune. '.repeat(4);
+  const r = await trainOnText({ compute: await testPlan(), text, tokenizer: 'char', model: shape, onEvent: (e) => events.push(e),
+    settings: settings({ steps: 300, evalEvery: 10, learningRate: 1e-2, minLearningRate: 1e-2, patience: 3 }) });
+  const evals = events.filter((e): e is Extract<TrainEvent, { event: 'eval' }> => e.event === 'eval');
+  const done = events.at(-1) as Extract<TrainEvent, { event: 'done' }>;
+  assert.ok(done.stoppedEarly, 'the run stopped early');
+  assert.ok(done.step < 300 && done.step === done.stoppedEarly.step, `stopped at step ${done.step}`);
+  assert.equal(done.cancelled, false, 'stopping early is not a cancel');
+  const bestEval = evals.reduce((a, e) => (e.valLoss! < a.valLoss! ? e : a));
+  assert.equal(done.stoppedEarly.bestStep, bestEval.step);
+  assert.equal(done.step, bestEval.step + 3 * 10, 'three evaluations without a new best, then stop');
+  assert.ok(evals.slice(-3).every((e) => e.valLoss! >= bestEval.valLoss!));
+  assert.ok(done.restoredBest, 'the best weights are kept');
+  assert.equal(events.filter((e) => e.event === 'step').length, done.step);
+  assert.equal(formatEarlyStop(done.stoppedEarly), `stopped early at step ${done.step}: validation stopped improving (its best was at step ${bestEval.step})`);
+  r.model.dispose();
+
+  // Without patience the same run goes to its last step.
+  const full: TrainEvent[] = [];
+  const all = await trainOnText({ compute: await testPlan(), text, tokenizer: 'char', model: shape, onEvent: (e) => full.push(e),
+    settings: settings({ steps: 100, evalEvery: 10, learningRate: 1e-2, minLearningRate: 1e-2 }) });
+  assert.equal((full.at(-1) as Extract<TrainEvent, { event: 'done' }>).stoppedEarly, null);
+  assert.equal((full.at(-1) as Extract<TrainEvent, { event: 'done' }>).step, 100);
+  all.model.dispose();
+});
+
+test('Patience counts evaluations without a new best, resets on one, and never fires at 0', () => {
+  const p = new Patience(2);
+  assert.deepEqual([3, 2.5, 2.6, 2.4, 2.5, 2.45].map((v) => p.observe(v)), [false, false, false, false, false, true]);
+  assert.equal(new Patience(2).observe(null), false, 'no validation split: never');
+  const never = new Patience(0);
+  assert.ok([1, 2, 3, 4, 5].every((v) => !never.observe(v)));
+});
+
+test('the ETA is smoothed against a single slow step, and becomes a range when the speed swings', () => {
+  const steady = new StepClock();
+  for (let i = 0; i < 100; i++) steady.add(100);
+  const calm = steady.eta(600);
+  assert.equal(calm.etaMs, 60_000);
+  assert.deepEqual(calm.etaRangeMs, [60_000, 60_000]);
+  assert.equal(formatEta(calm.etaMs, calm.etaRangeMs), '1m 00s', 'a steady speed gives one time');
+  steady.add(2_000); // one evaluation or a hiccup
+  assert.equal(steady.eta(600).etaMs, 60_000, 'one slow step does not move the estimate');
+
+  const swinging = new StepClock();
+  for (let i = 0; i < 100; i++) swinging.add(i < 50 ? 100 : 250); // the machine got busy halfway
+  const { etaMs, etaRangeMs } = swinging.eta(600);
+  assert.ok(etaRangeMs[0] <= etaMs && etaMs <= etaRangeMs[1]);
+  assert.deepEqual(etaRangeMs, [60_000, 150_000]);
+  assert.equal(formatEta(etaMs, etaRangeMs), '1–3 min');
+  assert.equal(formatEta(40_000, [33_000, 52_000]), '30–55s');
+  assert.equal(formatEta(40_000, [39_000, 41_000]), '40s', 'a narrow range is one time');
+  assert.equal(formatEta(Number.NaN, [1, 2]), '–');
 });
