@@ -38,6 +38,7 @@ export const SETTINGS = {
   'ghostText.maxTokens': { type: 'integer', default: 32, minimum: 1, maximum: 512, restricted: true },
   'ghostText.temperature': { type: 'number', default: 0.6, minimum: 0, maximum: 2 },
   'ghostText.stopAtNewline': { type: 'boolean', default: true },
+  snapshots: { type: 'integer', default: 8, minimum: 0, maximum: 64, restricted: true },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
