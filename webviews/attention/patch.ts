@@ -5,12 +5,13 @@ import type { PatchData } from '../../engine/protocol';
 import * as d3 from '../shared/d3';
 import { modelLine, showToken } from '../shared/format';
 import { topRestoring } from './interp';
+import { columnHeads } from './roles';
 
 export interface PatchView {
   show(d: PatchData | null): void;
 }
 
-const fmt = (v: number | null): string => (v === null ? '–' : v.toFixed(2));
+const fmt = (v: number | null): string => (v === null ? '–' : `${v < 0 && v.toFixed(2) !== '-0.00' ? '−' : ''}${Math.abs(v).toFixed(2)}`);
 
 export function createPatchView(parent: d3.Selection<HTMLElement, unknown, null, undefined>, dismissed: () => void): PatchView {
   const box = parent.insert('section', '.gl-empty').attr('class', 'att-patch').attr('aria-label', 'Activation patching').attr('hidden', true);
@@ -51,6 +52,7 @@ export function createPatchView(parent: d3.Selection<HTMLElement, unknown, null,
           `${p.cleanMetric.toFixed(3)} clean, ${p.editedMetric.toFixed(3)} edited.`
           : `log p(“${showToken(p.cleanToken.text, 12)}”): both runs predict it; ${p.cleanMetric.toFixed(3)} clean, ${p.editedMetric.toFixed(3)} edited.`));
       const N = p.heads.length, H = p.heads[0].length;
+      columnHeads(grid, H);
       const rows = grid.selectAll<HTMLDivElement, number>('.att-roles-row').data(d3.range(N), (l) => String(l))
         .join((enter) => {
           const r = enter.append('div').attr('class', 'att-roles-row').attr('role', 'row');

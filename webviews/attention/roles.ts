@@ -26,6 +26,18 @@ export interface RolesView {
   restore(s: unknown): void;
 }
 
+/** The grid's first row: H1..HH over the head columns. */
+export function columnHeads(grid: d3.Selection<HTMLDivElement, unknown, null, undefined>, H: number): void {
+  grid.selectAll<HTMLDivElement, number>('.att-roles-colhead').data([H])
+    .join((enter) => enter.insert('div', ':first-child').attr('class', 'att-roles-colhead').attr('role', 'row'))
+    .selectAll<HTMLSpanElement, number | 'corner'>('span')
+    .data(['corner' as const, ...d3.range(H)], (h) => String(h))
+    .join('span')
+    .attr('role', (h) => (h === 'corner' ? 'presentation' : 'columnheader'))
+    .attr('class', (h) => (h === 'corner' ? 'att-roles-corner' : 'att-roles-head-label'))
+    .text((h) => (h === 'corner' ? '' : `H${h + 1}`));
+}
+
 const pct = (v: number): string => `${(100 * v).toFixed(v < 0.001 ? 2 : 1)}%`;
 
 export function createRolesView(parent: d3.Selection<HTMLElement, unknown, null, undefined>, actions: RolesActions): RolesView {
@@ -99,6 +111,7 @@ export function createRolesView(parent: d3.Selection<HTMLElement, unknown, null,
     sourceSelect.selectAll('option').data(sources, (d) => (d as [string, string])[0]).join('option').attr('value', (d) => d[0]).text((d) => d[1]);
     sourceSelect.property('value', source);
     const values = probe ? roleGrid(probe, role, source) : null;
+    columnHeads(grid, H);
     const rows = grid.selectAll<HTMLDivElement, number>('.att-roles-row')
       .data(d3.range(N), (l) => String(l))
       .join((enter) => {

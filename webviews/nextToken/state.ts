@@ -78,7 +78,7 @@ export function samplingLabel(s: SamplingOptions): string {
 // ---- direct logit attribution ("why this token?") ----
 
 /** Components shown before "show all". */
-export const ATTRIBUTION_SHOWN = 14;
+export const ATTRIBUTION_SHOWN = 10;
 
 export function validAttribution(x: unknown): x is AttributionProbe {
   if (typeof x !== 'object' || x === null) return false;
