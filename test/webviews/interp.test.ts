@@ -176,7 +176,7 @@ for (const theme of ['light', 'dark'] as const) {
       const replay = await v.waitForPosted('atSnapshot');
       assert.deepEqual(replay.params, { snapshot: 1, sampling: plain });
       await v.post({ type: 'nextToken', id: replay.id, params: payload(1) });
-      await v.page.waitForFunction(() => (document.querySelector('button.nt-sample') as HTMLButtonElement | null)?.disabled === true);
+      await v.page.waitForFunction(() => document.querySelector<HTMLButtonElement>('button.nt-sample')?.disabled === true);
       const req3 = await v.waitForPosted('attribution', 3);
       const token = (req3.params as { token: string | null }).token;
       await v.post({ type: 'attribution', id: req3.id, params: attribution(run.at(1), prompt, token === null ? {} : { token }) });

@@ -88,7 +88,7 @@ export function toggleHead(chosen: ReadonlySet<string>, h: HeadRef): Set<string>
 export function validAblation(x: unknown, heads: HeadRef[], mode: AblationMode): x is AblationProbe {
   return isObj(x) && x.mode === mode && Array.isArray(x.heads) && x.heads.length === heads.length &&
     (x.heads as HeadRef[]).every((h, i) => h.layer === heads[i].layer && h.head === heads[i].head) && isObj(x.loss) && isObj(x.next) &&
-    Array.isArray((x.next as Record<string, unknown>).before) && Array.isArray((x.next as Record<string, unknown>).after);
+    Array.isArray(x.next.before) && Array.isArray(x.next.after);
 }
 
 /** "Loss on this text: 2.314 → 2.871 nats (+0.557)", or why there is none. */
