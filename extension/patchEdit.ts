@@ -4,6 +4,7 @@
 // shows which heads restore the clean run's prediction. Bad input is one notification and changes nothing.
 import * as vscode from 'vscode';
 import { Command } from './commands';
+import { errorLine, isCrash } from './engineHost';
 import { haveModel, selectionText } from './needsModel';
 import type { AttentionPanel } from './panels/attention';
 import { modelTag } from './panels/panel';
@@ -35,8 +36,15 @@ export function registerPatchEdit(session: Session, attention: AttentionPanel): 
       void vscode.window.showErrorMessage(`GPT Lab: ${problem}`);
       return;
     }
-    await attention.showPatch(`Patching every head and layer of the model between “${sel.text.slice(0, 40)}” and “${edit.slice(0, 40)}”`,
-      async () => ({ source: shortName(doc), model: modelTag(session), selection: sel.text, edit,
-        probe: await session.probe('patch', { clean: before + sel.text, edited: before + edit }) }));
+    const model = modelTag(session);
+    try {
+      // A failure is one notification: the attention panel keeps what it shows.
+      const probe = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification,
+        title: 'GPT Lab: patching every head and layer against your edit' },
+      () => session.probe('patch', { clean: before + sel.text, edited: before + edit }));
+      attention.showPatch({ source: shortName(doc), model, selection: sel.text, edit, probe });
+    } catch (e) {
+      if (!isCrash(e)) void vscode.window.showErrorMessage(`GPT Lab: ${errorLine(e)}`); // a crash was reported once already
+    }
   });
 }

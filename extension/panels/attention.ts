@@ -82,8 +82,9 @@ export class AttentionPanel extends PanelController<'attention'> {
   }
 
   /** Shows a patching experiment (the "Patch against an edit…" command): the panel opens if it must. */
-  async showPatch(what: string, work: () => Promise<PatchData>): Promise<void> {
-    await this.load(what, 'patch', work);
+  showPatch(data: PatchData): void {
+    this.show(true);
+    this.post('patch', data);
   }
 
   protected receive(msg: ToHost<'attention'>): void {

@@ -16,7 +16,7 @@ import { headRoles } from '../../engine/probes/headRoles';
 import { patchEdit } from '../../engine/probes/patching';
 import { embeddingPca, logitLens, nextToken, type ProbeContext } from '../../engine/probes/probes';
 import type { AttentionData, NextTokenData, PatchData, ProjectionData } from '../../engine/protocol';
-import { attributionSumLine } from '../../webviews/nextToken/state';
+import { attributionLabel, attributionSumLine } from '../../webviews/nextToken/state';
 import { roleNote } from '../../webviews/attention/interp';
 import { timelineLabel } from '../../webviews/shared/timeline';
 import { snapshotRun, type SnapshotRun } from './engineData';
@@ -158,7 +158,7 @@ for (const theme of ['light', 'dark'] as const) {
       assert.equal(await v.page.locator('.nt-attr-row').count(), Math.min(10, a.components.length));
       assert.ok(a.components.length > 10, 'the test model has more parts than the list shows at first');
       const first = [...a.components].sort((x, y) => Math.abs(y.contribution) - Math.abs(x.contribution))[0];
-      assert.equal(await v.page.textContent('.nt-attr-row .nt-attr-label >> nth=0'), first.label);
+      assert.equal(await v.page.textContent('.nt-attr-row .nt-attr-label >> nth=0'), attributionLabel(first));
       await v.page.click('button.nt-attr-more');
       assert.equal(await v.page.locator('.nt-attr-row').count(), a.components.length);
 

@@ -11,6 +11,8 @@ export interface PatchView {
   show(d: PatchData | null): void;
 }
 
+/** A number with a true minus sign. */
+const num = (v: number, digits = 3): string => `${v < 0 ? '−' : ''}${Math.abs(v).toFixed(digits)}`;
 const fmt = (v: number | null): string => (v === null ? '–' : `${v < 0 && v.toFixed(2) !== '-0.00' ? '−' : ''}${Math.abs(v).toFixed(2)}`);
 
 export function createPatchView(parent: d3.Selection<HTMLElement, unknown, null, undefined>, dismissed: () => void): PatchView {
@@ -49,8 +51,8 @@ export function createPatchView(parent: d3.Selection<HTMLElement, unknown, null,
       predictions.text(`Clean text → “${showToken(p.cleanToken.text, 16)}” (${(100 * cleanP).toFixed(1)}%); edited → ` +
         `“${showToken(p.editedToken.text, 16)}” (${(100 * editedP).toFixed(1)}%). Metric: ` +
         (p.metric === 'logitDiff' ? `logit(“${showToken(p.cleanToken.text, 12)}”) − logit(“${showToken(p.editedToken.text, 12)}”), ` +
-          `${p.cleanMetric.toFixed(3)} clean, ${p.editedMetric.toFixed(3)} edited.`
-          : `log p(“${showToken(p.cleanToken.text, 12)}”): both runs predict it; ${p.cleanMetric.toFixed(3)} clean, ${p.editedMetric.toFixed(3)} edited.`));
+          `${num(p.cleanMetric)} clean, ${num(p.editedMetric)} edited.`
+          : `log p(“${showToken(p.cleanToken.text, 12)}”): both runs predict it; ${num(p.cleanMetric)} clean, ${num(p.editedMetric)} edited.`));
       const N = p.heads.length, H = p.heads[0].length;
       columnHeads(grid, H);
       const rows = grid.selectAll<HTMLDivElement, number>('.att-roles-row').data(d3.range(N), (l) => String(l))

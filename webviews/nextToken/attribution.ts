@@ -4,7 +4,7 @@
 import type { AttributionEntry, AttributionProbe, NextTokenData } from '../../engine/protocol';
 import * as d3 from '../shared/d3';
 import { showToken } from '../shared/format';
-import { attributionRows, attributionSumLine } from './state';
+import { attributionLabel, attributionRows, attributionSumLine } from './state';
 
 export interface AttributionView {
   /** The data's top tokens become the choices (the chosen one stays when it is still among them). */
@@ -65,9 +65,9 @@ export function createAttributionView(body: d3.Selection<HTMLDivElement, unknown
       })
       .order()
       .attr('data-kind', (c) => c.kind)
-      .attr('aria-label', (c) => `${c.label}: ${signed(c.contribution)}`)
+      .attr('aria-label', (c) => `${attributionLabel(c)}: ${signed(c.contribution)}`)
       .call((row) => {
-        row.select('.nt-attr-label').text((c) => c.label);
+        row.select('.nt-attr-label').text((c) => attributionLabel(c));
         row.select<HTMLSpanElement>('.nt-attr-bar')
           .classed('neg', (c) => c.contribution < 0)
           .style('width', (c) => `${(50 * Math.abs(c.contribution)) / max}%`)

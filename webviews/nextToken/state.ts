@@ -100,3 +100,14 @@ export function attributionSumLine(a: AttributionProbe): string {
   return `sum of ${a.components.length} contributions ${a.sum.toFixed(4)} ${gap < 1e-4 ? '=' : '≠'} logit ${a.logit.toFixed(4)}` +
     (gap < 1e-4 ? '' : ` (off by ${gap.toExponential(1)})`);
 }
+
+/** A component's name as the attention panel numbers layers and heads (from 1): "layer 2 head 3", "layer 1 MLP". */
+export function attributionLabel(c: AttributionEntry): string {
+  switch (c.kind) {
+    case 'embed': return 'embeddings';
+    case 'head': return `layer ${c.layer + 1} head ${c.head + 1}`;
+    case 'attnBias': return `layer ${c.layer + 1} attention bias`;
+    case 'mlp': return `layer ${c.layer + 1} MLP`;
+    case 'bias': return 'output biases';
+  }
+}
