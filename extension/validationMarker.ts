@@ -20,6 +20,7 @@ export function registerValidationMarker(session: Session, log: Log, extensionUr
   });
   let timer: ReturnType<typeof setTimeout> | undefined;
   let generation = 0;
+  let logged = ''; // the last marker position logged, so an edit that does not move it says nothing
 
   /** The editors showing the training document of the active model. */
   const trainingEditors = (): vscode.TextEditor[] => {
@@ -42,6 +43,9 @@ export function registerValidationMarker(session: Session, log: Log, extensionUr
           'The model never trains on it: its loss there is the validation loss, so a model that only memorises the text above scores badly below.'),
       }];
       for (const e of trainingEditors()) e.setDecorations(marker, options);
+      const where = offset === null ? 'no validation split (the text is too short)' : `validation text starts at line ${doc.positionAt(offset).line + 1}`;
+      if (`${doc.uri.toString()} ${where}` !== logged) log.info(`${doc.uri.path.split('/').pop() ?? ''}: ${where}`);
+      logged = `${doc.uri.toString()} ${where}`;
     } catch (e) {
       log.error(`validation marker: ${e instanceof Error ? e.message : String(e)}`);
     }

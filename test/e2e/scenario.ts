@@ -297,6 +297,39 @@ export async function runScenario(server: CodeServer, options: ScenarioOptions):
       return text;
     });
 
+    await step('validation-marker', 60_000, async () => {
+      // The training document shows where its validation text (the last 10% of its tokens) begins: a gutter marker
+      // near nine tenths of the file, whose line's hover says so.
+      await wb.focusFile(fileName);
+      const editor = wb.editorFor(fileName);
+      // The whole line's dashed border (view overlays) and the gutter icon (glyph margin) are both the marker's decoration.
+      const marker = editor.locator('.view-overlays [class*="ced-"], .glyph-margin-widgets [class*="ced-"], .margin-view-overlays [class*="ced-"]');
+      let at = 0;
+      for (const line of [665, 640, 690, 615, 715, 590, 740]) {
+        await page.keyboard.press('Control+g');
+        await page.keyboard.type(String(line));
+        await page.keyboard.press('Enter');
+        await sleep(600);
+        if ((await marker.count()) > 0) {
+          at = line;
+          break;
+        }
+      }
+      if (!at) throw new Error('no validation marker between lines 570 and 760');
+      const box = (await marker.first().boundingBox())!;
+      const text = (await editor.locator('.view-lines').boundingBox())!;
+      const hover = page.locator('.monaco-hover:not(.hidden)').first();
+      const said = await poll(async () => {
+        await page.mouse.move(text.x + 12, box.y + box.height / 2);
+        await page.mouse.move(text.x + 16, box.y + box.height / 2, { steps: 3 });
+        await hover.waitFor({ state: 'visible', timeout: 3_000 });
+        const t = plain(await hover.innerText());
+        return t.includes('validation text starts here') ? t : '';
+      }, 30_000, 'the marker line\'s hover', 500);
+      await page.mouse.move(text.x + text.width / 2, 5);
+      return `marker near line ${at}: ${JSON.stringify(said.replace(/\s+/g, ' ').slice(0, 120))}`;
+    });
+
     await step('tokens-twice', 90_000, async () => {
       // Two selections one after the other: the panel shows the second one's tokens, and names its model.
       const editor = wb.editorFor(fileName);

@@ -53,7 +53,7 @@ const thumbPixels = <V extends ViewName>(v: ViewPage<V>): Promise<number[]> => v
   cs.slice(0, 4).flatMap((c) => Array.from((c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data)));
 
 for (const theme of ['light', 'dark'] as const) {
-  test(`attention (${theme}): timeline slider replays the maps, head roles, ablation changes the loss shown, a patching result`, async () => {
+  test(`attention (${theme}): timeline slider replays the maps, head roles, ablation changes the loss shown, a patching result`, async (t) => {
     const v = await openView('attention', theme, { width: 1280, height: 1300 });
     try {
       await v.waitForPosted('ready');
@@ -88,6 +88,9 @@ for (const theme of ['light', 'dark'] as const) {
       assert.match((await v.page.textContent('.gl-timeline-label'))!, /^at step 0 of \d+ \(the initial weights\)/);
       await v.post({ type: 'attention', id: replay.id, params: attentionAt(0) });
       await v.page.waitForFunction(() => !document.body.querySelector('.gl-loading:not([hidden])'));
+      // The repaint after the snapshot's data arrived (the view's own first-paint figure, read after the frame is painted).
+      const paintMs = await v.page.waitForFunction(() => document.body.dataset.paintMs).then((h) => h.jsonValue());
+      t.diagnostic(`timeline repaint (${theme}): ${paintMs} ms from the snapshot's data to the painted frame`);
       const afterPixels = await thumbPixels(v);
       assert.notDeepEqual(afterPixels, before, 'the maps at the initial weights are not the trained ones');
       assert.equal((await v.posted()).filter((m) => m.type === 'atSnapshot').length, 1, 'one request for two quick moves');
