@@ -43,7 +43,8 @@ const view = createAttentionView(frame, { model: () => model, choice: () => choi
 });
 
 const slider = createTimelineSlider(frame, 'the attention shows', (snapshot) => void replay(snapshot));
-const rolesView = createRolesView(frame.body.select<HTMLElement>('.att-grid-pane'), {
+// After the open map in a narrow panel; under the grid, beside the map, in a wide one (style.css).
+const rolesView = createRolesView(frame.body, {
   ablationChanged: () => {
     clearTimeout(ablationTimer);
     ablationTimer = setTimeout(() => void fetchAblation(), ABLATION_DEBOUNCE_MS);

@@ -40,7 +40,7 @@ export function columnHeads(grid: d3.Selection<HTMLDivElement, unknown, null, un
 
 const pct = (v: number): string => `${(100 * v).toFixed(v < 0.001 ? 2 : 1)}%`;
 
-export function createRolesView(parent: d3.Selection<HTMLElement, unknown, null, undefined>, actions: RolesActions): RolesView {
+export function createRolesView(parent: d3.Selection<HTMLDivElement, unknown, null, undefined>, actions: RolesActions): RolesView {
   let N = 0, H = 0;
   let role: Role = 'induction';
   let source: RoleSource = 'random';
