@@ -14,6 +14,7 @@ export const enum Command {
   ClearSurprise = 'gptLab.clearSurprise',
   CompareTokenizers = 'gptLab.compareTokenizers',
   OpenSample = 'gptLab.openSample',
+  PatchAgainstEdit = 'gptLab.patchAgainstEdit',
 }
 
 /** Context keys for `when` clauses. */

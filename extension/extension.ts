@@ -14,6 +14,7 @@ import { AttentionPanel } from './panels/attention';
 import { EmbeddingsPanel } from './panels/embeddings';
 import { LossPanel } from './panels/loss';
 import { NextTokenPanel } from './panels/nextToken';
+import { registerPatchEdit } from './patchEdit';
 import { TokensPanel } from './panels/tokens';
 import { Session } from './session';
 import { ENGINE_SETTINGS } from './settings';
@@ -21,6 +22,7 @@ import { createStatusBar } from './statusBar';
 import { registerSurprise } from './surprise';
 import { testApi, type GptLabTestApi } from './testApi';
 import { registerTraining } from './train';
+import { registerValidationMarker } from './validationMarker';
 
 export function activate(context: vscode.ExtensionContext): GptLabTestApi | undefined {
   const log = new Log();
@@ -30,10 +32,13 @@ export function activate(context: vscode.ExtensionContext): GptLabTestApi | unde
   const uri = context.extensionUri;
   const loss = new LossPanel(uri, log, session);
   const ghostText = registerGhostText(session, log);
+  const attention = new AttentionPanel(uri, log, session);
   context.subscriptions.push(
     log, host, session, loss,
     new TokensPanel(uri, log, session),
-    new AttentionPanel(uri, log, session),
+    attention,
+    registerPatchEdit(session, attention),
+    ...registerValidationMarker(session, log, uri),
     new NextTokenPanel(uri, log, session),
     new EmbeddingsPanel(uri, log, session),
     ...registerTraining(session, loss, log),

@@ -13,7 +13,7 @@ import { ContextKey } from './commands';
 import { isCrash, isStopped, type EngineHost } from './engineHost';
 import type { Log } from './log';
 import type { ModelStore, RunningModel, StoredModel } from './modelStore';
-import { runSettings } from './settings';
+import { runSettings, snapshotsToKeep } from './settings';
 
 export interface Run {
   id: string;
@@ -128,7 +128,7 @@ export class Session implements vscode.Disposable {
     this.forcedStop = false;
     const request = this.host.request('trainer', 'train', {
       text, label, settings, out, beside: this.store.candidateFor(docUri), checkpoint: this.store.checkpointFor(docUri),
-      inputs: doc.uri.scheme === 'file' ? [doc.uri.fsPath] : [],
+      inputs: doc.uri.scheme === 'file' ? [doc.uri.fsPath] : [], snapshots: snapshotsToKeep(),
     }, { onEvent: (event) => {
       if (event.event === 'start') {
         running = { docUri, label, tokenizer: event.tokenizer, parameters: event.parameters, contextLength: event.config.contextLength };

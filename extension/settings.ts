@@ -55,3 +55,9 @@ export function engineSettings(): { backend: unknown; trainer: unknown } {
 /** The settings whose change needs a new engine, as `gptLab.<name>` (for configuration-change events). */
 export const ENGINE_SETTINGS: readonly string[] = (Object.entries(SETTINGS) as [SettingName, SettingSpec][])
   .filter(([, spec]) => spec.engine).map(([name]) => `gptLab.${name}`);
+
+/** The weight snapshots a run keeps for the panels' timeline (gptLab.snapshots): none for 0, else 2 to 64. */
+export function snapshotsToKeep(): number | undefined {
+  const n = read(vscode.workspace.getConfiguration('gptLab'), 'snapshots');
+  return n === 0 ? undefined : Math.max(2, n);
+}

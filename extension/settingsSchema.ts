@@ -41,6 +41,7 @@ export const SETTINGS = {
   'ghostText.mode': { type: 'string', default: 'word', enum: ['word', 'free'] },
   'ghostText.minProbability': { type: 'number', default: 0.35, minimum: 0, maximum: 1 },
   'ghostText.copyMinChars': { type: 'integer', default: 20, minimum: 8, maximum: 1000 },
+  snapshots: { type: 'integer', default: 8, minimum: 0, maximum: 64, restricted: true },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;

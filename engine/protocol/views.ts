@@ -5,8 +5,9 @@
 // data and guards) and nothing else from the engine.
 import { isEnvelopeOf, type Envelope } from './envelope';
 import type { TrainEvent } from './events';
-import type { AnalogyResult, AttentionHead, AttentionMap, AttentionProbe, AttentionRows, BpeReplay, LensProbe, NextTokenProbe,
-  ProjectedToken, SamplingOptions, TextNeighbours, TokenizerComparison, TokenLoss } from './probes';
+import type { AblationMode, AblationProbe, AnalogyResult, AttentionHead, AttentionMap, AttentionProbe, AttentionRows, AttributionProbe,
+  BpeReplay, HeadRef, HeadRolesProbe, LensProbe, NextTokenProbe, PatchingProbe, ProjectedToken, SamplingOptions, SnapshotInfo,
+  TextNeighbours, TokenizerComparison, TokenLoss } from './probes';
 
 /** The model a panel's content came from: every panel names it. */
 export interface ModelTag {
@@ -16,6 +17,18 @@ export interface ModelTag {
   /** A checkpoint of a run that did not finish. */
   partial: boolean;
 }
+
+/**
+ * Where a panel's content sits in its model's run: the weight snapshots the run kept (empty: none), and the one the
+ * content was computed at (null: the model itself, the weights the run kept as best).
+ */
+export interface TimelineTag {
+  snapshots: SnapshotInfo[];
+  at: number | null;
+}
+
+/** Replays a panel's probe at a snapshot of the run (null: the model itself); answered with the panel's data. */
+export type AtSnapshotRequest = { snapshot: number | null }; // a type, not an interface: test harnesses read params as records
 
 /** What every view accepts. */
 interface CommonToView {
@@ -60,6 +73,17 @@ export interface AttentionData {
   probe: AttentionProbe;
   /** Tokens of the whole selection; the probe holds the last `probe.tokens.length` of them (the model's context). */
   totalTokens: number;
+  /** The run's snapshots and the one shown; absent: the model kept none. */
+  timeline?: TimelineTag;
+}
+
+/** Activation patching against a person's edit of the text up to a selection: which heads restore the clean prediction. */
+export interface PatchData {
+  source: string; // the document's name
+  model: ModelTag | null;
+  selection: string; // the selected text as it was
+  edit: string; // what the person made of it
+  probe: PatchingProbe;
 }
 
 /** The attention a token gives, to be painted over the source: its row of one head, or of the mean of a layer's heads. */
@@ -77,12 +101,14 @@ export interface NextTokenData {
   probe: NextTokenProbe;
   lens: LensProbe;
   model: ModelTag | null;
+  timeline?: TimelineTag;
 }
 
 export interface ProjectionData {
   points: ProjectedToken[];
   explained: [number, number];
   model: ModelTag | null;
+  timeline?: TimelineTag;
 }
 
 export interface NeighboursData extends TextNeighbours {
@@ -113,23 +139,40 @@ export interface ViewMessages {
       rows: AttentionRows;
       /** The painting over the source went away (the text changed, the editor closed): the focus goes too. */
       unfocus: { reason: string };
+      /** Every head's role scores, on repeated random tokens and on the probed text (at the snapshot shown). */
+      roles: HeadRolesProbe;
+      /** The probed text with heads switched off, beside the intact model. */
+      ablation: AblationProbe;
+      /** A patching experiment the "Patch against an edit…" command ran. */
+      patch: PatchData;
     };
-    toHost: CommonToHost & { focus: AttentionFocus; map: { layer: number; head: AttentionHead }; rows: { layer: number; query: number } };
-    replies: { map: 'map'; rows: 'rows' };
+    toHost: CommonToHost & {
+      focus: AttentionFocus;
+      map: { layer: number; head: AttentionHead };
+      rows: { layer: number; query: number };
+      atSnapshot: AtSnapshotRequest;
+      roles: Record<string, never>;
+      ablate: { heads: HeadRef[]; mode: AblationMode };
+    };
+    replies: { map: 'map'; rows: 'rows'; atSnapshot: 'attention'; roles: 'roles'; ablate: 'ablation' };
   };
   nextToken: {
-    toView: CommonToView & { nextToken: NextTokenData };
+    toView: CommonToView & { nextToken: NextTokenData; attribution: AttributionProbe };
     toHost: CommonToHost & {
       resample: SamplingOptions; // the same prompt under other sampling settings
       sampleOne: SamplingOptions; // draw one token with these settings and append it to the prompt
       reset: Record<string, never>; // back to the selection
+      atSnapshot: AtSnapshotRequest & { sampling: SamplingOptions };
+      /** Direct logit attribution of a token (null: the top one) after the prompt, at the snapshot shown. */
+      attribution: { token: string | null };
     };
-    replies: { resample: 'nextToken'; sampleOne: 'nextToken'; reset: 'nextToken' };
+    replies: { resample: 'nextToken'; sampleOne: 'nextToken'; reset: 'nextToken'; atSnapshot: 'nextToken'; attribution: 'attribution' };
   };
   embeddings: {
     toView: CommonToView & { projection: ProjectionData; neighbours: NeighboursData; analogy: AnalogyResult };
-    toHost: CommonToHost & { neighbours: { token: string; k: number }; analogy: { a: string; b: string; c: string; k: number } };
-    replies: { neighbours: 'neighbours'; analogy: 'analogy' };
+    toHost: CommonToHost & { neighbours: { token: string; k: number }; analogy: { a: string; b: string; c: string; k: number };
+      atSnapshot: AtSnapshotRequest };
+    replies: { neighbours: 'neighbours'; analogy: 'analogy'; atSnapshot: 'projection' };
   };
 }
 
@@ -151,17 +194,17 @@ export type ReplyOf<V extends ViewName, K extends RequestType<V>> = ViewMessages
 export const TO_HOST_TYPES: { [V in ViewName]: readonly ToHostType<V>[] } = {
   loss: ['ready'],
   tokens: ['ready', 'bpeReplay'],
-  attention: ['ready', 'focus', 'map', 'rows'],
-  nextToken: ['ready', 'resample', 'sampleOne', 'reset'],
-  embeddings: ['ready', 'neighbours', 'analogy'],
+  attention: ['ready', 'focus', 'map', 'rows', 'atSnapshot', 'roles', 'ablate'],
+  nextToken: ['ready', 'resample', 'sampleOne', 'reset', 'atSnapshot', 'attribution'],
+  embeddings: ['ready', 'neighbours', 'analogy', 'atSnapshot'],
 };
 
 /** The message types each view accepts, for the webview's guard. */
 export const TO_VIEW_TYPES: { [V in ViewName]: readonly ToViewType<V>[] } = {
   loss: ['error', 'loading', 'run', 'events'],
   tokens: ['error', 'loading', 'tokens', 'bpeReplay'],
-  attention: ['error', 'loading', 'attention', 'map', 'rows', 'unfocus'],
-  nextToken: ['error', 'loading', 'nextToken'],
+  attention: ['error', 'loading', 'attention', 'map', 'rows', 'unfocus', 'roles', 'ablation', 'patch'],
+  nextToken: ['error', 'loading', 'nextToken', 'attribution'],
   embeddings: ['error', 'loading', 'projection', 'neighbours', 'analogy'],
 };
 
@@ -169,9 +212,9 @@ export const TO_VIEW_TYPES: { [V in ViewName]: readonly ToViewType<V>[] } = {
 export const REPLY_TYPES: { [V in ViewName]: ViewMessages[V]['replies'] } = {
   loss: {},
   tokens: { bpeReplay: 'bpeReplay' },
-  attention: { map: 'map', rows: 'rows' },
-  nextToken: { resample: 'nextToken', sampleOne: 'nextToken', reset: 'nextToken' },
-  embeddings: { neighbours: 'neighbours', analogy: 'analogy' },
+  attention: { map: 'map', rows: 'rows', atSnapshot: 'attention', roles: 'roles', ablate: 'ablation' },
+  nextToken: { resample: 'nextToken', sampleOne: 'nextToken', reset: 'nextToken', atSnapshot: 'nextToken', attribution: 'attribution' },
+  embeddings: { neighbours: 'neighbours', analogy: 'analogy', atSnapshot: 'projection' },
 };
 
 /** The reply type of a message a view sent, or undefined when the message is not a request. */
@@ -199,6 +242,13 @@ const isFocus = (p: Record<string, unknown>): boolean => isInt(p.layer, 0, 4096)
   : isInt(p.token, 0, 4095) && Array.isArray(p.weights) && p.weights.length === p.token + 1 &&
     (p.weights as unknown[]).every((w) => typeof w === 'number' && w >= 0 && w <= 1));
 
+/** A snapshot index, or null for the model itself. */
+const isSnapshot = (p: Record<string, unknown>): boolean => p.snapshot === null || isInt(p.snapshot, 0, 64);
+/** Heads to ablate: 1 to 4096 of them, each a layer and head index; zero or mean. */
+const isAblation = (p: Record<string, unknown>): boolean => (p.mode === 'zero' || p.mode === 'mean') && Array.isArray(p.heads) &&
+  p.heads.length >= 1 && p.heads.length <= 4096 &&
+  (p.heads as unknown[]).every((h) => typeof h === 'object' && h !== null && isInt((h as HeadRef).layer, 0, 4096) && isInt((h as HeadRef).head, 0, 4096));
+
 /** What each request of a view must hold, beyond its envelope; types not listed carry nothing the host reads. */
 const PARAM_CHECKS: { [V in ViewName]?: { [K in ToHostType<V>]?: (p: Record<string, unknown>) => boolean } } = {
   tokens: { bpeReplay: (p) => isInt(p.vocabSize, 256, 65_536) },
@@ -206,11 +256,19 @@ const PARAM_CHECKS: { [V in ViewName]?: { [K in ToHostType<V>]?: (p: Record<stri
     focus: isFocus,
     map: (p) => isInt(p.layer, 0, 4096) && isHead(p.head),
     rows: (p) => isInt(p.layer, 0, 4096) && isInt(p.query, 0, 4095),
+    atSnapshot: isSnapshot,
+    ablate: isAblation,
   },
-  nextToken: { resample: isSampling, sampleOne: isSampling },
+  nextToken: {
+    resample: isSampling,
+    sampleOne: isSampling,
+    atSnapshot: (p) => isSnapshot(p) && typeof p.sampling === 'object' && p.sampling !== null && isSampling(p.sampling as Record<string, unknown>),
+    attribution: (p) => p.token === null || isText(p.token),
+  },
   embeddings: {
     neighbours: (p) => isText(p.token) && isInt(p.k, 1, 1000),
     analogy: (p) => isText(p.a) && isText(p.b) && isText(p.c) && isInt(p.k, 1, 1000),
+    atSnapshot: isSnapshot,
   },
 };
 

@@ -2,16 +2,20 @@
 // chosen token gives, painted over the source in amber (never the selection's blue), the strongest keys most opaque.
 // The painting and the panel agree: clicks and selections in the editor leave it (and the panel's focus) alone; an
 // edit of the text, or closing the document, removes it and tells the panel, which drops its focus and says why; an
-// editor of the document that comes back into view is painted again.
+// editor of the document that comes back into view is painted again. The timeline slider replays the probe at a
+// snapshot of the model's run; head roles, head ablation and the "Patch against an edit…" experiment (patchEdit.ts)
+// are answered here too, each on the probed text at the snapshot shown.
 import * as vscode from 'vscode';
-import type { AttentionFocus, TextToken, ToHost } from '../../engine';
+import type { AttentionData, AttentionFocus, PatchData, TextToken, ToHost } from '../../engine';
 import { Command } from '../commands';
 import type { Log } from '../log';
 import { haveModel, selectionText } from '../needsModel';
 import { shortName, type Session } from '../session';
-import { modelTag, PanelController } from './panel';
+import { atSnapshot, modelTag, PanelController, timelineTag } from './panel';
 
 const LEVELS = 10;
+/** Next tokens shown before and after an ablation. */
+const ABLATION_TOP = 8;
 /** The painting's colour: amber, apart from the selection's blue in light, dark and high-contrast themes alike. */
 const PAINT_RGB = '230, 126, 34';
 
@@ -27,6 +31,7 @@ export class AttentionPanel extends PanelController<'attention'> {
   private inspections = 0;
   private focus: AttentionFocus | null = null; // painted while set
   private open = { layer: 0, head: 0 as number | 'mean' }; // the view's open map, asked for in full with the next probe
+  private snapshot: number | null = null; // the run snapshot the view shows (null: the model itself)
   private readonly levels = Array.from({ length: LEVELS }, (_, i) => vscode.window.createTextEditorDecorationType({
     backgroundColor: `rgba(${PAINT_RGB}, ${(0.12 + ((i + 1) / LEVELS) * 0.58).toFixed(3)})`, borderRadius: '2px' }));
   private readonly query = vscode.window.createTextEditorDecorationType({
@@ -56,16 +61,30 @@ export class AttentionPanel extends PanelController<'attention'> {
     const sel = selectionText();
     if (!sel || !haveModel(this.session, 'Inspecting attention')) return;
     this.clear();
+    this.snapshot = null; // a new inspection shows the model itself
     const doc = sel.editor.document;
     const source = shortName(doc);
     const inspection = ++this.inspections;
     await this.load(`Running the model over ${[...sel.text].length.toLocaleString('en-US')} characters of ${source}`, 'attention', async () => {
-      const model = modelTag(this.session);
-      const probe = await this.session.probe('attention', { text: sel.text, open: [this.open] });
+      const data = await this.probeAt(sel.text, null);
       // Only the newest inspection's tokens are painted (an older one that ends later is dropped by load() too).
-      if (inspection === this.inspections) this.source = { doc, base: doc.offsetAt(sel.range.start), text: sel.text, tokens: probe.tokens };
-      return { source, model, probe, totalTokens: probe.cropped + probe.tokens.length };
+      if (inspection === this.inspections) this.source = { doc, base: doc.offsetAt(sel.range.start), text: sel.text, tokens: data.probe.tokens };
+      return { ...data, source };
     });
+  }
+
+  /** The probe of a text at a snapshot (null: the model itself), with the run's timeline. */
+  private async probeAt(text: string, snapshot: number | null): Promise<AttentionData> {
+    const model = modelTag(this.session);
+    const timeline = await timelineTag(this.session, snapshot);
+    const probe = await this.session.probe('attention', { text, open: [this.open], ...atSnapshot(timeline.at) });
+    return { source: this.source ? shortName(this.source.doc) : '', model, probe, totalTokens: probe.cropped + probe.tokens.length, timeline };
+  }
+
+  /** Shows a patching experiment (the "Patch against an edit…" command): the panel opens if it must. */
+  showPatch(data: PatchData): void {
+    this.show(true);
+    this.post('patch', data);
   }
 
   protected receive(msg: ToHost<'attention'>): void {
@@ -77,10 +96,26 @@ export class AttentionPanel extends PanelController<'attention'> {
         break;
       case 'map':
         this.open = { layer: msg.params.layer, head: msg.params.head };
-        void this.answer(msg, () => this.session.probe('attentionMap', { text: this.probedText(), ...msg.params }));
+        void this.answer(msg, () => this.session.probe('attentionMap', { text: this.probedText(), ...msg.params, ...atSnapshot(this.snapshot) }));
         break;
       case 'rows':
-        void this.answer(msg, () => this.session.probe('attentionRows', { text: this.probedText(), ...msg.params }));
+        void this.answer(msg, () => this.session.probe('attentionRows', { text: this.probedText(), ...msg.params, ...atSnapshot(this.snapshot) }));
+        break;
+      case 'atSnapshot':
+        // The maps and rows asked for from now on are this snapshot's; the view drops answers to older positions.
+        this.snapshot = msg.params.snapshot;
+        void this.answer(msg, async () => {
+          const data = await this.probeAt(this.probedText(), msg.params.snapshot);
+          if (this.source) this.source.tokens = data.probe.tokens;
+          return data;
+        });
+        break;
+      case 'roles':
+        void this.answer(msg, () => this.session.probe('headRoles', { text: this.probedText(), ...atSnapshot(this.snapshot) }));
+        break;
+      case 'ablate':
+        void this.answer(msg, () => this.session.probe('ablate', { text: this.probedText(), heads: msg.params.heads, mode: msg.params.mode,
+          k: ABLATION_TOP, ...atSnapshot(this.snapshot) }));
         break;
     }
   }

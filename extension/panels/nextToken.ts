@@ -1,5 +1,7 @@
 // The next-token panel: the model's distribution after the selection, reshaped live by temperature, top-k and
 // top-p, with the logit lens; "sample" appends a drawn token to the panel's prompt. The document is never touched.
+// The timeline slider replays the distribution and the lens at a snapshot of the run; "why this token?" asks the
+// direct logit attribution of a token after the prompt, at the snapshot shown.
 import * as vscode from 'vscode';
 import type { LensProbe, SamplingOptions } from '../../engine';
 import type { NextTokenData, ToHost } from '../../engine';
@@ -7,7 +9,7 @@ import { Command } from '../commands';
 import type { Log } from '../log';
 import { haveModel, selectionText } from '../needsModel';
 import { shortName, type Session } from '../session';
-import { modelTag, PanelController } from './panel';
+import { atSnapshot, modelTag, PanelController, timelineTag } from './panel';
 
 const TOP_K = 20;
 const LENS_K = 5;
@@ -16,8 +18,9 @@ const PLAIN: SamplingOptions = { temperature: 1, topK: 0, topP: 1 };
 export class NextTokenPanel extends PanelController<'nextToken'> {
   private selection = '';
   private sampled = '';
-  private lens: { text: string; modelFile: string | null; probe: LensProbe } | null = null;
+  private lens: { text: string; modelFile: string | null; snapshot: number | null; probe: LensProbe } | null = null;
   private draws = 0;
+  private snapshot: number | null = null; // the run snapshot shown (null: the model itself)
 
   constructor(extensionUri: vscode.Uri, log: Log, private readonly session: Session) {
     super('nextToken', 'GPT Lab: Next token', extensionUri, log);
@@ -26,6 +29,7 @@ export class NextTokenPanel extends PanelController<'nextToken'> {
       if (!sel || !haveModel(this.session, 'The next-token distribution')) return;
       this.selection = sel.text;
       this.sampled = '';
+      this.snapshot = null;
       await this.load(`Asking the model what follows ${[...sel.text].length.toLocaleString('en-US')} characters of ${shortName(sel.editor.document)}`,
         'nextToken', () => this.probe(PLAIN));
     }));
@@ -33,13 +37,15 @@ export class NextTokenPanel extends PanelController<'nextToken'> {
 
   private async probe(sampling: SamplingOptions): Promise<NextTokenData> {
     const prompt = this.selection + this.sampled;
-    const probe = await this.session.probe('nextToken', { text: prompt, k: TOP_K, sampling });
-    // The lens of a prompt is the same under every sampling setting: asked again only for a new prompt or model.
+    const timeline = await timelineTag(this.session, this.snapshot);
+    const at = atSnapshot(timeline.at);
+    const probe = await this.session.probe('nextToken', { text: prompt, k: TOP_K, sampling, ...at });
+    // The lens of a prompt is the same under every sampling setting: asked again only for a new prompt, model or snapshot.
     const modelFile = this.session.model?.file ?? null;
-    if (this.lens?.text !== prompt || this.lens.modelFile !== modelFile) {
-      this.lens = { text: prompt, modelFile, probe: await this.session.probe('lens', { text: prompt, k: LENS_K }) };
+    if (this.lens?.text !== prompt || this.lens.modelFile !== modelFile || this.lens.snapshot !== timeline.at) {
+      this.lens = { text: prompt, modelFile, snapshot: timeline.at, probe: await this.session.probe('lens', { text: prompt, k: LENS_K, ...at }) };
     }
-    return { prompt, sampledSoFar: this.sampled, probe, lens: this.lens.probe, model: modelTag(this.session) };
+    return { prompt, sampledSoFar: this.sampled, probe, lens: this.lens.probe, model: modelTag(this.session), timeline };
   }
 
   protected receive(msg: ToHost<'nextToken'>): void {
@@ -58,6 +64,14 @@ export class NextTokenPanel extends PanelController<'nextToken'> {
       case 'reset':
         this.sampled = '';
         void this.answer(msg, () => this.probe(PLAIN));
+        break;
+      case 'atSnapshot':
+        this.snapshot = msg.params.snapshot;
+        void this.answer(msg, () => this.probe(msg.params.sampling));
+        break;
+      case 'attribution':
+        void this.answer(msg, () => this.session.probe('attribution', { text: this.selection + this.sampled,
+          ...(msg.params.token === null ? {} : { token: msg.params.token }), ...atSnapshot(this.snapshot) }));
         break;
     }
   }

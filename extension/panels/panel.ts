@@ -3,7 +3,7 @@
 // everything the webview sends (unknown messages are dropped and logged), registered disposables, and a serializer
 // so the panel comes back after a window reload.
 import * as vscode from 'vscode';
-import { isValidToHost, replyTypeOf, type ModelTag, type ReplyOf, type RequestType, type ToHost, type ToView, type ToViewType,
+import { isValidToHost, replyTypeOf, type ModelTag, type ReplyOf, type RequestType, type TimelineTag, type ToHost, type ToView, type ToViewType,
   type ViewMessages, type ViewName } from '../../engine';
 import { envelope } from '../../engine';
 import type { Log } from '../log';
@@ -15,6 +15,18 @@ export function modelTag(session: Session): ModelTag | null {
   const m = session.model;
   return m ? { label: m.label, tokenizer: m.tokenizer, parameters: m.parameters, partial: m.partial } : null;
 }
+
+/**
+ * The active model's run as a panel's timeline slider shows it: the snapshots it kept, and the one `at` (null, or an
+ * index the model does not have: the model itself).
+ */
+export async function timelineTag(session: Session, at: number | null): Promise<TimelineTag> {
+  const { snapshots } = await session.probe('timeline', {});
+  return { snapshots, at: at !== null && at < snapshots.length ? at : null };
+}
+
+/** A probe's snapshot parameter: absent for the model itself. */
+export const atSnapshot = (snapshot: number | null): { snapshot?: number } => (snapshot === null ? {} : { snapshot });
 
 export abstract class PanelController<V extends ViewName> implements vscode.Disposable {
   private panel: vscode.WebviewPanel | null = null;

@@ -268,6 +268,78 @@ export async function runScenario(server: CodeServer, options: ScenarioOptions):
       return `the painting stayed through a click, and an edit cleared it and the panel's focus: ${plain(await frame.locator('.att-unfocused').innerText())}`;
     });
 
+    await step('timeline-slider-attention', 90_000, async () => {
+      // The run kept snapshots (gptLab.snapshots, default 8): the attention panel has a timeline; moving it to the
+      // initial weights replays the probe there, and the maps change.
+      const frame = (await wb.webviews()).at(-1)!;
+      await frame.locator('.gl-timeline:not([hidden])').waitFor({ state: 'visible', timeout: 30_000 });
+      const thumbs = async (): Promise<string> => frame.locator('button.att-cell canvas').first().evaluate((c) => (c as HTMLCanvasElement).toDataURL());
+      const before = await thumbs();
+      const positions = Number(await frame.locator('input.gl-timeline-input').getAttribute('max'));
+      await frame.locator('input.gl-timeline-input').evaluate((el) => {
+        (el as HTMLInputElement).value = '0';
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+      await poll(async () => /^at step 0 of/.test(await frame.locator('.gl-timeline-label').innerText()), 10_000, 'the label at step 0');
+      await poll(async () => (await frame.locator('.gl-loading:not([hidden])').count()) === 0 && (await thumbs()) !== before, 45_000,
+        'the maps at the initial weights', 250);
+      return `${positions} snapshots; at "${plain(await frame.locator('.gl-timeline-label').innerText())}" the maps changed`;
+    });
+
+    await step('ablate-head', 90_000, async () => {
+      // Back to the trained model; switch off the first layer's heads: the loss shown changes.
+      const frame = (await wb.webviews()).at(-1)!;
+      const slider = frame.locator('input.gl-timeline-input');
+      await slider.evaluate((el) => {
+        const input = el as HTMLInputElement;
+        input.value = input.max;
+        input.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+      await poll(async () => /^the trained model/.test(await frame.locator('.gl-timeline-label').innerText()), 10_000, 'the trained model');
+      await poll(async () => (await frame.locator('.gl-loading:not([hidden])').count()) === 0, 45_000, 'the replay');
+      await poll(async () => ((await frame.locator('button.att-role-cell').first().innerText()).trim()) !== '', 45_000, 'the head-role scores');
+      await frame.locator('button.att-roles-layer').first().click();
+      const line = frame.locator('.att-ablation-loss');
+      await poll(async () => (await line.innerText()).includes('→'), 45_000, 'the loss before and after', 250);
+      const text = plain(await line.innerText());
+      const m = /([\d.]+) → ([\d.]+) nats/.exec(text);
+      if (!m || m[1] === m[2]) throw new Error(`the loss shown did not change: ${text}`);
+      return text;
+    });
+
+    await step('validation-marker', 60_000, async () => {
+      // The training document shows where its validation text (the last 10% of its tokens) begins: a gutter marker
+      // near nine tenths of the file, whose line's hover says so.
+      await wb.focusFile(fileName);
+      const editor = wb.editorFor(fileName);
+      // The whole line's dashed border (view overlays) and the gutter icon (glyph margin) are both the marker's decoration.
+      const marker = editor.locator('.view-overlays [class*="ced-"], .glyph-margin-widgets [class*="ced-"], .margin-view-overlays [class*="ced-"]');
+      let at = 0;
+      for (const line of [665, 640, 690, 615, 715, 590, 740]) {
+        await page.keyboard.press('Control+g');
+        await page.keyboard.type(String(line));
+        await page.keyboard.press('Enter');
+        await sleep(600);
+        if ((await marker.count()) > 0) {
+          at = line;
+          break;
+        }
+      }
+      if (!at) throw new Error('no validation marker between lines 570 and 760');
+      const box = (await marker.first().boundingBox())!;
+      const text = (await editor.locator('.view-lines').boundingBox())!;
+      const hover = page.locator('.monaco-hover:not(.hidden)').first();
+      const said = await poll(async () => {
+        await page.mouse.move(text.x + 12, box.y + box.height / 2);
+        await page.mouse.move(text.x + 16, box.y + box.height / 2, { steps: 3 });
+        await hover.waitFor({ state: 'visible', timeout: 3_000 });
+        const t = plain(await hover.innerText());
+        return t.includes('validation text starts here') ? t : '';
+      }, 30_000, 'the marker line\'s hover', 500);
+      await page.mouse.move(text.x + text.width / 2, 5);
+      return `marker near line ${at}: ${JSON.stringify(said.replace(/\s+/g, ' ').slice(0, 120))}`;
+    });
+
     await step('tokens-twice', 90_000, async () => {
       // Two selections one after the other: the panel shows the second one's tokens, and names its model.
       const editor = wb.editorFor(fileName);

@@ -12,6 +12,8 @@
  *   nextTokenData(data, prompt, k, sampling)  // -> NextTokenData         (nextToken view)
  *   projectionData(data), neighboursData(data, token, k), analogyData(data, a, b, c, k)   (embeddings view)
  *
+ *   snapshotRun()                             // a second small run that kept weight snapshots: the panels' timeline
+ *
  * The model is never disposed: it lives as long as the test process.
  */
 import * as fs from 'node:fs';
@@ -20,10 +22,12 @@ import { selectBackend } from '../../engine/compute/tfjsBackend';
 import { applyModelOverrides, PRESETS, type ModelShape, type TrainSettings } from '../../engine/model/config';
 import { analogy, compareTokenizers, embeddingPca, logitLens, nextToken, perTokenLoss, textNeighbours, type ProbeContext } from '../../engine/probes/probes';
 import { attentionMap, attentionProbe, attentionRows, textAttention, type TextAttention } from '../../engine/probes/attention';
+import { describeSnapshots, snapshotContext, SnapshotKeeper } from '../../engine/probes/snapshots';
+import type { SnapshotSet } from '../../engine/io/snapshots';
 import { trainOnText } from '../../engine/training/train';
 import type { AttentionData, AttentionHead, AttentionMap, AttentionRows, ModelTag, NeighboursData, NextTokenData, ProjectionData,
   TokensData } from '../../engine/protocol';
-import { type AnalogyResult, type SamplingOptions, type TrainEvent } from '../../engine/protocol';
+import { type AnalogyResult, type SamplingOptions, type Timeline, type TimelineTag, type TrainEvent } from '../../engine/protocol';
 import { testPlan } from '../helpers/plan';
 
 /** The repository root (this file runs from out/test/webviews/). */
@@ -145,4 +149,43 @@ export function analogyData(data: EngineData, a: string, b: string, c: string, k
 /** The events of one kind, typed. */
 export function eventsOf<K extends TrainEvent['event']>(events: TrainEvent[], kind: K): Extract<TrainEvent, { event: K }>[] {
   return events.filter((e): e is Extract<TrainEvent, { event: K }> => e.event === kind);
+}
+
+/** A run that kept weight snapshots (as an editor run with gptLab.snapshots does), for the timeline slider. */
+export interface SnapshotRun {
+  text: string;
+  ctx: ProbeContext; // the model at the end of the run
+  set: SnapshotSet;
+  timeline: Timeline; // what the engine's `timeline` method answers
+  /** The model as it was at a snapshot (built once per index). */
+  at(index: number): ProbeContext;
+  /** The timeline tag a panel's data carries when it shows snapshot `at` (null: the model itself). */
+  tag(at: number | null): TimelineTag;
+}
+
+let snapshotCache: Promise<SnapshotRun> | undefined;
+
+/** Trains a second small model that keeps 5 snapshots (memoised, like engineData). */
+export function snapshotRun(): Promise<SnapshotRun> {
+  snapshotCache ??= (async () => {
+    const data = await engineData();
+    const steps = 120;
+    const keeper = new SnapshotKeeper(5, steps);
+    const r = await trainOnText({ text: data.text, tokenizer: 'char', model: SHAPE, settings: { ...SETTINGS, steps, evalEvery: 0, sampleEvery: 0 },
+      compute: await testPlan(), snapshots: keeper });
+    if (r.error) throw new Error(`snapshotRun: training failed: ${r.error}`);
+    const ctx: ProbeContext = { model: r.model, vocab: r.vocab, tokenizer: r.tokenizer };
+    const set = keeper.result();
+    const timeline = describeSnapshots(set);
+    const built = new Map<number, ProbeContext>();
+    return {
+      text: data.text, ctx, set, timeline,
+      at: (index) => {
+        if (!built.has(index)) built.set(index, snapshotContext(ctx, set, index));
+        return built.get(index)!;
+      },
+      tag: (at) => ({ snapshots: timeline.snapshots, at }),
+    };
+  })();
+  return snapshotCache;
 }

@@ -1,12 +1,18 @@
 // The attention panel's wiring: the channel (the probe after a command; maps and a token's rows on request; `focus`
 // to the host, which paints the row over the source; `unfocus` when that painting went away), the saved state (a
 // reload redraws from a compact copy before any message), and the frame's loading and error lines. What it draws:
-// render.ts; the state and its rules: state.ts.
-import type { AttentionData, AttentionHead, AttentionRows } from '../../engine/protocol';
+// render.ts; the state and its rules: state.ts. The timeline slider replays the probe at a snapshot of the run (the
+// focus and the open map stay); the head-role grid and ablation (roles.ts) and a patching result (patch.ts) are asked
+// for, or pushed, on the same text; their rules: interp.ts.
+import type { AttentionData, AttentionHead, AttentionRows, HeadRolesProbe } from '../../engine/protocol';
 import { createFrame } from '../shared/frame';
 import { connect, Latest } from '../shared/host';
 import { onThemeChange } from '../shared/theme';
+import { createTimelineSlider } from '../shared/timelineSlider';
+import { validAblation, validPatch, validRoles } from './interp';
+import { createPatchView } from './patch';
 import { createAttentionView } from './render';
+import { createRolesView } from './roles';
 import { clampChoice, focusRow, holdMap, invalidReason, load, mapKey, modelOf, store, validRows, type Choice, type Model,
   type SavedState } from './state';
 
@@ -14,6 +20,11 @@ let model: Model | null = null;
 let choice: Choice = { layer: 0, head: 0, token: null };
 const mapRequests = new Latest<unknown>();
 const rowRequests = new Latest<unknown>();
+const replays = new Latest<AttentionData>();
+const roleRequests = new Latest<HeadRolesProbe>();
+const ablationRequests = new Latest<unknown>();
+const ABLATION_DEBOUNCE_MS = 150;
+let ablationTimer: ReturnType<typeof setTimeout> | undefined;
 let heldRows: AttentionRows | null = null; // the head view's rows: the focused token's in every head of the open layer
 
 const frame = createFrame({
@@ -31,6 +42,17 @@ const view = createAttentionView(frame, { model: () => model, choice: () => choi
   },
 });
 
+const slider = createTimelineSlider(frame, 'the attention shows', (snapshot) => void replay(snapshot));
+// After the open map in a narrow panel; under the grid, beside the map, in a wide one (style.css).
+const rolesView = createRolesView(frame.body, {
+  ablationChanged: () => {
+    clearTimeout(ablationTimer);
+    ablationTimer = setTimeout(() => void fetchAblation(), ABLATION_DEBOUNCE_MS);
+    save();
+  },
+});
+const patchView = createPatchView(frame.app, () => undefined);
+
 const channel = connect<'attention', SavedState>('attention', {
   loading: (p) => frame.loading(typeof p.what === 'string' ? p.what.slice(0, 200) : 'Working'),
   error: (p) => {
@@ -41,6 +63,15 @@ const channel = connect<'attention', SavedState>('attention', {
     save();
   },
   attention: (p) => setData(p),
+  patch: (p) => {
+    frame.loading(null);
+    if (!validPatch(p)) {
+      frame.error('Cannot show this patching result: it is not well formed.');
+      return;
+    }
+    patchView.show(p);
+    document.querySelector('.att-patch')?.scrollIntoView({ block: 'start' });
+  },
   unfocus: (p) => {
     if (choice.token === null) return;
     choice = { ...choice, token: null };
@@ -50,7 +81,8 @@ const channel = connect<'attention', SavedState>('attention', {
   },
 });
 
-function setData(d: AttentionData): void {
+/** New data: after a command (a new text: no focus) or a replay at another snapshot (`replayed`: the focus stays). */
+function setData(d: AttentionData, replayed = false): void {
   const t0 = performance.now();
   frame.loading(null);
   delete document.body.dataset.paintMs;
@@ -62,21 +94,76 @@ function setData(d: AttentionData): void {
   frame.error(null);
   const next = modelOf(d);
   const sameShape = model !== null && model.N === next.N && model.H === next.H;
+  const keepFocus = replayed && sameShape && model?.T === next.T;
   model = next;
+  slider.update(d.timeline);
+  rolesView.shape(next.N, next.H);
   // A new text: no token is focused; the open layer and head stay when the model has them (the host sent that map).
-  choice = clampChoice(next, sameShape ? { ...choice, token: null } : { layer: 0, head: 0, token: null });
-  view.unfocused(null);
+  choice = clampChoice(next, keepFocus ? choice : sameShape ? { ...choice, token: null } : { layer: 0, head: 0, token: null });
+  if (!keepFocus) view.unfocused(null);
   heldRows = null;
   view.headRows(null, null);
   view.render();
   if (!next.maps.has(mapKey(choice.layer, choice.head))) void fetchMap(choice.layer, choice.head);
-  else view.mapStatus(null);
+  else {
+    view.mapStatus(null);
+    if (keepFocus) afterMap(); // the focused token's row at this snapshot, painted and in the head view
+  }
+  void fetchRoles();
+  if (rolesView.chosen().length > 0) void fetchAblation();
   // After the browser has painted the frame: the first-paint figure the tests and the bench read.
   requestAnimationFrame(() => setTimeout(() => {
     document.body.dataset.paintMs = String(Math.round(performance.now() - t0));
   }, 0));
   // Persist after the first paint: packing is not on the critical path.
   setTimeout(save, 50);
+}
+
+/** The timeline slider moved: the probe again at that snapshot (the newest position wins). */
+async function replay(snapshot: number | null): Promise<void> {
+  if (!model) return;
+  frame.loading(snapshot === null ? 'Replaying with the trained model' : 'Replaying the attention at the chosen step');
+  try {
+    const reply = await replays.run(() => channel.request('atSnapshot', { snapshot }));
+    if (reply) setData(reply.value, true);
+  } catch (e) {
+    frame.loading(null);
+    frame.error(e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** Every head's role scores on this text, at the snapshot shown. */
+async function fetchRoles(): Promise<void> {
+  const m = model;
+  if (!m) return;
+  rolesView.roles(null, 'Scoring every head…');
+  try {
+    const reply = await roleRequests.run(() => channel.request('roles', {}));
+    if (!reply || model !== m) return;
+    if (!validRoles(reply.value, m.N, m.H)) throw new Error('the role scores that came back do not fit this model');
+    rolesView.roles(reply.value, null);
+  } catch (e) {
+    if (model === m) rolesView.roles(null, e instanceof Error ? e.message : String(e), true);
+  }
+}
+
+/** The text again with the chosen heads switched off (the newest choice wins). */
+async function fetchAblation(): Promise<void> {
+  const m = model;
+  const heads = rolesView.chosen(), mode = rolesView.mode();
+  if (!m || heads.length === 0) {
+    ablationRequests.supersede();
+    return;
+  }
+  rolesView.ablation(null, 'Running the text with those heads switched off…');
+  try {
+    const reply = await ablationRequests.run(() => channel.request('ablate', { heads, mode }));
+    if (!reply || model !== m) return;
+    if (!validAblation(reply.value, heads, mode)) throw new Error('the ablation that came back is not the one asked for');
+    rolesView.ablation(reply.value, null);
+  } catch (e) {
+    if (model === m) rolesView.ablation(null, e instanceof Error ? e.message : String(e), true);
+  }
 }
 
 /** Opens a map: at once when held, else asked of the host (the newest ask wins). */
@@ -167,7 +254,8 @@ function fromBase64(b64: string): Uint8Array {
 
 function save(): void {
   try {
-    channel.saveState({ version: 2, stored: model ? store(model, choice, toBase64) : null, choice, scale: view.scale() });
+    channel.saveState({ version: 2, stored: model ? store(model, choice, toBase64) : null, choice, scale: view.scale(),
+      roles: rolesView.state() });
   } catch (e) {
     console.warn(`gpt-lab attention: could not save the view state: ${String(e)}`);
   }
@@ -177,12 +265,17 @@ function restore(): void {
   const saved = channel.state();
   if (!saved || typeof saved !== 'object' || saved.version !== 2) return;
   if (saved.scale === 'absolute') view.setScale('absolute');
+  rolesView.restore(saved.roles);
   try {
     model = saved.stored ? load(saved.stored, fromBase64) : null;
   } catch {
     model = null;
   }
-  if (model) choice = clampChoice(model, saved.choice ?? choice);
+  if (model) {
+    choice = clampChoice(model, saved.choice ?? choice);
+    rolesView.shape(model.N, model.H);
+    rolesView.roles(null, 'The head scores come with the next “Inspect attention for selection”.');
+  }
   // A reload removed the painting over the source: the panel's focus goes with it, so the two agree.
   if (choice.token !== null) {
     choice = { ...choice, token: null };

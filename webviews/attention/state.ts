@@ -182,6 +182,8 @@ export interface SavedState {
   stored: Stored | null;
   choice: Choice;
   scale: 'row' | 'absolute';
+  /** The head-role grid's role, text and ablation mode (roles.ts checks it on the way back). */
+  roles?: unknown;
 }
 
 const toByte = (v: number): number => (v > 0 ? Math.min(255, Math.round(v * 255)) : 0);

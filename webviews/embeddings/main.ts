@@ -1,16 +1,19 @@
 // The embeddings panel's wiring: the channel (the projection after a command, and the neighbours of the selection; a
 // typed query's neighbours and an analogy as requests whose promise brings the answer, the newest one winning), the
 // saved state, and the frame's loading and error lines. What it draws: render.ts and scatter.ts; the state and its
-// rules: state.ts.
+// rules: state.ts. The timeline slider replays the projection at a snapshot of the run (the queries stay; their
+// neighbours and analogies are the trained model's).
 import { createFrame } from '../shared/frame';
 import { connect, Latest, RequestError } from '../shared/host';
 import { showToken as visible } from '../shared/format';
+import { createTimelineSlider } from '../shared/timelineSlider';
 import { createEmbeddingsView } from './render';
 import { cleanAnalogy, cleanNeighbours, cleanProjection, restoreState, sameProjection, type EmbeddingsState } from './state';
 
 let state: EmbeddingsState = restoreState(undefined);
 const neighbourAsks = new Latest<unknown>();
 const analogyAsks = new Latest<unknown>();
+const replays = new Latest<unknown>();
 
 const frame = createFrame({
   view: 'embeddings',
@@ -39,29 +42,50 @@ view.scatter.onDrawn = (s) => {
   frame.app.attr('data-points', s.points).attr('data-visible', s.visible).attr('data-labels', s.labels);
 };
 
+const slider = createTimelineSlider(frame, 'the map shows', (snapshot) => void replay(snapshot));
+
+/** The timeline slider moved: the projection at that snapshot (the newest position wins). */
+async function replay(snapshot: number | null): Promise<void> {
+  if (!state.projection) return;
+  frame.loading(snapshot === null ? 'Projecting the trained model’s vocabulary' : 'Projecting the vocabulary at the chosen step');
+  try {
+    const reply = await replays.run(() => channel.request('atSnapshot', { snapshot }));
+    if (reply) showProjection(reply.value, true);
+  } catch (e) {
+    frame.loading(null);
+    frame.error(e instanceof RequestError ? e.message : String(e));
+  }
+}
+
+/** A projection: after a command (another model: its queries go), or a replay at another snapshot (they stay). */
+function showProjection(params: unknown, replayed: boolean): void {
+  const t0 = performance.now();
+  frame.loading(null);
+  const projection = cleanProjection(params);
+  if (!projection) return frame.error('The host sent embeddings this view cannot read.');
+  frame.error(null);
+  const same = state.projection !== null && (replayed || sameProjection(state.projection, projection));
+  state.projection = projection;
+  slider.update(projection.timeline);
+  if (!same) {
+    // Another model: the old results, queries and zoom belong to the old one.
+    Object.assign(state, { neighbours: null, analogy: null, expected: null, active: null, query: '', a: '', b: '', c: '', transform: null });
+    view.syncInputs();
+  } else if (replayed) {
+    state.transform = null; // the points moved: the whole map again
+  }
+  view.showProjection();
+  frame.app.attr('data-paint-ms', (performance.now() - t0).toFixed(1));
+  saveSoon(); // after the first paint: serialising 10k points costs more than drawing them
+}
+
 const channel = connect<'embeddings', EmbeddingsState>('embeddings', {
   loading: (p) => frame.loading(typeof p.what === 'string' ? p.what.slice(0, 200) : 'Working'),
   error: (p) => {
     frame.loading(null);
     frame.error(typeof p.message === 'string' && p.message ? p.message.slice(0, 400) : 'Something went wrong.');
   },
-  projection: (params) => {
-    const t0 = performance.now();
-    frame.loading(null);
-    const projection = cleanProjection(params);
-    if (!projection) return frame.error('The host sent embeddings this view cannot read.');
-    frame.error(null);
-    const replay = state.projection !== null && sameProjection(state.projection, projection);
-    state.projection = projection;
-    if (!replay) {
-      // Another model: the old results, queries and zoom belong to the old one.
-      Object.assign(state, { neighbours: null, analogy: null, expected: null, active: null, query: '', a: '', b: '', c: '', transform: null });
-      view.syncInputs();
-    }
-    view.showProjection();
-    frame.app.attr('data-paint-ms', (performance.now() - t0).toFixed(1));
-    saveSoon(); // after the first paint: serialising 10k points costs more than drawing them
-  },
+  projection: (params) => showProjection(params, false),
   // The selection's neighbours, after a command.
   neighbours: (params) => {
     frame.loading(null);
@@ -147,6 +171,7 @@ function saveSoon(): void {
 state = restoreState(channel.state());
 view.syncInputs();
 frame.subtitle('');
+slider.update(state.projection?.timeline);
 if (state.projection) view.showProjection();
 else {
   view.renderNeighbours();

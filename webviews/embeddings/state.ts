@@ -2,6 +2,7 @@
 // that fit the model's tokenizer, and how numbers and captions read. No DOM: node tests load it as is.
 import type { AnalogyResult, ModelTag, Neighbour, NeighboursData, ProbeToken, ProjectionData } from '../../engine/protocol';
 import { showToken } from '../shared/format';
+import { readTimeline } from '../shared/timeline';
 
 export interface EmbeddingsState {
   projection: ProjectionData | null;
@@ -61,7 +62,8 @@ export function cleanProjection(p: unknown): ProjectionData | null {
     .filter((pt): pt is ProjectionData['points'][number] => isToken(pt) && isObj(pt) && Number.isFinite(pt.x) && Number.isFinite(pt.y))
     .map((pt) => ({ ...token(pt), x: pt.x, y: pt.y }));
   const ex = Array.isArray(p.explained) ? p.explained : [];
-  return { points, explained: [Number(ex[0]), Number(ex[1])], model: cleanModel(p.model) };
+  const timeline = readTimeline(p.timeline);
+  return { points, explained: [Number(ex[0]), Number(ex[1])], model: cleanModel(p.model), ...(timeline ? { timeline } : {}) };
 }
 
 function cleanNearest(list: unknown): Neighbour[] {

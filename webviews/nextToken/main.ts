@@ -1,12 +1,16 @@
 // The next-token panel's wiring: the channel (the data after a command; resample, sample one token and reset as
 // requests whose promise brings the new data, the newest slider position winning), the saved state, and the frame's
-// loading and error lines. What it draws: render.ts; the state and its rules: state.ts.
-import type { NextTokenData } from '../../engine/protocol';
+// loading and error lines. What it draws: render.ts; the state and its rules: state.ts. The timeline slider replays
+// the distribution at a snapshot of the run (in the same series as the sampling sliders: the newest wins), and every
+// new distribution asks "why this token?" (attribution.ts) for the chosen token.
+import type { AttributionProbe, NextTokenData } from '../../engine/protocol';
 import { createFrame } from '../shared/frame';
 import { connect, Latest, RequestError } from '../shared/host';
 import { onThemeChange } from '../shared/theme';
+import { createTimelineSlider } from '../shared/timelineSlider';
+import { createAttributionView } from './attribution';
 import { createNextTokenView } from './render';
-import { restoreState, sanitize, valid, type NextTokenState } from './state';
+import { restoreState, sanitize, valid, validAttribution, type NextTokenState } from './state';
 
 const DEBOUNCE_MS = 50;
 
@@ -14,6 +18,7 @@ let state: NextTokenState = restoreState(undefined);
 let busy: 'resample' | 'sample' | 'reset' | null = null;
 let previousSampled = ''; // sampledSoFar before the last draw, to mark the newest token
 const resamples = new Latest<NextTokenData>();
+const attributions = new Latest<AttributionProbe>();
 
 const frame = createFrame({
   view: 'nextToken',
@@ -45,6 +50,25 @@ const view = createNextTokenView(frame, { state: () => state, busy: () => busy, 
   },
 });
 
+const slider = createTimelineSlider(frame, 'the distribution shows',
+  (snapshot) => void ask('resample', () => channel.request('atSnapshot', { snapshot, sampling: { ...state.settings } })));
+const attribution = createAttributionView(frame.body, () => void fetchAttribution());
+
+/** "Why this token?" for the token chosen, after the prompt shown (the newest ask wins). */
+async function fetchAttribution(): Promise<void> {
+  if (!state.data) return;
+  const data = state.data;
+  attribution.show(null, 'Splitting the logit into its parts…');
+  try {
+    const reply = await attributions.run(() => channel.request('attribution', { token: attribution.token() }));
+    if (!reply || state.data !== data) return;
+    if (!validAttribution(reply.value)) throw new Error('the attribution that came back is not well formed');
+    attribution.show(reply.value, null);
+  } catch (e) {
+    if (state.data === data) attribution.show(null, e instanceof Error ? e.message : String(e), true);
+  }
+}
+
 const channel = connect<'nextToken', NextTokenState>('nextToken', {
   loading: (p) => frame.loading(typeof p.what === 'string' ? p.what.slice(0, 200) : 'Working'),
   error: (p) => {
@@ -58,7 +82,7 @@ const channel = connect<'nextToken', NextTokenState>('nextToken', {
   nextToken: (d) => {
     frame.loading(null);
     previousSampled = '';
-    show(d, true);
+    show(d, true, true);
   },
 });
 
@@ -82,17 +106,23 @@ async function ask(kind: 'resample' | 'sample' | 'reset', request: () => Promise
   }
 }
 
-function show(d: NextTokenData, followSettings: boolean): void {
+/** Shows new data; `fresh`: it answers a new command (a new prompt or model), so the attribution is asked again. */
+function show(d: NextTokenData, followSettings: boolean, fresh = false): void {
   if (!valid(d)) {
     frame.error('Cannot show this next-token data: it is not well formed.');
     return;
   }
   frame.error(null);
+  const promptChanged = state.data?.prompt !== d.prompt || state.data.timeline?.at !== d.timeline?.at;
   state.data = d;
   // Follow the settings the data was computed with, unless a slider change is on its way to the host.
   if (followSettings) state.settings = sanitize(d.probe.sampling);
+  slider.update(d.timeline);
+  attribution.choices(d);
   view.render();
   save();
+  // The attribution depends on the prompt and the snapshot, not on the sampling settings.
+  if (promptChanged || fresh) void fetchAttribution();
 }
 
 function save(): void {
@@ -101,5 +131,8 @@ function save(): void {
 
 state = restoreState(channel.state());
 previousSampled = state.data?.sampledSoFar ?? '';
+slider.update(state.data?.timeline);
+attribution.choices(state.data);
+if (state.data) attribution.show(null, 'The attribution comes with the next request.');
 view.render();
 onThemeChange(() => view.render());

@@ -127,7 +127,11 @@ export function createNextTokenView(frame: Frame, get: { state(): NextTokenState
     renderLens(data);
     const b = get.busy();
     busy.text(b === 'sample' ? 'sampling…' : b ? 'updating…' : '');
-    sampleButton.attr('disabled', b === 'sample' ? '' : null);
+    // Sampling draws from the trained model: at an earlier snapshot the button would draw from another model than the one shown.
+    const atSnapshot = data.timeline?.at !== undefined && data.timeline.at !== null;
+    sampleButton.attr('disabled', b === 'sample' || atSnapshot ? '' : null)
+      .attr('title', atSnapshot ? 'Sampling draws from the trained model: move the timeline to “kept” to sample'
+        : 'Draw one token with these settings and append it to the prompt shown here (the document is not changed)');
   }
 
   function renderSliders(): void {

@@ -1,6 +1,6 @@
 // The next-token view's state: the data (checked), the sampling settings (clamped), the prompt's parts (what the
 // panel sampled onto the selection, the newest draw marked), and how numbers read. No DOM: node tests load it as is.
-import type { NextTokenData, SamplingOptions } from '../../engine/protocol';
+import type { AttributionEntry, AttributionProbe, NextTokenData, SamplingOptions } from '../../engine/protocol';
 
 export interface NextTokenState {
   data: NextTokenData | null;
@@ -73,4 +73,41 @@ export function promptParts(d: NextTokenData, previous: string, max = 600): { ke
 export function samplingLabel(s: SamplingOptions): string {
   return s.temperature === 0 ? 'greedy: only the most likely token' : `temperature ${num(s.temperature, 2)}`
     + (s.topK > 0 ? `, top-k ${s.topK}` : '') + (s.topP < 1 ? `, top-p ${num(s.topP, 2)}` : '');
+}
+
+// ---- direct logit attribution ("why this token?") ----
+
+/** Components shown before "show all". */
+export const ATTRIBUTION_SHOWN = 10;
+
+export function validAttribution(x: unknown): x is AttributionProbe {
+  if (typeof x !== 'object' || x === null) return false;
+  const a = x as Partial<AttributionProbe>;
+  return typeof a.logit === 'number' && typeof a.sum === 'number' && typeof a.token === 'object' && a.token !== null &&
+    typeof a.token.text === 'string' && Array.isArray(a.components) &&
+    a.components.every((c) => typeof c === 'object' && c !== null && typeof c.label === 'string' && Number.isFinite(c.contribution));
+}
+
+/** The components by size of contribution (either sign), the largest first; the first `limit` unless all are asked for. */
+export function attributionRows(a: AttributionProbe, all: boolean, limit = ATTRIBUTION_SHOWN): AttributionEntry[] {
+  const sorted = a.components.slice().sort((x, y) => Math.abs(y.contribution) - Math.abs(x.contribution));
+  return all ? sorted : sorted.slice(0, limit);
+}
+
+/** "sum of 11 contributions 5.4321 = logit 5.4321": the check a reader can do, with the gap when there is one. */
+export function attributionSumLine(a: AttributionProbe): string {
+  const gap = Math.abs(a.sum - a.logit);
+  return `sum of ${a.components.length} contributions ${a.sum.toFixed(4)} ${gap < 1e-4 ? '=' : '≠'} logit ${a.logit.toFixed(4)}` +
+    (gap < 1e-4 ? '' : ` (off by ${gap.toExponential(1)})`);
+}
+
+/** A component's name as the attention panel numbers layers and heads (from 1): "layer 2 head 3", "layer 1 MLP". */
+export function attributionLabel(c: AttributionEntry): string {
+  switch (c.kind) {
+    case 'embed': return 'embeddings';
+    case 'head': return `layer ${c.layer + 1} head ${c.head + 1}`;
+    case 'attnBias': return `layer ${c.layer + 1} attention bias`;
+    case 'mlp': return `layer ${c.layer + 1} MLP`;
+    case 'bias': return 'output biases';
+  }
 }
