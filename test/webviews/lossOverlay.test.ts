@@ -79,6 +79,17 @@ for (const theme of ['dark', 'light'] as Theme[]) {
       await v.page.locator('#compare-table').scrollIntoViewIfNeeded();
       await v.screenshot('loss-compare');
 
+      // A narrow panel: the table scrolls sideways inside its box; the page itself does not.
+      await v.page.setViewportSize({ width: 560, height: 900 });
+      await frames(v);
+      const widths = await v.page.evaluate(() => {
+        const box = document.querySelector('.compare-scroll')!;
+        return { box: box.scrollWidth - box.clientWidth, page: document.documentElement.scrollWidth - document.documentElement.clientWidth };
+      });
+      assert.ok(widths.box > 0, 'the table is wider than a narrow panel');
+      assert.equal(widths.page, 0, 'the page does not scroll sideways');
+      await v.page.setViewportSize({ width: 1150, height: 900 });
+
       // A reload: the runs and the table come back from the saved state alone.
       await v.reload();
       await v.page.waitForSelector('#compare-table tbody tr');

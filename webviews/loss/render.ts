@@ -133,7 +133,9 @@ export function createLossView(frame: Frame, actions: LossActions): LossView {
     .attr('aria-live', 'polite');
   const compareTitle = compareSection.append('h2');
   const compareLines = compareSection.append('ul').attr('class', 'compare-lines muted');
-  const compareTable = compareSection.append('table').attr('class', 'compare-table');
+  // A narrow panel scrolls the table sideways rather than cutting its last columns.
+  const compareTable = compareSection.append('div').attr('class', 'compare-scroll').attr('tabindex', 0)
+    .attr('aria-label', 'comparison table, scrolls sideways').append('table').attr('class', 'compare-table');
   compareTable.append('caption').attr('class', 'sr-only').text('comparison of the variants');
   const compareHeadRow = compareTable.append('thead').append('tr');
   const compareBody = compareTable.append('tbody');
