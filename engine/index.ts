@@ -3,6 +3,7 @@
 export * from './model/config';
 export * from './protocol';
 export { EngineClient, EngineCrashedError, EngineStoppedError, EngineTimeoutError, type EngineClientOptions } from './host/client';
+export { MAX_SEEDS, MAX_VARIANTS, MIN_VARIANTS, parseVariant, type VariantSpec } from './training/variant';
 export { CHOICE_RULES, ChoiceError, choiceName, readRunChoices, type ChoiceKey, type RawChoices } from './training/choices';
 export { partialPath } from './io/files';
 export { TOKENIZER_NAMES, type TokenizerName, type Tokenizer } from './text/tokenizers';

@@ -13,6 +13,7 @@ export const enum Command {
   ShowSurprise = 'gptLab.showSurprise',
   ClearSurprise = 'gptLab.clearSurprise',
   CompareTokenizers = 'gptLab.compareTokenizers',
+  Compare = 'gptLab.compare',
   OpenSample = 'gptLab.openSample',
   PatchAgainstEdit = 'gptLab.patchAgainstEdit',
 }

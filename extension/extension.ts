@@ -3,6 +3,7 @@
 // engines are built with (gptLab.backend, gptLab.trainer) is said, and applies when they are next idle.
 import * as vscode from 'vscode';
 import { Command } from './commands';
+import { registerCompare } from './compare';
 import { EngineHost } from './engineHost';
 import { registerGenerate } from './generate';
 import { registerGhostText } from './ghostText';
@@ -42,6 +43,7 @@ export function activate(context: vscode.ExtensionContext): GptLabTestApi | unde
     new NextTokenPanel(uri, log, session),
     new EmbeddingsPanel(uri, log, session),
     ...registerTraining(session, loss, log),
+    registerCompare(session, loss, log),
     ...createStatusBar(session),
     registerHover(session, log),
     ...ghostText.disposables,

@@ -161,6 +161,26 @@ export class Session implements vscode.Disposable {
   }
 
   /**
+   * A run on the training engine that keeps no model (a comparison, extension/compare.ts): it is the session's run while
+   * it lasts, so Stop stops it and Train waits for it. `send` sends its request to the training engine (and counts the
+   * run's steps in `run.step`).
+   */
+  async runOther<T>(label: string, docUri: string,
+    send: (host: EngineHost, run: Run) => { id: Promise<number>; result: Promise<T> }): Promise<T> {
+    if (this.currentRun) throw new Error(`already training on ${this.currentRun.label}`);
+    const run: Run = { id: `${Date.now().toString(36)}`, label, docUri, started: Date.now(), requestId: Promise.resolve(-1), step: 0 };
+    this.forcedStop = false;
+    const request = send(this.host, run);
+    run.requestId = request.id;
+    this.setRun(run);
+    try {
+      return await request.result;
+    } finally {
+      this.setRun(null);
+    }
+  }
+
+  /**
    * Stops the run: a polite stop (it ends after its current step), then, if it has not ended after STOP_GRACE_MS, the
    * training engine is stopped by force (a new one starts with the next run). Resolves once the run has ended.
    */

@@ -3,11 +3,12 @@
 // that id back answers it (its type is the request's reply type in REPLY_TYPES, or `error`). Everything else the host
 // posts is a push: a command's `loading` note, then its data or an `error`. Webview bundles import this room (plain
 // data and guards) and nothing else from the engine.
+import type { CompareTable } from './compare';
 import { isEnvelopeOf, type Envelope } from './envelope';
 import type { TrainEvent } from './events';
 import type { AblationMode, AblationProbe, AnalogyResult, AttentionHead, AttentionMap, AttentionProbe, AttentionRows, AttributionProbe,
   BpeReplay, HeadRef, HeadRolesProbe, LensProbe, NextTokenProbe, PatchingProbe, ProjectedToken, SamplingOptions, SnapshotInfo,
-  TextNeighbours, TokenizerComparison, TokenLoss } from './probes';
+  TextNeighbours, Timeline, TokenizerComparison, TokenLoss } from './probes';
 
 /** The model a panel's content came from: every panel names it. */
 export interface ModelTag {
@@ -46,6 +47,30 @@ interface CommonToHost {
 export interface LossRun {
   id: string; // unique across window reloads (the run's start time), stable for the run's life
   source: string; // the document's name; the chart numbers the runs of each document
+  /** A run of "Compare on this file": the chart names it by its variant and colours a variant's seeds alike. */
+  compare?: LossCompareTag;
+}
+
+/** Which comparison, variant and seed a run of the loss chart belongs to. */
+export interface LossCompareTag {
+  id: string; // the comparison's: its runs and its table share it
+  variant: number; // the variant's row in the table
+  label: string; // the variant as written ("norm=rmsnorm"), or "baseline (tiny)"
+  seed: number;
+  seeds: number; // seeds per variant
+}
+
+/** A comparison's table, shown under the chart. */
+export interface LossCompareTable {
+  id: string; // the comparison's id (LossCompareTag.id)
+  source: string; // the document's name
+  table: CompareTable;
+}
+
+/** The head-role timeline of the model a run kept, for the induction overlay (no points: the run kept no snapshots). */
+export interface LossTimeline {
+  runId: string;
+  timeline: Timeline;
 }
 
 export interface TokensData {
@@ -123,6 +148,10 @@ export interface ViewMessages {
       run: LossRun;
       /** Training events of a run, batched. */
       events: { runId: string; events: TrainEvent[] };
+      /** A comparison ended (or was stopped): its table. */
+      compareTable: LossCompareTable;
+      /** A run ended and its model is the active model: its snapshots' head roles. */
+      timeline: LossTimeline;
     };
     toHost: CommonToHost;
     replies: Record<never, never>;
@@ -201,7 +230,7 @@ export const TO_HOST_TYPES: { [V in ViewName]: readonly ToHostType<V>[] } = {
 
 /** The message types each view accepts, for the webview's guard. */
 export const TO_VIEW_TYPES: { [V in ViewName]: readonly ToViewType<V>[] } = {
-  loss: ['error', 'loading', 'run', 'events'],
+  loss: ['error', 'loading', 'run', 'events', 'compareTable', 'timeline'],
   tokens: ['error', 'loading', 'tokens', 'bpeReplay'],
   attention: ['error', 'loading', 'attention', 'map', 'rows', 'unfocus', 'roles', 'ablation', 'patch'],
   nextToken: ['error', 'loading', 'nextToken', 'attribution'],

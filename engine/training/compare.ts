@@ -5,55 +5,24 @@
 // Same batches: trainOnText draws its windows from Rng(seed + 1) over the training split, so runs with the same seed,
 // tokenizer and context see the same windows in the same order. Same budget: every run trains on steps·B·T tokens,
 // the baseline's; a variant with another context trains for steps·T/T' steps.
-import type { GPTConfig, ModelShape, TrainChoices } from '../model/config';
-import { parseModelOverrides, presetForSize, resolveTrainSettings, type ResolvedTraining } from '../model/config';
+import type { GPTConfig, TrainChoices } from '../model/config';
+import { presetForSize, resolveTrainSettings, type ResolvedTraining } from '../model/config';
 import { estimateTraining, memoryProblem, parameterCount } from '../model/memory';
 import { InputError } from '../common/errors';
 import { mean, pairedTTest, sampleStd } from '../common/stats';
 import { checkText } from '../text/checks';
-import { encodeAsync, isTokenizerChoice, textSize, TOKENIZER_CHOICES, type Tokenizer } from '../text/tokenizers';
+import { encodeAsync, textSize, type Tokenizer } from '../text/tokenizers';
 import { BpeTokenizer, learnedTokenizers } from '../text/bpe';
 import type { ComputePlan } from '../compute/plan';
 import { trainOnText } from './train';
+import { MAX_SEEDS, MAX_VARIANTS, MIN_VARIANTS, parseVariant, type VariantSpec } from './variant';
 import { type CompareEvent, type CompareMetric, type CompareParams, type CompareRow, type CompareRun, type CompareTable,
   type CompareVersus, type OverSeeds, type TrainEvent, describeTrainingPath } from '../protocol';
 
-/** Rows of one comparison, the baseline included: fewer says nothing, more will not fit a screen or a minute. */
-export const MIN_VARIANTS = 2;
-export const MAX_VARIANTS = 6;
-export const MAX_SEEDS = 16;
+export { MAX_SEEDS, MAX_VARIANTS, MIN_VARIANTS, parseVariant, type VariantSpec } from './variant';
+
 /** p below this is a finding; above, the difference is within the seed noise. */
 export const FINDING_P = 0.05;
-
-/** One `--variant`: GPTConfig switches on top of the baseline, and optionally another tokenizer. */
-export interface VariantSpec {
-  label: string; // as written, trimmed
-  overrides: Partial<ModelShape>;
-  tokenizer: string | null;
-}
-
-/**
- * Parses `norm=rmsnorm,kvHeads=1` or `tokenizer=bpe:512,positions=rope`: the model switches of parseModelOverrides,
- * plus `tokenizer`. Throws a one-line Error naming the bad entry.
- */
-export function parseVariant(text: string): VariantSpec {
-  const label = text.trim();
-  if (label === '') throw new Error('a variant needs at least one switch, e.g. norm=rmsnorm');
-  let tokenizer: string | null = null;
-  const switches: string[] = [];
-  for (const entry of label.split(',')) {
-    const eq = entry.indexOf('=');
-    if (eq !== -1 && entry.slice(0, eq).trim() === 'tokenizer') {
-      const name = entry.slice(eq + 1).trim();
-      if (tokenizer !== null) throw new Error('tokenizer is set twice');
-      if (!isTokenizerChoice(name)) throw new Error(`tokenizer must be one of ${TOKENIZER_CHOICES}, got "${name}"`);
-      tokenizer = name;
-    } else {
-      switches.push(entry);
-    }
-  }
-  return { label, overrides: parseModelOverrides(switches.join(',')), tokenizer };
-}
 
 export interface CompareRequest {
   text: string;

@@ -1,40 +1,87 @@
 // The live loss chart: the runs of this session with their training events, batched to the webview ~10 times a
-// second, and replayed when the panel (re)connects. The store keeps the newest MAX_KEPT_RUNS runs: a session that
-// trains all day does not grow without bound.
+// second, and replayed when the panel (re)connects; the tables of "Compare on this file" (extension/compare.ts posts
+// its runs and table here); and, when a run ends with its model kept, that model's head-role timeline for the
+// induction overlay. The store keeps the newest MAX_KEPT_RUNS runs: a session that trains all day does not grow
+// without bound.
 import type * as vscode from 'vscode';
-import type { LossRun, ToHost, TrainEvent } from '../../engine';
+import type { LossCompareTable, LossRun, LossTimeline, ToHost, TrainEvent } from '../../engine';
 import type { Log } from '../log';
 import type { Session } from '../session';
 import { PanelController } from './panel';
 
 const FLUSH_MS = 100;
-/** Runs kept for a replay (the chart draws at most as many). */
-export const MAX_KEPT_RUNS = 10;
+/** Runs kept for a replay (the chart draws at most as many: a comparison of six variants with five seeds each). */
+export const MAX_KEPT_RUNS = 30;
+const MAX_KEPT_TABLES = 3;
 
 export class LossPanel extends PanelController<'loss'> {
   private readonly runs: { run: LossRun; events: TrainEvent[] }[] = [];
+  private readonly tables: LossCompareTable[] = [];
+  private readonly timelines: LossTimeline[] = [];
   private pending = new Map<string, TrainEvent[]>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(extensionUri: vscode.Uri, log: Log, session: Session) {
+  constructor(extensionUri: vscode.Uri, log: Log, private readonly session: Session) {
     super('loss', 'GPT Lab: Loss', extensionUri, log);
-    this.disposables.push(session.onDidTrainEvent(({ run, event }) => {
-      let entry = this.runs.find((r) => r.run.id === run.id);
-      if (!entry) {
-        entry = { run: { id: run.id, source: run.label }, events: [] };
-        this.runs.push(entry);
-        if (this.runs.length > MAX_KEPT_RUNS) this.runs.splice(0, this.runs.length - MAX_KEPT_RUNS);
-        this.flush();
-        if (this.isReady) this.post('run', entry.run);
-      }
-      entry.events.push(event);
-      const batch = this.pending.get(run.id) ?? [];
-      batch.push(event);
-      this.pending.set(run.id, batch);
-      // The end of a run is drawn at once; steps go in batches (a step timer is usually pending when `done` comes).
-      if (event.event === 'done') this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
-    }));
+    let runId: string | null = null; // the session's train run under way, and whether its model became the active one
+    let kept = false;
+    this.disposables.push(
+      session.onDidTrainEvent(({ run, event }) => {
+        runId = run.id;
+        this.record({ id: run.id, source: run.label }, event);
+      }),
+      session.onDidChangeRun((run) => {
+        if (run) {
+          runId = null;
+          kept = false;
+        } else if (runId && kept) {
+          void this.askTimeline(runId);
+        }
+      }),
+      session.onDidChangeModel(() => {
+        if (session.run) kept = true;
+      }),
+    );
+  }
+
+  /** One training event of a run (a session run, or a comparison's), drawn live. */
+  record(run: LossRun, event: TrainEvent): void {
+    let entry = this.runs.find((r) => r.run.id === run.id);
+    if (!entry) {
+      entry = { run, events: [] };
+      this.runs.push(entry);
+      if (this.runs.length > MAX_KEPT_RUNS) this.runs.splice(0, this.runs.length - MAX_KEPT_RUNS);
+      this.flush();
+      if (this.isReady) this.post('run', entry.run);
+    }
+    entry.events.push(event);
+    const batch = this.pending.get(run.id) ?? [];
+    batch.push(event);
+    this.pending.set(run.id, batch);
+    // The end of a run is drawn at once; steps go in batches (a step timer is usually pending when `done` comes).
+    if (event.event === 'done') this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  /** A comparison's table, shown under the chart (and again after the panel reopens). */
+  showCompareTable(table: LossCompareTable): void {
+    this.flush();
+    this.tables.push(table);
+    if (this.tables.length > MAX_KEPT_TABLES) this.tables.shift();
+    if (this.isReady) this.post('compareTable', table);
+  }
+
+  /** The kept model's head roles per snapshot, for the induction overlay of the run that trained it. */
+  private async askTimeline(runId: string): Promise<void> {
+    try {
+      const timeline = await this.session.probe('timeline', {});
+      const entry = { runId, timeline };
+      this.timelines.push(entry);
+      if (this.timelines.length > MAX_KEPT_TABLES) this.timelines.shift();
+      if (this.isReady) this.post('timeline', entry);
+    } catch (e) {
+      this.log.error(`the head-role timeline of the new model: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   /** Posts the batched events; before the webview is ready they are dropped, since onReady replays every run. */
@@ -51,6 +98,8 @@ export class LossPanel extends PanelController<'loss'> {
       this.post('run', run);
       this.post('events', { runId: run.id, events });
     }
+    for (const t of this.tables) this.post('compareTable', t);
+    for (const t of this.timelines) this.post('timeline', t);
   }
 
   protected receive(_msg: ToHost<'loss'>): void {

@@ -23,6 +23,7 @@ export interface ScenarioOptions {
 const TRAIN = 'GPT Lab: Train GPT on this file';
 const INSPECT_ATTENTION = 'GPT Lab: Inspect attention for selection';
 const SHOW_TOKENS = 'GPT Lab: Show tokens of selection';
+const COMPARE = 'GPT Lab: Compare on this file';
 
 /** A line as the tokens panel shows a character model's chunks: spaces as ·, tabs as →. */
 const shownLine = (line: string): string => line.replace(/ /g, '·').replace(/\t/g, '→');
@@ -366,6 +367,25 @@ export async function runScenario(server: CodeServer, options: ScenarioOptions):
       const model = plain(await frame.locator('.gl-model').innerText());
       if (!model.includes(fileName)) throw new Error(`the tokens panel does not name its model: ${model}`);
       return `line 5, then line 1: the panel shows line 1's tokens; ${model}`;
+    });
+
+    await step('compare-table', 240_000, async () => {
+      // Compare on this file: pick RMSNorm in the multi-select, one seed; the chart overlays both runs, then the table.
+      await wb.focusFile(fileName);
+      await wb.runCommand(COMPARE);
+      const widget = page.locator('.quick-input-widget');
+      await widget.waitFor({ state: 'visible', timeout: 10_000 });
+      await widget.locator('.quick-input-list .monaco-list-row', { hasText: 'RMSNorm' }).first().click();
+      await page.keyboard.press('Enter');
+      await widget.locator('.quick-input-list .monaco-list-row', { hasText: '1 seed' }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      const frame = await wb.webviewWith('#loss-chart', 30_000, 'the loss chart');
+      await poll(async () => (await frame.locator('#compare-table tbody tr').count()) === 2, 200_000, 'the comparison\'s table', 500);
+      const legend = await frame.locator('.legend .run-label').allInnerTexts();
+      if (!legend.includes('norm=rmsnorm') || !legend.some((l) => l.startsWith('baseline ('))) throw new Error(`the legend: ${JSON.stringify(legend)}`);
+      const rows = (await frame.locator('#compare-table tbody tr').allInnerTexts()).map((r) => plain(r).replace(/\s+/g, ' ').trim());
+      await frame.locator('#compare-table').scrollIntoViewIfNeeded();
+      return `table: ${rows.join(' / ')}`;
     });
   } finally {
     clearInterval(toastWatch);

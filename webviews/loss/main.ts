@@ -1,12 +1,12 @@
 // The loss chart's wiring: the channel (runs and their event batches), the saved state (a reload redraws before any
 // message), and redraws at most once per animation frame while steps stream in. What it draws: render.ts; the state
 // and its rules (numbering, colours, the run on screen): state.ts.
-import type { LossRun, TrainEvent } from '../../engine/protocol';
+import type { LossCompareTable, LossRun, LossTimeline, TrainEvent } from '../../engine/protocol';
 import { createFrame } from '../shared/frame';
 import { connect } from '../shared/host';
 import { onThemeChange } from '../shared/theme';
 import { createLossView } from './render';
-import { addRun, applyEvents, findRun, restoreState, emptyState, type LossState } from './state';
+import { addCompareTable, addRun, applyEvents, findRun, restoreState, emptyState, setRoles, type LossState } from './state';
 
 const SAVE_EVERY_MS = 750;
 
@@ -38,12 +38,14 @@ const channel = connect<'loss', LossState>('loss', {
   },
   run: (p) => onRun(p),
   events: (p) => onEvents(p),
+  compareTable: (p) => onCompareTable(p),
+  timeline: (p) => onTimeline(p),
 });
 
 function onRun(p: LossRun): void {
   if (typeof p.id !== 'string' || p.id.length === 0) return;
   frame.error(null);
-  addRun(state, { id: p.id, source: typeof p.source === 'string' ? p.source : '' });
+  addRun(state, { id: p.id, source: typeof p.source === 'string' ? p.source : '', compare: p.compare });
   state.focus = null; // follow the newest run
   persist(true);
   schedule();
@@ -56,6 +58,20 @@ function onEvents(p: { runId: string; events: TrainEvent[] }): void {
   if (applied === 0) return;
   persist(run.done !== null || p.events.some((e) => e && (e.event === 'eval' || e.event === 'warning')));
   if (p.events.some((e) => e && (e.event === 'done' || e.event === 'warning' || e.event === 'checkpoint'))) view.announce(run);
+  schedule();
+}
+
+function onCompareTable(p: LossCompareTable): void {
+  const table = addCompareTable(state, p);
+  if (!table) return;
+  view.announceTable(table);
+  persist(true);
+  schedule();
+}
+
+function onTimeline(p: LossTimeline): void {
+  if (typeof p.runId !== 'string' || !setRoles(state, p.runId, p.timeline)) return;
+  persist(true);
   schedule();
 }
 

@@ -1,5 +1,6 @@
 // The loss chart's DOM: every run on the chart overlaid (train loss raw + smoothed, validation points, the best
-// checkpoint, sample markers, counting baselines), small multiples for the learning rate, tokens/s and the gradient
+// checkpoint, sample markers, counting baselines, and on a second axis the best head's induction and previous-token
+// scores at each snapshot of the run's kept model), a comparison's table under it, small multiples for the learning rate, tokens/s and the gradient
 // norm, the status line and banners of the run on screen, and a table as the text alternative. Built once;
 // update() changes it through keyed joins. Labels never overlap (shared/labels.ts).
 import * as d3 from '../shared/d3';
@@ -8,12 +9,16 @@ import { distinctExponentFormat, formatDuration } from '../shared/format';
 import { placeLabels } from '../shared/labels';
 import { createTooltip } from '../shared/tooltip';
 import {
-  bannersOf, bestOf, decimate, focusRun, nearestIndex, plannedSteps, runDetails, runOnScreen, smoothed, statusOf, PALETTE_SIZE,
-  type Banner, type LossState, type RunData,
+  bannersOf, bestOf, decimate, emptyState, focusRun, nearestIndex, plannedSteps, rolesRun, runDetails, runOnScreen, shownCompare, smoothed,
+  statusOf, variantColour, PALETTE_SIZE, type Banner, type LossState, type RunData,
 } from './state';
+import { tableView, type CompareSummary, type TableRowView } from './compareTable';
+import { inductionSummary, rolesNote } from './roles';
 
 // ---- constants ----
 const MAIN_MARGIN = { top: 14, right: 124, bottom: 34, left: 56 };
+/** Room for the head-score axis at the right of the plot, when the overlay is drawn. */
+const ROLES_AXIS = 34;
 const SMALL_MARGIN = { top: 8, right: 14, bottom: 24, left: 56 };
 const POINT_BUDGET = 1600; // drawn points per line at most (min/max buckets beyond that)
 
@@ -39,10 +44,12 @@ export interface LossView {
   update(state: LossState): void;
   /** Tells a screen reader what happened to a run (it finished, it started memorising). */
   announce(run: RunData): void;
+  /** Tells a screen reader that a comparison's table came. */
+  announceTable(table: CompareSummary): void;
 }
 
 export function createLossView(frame: Frame, actions: LossActions): LossView {
-  let state: LossState = { version: 2, runs: [], log: false, smoothing: 0.9, showRaw: true, focus: null, counters: {}, seq: 0 };
+  let state: LossState = emptyState();
   let hoverStep: number | null = null;
   const app = frame.body;
   const statusEl = frame.actions.append('div').attr('class', 'status mono').attr('id', 'status').attr('role', 'status');
@@ -85,6 +92,14 @@ export function createLossView(frame: Frame, actions: LossActions): LossView {
     });
 
   const legend = app.append('ul').attr('class', 'legend').attr('aria-label', 'runs');
+  const rolesBox = app.append('div').attr('class', 'roles-box').attr('hidden', true);
+  const rolesKey = rolesBox.append('p').attr('class', 'roles-key');
+  rolesKey.append('span').attr('class', 'key induction').attr('aria-hidden', 'true');
+  rolesKey.append('span').text('induction score, best head');
+  rolesKey.append('span').attr('class', 'key previous').attr('aria-hidden', 'true');
+  rolesKey.append('span').text('previous-token score, best head');
+  const rolesWhose = rolesKey.append('span').attr('class', 'muted');
+  const rolesNoteEl = rolesBox.append('p').attr('class', 'roles-note').attr('id', 'roles-note');
 
   const mainFigure = app.append('figure').attr('class', 'chart main-chart');
   const mainSvg = mainFigure.append('svg').attr('id', 'loss-chart').attr('role', 'img').attr('tabindex', 0);
@@ -105,6 +120,26 @@ export function createLossView(frame: Frame, actions: LossActions): LossView {
   const valG = mainG.append('g').attr('class', 'vals');
   const bestG = mainG.append('g').attr('class', 'bests');
   const sampleG = mainG.append('g').attr('class', 'samples');
+  const rolesG = mainG.append('g').attr('class', 'roles').attr('pointer-events', 'none');
+  const rolesThreshold = rolesG.append('line').attr('class', 'threshold');
+  const rolesThresholdLabel = rolesG.append('text').attr('class', 'threshold-label');
+  const rolesPrev = rolesG.append('path').attr('class', 'previous');
+  const rolesInd = rolesG.append('path').attr('class', 'induction');
+  const rolesDots = rolesG.append('g').attr('class', 'role-dots');
+  const rolesAxisG = mainG.append('g').attr('class', 'axis roles-axis');
+
+  // A comparison's table: the CLI's columns, a verdict per variant against row 1.
+  const compareSection = app.append('section').attr('class', 'compare').attr('id', 'compare-table').attr('hidden', true)
+    .attr('aria-live', 'polite');
+  const compareTitle = compareSection.append('h2');
+  const compareLines = compareSection.append('ul').attr('class', 'compare-lines muted');
+  // A narrow panel scrolls the table sideways rather than cutting its last columns.
+  const compareTable = compareSection.append('div').attr('class', 'compare-scroll').attr('tabindex', 0)
+    .attr('aria-label', 'comparison table, scrolls sideways').append('table').attr('class', 'compare-table');
+  compareTable.append('caption').attr('class', 'sr-only').text('comparison of the variants');
+  const compareHeadRow = compareTable.append('thead').append('tr');
+  const compareBody = compareTable.append('tbody');
+  const compareNotes = compareSection.append('ul').attr('class', 'compare-notes muted');
 
   const multiples = app.append('div').attr('class', 'multiples');
   const small = MULTIPLES.map((m) => {
@@ -194,8 +229,51 @@ export function createLossView(frame: Frame, actions: LossActions): LossView {
     updateFocusSelect();
     if (!hasData) return;
     updateMain(runs, focus);
+    updateCompare();
     for (const s of small) updateSmall(s, runs);
     updateTables();
+  }
+
+  function updateCompare(): void {
+    const c = shownCompare(state);
+    compareSection.attr('hidden', c ? null : true);
+    if (!c) return;
+    const v = tableView(c);
+    compareSection.attr('data-compare', c.id);
+    compareTitle.text(v.title);
+    compareLines.selectAll('li').data(v.lines).join('li').text((d) => d);
+    compareHeadRow.selectAll('th').data(['#', 'variant', ...v.head, v.versusHead, ''])
+      .join('th').attr('scope', 'col').attr('class', (_d, i) => (i >= 2 && i < 2 + v.head.length ? 'num' : null)).text((d) => d);
+    const colour = (r: TableRowView): string => {
+      const k = variantColour(state, c.id, r.variant);
+      return k === null ? '' : `c${k}`;
+    };
+    compareBody.selectAll<HTMLTableRowElement, TableRowView>('tr')
+      .data(v.rows, (r) => `${c.id}:${r.variant}`)
+      .join((enter) => {
+        const tr = enter.append('tr');
+        tr.append('td').attr('class', 'mono n');
+        const label = tr.append('th').attr('scope', 'row').attr('class', 'variant');
+        label.append('span').attr('class', 'swatch').attr('aria-hidden', 'true');
+        label.append('span').attr('class', 'variant-label mono');
+        for (let i = 0; i < v.head.length; i++) tr.append('td').attr('class', 'mono num cell');
+        tr.append('td').attr('class', 'mono versus');
+        tr.append('td').attr('class', 'verdict');
+        return tr;
+      })
+      .attr('class', (r) => `${colour(r)} ${r.verdict}`)
+      .attr('data-verdict', (r) => r.verdict)
+      .call((tr) => tr.select('td.n').text((r) => r.variant + 1))
+      .call((tr) => tr.select('.variant-label').text((r) => r.label))
+      .call((tr) => tr.selectAll<HTMLTableCellElement, string>('td.cell').data((r) => r.cells).text((d) => d))
+      .call((tr) => tr.select('td.versus').text((r) => r.versus))
+      .call((tr) => tr.select('td.verdict').text((r) => r.verdictText));
+    compareNotes.selectAll('li').data(v.notes).join('li').text((d) => d);
+  }
+
+  function announceTable(c: CompareSummary): void {
+    const v = tableView(c);
+    live.text(`${v.title}. ${v.rows.slice(1).map((r) => `${r.label}: ${r.verdictText}`).join('; ')}`);
   }
 
   function updateStatus(): void {
@@ -311,7 +389,10 @@ export function createLossView(frame: Frame, actions: LossActions): LossView {
     const node = mainFigure.node() as HTMLElement;
     const width = Math.max(320, node.clientWidth);
     const height = Math.round(Math.min(440, Math.max(260, window.innerHeight * 0.46)));
-    const iw = width - MAIN_MARGIN.left - MAIN_MARGIN.right;
+    const rolesOf = rolesRun(state);
+    const roles = rolesOf?.roles?.step.length ? rolesOf : undefined;
+    const rolesRoom = roles ? ROLES_AXIS : 0;
+    const iw = width - MAIN_MARGIN.left - MAIN_MARGIN.right - rolesRoom;
     const ih = height - MAIN_MARGIN.top - MAIN_MARGIN.bottom;
     mainSvg.attr('width', width).attr('height', height).attr('viewBox', `0 0 ${width} ${height}`);
     mainG.attr('transform', `translate(${MAIN_MARGIN.left},${MAIN_MARGIN.top})`);
@@ -362,7 +443,7 @@ export function createLossView(frame: Frame, actions: LossActions): LossView {
       })
       .each(propagate)
       .call((g) => g.selectAll<SVGLineElement, Ref>('line').attr('x1', 0).attr('x2', iw).attr('y1', (d) => d.y).attr('y2', (d) => d.y))
-      .call((g) => g.selectAll<SVGTextElement, Ref>('text').attr('x', iw + 8).attr('y', (d) => d.ly).attr('text-anchor', 'start')
+      .call((g) => g.selectAll<SVGTextElement, Ref>('text').attr('x', iw + rolesRoom + 8).attr('y', (d) => d.ly).attr('text-anchor', 'start')
         .text((d) => `${d.name} ${d.value.toFixed(3)}`))
       .on('pointerenter pointermove', (e: PointerEvent, d) => tooltip.show(
         `${d.name} baseline (${focus?.label ?? ''})\n${d.value.toFixed(4)} nats/token on the validation split`, e.clientX, e.clientY))
@@ -489,7 +570,41 @@ export function createLossView(frame: Frame, actions: LossActions): LossView {
       .on('focus', function (_e, d) { tooltipAt(this, sampleText(d)); })
       .on('pointerleave blur', () => tooltip.hide());
 
+    updateRoles(roles, iw, ih);
     updateHover();
+  }
+
+  let yRoles = d3.scaleLinear().domain([0, 1]);
+  /** The induction overlay: the run's best head scores at its snapshot steps, on a 0..1 axis at the plot's right. */
+  function updateRoles(run: RunData | undefined, iw: number, ih: number): void {
+    const noteRun = rolesRun(state);
+    rolesBox.attr('hidden', noteRun?.roles ? null : true);
+    if (noteRun?.roles) {
+      const note = rolesNote(noteRun.roles, noteRun.start?.layers ?? 0);
+      rolesKey.attr('hidden', run ? null : true);
+      rolesWhose.text(run ? `· ${run.label}, scored at ${run.roles!.step.length} steps of its run (right axis)` : '');
+      rolesNoteEl.attr('data-kind', note.kind).text(note.text);
+    }
+    rolesG.attr('hidden', run ? null : true);
+    rolesAxisG.attr('hidden', run ? null : true);
+    if (!run?.roles) return;
+    const r = run.roles;
+    // The axis spans what the scores reach (a small model's heads give a few percent), never past 1: the bump shows.
+    const { threshold } = inductionSummary(r);
+    const top = Math.min(1, Math.max(2 * threshold, 1.15 * Math.max(...r.induction, ...r.previousToken)));
+    yRoles = d3.scaleLinear().domain([0, top]).nice(4).range([ih, 0]);
+    rolesAxisG.attr('transform', `translate(${iw},0)`)
+      .call(d3.axisRight(yRoles).ticks(4).tickFormat(d3.format('.2~f')).tickSize(4).tickSizeOuter(0));
+    rolesThreshold.attr('x1', 0).attr('x2', iw).attr('y1', yRoles(threshold)).attr('y2', yRoles(threshold));
+    rolesThresholdLabel.attr('x', 4).attr('y', yRoles(threshold) - 3).text(`induction head above ${threshold.toFixed(2)}`);
+    const line = d3.line<number>().x((_v, i) => xMain(r.step[i])).y((v) => yRoles(v));
+    rolesInd.attr('d', line(r.induction));
+    rolesPrev.attr('d', line(r.previousToken));
+    type Dot = { i: number; kind: 'induction' | 'previous'; v: number };
+    const dots: Dot[] = r.step.flatMap((_s, i) => [{ i, kind: 'induction' as const, v: r.induction[i] }, { i, kind: 'previous' as const, v: r.previousToken[i] }]);
+    rolesDots.selectAll<SVGCircleElement, Dot>('circle').data(dots, (d) => `${d.kind}:${d.i}`).join('circle')
+      .attr('class', (d) => d.kind).attr('r', (d) => (d.kind === 'induction' ? 3.5 : 2.5))
+      .attr('cx', (d) => xMain(r.step[d.i])).attr('cy', (d) => yRoles(d.v));
   }
 
   const bestText = (d: { run: RunData; step: number; val: number }): string =>
@@ -602,6 +717,13 @@ export function createLossView(frame: Frame, actions: LossActions): LossView {
         const m = MULTIPLES.find((x) => x.key === chart)!;
         lines.push(`${r.label}\n  ${m.title.toLowerCase()} ${m.format(r[chart][i])}`);
       }
+    }
+    const rr = chart === 'main' ? rolesRun(state)?.roles : undefined;
+    if (rr?.step.length) {
+      let k = 0;
+      for (let i = 1; i < rr.step.length; i++) if (Math.abs(rr.step[i] - step) < Math.abs(rr.step[k] - step)) k = i;
+      lines.push(`head roles at step ${rr.step[k]}\n  induction ${rr.induction[k].toFixed(2)} (${rr.inductionHead[k]})` +
+        `\n  previous token ${rr.previousToken[k].toFixed(2)} (${rr.previousTokenHead[k]})`);
     }
     return lines.length ? `step ${d3.format(',')(shownStep)}\n${lines.join('\n')}` : `step ${Math.round(step)}`;
   }
@@ -725,5 +847,6 @@ export function createLossView(frame: Frame, actions: LossActions): LossView {
       update();
     },
     announce,
+    announceTable,
   };
 }

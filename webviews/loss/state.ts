@@ -2,7 +2,9 @@
 // validated on the way in, small enough to persist with setState and redraw from after a window reload. Runs are
 // numbered per document ("notes.md · run 3") by counters that survive reloads, and each run on the chart has a colour
 // no other run on it has. No DOM: node tests load it as is.
-import { describeTrainingPath, isTrainingPathInfo, type LossRun, type TrainEvent } from '../../engine/protocol';
+import { describeTrainingPath, isTrainingPathInfo, type LossCompareTag, type LossRun, type TrainEvent } from '../../engine/protocol';
+import { readRoles, rolesFromTimeline, type RolesSeries } from './roles';
+import { readCompareTable, type CompareSummary } from './compareTable';
 
 export type StartEvent = Extract<TrainEvent, { event: 'start' }>;
 export type DoneEvent = Extract<TrainEvent, { event: 'done' }>;
@@ -10,9 +12,12 @@ export type DoneEvent = Extract<TrainEvent, { event: 'done' }>;
 export interface RunData {
   id: string;
   source: string; // the document's name
-  number: number; // the run's number among this chart's runs of that document, from 1
-  label: string; // `${source} · run ${number}`
-  colour: number; // index into the series palette, unique among the runs on the chart
+  number: number; // the run's number among this chart's runs of that document, from 1 (0 for a comparison's run)
+  label: string; // `${source} · run ${number}`, or a comparison's variant (and seed)
+  /** A run of a comparison: its variant and seed. */
+  compare: LossCompareTag | null;
+  /** Index into the series palette: unique among the runs on the chart, except that a variant's seeds share one. */
+  colour: number;
   hidden: boolean;
   start: {
     steps: number; vocabSize: number; parameters: number; tokenizer: string; trainer: string;
@@ -34,11 +39,15 @@ export interface RunData {
     best: { step: number; valLoss: number } | null; restoredBest: boolean } | null;
   /** When the run (or its replay) began arriving in this panel, for "newest" ordering. */
   seq: number;
+  /** The head roles of the model the run kept, per snapshot (the induction overlay); null until asked. */
+  roles: RolesSeries | null;
 }
 
 export interface LossState {
-  version: 2;
+  version: 3;
   runs: RunData[];
+  /** The tables of the latest comparisons (newest last); the newest is shown under the chart. */
+  compares: CompareSummary[];
   log: boolean;
   smoothing: number; // EMA weight in [0, 0.99]
   showRaw: boolean;
@@ -48,29 +57,43 @@ export interface LossState {
   seq: number;
 }
 
-/** Runs on the chart at most, and as many colours: no two runs on it share one. */
-export const MAX_RUNS = 10;
+/** Runs on the chart at most: a comparison of six variants with five seeds each fits. */
+export const MAX_RUNS = 30;
+/** Colours: no two runs on the chart share one, except the seeds of one variant. */
 export const PALETTE_SIZE = 10;
+/** Comparison tables kept. */
+export const MAX_COMPARES = 3;
 const MAX_COUNTERS = 200;
 const MAX_SAMPLE_CHARS = 600;
 const MAX_LABEL = 120;
 
 export function emptyState(): LossState {
-  return { version: 2, runs: [], log: false, smoothing: 0.9, showRaw: true, focus: null, counters: {}, seq: 0 };
+  return { version: 3, runs: [], compares: [], log: false, smoothing: 0.9, showRaw: true, focus: null, counters: {}, seq: 0 };
 }
 
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 const numOrNull = (x: unknown): number | null => (isNum(x) ? x : null);
 const str = (x: unknown, max: number): string => (typeof x === 'string' ? x.slice(0, max) : '');
 
-const labelOf = (source: string, number: number): string => `${source} · run ${number}`;
+const labelOf = (source: string, number: number, compare: LossCompareTag | null): string => (compare
+  ? compare.seeds > 1 ? `${compare.label} · seed ${compare.seed}` : compare.label
+  : `${source} · run ${number}`);
+
+/** A comparison tag from the host or from disk, or null. */
+function readCompareTag(x: unknown): LossCompareTag | null {
+  if (typeof x !== 'object' || x === null) return null;
+  const t = x as Record<string, unknown>;
+  if (typeof t.id !== 'string' || !isNum(t.variant) || !isNum(t.seed) || !isNum(t.seeds) || typeof t.label !== 'string') return null;
+  return { id: t.id.slice(0, 200), variant: Math.max(0, Math.floor(t.variant)), label: str(t.label, MAX_LABEL) || `variant ${t.variant + 1}`,
+    seed: t.seed, seeds: Math.max(1, Math.floor(t.seeds)) };
+}
 
 /** Restores a persisted state, dropping anything malformed (state comes from disk; treat it as input). */
 export function restoreState(raw: unknown): LossState {
   const s = emptyState();
   if (typeof raw !== 'object' || raw === null) return s;
   const r = raw as Omit<Partial<LossState>, 'version'> & { version?: number };
-  if ((r.version !== 1 && r.version !== 2) || !Array.isArray(r.runs)) return s;
+  if ((r.version !== 1 && r.version !== 2 && r.version !== 3) || !Array.isArray(r.runs)) return s;
   s.log = r.log === true;
   s.showRaw = r.showRaw !== false;
   s.smoothing = isNum(r.smoothing) ? Math.min(0.99, Math.max(0, r.smoothing)) : s.smoothing;
@@ -86,11 +109,12 @@ export function restoreState(raw: unknown): LossState {
     // Version 1 kept only a label ("notes.md · run 2"): its source and number come from it.
     const v1 = /^(.*) · run (\d+)$/.exec(str(run.label, MAX_LABEL));
     const source = str(run.source, MAX_LABEL) || (v1 ? v1[1] : str(run.label, MAX_LABEL)) || run.id;
-    const number = isNum(run.number) ? run.number : v1 ? Number(v1[2]) : (s.counters[source] ?? 0) + 1;
-    s.counters[source] = Math.max(s.counters[source] ?? 0, number);
-    const colour = isNum(run.colour) && run.colour >= 0 && run.colour < PALETTE_SIZE && !s.runs.some((x) => x.colour === run.colour)
-      ? run.colour : freeColour(s);
-    const fresh = newRun(run.id, source, number, colour, 0);
+    const compare = readCompareTag(run.compare);
+    const number = compare ? 0 : isNum(run.number) ? run.number : v1 ? Number(v1[2]) : (s.counters[source] ?? 0) + 1;
+    if (!compare) s.counters[source] = Math.max(s.counters[source] ?? 0, number);
+    const colour = isNum(run.colour) && run.colour >= 0 && run.colour < PALETTE_SIZE && !s.runs.some((x) => x.colour === run.colour && !sameVariant(x.compare, compare))
+      ? run.colour : colourFor(s, compare);
+    const fresh = newRun(run.id, source, number, colour, 0, compare);
     Object.assign(fresh, {
       hidden: run.hidden === true,
       start: run.start ? Object.assign({ layers: 0, dim: 0, heads: 0 }, run.start) : null, // version 1 kept no shape
@@ -103,23 +127,53 @@ export function restoreState(raw: unknown): LossState {
       warnings: Array.isArray(run.warnings) ? run.warnings : [],
       done: run.done ?? null,
       seq: isNum(run.seq) ? run.seq : 0,
+      roles: run.roles ? readRoles(run.roles) : null,
     });
     s.runs.push(fresh);
+  }
+  if (Array.isArray(r.compares)) {
+    for (const c of r.compares.slice(-MAX_COMPARES)) {
+      const table = readCompareTable(c);
+      if (table) s.compares.push(table);
+    }
   }
   s.focus = typeof r.focus === 'string' && s.runs.some((x) => x.id === r.focus) ? r.focus : null;
   return s;
 }
 
-function newRun(id: string, source: string, number: number, colour: number, seq: number): RunData {
-  return { id, source, number, label: labelOf(source, number), colour, hidden: false, start: null, step: [], loss: [], lr: [], gradNorm: [],
-    tokensPerSec: [], last: null, evals: [], checkpoints: [], samples: [], warnings: [], done: null, seq };
+function newRun(id: string, source: string, number: number, colour: number, seq: number, compare: LossCompareTag | null = null): RunData {
+  return { id, source, number, label: labelOf(source, number, compare), compare, colour, hidden: false, start: null, step: [], loss: [], lr: [],
+    gradNorm: [], tokensPerSec: [], last: null, evals: [], checkpoints: [], samples: [], warnings: [], done: null, seq, roles: null };
 }
 
-/** The first palette colour no run on the chart has (there are as many colours as runs fit). */
+const sameVariant = (a: LossCompareTag | null, b: LossCompareTag | null): boolean =>
+  a !== null && b !== null && a.id === b.id && a.variant === b.variant;
+
+/** The first palette colour no run on the chart has (the chart makes room before it runs out: makeRoom). */
 export function freeColour(s: LossState): number {
   const used = new Set(s.runs.map((r) => r.colour));
   for (let c = 0; c < PALETTE_SIZE; c++) if (!used.has(c)) return c;
   return s.runs.length % PALETTE_SIZE;
+}
+
+/** A run's colour: its variant's, when another seed of that variant is on the chart; else a free one. */
+function colourFor(s: LossState, compare: LossCompareTag | null): number {
+  return s.runs.find((r) => sameVariant(r.compare, compare))?.colour ?? freeColour(s);
+}
+
+/**
+ * Before a run joins: while the chart is full, or the run needs a colour and none is free, the oldest run goes
+ * (finished runs first, never a run of the run's own comparison while another can go).
+ */
+function makeRoom(s: LossState, compare: LossCompareTag | null): void {
+  const needsColour = (): boolean => !s.runs.some((r) => sameVariant(r.compare, compare)) && new Set(s.runs.map((r) => r.colour)).size >= PALETTE_SIZE;
+  while (s.runs.length > 0 && (s.runs.length >= MAX_RUNS || needsColour())) {
+    const oldest = [...s.runs].sort((a, b) => a.seq - b.seq);
+    const ours = (r: RunData): boolean => compare !== null && r.compare?.id === compare.id;
+    const victim = oldest.find((r) => r.done !== null && !ours(r)) ?? oldest.find((r) => !ours(r)) ?? oldest[0];
+    s.runs.splice(s.runs.indexOf(victim), 1);
+    if (s.focus === victim.id) s.focus = null;
+  }
 }
 
 /**
@@ -130,18 +184,23 @@ export function freeColour(s: LossState): number {
 export function addRun(s: LossState, run: LossRun): RunData {
   const id = str(run.id, 200);
   const source = str(run.source, MAX_LABEL) || 'untitled';
+  const compare = readCompareTag(run.compare);
   const seq = ++s.seq;
   const i = s.runs.findIndex((r) => r.id === id);
   if (i >= 0) {
     const old = s.runs[i];
-    const fresh = newRun(id, old.source, old.number, old.colour, seq);
+    const fresh = newRun(id, old.source, old.number, old.colour, seq, old.compare);
     fresh.hidden = old.hidden;
+    fresh.roles = old.roles;
     s.runs[i] = fresh;
     return fresh;
   }
-  if (s.runs.length >= MAX_RUNS) {
-    const drop = s.runs.findIndex((r) => r.done !== null);
-    s.runs.splice(drop >= 0 ? drop : 0, 1);
+  makeRoom(s, compare);
+  if (compare) {
+    // A comparison's runs are named by their variant; they take no number from the document's runs.
+    const fresh = newRun(id, source, 0, colourFor(s, compare), seq, compare);
+    s.runs.push(fresh);
+    return fresh;
   }
   const number = (s.counters[source] ?? 0) + 1;
   delete s.counters[source]; // re-inserted last: the counters object keeps the most recent documents
@@ -362,5 +421,39 @@ export function bannersOf(run: RunData | undefined): Banner[] {
 export function runDetails(run: RunData): string {
   const st = run.start;
   if (!st) return '';
-  return [st.tokenizer, st.layers && st.dim ? `${st.layers} layers × ${st.dim}` : '', st.trainer.split(/[ ,(]/)[0]].filter(Boolean).join(' · ');
+  return [st.tokenizer, st.layers && st.dim ? `${st.layers} layer${st.layers === 1 ? '' : 's'} × ${st.dim}` : '', st.trainer.split(/[ ,(]/)[0]].filter(Boolean).join(' · ');
+}
+
+/** A comparison's table arrives (or arrives again): it replaces its earlier copy and is the one shown. */
+export function addCompareTable(s: LossState, raw: unknown): CompareSummary | null {
+  const table = readCompareTable(raw);
+  if (!table) return null;
+  s.compares = [...s.compares.filter((c) => c.id !== table.id), table].slice(-MAX_COMPARES);
+  return table;
+}
+
+/** The table under the chart: the newest comparison's. */
+export function shownCompare(s: LossState): CompareSummary | undefined {
+  return s.compares.at(-1);
+}
+
+/** The colour class index of a table row: its variant's runs' colour on the chart, or null when none is on it. */
+export function variantColour(s: LossState, compareId: string, variant: number): number | null {
+  return s.runs.find((r) => r.compare?.id === compareId && r.compare.variant === variant)?.colour ?? null;
+}
+
+/** The head-role timeline of a run's kept model arrives; false when the run is not on the chart or it is not one. */
+export function setRoles(s: LossState, runId: string, timeline: unknown): boolean {
+  const run = findRun(s, runId);
+  const roles = rolesFromTimeline(timeline);
+  if (!run || !roles) return false;
+  run.roles = roles;
+  return true;
+}
+
+/** The run whose head roles are drawn over the loss: the focused run when it has them, else the newest visible one that does. */
+export function rolesRun(s: LossState): RunData | undefined {
+  const focus = focusRun(s);
+  if (focus?.roles && !focus.hidden) return focus;
+  return [...s.runs].filter((r) => r.roles && !r.hidden).sort((a, b) => b.seq - a.seq)[0];
 }

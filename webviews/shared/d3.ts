@@ -1,7 +1,7 @@
 // d3, imported one way: every view draws with the pieces re-exported here (`import * as d3 from '../shared/d3'`), and
 // each piece's package is declared in package.json. ESLint keeps other files from importing d3 packages themselves.
 export { ascending, max, min, quantile, range } from 'd3-array';
-export { axisBottom, axisLeft } from 'd3-axis';
+export { axisBottom, axisLeft, axisRight } from 'd3-axis';
 export { color, rgb } from 'd3-color';
 export { Delaunay } from 'd3-delaunay';
 export { format } from 'd3-format';
