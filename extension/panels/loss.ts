@@ -38,8 +38,9 @@ export class LossPanel extends PanelController<'loss'> {
           void this.askTimeline(runId);
         }
       }),
-      session.onDidChangeModel(() => {
-        if (session.run) kept = true;
+      // The run's model became the active one (a model loaded by hand meanwhile is another document's, or no run's).
+      session.onDidChangeModel((model) => {
+        if (session.run && model?.docUri === session.run.docUri) kept = true;
       }),
     );
   }
