@@ -8,7 +8,7 @@ import type { AttentionData, AttentionHead, AttentionRows, HeadRolesProbe } from
 import { createFrame } from '../shared/frame';
 import { connect, Latest } from '../shared/host';
 import { onThemeChange } from '../shared/theme';
-import { createTimelineSlider } from '../shared/timelineSlider';
+import { createTimelineSlider, replayAt } from '../shared/timelineSlider';
 import { validAblation, validPatch, validRoles } from './interp';
 import { createPatchView } from './patch';
 import { createAttentionView } from './render';
@@ -122,14 +122,8 @@ function setData(d: AttentionData, replayed = false): void {
 /** The timeline slider moved: the probe again at that snapshot (the newest position wins). */
 async function replay(snapshot: number | null): Promise<void> {
   if (!model) return;
-  frame.loading(snapshot === null ? 'Replaying with the trained model' : 'Replaying the attention at the chosen step');
-  try {
-    const reply = await replays.run(() => channel.request('atSnapshot', { snapshot }));
-    if (reply) setData(reply.value, true);
-  } catch (e) {
-    frame.loading(null);
-    frame.error(e instanceof Error ? e.message : String(e));
-  }
+  await replayAt(frame, replays, snapshot === null ? 'Replaying with the trained model' : 'Replaying the attention at the chosen step',
+    () => channel.request('atSnapshot', { snapshot }), (data) => setData(data, true));
 }
 
 /** Every head's role scores on this text, at the snapshot shown. */

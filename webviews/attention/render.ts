@@ -5,6 +5,7 @@
 // parts' own functions change it.
 import type { AttentionHead, AttentionRows } from '../../engine/protocol';
 import * as d3 from '../shared/d3';
+import { labelledSelect } from '../shared/controls';
 import type { Frame } from '../shared/frame';
 import { showToken } from '../shared/format';
 import { themeColor, type Rgb } from '../shared/theme';
@@ -70,11 +71,8 @@ export function createAttentionView(frame: Frame, get: { model(): Model | null; 
   const detail = body.append('section').attr('class', 'att-detail').attr('aria-label', 'The open map');
   const detailHead = detail.append('div').attr('class', 'att-detail-head');
   const detailTitle = detailHead.append('h2').attr('class', 'att-detail-title');
-  const scaleBox = detailHead.append('label').attr('class', 'att-scale muted');
-  scaleBox.append('span').text('Colour ');
-  const scaleSelect = scaleBox.append('select').attr('aria-label', 'Colour scale of the open map');
-  scaleSelect.selectAll('option').data([['row', 'per row (linear, 0 to the row’s largest)'], ['absolute', 'absolute (√, 0 to 1)']])
-    .join('option').attr('value', (d) => d[0]).text((d) => d[1]);
+  const scaleSelect = labelledSelect(detailHead, { className: 'att-scale muted', caption: 'Colour ', label: 'Colour scale of the open map',
+    options: [['row', 'per row (linear, 0 to the row’s largest)'], ['absolute', 'absolute (√, 0 to 1)']] });
   scaleSelect.on('change', () => {
     scaleMode = scaleSelect.property('value') === 'absolute' ? 'absolute' : 'row';
     actions.scaleChanged();

@@ -4,6 +4,7 @@
 // this text's loss and to the next-token distribution. Keyed joins: an update moves cells, never rebuilds them.
 import type { AblationMode, AblationProbe, HeadRolesProbe } from '../../engine/protocol';
 import * as d3 from '../shared/d3';
+import { labelledSelect, titledSection } from '../shared/controls';
 import { showToken } from '../shared/format';
 import { ablationLossLine, chosenHeads, headKey, nextTokenChange, roleGrid, roleNote, ROLES, toggleHead, toggleLayer, type Role,
   type RoleSource } from './interp';
@@ -58,9 +59,7 @@ export function createRolesView(parent: d3.Selection<HTMLDivElement, unknown, nu
       role = r.role;
       draw();
     });
-  const sourceBox = box.append('label').attr('class', 'att-role-source muted');
-  sourceBox.append('span').text('Measured on ');
-  const sourceSelect = sourceBox.append('select').attr('aria-label', 'Text the scores are measured on');
+  const sourceSelect = labelledSelect(box, { className: 'att-role-source muted', caption: 'Measured on ', label: 'Text the scores are measured on' });
   sourceSelect.on('change', () => {
     source = sourceSelect.property('value') === 'text' ? 'text' : 'random';
     draw();
@@ -77,14 +76,10 @@ export function createRolesView(parent: d3.Selection<HTMLDivElement, unknown, nu
   const note = box.append('p').attr('class', 'att-roles-note').attr('role', 'status');
 
   // ---- ablation ----
-  const abl = box.append('section').attr('class', 'att-ablation').attr('aria-label', 'Head ablation');
-  const ablHead = abl.append('div').attr('class', 'att-ablation-head');
-  ablHead.append('h3').text('Switch heads off');
-  const modeBox = ablHead.append('label').attr('class', 'muted att-ablation-mode');
-  modeBox.append('span').text('Mode ');
-  const modeSelect = modeBox.append('select').attr('aria-label', 'Ablation mode');
-  modeSelect.selectAll('option').data([['zero', 'zero (the head writes nothing)'], ['mean', 'mean (its mean output over this text)']])
-    .join('option').attr('value', (d) => d[0]).text((d) => d[1]);
+  const { section: abl, head: ablHead } = titledSection(box, { className: 'att-ablation', label: 'Head ablation', headClass: 'att-ablation-head',
+    title: 'Switch heads off', level: 'h3' });
+  const modeSelect = labelledSelect(ablHead, { className: 'muted att-ablation-mode', caption: 'Mode ', label: 'Ablation mode',
+    options: [['zero', 'zero (the head writes nothing)'], ['mean', 'mean (its mean output over this text)']] });
   modeSelect.on('change', () => {
     mode = modeSelect.property('value') === 'mean' ? 'mean' : 'zero';
     if (chosen.size > 0) actions.ablationChanged();

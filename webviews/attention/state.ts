@@ -14,7 +14,8 @@ export const LABEL_PX = 11;
 /** Up to this many tokens, the map is made large enough to label every row (the pane scrolls if it must). */
 export const LABEL_EVERY_ROW_UP_TO = 64;
 
-export interface Model {
+/** What a probe's text and shape are: the same in the panel's model and in the compact copy kept over a reload. */
+interface ProbeHeader {
   source: string;
   model: ModelTag | null;
   tokens: TextToken[];
@@ -22,8 +23,11 @@ export interface Model {
   totalTokens: number;
   N: number;
   H: number;
-  T: number;
   thumbRes: number;
+}
+
+export interface Model extends ProbeHeader {
+  T: number;
   /** [N][H + 1][res][res], the last of each layer's H + 1 the mean over heads. */
   thumbnails: Float32Array;
   /** Full maps [T * T] by key `${layer}:${head}`. */
@@ -164,15 +168,7 @@ export function headView(rows: AttentionRows, H: number, maxHeight: number, minW
 /** Above this many bytes (thumbnails plus the open map) nothing but the choice is persisted. */
 export const PACKED_STATE_LIMIT = 3_000_000;
 
-export interface Stored {
-  source: string;
-  model: ModelTag | null;
-  tokens: TextToken[];
-  cropped: number;
-  totalTokens: number;
-  N: number;
-  H: number;
-  thumbRes: number;
+export interface Stored extends ProbeHeader {
   thumbnails: string; // bytes round(v * 255), base64
   open: { layer: number; head: AttentionHead; bytes: string } | null; // the open map's causal half, base64
 }

@@ -6,7 +6,7 @@
 import { createFrame } from '../shared/frame';
 import { connect, Latest, RequestError } from '../shared/host';
 import { showToken as visible } from '../shared/format';
-import { createTimelineSlider } from '../shared/timelineSlider';
+import { createTimelineSlider, replayAt } from '../shared/timelineSlider';
 import { createEmbeddingsView } from './render';
 import { cleanAnalogy, cleanNeighbours, cleanProjection, restoreState, sameProjection, type EmbeddingsState } from './state';
 
@@ -47,14 +47,8 @@ const slider = createTimelineSlider(frame, 'the map shows', (snapshot) => void r
 /** The timeline slider moved: the projection at that snapshot (the newest position wins). */
 async function replay(snapshot: number | null): Promise<void> {
   if (!state.projection) return;
-  frame.loading(snapshot === null ? 'Projecting the trained model’s vocabulary' : 'Projecting the vocabulary at the chosen step');
-  try {
-    const reply = await replays.run(() => channel.request('atSnapshot', { snapshot }));
-    if (reply) showProjection(reply.value, true);
-  } catch (e) {
-    frame.loading(null);
-    frame.error(e instanceof RequestError ? e.message : String(e));
-  }
+  await replayAt(frame, replays, snapshot === null ? 'Projecting the trained model’s vocabulary' : 'Projecting the vocabulary at the chosen step',
+    () => channel.request('atSnapshot', { snapshot }), (data) => showProjection(data, true));
 }
 
 /** A projection: after a command (another model: its queries go), or a replay at another snapshot (they stay). */

@@ -3,6 +3,7 @@
 // unembedding, as a sorted bar list (positive right, negative left), with the sum shown beside the logit.
 import type { AttributionEntry, AttributionProbe, NextTokenData } from '../../engine/protocol';
 import * as d3 from '../shared/d3';
+import { labelledSelect, titledSection } from '../shared/controls';
 import { showToken } from '../shared/format';
 import { attributionLabel, attributionRows, attributionSumLine } from './state';
 
@@ -22,12 +23,9 @@ export function createAttributionView(body: d3.Selection<HTMLDivElement, unknown
   let all = false;
   let token: string | null = null;
 
-  const box = body.append('section').attr('class', 'nt-attr-box').attr('aria-label', 'Why this token: direct logit attribution');
-  const head = box.append('div').attr('class', 'nt-row');
-  head.append('h2').text('Why this token?');
-  const pick = head.append('label').attr('class', 'muted nt-attr-pick');
-  pick.append('span').text('Token ');
-  const select = pick.append('select').attr('aria-label', 'Token whose logit is explained');
+  const { section: box, head } = titledSection(body, { className: 'nt-attr-box', label: 'Why this token: direct logit attribution',
+    headClass: 'nt-row', title: 'Why this token?' });
+  const select = labelledSelect(head, { className: 'muted nt-attr-pick', caption: 'Token ', label: 'Token whose logit is explained' });
   select.on('change', () => {
     const v = select.property('value') as string;
     token = v === '' ? null : v;

@@ -3,6 +3,7 @@
 // Built once; render() changes it through keyed joins.
 import type { NextTokenData, SamplingOptions } from '../../engine/protocol';
 import * as d3 from '../shared/d3';
+import { cells } from '../shared/controls';
 import type { Frame } from '../shared/frame';
 import { showToken } from '../shared/format';
 import { themeColor } from '../shared/theme';
@@ -167,14 +168,10 @@ export function createNextTokenView(frame: Frame, get: { state(): NextTokenState
       .data(top, (t) => String(t.id))
       .join((enter) => {
         const tr = enter.append('tr').attr('tabindex', 0);
-        tr.append('td').attr('class', 'num nt-rank');
-        tr.append('td').attr('class', 'mono nt-token');
-        tr.append('td').attr('class', 'num nt-prob');
-        const bar = tr.append('td').attr('class', 'nt-bar-col').append('div').attr('class', 'nt-bar');
+        cells(tr, ['num nt-rank', 'mono nt-token', 'num nt-prob', 'nt-bar-col', 'num nt-sampled', 'num nt-logit']);
+        const bar = tr.select('td.nt-bar-col').append('div').attr('class', 'nt-bar');
         bar.append('div').attr('class', 'nt-bar-raw');
         bar.append('div').attr('class', 'nt-bar-sampled');
-        tr.append('td').attr('class', 'num nt-sampled');
-        tr.append('td').attr('class', 'num nt-logit');
         return tr;
       })
       .order()

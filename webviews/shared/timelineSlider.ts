@@ -3,6 +3,7 @@
 // (the view asks its probe at that snapshot; the newest position wins). Without snapshots it is a one-line hint.
 import type { TimelineTag } from '../../engine/protocol';
 import type { Frame } from './frame';
+import type { Latest } from './host';
 import { NO_TIMELINE_HINT, readTimeline, sliderPosition, snapshotAt, tickLabels, timelineLabel } from './timeline';
 
 const DEBOUNCE_MS = 120;
@@ -71,4 +72,19 @@ export function createTimelineSlider(frame: Frame, what: string, moved: (snapsho
     },
     at: () => shown,
   };
+}
+
+/**
+ * A view's probe asked again at the slider's position: a loading line while it runs, the newest answer shown (an
+ * older one that comes late is dropped), and an error line if it fails.
+ */
+export async function replayAt<T>(frame: Frame, latest: Latest<T>, loading: string, ask: () => Promise<T>, show: (value: T) => void): Promise<void> {
+  frame.loading(loading);
+  try {
+    const reply = await latest.run(ask);
+    if (reply) show(reply.value);
+  } catch (e) {
+    frame.loading(null);
+    frame.error(e instanceof Error ? e.message : String(e));
+  }
 }

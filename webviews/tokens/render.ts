@@ -3,6 +3,7 @@
 // text), and the BPE replay (the file's characters per token as merges are learned, against the fixed tokenizers).
 // Built once; update() changes it.
 import * as d3 from '../shared/d3';
+import { cells } from '../shared/controls';
 import type { Frame } from '../shared/frame';
 import { showToken, thousands } from '../shared/format';
 import { placeLabels } from '../shared/labels';
@@ -385,11 +386,7 @@ export function createTokensView(frame: Frame, state: () => TokensState, actions
       .data(recent, (d) => String(d.id))
       .join((enter) => {
         const tr = enter.append('tr');
-        tr.append('td').attr('class', 'num');
-        tr.append('td').attr('class', 'mono');
-        tr.append('td').attr('class', 'mono');
-        tr.append('td').attr('class', 'num');
-        tr.append('td').attr('class', 'num');
+        cells(tr, ['num', 'mono', 'mono', 'num', 'num']);
         return tr;
       })
       .order()
