@@ -108,7 +108,8 @@ export async function runTraining(req: RunRequest): Promise<RunOutcome> {
   // Which model `out` should hold: compare with the one there, on the same validation text.
   const previous = modelAt(out, plan);
   let comparison: RunOutcome['comparison'] = null;
-  if (previous && result.validationText) {
+  // A failed run never replaces the model there, so it is not scored against it (its loss is NaN or worse).
+  if (previous && result.validationText && result.error === null) {
     const sample = cutToBytes(result.validationText, COMPARE_MAX_BYTES);
     try {
       comparison = { text: sample, bytes: Buffer.byteLength(sample), new: score(result, sample, plan), previous: score(previous, sample, plan) };
