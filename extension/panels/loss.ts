@@ -93,8 +93,14 @@ export class LossPanel extends PanelController<'loss'> {
     this.pending = new Map();
   }
 
+  /**
+   * The webview (re)connected: every run is replayed whole, its `run` before its events, so batches still pending are
+   * dropped, not posted. Posted first, they named a run the webview did not know yet.
+   */
   protected override onReady(): void {
-    this.flush();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = new Map();
     for (const { run, events } of this.runs) {
       this.post('run', run);
       this.post('events', { runId: run.id, events });

@@ -128,6 +128,9 @@ export async function runScenario(server: CodeServer, options: ScenarioOptions):
       const last = counts[counts.length - 1] ?? 0;
       if (last < 2) throw new Error(`the loss chart drew ${last} points (counts seen: ${counts.join(',')})`);
       const status = await chart.locator('.status').first().innerText().catch(() => '');
+      // The run is named by its file, whether its first events came before or after the panel was ready.
+      const labels = await chart.locator('.legend .run-label').allTextContents();
+      if (!labels.includes(`${fileName} · run 1`)) throw new Error(`the chart names the run ${JSON.stringify(labels)}, not "${fileName} · run 1"`);
       const shown = counts.length > 8 ? [...counts.slice(0, 4), '…', ...counts.slice(-3)] : counts;
       return `loss chart points over time: ${shown.join(' -> ')} (${counts.length} different counts seen)` +
         (status ? `; status "${status.trim().replace(/\s+/g, ' ')}"` : '');
@@ -386,6 +389,27 @@ export async function runScenario(server: CodeServer, options: ScenarioOptions):
       const rows = (await frame.locator('#compare-table tbody tr').allInnerTexts()).map((r) => plain(r).replace(/\s+/g, ' ').trim());
       await frame.locator('#compare-table').scrollIntoViewIfNeeded();
       return `table: ${rows.join(' / ')}`;
+    });
+
+    await step('reload-then-train-again', 300_000, async () => {
+      // After a window reload the chart keeps its runs, and a second run of the same file gets its own number and colour.
+      const loaded = page.waitForEvent('load', { timeout: 60_000 });
+      await wb.runCommand('Developer: Reload Window').catch(() => undefined); // the page goes away under the palette
+      await loaded;
+      await wb.waitReady();
+      await wb.openFile(fileName);
+      await wb.focusFile(fileName);
+      toastsSeen.clear();
+      await wb.runCommand(TRAIN);
+      await poll(() => Promise.resolve([...toastsSeen].some((t) => TRAINING_ENDED.test(t))), 240_000, 'the second run to end', 500);
+      const frame = await wb.webviewWith('#loss-chart', 30_000, 'the loss chart');
+      const runs = await frame.locator('.legend li.run').evaluateAll((items) => items.map((li) => ({
+        label: li.querySelector('.run-label')?.textContent ?? '', colour: [...li.classList].find((c) => /^c\d+$/.test(c)) ?? '' })));
+      const mine = runs.filter((r) => r.label.startsWith(`${fileName} · run`));
+      if (mine.length < 2) throw new Error(`the chart shows ${mine.length} runs of ${fileName} after the reload: ${JSON.stringify(runs)}`);
+      if (new Set(mine.map((r) => r.label)).size !== mine.length) throw new Error(`two runs share a label: ${JSON.stringify(mine)}`);
+      if (new Set(runs.map((r) => r.colour)).size !== runs.length) throw new Error(`two runs share a colour: ${JSON.stringify(runs)}`);
+      return `after the reload: ${runs.map((r) => `${r.label} (${r.colour})`).join(', ')}`;
     });
   } finally {
     clearInterval(toastWatch);

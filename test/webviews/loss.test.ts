@@ -226,9 +226,15 @@ test('loss chart: the main run of engineData streams one event at a time; odd in
         lr: 1e-3, gradNorm: 0.5, tokensPerSec: 1000, elapsedMs: i, etaMs: 5000 - i })),
       { event: 'eval', step: 5000, trainLoss: 2, valLoss: null },
     ];
-    await v.post(msgEvents('odd', odd)); // an unknown run id: created on the fly
+    // Events of a run the chart was never told of are dropped: a made-up "untitled · run 1" would take the number and
+    // colour of the document's real run (the host replays every run whole, run first, when the view reconnects).
+    await v.post(msgEvents('odd', odd.slice(0, 50)));
     await v.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-    assert.equal(await count(v, '.legend li.run'), 2);
+    assert.equal(await count(v, '.legend li.run'), 1, 'no run made up from orphan events');
+    await v.post(msgRun({ id: 'odd', source: 'odd.txt' }));
+    await v.post(msgEvents('odd', odd));
+    await v.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    assert.deepEqual(await v.page.locator('.legend .run-label').allTextContents(), ['tinyshakespeare-12k.txt · run 1', 'odd.txt · run 1']);
     const d = (await v.page.locator('g.run[data-run="odd"] path.smooth').getAttribute('d'))!;
     assert.ok(!/NaN|Infinity/.test(d), 'no NaN in the path');
     assert.ok(d.split(/[LM]/).length < 2000, `5000 steps are decimated for drawing (${d.split(/[LM]/).length} vertices)`);

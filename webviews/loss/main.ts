@@ -53,7 +53,9 @@ function onRun(p: LossRun): void {
 
 function onEvents(p: { runId: string; events: TrainEvent[] }): void {
   if (typeof p.runId !== 'string' || !Array.isArray(p.events)) return;
-  const run = findRun(state, p.runId) ?? addRun(state, { id: p.runId, source: '' });
+  // The host posts a run before its events; a batch for a run this chart never heard of is not given a made-up name.
+  const run = findRun(state, p.runId);
+  if (!run) return;
   const applied = applyEvents(run, p.events);
   if (applied === 0) return;
   persist(run.done !== null || p.events.some((e) => e && (e.event === 'eval' || e.event === 'warning')));
