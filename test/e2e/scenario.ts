@@ -399,6 +399,7 @@ export async function runScenario(server: CodeServer, options: ScenarioOptions):
       await wb.waitReady();
       await wb.openFile(fileName);
       await wb.focusFile(fileName);
+      await page.keyboard.press('Control+Home'); // the reload kept the earlier steps' selection: train the whole file
       toastsSeen.clear();
       await wb.runCommand(TRAIN);
       await poll(() => Promise.resolve([...toastsSeen].some((t) => TRAINING_ENDED.test(t))), 240_000, 'the second run to end', 500);
