@@ -20,7 +20,7 @@ export type EngineRole = 'trainer' | 'prober';
 export const DEADLINES: Record<Method, number> = {
   init: 180_000, train: 600_000, cancel: 5_000, load: 120_000, modelBytes: 120_000, save: 120_000, status: 5_000,
   tokenLoss: 120_000, compareTokenizers: 300_000, bpeReplay: 300_000, sample: 30_000, nextToken: 60_000, attention: 60_000,
-  attentionMap: 60_000, attentionRows: 60_000,
+  attentionLayers: 60_000, attentionMap: 60_000, attentionRows: 60_000,
   lens: 60_000, neighbours: 60_000, analogy: 60_000, projection: 120_000, headRoles: 120_000, timeline: 30_000,
   attribution: 60_000, patch: 120_000, ablate: 60_000, copySource: 60_000, copies: 30_000, validationStart: 30_000, compare: 600_000,
 };

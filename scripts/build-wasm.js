@@ -89,7 +89,7 @@ function binaryenBin() {
 const SOURCES = ['gpt_wasm.cc', 'gpt.cc', 'runtime.cc', 'gemm_generic.cc'];
 // Functions the glue calls (engine/compute/wasm.ts); only gptlab_guarded catches C++ exceptions.
 const EXPORTS = ['gptlab_init', 'gptlab_info', 'gptlab_create', 'gptlab_destroy', 'gptlab_loss', 'gptlab_loss_and_gradients',
-  'gptlab_step', 'gptlab_forward', 'gptlab_gradients', 'gptlab_logits', 'gptlab_attention', 'gptlab_residual',
+  'gptlab_step', 'gptlab_forward_layers', 'gptlab_forward_layers_done', 'gptlab_gradients', 'gptlab_logits', 'gptlab_attention', 'gptlab_residual',
   'gptlab_rows', 'gptlab_batch', 'gptlab_time', 'gptlab_set_threads', 'gptlab_decode', 'gptlab_row_losses',
   'gptlab_row_scores', 'gptlab_reset_cache', 'gptlab_cached', 'gptlab_malloc', 'gptlab_free'];
 

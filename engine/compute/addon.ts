@@ -69,7 +69,8 @@ export interface NativeGPTHandle {
   /** A copy of the gradients of the last lossAndGradients or step, laid out like the parameters. */
   gradients(): Float32Array;
   step(inputs: Int32Array, targets: Int32Array, B: number, T: number, settings: AdamWStep): NativeStepResult;
-  forward(inputs: Int32Array, B: number, T: number): void;
+  /** layers (1..N): only the first blocks, without logits (a probe's first layers; an addon built before ignores it). */
+  forward(inputs: Int32Array, B: number, T: number, layers?: number): void;
   /** Of the last forward: logits [B, T, V], attention of layer l [B, H, T, T], residual stream entering layer l [B, T, D]. */
   logits(): Float32Array;
   attention(layer: number): Float32Array;

@@ -49,7 +49,8 @@ interface WasmModule {
     error: number, errorLen: number): number;
   _gptlab_step(m: number, idx: number, targets: number, B: number, T: number, settings: number, out: number, error: number,
     errorLen: number): number;
-  _gptlab_forward(m: number, idx: number, B: number, T: number, error: number, errorLen: number): number;
+  _gptlab_forward_layers(m: number, idx: number, B: number, T: number, layers: number, error: number, errorLen: number): number;
+  _gptlab_forward_layers_done(m: number): number;
   _gptlab_decode(m: number, ids: number, n: number, out: number, error: number, errorLen: number): number;
   _gptlab_row_losses(m: number, idx: number, targets: number, B: number, T: number, losses: number, error: number,
     errorLen: number): number;
@@ -406,10 +407,18 @@ function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
       this.params.set(f32(this.paramsPtr, this.nparams));
     }
 
-    forward(inputs: Int32Array, B: number, T: number): void {
+    forward(inputs: Int32Array, B: number, T: number, layers?: number): void {
       const h = this.live();
+      if (layers !== undefined && !(Number.isInteger(layers) && layers >= 1 && layers <= this.N)) {
+        throw new RangeError(`forward: layers must be 1 to the model's ${this.N}`);
+      }
       const b = this.batch(inputs, null, B, T);
-      this.check(m._gptlab_forward(h, b.idx, B, T, this.scratch, ERROR_LEN));
+      this.check(m._gptlab_forward_layers(h, b.idx, B, T, layers ?? 0, this.scratch, ERROR_LEN));
+    }
+
+    /** Blocks the last forward ran: attention and residuals past them are not its. */
+    private layersDone(): number {
+      return m._gptlab_forward_layers_done(this.handle);
     }
 
     private rows(): number {
@@ -419,12 +428,15 @@ function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
     }
 
     logits(): Float32Array {
+      const done = this.rows() && this.layersDone();
+      if (done < this.N) throw new TypeError(`logits: the last forward stopped after ${done} layers`);
       return f32(m._gptlab_logits(this.handle), this.rows() * this.V).slice();
     }
 
     attention(layer: number): Float32Array {
       this.rows();
       if (!Number.isInteger(layer) || layer < 0 || layer >= this.N) throw new RangeError('layer index out of range');
+      if (layer >= this.layersDone()) throw new RangeError(`layer ${layer} is past the ${this.layersDone()} layers of the last forward`);
       const Bn = m._gptlab_batch(this.handle), Tn = m._gptlab_time(this.handle);
       return f32(m._gptlab_attention(this.handle, layer), Bn * this.H * Tn * Tn).slice();
     }
@@ -432,6 +444,7 @@ function wasmClass(m: WasmModule, liveParams: boolean): NativeGPTConstructor {
     residual(layer: number): Float32Array {
       const rows = this.rows();
       if (!Number.isInteger(layer) || layer < 0 || layer > this.N) throw new RangeError('layer index out of range');
+      if (layer > this.layersDone()) throw new RangeError(`layer ${layer} is past the ${this.layersDone()} layers of the last forward`);
       return f32(m._gptlab_residual(this.handle, layer), rows * this.D).slice();
     }
 

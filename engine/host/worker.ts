@@ -13,7 +13,7 @@ import { isEngineRequest, MAX_SAMPLE_TOKENS, type EngineReply, type EngineReques
   type ParamsOf, type ResultOf } from '../protocol/engine';
 import { analogy, comparedTokenizers, compareTokenizers, DISPLAY_CHARS, embeddingPca, logitLens, nextToken, perTokenLoss,
   textNeighbours, type ProbeContext } from '../probes/probes';
-import { attentionMap, attentionProbe, attentionRows, AttentionStore, type TextAttention } from '../probes/attention';
+import { attentionLayers, attentionMap, attentionProbe, attentionRows, AttentionStore, type TextAttention } from '../probes/attention';
 import { KVCacheSession } from '../inference/kvCache';
 import { Rng } from '../common/rng';
 import { completeWords, generate, validateSampling, WordModeCompletion } from '../inference/sample';
@@ -109,11 +109,18 @@ function decoderOf(m: Loaded, compute: ComputePlan): KVCacheSession {
  */
 const attentionStore = new AttentionStore();
 
-function attentionOf(p: { text: string; snapshot?: number }, compute: ComputePlan): TextAttention {
-  if (p.snapshot !== undefined) return attentionStore.of(modelAt(p), p.text);
+function attentionOf(p: { text: string; snapshot?: number }, compute: ComputePlan, upTo?: number): TextAttention {
+  if (p.snapshot !== undefined) return attentionStore.of(modelAt(p), p.text, undefined, upTo);
   const m = requireModel();
   const decoder = decoderOf(m, compute);
-  return attentionStore.of(m, p.text, decoder.path === 'native' ? (ids) => decoder.attention(ids) : undefined);
+  return attentionStore.of(m, p.text, decoder.path === 'native' ? (ids, layers) => decoder.attention(ids, layers) : undefined, upTo);
+}
+
+/** The layers an `attention` request runs: all, or the first `layers` and at least those of its open maps. */
+function layersFor(p: { layers?: number; open?: { layer: number }[] }): number | undefined {
+  if (p.layers === undefined) return undefined;
+  const deepest = Math.max(0, ...(p.open ?? []).map((m) => (Number.isInteger(m.layer) && m.layer >= 0 ? m.layer + 1 : 0)));
+  return Number.isInteger(p.layers) && p.layers >= 1 ? Math.max(p.layers, deepest) : p.layers;
 }
 
 function replace(next: Loaded): void {
@@ -248,7 +255,8 @@ const handlers: Handlers<Exclude<Method, Immediate>, RequestContext> = {
     return { text: p.stopAtNewline && text.includes('\n') ? text.slice(0, text.indexOf('\n')) : text };
   },
   nextToken: (p) => nextToken(modelAt(p), p.text, p.k, p.sampling ? validateSampling(p.sampling) : undefined),
-  attention: (p, ctx) => attentionProbe(attentionOf(p, ctx.compute), p.thumbnail, p.open),
+  attention: (p, ctx) => attentionProbe(attentionOf(p, ctx.compute, layersFor(p)), p.thumbnail, p.open),
+  attentionLayers: (p, ctx) => attentionLayers(attentionOf(p, ctx.compute), p.from, p.thumbnail),
   attentionMap: (p, ctx) => attentionMap(attentionOf(p, ctx.compute), p.layer, p.head),
   attentionRows: (p, ctx) => attentionRows(attentionOf(p, ctx.compute), p.layer, p.query),
   lens: (p) => logitLens(modelAt(p), p.text, p.k),

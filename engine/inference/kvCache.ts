@@ -329,11 +329,15 @@ class NativeDecoder implements Decoder {
     return new NativeDecoder(handle as NativeDecodeHandle, model.config.layers);
   }
 
-  /** One forward pass over a window from position 0: every layer's attention probabilities, N x [H, T, T]. */
-  attention(ids: Int32Array): Float32Array[] {
+  /**
+   * One forward pass over a window from position 0: the attention probabilities of every layer, or of the first
+   * `upTo` (the pass stops there), each [H, T, T].
+   */
+  attention(ids: Int32Array, upTo = this.layers): Float32Array[] {
     this.handle.resetCache();
-    this.handle.forward(ids, 1, ids.length);
-    return Array.from({ length: this.layers }, (_, l) => this.handle.attention(l));
+    if (upTo < this.layers) this.handle.forward(ids, 1, ids.length, upTo);
+    else this.handle.forward(ids, 1, ids.length);
+    return Array.from({ length: upTo }, (_, l) => this.handle.attention(l));
   }
 
   decode(ids: Int32Array): Float32Array {
@@ -409,13 +413,14 @@ export class KVCacheSession {
   }
 
   /**
-   * A probe's forward pass over one window of T <= capacity ids from position 0: every layer's attention
-   * probabilities, N x [H, T, T], on the native decoder (null on the typed one). The cache is left empty.
+   * A probe's forward pass over one window of T <= capacity ids from position 0: the attention probabilities of
+   * every layer, or of the first `upTo`, each [H, T, T], on the native decoder (null on the typed one). The cache is
+   * left empty.
    */
-  attention(ids: Int32Array): Float32Array[] | null {
+  attention(ids: Int32Array, upTo?: number): Float32Array[] | null {
     if (!(this.decoder instanceof NativeDecoder)) return null;
     this.filled = 0;
-    return this.decoder.attention(this.checked(ids, this.capacity));
+    return this.decoder.attention(this.checked(ids, this.capacity), upTo);
   }
 
   /**

@@ -2,7 +2,7 @@
 // envelope of envelope.ts. Payload types come from this room only, never from the code that computes them.
 import type { BackendReport } from './compute';
 import type { GPTConfig } from '../model/config';
-import type { AblationMode, AblationProbe, AnalogyResult, AttentionHead, AttentionMap, AttentionProbe, AttentionRows, AttributionProbe,
+import type { AblationMode, AblationProbe, AnalogyResult, AttentionHead, AttentionMap, AttentionProbe, AttentionRows, AttentionThumbnails, AttributionProbe,
   BpeReplay, CopiedSpan, HeadRef, HeadRolesProbe, LensProbe, NextTokenProbe, PatchingProbe, ProjectedToken, SamplingOptions,
   TextNeighbours, Timeline, TokenizerComparison, TokenLoss } from './probes';
 import type { TrainEvent } from './events';
@@ -114,9 +114,12 @@ export interface EngineMethods {
   /**
    * Attention over a text: every map as a thumbnail of `thumbnail` pixels (64 when absent), and the `open` maps in full
    * (layer 0, head 0 when absent). The engine keeps the weights of the last text, so attentionMap and attentionRows
-   * on the same text (and snapshot) cost no second forward pass.
+   * on the same text (and snapshot) cost no second forward pass. With `layers`, the forward pass stops after that many
+   * layers (the open maps must lie in them) and only their thumbnails come: a panel's first paint of a deep model.
    */
-  attention: [{ text: string; thumbnail?: number; open?: { layer: number; head: AttentionHead }[] } & AtSnapshot, AttentionProbe];
+  attention: [{ text: string; thumbnail?: number; open?: { layer: number; head: AttentionHead }[]; layers?: number } & AtSnapshot, AttentionProbe];
+  /** The thumbnails of layers `from` .. N-1 of the same text, after an `attention` that stopped early. */
+  attentionLayers: [{ text: string; from: number; thumbnail?: number } & AtSnapshot, AttentionThumbnails];
   attentionMap: [{ text: string; layer: number; head: AttentionHead } & AtSnapshot, AttentionMap];
   attentionRows: [{ text: string; layer: number; query: number } & AtSnapshot, AttentionRows];
   lens: [{ text: string; k: number } & AtSnapshot, LensProbe];
@@ -148,7 +151,7 @@ export type Method = keyof EngineMethods;
 export type ParamsOf<M extends Method> = EngineMethods[M][0];
 export type ResultOf<M extends Method> = EngineMethods[M][1];
 export const METHODS: readonly Method[] = ['init', 'train', 'cancel', 'load', 'modelBytes', 'save', 'status', 'tokenLoss',
-  'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'attentionMap', 'attentionRows', 'lens', 'neighbours', 'analogy',
+  'compareTokenizers', 'bpeReplay', 'sample', 'nextToken', 'attention', 'attentionLayers', 'attentionMap', 'attentionRows', 'lens', 'neighbours', 'analogy',
   'projection', 'headRoles', 'timeline', 'attribution', 'patch', 'ablate', 'copySource', 'copies', 'validationStart', 'compare'];
 
 /** Requests to the engine: `type` is the method. */

@@ -70,17 +70,28 @@ export interface AttentionRows {
 }
 
 /**
+ * The maps of layers from .. from + count - 1, max-pooled to res x res (a diagonal stays visible):
+ * [count][H + 1][res][res], each head's map, then the layer's mean over heads.
+ */
+export interface AttentionThumbnails {
+  res: number;
+  from: number;
+  count: number;
+  values: Float32Array;
+}
+
+/**
  * Attention over a text (its last T tokens) as a panel first draws it: every map max-pooled to a thumbnail, and the
  * maps asked for in full. Typed arrays, about 2 MB for 12 layers x 8 heads x 512 tokens instead of 25 M numbers; any
- * other map or row comes by `attentionMap` and `attentionRows`.
+ * other map or row comes by `attentionMap` and `attentionRows`. Asked for the first layers only, the thumbnails are of
+ * those (from 0, count < layers), and `attentionLayers` gives the rest.
  */
 export interface AttentionProbe {
   tokens: TextToken[];
   cropped: number;
   layers: number; // N
   heads: number; // H
-  /** [N][H + 1][res][res]: each head's map, then the layer's mean over heads, max-pooled (a diagonal stays visible). */
-  thumbnails: { res: number; values: Float32Array };
+  thumbnails: AttentionThumbnails;
   maps: AttentionMap[];
 }
 

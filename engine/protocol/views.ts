@@ -6,7 +6,7 @@
 import type { CompareTable } from './compare';
 import { isEnvelopeOf, type Envelope } from './envelope';
 import type { TrainEvent } from './events';
-import type { AblationMode, AblationProbe, AnalogyResult, AttentionHead, AttentionMap, AttentionProbe, AttentionRows, AttributionProbe,
+import type { AblationMode, AblationProbe, AnalogyResult, AttentionHead, AttentionMap, AttentionProbe, AttentionRows, AttentionThumbnails, AttributionProbe,
   BpeReplay, HeadRef, HeadRolesProbe, LensProbe, NextTokenProbe, PatchingProbe, ProjectedToken, SamplingOptions, SnapshotInfo,
   TextNeighbours, Timeline, TokenizerComparison, TokenLoss } from './probes';
 
@@ -164,6 +164,8 @@ export interface ViewMessages {
   attention: {
     toView: CommonToView & {
       attention: AttentionData;
+      /** The thumbnails of the layers a first paint left out (its probe stopped after the open map's layer). */
+      layers: AttentionThumbnails;
       map: AttentionMap;
       rows: AttentionRows;
       /** The painting over the source went away (the text changed, the editor closed): the focus goes too. */
@@ -232,7 +234,7 @@ export const TO_HOST_TYPES: { [V in ViewName]: readonly ToHostType<V>[] } = {
 export const TO_VIEW_TYPES: { [V in ViewName]: readonly ToViewType<V>[] } = {
   loss: ['error', 'loading', 'run', 'events', 'compareTable', 'timeline'],
   tokens: ['error', 'loading', 'tokens', 'bpeReplay'],
-  attention: ['error', 'loading', 'attention', 'map', 'rows', 'unfocus', 'roles', 'ablation', 'patch'],
+  attention: ['error', 'loading', 'attention', 'layers', 'map', 'rows', 'unfocus', 'roles', 'ablation', 'patch'],
   nextToken: ['error', 'loading', 'nextToken', 'attribution'],
   embeddings: ['error', 'loading', 'projection', 'neighbours', 'analogy'],
 };

@@ -6,7 +6,7 @@
 // snapshot of the model's run; head roles, head ablation and the "Patch against an edit…" experiment (patchEdit.ts)
 // are answered here too, each on the probed text at the snapshot shown.
 import * as vscode from 'vscode';
-import type { AttentionData, AttentionFocus, PatchData, TextToken, ToHost } from '../../engine';
+import type { AttentionData, AttentionFocus, AttentionThumbnails, PatchData, TextToken, ToHost } from '../../engine';
 import { Command } from '../commands';
 import type { Log } from '../log';
 import { haveModel, selectionText } from '../needsModel';
@@ -29,6 +29,7 @@ interface Source {
 export class AttentionPanel extends PanelController<'attention'> {
   private source: Source | null = null;
   private inspections = 0;
+  private asked = 0; // probes asked for (inspections and replays): the rest of a first paint's layers goes to the newest only
   private focus: AttentionFocus | null = null; // painted while set
   private open = { layer: 0, head: 0 as number | 'mean' }; // the view's open map, asked for in full with the next probe
   private snapshot: number | null = null; // the run snapshot the view shows (null: the model itself)
@@ -65,19 +66,38 @@ export class AttentionPanel extends PanelController<'attention'> {
     const doc = sel.editor.document;
     const source = shortName(doc);
     const inspection = ++this.inspections;
+    const asked = ++this.asked;
+    let first: { thumbnails: AttentionThumbnails; layers: number } | null = null;
     await this.load(`Running the model over ${[...sel.text].length.toLocaleString('en-US')} characters of ${source}`, 'attention', async () => {
-      const data = await this.probeAt(sel.text, null);
+      // The first paint needs the layers up to the open map's only; the rest of the thumbnails follow.
+      const data = await this.probeAt(sel.text, null, this.open.layer + 1);
       // Only the newest inspection's tokens are painted (an older one that ends later is dropped by load() too).
-      if (inspection === this.inspections) this.source = { doc, base: doc.offsetAt(sel.range.start), text: sel.text, tokens: data.probe.tokens };
+      if (inspection === this.inspections) {
+        this.source = { doc, base: doc.offsetAt(sel.range.start), text: sel.text, tokens: data.probe.tokens };
+        first = { thumbnails: data.probe.thumbnails, layers: data.probe.layers };
+      }
       return { ...data, source };
     });
+    if (first) await this.sendOtherLayers(sel.text, asked, first);
   }
 
-  /** The probe of a text at a snapshot (null: the model itself), with the run's timeline. */
-  private async probeAt(text: string, snapshot: number | null): Promise<AttentionData> {
+  /** After a first paint of the first layers: the other layers' thumbnails, unless a newer probe was asked for since. */
+  private async sendOtherLayers(text: string, asked: number, first: { thumbnails: AttentionThumbnails; layers: number }): Promise<void> {
+    const from = first.thumbnails.from + first.thumbnails.count;
+    if (from >= first.layers || asked !== this.asked) return;
+    try {
+      const rest = await this.session.probe('attentionLayers', { text, from, thumbnail: first.thumbnails.res });
+      if (asked === this.asked) this.post('layers', rest);
+    } catch (e) {
+      if (asked === this.asked) this.postError(e);
+    }
+  }
+
+  /** The probe of a text at a snapshot (null: the model itself), with the run's timeline; `layers`: its first layers only. */
+  private async probeAt(text: string, snapshot: number | null, layers?: number): Promise<AttentionData> {
     const model = modelTag(this.session);
     const timeline = await timelineTag(this.session, snapshot);
-    const probe = await this.session.probe('attention', { text, open: [this.open], ...atSnapshot(timeline.at) });
+    const probe = await this.session.probe('attention', { text, open: [this.open], ...atSnapshot(timeline.at), ...(layers ? { layers } : {}) });
     return { source: this.source ? shortName(this.source.doc) : '', model, probe, totalTokens: probe.cropped + probe.tokens.length, timeline };
   }
 
@@ -104,6 +124,7 @@ export class AttentionPanel extends PanelController<'attention'> {
       case 'atSnapshot':
         // The maps and rows asked for from now on are this snapshot's; the view drops answers to older positions.
         this.snapshot = msg.params.snapshot;
+        this.asked++;
         void this.answer(msg, async () => {
           const data = await this.probeAt(this.probedText(), msg.params.snapshot);
           if (this.source) this.source.tokens = data.probe.tokens;

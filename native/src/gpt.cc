@@ -539,9 +539,11 @@ void NativeGPT::nextNorm(long l, const float* a, const float* b, float* next) {
     addNorm(a, b, next, offsets_[kLnfW], offsets_[kLnfB], lnf_, lnfMean_, lnfRstd_);
 }
 
-void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, uint64_t seed, bool packed) {
+void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, uint64_t seed, bool packed, long layers) {
   reserve(B, T);
   const long D = s_.D, F = s_.F, V = s_.V, M = M_, N = s_.N, A = A_, C = C_, qkHeads = s_.H + s_.KV;
+  const long blocks = layers > 0 && layers < N ? layers : N;  // fewer: a probe's first layers, without logits
+  forwardLayers_ = blocks;
   const bool drop = training && s_.dropout > 0;
   dropoutSeed_ = drop ? (seed | 1) : 0;  // 0 marks "no dropout in this forward" for the backward pass
   const float* wte = P(offsets_[kWte]);
@@ -559,7 +561,7 @@ void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, u
   });
   if (drop) dropout(resid_, M * D, site_seed(dropoutSeed_, 0));
   norm(resid_, layerOffset(0, kLn1W), layerOffset(0, kLn1B), ln1_, ln1Mean_, ln1Rstd_);
-  for (long l = 0; l < N; l++) {
+  for (long l = 0; l < blocks; l++) {
     const float* x = resid_ + l * rowsD_;
     const float* ln1 = ln1_ + l * rowsD_;  // ln_1(x), computed with x
     float* qkv = qkv_ + l * M * C;
@@ -589,6 +591,7 @@ void NativeGPT::forwardPass(const int32_t* idx, long B, long T, bool training, u
     if (drop) dropout(branch_, M * D, site_seed(dropoutSeed_, 3 * l + 3));
     nextNorm(l, mid, branch_, next);
   }
+  if (blocks < N) return;
   // logits = lm_head(ln_f(x)), lm_head being wte when tied
   linear(lnf_, D, s_.tied ? offsets_[kWte] : offsets_[kLmW], offsets_[kLmB], logits_, V, M, packed);  // [M, V]
 }
@@ -674,9 +677,9 @@ void NativeGPT::backward(const int32_t* idx) {
 
 // ---------------------------------------------------------------- public entry points
 
-void NativeGPT::forward(const int32_t* idx, long B, long T) {
+void NativeGPT::forward(const int32_t* idx, long B, long T, long layers) {
   set_thread_override(evalThreads());
-  forwardPass(idx, B, T, false, 0);
+  forwardPass(idx, B, T, false, 0, false, layers);
   set_thread_override(0);
 }
 

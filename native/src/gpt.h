@@ -73,8 +73,9 @@ class NativeGPT {
   // One AdamW step (forward, backward, global-norm clipping, update) on a [B, T] batch; the caller owns t.
   // seed draws the dropout masks (unused without dropout).
   StepResult step(const int32_t* idx, const int32_t* targets, long B, long T, const AdamWSettings& s, uint64_t seed);
-  // Forward only (no dropout), keeping the activations for the probe accessors below.
-  void forward(const int32_t* idx, long B, long T);
+  // Forward only (no dropout), keeping the activations for the probe accessors below. With 0 < layers < N, only the
+  // first `layers` blocks and no logits: what an attention panel's first paint needs of a deep model.
+  void forward(const int32_t* idx, long B, long T, long layers = 0);
 
   // Inference with a KV cache: appends n ids at positions cached() .. cached()+n-1 (cached() + n <= T) and returns
   // the logits of the last one [V]. A generated token then costs one pass over the weights instead of a forward over
@@ -94,7 +95,9 @@ class NativeGPT {
   const float* gradients() const { return grads_; }
   long parameterCount() const { return nparams_; }
   // After forward(): logits [B, T, V]; attention probabilities of layer l [B, H, T, T]; the residual stream
-  // entering layer l (l = N: after the last block) [B, T, D].
+  // entering layer l (l = N: after the last block) [B, T, D]. Only layers < forwardLayers() (and the residual up to
+  // it, and logits when it is N) belong to the last forward.
+  long forwardLayers() const { return forwardLayers_; }
   const float* logits() const { return logits_; }
   const float* attention(long l) const { return att_ + l * attStride_; }
   const float* residual(long l) const { return resid_ + l * rowsD_; }
@@ -112,7 +115,7 @@ class NativeGPT {
   float* G(long off) const { return off < 0 ? nullptr : grads_ + off; }
   long layerOffset(long l, LayerTensor t) const { return offsets_[kGlobalTensors + l * kLayerTensors + t]; }
   void reserve(long B, long T);
-  void forwardPass(const int32_t* idx, long B, long T, bool training, uint64_t seed, bool packed = false);
+  void forwardPass(const int32_t* idx, long B, long T, bool training, uint64_t seed, bool packed = false, long layers = 0);
   double forwardLoss(const int32_t* idx, const int32_t* targets, long B, long T, bool training, bool grad,
                      uint64_t seed);
   void backward(const int32_t* idx);
@@ -149,6 +152,7 @@ class NativeGPT {
   float* arena_ = nullptr;
   long capB_ = 0, capT_ = 0;
   long B_ = 0, T_ = 0, M_ = 0, rowsD_ = 0, attStride_ = 0;
+  long forwardLayers_ = 0;  // blocks the last forward ran (N for every pass but a probe's first layers)
   float *resid_ = nullptr;                            // (N+1) x [M, D]: input of each block, then the final stream
   float *ln1_ = nullptr, *ln1Mean_ = nullptr, *ln1Rstd_ = nullptr;  // N x [M, D], N x [M], N x [M]
   float *qkv_ = nullptr;                              // N x [M, C], q and k after RoPE and QK-norm

@@ -271,9 +271,13 @@ napi_value Step(napi_env env, napi_callback_info info) {
   });
 }
 
+// forward(inputs, B, T, layers?): layers (1..N) runs only the first blocks, without logits (a probe's first layers)
 napi_value Forward(napi_env env, napi_callback_info info) {
-  return batch_method(env, info, false, "forward(inputs, B, T)", [&](NativeGPT& m, const Batch& b, Args&) -> napi_value {
-    m.forward(b.idx, b.B, b.T);
+  return batch_method(env, info, false, "forward(inputs, B, T, layers?)", [&](NativeGPT& m, const Batch& b, Args& args) -> napi_value {
+    long layers = 0;
+    if (args.more() && (!args.whole(&layers) || layers < 1 || layers > m.shape().N))
+      return fail(env, "forward: layers must be 1 to the model's " + std::to_string(m.shape().N), true);
+    m.forward(b.idx, b.B, b.T, layers);
     return nullptr;
   });
 }
@@ -281,6 +285,7 @@ napi_value Forward(napi_env env, napi_callback_info info) {
 napi_value Logits(napi_env env, napi_callback_info info) {
   return method(env, info, [&](NativeGPT& m, Args&) -> napi_value {
     if (m.rows() == 0) return fail(env, "logits: call forward first");
+    if (m.forwardLayers() < m.shape().N) return fail(env, "logits: the last forward stopped after " + std::to_string(m.forwardLayers()) + " layers");
     return copy_out(env, m.logits(), m.rows() * m.shape().V);
   });
 }
@@ -332,6 +337,8 @@ napi_value LayerProbe(napi_env env, napi_callback_info info, bool attention) {
     long l = 0;
     if (!args.whole(&l) || l >= s.N + (attention ? 0 : 1)) return fail(env, "layer index out of range", true);
     if (m.rows() == 0) return fail(env, "call forward first");
+    if (l >= m.forwardLayers() + (attention ? 0 : 1))
+      return fail(env, "layer " + std::to_string(l) + " is past the " + std::to_string(m.forwardLayers()) + " layers of the last forward", true);
     if (attention) return copy_out(env, m.attention(l), m.batch() * s.H * m.time() * m.time());
     return copy_out(env, m.residual(l), m.rows() * s.D);
   });

@@ -139,9 +139,13 @@ EMSCRIPTEN_KEEPALIVE int gptlab_step(NativeGPT* m, const int32_t* idx, const int
   });
 }
 
-EMSCRIPTEN_KEEPALIVE int gptlab_forward(NativeGPT* m, const int32_t* idx, int B, int T, char* error, int errorLen) {
-  return guarded(error, errorLen, [&] { m->forward(idx, B, T); });
+// Forward only; 0 < layers < N (checked by the caller) runs only the first blocks, without logits: a probe's first layers.
+EMSCRIPTEN_KEEPALIVE int gptlab_forward_layers(NativeGPT* m, const int32_t* idx, int B, int T, int layers, char* error,
+                                               int errorLen) {
+  return guarded(error, errorLen, [&] { m->forward(idx, B, T, layers); });
 }
+// Blocks the last forward ran: attention(l) and residual(l) hold that forward's for l below it (residual: up to it).
+EMSCRIPTEN_KEEPALIVE int gptlab_forward_layers_done(NativeGPT* m) { return static_cast<int>(m->forwardLayers()); }
 
 // Inference with the KV cache (ghost text, sampling): n ids join the cache at the next positions; *out points at the
 // logits of the last one [V], valid until the next decode. The caller checks the ids and that cached + n <= T.

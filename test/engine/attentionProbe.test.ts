@@ -8,8 +8,9 @@ import { nativeGPTClass } from '../../engine/compute/addon';
 import { applyModelOverrides, PRESETS } from '../../engine/model/config';
 import { GPT } from '../../engine/model/gpt';
 import { KVCacheSession } from '../../engine/inference/kvCache';
+import { flatLayout, flattenWeights } from '../../engine/model/flatLayout';
 import { attentionMaps, type ProbeContext } from '../../engine/probes/probes';
-import { attentionMap, attentionProbe, attentionRows, attentionThumbnails, AttentionStore, textAttention } from '../../engine/probes/attention';
+import { attentionLayers, attentionMap, attentionProbe, attentionRows, attentionThumbnails, AttentionStore, textAttention } from '../../engine/probes/attention';
 import { getTokenizer } from '../../engine/text/tokenizers';
 import { Vocabulary } from '../../engine/text/vocab';
 
@@ -57,7 +58,9 @@ test('thumbnails: each head’s map and the layer’s mean, max-pooled exactly',
   const a = textAttention(contexts[0].ctx, TEXT);
   const { N, H, T } = a;
   const res = 8;
-  const th = attentionThumbnails(a, res);
+  const pooled = attentionThumbnails(a, res);
+  assert.deepEqual([pooled.from, pooled.count, pooled.res], [0, N, res]);
+  const th = pooled.values;
   assert.equal(th.length, N * (H + 1) * res * res);
   const bin = (i: number): number => Math.min(res - 1, Math.floor((i * res) / T));
   for (let l = 0; l < N; l++) {
@@ -88,6 +91,51 @@ test('the native decoder’s forward pass gives the same attention as the tfjs m
       // The decoder still decodes after a probe (the probe leaves its cache empty).
       assert.equal(decoder.length, 0);
       assert.equal(decoder.feed([1, 2]).length, ctx.model.config.vocabSize);
+    } finally {
+      decoder.dispose();
+    }
+  }
+});
+
+test('a first paint’s probe of the first layers: the same maps and thumbnails as the whole pass’s, and the rest after', { skip: nativeGPTClass() ? false : 'the native addon is not built' }, () => {
+  for (const { name, ctx } of contexts) {
+    const decoder = new KVCacheSession(ctx.model, { decoderClass: nativeGPTClass(), addon: null }, 'native');
+    try {
+      const forward = (ids: Int32Array, upTo?: number): Float32Array[] | null => decoder.attention(ids, upTo);
+      const whole = textAttention(ctx, TEXT, forward);
+      const store = new AttentionStore();
+      const first = store.of(ctx, TEXT, forward, 1);
+      assert.equal(first.layers.length, 1, `${name}: the pass stopped after layer 1`);
+      assert.deepEqual(first.layers[0], whole.layers[0], `${name}: layer 1 is the whole pass's, bit for bit`);
+      const probe = attentionProbe(first, 16, [{ layer: 0, head: 1 }]);
+      assert.deepEqual([probe.layers, probe.thumbnails.from, probe.thumbnails.count], [3, 0, 1]);
+      const wholeProbe = attentionProbe(whole, 16, [{ layer: 0, head: 1 }]);
+      const layerSize = (whole.H + 1) * 16 * 16;
+      assert.deepEqual(probe.thumbnails.values, wholeProbe.thumbnails.values.subarray(0, layerSize));
+      assert.deepEqual(probe.maps[0].weights, wholeProbe.maps[0].weights);
+      assert.throws(() => attentionProbe(first, 16, [{ layer: 2, head: 0 }]), /layer 2 is past the 1 layers this forward pass ran/);
+      assert.throws(() => attentionLayers(first, 1, 16), /need the whole forward pass/);
+      // The rest: the store runs the whole pass, and its thumbnails continue the first ones.
+      const rest = attentionLayers(store.of(ctx, TEXT, forward), 1, 16);
+      assert.deepEqual([rest.from, rest.count, rest.res], [1, 2, 16]);
+      assert.deepEqual(rest.values, wholeProbe.thumbnails.values.subarray(layerSize));
+      assert.equal(store.of(ctx, TEXT, forward, 1).layers.length, 3, 'the whole pass answers for its first layers too');
+      assert.throws(() => textAttention(ctx, TEXT, forward, 4), /layers must be 1 to the model's 3, not 4/);
+      // The compiled pass that stopped early has no logits, and says so rather than hand back an older pass's.
+      const cls = nativeGPTClass()!;
+      const layout = flatLayout(ctx.model.config);
+      const flat = new cls(ctx.model.config, layout.slots, flattenWeights(ctx.model, layout));
+      try {
+        const ids = Int32Array.from({ length: 8 }, (_, i) => i % ctx.model.config.vocabSize);
+        flat.forward(ids, 1, 8, 1);
+        assert.throws(() => flat.logits(), /logits: the last forward stopped after 1 layers/);
+        assert.throws(() => flat.attention(1), /layer 1 is past the 1 layers of the last forward/);
+        flat.forward(ids, 1, 8);
+        assert.equal(flat.logits().length, 8 * ctx.model.config.vocabSize);
+        assert.throws(() => flat.forward(ids, 1, 8, 0), /layers must be 1 to the model's 3/);
+      } finally {
+        flat.dispose();
+      }
     } finally {
       decoder.dispose();
     }

@@ -222,6 +222,15 @@ describe('decoding on the wasm builds', { skip: findWasmTrainerPath() ? false : 
         assert.equal(raw.decode!(Int32Array.of(1, 2)).length, 61);
         raw.resetCache!();
         assert.equal(raw.decode!(new Int32Array(16)).length, 61, 'resetCache empties the cache');
+        // A probe's first layers (an attention panel's first paint): layer 1 as the whole pass gives it, and no logits.
+        const ids = Int32Array.from(seq);
+        raw.forward(ids, 1, 16);
+        const whole = raw.attention(0);
+        raw.forward(ids, 1, 16, 1);
+        assert.deepEqual(raw.attention(0), whole);
+        assert.throws(() => raw.attention(1), /layer 1 is past the 1 layers of the last forward/);
+        assert.throws(() => raw.logits(), /logits: the last forward stopped after 1 layers/);
+        assert.throws(() => raw.forward(ids, 1, 16, 3), /layers must be 1 to the model's 2/);
         raw.dispose();
         assert.throws(() => raw.decode!(Int32Array.of(1)), /the model was disposed/);
         model.dispose();

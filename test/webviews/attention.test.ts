@@ -11,7 +11,8 @@ import * as assert from 'node:assert/strict';
 import * as os from 'node:os';
 import { after, before, test } from 'node:test';
 import type { AttentionData, AttentionFocus, ToHost } from '../../engine/protocol';
-import { attentionData, engineData, mapOf, rowsOf, selectionOf, type EngineData } from './engineData';
+import { attentionData, attentionOf, engineData, mapOf, rowsOf, selectionOf, type EngineData } from './engineData';
+import { attentionProbe, attentionThumbnails } from '../../engine/probes/attention';
 import { canvasPixel, openView, shutdown, type ViewPage } from './harness';
 
 let data: EngineData;
@@ -250,6 +251,40 @@ test('attention view: 45 tokens in a narrow panel still label every row (the map
   }
 });
 
+test('attention view: a first paint of the first layer, then the other layers as they come', async () => {
+  const v = await openView('attention', 'light', { width: 1280, height: 900 });
+  try {
+    await v.waitForPosted('ready');
+    const whole = attentionOf(data, longSel);
+    const first: AttentionData = { ...long, probe: attentionProbe({ ...whole, layers: whole.layers.slice(0, 1) }, 64) };
+    const N = whole.N;
+    assert.ok(N >= 2, 'a model with layers to follow');
+    await v.post({ type: 'attention', params: first });
+    await v.page.waitForFunction(() => document.body.dataset.paintMs !== undefined);
+    const pending = await v.page.$$eval('button.att-cell.pending', (bs) => [...new Set(bs.map((b) => b.getAttribute('data-layer')))]);
+    assert.deepEqual(pending, Array.from({ length: N - 1 }, (_, l) => String(l + 1)), 'every layer after the first is on its way');
+    assert.match((await v.page.textContent('.gl-subtitle'))!, new RegExp(`layers 2–${N} on their way`));
+    assert.equal(await v.page.evaluate(() => document.body.dataset.layersMs), undefined);
+    const lastSel = `button.att-cell[data-layer="${N - 1}"][data-head="0"] canvas`;
+    const box = await v.page.$eval(lastSel, (c) => { const r = c.getBoundingClientRect(); return [r.width, r.height]; });
+    assert.equal((await canvasPixel(v.page, lastSel, 0, box[1] - 1))[3], 0, 'a layer still on its way is not painted');
+    assert.equal((await canvasPixel(v.page, 'button.att-cell[data-layer="0"][data-head="0"] canvas', 0, box[1] - 1))[3], 255);
+
+    // Layers that do not continue this probe are not taken; the rest is, and the grid is whole.
+    const rest = attentionThumbnails(whole, first.probe.thumbnails.res, 1);
+    await v.post({ type: 'layers', params: { ...rest, from: 2 } });
+    await v.post({ type: 'layers', params: rest });
+    await v.page.waitForFunction(() => document.body.dataset.layersMs !== undefined);
+    assert.equal(await v.page.locator('button.att-cell.pending').count(), 0);
+    assert.doesNotMatch((await v.page.textContent('.gl-subtitle'))!, /on their way/);
+    assert.equal((await canvasPixel(v.page, lastSel, 0, box[1] - 1))[3], 255, 'the last layer is painted now');
+    assert.equal(await v.page.isVisible('.gl-error'), false);
+    assert.deepEqual(v.consoleErrors, []);
+  } finally {
+    await v.close();
+  }
+});
+
 test('attention view: first paint and hover on a 12 x 8 x 512 probe as the engine sends it (typed arrays)', async () => {
   const v = await openView('attention', 'dark', { width: 1400, height: 900 });
   try {
@@ -279,7 +314,7 @@ test('attention view: first paint and hover on a 12 x 8 x 512 probe as the engin
       }
       const tokens = Array.from({ length: T }, (_, i) => ({ id: i % 50, tokenizerId: i % 50, text: 'abcdefghij'[i % 10], unknown: false, start: i, end: i + 1 }));
       const msg = { type: 'attention', params: { source: 'synthetic.txt', model: null, totalTokens: 612,
-        probe: { tokens, cropped: 100, layers: N, heads: H, thumbnails: { res: R, values: thumbs }, maps: [{ layer: 0, head: 0, weights: map }] } } };
+        probe: { tokens, cropped: 100, layers: N, heads: H, thumbnails: { res: R, from: 0, count: N, values: thumbs }, maps: [{ layer: 0, head: 0, weights: map }] } } };
       const t0 = performance.now();
       window.postMessage(msg, '*');
       await new Promise<void>((resolve) => {

@@ -12,10 +12,11 @@ import { placeLabels } from '../../webviews/shared/labels';
 import { addRun, applyEvents, bannersOf, freeColour, MAX_RUNS, PALETTE_SIZE, restoreState as restoreLoss, runOnScreen,
   emptyState as emptyLoss } from '../../webviews/loss/state';
 import { bitsPerByte, replayCurve, replayPoint, restoreState as restoreTokens, scopeLabel, validate } from '../../webviews/tokens/state';
-import { focusRow, headView, invalidReason, labelPlan, load, modelOf, store } from '../../webviews/attention/state';
+import { addLayers, focusRow, headView, invalidReason, labelPlan, load, modelOf, store } from '../../webviews/attention/state';
 import { analogyHints, expectationNote, neighboursCaption } from '../../webviews/embeddings/state';
 import { promptParts, sanitize } from '../../webviews/nextToken/state';
-import { attentionData, engineData, modelTag } from './engineData';
+import { attentionData, attentionOf, engineData, modelTag } from './engineData';
+import { attentionProbe, attentionThumbnails } from '../../engine/probes/attention';
 
 test('format: tokens with visible whitespace, thousands, and exponent ticks that are never the same twice', () => {
   assert.equal(showToken(' a\tb\n'), '·a→b↵');
@@ -171,6 +172,27 @@ test('attention state: every row labelled up to 64 tokens, a reason when not; th
   assert.deepEqual(hv.lines.map((l) => `${l.head}:${l.key}`), ['0:0', '0:2', '1:0', '1:1', '1:2']);
   assert.equal(hv.rowHeight, 18);
   assert.equal(headView({ layer: 0, query: 511, weights: new Float32Array(512) }, 1, 420).rowHeight, 2);
+
+  // A first paint of the first layer: the other layers' thumbnails are zero until they come, and only a continuation
+  // of this model's (same size, from the next layer, the right length) is taken. The compact copy waits for them.
+  const sel = data.text.slice(500, 560);
+  const whole = attentionOf(data, sel);
+  const firstProbe = attentionProbe({ ...whole, layers: whole.layers.slice(0, 1) }, 64);
+  const first = modelOf({ ...d, probe: firstProbe });
+  assert.equal(invalidReason({ ...d, probe: firstProbe }), null);
+  assert.deepEqual([first.thumbLayers, first.N, first.thumbnails.length], [1, whole.N, m.thumbnails.length]);
+  assert.equal(store(first, { layer: 0, head: 0 }, b64), null, 'nothing is kept over a reload while layers are missing');
+  const rest = attentionThumbnails(whole, firstProbe.thumbnails.res, 1);
+  assert.equal(addLayers(first, { ...rest, from: 2 }), false, 'not the next layer');
+  assert.equal(addLayers(first, { ...rest, res: rest.res - 1 }), false, 'another size');
+  assert.equal(addLayers(first, { ...rest, values: rest.values.subarray(1) }), false, 'the wrong length');
+  assert.equal(addLayers(first, { ...rest, count: whole.N }), false, 'more layers than the model has');
+  assert.equal(first.thumbLayers, 1);
+  assert.equal(addLayers(first, rest), true);
+  assert.deepEqual(first.thumbnails, m.thumbnails, 'the same thumbnails as the whole probe');
+  assert.equal(addLayers(first, rest), false, 'a second copy of the rest is not taken');
+  assert.notEqual(store(first, { layer: 0, head: 0 }, b64), null);
+  assert.match(invalidReason({ ...d, probe: { ...firstProbe, thumbnails: { ...firstProbe.thumbnails, from: 1 } } })!, /first layer/);
 });
 
 test('embeddings state: analogy hints fit the tokenizer; captions say what was asked', () => {

@@ -13,7 +13,7 @@ import { validAblation, validPatch, validRoles } from './interp';
 import { createPatchView } from './patch';
 import { createAttentionView } from './render';
 import { createRolesView } from './roles';
-import { clampChoice, focusRow, holdMap, invalidReason, load, mapKey, modelOf, store, validRows, type Choice, type Model,
+import { addLayers, clampChoice, focusRow, holdMap, invalidReason, load, mapKey, modelOf, store, validRows, type Choice, type Model,
   type SavedState } from './state';
 
 let model: Model | null = null;
@@ -63,6 +63,7 @@ const channel = connect<'attention', SavedState>('attention', {
     save();
   },
   attention: (p) => setData(p),
+  layers: (p) => addOtherLayers(p),
   patch: (p) => {
     frame.loading(null);
     if (!validPatch(p)) {
@@ -81,11 +82,15 @@ const channel = connect<'attention', SavedState>('attention', {
   },
 });
 
+let dataArrived = 0; // when the newest probe arrived: the first-paint and all-layers figures count from it
+
 /** New data: after a command (a new text: no focus) or a replay at another snapshot (`replayed`: the focus stays). */
 function setData(d: AttentionData, replayed = false): void {
   const t0 = performance.now();
+  dataArrived = t0;
   frame.loading(null);
   delete document.body.dataset.paintMs;
+  delete document.body.dataset.layersMs;
   const reason = invalidReason(d);
   if (reason) {
     frame.error(`Cannot show this attention data: ${reason}.`);
@@ -114,9 +119,21 @@ function setData(d: AttentionData, replayed = false): void {
   // After the browser has painted the frame: the first-paint figure the tests and the bench read.
   requestAnimationFrame(() => setTimeout(() => {
     document.body.dataset.paintMs = String(Math.round(performance.now() - t0));
+    if (next.thumbLayers === next.N) document.body.dataset.layersMs = document.body.dataset.paintMs;
   }, 0));
   // Persist after the first paint: packing is not on the critical path.
   setTimeout(save, 50);
+}
+
+/** The thumbnails of the layers the first paint left out (its forward pass stopped after the open map's layer). */
+function addOtherLayers(p: unknown): void {
+  const m = model;
+  if (!m || !addLayers(m, p)) return; // a newer probe, or one with every layer, is on screen
+  view.renderLayers();
+  requestAnimationFrame(() => setTimeout(() => {
+    if (model === m && m.thumbLayers === m.N) document.body.dataset.layersMs = String(Math.round(performance.now() - dataArrived));
+  }, 0));
+  setTimeout(save, 50); // every layer is here: the compact copy can be kept (packing is not on the paint's path)
 }
 
 /** The timeline slider moved: the probe again at that snapshot (the newest position wins). */

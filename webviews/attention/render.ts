@@ -28,6 +28,8 @@ export interface AttentionActions {
 export interface AttentionView {
   /** Draws everything from the model and choice (a new probe, a theme change, a resize). */
   render(): void;
+  /** The thumbnails of the layers a first paint left out, once they come. */
+  renderLayers(): void;
   /** Redraws what depends on the open map and the token (a new choice, a map that arrived). */
   renderChoice(): void;
   /** The open map is being fetched (or failed: the message); null when it is here. */
@@ -153,6 +155,12 @@ export function createAttentionView(frame: Frame, get: { model(): Model | null; 
   const openMap = (m: Model): Float32Array | undefined => m.maps.get(mapKey(get.choice().layer, get.choice().head));
 
   // ---- render ----
+  function subtitle(m: Model): void {
+    frame.subtitle(`${m.source || 'selection'} · ${m.N} layer${m.N === 1 ? '' : 's'} × ${m.H} head${m.H === 1 ? '' : 's'} · ${m.T} token${m.T === 1 ? '' : 's'}`
+      + (m.approximate ? ' · restored after a reload (weights rounded to 1/255)' : '')
+      + (m.thumbLayers < m.N ? ` · layers ${m.thumbLayers + 1}–${m.N} on their way` : ''));
+  }
+
   function render(): void {
     const m = get.model();
     frame.empty(!m);
@@ -160,8 +168,7 @@ export function createAttentionView(frame: Frame, get: { model(): Model | null; 
     if (!m) return;
     const { side, thumb } = layout(m);
     body.classed('att-side', side);
-    frame.subtitle(`${m.source || 'selection'} · ${m.N} layer${m.N === 1 ? '' : 's'} × ${m.H} head${m.H === 1 ? '' : 's'} · ${m.T} token${m.T === 1 ? '' : 's'}`
-      + (m.approximate ? ' · restored after a reload (weights rounded to 1/255)' : ''));
+    subtitle(m);
     frame.model(m.model);
     if (m.totalTokens > m.T) {
       windowNote.attr('hidden', null).text(`Showing the last ${m.T} of ${m.totalTokens} tokens: the model's context holds ${m.T}, so the first ` +
@@ -201,15 +208,21 @@ export function createAttentionView(frame: Frame, get: { model(): Model | null; 
         return b;
       })
       .classed('att-cell-mean', (c) => c.h === 'mean')
+      // A layer the first paint left out: its thumbnails follow in a moment (its map can be opened already).
+      .classed('pending', (c) => c.l >= m.thumbLayers)
+      .attr('aria-busy', (c) => (c.l >= m.thumbLayers ? 'true' : null))
       .attr('data-layer', (c) => c.l)
       .attr('data-head', (c) => c.h)
-      .attr('aria-label', (c) => `Layer ${c.l + 1}, ${c.h === 'mean' ? 'mean over heads' : `head ${c.h + 1}`}`)
+      .attr('aria-label', (c) => `Layer ${c.l + 1}, ${c.h === 'mean' ? 'mean over heads' : `head ${c.h + 1}`}` +
+        (c.l >= m.thumbLayers ? ' (its thumbnail is on its way)' : ''))
       .each(function (c) {
         const canvas = this.firstElementChild as HTMLCanvasElement;
         if (canvas.width !== res) canvas.width = res;
         if (canvas.height !== res) canvas.height = res;
         const ctx = canvas.getContext('2d');
-        if (ctx) paintPooled(ctx, thumbnail(m, c.l, c.h), res, m.T, lut);
+        if (!ctx) return;
+        if (c.l < m.thumbLayers) paintPooled(ctx, thumbnail(m, c.l, c.h), res, m.T, lut);
+        else ctx.clearRect(0, 0, res, res);
       });
     updateGridSelection();
   }
@@ -602,6 +615,13 @@ export function createAttentionView(frame: Frame, get: { model(): Model | null; 
     render() {
       buildLut();
       render();
+    },
+    renderLayers() {
+      // The layers a first paint left out came: their thumbnails and the subtitle; the open map is as it was.
+      const m = get.model();
+      if (!m) return;
+      subtitle(m);
+      renderGrid(m, layout(m).thumb);
     },
     renderChoice,
     mapStatus(text, failed = false) {

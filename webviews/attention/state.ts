@@ -28,8 +28,10 @@ interface ProbeHeader {
 
 export interface Model extends ProbeHeader {
   T: number;
-  /** [N][H + 1][res][res], the last of each layer's H + 1 the mean over heads. */
+  /** [N][H + 1][res][res], the last of each layer's H + 1 the mean over heads; zero past thumbLayers. */
   thumbnails: Float32Array;
+  /** Layers whose thumbnails have come: N, or fewer after a first paint of the first layers (the rest follow). */
+  thumbLayers: number;
   /** Full maps [T * T] by key `${layer}:${head}`. */
   maps: Map<string, Float32Array>;
   /** Weights rounded to 1/255 (restored from the compact copy after a reload). */
@@ -61,7 +63,8 @@ export function invalidReason(d: unknown): string | null {
   if (!isInt(p.heads, 1, MAX_HEADS)) return `unexpected number of heads (${String(p.heads)})`;
   const th = p.thumbnails;
   if (!isObj(th) || !isInt(th.res, 1, Math.min(T, 256)) || !(th.values instanceof Float32Array)) return 'the thumbnails are missing';
-  if (th.values.length !== p.layers * (p.heads + 1) * th.res * th.res) return 'the thumbnails are not one per head and layer';
+  if (th.from !== 0 || !isInt(th.count, 1, p.layers)) return 'the thumbnails do not start at the first layer';
+  if (th.values.length !== th.count * (p.heads + 1) * th.res * th.res) return 'the thumbnails are not one per head and layer';
   if (!Array.isArray(p.maps)) return 'the probe has no maps';
   for (const m of p.maps) if (invalidMap(m, p.layers, p.heads, T)) return `a map is not ${T} x ${T}`;
   return null;
@@ -77,13 +80,29 @@ export function modelOf(d: AttentionData): Model {
   const maps = new Map<string, Float32Array>();
   for (const m of p.maps) maps.set(mapKey(m.layer, m.head), m.weights);
   const T = p.tokens.length;
+  const { res, count, values } = p.thumbnails;
+  let thumbnails = values;
+  if (count < p.layers) {
+    thumbnails = new Float32Array(p.layers * (p.heads + 1) * res * res);
+    thumbnails.set(values);
+  }
   return {
     source: typeof d.source === 'string' ? d.source.slice(0, 200) : '',
     model: isObj(d.model) && typeof d.model.label === 'string' && typeof d.model.tokenizer === 'string' ? d.model : null,
     tokens: p.tokens, cropped: Number.isInteger(p.cropped) && p.cropped > 0 ? p.cropped : 0,
     totalTokens: Math.max(Number.isFinite(d.totalTokens) ? d.totalTokens : 0, T + Math.max(0, p.cropped | 0)),
-    N: p.layers, H: p.heads, T, thumbRes: p.thumbnails.res, thumbnails: p.thumbnails.values, maps, approximate: false,
+    N: p.layers, H: p.heads, T, thumbRes: res, thumbnails, thumbLayers: count, maps, approximate: false,
   };
+}
+
+/** Adds the thumbnails of the layers a first paint left out; false when they do not continue this model's. */
+export function addLayers(m: Model, t: unknown): boolean {
+  if (!isObj(t) || t.res !== m.thumbRes || t.from !== m.thumbLayers || !isInt(t.count, 1, m.N - m.thumbLayers)) return false;
+  const size = (m.H + 1) * m.thumbRes * m.thumbRes;
+  if (!(t.values instanceof Float32Array) || t.values.length !== t.count * size) return false;
+  m.thumbnails.set(t.values, m.thumbLayers * size);
+  m.thumbLayers += t.count;
+  return true;
 }
 
 /** Keeps a map the host sent (dropping the oldest ones beyond MAX_HELD_MAPS); false when it does not fit the model. */
@@ -187,7 +206,7 @@ const toByte = (v: number): number => (v > 0 ? Math.min(255, Math.round(v * 255)
 export function store(m: Model, open: { layer: number; head: AttentionHead } | null, toBase64: (b: Uint8Array) => string): Stored | null {
   const { T } = m;
   const half = (T * (T + 1)) / 2;
-  if (m.thumbnails.length + half > PACKED_STATE_LIMIT) return null;
+  if (m.thumbLayers < m.N || m.thumbnails.length + half > PACKED_STATE_LIMIT) return null; // kept once every layer has come
   const map = open ? m.maps.get(mapKey(open.layer, open.head)) : undefined;
   let openBytes: Stored['open'] = null;
   if (open && map) {
@@ -219,5 +238,5 @@ export function load(s: Stored, fromBase64: (b: string) => Uint8Array): Model | 
   }
   return { source: typeof s.source === 'string' ? s.source : '', model: s.model ?? null, tokens: s.tokens, cropped: s.cropped | 0,
     totalTokens: Number.isFinite(s.totalTokens) ? s.totalTokens : T, N: s.N, H: s.H, T, thumbRes: s.thumbRes,
-    thumbnails: Float32Array.from(bytes, (b) => b / 255), maps, approximate: true };
+    thumbnails: Float32Array.from(bytes, (b) => b / 255), thumbLayers: s.N, maps, approximate: true };
 }
