@@ -3,3 +3,8 @@
 export class InputError extends Error {
   override name = 'InputError';
 }
+
+/** A command line that does not parse: the CLI adds where its usage is ("(usage: gpt-lab train --help)"). */
+export class UsageError extends InputError {
+  override name = 'UsageError';
+}

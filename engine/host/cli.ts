@@ -12,7 +12,7 @@ import { Rng } from '../common/rng';
 import { formatDuration, formatEarlyStop, formatEta } from '../common/format';
 import { generate, validateSampling } from '../inference/sample';
 import { KVCacheSession } from '../inference/kvCache';
-import { InputError } from '../common/errors';
+import { InputError, UsageError } from '../common/errors';
 import { decodeTextFile, MAX_TEXT_BYTES } from '../text/checks';
 import { isTokenizerChoice, iterTokenChunks, TOKENIZER_CHOICES, TOKENIZER_NAMES } from '../text/tokenizers';
 import { tokenizerForText } from '../text/bpe';
@@ -44,8 +44,6 @@ const USAGE = `usage:
   gpt-lab eval <model> --file F [--per-token] [--json]   (--per-token: each token's surprise and entropy, in bits)
   gpt-lab export <model> --to nanogpt|hf --out DIR [--text TRAINING_FILE] [--json]
 ${COMPARE_USAGE}`;
-
-class UsageError extends Error {}
 
 interface Parsed {
   positional: string[];
@@ -155,14 +153,6 @@ function rawChoices(p: Parsed): RawChoices {
   return raw;
 }
 
-function readChoices(raw: RawChoices): RunChoices {
-  try {
-    return readRunChoices(raw, 'flag');
-  } catch (e) {
-    if (e instanceof ChoiceError) throw new UsageError(e.message);
-    throw e;
-  }
-}
 
 /** The engine's compute plan for this command: the backend asked for (a backend that cannot load is bad input). */
 async function planFor(run: Pick<RunChoices, 'backend' | 'trainer'>): Promise<ComputePlan> {
@@ -175,12 +165,12 @@ async function planFor(run: Pick<RunChoices, 'backend' | 'trainer'>): Promise<Co
 
 /** The plan of a command that only reads models (sample, probe, eval, export): its --backend, checked like train's. */
 async function readerPlan(p: Parsed): Promise<ComputePlan> {
-  return planFor(readChoices({ backend: p.flags.get('backend') }));
+  return planFor(readRunChoices({ backend: p.flags.get('backend') }, 'flag'));
 }
 
 async function train(argv: string[]): Promise<number> {
   const p = parseArgs(argv, [...Object.values(CHOICE_RULES).flatMap((r) => (r.flag ? [r.flag] : [])), 'out', 'snapshots', 'json']);
-  const run = readChoices(rawChoices(p));
+  const run = readRunChoices(rawChoices(p), 'flag');
   const snapshots = numberFlag(p, 'snapshots', { int: true, min: 2, max: 64 });
   const file = onePositional(p, 'text file');
   const outFlag = p.flags.get('out');
@@ -564,7 +554,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof ChoiceError) { // a flag's value, read by the rules every host shares
       const known = command !== undefined && COMMANDS.includes(command);
       stderrWrite(`gpt-lab: ${oneLine(e.message)} (usage: gpt-lab ${known ? `${command} ` : ''}--help)\n`); // one line, as every error
       return 2;

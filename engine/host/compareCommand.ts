@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describeBackend } from '../compute/tfjsBackend';
 import { ComputePlan } from '../compute/plan';
 import type { TrainChoices } from '../model/config';
-import { InputError } from '../common/errors';
+import { InputError, UsageError } from '../common/errors';
 import { readBounded, shown } from '../io/files';
 import { escapeControls, safeStderr, safeStdout } from '../io/output';
 import { decodeTextFile, MAX_TEXT_BYTES } from '../text/checks';
@@ -17,8 +17,6 @@ export const COMPARE_USAGE = `  gpt-lab compare <file> --variant SWITCHES [--var
           [--seed S] [--preset auto|tiny|small|classic] [--tokenizer NAME|bpe:N] [--trainer auto|native|wasm|tfjs|webgpu]
           [--backend auto|tensorflow|wasm|cpu] [--json]
           SWITCHES: key=value,... of model switches, and tokenizer=NAME; 2 to ${MAX_VARIANTS} runs with the baseline`;
-
-const HINT = ' (usage: gpt-lab compare --help)';
 
 interface CompareArgs {
   file: string;
@@ -38,7 +36,7 @@ function wholeNumber(name: string, raw: string | undefined, min: number, max = N
   if (raw === undefined) return undefined;
   const v = /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(v) || v < min || v > max) {
-    throw new InputError(`--${name} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'}, got "${raw}"${HINT}`);
+    throw new UsageError(`--${name} must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'}, got "${raw}"`);
   }
   return v;
 }
@@ -56,24 +54,24 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
     const eq = a.indexOf('=');
     const name = a.slice(2, eq === -1 ? undefined : eq);
     if (SWITCHES.includes(name)) {
-      if (eq !== -1) throw new InputError(`--${name} takes no value${HINT}`);
+      if (eq !== -1) throw new UsageError(`--${name} takes no value`);
       switches.add(name);
       continue;
     }
-    if (!VALUED.includes(name)) throw new InputError(`unknown option --${name}${HINT}`);
+    if (!VALUED.includes(name)) throw new UsageError(`unknown option --${name}`);
     let value: string;
     if (eq !== -1) value = a.slice(eq + 1);
     else if (i + 1 < argv.length) value = argv[++i];
-    else throw new InputError(`--${name} needs a value${HINT}`);
+    else throw new UsageError(`--${name} needs a value`);
     if (name === 'variant') variants.push(value);
-    else if (flags.has(name)) throw new InputError(`--${name} is given twice${HINT}`);
+    else if (flags.has(name)) throw new UsageError(`--${name} is given twice`);
     else flags.set(name, value);
   }
-  if (positional.length !== 1) throw new InputError(`expected one text file, got ${positional.length}${HINT}`);
+  if (positional.length !== 1) throw new UsageError(`expected one text file, got ${positional.length}`);
   // The run's choices are read by the rules (and with the words) of `gpt-lab train`'s flags.
   const run = readRunChoices({ preset: flags.get('preset'), tokenizer: flags.get('tokenizer'), steps: flags.get('steps'), seed: flags.get('seed'),
     trainer: flags.get('trainer'), backend: flags.get('backend') }, 'flag');
-  if (variants.length === 0) throw new InputError(`compare needs at least one --variant, e.g. --variant norm=rmsnorm${HINT}`);
+  if (variants.length === 0) throw new UsageError(`compare needs at least one --variant, e.g. --variant norm=rmsnorm`);
   return {
     file: positional[0], variants, baseline: !switches.has('no-baseline'), json: switches.has('json'), trainer: run.trainer, backend: run.backend,
     seeds: wholeNumber('seeds', flags.get('seeds'), 1, MAX_SEEDS) ?? 1, choices: run.choices,

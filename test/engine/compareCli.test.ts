@@ -38,6 +38,9 @@ test('bad comparisons exit 2 with one line', () => {
   expectBadInput([corpus, '--variant', 'norm=rmsnorm', '--seeds', '0'], /--seeds must be a whole number from 1 to 16, got "0"/);
   expectBadInput([corpus, '--variant', 'norm=rmsnorm', '--steps', '2.5'], /--steps must be a whole number/);
   expectBadInput([corpus, '--variant', 'norm=rmsnorm', '--colour', 'red'], /unknown option --colour \(usage: gpt-lab compare --help\)/);
+  // The run's choices are read by train's rules and words; their errors name this command's usage.
+  expectBadInput([corpus, '--variant', 'norm=rmsnorm', '--preset', 'huge'], /^gpt-lab: --preset must be auto, tiny, small or classic, got "huge" \(usage: gpt-lab compare --help\)$/);
+  expectBadInput([corpus, '--variant', 'norm=rmsnorm', '--trainer', 'gpu9'], /--trainer must be .*, got "gpu9" \(usage: gpt-lab compare --help\)$/);
   expectBadInput([path.join(dir, 'missing.txt'), '--variant', 'norm=rmsnorm'], /missing\.txt/);
 });
 
