@@ -4,7 +4,7 @@
 // draws every run as it trains (a variant's seeds in one colour) and shows the table when it comes. A comparison
 // keeps no model: the document's stored model is never touched.
 import * as vscode from 'vscode';
-import { MAX_VARIANTS, parseVariant, readRunChoices, type CompareEvent, type CompareTable, type TrainChoices, type TrainEvent } from '../engine';
+import { MAX_VARIANTS, parseVariant, readRunChoices, type CompareEvent, type CompareTable, type RawChoices, type TrainEvent } from '../engine';
 import { Command } from './commands';
 import { errorLine, isCrash, isStopped } from './engineHost';
 import type { Log } from './log';
@@ -125,9 +125,10 @@ async function compareActiveEditor(session: Session, loss: LossPanel, log: Log, 
   const label = shortName(doc);
   if (text.trim().length === 0) return fail(`${label} is empty; there is nothing to compare on.`);
   let request: { variants: string[]; steps: number | undefined; seeds: number };
-  let choices: TrainChoices;
+  let settings: RawChoices;
   try {
-    choices = readRunChoices(runSettings(), 'setting').choices; // the baseline: what Train would train
+    settings = runSettings(); // the baseline: what Train would train
+    readRunChoices(settings, 'setting'); // a setting that cannot be used is one line now, before anything runs
     if (rawArgs !== undefined) {
       request = readCompareArgs(rawArgs);
     } else {
@@ -166,7 +167,7 @@ async function compareActiveEditor(session: Session, loss: LossPanel, log: Log, 
       const cancel = token.onCancellationRequested(() => void session.stop());
       try {
         const table = await session.runOther(`${label} (compare)`, doc.uri.toString(), (host, run) => host.request('trainer', 'compare', {
-          text, label, choices: request.steps ? { ...choices, steps: request.steps } : choices, variants: request.variants, baseline: true, seeds,
+          text, label, settings: request.steps ? { ...settings, steps: request.steps } : settings, variants: request.variants, baseline: true, seeds,
         }, { onEvent: (e: TrainEvent) => {
           if (e.event === 'step') run.step += 1; // steps of every run together: progress that a Stop or a test can wait on
           onEvent(e as CompareEvent);

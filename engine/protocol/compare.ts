@@ -1,13 +1,16 @@
 // "Compare on this file": what the engine's `compare` method takes, the events it streams while its runs train, and
 // the table it ends with. Plain data only.
-import type { GPTConfig, TrainChoices } from '../model/config';
+import type { GPTConfig } from '../model/config';
 import type { TrainEvent } from './events';
 
 export interface CompareParams {
   text: string;
   label: string; // the document's name, for messages
-  /** The baseline: a preset and what a train run takes on top of it (tokenizer, steps, seed, switches...). */
-  choices: TrainChoices;
+  /**
+   * The baseline, as a train run's choices arrive (TrainParams.settings: by choice, as the gptLab.* settings give
+   * them); the engine reads them by training/choices.ts's rules, as it does a train run's.
+   */
+  settings: Record<string, unknown>;
   /**
    * One run each, as `gpt-lab compare --variant` takes them: `key=value,...` of GPTConfig switches on top of the
    * baseline, and optionally `tokenizer=NAME` (e.g. `tokenizer=bpe:512`).

@@ -14,6 +14,7 @@ import { checkText } from '../text/checks';
 import { encodeAsync, textSize, type Tokenizer } from '../text/tokenizers';
 import { BpeTokenizer, learnedTokenizers } from '../text/bpe';
 import type { ComputePlan } from '../compute/plan';
+import { readRunChoices } from './choices';
 import { trainOnText } from './train';
 import { MAX_SEEDS, MAX_VARIANTS, MIN_VARIANTS, parseVariant, type VariantSpec } from './variant';
 import { type CompareEvent, type CompareMetric, type CompareParams, type CompareRow, type CompareRun, type CompareTable,
@@ -249,6 +250,7 @@ function versus(row: CompareRow, reference: CompareRow, metric: CompareMetric, s
 /** The engine's `compare` method: the request of the protocol, checked as a train request is. */
 export function compareForEngine(p: CompareParams, compute: ComputePlan, signal: AbortSignal | undefined,
   onEvent: (e: CompareEvent) => void): Promise<CompareTable> {
-  return compareOnText({ text: checkText(p.text, p.label), choices: p.choices, variants: p.variants, baseline: p.baseline ?? true,
+  const { choices } = readRunChoices(p.settings, 'setting');
+  return compareOnText({ text: checkText(p.text, p.label), choices, variants: p.variants, baseline: p.baseline ?? true,
     seeds: p.seeds ?? 1, compute, signal, onEvent });
 }

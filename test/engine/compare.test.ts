@@ -191,7 +191,7 @@ test('the engine method streams tagged training events and answers the table; ca
   const client = new EngineClient({ workerPath: path.resolve(__dirname, '../../engine/host/worker.js'), maxMemoryMb: 2048 });
   after(() => client.dispose());
   await client.call('init', { backend: 'wasm', trainer: 'auto' });
-  const params = { text: TEXT, label: 'sample.txt', choices: { ...SMALL, steps: 8 }, variants: ['norm=rmsnorm'], seeds: 1 };
+  const params = { text: TEXT, label: 'sample.txt', settings: { ...SMALL, steps: 8 }, variants: ['norm=rmsnorm'], seeds: 1 };
   const events: TrainEvent[] = [];
   const table = await client.request('compare', params, { onEvent: (e) => events.push(e) }).result;
   assert.deepEqual(table.rows.map((r) => r.label), ['baseline (tiny)', 'norm=rmsnorm']);
@@ -205,7 +205,10 @@ test('the engine method streams tagged training events and answers the table; ca
 
   await assert.rejects(client.call('compare', { ...params, variants: ['norm=rmsnorm', 'norm=rmsnorm'] }), /given twice/);
   let cancelled = false;
-  const long = client.request('compare', { ...params, choices: { ...SMALL, steps: 100000 } }, { onEvent: (e) => {
+  // Its settings are read by the rules a train run's are: a bad one is the same one line.
+  await assert.rejects(client.call('compare', { ...params, settings: { ...SMALL, steps: -5 } }), /gptLab\.steps must be at least 0 \(0: sized to the text\), got -5/);
+  await assert.rejects(client.call('compare', { ...params, settings: { ...SMALL, preset: 'huge' } }), /gptLab\.preset must be auto, tiny, small or classic, got "huge"/);
+  const long = client.request('compare', { ...params, settings: { ...SMALL, steps: 100000 } }, { onEvent: (e) => {
     if (e.event === 'step' && e.step === 2 && !cancelled) {
       cancelled = true;
       void client.cancel(long.id);
