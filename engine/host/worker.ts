@@ -23,7 +23,7 @@ import { bpeReplay, tokenizerForText } from '../text/bpe';
 import { readRunChoices } from '../training/choices';
 import { runTraining } from './run';
 import { compareForEngine } from '../training/compare';
-import { type History } from '../protocol';
+import { type AttentionHead, type History } from '../protocol';
 import { InterpState, interpHandlers } from './interpMethods';
 
 interface Loaded extends ProbeContext {
@@ -116,11 +116,19 @@ function attentionOf(p: { text: string; snapshot?: number }, compute: ComputePla
   return attentionStore.of(m, p.text, decoder.path === 'native' ? (ids, layers) => decoder.attention(ids, layers) : undefined, upTo);
 }
 
-/** The layers an `attention` request runs: all, or the first `layers` and at least those of its open maps. */
-function layersFor(p: { layers?: number; open?: { layer: number }[] }): number | undefined {
-  if (p.layers === undefined) return undefined;
-  const deepest = Math.max(0, ...(p.open ?? []).map((m) => (Number.isInteger(m.layer) && m.layer >= 0 ? m.layer + 1 : 0)));
-  return Number.isInteger(p.layers) && p.layers >= 1 ? Math.max(p.layers, deepest) : p.layers;
+/**
+ * An `attention` request as the model can answer it: its open maps, less those of layers or heads the model does not
+ * have (a panel's open map may be an earlier model's; none left: layer 0, head 0), and the layers to run: all, or the
+ * first `layers` (at most N), and at least those of its open maps.
+ */
+function attentionRequest(p: ParamsOf<'attention'>, ctx: ProbeContext): { open: { layer: number; head: AttentionHead }[]; upTo?: number } {
+  const { layers: N, heads: H } = ctx.model.config;
+  const fits = p.open?.filter((m) => Number.isInteger(m.layer) && m.layer >= 0 && m.layer < N &&
+    (m.head === 'mean' || (Number.isInteger(m.head) && m.head >= 0 && m.head < H)));
+  const open = fits?.length ? fits : [{ layer: 0, head: 0 }];
+  if (p.layers === undefined) return { open };
+  if (!(Number.isInteger(p.layers) && p.layers >= 1)) throw new Error(`layers must be a whole number from 1, not ${String(p.layers)}`);
+  return { open, upTo: Math.min(N, Math.max(p.layers, ...open.map((m) => m.layer + 1))) };
 }
 
 function replace(next: Loaded): void {
@@ -255,7 +263,10 @@ const handlers: Handlers<Exclude<Method, Immediate>, RequestContext> = {
     return { text: p.stopAtNewline && text.includes('\n') ? text.slice(0, text.indexOf('\n')) : text };
   },
   nextToken: (p) => nextToken(modelAt(p), p.text, p.k, p.sampling ? validateSampling(p.sampling) : undefined),
-  attention: (p, ctx) => attentionProbe(attentionOf(p, ctx.compute, layersFor(p)), p.thumbnail, p.open),
+  attention: (p, ctx) => {
+    const { open, upTo } = attentionRequest(p, p.snapshot !== undefined ? modelAt(p) : requireModel());
+    return attentionProbe(attentionOf(p, ctx.compute, upTo), p.thumbnail, open);
+  },
   attentionLayers: (p, ctx) => attentionLayers(attentionOf(p, ctx.compute), p.from, p.thumbnail),
   attentionMap: (p, ctx) => attentionMap(attentionOf(p, ctx.compute), p.layer, p.head),
   attentionRows: (p, ctx) => attentionRows(attentionOf(p, ctx.compute), p.layer, p.query),

@@ -36,6 +36,24 @@ test('a run with snapshots answers every interpretability method, at a snapshot 
   const now = await client.call('attention', { text: 'First Citizen' });
   const atInit = await client.call('attention', { text: 'First Citizen', snapshot: 0 });
   assert.notDeepEqual(Array.from(atInit.maps[0].weights), Array.from(now.maps[0].weights), 'the attention at the first snapshot is not today’s');
+  // A panel's first paint: the first layer only (the open map's), then the other layers' thumbnails; both are the whole
+  // probe's, now and at a snapshot. An open map of a layer the model lacks (an earlier model's) gives way to layer 1.
+  for (const at of [{}, { snapshot: 0 }]) {
+    const whole = await client.call('attention', { text: 'Second Citizen', open: [{ layer: 1, head: 1 }], ...at });
+    const first = await client.call('attention', { text: 'First Senator', open: [{ layer: 0, head: 'mean' }], layers: 1, ...at });
+    assert.deepEqual([first.layers, first.thumbnails.from, first.thumbnails.count], [2, 0, 1]);
+    const rest = await client.call('attentionLayers', { text: 'First Senator', from: 1, thumbnail: first.thumbnails.res, ...at });
+    const again = await client.call('attention', { text: 'First Senator', open: [{ layer: 0, head: 'mean' }], ...at });
+    assert.deepEqual([...first.thumbnails.values, ...rest.values], [...again.thumbnails.values]);
+    assert.deepEqual(first.maps[0].weights, again.maps[0].weights);
+    const deeper = await client.call('attention', { text: 'Third Senator', open: [{ layer: 1, head: 0 }], layers: 1, ...at });
+    assert.equal(deeper.thumbnails.count, 2, 'the first paint runs as far as its open map');
+    const stale = await client.call('attention', { text: 'Second Citizen', open: [{ layer: 7, head: 0 }], layers: 9, ...at });
+    assert.deepEqual([stale.maps.map((m) => [m.layer, m.head]), stale.thumbnails.count], [[[0, 0]], 2]);
+    assert.deepEqual(whole.thumbnails.values, stale.thumbnails.values);
+  }
+  await assert.rejects(client.call('attention', { text: 'a', layers: 0 }), /layers must be a whole number from 1, not 0/);
+  await assert.rejects(client.call('attentionLayers', { text: 'a', from: 5 }), /thumbnails from layer 5: the forward pass ran 2 layers/);
   const lossNow = await client.call('tokenLoss', { text: 'First Citizen' });
   const lossInit = await client.call('tokenLoss', { text: 'First Citizen', snapshot: 0 });
   assert.ok(lossNow.every((t, i) => i === 0 || (t.entropy !== null && t.entropy >= 0)));
