@@ -117,10 +117,11 @@ export function createLossView(frame: Frame, actions: LossActions): LossView {
   const overlay = mainG.append('rect').attr('class', 'overlay');
   const hoverG = mainG.append('g').attr('class', 'hover').attr('pointer-events', 'none');
   const hoverRule = hoverG.append('line').attr('class', 'rule');
+  // The induction overlay under the run marks: its dots never hide a "best …" label or a validation point.
+  const rolesG = mainG.append('g').attr('class', 'roles').attr('pointer-events', 'none');
   const valG = mainG.append('g').attr('class', 'vals');
   const bestG = mainG.append('g').attr('class', 'bests');
   const sampleG = mainG.append('g').attr('class', 'samples');
-  const rolesG = mainG.append('g').attr('class', 'roles').attr('pointer-events', 'none');
   const rolesThreshold = rolesG.append('line').attr('class', 'threshold');
   const rolesThresholdLabel = rolesG.append('text').attr('class', 'threshold-label');
   const rolesPrev = rolesG.append('path').attr('class', 'previous');

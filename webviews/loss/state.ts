@@ -2,7 +2,7 @@
 // validated on the way in, small enough to persist with setState and redraw from after a window reload. Runs are
 // numbered per document ("notes.md · run 3") by counters that survive reloads, and each run on the chart has a colour
 // no other run on it has. No DOM: node tests load it as is.
-import { describeTrainingPath, isTrainingPathInfo, type LossCompareTag, type LossRun, type TrainEvent } from '../../engine/protocol';
+import { isTrainingPathInfo, trainingPathLabel, type LossCompareTag, type LossRun, type TrainEvent } from '../../engine/protocol';
 import { readRoles, rolesFromTimeline, type RolesSeries } from './roles';
 import { readCompareTable, type CompareSummary } from './compareTable';
 
@@ -233,7 +233,7 @@ export function applyEvents(run: RunData, events: unknown[]): number {
           vocabSize: isNum(ev.vocabSize) ? ev.vocabSize : 0,
           parameters: isNum(ev.parameters) ? ev.parameters : 0,
           tokenizer: str(ev.tokenizer, 40),
-          trainer: isTrainingPathInfo(ev.training) ? str(describeTrainingPath(ev.training), 80) : '',
+          trainer: isTrainingPathInfo(ev.training) ? str(trainingPathLabel(ev.training), 80) : '', // "native CPU (AVX2)", as the status bar says it
           layers: isNum(config.layers) ? config.layers : 0,
           dim: isNum(config.dim) ? config.dim : 0,
           heads: isNum(config.heads) ? config.heads : 0,
@@ -417,11 +417,11 @@ export function bannersOf(run: RunData | undefined): Banner[] {
   return list;
 }
 
-/** What a run trained, in a few words: "char · 4 layers × 128 · native". */
+/** What a run trained, in a few words: "char · 4 layers × 128 · native CPU (AVX2)". */
 export function runDetails(run: RunData): string {
   const st = run.start;
   if (!st) return '';
-  return [st.tokenizer, st.layers && st.dim ? `${st.layers} layer${st.layers === 1 ? '' : 's'} × ${st.dim}` : '', st.trainer.split(/[ ,(]/)[0]].filter(Boolean).join(' · ');
+  return [st.tokenizer, st.layers && st.dim ? `${st.layers} layer${st.layers === 1 ? '' : 's'} × ${st.dim}` : '', st.trainer].filter(Boolean).join(' · ');
 }
 
 /** A comparison's table arrives (or arrives again): it replaces its earlier copy and is the one shown. */
