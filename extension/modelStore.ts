@@ -22,10 +22,17 @@ export interface StoredModel {
   savedAt: string;
   /** How it was trained, for the status bar's tooltip ("native CPU (AVX2), 8 threads"), when a run in this editor made it. */
   trainedWith?: string;
+  /** The document offsets [start, end) of the text it was trained on, when that was a selection (absent: the whole document). */
+  trainedOn?: TextRange;
+}
+
+export interface TextRange {
+  start: number;
+  end: number;
 }
 
 /** A run under way: its document and the shape of the model it trains (from its start event). */
-export type RunningModel = Pick<StoredModel, 'label' | 'tokenizer' | 'parameters' | 'contextLength'> & { docUri: string };
+export type RunningModel = Pick<StoredModel, 'label' | 'tokenizer' | 'parameters' | 'contextLength' | 'trainedOn'> & { docUri: string };
 
 const ACTIVE_KEY = 'gptLab.activeModel';
 const BY_DOCUMENT_KEY = 'gptLab.modelsByDocument'; // docUri -> StoredModel: what a document's stored model is, without loading it

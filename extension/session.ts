@@ -12,7 +12,7 @@ import { describeTrainingPath, readRunChoices, type Method, type ModelSummary, t
 import { ContextKey } from './commands';
 import { isCrash, isStopped, type EngineHost } from './engineHost';
 import type { Log } from './log';
-import type { ModelStore, RunningModel, StoredModel } from './modelStore';
+import type { ModelStore, RunningModel, StoredModel, TextRange } from './modelStore';
 import { runSettings, snapshotsToKeep } from './settings';
 
 export interface Run {
@@ -113,9 +113,10 @@ export class Session implements vscode.Disposable {
 
   /**
    * Trains on a text with the run settings (`over` replaces some, as a command link may); resolves when the run ends
-   * (finished, cancelled, failed or interrupted). Only one run at a time.
+   * (finished, cancelled, failed or interrupted). Only one run at a time. `trainedOn`: where the text lies in the
+   * document when it is a selection (the validation marker goes there).
    */
-  async train(doc: vscode.TextDocument, text: string, over: Record<string, unknown> = {}): Promise<RunResult> {
+  async train(doc: vscode.TextDocument, text: string, over: Record<string, unknown> = {}, trainedOn?: TextRange): Promise<RunResult> {
     if (this.currentRun) throw new Error(`already training on ${this.currentRun.label}`);
     const settings = { ...runSettings(), ...over };
     readRunChoices(settings, 'setting'); // a bad setting is one line now, before any engine starts (the engine checks again)
@@ -131,7 +132,8 @@ export class Session implements vscode.Disposable {
       inputs: doc.uri.scheme === 'file' ? [doc.uri.fsPath] : [], snapshots: snapshotsToKeep(),
     }, { onEvent: (event) => {
       if (event.event === 'start') {
-        running = { docUri, label, tokenizer: event.tokenizer, parameters: event.parameters, contextLength: event.config.contextLength };
+        running = { docUri, label, tokenizer: event.tokenizer, parameters: event.parameters, contextLength: event.config.contextLength,
+          ...(trainedOn ? { trainedOn } : {}) };
         trainedWith = describeTrainingPath(event.training);
         void this.store.runStarted(running);
       }
@@ -144,7 +146,7 @@ export class Session implements vscode.Disposable {
       const outcome = await request.result;
       // The run's model is the document's model now (or, when every save failed, lives only in the training engine).
       if (outcome.summary && outcome.kept === 'new') {
-        await this.activate({ ...this.store.describe(outcome.summary, label, docUri, outcome.summary.file), trainedWith });
+        await this.activate({ ...this.store.describe(outcome.summary, label, docUri, outcome.summary.file), trainedWith, ...(trainedOn ? { trainedOn } : {}) });
       }
       return { kind: 'outcome', outcome };
     } catch (e) {
@@ -223,10 +225,10 @@ export class Session implements vscode.Disposable {
   }
 
   /** The user chose the run's candidate over the document's stored model (see modelStore.ts). */
-  async adoptCandidate(docUri: string, label: string, summary: TrainOutcome['summary']): Promise<StoredModel> {
+  async adoptCandidate(docUri: string, label: string, summary: TrainOutcome['summary'], trainedOn?: TextRange): Promise<StoredModel> {
     if (!summary) throw new Error('there is no new model to use');
     const file = this.store.adoptCandidate(docUri);
-    const model = this.store.describe(summary, label, docUri, file);
+    const model = { ...this.store.describe(summary, label, docUri, file), ...(trainedOn ? { trainedOn } : {}) };
     await this.activate(model);
     return model;
   }

@@ -5,6 +5,7 @@ import type { EngineHost, EngineRole } from './engineHost';
 import type { GhostSuggest } from './ghostText';
 import type { ModelStore, StoredModel } from './modelStore';
 import type { Run, Session } from './session';
+import { validationStart, type ValidationStart } from './validationMarker';
 
 export interface GptLabTestApi {
   enginePid(role?: EngineRole): number | undefined;
@@ -16,6 +17,8 @@ export interface GptLabTestApi {
   modelFiles(docUri: string): { stored: string; checkpoint: string; candidate: string };
   /** The ghost text the provider would offer at a place ('' for nothing, undefined where it does not apply). */
   ghostText(docUri: string, line: number, character: number): Promise<string | undefined>;
+  /** Where the validation marker goes in the active model's training document (open), as the marker computes it. */
+  validationStart(docUri: string): Promise<ValidationStart | null>;
 }
 
 export function testApi(context: vscode.ExtensionContext, host: EngineHost, store: ModelStore, session: Session,
@@ -33,6 +36,11 @@ export function testApi(context: vscode.ExtensionContext, host: EngineHost, stor
       const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === docUri);
       if (!doc) throw new Error(`${docUri} is not open`);
       return ghostText(doc, new vscode.Position(line, character));
+    },
+    validationStart: async (docUri) => {
+      const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === docUri);
+      if (!doc) throw new Error(`${docUri} is not open`);
+      return validationStart(session, doc);
     },
   };
 }

@@ -6,6 +6,7 @@ import { formatBytes, formatDuration, formatEarlyStop, formatEta, readRunChoices
 import { Command } from './commands';
 import { errorLine, isCrash } from './engineHost';
 import type { Log } from './log';
+import type { TextRange } from './modelStore';
 import type { LossPanel } from './panels/loss';
 import { shortName, type RunResult, type Session } from './session';
 import { runSettings } from './settings';
@@ -48,6 +49,7 @@ async function trainActiveEditor(session: Session, loss: LossPanel, log: Log, ov
   const doc = editor.document;
   const selection = editor.selection.isEmpty ? null : editor.selection;
   const text = doc.getText(selection ?? undefined);
+  const trainedOn = selection ? { start: doc.offsetAt(selection.start), end: doc.offsetAt(selection.end) } : undefined;
   if (text.trim().length === 0) {
     void vscode.window.showErrorMessage(`GPT Lab: ${selection ? 'the selection' : shortName(doc)} is empty; there is nothing to train on.`);
     return undefined;
@@ -98,9 +100,9 @@ async function trainActiveEditor(session: Session, loss: LossPanel, log: Log, ov
       const cancel = token.onCancellationRequested(() => void session.stop());
       const started = Date.now();
       try {
-        const result = await session.train(doc, text, over);
+        const result = await session.train(doc, text, over, trainedOn);
         log.info(`training on ${label} ended after ${formatDuration(Date.now() - started)}: ${summaryLine(result)}`);
-        const reported = report(session, result, label, doc.uri.toString(), memorising, stoppedEarly);
+        const reported = report(session, result, label, doc.uri.toString(), trainedOn, memorising, stoppedEarly);
         return { ...reported, messages: [...warnings, ...reported.messages] };
       } catch (e) {
         if (isCrash(e)) return undefined; // a crash was already reported once by the engine host
@@ -141,8 +143,8 @@ function scoreText(s: Score, sameTokenizer: boolean): string {
 }
 
 /** Shows the run's message (one, with a choice when the new model was not kept) and returns what it said. */
-function report(session: Session, r: RunResult, label: string, docUri: string, memorising: string | null,
-  stoppedEarly: string | null): TrainCommandResult {
+function report(session: Session, r: RunResult, label: string, docUri: string, trainedOn: TextRange | undefined,
+  memorising: string | null, stoppedEarly: string | null): TrainCommandResult {
   const said: string[] = [];
   const tell = (kind: 'info' | 'warning' | 'error', text: string, ...choices: string[]): Thenable<string | undefined> => {
     said.push(`GPT Lab: ${text}`);
@@ -188,7 +190,7 @@ function report(session: Session, r: RunResult, label: string, docUri: string, m
   void tell('info', `${head} Kept the previous model: ${why}.`, use).then(async (pick) => {
     if (pick !== use) return;
     try {
-      const m = await session.adoptCandidate(docUri, label, o.summary);
+      const m = await session.adoptCandidate(docUri, label, o.summary, trainedOn);
       void vscode.window.showInformationMessage(`GPT Lab: ${m.label}'s new model is the active model now.`);
     } catch (e) {
       void vscode.window.showErrorMessage(`GPT Lab: ${errorLine(e)}`);

@@ -3,10 +3,9 @@ import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import {
   type GptLabApi,
-  activateApi,
+  trainingSuite,
   expectTrainResult,
   fastTraining,
-  resetConfiguration,
   sampleText,
   scratchFile,
   show,
@@ -18,15 +17,7 @@ import {
 suite('training', () => {
   let api: GptLabApi;
 
-  suiteSetup(async () => {
-    api = await activateApi();
-  });
-
-  suiteTeardown(async () => {
-    // Whatever a failed test left running must not outlive the suite.
-    await vscode.commands.executeCommand('gptLab.stopTraining').then(undefined, () => undefined);
-    await resetConfiguration().then(undefined, () => undefined);
-  });
+  trainingSuite((a) => (api = a));
 
   test('"Train GPT on this file" trains a model on a small file', async () => {
     await fastTraining(30);

@@ -3,13 +3,12 @@ import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import {
   type GptLabApi,
-  activateApi,
+  trainingSuite,
   configure,
   expectTrainResult,
   fastTraining,
   hoverText,
   isAlive,
-  resetConfiguration,
   sampleText,
   scratchFile,
   show,
@@ -21,14 +20,7 @@ import {
 suite('engine process', () => {
   let api: GptLabApi;
 
-  suiteSetup(async () => {
-    api = await activateApi();
-  });
-
-  suiteTeardown(async () => {
-    await vscode.commands.executeCommand('gptLab.stopTraining').then(undefined, () => undefined);
-    await resetConfiguration().then(undefined, () => undefined);
-  });
+  trainingSuite((a) => (api = a));
 
   test('a killed engine is reported once, its best checkpoint becomes the active model, and it restarts on the next command', async () => {
     await fastTraining(100_000);

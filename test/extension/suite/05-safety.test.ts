@@ -9,13 +9,12 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
   type GptLabApi,
-  activateApi,
+  trainingSuite,
   bytesOf,
   configure,
   expectTrainResult,
   fastTraining,
   hoverText,
-  resetConfiguration,
   sampleText,
   scratchDir,
   scratchFile,
@@ -54,19 +53,13 @@ suite('safety: models are never lost, nothing hangs', () => {
     assert.match(await hoverText(editor.document.uri, new vscode.Position(0, 2)), /token/, `${what}: no hover`);
   };
 
-  suiteSetup(async () => {
-    api = await activateApi();
+  trainingSuite((a) => (api = a), async () => {
     editor = await show(scratchFile('safety.txt', sampleText(6_000)));
     files = api.modelFiles(editor.document.uri.toString());
     await fastTraining(60);
     const first = await train(api);
     assert.equal(first.kept, 'new', JSON.stringify(first));
     assert.ok(fs.existsSync(files.stored));
-  });
-
-  suiteTeardown(async () => {
-    await vscode.commands.executeCommand('gptLab.stopTraining').then(undefined, () => undefined);
-    await resetConfiguration().then(undefined, () => undefined);
   });
 
   setup(async () => {

@@ -2,11 +2,10 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import {
   type GptLabApi,
-  activateApi,
+  trainingSuite,
   bytesOf,
   fastTraining,
   repr,
-  resetConfiguration,
   sampleText,
   scratchFile,
   show,
@@ -30,14 +29,7 @@ function expectCompareResult(x: unknown): CompareResult {
 suite('compare', () => {
   let api: GptLabApi;
 
-  suiteSetup(async () => {
-    api = await activateApi();
-  });
-
-  suiteTeardown(async () => {
-    await vscode.commands.executeCommand('gptLab.stopTraining').then(undefined, () => undefined);
-    await resetConfiguration().then(undefined, () => undefined);
-  });
+  trainingSuite((a) => (api = a));
 
   test('"Compare on this file" trains the baseline and a variant on the training engine, and keeps no model', async () => {
     await fastTraining(50);

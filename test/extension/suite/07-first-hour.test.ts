@@ -7,7 +7,10 @@ import * as vscode from 'vscode';
 import { type GptLabApi, activateApi, configure, fastTraining, hoverText, resetConfiguration, sampleText, scratchFile, show, train,
   waitFor } from './helpers';
 
-type Api = GptLabApi & { ghostText(docUri: string, line: number, character: number): Promise<string | undefined> };
+type Api = GptLabApi & {
+  ghostText(docUri: string, line: number, character: number): Promise<string | undefined>;
+  validationStart(docUri: string): Promise<{ line: number; inSelection: boolean } | null>;
+};
 
 /** Well past session.ts's FOLLOW_DELAY_MS and a model load on a busy machine. */
 const FOLLOW_MS = 60_000;
@@ -84,5 +87,56 @@ suite('first hour', () => {
     assert.match(text, /surprise \d+\.\d\d bits · entropy \d+\.\d\d bits/);
     assert.match(text, /Answered by the first\.txt model/);
     assert.match(text, /entropy is how unsure it was/);
+  });
+
+  test('"Patch against an edit" with an edit given: the patching of every head and layer, or one line for a bad edit', async () => {
+    const editor = await show(first);
+    await waitFor(() => api.activeModel()?.label === 'first.txt', FOLLOW_MS, 'first.txt\'s model to become active');
+    const doc = editor.document;
+    const textBefore = doc.getText();
+    const at = textBefore.indexOf('Citizen', 200);
+    assert.ok(at > 0, 'the sample names a citizen after its first lines');
+    editor.selection = new vscode.Selection(doc.positionAt(at), doc.positionAt(at + 'Citizen'.length));
+    type Result = { probe: { heads: unknown[][]; residuals: unknown[]; cleanMetric: number } | null; error: string | null } | undefined;
+    const patch = (args: unknown): Thenable<Result> => vscode.commands.executeCommand<Result>('gptLab.patchAgainstEdit', args);
+    try {
+      const result = await patch({ edit: 'Soldier' });
+      assert.equal(result?.error, null, `the patch failed: ${result?.error}`);
+      const layers = result.probe!.heads.length, heads = result.probe!.heads[0]?.length ?? 0;
+      assert.ok(layers >= 1 && heads >= 1, `a row of heads per layer: ${layers} x ${heads}`);
+      assert.ok(result.probe!.heads.every((row) => row.length === heads), 'every head of each layer');
+      assert.equal(result.probe!.residuals.length, layers + 1, 'every residual stream, and the one entering ln_f');
+      assert.ok(Number.isFinite(result.probe!.cleanMetric));
+      for (const [args, said] of [[{ edit: 5 }, /the edit must be text/], [{ edit: 'Citizen' }, /the same as the selection/],
+        [{ edit: '   ' }, /the edited text is empty/], [{ edit: 'x', colour: 'red' }, /does not take "colour"/], ['Soldier', /takes \{ edit: text \}/]] as const) {
+        const bad = await patch(args);
+        assert.equal(bad?.probe, null, `${JSON.stringify(args)} is refused`);
+        assert.match(bad.error!, said);
+      }
+    } finally {
+      editor.selection = new vscode.Selection(0, 0, 0, 0);
+    }
+    assert.equal(doc.getText(), textBefore, 'the document is unchanged');
+  });
+
+  test('a model trained on a selection has its validation marker in that selection, not near the end of the file', async () => {
+    const uri = scratchFile('selection.txt', sampleText(12_000));
+    const editor = await show(uri);
+    const doc = editor.document;
+    const from = 20, to = Math.min(doc.lineCount - 40, 140);
+    editor.selection = new vscode.Selection(from, 0, to, 0);
+    try {
+      const result = await train(api);
+      assert.equal(result.error, null, `training on the selection failed: ${result.error}`);
+    } finally {
+      editor.selection = new vscode.Selection(0, 0, 0, 0);
+    }
+    const model = api.activeModel();
+    assert.equal(model?.label, 'selection.txt');
+    assert.deepEqual(model?.trainedOn, { start: doc.offsetAt(new vscode.Position(from, 0)), end: doc.offsetAt(new vscode.Position(to, 0)) });
+    const at = await api.validationStart(uri.toString());
+    assert.ok(at?.inSelection, `the split is the selection's: ${JSON.stringify(at)}`);
+    // The last 10% of the selection's tokens: past four fifths of it, before its end (the file goes on for many lines).
+    assert.ok(at.line > from + 0.8 * (to - from) && at.line < to, `validation starts at line ${at.line}, the selection is lines ${from}-${to}`);
   });
 });

@@ -10,7 +10,8 @@ export const EXTENSION_ID = 'gpt-lab.gpt-lab';
 /** What `activate()` returns in test mode (extension/testApi.ts: the contract the tests are written against). */
 export interface GptLabApi {
   enginePid(role?: 'trainer' | 'prober'): number | undefined;
-  activeModel(): { file: string | null; tokenizer: string; parameters: number; partial: boolean; label: string } | null;
+  activeModel(): { file: string | null; tokenizer: string; parameters: number; partial: boolean; label: string;
+    trainedOn?: { start: number; end: number } } | null;
   crashCount(): number;
   run(): { step: number } | null;
   modelFiles(docUri: string): { stored: string; checkpoint: string; candidate: string };
@@ -57,6 +58,22 @@ export async function fastTraining(steps: number): Promise<void> {
 
 export async function resetConfiguration(): Promise<void> {
   await configure({ preset: undefined, steps: undefined, learningRate: undefined });
+}
+
+/**
+ * The hooks of a suite that trains: the API once the extension is active (then `ready`, e.g. to train a first model),
+ * and, after the suite, whatever a failed test left running stopped and the settings put back.
+ */
+export function trainingSuite(got: (api: GptLabApi) => void, ready?: (api: GptLabApi) => Promise<void>): void {
+  suiteSetup(async () => {
+    const api = await activateApi();
+    got(api);
+    await ready?.(api);
+  });
+  suiteTeardown(async () => {
+    await vscode.commands.executeCommand('gptLab.stopTraining').then(undefined, () => undefined);
+    await resetConfiguration().then(undefined, () => undefined);
+  });
 }
 
 let scratch: string | undefined;
