@@ -237,9 +237,14 @@ export async function runScenario(server: CodeServer, options: ScenarioOptions):
         `the attention webview to draw something (${content})`,
         250,
       );
+      // The first paint has the open map's layer; the other layers' thumbnails follow, and the grid ends up whole.
+      const cells = await poll(async () => {
+        const [all, pending] = await Promise.all([frame.locator('button.att-cell').count(), frame.locator('button.att-cell.pending').count()]);
+        return all > 0 && pending === 0 ? all : undefined;
+      }, 30_000, 'every layer\'s thumbnails in the grid', 250);
       const text = plain(await frame.locator('body').innerText()).replace(/\s+/g, ' ').trim();
       const tab = (await wb.tab(/attention/i).innerText()).trim();
-      return `panel "${tab}" open: ${JSON.stringify(text.slice(0, 100))}`;
+      return `panel "${tab}" open, ${cells} thumbnails: ${JSON.stringify(text.slice(0, 100))}`;
     });
 
     await step('attention-on-source', 60_000, async () => {

@@ -251,8 +251,8 @@ test('attention view: 45 tokens in a narrow panel still label every row (the map
   }
 });
 
-test('attention view: a first paint of the first layer, then the other layers as they come', async () => {
-  const v = await openView('attention', 'light', { width: 1280, height: 900 });
+for (const theme of ['light', 'dark'] as const) test(`attention view (${theme}): a first paint of the first layer, then the other layers as they come`, async () => {
+  const v = await openView('attention', theme, { width: 1280, height: 900 });
   try {
     await v.waitForPosted('ready');
     const whole = attentionOf(data, longSel);
@@ -263,12 +263,13 @@ test('attention view: a first paint of the first layer, then the other layers as
     await v.page.waitForFunction(() => document.body.dataset.paintMs !== undefined);
     const pending = await v.page.$$eval('button.att-cell.pending', (bs) => [...new Set(bs.map((b) => b.getAttribute('data-layer')))]);
     assert.deepEqual(pending, Array.from({ length: N - 1 }, (_, l) => String(l + 1)), 'every layer after the first is on its way');
-    assert.match((await v.page.textContent('.gl-subtitle'))!, new RegExp(`layers 2–${N} on their way`));
+    assert.match((await v.page.textContent('.gl-subtitle'))!, N === 2 ? /layer 2 is on the way/ : new RegExp(`layers 2–${N} are on the way`));
     assert.equal(await v.page.evaluate(() => document.body.dataset.layersMs), undefined);
     const lastSel = `button.att-cell[data-layer="${N - 1}"][data-head="0"] canvas`;
     const box = await v.page.$eval(lastSel, (c) => { const r = c.getBoundingClientRect(); return [r.width, r.height]; });
     assert.equal((await canvasPixel(v.page, lastSel, 0, box[1] - 1))[3], 0, 'a layer still on its way is not painted');
     assert.equal((await canvasPixel(v.page, 'button.att-cell[data-layer="0"][data-head="0"] canvas', 0, box[1] - 1))[3], 255);
+    await v.screenshot('attention-first-paint');
 
     // Layers that do not continue this probe are not taken; the rest is, and the grid is whole.
     const rest = attentionThumbnails(whole, first.probe.thumbnails.res, 1);
@@ -276,7 +277,7 @@ test('attention view: a first paint of the first layer, then the other layers as
     await v.post({ type: 'layers', params: rest });
     await v.page.waitForFunction(() => document.body.dataset.layersMs !== undefined);
     assert.equal(await v.page.locator('button.att-cell.pending').count(), 0);
-    assert.doesNotMatch((await v.page.textContent('.gl-subtitle'))!, /on their way/);
+    assert.doesNotMatch((await v.page.textContent('.gl-subtitle'))!, /on the way/);
     assert.equal((await canvasPixel(v.page, lastSel, 0, box[1] - 1))[3], 255, 'the last layer is painted now');
     assert.equal(await v.page.isVisible('.gl-error'), false);
     assert.deepEqual(v.consoleErrors, []);

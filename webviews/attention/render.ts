@@ -158,7 +158,7 @@ export function createAttentionView(frame: Frame, get: { model(): Model | null; 
   function subtitle(m: Model): void {
     frame.subtitle(`${m.source || 'selection'} · ${m.N} layer${m.N === 1 ? '' : 's'} × ${m.H} head${m.H === 1 ? '' : 's'} · ${m.T} token${m.T === 1 ? '' : 's'}`
       + (m.approximate ? ' · restored after a reload (weights rounded to 1/255)' : '')
-      + (m.thumbLayers < m.N ? ` · layers ${m.thumbLayers + 1}–${m.N} on their way` : ''));
+      + (m.thumbLayers < m.N ? ` · ${m.thumbLayers + 1 === m.N ? `layer ${m.N} is` : `layers ${m.thumbLayers + 1}–${m.N} are`} on the way` : ''));
   }
 
   function render(): void {
