@@ -34,14 +34,16 @@ export function activate(context: vscode.ExtensionContext): GptLabTestApi | unde
   const loss = new LossPanel(uri, log, session);
   const ghostText = registerGhostText(session, log);
   const attention = new AttentionPanel(uri, log, session);
+  const nextToken = new NextTokenPanel(uri, log, session);
+  const embeddings = new EmbeddingsPanel(uri, log, session);
   context.subscriptions.push(
     log, host, session, loss,
     new TokensPanel(uri, log, session),
     attention,
     registerPatchEdit(session, attention),
     ...registerValidationMarker(session, log, uri),
-    new NextTokenPanel(uri, log, session),
-    new EmbeddingsPanel(uri, log, session),
+    nextToken,
+    embeddings,
     ...registerTraining(session, loss, log),
     registerCompare(session, loss, log),
     ...createStatusBar(session),
@@ -60,7 +62,7 @@ export function activate(context: vscode.ExtensionContext): GptLabTestApi | unde
         `engines are next idle${session.run ? ' (after the run under way)' : ''}.`);
     }),
   );
-  return testApi(context, host, store, session, ghostText.suggest);
+  return testApi(context, host, store, session, ghostText.suggest, { attention, nextToken, embeddings });
 }
 
 /**

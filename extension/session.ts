@@ -97,7 +97,8 @@ export class Session implements vscode.Disposable {
     if (!file) return; // no model of its own: the active model stays, and says whose it is
     const known = this.store.knownModel(docUri);
     const model = await this.loadIntoProber({ file }, (summary) =>
-      ({ ...this.store.describe(summary, shortName(doc), docUri, file), trainedWith: known?.trainedWith }), stale);
+      ({ ...this.store.describe(summary, shortName(doc), docUri, file), trainedWith: known?.trainedWith,
+        ...(known?.trainedOn ? { trainedOn: known.trainedOn } : {}) }), stale);
     if (!model || stale()) return;
     this.log.info(`the active document ${model.label} has its own model: it is the active model now`);
     await this.activate(model, false);

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import type { EngineHost, EngineRole } from './engineHost';
 import type { GhostSuggest } from './ghostText';
 import type { ModelStore, StoredModel } from './modelStore';
+import type { PanelController } from './panels/panel';
 import type { Run, Session } from './session';
 import { validationStart, type ValidationStart } from './validationMarker';
 
@@ -19,10 +20,19 @@ export interface GptLabTestApi {
   ghostText(docUri: string, line: number, character: number): Promise<string | undefined>;
   /** Where the validation marker goes in the active model's training document (open), as the marker computes it. */
   validationStart(docUri: string): Promise<ValidationStart | null>;
+  /** A panel's reply to a request as its view would send it ({ type, id, params }): the result, or an error. */
+  panelReply(view: 'attention' | 'nextToken' | 'embeddings', request: unknown): Promise<unknown>;
+}
+
+/** The panels whose requests a test can send. */
+export interface TestPanels {
+  attention: PanelController<'attention'>;
+  nextToken: PanelController<'nextToken'>;
+  embeddings: PanelController<'embeddings'>;
 }
 
 export function testApi(context: vscode.ExtensionContext, host: EngineHost, store: ModelStore, session: Session,
-  ghostText: GhostSuggest): GptLabTestApi | undefined {
+  ghostText: GhostSuggest, panels: TestPanels): GptLabTestApi | undefined {
   if (context.extensionMode !== vscode.ExtensionMode.Test) return undefined;
   let crashes = 0;
   context.subscriptions.push(host.onDidCrash(() => (crashes += 1)));
@@ -42,5 +52,6 @@ export function testApi(context: vscode.ExtensionContext, host: EngineHost, stor
       if (!doc) throw new Error(`${docUri} is not open`);
       return validationStart(session, doc);
     },
+    panelReply: (view, request) => panels[view].replyTo(request),
   };
 }

@@ -39,7 +39,7 @@ export class AttentionPanel extends PanelController<'attention'> {
     border: '1px solid', borderColor: new vscode.ThemeColor('focusBorder'), borderRadius: '2px' });
 
   constructor(extensionUri: vscode.Uri, log: Log, private readonly session: Session) {
-    super('attention', 'GPT Lab: Attention', extensionUri, log);
+    super('attention', 'GPT Lab: Attention', extensionUri, log, () => session.model);
     this.disposables.push(...this.levels, this.query,
       vscode.commands.registerCommand(Command.InspectAttention, () => this.inspect()),
       vscode.workspace.onDidChangeTextDocument((e) => {
@@ -84,12 +84,13 @@ export class AttentionPanel extends PanelController<'attention'> {
   /** After a first paint of the first layers: the other layers' thumbnails, unless a newer probe was asked for since. */
   private async sendOtherLayers(text: string, asked: number, first: { thumbnails: AttentionThumbnails; layers: number }): Promise<void> {
     const from = first.thumbnails.from + first.thumbnails.count;
-    if (from >= first.layers || asked !== this.asked) return;
+    const current = (): boolean => asked === this.asked && this.modelChanged() === null; // the same probe, of the same model
+    if (from >= first.layers || !current()) return;
     try {
       const rest = await this.session.probe('attentionLayers', { text, from, thumbnail: first.thumbnails.res });
-      if (asked === this.asked) this.post('layers', rest);
+      if (current()) this.post('layers', rest);
     } catch (e) {
-      if (asked === this.asked) this.postError(e);
+      if (current()) this.postError(e);
     }
   }
 

@@ -13,7 +13,7 @@ const NEIGHBOURS = 12;
 
 export class EmbeddingsPanel extends PanelController<'embeddings'> {
   constructor(extensionUri: vscode.Uri, log: Log, private readonly session: Session) {
-    super('embeddings', 'GPT Lab: Embeddings', extensionUri, log);
+    super('embeddings', 'GPT Lab: Embeddings', extensionUri, log, () => session.model);
     this.disposables.push(vscode.commands.registerCommand(Command.ShowEmbeddings, async () => {
       if (!haveModel(this.session, 'Embedding neighbours')) return;
       const editor = vscode.window.activeTextEditor;

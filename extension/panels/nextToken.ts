@@ -23,7 +23,7 @@ export class NextTokenPanel extends PanelController<'nextToken'> {
   private snapshot: number | null = null; // the run snapshot shown (null: the model itself)
 
   constructor(extensionUri: vscode.Uri, log: Log, private readonly session: Session) {
-    super('nextToken', 'GPT Lab: Next token', extensionUri, log);
+    super('nextToken', 'GPT Lab: Next token', extensionUri, log, () => session.model);
     this.disposables.push(vscode.commands.registerCommand(Command.ShowNextToken, async () => {
       const sel = selectionText();
       if (!sel || !haveModel(this.session, 'The next-token distribution')) return;

@@ -1,12 +1,15 @@
 // One webview panel of a view, and the controller that keeps a single instance of it: the CSP + nonce shell,
 // `localResourceRoots` limited to the bundle folder, a `ready` handshake with a queue, typed posts, a guard on
 // everything the webview sends (unknown messages are dropped and logged), registered disposables, and a serializer
-// so the panel comes back after a window reload.
+// so the panel comes back after a window reload. A panel that shows a model's data answers its view's requests only
+// while that model is still the active one: a map or a resample from another model would be drawn as the first's.
+import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { isValidToHost, replyTypeOf, type ModelTag, type ReplyOf, type RequestType, type TimelineTag, type ToHost, type ToView, type ToViewType,
   type ViewMessages, type ViewName } from '../../engine';
 import { envelope } from '../../engine';
 import type { Log } from '../log';
+import type { StoredModel } from '../modelStore';
 import type { Session } from '../session';
 import { makeNonce, viewShell } from './html';
 
@@ -28,15 +31,35 @@ export async function timelineTag(session: Session, at: number | null): Promise<
 /** A probe's snapshot parameter: absent for the model itself. */
 export const atSnapshot = (snapshot: number | null): { snapshot?: number } => (snapshot === null ? {} : { snapshot });
 
+/**
+ * A model's identity for a panel: its file as it is on disk (the same file loaded again, as when the model follows its
+ * document back, is the same model; a better model saved over it is not), or, for a model only in memory, when it was
+ * made.
+ */
+function modelKey(m: StoredModel | null): string | null {
+  if (!m) return null;
+  if (!m.file) return `in memory|${m.savedAt}`;
+  try {
+    return `${m.file}|${fs.statSync(m.file).mtimeMs}`;
+  } catch {
+    return `${m.file}|gone`;
+  }
+}
+
 export abstract class PanelController<V extends ViewName> implements vscode.Disposable {
   private panel: vscode.WebviewPanel | null = null;
   private ready = false;
   private queue: ToView<V>[] = [];
   private generation = 0;
+  /** The model whose data the panel shows (the one the last command's result came from); undefined: none yet. */
+  private shown: { key: string | null; label: string } | undefined;
   protected readonly disposables: vscode.Disposable[] = [];
+  /** Test mode only (testApi.ts): replies awaited by request id. */
+  private readonly replyWaiters = new Map<number, (reply: ToView<V>) => void>();
 
+  /** `activeModel`: the session's, for panels that show a model's data (their requests answer only for that model). */
   constructor(protected readonly view: V, private readonly title: string, private readonly extensionUri: vscode.Uri,
-    protected readonly log: Log) {
+    protected readonly log: Log, private readonly activeModel?: () => StoredModel | null) {
     this.disposables.push(vscode.window.registerWebviewPanelSerializer(this.viewType, {
       deserializeWebviewPanel: (panel: vscode.WebviewPanel) => {
         this.adopt(panel);
@@ -72,6 +95,12 @@ export abstract class PanelController<V extends ViewName> implements vscode.Disp
   /** Sends a message, queued until the webview says it is ready. */
   protected post<K extends ToViewType<V>>(type: K, params: ViewMessages[V]['toView'][K], id?: number): void {
     const msg = envelope<ViewMessages[V]['toView'], K>(type, params, id) as ToView<V>;
+    const waiter = id === undefined ? undefined : this.replyWaiters.get(id);
+    if (waiter) {
+      this.replyWaiters.delete(id!);
+      waiter(msg);
+      return;
+    }
     if (!this.panel) return;
     if (this.ready) void this.panel.webview.postMessage(msg);
     else this.queue.push(msg);
@@ -80,6 +109,11 @@ export abstract class PanelController<V extends ViewName> implements vscode.Disp
   /** Answers a request of the webview: runs `work` and posts its result as the request's reply type, or an error, with its id. */
   protected async answer<K extends RequestType<V>>(msg: { type: K; id?: number }, work: () => Promise<ReplyOf<V, K>>): Promise<void> {
     const type = replyTypeOf(this.view, msg.type);
+    const changed = this.modelChanged();
+    if (changed) {
+      this.postError(new Error(changed), msg.id);
+      return;
+    }
     try {
       const result = await work();
       if (type) this.post(type, result, msg.id);
@@ -95,19 +129,49 @@ export abstract class PanelController<V extends ViewName> implements vscode.Disp
    */
   protected async load<K extends ToViewType<V>>(what: string, type: K, work: () => Promise<ViewMessages[V]['toView'][K]>): Promise<void> {
     const generation = ++this.generation;
+    const model = this.activeModel?.() ?? null; // the model the result comes from
     this.show(true);
     this.post('loading', { what });
     try {
       const result = await work();
-      if (generation === this.generation) this.post(type, result);
+      if (generation === this.generation) {
+        this.shown = { key: modelKey(model), label: model?.label ?? '' };
+        this.post(type, result);
+      }
     } catch (e) {
       if (generation === this.generation) this.postError(e);
     }
   }
 
+  /**
+   * Why the view's requests cannot be answered now: the active model is no longer the one whose data the panel shows
+   * (a command's result). Null when it still is, or when the panel shows no model's data.
+   */
+  protected modelChanged(): string | null {
+    if (!this.activeModel || this.shown?.key == null) return null;
+    const now = this.activeModel();
+    if (modelKey(now) === this.shown.key) return null;
+    return `this panel shows the ${this.shown.label} model's data, and the active model is now ${now ? `the ${now.label} model` : 'none'}: ` +
+      'run the command again to see it';
+  }
+
   protected postError(e: unknown, id?: number): void {
     const message = (e instanceof Error ? e.message : String(e)).split('\n')[0];
     this.post('error', { message } as ViewMessages[V]['toView'][ToViewType<V>], id);
+  }
+
+  /**
+   * Test mode only (testApi.ts): a request as the view would send it, through the same guard, and the host's reply
+   * (its result or its error), which goes to the caller instead of the view.
+   */
+  replyTo(msg: unknown): Promise<ToView<V>> {
+    if (!isValidToHost(this.view, msg) || msg.type === 'ready' || typeof msg.id !== 'number') {
+      return Promise.reject(new Error(`not a request of the ${this.view} view: ${JSON.stringify(msg)?.slice(0, 200)}`));
+    }
+    return new Promise((resolve) => {
+      this.replyWaiters.set(msg.id!, resolve);
+      this.receive(msg);
+    });
   }
 
   /** A message from the webview that passed the guard (not `ready`, which the controller handles). */

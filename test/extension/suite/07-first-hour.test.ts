@@ -10,6 +10,7 @@ import { type GptLabApi, activateApi, configure, fastTraining, hoverText, resetC
 type Api = GptLabApi & {
   ghostText(docUri: string, line: number, character: number): Promise<string | undefined>;
   validationStart(docUri: string): Promise<{ line: number; inSelection: boolean } | null>;
+  panelReply(view: 'attention' | 'nextToken' | 'embeddings', request: unknown): Promise<{ type: string; id?: number; params: unknown }>;
 };
 
 /** Well past session.ts's FOLLOW_DELAY_MS and a model load on a busy machine. */
@@ -87,6 +88,40 @@ suite('first hour', () => {
     assert.match(text, /surprise \d+\.\d\d bits · entropy \d+\.\d\d bits/);
     assert.match(text, /Answered by the first\.txt model/);
     assert.match(text, /entropy is how unsure it was/);
+  });
+
+  test('a panel answers its view only while the model it shows is active: another model\'s map is never drawn as this one\'s', async () => {
+    const editor = await show(first);
+    await waitFor(() => api.activeModel()?.label === 'first.txt', FOLLOW_MS, 'first.txt\'s model to become active');
+    editor.selection = new vscode.Selection(0, 0, 3, 0);
+    try {
+      await vscode.commands.executeCommand('gptLab.inspectAttention');
+      await vscode.commands.executeCommand('gptLab.showNextToken');
+    } finally {
+      editor.selection = new vscode.Selection(0, 0, 0, 0);
+    }
+    const map = { type: 'map', id: 9001, params: { layer: 0, head: 0 } };
+    const resample = { type: 'resample', id: 9002, params: { temperature: 1, topK: 0, topP: 1 } };
+    for (const [view, request, type] of [['attention', map, 'map'], ['nextToken', resample, 'nextToken']] as const) {
+      const reply = await api.panelReply(view, request);
+      assert.equal(reply.type, type, JSON.stringify(reply).slice(0, 300));
+    }
+
+    await show(second);
+    await waitFor(() => api.activeModel()?.label === 'second.txt', FOLLOW_MS, 'second.txt\'s model to become active');
+    for (const [view, request] of [['attention', map], ['nextToken', resample]] as const) {
+      const reply = await api.panelReply(view, { ...request, id: request.id + 10 });
+      assert.equal(reply.type, 'error', `${view}: ${JSON.stringify(reply).slice(0, 200)}`);
+      assert.equal(reply.id, request.id + 10, 'the error answers the request');
+      assert.match((reply.params as { message: string }).message,
+        /this panel shows the first\.txt model's data, and the active model is now the second\.txt model: run the command again/);
+    }
+    // The same model again (it follows its document back): the panel answers again.
+    await show(first);
+    await waitFor(() => api.activeModel()?.label === 'first.txt', FOLLOW_MS, 'first.txt\'s model to become active again');
+    const again = await api.panelReply('attention', { ...map, id: 9021 });
+    assert.equal(again.type, 'map', JSON.stringify(again).slice(0, 300));
+    await assert.rejects(api.panelReply('attention', { type: 'map', id: 9031, params: { layer: 'x' } }), /not a request of the attention view/);
   });
 
   test('"Patch against an edit" with an edit given: the patching of every head and layer, or one line for a bad edit', async () => {
