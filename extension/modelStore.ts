@@ -63,9 +63,13 @@ export class ModelStore {
     return this.fileFor(docUri).replace(/\.safetensors$/, '.candidate.safetensors');
   }
 
+  /**
+   * A model as the editor keeps it. `savedAt` is its file's modification time (now, for a model only in memory), so the
+   * same file described again is the same model, and a model saved over it is another.
+   */
   describe(summary: ModelSummary, label: string, docUri: string | null, file: string | null): StoredModel {
     return { file, label, docUri, tokenizer: summary.tokenizer, parameters: summary.parameters,
-      contextLength: summary.config.contextLength, partial: summary.partial, savedAt: new Date().toISOString() };
+      contextLength: summary.config.contextLength, partial: summary.partial, savedAt: savedAt(file) };
   }
 
   async setActive(model: StoredModel | null): Promise<void> {
@@ -132,4 +136,13 @@ export class ModelStore {
     const last = this.state.get<StoredModel | null>(ACTIVE_KEY, null);
     return last?.file && fs.existsSync(last.file) ? last : null;
   }
+}
+
+function savedAt(file: string | null): string {
+  try {
+    if (file) return fs.statSync(file).mtime.toISOString();
+  } catch {
+    // gone already: described as of now
+  }
+  return new Date().toISOString();
 }

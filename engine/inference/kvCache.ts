@@ -335,8 +335,7 @@ class NativeDecoder implements Decoder {
    */
   attention(ids: Int32Array, upTo = this.layers): Float32Array[] {
     this.handle.resetCache();
-    if (upTo < this.layers) this.handle.forward(ids, 1, ids.length, upTo);
-    else this.handle.forward(ids, 1, ids.length);
+    this.handle.forward(ids, 1, ids.length, upTo);
     return Array.from({ length: upTo }, (_, l) => this.handle.attention(l));
   }
 

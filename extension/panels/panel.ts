@@ -3,7 +3,6 @@
 // everything the webview sends (unknown messages are dropped and logged), registered disposables, and a serializer
 // so the panel comes back after a window reload. A panel that shows a model's data answers its view's requests only
 // while that model is still the active one: a map or a resample from another model would be drawn as the first's.
-import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { isValidToHost, replyTypeOf, type ModelTag, type ReplyOf, type RequestType, type TimelineTag, type ToHost, type ToView, type ToViewType,
   type ViewMessages, type ViewName } from '../../engine';
@@ -31,20 +30,8 @@ export async function timelineTag(session: Session, at: number | null): Promise<
 /** A probe's snapshot parameter: absent for the model itself. */
 export const atSnapshot = (snapshot: number | null): { snapshot?: number } => (snapshot === null ? {} : { snapshot });
 
-/**
- * A model's identity for a panel: its file as it is on disk (the same file loaded again, as when the model follows its
- * document back, is the same model; a better model saved over it is not), or, for a model only in memory, when it was
- * made.
- */
-function modelKey(m: StoredModel | null): string | null {
-  if (!m) return null;
-  if (!m.file) return `in memory|${m.savedAt}`;
-  try {
-    return `${m.file}|${fs.statSync(m.file).mtimeMs}`;
-  } catch {
-    return `${m.file}|gone`;
-  }
-}
+/** A model's identity for a panel: its file and when that was saved (see ModelStore.describe). */
+const modelKey = (m: StoredModel | null): string | null => (m ? `${m.file ?? 'in memory'}|${m.savedAt}` : null);
 
 export abstract class PanelController<V extends ViewName> implements vscode.Disposable {
   private panel: vscode.WebviewPanel | null = null;
