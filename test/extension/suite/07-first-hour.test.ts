@@ -4,7 +4,7 @@
 // and names the model that answered.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { type GptLabApi, activateApi, configure, fastTraining, hoverText, resetConfiguration, sampleText, scratchFile, show, train,
+import { type GptLabApi, activateApi, bytesOf, configure, fastTraining, hoverText, resetConfiguration, sampleText, scratchFile, show, train,
   waitFor } from './helpers';
 
 type Api = GptLabApi & {
@@ -129,6 +129,9 @@ suite('first hour', () => {
     await waitFor(() => api.activeModel()?.label === 'first.txt', FOLLOW_MS, 'first.txt\'s model to become active');
     const doc = editor.document;
     const textBefore = doc.getText();
+    const stored = api.modelFiles(doc.uri.toString()).stored;
+    const modelBefore = bytesOf(stored);
+    assert.ok(modelBefore, 'first.txt has a stored model');
     const at = textBefore.indexOf('Citizen', 200);
     assert.ok(at > 0, 'the sample names a citizen after its first lines');
     editor.selection = new vscode.Selection(doc.positionAt(at), doc.positionAt(at + 'Citizen'.length));
@@ -152,6 +155,8 @@ suite('first hour', () => {
       editor.selection = new vscode.Selection(0, 0, 0, 0);
     }
     assert.equal(doc.getText(), textBefore, 'the document is unchanged');
+    assert.deepEqual(bytesOf(stored), modelBefore, 'the stored model is byte for byte what it was');
+    assert.equal(api.activeModel()?.label, 'first.txt', 'the active model is the one it was');
   });
 
   test('a model trained on a selection has its validation marker in that selection, not near the end of the file', async () => {
