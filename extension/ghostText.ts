@@ -10,7 +10,7 @@
 import * as vscode from 'vscode';
 import type { Log } from './log';
 import type { StoredModel } from './modelStore';
-import { contextBefore, NoModelError, shortName, type Session } from './session';
+import { contextBefore, NoModelError, shortName, trainingRange, type Session } from './session';
 import { readSettings, type Settings } from './settings';
 
 /** Longest a completion is waited for: a completion later than this is of no use to someone typing. */
@@ -104,7 +104,7 @@ export function showable(completion: string): string {
  */
 class CopyMarks implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('gptLab.copied', vscode.StatusBarAlignment.Right, 99);
-  private sourceSent: { model: StoredModel; text: string } | null = null;
+  private sourceSent: { model: StoredModel; text: string; start: vscode.Position } | null = null;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly session: Session, private readonly log: Log) {
@@ -122,9 +122,11 @@ class CopyMarks implements vscode.Disposable {
     if (!source) return this.hide(); // a loaded model, or its document is closed: nothing to check against
     for (let attempt = 0; attempt < 2; attempt++) {
       if (this.sourceSent?.model !== model) {
-        const text = source.getText();
+        // What the model learned from: the selection it was trained on, or the whole document.
+        const range = trainingRange(model, source);
+        const text = source.getText(range);
         await this.session.probe('copySource', { text });
-        this.sourceSent = { model, text };
+        this.sourceSent = { model, text, start: range?.start ?? new vscode.Position(0, 0) };
       }
       const sent = this.sourceSent; // what the offsets of this answer are in
       const { spans, checked } = await this.session.probe('copies', { generated: completion, minChars });
@@ -135,8 +137,8 @@ class CopyMarks implements vscode.Disposable {
       if (this.session.model !== model) return;
       const longest = spans.reduce<(typeof spans)[number] | null>((a, s) => (!a || s.end - s.start > a.end - a.start ? s : a), null);
       if (!longest) return this.hide();
-      const { line, character } = positionIn(sent.text, longest.sourceStart);
-      const end = positionIn(sent.text, longest.sourceEnd);
+      const { line, character } = positionIn(sent, longest.sourceStart);
+      const end = positionIn(sent, longest.sourceEnd);
       const chars = longest.end - longest.start;
       this.item.text = `$(copy) copied from ${shortName(source)}:${line + 1}`;
       this.item.tooltip = `GPT Lab: the ghost text repeats ${chars} characters of ${shortName(source)} verbatim (line ${line + 1}): ` +
@@ -161,14 +163,17 @@ class CopyMarks implements vscode.Disposable {
   }
 }
 
-/** Line and character of a UTF-16 offset in a text (as the document was when it was given to the engine). */
-function positionIn(text: string, offset: number): { line: number; character: number } {
+/**
+ * Line and character in the document of a UTF-16 offset in the text given to the engine (as the document was then),
+ * which began at `start`.
+ */
+function positionIn(sent: { text: string; start: vscode.Position }, offset: number): { line: number; character: number } {
   let line = 0, lineStart = 0;
-  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+  for (let i = sent.text.indexOf('\n'); i !== -1 && i < offset; i = sent.text.indexOf('\n', i + 1)) {
     line += 1;
     lineStart = i + 1;
   }
-  return { line, character: offset - lineStart };
+  return line === 0 ? { line: sent.start.line, character: sent.start.character + offset } : { line: sent.start.line + line, character: offset - lineStart };
 }
 
 /** The rest of a cached completion when the text typed since it was offered is the start of it. */

@@ -319,6 +319,16 @@ export class Session implements vscode.Disposable {
   }
 }
 
+/**
+ * What of its training document a model learned from: the range of the selection it was trained on (its offsets as
+ * they were then; from storage, so used only when they hold together), or undefined for the whole document.
+ */
+export function trainingRange(model: StoredModel | null, doc: vscode.TextDocument): vscode.Range | undefined {
+  const on = model?.trainedOn;
+  return on && Number.isInteger(on.start) && Number.isInteger(on.end) && on.start >= 0 && on.start < on.end
+    ? new vscode.Range(doc.positionAt(on.start), doc.positionAt(on.end)) : undefined;
+}
+
 /** A document's name for messages: its file name, or "Untitled-1". */
 export function shortName(doc: vscode.TextDocument): string {
   return doc.uri.path.split('/').pop() || doc.uri.toString();

@@ -4,7 +4,7 @@
 // Asked again when the model changes, when such an editor comes into view, and a moment after the text changes.
 import * as vscode from 'vscode';
 import type { Log } from './log';
-import type { Session } from './session';
+import { trainingRange, type Session } from './session';
 
 const REFRESH_MS = 800;
 
@@ -17,9 +17,7 @@ export interface ValidationStart {
 
 /** The line of `doc` (the active model's training document) where its validation text begins. */
 export async function validationStart(session: Session, doc: vscode.TextDocument): Promise<ValidationStart | null> {
-  const on = session.model?.trainedOn; // from storage: used only when it holds together
-  const trained = on && Number.isInteger(on.start) && Number.isInteger(on.end) && on.start >= 0 && on.start < on.end
-    ? new vscode.Range(doc.positionAt(on.start), doc.positionAt(on.end)) : undefined;
+  const trained = trainingRange(session.model, doc);
   const { offset } = await session.probe('validationStart', { text: doc.getText(trained) });
   if (offset === null) return null;
   const base = trained ? doc.offsetAt(trained.start) : 0;
